@@ -1,0 +1,78 @@
+"""The `deepsynth` command line: one verb per dashboard action.
+
+Each verb lives in the module that owns its idea and exposes `HELP`, `add_arguments(parser)` and
+`run(args) -> int`. Command modules import only argparse-level code at top level, so `deepsynth
+--help` and `deepsynth estimate` stay fast; torch and friends load inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from deepsynth.errors import DeepSynthError
+
+# verb -> module implementing it (HELP, add_arguments, run)
+COMMANDS: dict[str, str] = {
+    "render": "deepsynth.render.cli",
+    "dataset": "deepsynth.data.cli",
+    "estimate": "deepsynth.estimate.cli",
+    "train": "deepsynth.training.cli",
+    "demo": "deepsynth.demo",
+    "jobs": "deepsynth.jobs_cli",
+    "export": "deepsynth.export.cli",
+    "import": "deepsynth.export.import_cli",
+    "register": "deepsynth.registry_cli",
+    "alias": "deepsynth.registry_cli",
+    "models": "deepsynth.registry_cli",
+    "infer": "deepsynth.inference_cli",
+    "server": "deepsynth.server",
+    "dashboard": "deepsynth.dashboard_launcher",
+}
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for verb, module_name in COMMANDS.items():
+        try:
+            modules[verb] = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                continue  # verb not built yet in this checkout
+            raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepsynth",
+        description="Render documents to page images and fine-tune document readers with LoRA.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for verb, module in _available_commands().items():
+        add_verb = getattr(module, "add_verb", None)
+        if add_verb is not None:  # a module serving several verbs configures each itself
+            add_verb(subparsers, verb)
+            continue
+        sub = subparsers.add_parser(verb, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except DeepSynthError as error:
+        print(f"deepsynth {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deepsynth {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
