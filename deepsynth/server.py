@@ -1,0 +1,163 @@
+"""`deepsynth server`: a shared MLflow tracking server for a team.
+
+Binds 127.0.0.1 unless `--host` says otherwise. To expose it to a team:
+  1. turn on authentication: `--auth` with a strong admin password in `DEEPSYNTH_ADMIN_PASSWORD`
+     (MLflow's basic-auth app; the password is passed through the environment, never written to
+     disk by DeepSynth, and weak or default passwords are refused);
+  2. bind a reachable address (`--host 0.0.0.0` or the machine's LAN address) only behind a TLS
+     reverse proxy (basic auth sends credentials in every request);
+  3. use a real database for several writers (`--backend-store-uri postgresql://...`); sqlite
+     serialises writes.
+Binding a non-loopback address without `--auth` is refused unless `--insecure-no-auth` is given.
+Clients point at it with `--tracking-uri http://HOST:PORT` (train, dashboard) and authenticate with
+`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from deepsynth import paths
+from deepsynth.configuration import Problems
+
+HELP = "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for a team)."
+ADMIN_PASSWORD_ENV = "DEEPSYNTH_ADMIN_PASSWORD"
+WEAK_PASSWORDS = {"password", "password1234", "admin", "mlflow", "changeme", "12345678"}
+MIN_PASSWORD_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the tracking server runs."""
+
+    host: str = "127.0.0.1"
+    """Address to bind; loopback by default so nothing outside this machine can reach it."""
+    port: int = 5000
+    """TCP port."""
+    backend_store_uri: str = ""
+    """Runs and params database: sqlite:///... or a database URI; empty = the workspace mlflow.db."""
+    artifacts_destination: str = ""
+    """Where the server stores artifacts it receives; empty = the workspace mlruns/ folder."""
+    auth: bool = False
+    """Turn on MLflow's basic-auth app (admin password from DEEPSYNTH_ADMIN_PASSWORD)."""
+    insecure_no_auth: bool = False
+    """Allow a non-loopback bind without authentication (not recommended)."""
+    workers: int = 1
+    """Server worker processes."""
+
+    def __post_init__(self) -> None:
+        problems = Problems("server configuration")
+        problems.check(1 <= self.port <= 65535, "port", f"must be in 1..65535, got {self.port}")
+        problems.check(self.workers >= 1, "workers", "must be >= 1")
+        problems.check(
+            self.auth or self.insecure_no_auth or is_loopback(self.host), "host",
+            f"{self.host} is reachable from other machines: add --auth (and a TLS proxy), "
+            "or --insecure-no-auth if you really mean it",
+        )
+        if self.auth:
+            password = os.environ.get(ADMIN_PASSWORD_ENV, "")
+            problems.check(
+                len(password) >= MIN_PASSWORD_LENGTH and password.lower() not in WEAK_PASSWORDS,
+                ADMIN_PASSWORD_ENV,
+                f"--auth needs a non-default admin password of >= {MIN_PASSWORD_LENGTH} characters "
+                f"in the {ADMIN_PASSWORD_ENV} environment variable",
+            )
+        problems.raise_if_any()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_command(config: ServerConfig) -> tuple[list[str], dict[str, str]]:
+    """The argv (no shell) and environment that start the server."""
+    backend = config.backend_store_uri or f"sqlite:///{paths.home() / 'mlflow.db'}"
+    artifacts = config.artifacts_destination or str(paths.home() / "mlruns")
+    argv = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", config.host, "--port", str(config.port),
+        "--backend-store-uri", backend,
+        "--serve-artifacts", "--artifacts-destination", artifacts,
+        "--workers", str(config.workers),
+    ]
+    env = dict(os.environ)
+    # the job-execution backend costs ~1.8 GB and ~15 s of start-up; DeepSynth does not use it
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    if config.auth:
+        argv += ["--app-name", "basic-auth"]
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(_write_auth_config())
+        env["MLFLOW_AUTH_ADMIN_PASSWORD"] = os.environ[ADMIN_PASSWORD_ENV]
+    return argv, env
+
+
+def _write_auth_config() -> Path:
+    folder = paths.home() / "workspace" / "server-auth"
+    folder.mkdir(parents=True, exist_ok=True)
+    ini = folder / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n"
+    )
+    return ini
+
+
+def start_server(config: ServerConfig, spawn: Callable[..., subprocess.Popen] = subprocess.Popen,
+                 log_file=None) -> subprocess.Popen:
+    """Start the server as a child process in its own session (stop it with `stop_server`)."""
+    argv, env = server_command(config)
+    return spawn(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT if log_file else None,
+                 start_new_session=True)
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM the server's process group (its gunicorn/uvicorn workers too), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--backend-store-uri", default="", help="sqlite:///... or a database URI")
+    parser.add_argument("--artifacts-destination", default="", help="artifact store (default ./mlruns)")
+    parser.add_argument("--auth", action="store_true", help=f"basic auth; admin password from ${ADMIN_PASSWORD_ENV}")
+    parser.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without auth")
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = ServerConfig(host=args.host, port=args.port, backend_store_uri=args.backend_store_uri,
+                          artifacts_destination=args.artifacts_destination, auth=args.auth,
+                          insecure_no_auth=args.insecure_no_auth, workers=args.workers)
+    process = start_server(config)
+    print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C stops it")
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        stop_server(process)
+        return 0
