@@ -1,0 +1,107 @@
+"""`DatasetConfig`: where documents come from, how they are filtered, split and rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepsynth.configuration import Problems
+from deepsynth.data.bundled import WIKI_LANGUAGES
+from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, FORMATS_BY_SUFFIX
+from deepsynth.render import RenderConfig
+
+BUNDLED_SOURCES = ("wiki", "aclsum")
+
+
+def source_kind(source: str) -> str:
+    """`wiki`, `aclsum`, `hf` (hf:NAME[:CONFIG][@SPLIT]) or `file` (a local path)."""
+    if source in BUNDLED_SOURCES:
+        return source
+    if source.startswith("hf:"):
+        return "hf"
+    return "file"
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A training corpus: source, column mapping, filters, splits and page rendering."""
+
+    source: str = "wiki"
+    """`wiki` (bundled Wikipedia extracts), `aclsum` (bundled ACL papers), `hf:NAME[:CONFIG][@SPLIT]`
+    (a Hugging Face dataset, or a local dataset folder), or a path to a .csv/.tsv/.jsonl/.json/.parquet file."""
+    text_column: str = ""
+    """Column holding the document; empty: the source's default or a common name (text, document, article...)."""
+    summary_column: str = ""
+    """Column holding the reference summary; empty: the source's default or a common name (summary, abstract...)."""
+    id_column: str = ""
+    """Column holding a document id; empty: an `id` column if present, else `<source>-<row number>`."""
+    instruction: str = ""
+    """Instruction prompt rendered as a header above every document and kept as text ("" for none)."""
+    limit: int = 0
+    """Keep at most this many documents (the first ones that pass the filters); 0 keeps all."""
+    language: str = "en"
+    """Language of the bundled `wiki` source: en, fr or es."""
+    validation_fraction: float = 0.1
+    """Share of documents in the validation split."""
+    test_fraction: float = 0.1
+    """Share of documents in the test split."""
+    seed: int = 0
+    """Seed of the shuffle that assigns documents to splits."""
+    min_text_chars: int = 1
+    """Drop documents whose text is shorter than this many characters (after trimming)."""
+    max_text_chars: int = 0
+    """Drop documents whose text is longer than this many characters; 0: no maximum (long
+    documents are kept and cut at the renderer's page cap, with a warning)."""
+    min_summary_chars: int = 1
+    """Drop documents whose summary is shorter than this many characters (after trimming)."""
+    max_summary_chars: int = 0
+    """Drop documents whose summary is longer than this many characters; 0: no maximum."""
+    render: RenderConfig = field(default_factory=RenderConfig)
+    """How documents become page images."""
+    workers: int = 0
+    """Rendering processes; 0: one per CPU core available to this process; 1: render in-process."""
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    """Refuse local input files larger than this many bytes."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        problems = Problems("dataset configuration")
+        problems.check(isinstance(self.source, str) and bool(self.source.strip()), "source", "must not be empty")
+        if isinstance(self.source, str) and source_kind(self.source) == "file" and self.source.strip():
+            suffix = Path(self.source).suffix.lower()
+            problems.check(suffix in FORMATS_BY_SUFFIX, "source",
+                           f"{self.source!r} is not wiki, aclsum, hf:NAME or a file ending in "
+                           f"{', '.join(sorted(FORMATS_BY_SUFFIX))}")
+        problems.check(self.language in WIKI_LANGUAGES, "language",
+                       f"must be one of {', '.join(WIKI_LANGUAGES)}, got {self.language!r}")
+        for name in ("limit", "min_text_chars", "max_text_chars", "min_summary_chars",
+                     "max_summary_chars", "workers"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                           name, f"must be an integer >= 0, got {value!r}")
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, (int, float)) and 0 <= value < 1, name,
+                           f"must be in [0, 1), got {value!r}")
+        fractions_ok = all(isinstance(getattr(self, n), (int, float)) and 0 <= getattr(self, n) < 1
+                           for n in ("validation_fraction", "test_fraction"))
+        if fractions_ok:
+            problems.check(self.validation_fraction + self.test_fraction < 1, "test_fraction",
+                           "validation_fraction + test_fraction must leave room for a train split (< 1)")
+        for low, high in (("min_text_chars", "max_text_chars"), ("min_summary_chars", "max_summary_chars")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if isinstance(lo, int) and isinstance(hi, int) and hi:
+                problems.check(hi >= lo, high, f"must be 0 (no maximum) or >= {low} ({lo}), got {hi}")
+        problems.check(isinstance(self.seed, int), "seed", f"must be an integer, got {self.seed!r}")
+        problems.check(isinstance(self.render, RenderConfig), "render", "must be a RenderConfig")
+        problems.check(isinstance(self.max_input_bytes, int) and self.max_input_bytes >= 1,
+                       "max_input_bytes", f"must be an integer >= 1, got {self.max_input_bytes!r}")
+        for name in ("text_column", "summary_column", "id_column", "instruction"):
+            problems.check(isinstance(getattr(self, name), str), name, "must be a string")
+        problems.raise_if_any()
+
+    @property
+    def source_kind(self) -> str:
+        return source_kind(self.source)
