@@ -1,0 +1,9 @@
+"""Fixtures for the rendering tests."""
+
+import pytest
+from render_helpers import PARAGRAPH
+
+
+@pytest.fixture
+def paragraph():
+    return PARAGRAPH
