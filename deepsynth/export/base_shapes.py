@@ -1,0 +1,70 @@
+"""What shape each tensor of a package must have, from the base model it was trained on.
+
+- `adapter_model.safetensors`: LoRA factors for modules of the decoder PEFT wraps
+  (`safetensors_check.expected_adapter_shapes`);
+- `projection.safetensors`: the DocumentModel's non-PEFT trainable parts (`parts.*`) and, if the
+  text encoder trains, `instruction_encoder.*`;
+- `merged/*.safetensors`: the decoder's own parameters (same names and shapes as the base).
+Any other weights file matches nothing and is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from deepsynth.errors import PackageRefused
+from deepsynth.export.safetensors_check import SafetensorsHeader, expected_adapter_shapes, unwrapped_name
+
+MODEL_JSON = "deepsynth_model.json"
+
+
+def oracle_for_model(model: Any):
+    """A shape oracle (see `safe_import.ShapeOracle`) for a built `DocumentModel`."""
+    base = model.decoder.get_base_model()
+    projection = {f"parts.{name}": tuple(tensor.shape)
+                  for name, tensor in model.parts["default"].state_dict().items()}
+    if model.instruction_encoder is not None:
+        projection.update({f"instruction_encoder.{name}": tuple(tensor.shape)
+                           for name, tensor in model.instruction_encoder.state_dict().items()})
+    merged = {}
+    for name, parameter in base.named_parameters():
+        if ".lora_" not in name:
+            merged[unwrapped_name(name)] = tuple(parameter.shape)
+
+    def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
+        file = name.rsplit("/", 1)[-1]
+        if name.startswith("merged/"):
+            return merged
+        if file == "adapter_model.safetensors":
+            return expected_adapter_shapes(base, adapter_config or {}, list(header.tensors))
+        if file == "projection.safetensors":
+            return projection
+        return {}
+
+    return oracle
+
+
+def oracle_for_card(card: Mapping[str, Any]):
+    """Build the base named in a package's deepsynth_model.json and return its shape oracle.
+
+    The package is untrusted: its model config may name a built-in base or a local folder, never
+    with `trust_remote_code`; a base that cannot be built refuses the package."""
+    from deepsynth.configuration import ConfigError, from_dict
+    from deepsynth.errors import DeepSynthError
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models import build_document_model
+    from deepsynth.models.config import ModelConfig
+
+    model_config = card.get("model_config")
+    if not isinstance(model_config, dict):
+        raise PackageRefused(f"{MODEL_JSON}: no 'model_config' object")
+    try:
+        config = from_dict(ModelConfig, {**model_config, "trust_remote_code": False})
+    except (ConfigError, TypeError) as error:
+        raise PackageRefused(f"{MODEL_JSON}: invalid model_config: {error}") from None
+    try:
+        model = build_document_model(config, LoraSettings(rank=1, dropout=0.0), "cpu")
+    except (DeepSynthError, OSError) as error:
+        raise PackageRefused(f"base model {config.name!r} named in {MODEL_JSON} is not available "
+                             f"here: {error}") from None
+    return oracle_for_model(model)

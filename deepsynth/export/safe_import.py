@@ -1,0 +1,320 @@
+"""Importing an adapter package from someone else: validate everything, then write atomically.
+
+Every check below runs on the ZIP's bytes in memory or streamed (nothing touches the destination)
+before a single file is written; the files are then written into a temporary sibling folder and
+renamed into place, so a refused or interrupted import leaves nothing behind. What is refused and
+why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes):
+- paths that leave the package: `..`, absolute paths, drive letters, backslashes, control chars;
+- symlinks and other special entries (the Unix mode in the ZIP's external attributes), encryption;
+- duplicate names (also case-insensitively: they collide on macOS/Windows filesystems);
+- more than `max_entries` entries, more than `max_unpacked_bytes` in all, and entries that inflate
+  more than `max_ratio` times (a zip bomb is detected from the directory, before inflating);
+- any file type but safetensors, JSON and text; pickle formats (.bin/.pt/.pkl...) are named;
+- a manifest that does not list exactly the files present with their sha256;
+- safetensors whose header is oversized, inconsistent or truncated, or whose tensors do not have
+  the shapes the base model expects (pickles renamed `.safetensors` are recognised by their bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Mapping
+
+from deepsynth.errors import InputError, PackageRefused
+from deepsynth.export.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
+
+MANIFEST = "manifest.json"
+MODEL_JSON = "deepsynth_model.json"
+TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
+"""Text files a package may carry: configs, the model card, requirements, the generated script,
+the vendored DeepSynth source, a tokenizer's chat template."""
+WEIGHT_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib", ".h5", ".pb")
+_CHUNK = 1024 * 1024
+
+ShapeOracle = Callable[[str, SafetensorsHeader, Mapping[str, Any] | None], Mapping[str, tuple[int, ...]]]
+"""(package path, header, adapter_config or None) -> the shape each tensor must have."""
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Bounds on what an imported package may contain."""
+
+    max_entries: int = 256
+    """Most ZIP entries accepted (an adapter package has ~8; the vendored source ~60)."""
+    max_unpacked_bytes: int = 2 * 1024**3
+    """Most bytes after unpacking, all files together (a merged 135M model in 16 bits is ~270 MB)."""
+    max_ratio: float = 100.0
+    """Largest uncompressed/compressed size of one entry (text deflates ~3-10x; bombs ~1000x)."""
+    ratio_floor_bytes: int = 1024 * 1024
+    """Entries smaller than this skip the ratio check: they cannot inflate into much."""
+    max_text_bytes: int = 16 * 1024 * 1024
+    """Largest JSON/text file (read into memory to be parsed)."""
+    max_depth: int = 4
+    """Deepest folder nesting inside the package."""
+    max_header_bytes: int = MAX_HEADER_BYTES
+    """Largest safetensors JSON header."""
+
+
+@dataclass(frozen=True)
+class ImportedPackage:
+    """A package that passed every check and now lives in `path`."""
+
+    path: Path
+    """Folder holding the unpacked files."""
+    manifest: dict[str, Any]
+    """The package's manifest.json."""
+    files: tuple[str, ...]
+    """Package-relative paths written."""
+
+
+def _refuse(message: str) -> PackageRefused:
+    return PackageRefused(message)
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_entry_name(name: str, max_depth: int) -> PurePosixPath:
+    """The package-relative path of one entry, or a refusal naming what is wrong with it."""
+    if not name:
+        raise _refuse("an entry has an empty name")
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise _refuse(f"entry {name!r}: control character U+{ord(bad):04X} in its name")
+    if "\\" in name:
+        raise _refuse(f"entry {name!r}: backslash in its path (a Windows path separator)")
+    if _DRIVE.match(name):
+        raise _refuse(f"entry {name!r}: drive-letter path points outside the package")
+    if name.startswith("/"):
+        raise _refuse(f"entry {name!r}: absolute path points outside the package")
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
+        raise _refuse(f"entry {name!r}: '..' in its path points outside the package (zip slip)")
+    if any(part in ("", ".") for part in parts):
+        raise _refuse(f"entry {name!r}: empty or '.' path component")
+    if len(parts) > max_depth:
+        raise _refuse(f"entry {name!r}: nested {len(parts)} levels deep (limit {max_depth})")
+    return PurePosixPath(*parts)
+
+
+def _check_entry_kind(info: zipfile.ZipInfo) -> None:
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFLNK:
+        raise _refuse(f"entry {info.filename!r} is a symbolic link")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise _refuse(f"entry {info.filename!r} is a special file (mode {oct(mode)})")
+    if info.flag_bits & 0x1:
+        raise _refuse(f"entry {info.filename!r} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _refuse(f"entry {info.filename!r} uses an unsupported compression method ({info.compress_type})")
+
+
+def _check_suffix(path: PurePosixPath) -> str:
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise _refuse(f"{path}: {suffix} files are pickle-based weights (loading them can run code); "
+                      f"only safetensors weights are accepted")
+    if suffix in WEIGHT_SUFFIXES:
+        return "safetensors"
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    raise _refuse(f"{path}: file type {suffix or '(none)'!r} is not allowed; a package holds only "
+                  f"safetensors, JSON and text files")
+
+
+def _scan_directory(archive: zipfile.ZipFile, limits: ImportLimits) -> dict[str, zipfile.ZipInfo]:
+    """Structural checks from the ZIP's central directory alone (nothing inflated yet)."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise _refuse(f"too many entries: {len(infos)} (limit {limits.max_entries})")
+    files: dict[str, zipfile.ZipInfo] = {}
+    seen: dict[str, str] = {}
+    total = 0
+    for info in infos:
+        raw = info.orig_filename
+        if raw != info.filename:  # zipfile cut the name at a NUL byte
+            raise _refuse(f"entry {raw!r}: NUL byte in its name")
+        path = check_entry_name(raw, limits.max_depth)
+        _check_entry_kind(info)
+        folded = str(path).casefold()
+        if folded in seen:
+            raise _refuse(f"duplicate entry {raw!r} (also present as {seen[folded]!r})")
+        seen[folded] = raw
+        if info.is_dir():
+            continue
+        kind = _check_suffix(path)
+        total += info.file_size
+        if total > limits.max_unpacked_bytes:
+            raise _refuse(f"unpacked size exceeds {limits.max_unpacked_bytes:,} bytes")
+        if info.file_size >= limits.ratio_floor_bytes:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > limits.max_ratio:
+                raise _refuse(f"entry {raw!r} inflates {ratio:,.0f}x ({info.compress_size:,} -> "
+                              f"{info.file_size:,} bytes; limit {limits.max_ratio:g}x): a zip bomb?")
+        if kind == "text" and info.file_size > limits.max_text_bytes:
+            raise _refuse(f"{raw}: text file of {info.file_size:,} bytes exceeds {limits.max_text_bytes:,}")
+        files[str(path)] = info
+    folders = {str(parent) for name in files for parent in PurePosixPath(name).parents}
+    clash = sorted(folders & set(files))
+    if clash:
+        raise _refuse(f"entry {clash[0]!r} is both a file and a folder")
+    if MANIFEST not in files:
+        raise _refuse(f"no {MANIFEST} at the package root")
+    return files
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: int, budget: list[int]) -> tuple[str, bytes, int]:
+    """sha256, the first `keep` bytes, and the byte count of one entry, inflated in chunks and
+    bounded by the remaining unpacked-size budget (the directory's sizes could lie)."""
+    digest = hashlib.sha256()
+    head = bytearray()
+    count = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(_CHUNK):
+                count += len(chunk)
+                budget[0] -= len(chunk)
+                if budget[0] < 0:
+                    raise _refuse("unpacked size exceeds the limit while inflating (sizes in the ZIP directory are false)")
+                digest.update(chunk)
+                if len(head) < keep:
+                    head += chunk[: keep - len(head)]
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise _refuse(f"entry {info.filename!r} is corrupt: {error}") from None
+    return digest.hexdigest(), bytes(head), count
+
+
+def _check_manifest(manifest: Any) -> dict[str, Any]:
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in listed.values()):
+        raise _refuse(f"{MANIFEST} must have 'files': {{path: {{'sha256': ..., 'size': ...}}}}")
+    return manifest
+
+
+def _check_text(name: str, data: bytes) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _refuse(f"{name}: not UTF-8 text (byte {error.start}); binary data in a text file") from None
+    if "\x00" in text:
+        raise _refuse(f"{name}: NUL byte in a text file")
+    if name.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise _refuse(f"{name}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    return text
+
+
+def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = None,
+                     limits: ImportLimits = ImportLimits(),
+                     oracle_from_card: Callable[[Mapping[str, Any]], ShapeOracle] | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, zipfile.ZipInfo]]:
+    """Run every check on the package; return (manifest, files). Writes nothing.
+
+    Tensor shapes are checked last, against `shape_oracle`, or else against the oracle that
+    `oracle_from_card` builds from the package's (by then validated) deepsynth_model.json."""
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise InputError(f"{zip_path}: no such file")
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise _refuse(f"{zip_path.name} is not a readable ZIP archive: {error}") from None
+    with archive:
+        files = _scan_directory(archive, limits)
+        budget = [limits.max_unpacked_bytes]
+        digests: dict[str, str] = {}
+        texts: dict[str, Any] = {}
+        headers: dict[str, SafetensorsHeader] = {}
+        for name, info in files.items():
+            is_weights = name.endswith(".safetensors")
+            keep = 8 + limits.max_header_bytes if is_weights else limits.max_text_bytes
+            digest, head, count = _read_entry(archive, info, keep, budget)
+            digests[name] = digest
+            if is_weights:
+                try:
+                    headers[name] = parse_header(head, count, name, limits.max_header_bytes)
+                except InputError as error:
+                    raise _refuse(str(error)) from None
+            else:
+                texts[name] = _check_text(name, head)
+    manifest = _check_manifest(texts[MANIFEST])
+    listed = manifest["files"]
+    present = set(files) - {MANIFEST}
+    missing, unlisted = sorted(set(listed) - present), sorted(present - set(listed))
+    if missing:
+        raise _refuse(f"{MANIFEST} lists {missing[0]!r}, which the package does not contain")
+    if unlisted:
+        raise _refuse(f"{unlisted[0]!r} is not listed in {MANIFEST}")
+    for name in sorted(present):
+        if listed[name]["sha256"].lower() != digests[name]:
+            raise _refuse(f"{name}: sha256 {digests[name][:16]}... does not match the manifest's "
+                          f"{listed[name]['sha256'][:16]}... (file altered or corrupt)")
+    if shape_oracle is None and oracle_from_card is not None:
+        card = texts.get(MODEL_JSON)
+        if not isinstance(card, dict):
+            raise _refuse(f"no {MODEL_JSON} object at the package root: the base model is unknown")
+        shape_oracle = oracle_from_card(card)
+    if shape_oracle is not None:
+        adapter_config = texts.get("adapter_config.json")
+        for name, header in sorted(headers.items()):
+            try:
+                check_shapes(header, shape_oracle(name, header, adapter_config), name)
+            except InputError as error:
+                raise _refuse(f"wrong shapes: {error}") from None
+    return manifest, files
+
+
+def import_package(zip_path: str | Path, dest: str | Path, shape_oracle: ShapeOracle | None = None,
+                   limits: ImportLimits = ImportLimits(), check_shapes_against_base: bool = True) -> ImportedPackage:
+    """Validate `zip_path` completely, then unpack it into `dest` (which must not exist) atomically.
+
+    `shape_oracle` says which shape each tensor must have; by default it is built, once everything
+    else passed, from the base model named in the package's `deepsynth_model.json`
+    (`base_shapes.oracle_for_card`).
+    Raises `PackageRefused` (nothing written) or `InputError` (bad arguments)."""
+    dest = Path(dest)
+    if dest.exists():
+        raise InputError(f"{dest}: destination already exists; choose a new folder")
+    oracle_from_card = None
+    if shape_oracle is None and check_shapes_against_base:
+        from deepsynth.export.base_shapes import oracle_for_card as oracle_from_card
+    manifest, files = validate_package(zip_path, shape_oracle, limits, oracle_from_card)
+    created = [parent for parent in reversed(dest.parents) if not parent.exists()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.importing-", dir=dest.parent))
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            for name, info in files.items():
+                target = staging.joinpath(*PurePosixPath(name).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                with archive.open(info) as source, target.open("xb") as sink:
+                    while chunk := source.read(_CHUNK):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                expected = manifest["files"].get(name, {}).get("sha256") if name != MANIFEST else None
+                if expected is not None and digest.hexdigest() != expected.lower():
+                    raise _refuse(f"{name}: changed while being imported")
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for parent in reversed(created):  # folders this import made, deepest first
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        raise
+    return ImportedPackage(dest, manifest, tuple(sorted(files)))

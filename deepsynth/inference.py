@@ -1,0 +1,248 @@
+"""Summarizing with one base model and several adapters (the CLI's `infer` and the playground).
+
+The base loads once; each adapter is added next to the others with PEFT's multi-adapter support
+and chosen per call with `set_adapter`, so comparing adapters side by side on the same page costs
+one reading of the page and no reload. The base's own output is available too (`BASE`).
+
+Adapters are named by where they come from: an adapter folder, a run id (its `adapter/` artifact)
+or a registry reference `models:/NAME@ALIAS` / `models:/NAME/VERSION` (plain files through
+`deepsynth.tracking.registry.download_adapter`, loaded by PEFT from safetensors). An adapter is
+checked before loading: safetensors headers and shapes against this base, and its
+`deepsynth_model.json` must name the same base model and reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from deepsynth.errors import InputError
+
+BASE = "base"
+"""Label of the untouched base model in `summarize(adapter=BASE)` and in `compare` results."""
+MODEL_JSON = "deepsynth_model.json"
+
+
+@dataclass(frozen=True)
+class LoadedAdapter:
+    """An adapter held by a `Summarizer`."""
+
+    label: str
+    """The name callers use (the source, or the name given)."""
+    source: str
+    """Where it came from: folder, run id or models:/ reference."""
+    folder: Path
+    """The local adapter folder it was loaded from."""
+    internal_name: str
+    """PEFT adapter name inside the model."""
+    card: Mapping[str, Any]
+    """Its deepsynth_model.json."""
+
+
+def _read_card(folder: Path) -> dict[str, Any]:
+    from deepsynth.models.adapters import read_model_card
+
+    return read_model_card(folder)
+
+
+def _run_adapter_folder(run_id: str, uri: str | None) -> Path:
+    """A run's `adapter/` artifact, downloaded once into the cache (keyed by store and run)."""
+    from deepsynth import paths
+    from deepsynth.export.names import check_run_id
+    from deepsynth.tracking.store import resolve_tracking_uri
+
+    check_run_id(run_id)
+    store = hashlib.sha256(resolve_tracking_uri(uri).encode()).hexdigest()[:12]
+    target = paths.cache_dir() / "run-adapters" / store / run_id
+    if (target / "adapter_model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.downloading-", dir=target.parent))
+    try:
+        from deepsynth.export.run_source import fetch_run
+
+        folder, _ = fetch_run(run_id, staging, uri)
+        if target.exists():
+            shutil.rmtree(target)
+        Path(folder).rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_adapter(source: str | Path, uri: str | None = None) -> Path:
+    """A local adapter folder for a folder path, a run id or a `models:/` reference."""
+    text = str(source)
+    if text.startswith("models:/"):
+        from deepsynth.tracking.registry import download_adapter
+
+        return download_adapter(text, uri=uri)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise InputError(f"{path}: an adapter is a folder (adapter_model.safetensors, adapter_config.json, ...)")
+    if "/" in text or "\\" in text or text.startswith("."):
+        raise InputError(f"{text}: no such adapter folder")
+    return _run_adapter_folder(text, uri)
+
+
+def _same_base(card: Mapping[str, Any], model_config: Mapping[str, Any], base: Mapping[str, Any],
+               reader: Mapping[str, Any], where: str) -> None:
+    """An adapter only fits the base (and reader) it was trained on: refuse any other."""
+    problems = []
+    if dict(card.get("model_config", {})) != dict(model_config):
+        problems.append(f"model config {card.get('model_config')} differs from this base's {dict(model_config)}")
+    if dict(card.get("base_model", {})) != dict(base):
+        problems.append(f"base model {card.get('base_model')} differs from {dict(base)}")
+    if card.get("reader") is not None and dict(card["reader"]) != dict(reader):
+        problems.append(f"page reader {card.get('reader')} differs from {dict(reader)}")
+    if problems:
+        raise InputError(f"{where}: adapter does not fit the loaded base: " + "; ".join(problems)
+                         + " (load it in a Summarizer of its own)")
+
+
+class Summarizer:
+    """A document model with several adapters; `summarize` one input with any of them or the base."""
+
+    def __init__(self, model_config: Any, device: str = "cpu", render_config: Any = None,
+                 max_new_tokens: int | None = None) -> None:
+        from deepsynth.lora import LoraSettings
+        from deepsynth.models import build_document_model
+        from deepsynth.render import RenderConfig
+
+        # The fresh "default" adapter build_document_model attaches stays unused (LoRA B = 0).
+        self.model = build_document_model(model_config, LoraSettings(rank=1, dropout=0.0), device)
+        self.model.eval()
+        self.model_config = model_config
+        self.render_config = render_config or RenderConfig()
+        self.max_new_tokens = max_new_tokens
+        self.adapters: dict[str, LoadedAdapter] = {}
+
+    @classmethod
+    def for_adapter(cls, source: str | Path, device: str = "cpu", uri: str | None = None,
+                    label: str | None = None, **kwargs: Any) -> "Summarizer":
+        """A summarizer on the base `source`'s adapter was trained on, with that adapter loaded."""
+        from deepsynth.configuration import from_dict
+        from deepsynth.models.config import ModelConfig
+
+        folder = resolve_adapter(source, uri)
+        card = _read_card(folder)
+        model_config = from_dict(ModelConfig, dict(card.get("model_config", {})))
+        summarizer = cls(model_config, device=device, **kwargs)
+        summarizer.add_adapter(folder, label=label or str(source))
+        return summarizer
+
+    # -- adapters ---------------------------------------------------------------------------------
+    def add_adapter(self, source: str | Path, label: str | None = None, uri: str | None = None) -> str:
+        """Load an adapter next to the others (no reload of the base); returns its label."""
+        from deepsynth.configuration import to_dict
+        from deepsynth.export.base_shapes import oracle_for_model
+        from deepsynth.export.safetensors_check import check_shapes, read_header
+
+        label = label or str(source)
+        if label == BASE or label in self.adapters:
+            raise InputError(f"an adapter labelled {label!r} is already loaded" if label != BASE
+                             else f"{BASE!r} names the base model; choose another label")
+        folder = resolve_adapter(source, uri)
+        card = _read_card(folder)
+        _same_base(card, to_dict(self.model_config), self.model.identity, self.model.reader.identity(), str(folder))
+        oracle = oracle_for_model(self.model)
+        adapter_config = _json(folder / "adapter_config.json")
+        for weights in sorted(folder.glob("*.safetensors")):
+            header = read_header(weights)
+            check_shapes(header, oracle(weights.name, header, adapter_config), str(weights))
+        internal = f"adapter_{len(self.adapters) + 1}"
+        self.model.load_adapter(folder, internal)
+        self.adapters[label] = LoadedAdapter(label, str(source), folder, internal, card)
+        return label
+
+    def render_config_for(self, adapter: str) -> Any:
+        """The render settings an adapter was trained with (its card), else this summarizer's."""
+        from deepsynth.configuration import from_dict
+        from deepsynth.render import RenderConfig
+
+        loaded = self.adapters.get(adapter)
+        stored = loaded.card.get("render") if loaded is not None else None  # training's extra
+        return from_dict(RenderConfig, dict(stored)) if isinstance(stored, Mapping) else self.render_config
+
+    # -- summarizing ------------------------------------------------------------------------------
+    def pages_for(self, text: str | None = None, image: Any = None, adapter: str = BASE) -> list[Any]:
+        """The page images a summary reads: `text` rendered with the adapter's settings, or `image`
+        (a path or PIL image; converted to 8-bit gray like rendered pages)."""
+        if (text is None) == (image is None):
+            raise InputError("give exactly one of text or image")
+        if text is not None:
+            from deepsynth.render import render_document
+
+            if not text.strip():
+                raise InputError("the text to summarize is empty")
+            return list(render_document(text, self.render_config_for(adapter)).pages)
+        from PIL import Image
+
+        if isinstance(image, (str, Path)):
+            try:
+                with Image.open(image) as opened:
+                    return [opened.convert("L")]
+            except (OSError, Image.DecompressionBombError) as error:
+                raise InputError(f"{image}: cannot read the image: {error}") from None
+        return [image.convert("L")]
+
+    def summarize(self, text: str | None = None, image: Any = None, adapter: str | None = None,
+                  instruction: str = "", max_new_tokens: int | None = None) -> str:
+        """The summary of one document (text or page image) by `adapter` (a label given to
+        `add_adapter`; None = the only one loaded; `BASE` = the base model without adapters)."""
+        name = self._choose(adapter)
+        reading = self.model.read_pages(self.pages_for(text, image, name))
+        return self._generate(reading, name, instruction, max_new_tokens)
+
+    def compare(self, text: str | None = None, image: Any = None, adapters: list[str] | None = None,
+                include_base: bool = True, instruction: str = "",
+                max_new_tokens: int | None = None) -> dict[str, str]:
+        """Summaries of the same input by several adapters (and the base), side by side. Pages are
+        read once per distinct render setting (an image is read once)."""
+        names = list(adapters) if adapters is not None else list(self.adapters)
+        if include_base and BASE not in names:
+            names.insert(0, BASE)
+        readings: dict[str, Any] = {}
+        results = {}
+        for name in names:
+            name = self._choose(name)
+            key = repr(self.render_config_for(name)) if text is not None else "image"
+            if key not in readings:
+                readings[key] = self.model.read_pages(self.pages_for(text, image, name))
+            results[name] = self._generate(readings[key], name, instruction, max_new_tokens)
+        return results
+
+    def _choose(self, adapter: str | None) -> str:
+        if adapter is None:
+            if len(self.adapters) != 1:
+                raise InputError(f"name the adapter to use: loaded {sorted(self.adapters) or 'none'} (or {BASE!r})")
+            return next(iter(self.adapters))
+        if adapter != BASE and adapter not in self.adapters:
+            raise InputError(f"no adapter labelled {adapter!r}; loaded: {sorted(self.adapters)} (or {BASE!r})")
+        return adapter
+
+    def _generate(self, reading: Any, name: str, instruction: str, max_new_tokens: int | None) -> str:
+        batch = self.model.collate([reading], [instruction])
+        tokens = max_new_tokens or self.max_new_tokens
+        if name == BASE:
+            with self.model.disable_adapter():
+                return self.model.generate(batch, max_new_tokens=tokens)[0]
+        self.model.set_adapter(self.adapters[name].internal_name)
+        return self.model.generate(batch, max_new_tokens=tokens)[0]
+
+
+def _json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing (not a PEFT adapter folder)") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}, line {error.lineno}, column {error.colno}: {error.msg}") from None

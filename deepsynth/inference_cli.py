@@ -1,0 +1,48 @@
+"""`deepsynth infer --adapter RUN_ID|models:/NAME@ALIAS|DIR (--text-file F | --image PNG)`."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "summarize a text file or a page image with one or more adapters (and the base)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", action="append", required=True, metavar="RUN_ID|models:/NAME@ALIAS|DIR",
+                        help="adapter to use; repeat to compare several on the same input")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text-file", metavar="F", help="UTF-8 text file (rendered with the adapter's settings)")
+    source.add_argument("--image", metavar="PNG", help="page image")
+    parser.add_argument("--base", action="store_true", help="also print the base model's summary")
+    parser.add_argument("--instruction", default="", help="instruction (default: the training default)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="summary length cap in tokens")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking/registry URI")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from deepsynth.errors import InputError
+    from deepsynth.inference import BASE, Summarizer
+
+    text = None
+    if args.text_file:
+        try:
+            text = Path(args.text_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{args.text_file}: no such file") from None
+        except UnicodeDecodeError as error:
+            raise InputError(f"{args.text_file}: not UTF-8 text (byte {error.start})") from None
+    first, *others = args.adapter
+    summarizer = Summarizer.for_adapter(first, device=args.device, uri=args.tracking_uri)
+    for source in others:
+        summarizer.add_adapter(source, uri=args.tracking_uri)
+    results = summarizer.compare(text=text, image=args.image, include_base=args.base,
+                                 instruction=args.instruction, max_new_tokens=args.max_new_tokens)
+    if len(results) == 1:
+        print(next(iter(results.values())))
+        return 0
+    for label, summary in results.items():
+        print(f"[{'base model' if label == BASE else label}]\n{summary}\n")
+    return 0

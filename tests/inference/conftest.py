@@ -1,0 +1,53 @@
+"""Inference fixtures: two tiny adapters, a rendered page, and the first adapter as a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+def build_tiny_adapter(folder: Path, seed: int) -> Path:
+    """A tiny DocumentModel adapter whose LoRA changes the output (B drawn from a seeded normal)."""
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models import ModelConfig, build_document_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_document_model(ModelConfig(name="tiny"), LoraSettings(rank=4, dropout=0.0), "cpu")
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0, 0.3)
+    return model.save_adapter(folder)
+
+
+@pytest.fixture(scope="session")
+def two_adapters(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("inference-adapters")
+    return build_tiny_adapter(root / "one", seed=31), build_tiny_adapter(root / "two", seed=32)
+
+
+@pytest.fixture(scope="session")
+def page(tmp_path_factory) -> Path:
+    from deepsynth.render import RenderConfig, encode_png, render_document
+
+    document = render_document("The river flooded the valley and the town moved uphill. " * 3,
+                               RenderConfig(page_height=500))
+    path = tmp_path_factory.mktemp("inference-page") / "page.png"
+    path.write_bytes(encode_png(document.pages[0]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_with_first_adapter(mlflow_tracking_uri, two_adapters) -> str:
+    from deepsynth.tracking.store import RunLogger
+
+    logger = RunLogger.start("inference-tests", uri=mlflow_tracking_uri)
+    logger.log_metrics({"eval/rougeL": 20.0}, step=1, flush=True)
+    logger.log_artifacts(two_adapters[0], "adapter")
+    logger.finish()
+    return logger.run_id
