@@ -1,0 +1,119 @@
+"""`estimate(architecture, lora, workload)`: parameters, memory per term, GPU fit, time and cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepsynth.estimate.architecture import Architecture
+from deepsynth.estimate.builtin import text_encoder_shape
+from deepsynth.estimate.gpus import GPUS, Gpu, find_gpu, fit_table, with_price
+from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.memory import (
+    MemoryBreakdown,
+    MemoryTerm,
+    activations_term,
+    optimizer_term,
+    overhead_term,
+    text_encoder_term,
+    trace_settings,
+    trainable_tensors,
+    weights_term,
+)
+from deepsynth.estimate.params import ParameterCount, count_parameters, validate_lora_for
+from deepsynth.estimate.throughput import DEFAULT_UTILIZATION, Throughput, flops_per_step, predict
+from deepsynth.estimate.workload import Workload
+from deepsynth.lora import LoraSettings
+
+FP32 = 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a configuration costs, before anything heavy loads."""
+
+    architecture: str
+    """Name of the architecture estimated."""
+    params: ParameterCount
+    """Exact counts (decoder + reader + projection) with the adapters."""
+    text_encoder_params: int
+    """Parameters of the instruction encoder and its projection (0 without one)."""
+    text_encoder_trainable: int
+    """Of those, how many train."""
+    memory: MemoryBreakdown
+    """Peak memory per term."""
+    gpu_fit: dict[str, bool]
+    """GPU name -> the total fits."""
+    throughput: Throughput | None
+    """Predicted speed, time and cost on the chosen GPU (None without a peak FLOPs figure)."""
+    notes: tuple[str, ...] = ()
+    """Assumptions and caveats to show with the numbers."""
+
+    @property
+    def total_params(self) -> int:
+        return self.params.total + self.text_encoder_params
+
+    @property
+    def trainable_params(self) -> int:
+        return self.params.trainable + self.text_encoder_trainable
+
+    def to_json(self) -> dict:
+        """Exactly the object `deepsynth estimate --json` prints."""
+        return {
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "memory_bytes": self.memory.as_bytes(),
+            "gpu_fit": dict(self.gpu_fit),
+        }
+
+    def details(self) -> dict:
+        """Everything, with formulas and sources (for `estimate.json` next to a run)."""
+        terms = {name: {"bytes": getattr(self.memory, name).bytes, "formula": getattr(self.memory, name).formula,
+                        "source": getattr(self.memory, name).source} for name in MemoryBreakdown.TERMS}
+        speed = None
+        if self.throughput is not None:
+            speed = {k: getattr(self.throughput, k) for k in self.throughput.__dataclass_fields__}
+        return {**self.to_json(), "architecture": self.architecture, "adapter_params": self.params.adapter,
+                "adapted_modules": len(self.params.match.adapted), "memory_terms": terms,
+                "throughput": speed, "notes": list(self.notes)}
+
+
+def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu: str | Gpu = "A100 80GB",
+             local_device: Gpu | None = None, utilization: float = DEFAULT_UTILIZATION,
+             price_per_hour: float | None = None) -> Estimate:
+    """Estimate one training configuration. Raises ConfigError when the LoRA settings do not fit the
+    architecture (unmatched targets, rank above the smallest targeted dimension)."""
+    inventory = architecture_inventory(arch)
+    validate_lora_for(arch, lora, inventory)
+    params = count_parameters(arch, lora, inventory)
+    trainable_adapters = params.trainable
+    sizes = trainable_tensors(inventory, params, lora)
+    adapters = MemoryTerm(
+        (params.adapter + params.by_group.get("projector", 0)) * FP32,
+        f"{params.adapter:,} LoRA params (r={lora.rank}, {len(params.match.adapted)} modules) "
+        f"+ {params.by_group.get('projector', 0):,} projection params, fp32",
+        "PEFT LoRA shapes (A: r x in, B: out x r); PEFT keeps adapter weights in fp32 (autocast_adapter_dtype)")
+    gradients = MemoryTerm(trainable_adapters * FP32, f"{trainable_adapters:,} trainable params x 4 B",
+                           "one fp32 gradient per trainable parameter")
+    settings = trace_settings(arch, lora, params, inventory, workload)
+    te_shape = text_encoder_shape(workload.text_encoder)
+    te_term, te_params, te_trainable = text_encoder_term(te_shape, arch.decoder.hidden_size, workload)
+    memory = MemoryBreakdown(
+        weights=weights_term(inventory, lora, workload),
+        adapters=adapters,
+        gradients=gradients,
+        optimizer=optimizer_term(sizes, workload.optimizer),
+        activations=activations_term(arch, settings, workload),
+        text_encoder=te_term,
+        overhead=overhead_term(workload),
+    )
+    chosen = gpu if isinstance(gpu, Gpu) else find_gpu(gpu)
+    chosen = with_price(chosen, price_per_hour)
+    flops = flops_per_step(arch, inventory, params, workload, lora.rank, te_params)
+    notes = list(arch.notes)
+    if any(m.group == "vision" for m in params.match.adapted):
+        notes.append("targets reach the vision encoder: its training activations are not modelled")
+    if workload.device == "cpu":
+        notes.append("CPU: the total counts tensors only")
+    return Estimate(arch.name, params, te_params, te_trainable, memory,
+                    fit_table(memory.total, local_device, GPUS), predict(flops, workload, chosen, utilization),
+                    tuple(notes))

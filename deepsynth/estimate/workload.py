@@ -1,0 +1,73 @@
+"""What one training run asks of the hardware: batch, tokens, precision, optimizer, data size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepsynth.configuration import Problems
+
+DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
+OPTIMIZERS = ("adamw", "adamw8bit")
+DEVICES = ("cuda", "cpu")
+ATTENTIONS = ("sdpa", "eager")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One training configuration, as the estimator needs it."""
+
+    batch_size: int = 1
+    """Samples per optimizer step."""
+    seq_len: int = 512
+    """Text tokens per sample fed to the decoder (OCR text or prompt + instruction + summary)."""
+    image_tokens: int = 0
+    """Vision tokens per sample placed in front of the text (the `features` interface, DeepSeek-OCR)."""
+    target_tokens: int = 48
+    """Summary tokens per sample: DeepSynth applies the LM head and the loss to these positions only."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer in backward instead of keeping its activations."""
+    optimizer: str = "adamw"
+    """adamw (torch AdamW, fp32 moments) or adamw8bit (bitsandbytes 8-bit AdamW)."""
+    dtype: str = "bfloat16"
+    """Precision of activations and of weights that are not quantized: float32 (CPU), bfloat16, float16."""
+    device: str = "cuda"
+    """cuda or cpu: decides the dropout mask size and the framework overhead."""
+    attention: str = "sdpa"
+    """Attention implementation: sdpa (flash / memory-efficient kernels) or eager (materialised scores)."""
+    padded: bool = False
+    """Batches carry an attention mask (padding): SDPA then keeps the mask and repeated k/v heads."""
+    text_encoder: str = "none"
+    """Instruction encoder: none, minilm, qwen3-embedding-8b, or a config path."""
+    train_text_encoder: bool = False
+    """Whether the text encoder's own weights train (its projection always trains)."""
+    instruction_tokens: int = 32
+    """Tokens the text encoder reads per sample."""
+    num_documents: int = 1000
+    """Training documents, for the time and cost prediction."""
+    epochs: int = 1
+    """Passes over the documents."""
+
+    def __post_init__(self) -> None:
+        problems = Problems("workload")
+        for name in ("batch_size", "seq_len", "target_tokens", "epochs", "num_documents", "instruction_tokens"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, int) and value >= 1, name, f"must be an integer >= 1, got {value!r}")
+        problems.check(isinstance(self.image_tokens, int) and self.image_tokens >= 0, "image_tokens",
+                       f"must be an integer >= 0, got {self.image_tokens!r}")
+        problems.check(self.target_tokens <= self.seq_len, "target_tokens",
+                       f"{self.target_tokens} target tokens do not fit in seq_len {self.seq_len}")
+        problems.check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        problems.check(self.dtype in DTYPES, "dtype", f"must be one of {', '.join(DTYPES)}")
+        problems.check(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
+        problems.check(self.attention in ATTENTIONS, "attention", f"must be one of {', '.join(ATTENTIONS)}")
+        problems.check(not (self.train_text_encoder and self.text_encoder == "none"), "train_text_encoder",
+                       "needs a text encoder (text_encoder is none)")
+        problems.raise_if_any()
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPES[self.dtype]
+
+    @property
+    def decoder_tokens(self) -> int:
+        return self.seq_len + self.image_tokens
