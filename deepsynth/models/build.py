@@ -1,0 +1,72 @@
+"""`build_document_model`: assemble reader, decoder (+ LoRA / QLoRA via PEFT), encoder, projections."""
+
+from __future__ import annotations
+
+from deepsynth.lora import LoraSettings
+from deepsynth.models.config import ModelConfig
+
+
+def build_reader(config: ModelConfig):
+    """The frozen page reader: a tiny random CRNN for `tiny`, EasyOCR english_g2 otherwise."""
+    from deepsynth.models.crnn import english_g2_weights_path, file_sha256, load_english_g2, tiny_crnn
+    from deepsynth.models.page_reader import CrnnPageReader
+
+    settings = {"with_features": config.vision_interface == "features",
+                "feature_pool": config.feature_pool, "max_feature_tokens": config.max_source_tokens,
+                "line_height": config.reader_line_height}
+    if config.name == "tiny":  # float32: quantizing would cost more than the tiny reader saves
+        return CrnnPageReader(tiny_crnn(), "tiny-crnn", "seed-0", **settings)
+    path = english_g2_weights_path()
+    return CrnnPageReader(load_english_g2(path), "easyocr-english_g2", file_sha256(str(path)),
+                          precision=config.reader_precision, **settings)
+
+
+def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
+    """A `DocumentModel` whose decoder carries a fresh LoRA adapter named `default`.
+
+    Targets: `lora.target_modules`, or the family's defaults (`decoder.default_targets`).
+    QLoRA (`lora.quantization` nf4/fp4/int8): the base loads quantized through bitsandbytes and
+    `prepare_model_for_kbit_training` runs before LoRA is attached.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from deepsynth.models.decoder import default_targets, load_decoder
+    from deepsynth.models.document_model import DocumentModel
+    from deepsynth.models.projection import vision_projection
+    from deepsynth.models.text_encoder import load_text_encoder
+    from deepsynth.models.vision_encoder_decoder import build_vision_encoder_decoder, is_vision_encoder_decoder
+
+    if is_vision_encoder_decoder(model_config.name):
+        return build_vision_encoder_decoder(model_config, lora, device)
+    loaded = load_decoder(model_config.name, lora, device, model_config.trust_remote_code)
+    decoder, tokenizer = loaded.model, loaded.tokenizer
+    reader = build_reader(model_config)
+    targets = lora.target_modules or default_targets(decoder)
+    decoder.requires_grad_(False)
+    if lora.is_quantized:
+        # Gradient checkpointing saves GPU memory but costs ~30% time; on CPU memory is ample.
+        decoder = prepare_model_for_kbit_training(
+            decoder, use_gradient_checkpointing=str(device).startswith("cuda"))
+    peft_config = LoraConfig(task_type="CAUSAL_LM", **{**lora.to_peft_kwargs(), "target_modules": list(targets)})
+    decoder = get_peft_model(decoder, peft_config)
+
+    width = decoder.get_base_model().get_input_embeddings().weight.shape[1]
+    embeddings = decoder.get_base_model().get_input_embeddings().weight.detach().cpu()
+    encoder = None
+    if model_config.text_encoder != "none":
+        encoder = load_text_encoder(model_config.text_encoder, model_config.train_text_encoder)
+
+    def make_parts() -> torch.nn.ModuleDict:
+        parts = torch.nn.ModuleDict()
+        if model_config.vision_interface == "features":
+            parts["vision"] = vision_projection(model_config.projection_init, reader.feature_size, width,
+                                                reader=reader, tokenizer=tokenizer, embeddings=embeddings)
+        if encoder is not None:
+            parts["instruction"] = torch.nn.Linear(encoder.width, width)
+        return parts
+
+    identity = {"name": model_config.name, **loaded.identity}
+    if loaded.path:
+        identity["path"] = loaded.path
+    return DocumentModel(model_config, decoder, tokenizer, reader, make_parts, encoder, identity, device)
