@@ -148,7 +148,16 @@ def render_table(result, lora, workload) -> str:
         lines += ["", f"Speed on {speed.gpu} at {speed.utilization:.0%} utilisation (assumed): "
                       f"{speed.tokens_per_second:,.0f} tokens/s, {speed.step_seconds:.3f} s/step",
                   f"  {workload.num_documents:,} documents x {workload.epochs} epoch(s) = {speed.steps:,} steps: "
-                  f"{speed.hours:.2f} h, ${speed.cost:.2f} at the editable hourly price"]
+                  f"{_duration(speed.hours * 3600)}, ${speed.cost:.4g} at the editable hourly price"]
     if result.notes:
         lines += ["", "Notes: " + "; ".join(result.notes)]
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    """Readable time: small runs in seconds or minutes rather than '0.00 h'."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
