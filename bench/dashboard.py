@@ -1,0 +1,142 @@
+"""Dashboard page timings: first render of each page, and Compare with 200 runs in the store.
+
+    .venv/bin/python bench/dashboard.py [--runs 200] [--repeats 3]
+
+Builds a throwaway workspace (sqlite MLflow store with `--runs` runs made through the library,
+each with 30 logged steps, a tiny dataset, a registered adapter), then renders every page with
+Streamlit's AppTest in this process: once per repeat in a new session with empty caches ("first
+render": what a user waits for when opening the page), then again in the same session ("rerun":
+a widget change, caches warm). The process's own cold start (imports) is measured separately.
+Goals (issue 5): <= 3 s per page, <= 2 s for Compare with 200 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "dashboard" / "app.py"
+PAGES = ("estimate", "dataset", "train", "compare", "registry", "playground")
+
+
+def make_store(home: Path, runs: int) -> tuple[str, float]:
+    """`runs` finished runs in a fresh sqlite store; returns its URI and the seconds it took."""
+    from deepsynth.tracking.store import RunLogger, client_for
+
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    started = time.perf_counter()
+    client_for(uri).search_experiments()  # migrate
+    for index in range(runs):
+        logger = RunLogger.start("bench", run_name=f"run{index:03d}", uri=uri, params={
+            "lora.rank": [4, 8, 16, 32][index % 4], "lora.alpha": 32, "batch_size": 8, "learning_rate": 2e-4,
+            "preset": "custom", "max_steps": 30, "seed": index, "dataset": "/data/wiki"})
+        for step in range(1, 31):
+            logger.log_metrics({"train/loss": 4.0 / step + index * 1e-3, "train/samples_per_s": 10.0}, step)
+        logger.log_metrics({"eval/rougeL": 20.0 + index % 7, "memory/estimated_bytes": 1e9,
+                            "memory/measured_peak_bytes": 1.05e9}, step=30, flush=True)
+        logger.finish()
+    return uri, time.perf_counter() - started
+
+
+def make_dataset(home: Path) -> Path:
+    from deepsynth.data import DatasetConfig, build_dataset
+    from deepsynth.render import RenderConfig
+
+    render = RenderConfig(font_size=12, page_width=320, page_height=240, margin=8, max_pages=2)
+    out = home / "workspace" / "datasets" / "tiny-wiki"
+    return build_dataset(DatasetConfig(source="wiki", limit=6, workers=1, render=render), out)
+
+
+def render(page: str, compare_runs: int | None = None) -> tuple[float, float]:
+    """(first render in a new session with empty caches, rerun in that session) in seconds."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(APP), default_timeout=300)
+    app.switch_page(f"../pages/{page}.py")
+    started = time.perf_counter()
+    app.run()
+    first = time.perf_counter() - started
+    if app.exception:
+        raise RuntimeError(f"{page}: {app.exception}")
+    if compare_runs is not None:  # choose that many runs, timed as the user's change
+        chosen = app.multiselect(key="compare.runs")
+        chosen.set_value(list(chosen.options)[:compare_runs])
+    started = time.perf_counter()
+    app.run()
+    again = time.perf_counter() - started
+    if app.exception:
+        raise RuntimeError(f"{page}: {app.exception}")
+    return first, again
+
+
+def measure(repeats: int) -> dict:
+    """Page timings in this (fresh) process: the workspace comes from the environment."""
+    started = time.perf_counter()
+    cold_first, _ = render("estimate")  # the process's first page pays every import
+    cold = time.perf_counter() - started
+    rows = []
+    for page, chosen in [(page, None) for page in PAGES] + [("compare", 50)]:
+        firsts, agains = [], []
+        for _ in range(repeats):
+            first, again = render(page, chosen)
+            firsts.append(first)
+            agains.append(again)
+        rows.append({"page": page if chosen is None else f"compare, {chosen} runs chosen", "first": firsts,
+                     "rerun": agains, "goal": 2.0 if page == "compare" else 3.0})
+    return {"cold_start_s": cold, "rows": rows}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200, help="runs in the store (default 200)")
+    parser.add_argument("--repeats", type=int, default=3, help="sessions per page (median reported)")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child process
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.repeats)))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="deepsynth-bench-dashboard-") as folder:
+        home = Path(folder)
+        os.environ["DEEPSYNTH_HOME"] = str(home)
+        uri, store_s = make_store(home, args.runs)
+        make_dataset(home)
+        from deepsynth.tracking.queries import list_runs
+
+        assert len(list_runs(uri=uri)) == args.runs
+        print(f"store: {args.runs} runs made in {store_s:.1f} s; python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} CPUs (shared machine: wall times drift)")
+        # Pages are timed in a fresh interpreter, as a newly started dashboard would see them.
+        child = subprocess.run([sys.executable, __file__, "--measure", "--repeats", str(args.repeats)],
+                               capture_output=True, text=True, check=True,
+                               env=dict(os.environ, MLFLOW_TRACKING_URI=uri))
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+
+    rows = result["rows"]
+    print(f"\nfirst page of a fresh process (imports included): {result['cold_start_s']:.2f} s\n")
+    print(f"{'page':<28}{'first render (median)':>22}{'max':>8}{'rerun':>8}{'goal':>7}  ok")
+    for row in rows:
+        first = statistics.median(row["first"])
+        print(f"{row['page']:<28}{first:>20.2f} s{max(row['first']):>6.2f} s{statistics.median(row['rerun']):>6.2f} s"
+              f"{row['goal']:>5.0f} s  {'yes' if max(row['first']) <= row['goal'] else 'NO'}")
+    compare = next(r for r in rows if r["page"] == "compare")
+    many = next(r for r in rows if r["page"].startswith("compare,"))
+    print(f"\nratios: compare first render / rerun = "
+          f"{statistics.median(compare['first']) / statistics.median(compare['rerun']):.1f}x; rerun with 50 runs "
+          f"chosen / with the default 5 = {statistics.median(many['rerun']) / statistics.median(compare['rerun']):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The model and LoRA settings chosen on the estimate page, handed to the Train page via a file.
+
+A file (not session state) so the choice survives a reload or a dashboard restart:
+`<workspace>/workspace/dashboard-training-choice.json` = {"model", "vision_interface", "preset", "lora"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepsynth import paths
+from deepsynth.configuration import ConfigError, from_dict, to_dict
+from deepsynth.lora import LoraSettings
+
+FILE = "dashboard-training-choice.json"
+
+
+@dataclass(frozen=True)
+class TrainingChoice:
+    """Settings picked on the estimate page for the next training job."""
+
+    model: str
+    """ModelConfig.name: default, tiny, or a local model folder."""
+    vision_interface: str
+    """ocr_text or features."""
+    preset: str
+    """The preset the LoRA settings started from (`custom` once edited)."""
+    lora: LoraSettings
+    """The LoRA settings themselves."""
+
+
+def choice_path() -> Path:
+    return paths.home() / "workspace" / FILE
+
+
+def save(choice: TrainingChoice) -> Path:
+    path = choice_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"model": choice.model, "vision_interface": choice.vision_interface,
+                                     "preset": choice.preset, "lora": to_dict(choice.lora)}, indent=2))
+    os.replace(temporary, path)
+    return path
+
+
+def load() -> TrainingChoice | None:
+    """The saved choice, or None when there is none or it no longer validates."""
+    try:
+        data = json.loads(choice_path().read_text(encoding="utf-8"))
+        return TrainingChoice(str(data["model"]), str(data["vision_interface"]), str(data["preset"]),
+                              from_dict(LoraSettings, data["lora"]))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ConfigError):
+        return None

@@ -1,0 +1,77 @@
+"""Summaries from several adapters (and the base) without loading a model in this process.
+
+The playground must not import torch (the dashboard's import path stays light), so inference runs
+as `deepsynth infer ... --json` in a child process (deepsynth.verb_runner): the base loads once
+there, every adapter is applied to the same page, and the summaries come back as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from deepsynth.errors import DeepSynthError, InputError
+from deepsynth.verb_runner import Run, run_verb
+
+BASE = "base"  # deepsynth.inference.BASE (not imported: that module is the heavy side)
+
+
+def infer_args(adapters: Sequence[str], text_file: str | None = None, image: str | None = None,
+               include_base: bool = True, instruction: str = "", max_new_tokens: int | None = None,
+               uri: str | None = None) -> list[str]:
+    """The `deepsynth infer` arguments for one comparison."""
+    if not adapters:
+        raise InputError("choose at least one adapter (a run, a registered version, or a folder)")
+    if (text_file is None) == (image is None):
+        raise InputError("give a text or a page image, not both")
+    args = [item for adapter in adapters for item in ("--adapter", str(adapter))]
+    args += ["--text-file", text_file] if text_file is not None else ["--image", image]
+    if include_base:
+        args.append("--base")
+    if instruction:
+        args += ["--instruction", instruction]
+    if max_new_tokens:
+        args += ["--max-new-tokens", str(int(max_new_tokens))]
+    if uri:
+        args += ["--tracking-uri", uri]
+    return args + ["--json"]
+
+
+def parse_summaries(stdout: str) -> dict[str, str]:
+    """`{label: summary}` from `deepsynth infer --json` output (its last non-empty line)."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    try:
+        data = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("summaries"), dict):
+        data = data["summaries"]
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise DeepSynthError(f"deepsynth infer --json printed no summaries: {stdout[-300:]!r}")
+    return {str(label): summary for label, summary in data.items()}
+
+
+def summarize(adapters: Sequence[str], text: str | None = None, image: str | Path | None = None,
+              include_base: bool = True, instruction: str = "", max_new_tokens: int | None = None,
+              uri: str | None = None, timeout_s: float = 900.0, run: Run = subprocess.run) -> dict[str, str]:
+    """Summaries of one text (rendered with each adapter's settings) or page image, by each adapter
+    and, with `include_base`, the base model (label "base"), computed in a child process."""
+    if text is not None and not text.strip():
+        raise InputError("the text to summarize is empty")
+    if text is None:
+        return parse_summaries(run_verb("infer", infer_args(adapters, image=str(image), include_base=include_base,
+                                                            instruction=instruction, max_new_tokens=max_new_tokens,
+                                                            uri=uri), timeout_s, run).stdout)
+    handle, path = tempfile.mkstemp(prefix="deepsynth-playground-", suffix=".txt")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        args = infer_args(adapters, text_file=path, include_base=include_base, instruction=instruction,
+                          max_new_tokens=max_new_tokens, uri=uri)
+        return parse_summaries(run_verb("infer", args, timeout_s, run).stdout)
+    finally:
+        os.unlink(path)

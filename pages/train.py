@@ -1,0 +1,113 @@
+"""Train: choose a dataset and settings, start a background job, watch it live, cancel or resume."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from deepsynth import jobs
+from deepsynth.configuration import ConfigError
+from deepsynth.errors import DeepSynthError
+from deepsynth.job_args import train_args
+from deepsynth.lora import preset, preset_description, preset_names
+from deepsynth.models.config import ModelConfig
+from deepsynth.training.config import TrainConfig
+from ui import datasets, handoff, live, settings
+from ui.widgets import FieldErrors, show_error
+
+SPAWN_KEY = "deepsynth.spawn"  # tests put a fake process starter here; the app uses subprocess.Popen
+config = settings.load()
+spawn = {"spawn": st.session_state[SPAWN_KEY]} if SPAWN_KEY in st.session_state else {}
+st.title("Train")
+
+
+def start_form() -> None:
+    found = datasets.list_datasets(str(config.datasets))
+    if not found:
+        st.info(f"No datasets in `{config.datasets}`: build one on the **Dataset** page first.")
+        return
+    errors = FieldErrors()
+    by_path = {entry.path: entry for entry in found}
+    dataset = st.selectbox("Dataset", list(by_path), key="train.dataset", format_func=lambda p: by_path[p].label)
+    errors.slot("dataset")
+    choice = handoff.load()
+    sources = ["Preset"] + (["From the estimate page"] if choice else [])
+    source = st.radio("LoRA settings", sources, horizontal=True, key="train.settings_source")
+    c1, c2, c3 = st.columns(3)
+    if source == "Preset":
+        names = preset_names()
+        name = c1.selectbox("Preset", names, index=names.index("standard") if "standard" in names else 0,
+                            key="train.preset", help="; ".join(f"{n}: {preset_description(n)}" for n in names))
+        lora, model_name, interface = preset(name), None, None
+    else:
+        name, lora = choice.preset, choice.lora
+        c1.markdown(f"**{choice.preset}** · rank {lora.rank} · alpha {lora.alpha:g} · {lora.quantization}")
+        model_name, interface = choice.model, choice.vision_interface
+    model_name = c2.text_input("Model", value=model_name or "default", key=f"train.model.{source}",
+                               help="default (offline SmolLM2 + EasyOCR reader), tiny (tests), or a model folder")
+    interfaces = ["ocr_text", "features"]
+    interface = c3.selectbox("Vision interface", interfaces, index=interfaces.index(interface or "ocr_text"),
+                             key=f"train.vision_interface.{source}")
+    errors.slot("preset", "lora", "name", "vision_interface", "model")
+    d1, d2, d3, d4 = st.columns(4)
+    max_steps = d1.number_input("Max steps (0 = by epochs)", value=0, key="train.max_steps")
+    epochs = d2.number_input("Epochs", value=1.0, step=0.5, key="train.epochs")
+    batch_size = d3.number_input("Batch size", value=8, key="train.batch_size")
+    learning_rate = d4.number_input("Learning rate", value=2e-4, format="%.1e", step=1e-4, key="train.learning_rate")
+    errors.slot("max_steps", "epochs", "batch_size", "learning_rate")
+    e1, e2, e3, e4 = st.columns(4)
+    time_budget = e1.number_input("Time budget (s, 0 = none)", value=0.0, key="train.time_budget_s")
+    eval_docs = e2.number_input("Eval documents", value=100, key="train.eval_docs")
+    experiment = e3.text_input("Experiment", value="deepsynth", key="train.experiment")
+    run_name = e4.text_input("Run name", value="", key="train.run_name", placeholder="MLflow picks one")
+    errors.slot("time_budget_s", "eval_docs", "experiment", "run_name")
+    problems: list[tuple[str, str]] = []  # model and run settings checked together: every problem at once
+    try:
+        model = ModelConfig(name=model_name.strip(), vision_interface=interface)
+    except ConfigError as error:
+        problems += error.problems
+        model = ModelConfig()
+    try:
+        train = TrainConfig(dataset=dataset, model=model, lora=lora, preset=name, max_steps=int(max_steps),
+                            epochs=float(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+                            time_budget_s=float(time_budget), eval_docs=int(eval_docs), experiment=experiment.strip(),
+                            run_name=run_name.strip(), tracking_uri=config.uri)
+    except ConfigError as error:
+        problems += error.problems
+    if problems:
+        errors.show(ConfigError(problems, "training settings"))
+        return
+    try:
+        args = train_args(train)  # refuses settings `deepsynth train` cannot express
+    except DeepSynthError as error:
+        show_error(error)
+        return
+    st.caption("Runs as: `deepsynth train " + " ".join(a if a and " " not in a else repr(a) for a in args) + "`")
+    if st.button("Start training", type="primary", key="train.start"):
+        try:
+            job = jobs.start_job(args, **spawn)
+        except DeepSynthError as error:
+            show_error(error)
+            return
+        st.session_state["train.job"] = job.job_id
+        st.success(f"Started job {job.job_id} (pid {job.pid}).")
+
+
+with st.expander("Start a training job", expanded=not jobs.running_jobs()):
+    start_form()
+
+st.subheader("Jobs")
+all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
+if not all_jobs:
+    st.info("No jobs yet.")
+    st.stop()
+st.dataframe([{"job": j.job_id, "state": j.state, "step": j.step,
+               "attempt": j.attempt, "run": j.run_id or "",
+               "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.create_time)) if j.create_time else ""}
+              for j in all_jobs], hide_index=True, key="train.jobs_table")
+ids = [j.job_id for j in all_jobs]
+if st.session_state.get("train.job") not in ids:
+    st.session_state["train.job"] = ids[0]
+job_id = st.selectbox("Job", ids, key="train.job")
+live.panel(job_id, config.uri, spawn)

@@ -1,0 +1,102 @@
+"""Dashboard test fixtures: runs in the session's MLflow store, and pages opened with AppTest.
+
+Runs are created through the library (`deepsynth.tracking.store.RunLogger`) once per session in
+the shared sqlite store, in an experiment of their own. Every test gets a fresh workspace
+(`DEEPSYNTH_HOME`) and empty Streamlit caches, so nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from dashboard_testing import APP, EXPERIMENT, FakeSpawn, Store, write_fake_adapter
+
+
+@pytest.fixture(scope="session")
+def store(mlflow_tracking_uri, tmp_path_factory) -> Store:
+    from deepsynth.tracking.store import FAILED, RunLogger
+
+    finished = []
+    adapter_run = None
+    for index, rank in enumerate((8, 16, 32)):
+        logger = RunLogger.start(EXPERIMENT, run_name=f"rank{rank}", uri=mlflow_tracking_uri,
+                                 params={"lora.rank": rank, "lora.alpha": 32, "batch_size": 8, "preset": "custom"},
+                                 tags={"deepsynth.preset": "custom"})
+        for step in range(1, 31):
+            logger.log_metrics({"train/loss": 4.0 / step + index * 0.1, "train/samples_per_s": 10.0 + index}, step)
+            time.sleep(0.003)  # distinct timestamps: the live panel's pace (ETA) comes from them
+        logger.log_metrics({"eval/rougeL": 20.0 + index, "eval/rouge1": 30.0 + index, "eval/base_rougeL": 12.0,
+                            "memory/estimated_bytes": 1.0e9, "memory/measured_peak_bytes": 1.0e9 + index * 1e8},
+                           step=30, flush=True)
+        if rank == 16:
+            logger.log_artifacts(write_fake_adapter(tmp_path_factory.mktemp("adapter") / "adapter"), "adapter")
+            adapter_run = logger.run_id
+        logger.finish()
+        finished.append(logger.run_id)
+    failed = RunLogger.start(EXPERIMENT, run_name="broken", uri=mlflow_tracking_uri, params={"lora.rank": 8})
+    failed.log_metrics({"train/loss": 9.0}, step=1, flush=True)
+    failed.finish(FAILED, error="loss became NaN at step 2")
+    return Store(mlflow_tracking_uri, tuple(finished), failed.run_id, adapter_run)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, store) -> Path:
+    """A fresh DEEPSYNTH_HOME pointed at the session store, and empty Streamlit caches."""
+    import streamlit as st
+
+    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return tmp_path
+
+
+@pytest.fixture
+def open_page(workspace):
+    """open_page(name, **session_state) -> AppTest that has run the app on that page, no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    def open_(page: str, timeout: float = 60, **state) -> AppTest:
+        app = AppTest.from_file(str(APP), default_timeout=timeout)
+        for key, value in state.items():
+            app.session_state[key] = value
+        app.switch_page(f"../pages/{page}.py").run()
+        assert not app.exception, app.exception
+        return app
+
+    return open_
+
+
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """Six wiki documents on small pages, built once per session through the library."""
+    from deepsynth.data import DatasetConfig, build_dataset
+    from deepsynth.render import RenderConfig
+
+    render = RenderConfig(font_size=12, page_width=320, page_height=240, margin=8, max_pages=2)
+    folder = tmp_path_factory.mktemp("datasets") / "tiny-wiki"
+    return build_dataset(DatasetConfig(source="wiki", limit=6, workers=1, render=render), folder)
+
+
+@pytest.fixture
+def datasets_setting(workspace, tiny_dataset) -> Path:
+    """Point the dashboard's data-folder setting (its settings file) at the session's datasets."""
+    settings = workspace / "workspace" / "dashboard.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"data_dir": str(tiny_dataset.parent)}))
+    return tiny_dataset
+
+
+@pytest.fixture
+def fake_spawn():
+    spawn = FakeSpawn()
+    yield spawn
+    for process in spawn.processes:  # stop what this test started, by pid
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
