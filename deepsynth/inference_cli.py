@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="summary length cap in tokens")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking/registry URI")
+    parser.add_argument("--json", action="store_true",
+                        help='print one JSON object {"summaries": {label: summary}} (base labelled "base")')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         summarizer.add_adapter(source, uri=args.tracking_uri)
     results = summarizer.compare(text=text, image=args.image, include_base=args.base,
                                  instruction=args.instruction, max_new_tokens=args.max_new_tokens)
+    if args.json:
+        import json
+
+        print(json.dumps({"summaries": results}, ensure_ascii=False))
+        return 0
     if len(results) == 1:
         print(next(iter(results.values())))
         return 0
