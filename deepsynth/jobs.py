@@ -1,0 +1,338 @@
+"""Training jobs as subprocesses the dashboard can start, list, cancel and resume, and find again
+after it restarts.
+
+A job is a folder `workspace/jobs/<id>/`:
+- `job.json` (written here): the `deepsynth train` arguments, and per attempt the worker's pid and
+  process start time. A pid alone is not an identity (pids are reused); pid + `create_time` is.
+- `report.json` (written by the worker through `write_report`): its MLflow run id, tracking URI,
+  state, step and error.
+- `log.txt`: the worker's stdout and stderr, appended across attempts.
+
+The worker runs in its own session (`start_new_session=True`), so a dashboard restart does not
+kill it and cancel can kill its whole process group. Cancel = SIGTERM (the worker checkpoints,
+marks its MLflow run KILLED and exits), then SIGKILL to the group after a timeout. A worker that
+died without reporting (kill -9, OOM killer) is shown FAILED and its MLflow run is closed the same
+way, so no run stays RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+
+from deepsynth import paths
+from deepsynth.errors import DeepSynthError, InputError
+
+JOB_FILE, REPORT_FILE, LOG_FILE = "job.json", "report.json", "log.txt"
+ENV_JOB_DIR = "DEEPSYNTH_JOB_DIR"
+ENV_CONCURRENT_JOBS = "DEEPSYNTH_CONCURRENT_JOBS"
+RUNNING, CANCELLING, FINISHED, FAILED, KILLED = "RUNNING", "CANCELLING", "FINISHED", "FAILED", "KILLED"
+TERMINAL = (FINISHED, FAILED, KILLED)
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
+# create_time comes from /proc/<pid>/stat in clock ticks (10 ms): equal for the same process.
+_START_TIME_TOLERANCE_S = 0.05
+
+_logger = logging.getLogger(__name__)
+Spawn = Callable[..., Any]
+_children: dict[int, Any] = {}  # pid -> Popen we started: polled so finished workers never linger as zombies
+
+
+@dataclass(frozen=True)
+class Job:
+    """A training job as read from disk and the process table."""
+
+    job_id: str
+    """Folder name under workspace/jobs/."""
+    job_dir: Path
+    """The job's folder (job.json, report.json, log.txt)."""
+    train_args: tuple[str, ...]
+    """Arguments given to `deepsynth train`."""
+    pid: int
+    """The current attempt's worker pid."""
+    create_time: float
+    """The worker's process start time (psutil), which makes pid reuse detectable."""
+    attempt: int
+    """1 for the first start, +1 per resume."""
+    state: str
+    """RUNNING, CANCELLING, FINISHED, FAILED or KILLED."""
+    run_id: str | None
+    """The MLflow run, once the worker has created or attached it."""
+    tracking_uri: str | None
+    """The tracking store the worker writes to."""
+    step: int | None
+    """Last step the worker reported."""
+    error: str | None
+    """Why it failed, when it did."""
+
+    @property
+    def log_path(self) -> Path:
+        return self.job_dir / LOG_FILE
+
+    @property
+    def alive(self) -> bool:
+        return self.state in (RUNNING, CANCELLING)
+
+
+# -- small file helpers -----------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so a reader (or a crash) sees the old or the new file, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def write_report(job_dir: str | Path | None, **fields: Any) -> None:
+    """Called by the worker: merge `fields` (run_id, state, step, error, ...) into report.json."""
+    if not job_dir:
+        return
+    path = Path(job_dir) / REPORT_FILE
+    report = _read_json(path)
+    report.update(fields, pid=os.getpid(), updated_at=time.time())
+    write_json_atomic(path, report)
+
+
+def concurrent_jobs_hint() -> int:
+    """How many training jobs share this machine (set by the launcher), for thread budgeting."""
+    try:
+        return max(1, int(os.environ.get(ENV_CONCURRENT_JOBS, "1")))
+    except ValueError:
+        return 1
+
+
+# -- process identity -------------------------------------------------------------------------------
+def process_start_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def _reap() -> None:
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]
+
+
+def is_our_process(pid: int, create_time: float) -> bool:
+    """True if `pid` is alive and is the very process started at `create_time` (not a reuse)."""
+    _reap()
+    try:
+        process = psutil.Process(pid)
+        if abs(process.create_time() - create_time) > _START_TIME_TOLERANCE_S:
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+# -- reading jobs -----------------------------------------------------------------------------------
+def _job_dir(job_id: str) -> Path:
+    if not _JOB_ID.match(job_id or ""):
+        raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
+    path = paths.jobs_dir() / job_id
+    if not (path / JOB_FILE).is_file():
+        raise InputError(f"no job {job_id!r} in {paths.jobs_dir()}")
+    return path
+
+
+def _load(job_dir: Path) -> Job:
+    record = _read_json(job_dir / JOB_FILE)
+    report = _read_json(job_dir / REPORT_FILE)
+    attempt = record["attempts"][-1]
+    pid, create_time = int(attempt["pid"]), float(attempt["create_time"])
+    # A report written by an earlier attempt says nothing about the current one.
+    current = report.get("pid") == pid
+    reported = report.get("state") if current else None
+    if is_our_process(pid, create_time):
+        state = CANCELLING if attempt.get("cancel_requested_at") else RUNNING
+        error = None
+    elif reported in TERMINAL:
+        state, error = reported, report.get("error")
+    elif attempt.get("cancel_requested_at"):
+        state, error = KILLED, None
+    else:
+        state = FAILED
+        error = (f"the worker (pid {pid}) exited without reporting: killed (kill -9, out of memory) "
+                 f"or crashed; see {job_dir / LOG_FILE}")
+    return Job(job_id=job_dir.name, job_dir=job_dir, train_args=tuple(record["train_args"]), pid=pid,
+               create_time=create_time, attempt=len(record["attempts"]), state=state,
+               run_id=report.get("run_id"), tracking_uri=report.get("tracking_uri"),
+               step=report.get("step"), error=error)
+
+
+def _close_orphaned_run(job: Job) -> None:
+    """A worker that died without reporting left its MLflow run RUNNING: close it like the worker
+    would have (KILLED after a cancel, FAILED otherwise). Done once per attempt."""
+    if job.alive or job.run_id is None:
+        return
+    record = _read_json(job.job_dir / JOB_FILE)
+    attempt = record["attempts"][-1]
+    report = _read_json(job.job_dir / REPORT_FILE)
+    if attempt.get("run_closed") or (report.get("pid") == job.pid and report.get("state") in TERMINAL):
+        return
+    from deepsynth.tracking.store import terminate_if_running
+
+    try:
+        terminate_if_running(job.run_id, job.state, error=job.error, uri=job.tracking_uri)
+    except Exception as error:  # the store is unreachable now: listing jobs must still work; retried later
+        _logger.warning("could not close MLflow run %s of job %s: %s", job.run_id, job.job_id, error)
+        return
+    attempt["run_closed"] = True
+    write_json_atomic(job.job_dir / JOB_FILE, record)
+
+
+def get_job(job_id: str) -> Job:
+    job = _load(_job_dir(job_id))
+    _close_orphaned_run(job)
+    return job
+
+
+def list_jobs() -> list[Job]:
+    """All jobs under workspace/jobs/, newest first (state read from disk and the process table)."""
+    root = paths.jobs_dir()
+    if not root.is_dir():
+        return []
+    jobs = []
+    for job_dir in root.iterdir():
+        if (job_dir / JOB_FILE).is_file():
+            job = _load(job_dir)
+            _close_orphaned_run(job)
+            jobs.append(job)
+    return sorted(jobs, key=lambda j: j.job_id, reverse=True)
+
+
+def running_jobs() -> list[Job]:
+    return [job for job in list_jobs() if job.alive]
+
+
+# -- starting, cancelling, resuming -----------------------------------------------------------------
+def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "deepsynth", "train", *train_args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_JOB_DIR: str(job_dir),
+                                                    ENV_CONCURRENT_JOBS: str(concurrent)})
+    with open(job_dir / LOG_FILE, "ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        child = spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                      cwd=str(paths.home()), env=env, start_new_session=True)
+    _children[child.pid] = child
+    create_time = process_start_time(child.pid)
+    if create_time is None:  # exited before we could look: still record it, it reads as ended
+        create_time = 0.0
+    return {"pid": child.pid, "create_time": create_time, "started_at": time.time(), "argv": argv}
+
+
+def start_job(train_args: list[str], spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
+    """Start `deepsynth train *train_args` in the background; returns at once with the job."""
+    job_id = job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    if not _JOB_ID.match(job_id):
+        raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
+    job_dir = paths.jobs_dir() / job_id
+    job_dir.mkdir(parents=True, exist_ok=False)
+    attempt = _launch(job_dir, list(train_args), spawn, concurrent=len(running_jobs()) + 1)
+    write_json_atomic(job_dir / JOB_FILE, {"job_id": job_id, "train_args": list(train_args),
+                                           "attempts": [attempt]})
+    return _load(job_dir)
+
+
+def resume(job_id: str, spawn: Spawn = subprocess.Popen) -> Job:
+    """Start a new attempt of a stopped job: `deepsynth train --resume RUN_ID`, same job folder,
+    same MLflow run, from its last complete checkpoint."""
+    job = get_job(job_id)
+    if job.alive:
+        raise DeepSynthError(f"job {job_id} is still running (pid {job.pid}); cancel it first")
+    if job.run_id is None:
+        raise DeepSynthError(f"job {job_id} never created an MLflow run (see {job.log_path}): "
+                             "start it again instead")
+    if job.state == FINISHED:
+        raise DeepSynthError(f"job {job_id} already finished (run {job.run_id})")
+    args = ["--resume", job.run_id] + (["--tracking-uri", job.tracking_uri] if job.tracking_uri else [])
+    record = _read_json(job.job_dir / JOB_FILE)
+    attempt = _launch(job.job_dir, args, spawn, concurrent=len(running_jobs()) + 1)
+    record["attempts"].append(attempt)
+    write_json_atomic(job.job_dir / JOB_FILE, record)
+    return _load(job.job_dir)
+
+
+def _group_members(pgid: int, not_before: float) -> list[psutil.Process]:
+    """Processes in group `pgid` started no earlier than our worker (so never a stranger's group)."""
+    members = []
+    for process in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["create_time"] >= not_before - _START_TIME_TOLERANCE_S:
+                members.append(process)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
+def _wait_gone(job: Job, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_our_process(job.pid, job.create_time):
+            return True
+        time.sleep(0.1)
+    return not is_our_process(job.pid, job.create_time)
+
+
+def cancel(job_id: str, timeout_s: float = 30.0) -> Job:
+    """Stop a job: SIGTERM (clean stop, MLflow run KILLED), then SIGKILL its whole process group
+    after `timeout_s`. Cancelling a job that is not running changes nothing."""
+    job = get_job(job_id)
+    if not job.alive:
+        return job
+    record = _read_json(job.job_dir / JOB_FILE)
+    record["attempts"][-1].setdefault("cancel_requested_at", time.time())
+    write_json_atomic(job.job_dir / JOB_FILE, record)
+    try:
+        os.kill(job.pid, signal.SIGTERM)  # the worker alone: it checkpoints and closes its run
+    except ProcessLookupError:
+        pass
+    _wait_gone(job, timeout_s)
+    # With start_new_session the worker leads its own group (pgid == pid): kill what is left of it.
+    for process in _group_members(job.pid, job.create_time):
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    if job.pid in _children:
+        try:
+            _children.pop(job.pid).wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    _reap()
+    return get_job(job_id)
+
+
+def wait(job_id: str, timeout_s: float | None = None, poll_s: float = 0.2) -> Job:
+    """Block until the job is no longer running (tests, `deepsynth jobs wait`)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        job = get_job(job_id)
+        if not job.alive:
+            return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still running after {timeout_s} s")
+        time.sleep(poll_s)

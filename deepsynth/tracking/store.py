@@ -1,0 +1,261 @@
+"""Recording a training run in MLflow: params, step metrics, system metrics, the dataset, artifacts.
+
+The training worker talks to `RunLogger` only; this module (with `queries` and `registry`) is the
+only place that imports mlflow. Decisions:
+- The default store is the workspace's sqlite database (`deepsynth.paths.default_tracking_uri()`);
+  for any sqlite database the experiment's artifacts go to `mlruns/` beside the database file, so a
+  project folder holds everything (mlflow would otherwise use `./mlruns` of whatever cwd).
+- Several jobs may write one sqlite file at once; sqlite then answers "database is locked". Every
+  write goes through `with_retry` (exponential backoff) so no metric is lost.
+- Step metrics are buffered and written in one `log_batch` every `flush_interval_s`: one sqlite
+  transaction per step would cost more than a tiny model's step (see bench/train_throughput.py).
+  The worker flushes before each checkpoint, so a kill loses nothing that resume will not redo.
+- Adapters are logged as plain artifact folders, never with `mlflow.transformers.log_model` (with a
+  local base it reloads with re-initialised attention weights: docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+from urllib.parse import unquote
+
+from mlflow.entities import Dataset as DatasetEntity
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from deepsynth import paths
+
+_logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOCKED_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
+MAX_PARAM_LENGTH = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
+MAX_TAG_LENGTH = 8000
+PARAMS_PER_BATCH = 100  # MAX_PARAMS_TAGS_PER_BATCH
+METRICS_PER_BATCH = 1000  # MAX_METRICS_PER_BATCH
+
+ERROR_TAG = "deepsynth.error"
+RUN_DIR_TAG = "deepsynth.run_dir"
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+
+
+def is_locked_error(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(message in text for message in LOCKED_MESSAGES)
+
+
+def with_retry(call: Callable[..., T], *args: Any, attempts: int = 10, first_delay_s: float = 0.05,
+               **kwargs: Any) -> T:
+    """Run a store call, retrying with jittered exponential backoff while sqlite is locked.
+
+    10 attempts from 50 ms doubling (capped at 5 s) wait up to ~25 s in all, on top of sqlite's own
+    5 s busy timeout per attempt: long enough for another job's checkpoint-time flush."""
+    delay = first_delay_s
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:  # sqlalchemy/mlflow wrap the sqlite error differently by call
+            if not is_locked_error(error) or attempt == attempts - 1:
+                raise
+            _logger.info("tracking store locked, retry %d/%d in %.2fs", attempt + 1, attempts, delay)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The given URI, else `MLFLOW_TRACKING_URI`, else the workspace's sqlite database."""
+    return uri or paths.default_tracking_uri()
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Where a new experiment keeps artifacts: `mlruns/` beside a sqlite file, else the server's."""
+    if uri == paths.default_tracking_uri() and uri.startswith("sqlite:"):
+        return paths.default_artifact_root()
+    if uri.startswith("sqlite:///"):
+        database = Path(unquote(uri.removeprefix("sqlite:///").split("?")[0]))
+        return (database.parent / "mlruns").resolve().as_uri()
+    return None
+
+
+@lru_cache(maxsize=8)
+def client_for(uri: str | None = None) -> MlflowClient:
+    """One client per store (mlflow caches the sqlalchemy engine per URI behind it)."""
+    resolved = resolve_tracking_uri(uri)
+    return MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+
+
+def ensure_experiment(name: str, uri: str | None = None) -> str:
+    """The id of experiment `name`, creating it (race-safe between two jobs) if needed."""
+    client = client_for(uri)
+    existing = with_retry(client.get_experiment_by_name, name)
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            with_retry(client.restore_experiment, existing.experiment_id)
+        return existing.experiment_id
+    try:
+        return with_retry(client.create_experiment, name,
+                          artifact_location=artifact_root_for(resolve_tracking_uri(uri)))
+    except MlflowException as error:
+        if "already exists" not in str(error).lower():
+            raise
+        return with_retry(client.get_experiment_by_name, name).experiment_id  # the other job won
+
+
+def _truncate(value: Any, limit: int) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RunLogger:
+    """Everything the worker records about one MLflow run."""
+
+    def __init__(self, run_id: str, uri: str | None = None, flush_interval_s: float = 2.0) -> None:
+        self.uri = resolve_tracking_uri(uri)
+        self.client = client_for(self.uri)
+        self.run_id = run_id
+        self.flush_interval_s = flush_interval_s
+        self._pending: list[Metric] = []
+        self._last_flush = time.monotonic()
+        self._system_monitor = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, experiment: str, run_name: str = "", params: dict[str, Any] | None = None,
+              tags: dict[str, str] | None = None, uri: str | None = None) -> "RunLogger":
+        experiment_id = ensure_experiment(experiment, uri)
+        client = client_for(uri)
+        run = with_retry(client.create_run, experiment_id, run_name=run_name or None,
+                         tags={k: _truncate(v, MAX_TAG_LENGTH) for k, v in (tags or {}).items()})
+        logger = cls(run.info.run_id, uri)
+        if params:
+            logger.log_params(params)
+        return logger
+
+    @classmethod
+    def attach(cls, run_id: str, uri: str | None = None) -> "RunLogger":
+        """Continue an existing run (resume): it goes back to RUNNING, its history is kept."""
+        logger = cls(run_id, uri)
+        with_retry(logger.client.update_run, run_id, status=RUNNING)
+        return logger
+
+    def finish(self, status: str = FINISHED, error: str | None = None) -> None:
+        """Flush, stop system metrics, record the error (if any) and close the run with `status`."""
+        try:
+            self.flush()
+        finally:
+            self.stop_system_metrics()
+            if error:
+                self.set_tags({ERROR_TAG: error})
+            with_retry(self.client.set_terminated, self.run_id, status=status)
+
+    # -- params, tags, metrics -------------------------------------------------------------------
+    def log_params(self, params: dict[str, Any]) -> None:
+        items = [Param(key, _truncate("" if value is None else value, MAX_PARAM_LENGTH))
+                 for key, value in params.items()]
+        for start in range(0, len(items), PARAMS_PER_BATCH):
+            with_retry(self.client.log_batch, self.run_id, params=items[start:start + PARAMS_PER_BATCH])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        items = [RunTag(key, _truncate(value, MAX_TAG_LENGTH)) for key, value in tags.items()]
+        with_retry(self.client.log_batch, self.run_id, tags=items)
+
+    def log_metrics(self, metrics: dict[str, float], step: int, flush: bool = False) -> None:
+        """Buffer numeric metrics at `step` (timestamped now); written every `flush_interval_s`."""
+        now_ms = int(time.time() * 1000)
+        self._pending.extend(Metric(key, float(value), now_ms, int(step)) for key, value in metrics.items())
+        if flush or time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), METRICS_PER_BATCH):
+            with_retry(self.client.log_batch, self.run_id, metrics=pending[start:start + METRICS_PER_BATCH])
+        self._last_flush = time.monotonic()
+
+    # -- system metrics (mlflow's own sampler thread: cpu, memory, disk, network, gpu) -------------
+    def start_system_metrics(self, resume: bool = False, sampling_interval_s: float = 10.0) -> None:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self._system_monitor = SystemMetricsMonitor(
+            self.run_id, sampling_interval=sampling_interval_s, resume_logging=resume,
+            tracking_uri=self.uri)
+        self._system_monitor.start()
+
+    def stop_system_metrics(self) -> None:
+        if self._system_monitor is not None:
+            self._system_monitor.finish()
+            self._system_monitor = None
+
+    # -- inputs and artifacts --------------------------------------------------------------------
+    def log_dataset(self, name: str, path: str | Path, digest: str, profile: dict[str, Any],
+                    context: str = "train", schema: dict[str, Any] | None = None) -> None:
+        """Record the dataset as a run input (what `mlflow.log_input` does), render settings in
+        its profile so the Compare page can tell runs on differently rendered pages apart."""
+        entity = DatasetEntity(
+            name=name, digest=digest[:36], source_type="local",
+            source=json.dumps({"uri": Path(path).resolve().as_uri()}),
+            schema=json.dumps(schema) if schema else None,
+            profile=json.dumps(profile, default=str))
+        inputs = [DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])]
+        with_retry(self.client.log_inputs, self.run_id, datasets=inputs)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        with_retry(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path)
+
+    def log_artifact(self, local_file: str | Path, artifact_path: str | None = None) -> None:
+        with_retry(self.client.log_artifact, self.run_id, str(local_file), artifact_path)
+
+    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
+        with_retry(self.client.log_dict, self.run_id, data, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        with_retry(self.client.log_text, self.run_id, text, artifact_file)
+
+    def artifact_uri(self) -> str:
+        return with_retry(self.client.get_run, self.run_id).info.artifact_uri
+
+
+# -- run-level helpers used by the worker and the job layer -----------------------------------------
+def run_status(run_id: str, uri: str | None = None) -> str:
+    return with_retry(client_for(uri).get_run, run_id).info.status
+
+
+def run_tags(run_id: str, uri: str | None = None) -> dict[str, str]:
+    return dict(with_retry(client_for(uri).get_run, run_id).data.tags)
+
+
+def run_metric(run_id: str, key: str, uri: str | None = None) -> float | None:
+    return with_retry(client_for(uri).get_run, run_id).data.metrics.get(key)
+
+
+def terminate_if_running(run_id: str, status: str, error: str | None = None,
+                         uri: str | None = None) -> bool:
+    """Close a run that its (dead) worker left RUNNING; returns whether it changed anything."""
+    if status not in (FINISHED, FAILED, KILLED):
+        raise ValueError(f"not a terminal run status: {status!r}")
+    if run_status(run_id, uri) != RUNNING:
+        return False
+    logger = RunLogger(run_id, uri)
+    if error:
+        logger.set_tags({ERROR_TAG: error})
+    with_retry(logger.client.set_terminated, run_id, status=status)
+    return True
+
+
+def download_artifacts(run_id: str, artifact_path: str, dst: str | Path, uri: str | None = None) -> Path:
+    return Path(with_retry(client_for(uri).download_artifacts, run_id, artifact_path, str(dst)))
+
+
+__all__ = [
+    "RunLogger", "with_retry", "is_locked_error", "ensure_experiment", "client_for", "run_status",
+    "run_tags", "run_metric", "terminate_if_running", "download_artifacts", "resolve_tracking_uri",
+    "artifact_root_for", "FINISHED", "FAILED", "KILLED", "RUNNING", "ERROR_TAG", "RUN_DIR_TAG",
+]

@@ -1,0 +1,116 @@
+"""`deepsynth train`: fine-tune in the foreground; prints the MLflow run id (last line).
+
+The job layer (`deepsynth jobs start`, the dashboard) runs this same command as a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Fine-tune a document-reading model with LoRA/QLoRA on a dataset (foreground)."
+
+# TrainConfig / ModelConfig field -> the flag a user typed, so errors name what they can fix.
+FLAGS = {
+    "dataset": "--dataset", "preset": "--preset", "max_steps": "--max-steps", "epochs": "--epochs",
+    "batch_size": "--batch-size", "learning_rate": "--lr", "experiment": "--experiment",
+    "run_name": "--run-name", "tracking_uri": "--tracking-uri", "warmup_steps": "--warmup-steps",
+    "seed": "--seed", "checkpoint_every": "--checkpoint-every", "eval_docs": "--eval-docs",
+    "threads": "--threads", "device": "--device", "time_budget_s": "--time-budget",
+    "output_dir": "--output-dir", "name": "--model", "vision_interface": "--vision-interface",
+    "schedule": "--schedule", "eval_split": "--eval-split",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", metavar="DIR", help="dataset folder from `deepsynth dataset`")
+    parser.add_argument("--preset", metavar="NAME", help="LoRA preset (see presets.json), e.g. minimal")
+    parser.add_argument("--model", default="default", help="default, tiny, or a local model folder")
+    parser.add_argument("--vision-interface", choices=("ocr_text", "features"), default="ocr_text",
+                        help="how the decoder sees the page (default ocr_text)")
+    parser.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0: use --epochs)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="passes over the train split")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate")
+    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="cosine")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    parser.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                        help="stop stepping after this long, then evaluate (0: no limit)")
+    parser.add_argument("--eval-docs", type=int, default=100, metavar="N",
+                        help="held-out documents scored with ROUGE (0: skip)")
+    parser.add_argument("--eval-split", choices=("validation", "test", "train"), default="validation")
+    parser.add_argument("--blank-pages", action="store_true", help="control run: train and evaluate on blank pages")
+    parser.add_argument("--experiment", default="deepsynth", help="MLflow experiment")
+    parser.add_argument("--run-name", default="", help="MLflow run name")
+    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: ./mlflow.db)")
+    parser.add_argument("--output-dir", default="", help="run folders (default: workspace/runs)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / running jobs)")
+    parser.add_argument("--no-system-metrics", action="store_true", help="do not record CPU/memory/disk metrics")
+    parser.add_argument("--resume", metavar="RUN_ID",
+                        help="continue this MLflow run from its last complete checkpoint (its saved settings)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """A `TrainConfig` from the flags; every problem reported at once, by flag name."""
+    from deepsynth.configuration import ConfigError
+    from deepsynth.lora import preset
+    from deepsynth.models.config import ModelConfig
+    from deepsynth.training.config import TrainConfig
+
+    problems: list[tuple[str, str]] = []
+    if not args.dataset:
+        problems.append(("--dataset", "required (a folder from `deepsynth dataset`)"))
+    if not args.preset:
+        problems.append(("--preset", "required (e.g. minimal, standard, qlora_4bit)"))
+    lora = model = None
+    if args.preset:
+        try:
+            lora = preset(args.preset)
+        except ConfigError as error:
+            problems += [(FLAGS.get(f, f), m) for f, m in error.problems]
+    try:
+        model = ModelConfig(name=args.model, vision_interface=args.vision_interface)
+    except ConfigError as error:
+        problems += [(FLAGS.get(f, f), m) for f, m in error.problems]
+    fields = dict(
+        dataset=args.dataset or "", preset=args.preset or "", max_steps=args.max_steps, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, warmup_steps=args.warmup_steps,
+        schedule=args.schedule, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        time_budget_s=args.time_budget, eval_docs=args.eval_docs, eval_split=args.eval_split,
+        blank_pages=args.blank_pages, experiment=args.experiment, run_name=args.run_name,
+        tracking_uri=args.tracking_uri, output_dir=args.output_dir, device=args.device,
+        threads=args.threads, system_metrics=not args.no_system_metrics)
+    if lora is not None:
+        fields["lora"] = lora
+    if model is not None:
+        fields["model"] = model
+    try:
+        config = TrainConfig(**fields)
+    except ConfigError as error:
+        known = {flag for flag, _ in problems}
+        problems += [(FLAGS.get(f, f), m) for f, m in error.problems if FLAGS.get(f, f) not in known]
+        config = None
+    if problems:
+        raise ConfigError(problems, "training arguments")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepsynth.errors import InputError
+    from deepsynth.training.worker import train
+
+    def started(run_id: str) -> None:
+        print(f"MLflow run {run_id}", flush=True)
+
+    if args.resume:
+        given = [flag for flag in ("dataset", "preset") if getattr(args, flag)]
+        if given:
+            raise InputError(f"--resume continues a run with its saved settings; drop "
+                             f"{', '.join('--' + g for g in given)}")
+        run_id = train(resume_run_id=args.resume, tracking_uri=args.tracking_uri or None, on_run_started=started)
+    else:
+        run_id = train(config_from_args(args), on_run_started=started)
+    print(run_id)
+    return 0

@@ -1,0 +1,137 @@
+"""`TrainConfig`: one training run, everything MLflow records as its params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepsynth.configuration import Problems
+from deepsynth.lora import LoraSettings, preset
+from deepsynth.models.config import ModelConfig
+
+SCHEDULES = ("constant", "linear", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+EVAL_SPLITS = ("validation", "test", "train")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A LoRA/QLoRA fine-tuning run of a document-reading model."""
+
+    dataset: str
+    """Dataset folder written by `deepsynth dataset` (has `deepsynth_dataset.json`)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The document-reading model and how its decoder sees the page."""
+    lora: LoraSettings = field(default_factory=lambda: preset("standard"))
+    """The adapter (rank, alpha, dropout, targets, quantization)."""
+    preset: str = "standard"
+    """Name of the preset `lora` came from (`custom` when edited), recorded for comparisons."""
+    max_steps: int = 0
+    """Optimizer steps to run; 0: as many as `epochs` epochs need."""
+    epochs: float = 1.0
+    """Passes over the train split when `max_steps` is 0 (fractions allowed)."""
+    batch_size: int = 8
+    """Documents per optimizer step."""
+    learning_rate: float = 2e-4
+    """Peak AdamW learning rate."""
+    warmup_steps: int = 10
+    """Linear warm-up from 0 to `learning_rate` over this many steps."""
+    schedule: str = "cosine"
+    """Learning-rate decay after warm-up: constant, linear or cosine (to 0 at the last step)."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay."""
+    max_grad_norm: float = 1.0
+    """Clip the global gradient norm to this (0: no clipping; the norm is logged either way)."""
+    seed: int = 0
+    """Seed for initialisation, data order and dropout (a resumed run replays the same stream)."""
+    time_budget_s: float = 0.0
+    """Stop training (then evaluate) after this many seconds of stepping; 0: no limit."""
+    checkpoint_every: int = 50
+    """Write a checkpoint every this many steps (and always at the end or on cancel)."""
+    keep_checkpoints: int = 2
+    """Complete checkpoints kept; older ones are deleted once a newer one is safely on disk."""
+    nan_patience: int = 3
+    """Fail after this many consecutive steps with a non-finite loss or gradient (those steps
+    are skipped, not applied)."""
+    eval_docs: int = 100
+    """Held-out documents scored with ROUGE after training (>= 100 for +-2 RL of noise); 0: skip."""
+    eval_split: str = "validation"
+    """Split the evaluation documents come from."""
+    eval_max_new_tokens: int = 48
+    """Longest generated summary, in tokens."""
+    eval_batch_size: int = 16
+    """Documents per generation batch."""
+    eval_base: bool = True
+    """Also score the untouched base model (the adapter off) on the same documents."""
+    blank_pages: bool = False
+    """Control run: every page replaced by a blank page of the same size (the model cannot read)."""
+    experiment: str = "deepsynth"
+    """MLflow experiment name."""
+    run_name: str = ""
+    """MLflow run name; empty: MLflow picks one."""
+    tracking_uri: str = ""
+    """MLflow tracking URI; empty: `MLFLOW_TRACKING_URI` or the workspace's sqlite database."""
+    output_dir: str = ""
+    """Where run folders (checkpoints, the final adapter) go; empty: `<workspace>/workspace/runs`."""
+    device: str = "auto"
+    """auto (CUDA if available), cpu or cuda. fp32 on CPU, bf16 autocast on CUDA."""
+    threads: int = 0
+    """Torch CPU threads; 0: the cores this process may use divided by the concurrent jobs."""
+    system_metrics: bool = True
+    """Record MLflow's system metrics (CPU, memory, disk, GPU) every 10 s."""
+    measure_memory: bool = True
+    """Profile one training step's peak memory and log it beside the estimate."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        problems = Problems("training configuration")
+
+        def integer(name: str, minimum: int) -> None:
+            value = getattr(self, name)
+            problems.check(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+                           name, f"must be an integer >= {minimum}, got {value!r}")
+
+        def number(name: str, minimum: float, strict: bool = False) -> bool:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                value > minimum if strict else value >= minimum)
+            problems.check(ok, name, f"must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
+            return ok
+
+        problems.check(isinstance(self.dataset, str) and bool(self.dataset), "dataset", "must be a dataset folder")
+        if isinstance(self.dataset, str) and self.dataset:
+            meta = Path(self.dataset) / "deepsynth_dataset.json"
+            problems.check(meta.is_file(), "dataset",
+                           f"{self.dataset!r} is not a DeepSynth dataset folder (no {meta.name}); "
+                           "build one with `deepsynth dataset`")
+        problems.check(isinstance(self.model, ModelConfig), "model", "must be a ModelConfig")
+        problems.check(isinstance(self.lora, LoraSettings), "lora", "must be LoraSettings")
+        for name in ("max_steps", "warmup_steps", "seed", "eval_docs"):
+            integer(name, 0)
+        for name in ("batch_size", "checkpoint_every", "keep_checkpoints", "nan_patience",
+                     "eval_max_new_tokens", "eval_batch_size"):
+            integer(name, 1)
+        integer("threads", 0)
+        number("epochs", 0, strict=True)
+        number("learning_rate", 0, strict=True)
+        number("weight_decay", 0)
+        number("max_grad_norm", 0)
+        number("time_budget_s", 0)
+        problems.check(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        problems.check(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        problems.check(self.eval_split in EVAL_SPLITS, "eval_split",
+                       f"must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r}")
+        problems.check(isinstance(self.experiment, str) and bool(self.experiment.strip()), "experiment", "must not be empty")
+        for name in ("experiment", "run_name"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, str) and value.isprintable() and "/" not in value and len(value) <= 250,
+                           name, f"must be printable text of <= 250 characters without '/', got {value!r}")
+        problems.raise_if_any()
+
+    @property
+    def run_root(self) -> Path:
+        from deepsynth import paths
+
+        return Path(self.output_dir) if self.output_dir else paths.home() / "workspace" / "runs"

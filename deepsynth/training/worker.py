@@ -1,0 +1,410 @@
+"""The training worker: `train(config) -> run_id`, or `train(resume_run_id=...)` to continue a run.
+
+One run, start to end: MLflow run (params, dataset input, config) -> model -> pages read once
+through the frozen reader (cached) -> steps with periodic atomic checkpoints -> adapter artifact
+-> ROUGE of the tuned model and the untouched base on held-out documents. Every way out closes the
+MLflow run: FINISHED; KILLED on SIGTERM/Ctrl-C (after a checkpoint, so resume loses nothing);
+FAILED with the error (NaN with its step, out of memory with advice, disk full). A job's
+`report.json` (see `deepsynth.jobs`) follows along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from deepsynth.configuration import flat_params, from_dict, to_dict
+from deepsynth.errors import DeepSynthError, InputError
+from deepsynth.jobs import ENV_JOB_DIR, concurrent_jobs_hint, write_json_atomic, write_report
+from deepsynth.training import checkpoint
+from deepsynth.training.cancel import CancelSignal, Cancelled
+from deepsynth.training.config import TrainConfig
+from deepsynth.training.data import SplitData, dataset_profile, read_split
+
+CONFIG_FILE = "train_config.json"
+OWNER_FILE = "worker.json"
+
+
+class TrainingOutOfMemory(DeepSynthError):
+    """Training ran out of (GPU or CPU) memory."""
+
+
+def busy_cores(sample_s: float = 0.5) -> float:
+    """Cores other processes keep busy right now (sampled while this one waits)."""
+    import psutil
+
+    return psutil.cpu_percent(interval=sample_s) / 100.0 * (psutil.cpu_count() or 1)
+
+
+def choose_threads(requested: int, concurrent_jobs: int, busy: float | None = None) -> int:
+    """Torch threads: what was asked; else the cores this process may use, shared among the
+    running jobs, and no more than the cores other work leaves idle. Oversubscribed OpenMP
+    threads spin: on 2 shared cores 2 threads were 6x slower than 1 per step (20 vs 3.3 CPU s),
+    and the default made tiny models 4-30x slower (shared/MEASURING.md)."""
+    if requested:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(1, cores // max(1, concurrent_jobs))
+    if busy is None:
+        busy = busy_cores()
+    idle = max(1, int(round(cores - busy)))
+    return max(1, min(share, idle))
+
+
+def choose_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda requested but no CUDA GPU is available (use --device cpu)")
+    return requested
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+            or "out of memory" in text or "can't allocate memory" in text)
+
+
+OOM_ADVICE = ("lower --batch-size, cap max_source_tokens, use the qlora_4bit preset or a smaller "
+              "model; `deepsynth estimate` predicts the memory a configuration needs")
+
+
+class Progress:
+    """tqdm on a terminal; a line every ~5% of the steps in a job's log file."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.every = max(1, total // 20)
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc="training", unit="step")
+
+    def update(self, step: int, loss: float, lr: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+        elif self.enabled and (step % self.every == 0 or step == self.total):
+            print(f"step {step}/{self.total} loss {loss:.4f} lr {lr:.2e}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _load_resume(run_id: str, uri: str | None) -> tuple[TrainConfig, Path]:
+    from deepsynth.tracking.store import FINISHED, RUN_DIR_TAG, run_status, run_tags
+
+    try:
+        tags = run_tags(run_id, uri)
+    except Exception as error:  # mlflow raises its own not-found error type per store
+        raise InputError(f"cannot resume run {run_id!r}: not found in the tracking store {uri or ''} ({error})") from None
+    if RUN_DIR_TAG not in tags:
+        raise InputError(f"run {run_id} was not created by `deepsynth train` (no {RUN_DIR_TAG} tag)")
+    if run_status(run_id, uri) == FINISHED:
+        raise InputError(f"run {run_id} already finished; start a new run instead")
+    run_dir = Path(tags[RUN_DIR_TAG])
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise InputError(f"cannot resume run {run_id}: {config_path} is missing")
+    return from_dict(TrainConfig, json.loads(config_path.read_text())), run_dir
+
+
+def _claim(run_dir: Path) -> None:
+    """Record this process as the run folder's worker; refuse if another live process is one
+    (resuming a run that is still training would interleave two writers)."""
+    from deepsynth.jobs import is_our_process, process_start_time
+
+    owner_file = run_dir / OWNER_FILE
+    if owner_file.is_file():
+        owner = json.loads(owner_file.read_text())
+        if owner.get("pid") != os.getpid() and is_our_process(int(owner["pid"]), float(owner["create_time"])):
+            raise InputError(f"run folder {run_dir} is being trained by process {owner['pid']}; "
+                             "cancel that job before resuming")
+    write_json_atomic(owner_file, {"pid": os.getpid(), "create_time": process_start_time(os.getpid())})
+
+
+def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
+          tracking_uri: str | None = None, job_dir: str | Path | None = None, progress: bool = True,
+          on_run_started: Callable[[str], None] | None = None) -> str:
+    """Run (or resume) a training run; returns its MLflow run id. Raises `DeepSynthError`
+    subclasses for the user's problems (the run is then FAILED or KILLED in MLflow)."""
+    from deepsynth.tracking.store import RUN_DIR_TAG, RunLogger, resolve_tracking_uri
+
+    if (config is None) == (resume_run_id is None):
+        raise ValueError("give either a config or resume_run_id")
+    job_dir = job_dir or os.environ.get(ENV_JOB_DIR)
+    cancel = CancelSignal().install()
+    logger = None
+    try:
+        if resume_run_id:
+            config, run_dir = _load_resume(resume_run_id, tracking_uri)
+            _claim(run_dir)  # before touching the run: it may belong to a live worker
+            uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
+            logger = RunLogger.attach(resume_run_id, uri)
+        else:
+            uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
+            logger = RunLogger.start(config.experiment, config.run_name, params=flat_params(config), uri=uri,
+                                     tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
+                                           "deepsynth.blank_pages": str(config.blank_pages)})
+            run_dir = config.run_root / logger.run_id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _claim(run_dir)
+            write_json_atomic(run_dir / CONFIG_FILE, to_dict(config))
+            logger.set_tags({RUN_DIR_TAG: str(run_dir.resolve())})
+            logger.log_dict(to_dict(config), "config/train_config.json")
+        write_report(job_dir, run_id=logger.run_id, tracking_uri=uri, run_dir=str(run_dir), state="RUNNING")
+        if on_run_started is not None:
+            on_run_started(logger.run_id)
+        _Session(config, logger, run_dir, cancel, job_dir, progress, resumed=bool(resume_run_id)).run()
+        logger.finish()
+        write_report(job_dir, state="FINISHED", error=None)
+        return logger.run_id
+    except BaseException as error:
+        status, message, reraise = _classify(error)
+        if logger is not None:
+            try:
+                logger.finish(status, error=message)
+            except Exception as tracking_error:  # e.g. the disk is full for the store too
+                print(f"deepsynth train: could not close MLflow run {logger.run_id}: {tracking_error}",
+                      file=sys.stderr)
+        try:
+            write_report(job_dir, state=status, error=message)
+        except OSError:
+            pass
+        if reraise is error:
+            raise
+        raise reraise from error
+    finally:
+        cancel.restore()
+
+
+def _classify(error: BaseException) -> tuple[str, str, BaseException]:
+    """(MLflow status, message for the run, the exception to raise) for any way training ended."""
+    if isinstance(error, (Cancelled, KeyboardInterrupt)):
+        return "KILLED", f"cancelled ({error})", error if isinstance(error, Cancelled) else Cancelled(str(error))
+    if isinstance(error, checkpoint.DiskFullError):
+        return "FAILED", str(error), error
+    if checkpoint.is_disk_full(error):
+        wrapped = checkpoint.DiskFullError(
+            f"disk full ({error}); earlier checkpoints and the MLflow store were left as they were. "
+            "Free space, then resume.")
+        return "FAILED", str(wrapped), wrapped
+    if is_out_of_memory(error):
+        wrapped = TrainingOutOfMemory(f"out of memory: {error}. Advice: {OOM_ADVICE}")
+        return "FAILED", str(wrapped), wrapped
+    if isinstance(error, DeepSynthError):
+        return "FAILED", str(error), error
+    return "FAILED", f"{type(error).__name__}: {error}", error
+
+
+class _Session:
+    """The body of one run once its MLflow run exists."""
+
+    def __init__(self, config: TrainConfig, logger: Any, run_dir: Path, cancel: CancelSignal,
+                 job_dir: Any, progress: bool, resumed: bool) -> None:
+        self.config, self.logger, self.run_dir, self.cancel = config, logger, run_dir, cancel
+        self.job_dir, self.progress, self.resumed = job_dir, progress, resumed
+        self._first_batch: dict[str, Any] | None = None
+        self._last_report = time.monotonic()
+
+    def run(self) -> None:
+        import torch
+
+        from deepsynth.data import load_dataset_dir
+        from deepsynth.models import build_document_model
+        from deepsynth.training.loop import DataOrder, TrainingLoop
+
+        config = self.config
+        device = choose_device(config.device)
+        threads = choose_threads(config.threads, concurrent_jobs_hint())
+        torch.set_num_threads(threads)
+        self.logger.set_tags({"deepsynth.threads": str(threads), "deepsynth.device": device})
+        if device == "cpu":
+            torch.set_flush_denormal(True)  # denormals after softmax cost 1.6x per step on CPU
+        if config.system_metrics:
+            self.logger.start_system_metrics(resume=self.resumed)
+        removed = checkpoint.clean_temporary(self.run_dir)
+        if removed:
+            print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
+
+        loaded = load_dataset_dir(config.dataset)
+        if not self.resumed:
+            digest, profile = dataset_profile(loaded)
+            self.logger.log_dataset(Path(config.dataset).name, config.dataset, digest, profile)
+        torch.manual_seed(config.seed)  # LoRA/projection initialisation
+        model = build_document_model(config.model, config.lora, device)
+        render = loaded.config.render
+        train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
+                                "reading train pages", self.progress)
+        self.cancel.check()
+
+        order = DataOrder(len(train_data.readings), config.batch_size, config.seed)
+        total = order.total_steps(config.max_steps, config.epochs)
+        loop = TrainingLoop(model, config.learning_rate, total, config.warmup_steps, config.schedule,
+                            config.weight_decay, config.max_grad_norm, config.nan_patience,
+                            bf16_autocast=device == "cuda")
+        self._restore(model, loop)
+        model.train()
+        self._fit(model, loop, order, train_data, total, device)
+
+        adapter_dir = self.run_dir / "adapter"
+        model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.logger.run_id,
+                                               "preset": config.preset})
+        self.logger.log_artifacts(adapter_dir, "adapter")
+        if config.eval_docs:
+            self._evaluate(model, loaded, render)
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _restore(self, model: Any, loop: Any) -> None:
+        from deepsynth.training.loop import set_rng_state
+
+        latest = checkpoint.latest(self.run_dir)
+        if latest is None:
+            import torch
+
+            torch.manual_seed(self.config.seed + 1)  # dropout stream, same in every fresh run
+            return
+        trainable, state, _trainer_state = checkpoint.load(latest)
+        model.load_trainable_state(trainable)
+        loop.load_state_dict(state["loop"])
+        set_rng_state(state["rng"])
+        print(f"resuming run {self.logger.run_id} from step {latest.step} ({latest.path})", flush=True)
+
+    def _save_checkpoint(self, model: Any, loop: Any, order: Any) -> None:
+        from deepsynth.training.loop import rng_state
+
+        self.logger.flush()  # metrics up to this step are in the store before the checkpoint says so
+        checkpoint.save(self.run_dir, loop.step, model.trainable_state(),
+                        {"loop": loop.state_dict(), "rng": rng_state()},
+                        {"run_id": self.logger.run_id, "epoch": order.epoch(loop.step)},
+                        keep=self.config.keep_checkpoints)
+        write_report(self.job_dir, step=loop.step, checkpoint_step=loop.step)
+
+    def _fit(self, model: Any, loop: Any, order: Any, data: SplitData, total: int, device: str) -> None:
+        import torch
+
+        config = self.config
+        bar = Progress(total, loop.step, self.progress)
+        write_report(self.job_dir, step=loop.step, total_steps=total)
+        started = time.monotonic()
+        # Profile the second step of this process on CPU (the optimizer state exists by then).
+        measure_at = loop.step + 1 if config.measure_memory and device == "cpu" else -1
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        self._last_report = time.monotonic()
+        try:
+            while loop.step < total:
+                # The whole iteration defers a cancel signal: it is acted on after the
+                # checkpoint below, so a cancelled run resumes exactly where it stopped.
+                with self.cancel.deferred():
+                    out_of_time = self._iteration(model, loop, order, data, bar, measure_at, started)
+                self.cancel.check()
+                if out_of_time:
+                    break
+        finally:
+            bar.close()
+        if checkpoint.latest(self.run_dir) is None or checkpoint.latest(self.run_dir).step != loop.step:
+            self._save_checkpoint(model, loop, order)  # evaluation can be resumed without retraining
+        if device == "cuda":
+            self._log_memory(torch.cuda.max_memory_allocated(), model, self._first_batch)
+        self.logger.flush()
+
+    def _iteration(self, model: Any, loop: Any, order: Any, data: SplitData, bar: Progress,
+                   measure_at: int, started: float) -> bool:
+        """One step, its metrics and (when due) a checkpoint; True when the time budget is spent."""
+        from deepsynth.training.loop import collate_batch
+        from deepsynth.training.memory import profile_step_peak_bytes, resident_bytes
+
+        config = self.config
+        batch = collate_batch(model, data.readings, data.instructions, data.summaries, order.batch(loop.step))
+        if self._first_batch is None:
+            self._first_batch = batch  # what the estimate is computed for (shapes only)
+        if loop.step == measure_at:
+            resident = resident_bytes(model, loop.optimizer, batch)
+            peak, result = profile_step_peak_bytes(lambda: loop.train_step(batch))
+            self._log_memory(resident + peak, model, batch)
+        else:
+            result = loop.train_step(batch)
+        metrics = {"train/loss": result.loss, "train/lr": result.lr, "train/grad_norm": result.grad_norm,
+                   "train/epoch": order.epoch(result.step)}
+        if result.step - 1 != measure_at:  # the profiled step is slower: not a throughput sample
+            metrics["train/samples_per_s"] = result.samples / result.seconds
+            metrics["train/tokens_per_s"] = result.tokens / result.seconds
+        self.logger.log_metrics(metrics, result.step)
+        bar.update(result.step, result.loss, result.lr)
+        out_of_time = bool(config.time_budget_s) and time.monotonic() - started >= config.time_budget_s
+        # No periodic checkpoint right after a skipped (non-finite) step: resume then starts from
+        # a state that was still training normally.
+        due = result.step % config.checkpoint_every == 0 and result.applied
+        if due or self.cancel.requested or out_of_time:
+            self._save_checkpoint(model, loop, order)
+        elif time.monotonic() - self._last_report > 5:
+            write_report(self.job_dir, step=result.step)
+            self._last_report = time.monotonic()
+        if out_of_time:
+            self.logger.set_tags({"deepsynth.stopped_early": f"time budget {config.time_budget_s}s at step {result.step}"})
+            print(f"time budget reached at step {result.step}", flush=True)
+        return out_of_time
+
+    def _log_memory(self, measured: int, model: Any, batch: dict[str, Any]) -> None:
+        from deepsynth.training.memory import estimated_bytes
+
+        metrics = {"memory/measured_peak_bytes": float(measured)}
+        try:
+            estimate, details = estimated_bytes(self.config, model, batch)
+        except Exception as error:  # a model the estimator cannot describe must not stop training
+            estimate, details = None, None
+            self.logger.set_tags({"deepsynth.estimate_error": f"{type(error).__name__}: {error}"})
+        if estimate is not None:
+            metrics["memory/estimated_bytes"] = float(estimate)
+            self.logger.log_dict(details, "estimate.json")
+        self.logger.log_metrics(metrics, 0, flush=True)
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def _evaluate(self, model: Any, loaded: Any, render: Any) -> None:
+        from deepsynth.training import evaluate
+
+        config = self.config
+        split = loaded.dataset[config.eval_split]
+        if len(split) == 0:
+            raise InputError(f"the {config.eval_split} split of {config.dataset} is empty: nothing to evaluate on")
+        split = split.select(range(min(config.eval_docs, len(split))))
+        data = read_split(model, split, config.blank_pages, render, f"reading {config.eval_split} pages",
+                          self.progress)
+
+        def run(label: str) -> Any:
+            def generate(indices: list[int]) -> list[str]:
+                batch = model.collate([data.readings[i] for i in indices], [data.instructions[i] for i in indices])
+                return model.generate(batch, max_new_tokens=config.eval_max_new_tokens)
+
+            predictions = evaluate.generate_all(generate, list(range(len(data.ids))), config.eval_batch_size)
+            print(f"evaluated {label} on {len(predictions)} {config.eval_split} documents", flush=True)
+            return evaluate.score(data.ids, data.summaries, predictions)
+
+        evaluations = {"tuned": run("tuned model")}
+        if config.eval_base:
+            with model.disable_adapter():
+                evaluations["base"] = run("base model")
+        metrics = {f"eval/{k}": v for k, v in evaluations["tuned"].scores.items()}
+        if "base" in evaluations:
+            metrics.update({f"eval/base_{k}": v for k, v in evaluations["base"].scores.items()})
+        metrics["eval/docs"] = float(len(data.ids))
+        self.logger.log_metrics(metrics, self._final_step(), flush=True)
+        self.logger.log_text(evaluate.predictions_csv(evaluations), "eval/predictions.csv")
+        summary = {name: e.scores for name, e in evaluations.items()}
+        self.logger.log_dict({"split": config.eval_split, "docs": len(data.ids), "rouge": summary,
+                              "blank_pages": config.blank_pages}, "eval/rouge.json")
+        print(evaluate.rouge_table(summary), flush=True)
+        print(evaluate.sample_predictions(evaluations, count=3), flush=True)
+
+    def _final_step(self) -> int:
+        latest = checkpoint.latest(self.run_dir)
+        return latest.step if latest else 0

@@ -1,0 +1,57 @@
+"""Fixtures for training tests: a small wiki dataset and TrainConfigs for the tiny model.
+
+The MLflow store is the session's shared one (`mlflow_tracking_uri`, tests/conftest.py)."""
+
+import dataclasses
+
+import pytest
+
+TINY_THREADS = 1  # tests stay off the other engineers' cores; also makes float sums repeatable
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """24 bundled wiki documents rendered to pages: 18 train, 6 validation."""
+    from deepsynth.data import DatasetConfig, build_dataset
+
+    out = tmp_path_factory.mktemp("data") / "wiki24"
+    config = DatasetConfig(source="wiki", limit=24, validation_fraction=0.25, test_fraction=0.0,
+                           max_text_chars=600, workers=1)
+    return str(build_dataset(config, out))
+
+
+@pytest.fixture
+def tiny_config(tiny_dataset, mlflow_tracking_uri, tmp_path):
+    """A factory of short tiny-model TrainConfigs writing runs under this test's tmp dir."""
+    from deepsynth.lora import preset
+    from deepsynth.models.config import ModelConfig
+    from deepsynth.training.config import TrainConfig
+
+    base = TrainConfig(
+        dataset=tiny_dataset, model=ModelConfig(name="tiny", max_source_tokens=64, max_target_tokens=16),
+        lora=preset("minimal"), preset="minimal", max_steps=6, batch_size=4, learning_rate=1e-3,
+        warmup_steps=0, checkpoint_every=3, eval_docs=3, eval_max_new_tokens=6, eval_batch_size=3,
+        experiment="tests-training", tracking_uri=mlflow_tracking_uri, output_dir=str(tmp_path / "runs"),
+        threads=TINY_THREADS, system_metrics=False)
+
+    def make(**overrides):
+        return dataclasses.replace(base, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def captured_models(monkeypatch):
+    """Every DocumentModel the worker builds, for white-box checks after `train()` returns."""
+    import deepsynth.models as models
+
+    built = []
+    original = models.build_document_model
+
+    def spy(*args, **kwargs):
+        model = original(*args, **kwargs)
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(models, "build_document_model", spy)
+    return built
