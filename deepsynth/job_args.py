@@ -3,8 +3,9 @@
 The job layer starts `deepsynth train ARGS` (deepsynth.jobs), so a config built in the dashboard
 must travel as flags. Every flag is written out (nothing left to a default that could change), and
 the result is parsed back with the training CLI's own parser: if that does not rebuild the same
-config (a setting the CLI has no flag for, such as LoRA values that are not a preset), the caller
-gets an error naming those settings instead of a job that silently trains something else.
+config (a setting the CLI has no flag for), the caller gets an error naming those settings instead
+of a job that silently trains something else. LoRA values travel as explicit override flags on top
+of the preset, so settings edited on the estimate page (preset `custom`) train as shown.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from deepsynth.errors import InputError
 
 def train_args(config: Any) -> list[str]:
     """The `deepsynth train` arguments that rebuild `config` exactly."""
-    _check_lora_is_a_preset(config)
+    from deepsynth.lora import preset_names
+
+    base_preset = config.preset if config.preset in preset_names() else "standard"
+    lora = config.lora
     args = [
-        "--dataset", config.dataset, "--preset", config.preset,
+        "--dataset", config.dataset, "--preset", base_preset,
+        "--rank", str(lora.rank), "--alpha", repr(float(lora.alpha)), "--dropout", repr(float(lora.dropout)),
+        "--targets", ",".join(lora.target_modules), "--quant", lora.quantization,
+        "--double-quant", "on" if lora.double_quantization else "off", "--compute-dtype", lora.compute_dtype,
+        "--bias", lora.bias,
         "--model", config.model.name, "--vision-interface", config.model.vision_interface,
         "--max-steps", str(config.max_steps), "--epochs", repr(float(config.epochs)),
         "--batch-size", str(config.batch_size), "--lr", repr(float(config.learning_rate)),
@@ -41,21 +49,6 @@ def train_args(config: Any) -> list[str]:
         raise InputError("`deepsynth train` has no flag for these settings, so a job cannot run with "
                          f"them: {', '.join(lost)}; use a preset's values or train from Python")
     return args
-
-
-def _check_lora_is_a_preset(config: Any) -> None:
-    """`deepsynth train` takes LoRA settings as `--preset NAME` only: say which values differ."""
-    from deepsynth.lora import preset, preset_names
-
-    if config.preset not in preset_names():
-        raise InputError(f"`deepsynth train` takes LoRA settings as a preset; {config.preset!r} is not one of "
-                         f"{', '.join(preset_names())}")
-    named = preset(config.preset)
-    changed = [f"{name} ({getattr(config.lora, name)!r} instead of {getattr(named, name)!r})"
-               for name in _differences(config.lora, named)]
-    if changed:
-        raise InputError(f"`deepsynth train` takes LoRA settings as a preset only, and these differ from preset "
-                         f"{config.preset!r}: {', '.join(changed)}; choose the preset's values or another preset")
 
 
 def parse_train_args(args: list[str]) -> Any:

@@ -18,12 +18,28 @@ FLAGS = {
     "threads": "--threads", "device": "--device", "time_budget_s": "--time-budget",
     "output_dir": "--output-dir", "name": "--model", "vision_interface": "--vision-interface",
     "schedule": "--schedule", "eval_split": "--eval-split",
+    "rank": "--rank", "alpha": "--alpha", "dropout": "--dropout", "target_modules": "--targets",
+    "quantization": "--quant", "double_quantization": "--double-quant", "compute_dtype": "--compute-dtype",
+    "bias": "--bias",
 }
+
+# LoRA fields a flag can override on top of --preset (None: keep the preset's value)
+LORA_OVERRIDES = ("rank", "alpha", "dropout", "target_modules", "quantization", "double_quantization",
+                  "compute_dtype", "bias")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", metavar="DIR", help="dataset folder from `deepsynth dataset`")
     parser.add_argument("--preset", metavar="NAME", help="LoRA preset (see presets.json), e.g. minimal")
+    lora = parser.add_argument_group("LoRA overrides (on top of --preset; the run is then recorded as preset 'custom')")
+    lora.add_argument("--rank", type=int, default=None)
+    lora.add_argument("--alpha", type=float, default=None)
+    lora.add_argument("--dropout", type=float, default=None)
+    lora.add_argument("--targets", default=None, metavar="M1,M2", help="module names, e.g. q_proj,v_proj")
+    lora.add_argument("--quant", dest="quantization", choices=("none", "nf4", "fp4", "int8"), default=None)
+    lora.add_argument("--double-quant", dest="double_quantization", choices=("on", "off"), default=None)
+    lora.add_argument("--compute-dtype", choices=("float32", "bfloat16", "float16"), default=None)
+    lora.add_argument("--bias", choices=("none", "all", "lora_only"), default=None)
     parser.add_argument("--model", default="default", help="default, tiny, or a local model folder")
     parser.add_argument("--vision-interface", choices=("ocr_text", "features"), default="ocr_text",
                         help="how the decoder sees the page (default ocr_text)")
@@ -65,9 +81,12 @@ def config_from_args(args: argparse.Namespace):
     if not args.preset:
         problems.append(("--preset", "required (e.g. minimal, standard, qlora_4bit)"))
     lora = model = None
+    preset_name = args.preset or ""
     if args.preset:
         try:
-            lora = preset(args.preset)
+            lora = preset(args.preset, **_lora_overrides(args))
+            if lora != preset(args.preset):
+                preset_name = "custom"
         except ConfigError as error:
             problems += [(FLAGS.get(f, f), m) for f, m in error.problems]
     try:
@@ -75,7 +94,7 @@ def config_from_args(args: argparse.Namespace):
     except ConfigError as error:
         problems += [(FLAGS.get(f, f), m) for f, m in error.problems]
     fields = dict(
-        dataset=args.dataset or "", preset=args.preset or "", max_steps=args.max_steps, epochs=args.epochs,
+        dataset=args.dataset or "", preset=preset_name, max_steps=args.max_steps, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, warmup_steps=args.warmup_steps,
         schedule=args.schedule, seed=args.seed, checkpoint_every=args.checkpoint_every,
         time_budget_s=args.time_budget, eval_docs=args.eval_docs, eval_split=args.eval_split,
@@ -97,6 +116,15 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
+def _lora_overrides(args: argparse.Namespace) -> dict:
+    values = {name: getattr(args, name, None) for name in LORA_OVERRIDES if name != "target_modules"}
+    if getattr(args, "targets", None) is not None:
+        values["target_modules"] = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    if values.get("double_quantization") is not None:
+        values["double_quantization"] = values["double_quantization"] == "on"
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     from deepsynth.errors import InputError
     from deepsynth.training.worker import train
@@ -106,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = [flag for flag in ("dataset", "preset") if getattr(args, flag)]
+        given += [FLAGS[name].lstrip("-") for name in LORA_OVERRIDES if getattr(args, name if name != "target_modules" else "targets", None) is not None]
         if given:
             raise InputError(f"--resume continues a run with its saved settings; drop "
                              f"{', '.join('--' + g for g in given)}")
