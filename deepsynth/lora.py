@@ -111,6 +111,11 @@ def preset(name: str, **overrides: Any) -> LoraSettings:
     return LoraSettings(**values)
 
 
+def preset_label(name: str, lora: LoraSettings) -> str:
+    """`name` when `lora` is exactly that preset, else `custom` (what runs record for comparisons)."""
+    return name if name in _preset_table() and preset(name) == lora else "custom"
+
+
 def recommended_preset(num_documents: int) -> str:
     """The original tool's rule: <=10 minimal, <=50 standard, <=200 rank 32, else high_capacity."""
     if num_documents <= 10:

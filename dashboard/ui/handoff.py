@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deepsynth import paths
 from deepsynth.configuration import ConfigError, from_dict, to_dict
-from deepsynth.lora import LoraSettings
+from deepsynth.lora import LoraSettings, preset_label
 
 FILE = "dashboard-training-choice.json"
 
@@ -41,7 +41,8 @@ def save(choice: TrainingChoice) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps({"model": choice.model, "vision_interface": choice.vision_interface,
-                                     "preset": choice.preset, "lora": to_dict(choice.lora)}, indent=2))
+                                     "preset": preset_label(choice.preset, choice.lora),
+                                     "lora": to_dict(choice.lora)}, indent=2))
     os.replace(temporary, path)
     return path
 

@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / running jobs)")
     parser.add_argument("--no-system-metrics", action="store_true", help="do not record CPU/memory/disk metrics")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="data-parallel worker processes (torchrun, DDP: gloo on CPU, nccl on GPUs); "
+                             "--batch-size stays the global batch")
     parser.add_argument("--resume", metavar="RUN_ID",
                         help="continue this MLflow run from its last complete checkpoint (its saved settings)")
 
@@ -71,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     """A `TrainConfig` from the flags; every problem reported at once, by flag name."""
     from deepsynth.configuration import ConfigError
-    from deepsynth.lora import preset
+    from deepsynth.lora import preset, preset_label
     from deepsynth.models.config import ModelConfig
     from deepsynth.training.config import TrainConfig
 
@@ -85,8 +88,7 @@ def config_from_args(args: argparse.Namespace):
     if args.preset:
         try:
             lora = preset(args.preset, **_lora_overrides(args))
-            if lora != preset(args.preset):
-                preset_name = "custom"
+            preset_name = preset_label(args.preset, lora)
         except ConfigError as error:
             problems += [(FLAGS.get(f, f), m) for f, m in error.problems]
     try:
@@ -127,19 +129,43 @@ def _lora_overrides(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from deepsynth.errors import InputError
+    from deepsynth.training.distributed import Distributed, launch
     from deepsynth.training.worker import train
 
     def started(run_id: str) -> None:
         print(f"MLflow run {run_id}", flush=True)
 
+    place = Distributed.from_env()
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 and not place.enabled:  # the launcher: the same run in N processes
+        return launch(args.nproc, _worker_args(args))
+
     if args.resume:
-        given = [flag for flag in ("dataset", "preset") if getattr(args, flag)]
-        given += [FLAGS[name].lstrip("-") for name in LORA_OVERRIDES if getattr(args, name if name != "target_modules" else "targets", None) is not None]
-        if given:
-            raise InputError(f"--resume continues a run with its saved settings; drop "
-                             f"{', '.join('--' + g for g in given)}")
+        _check_resume_flags(args)
         run_id = train(resume_run_id=args.resume, tracking_uri=args.tracking_uri or None, on_run_started=started)
     else:
         run_id = train(config_from_args(args), on_run_started=started)
-    print(run_id)
+    if place.is_main:
+        print(run_id)
     return 0
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    from deepsynth.errors import InputError
+
+    given = [flag for flag in ("dataset", "preset") if getattr(args, flag)]
+    given += [FLAGS[name].lstrip("-") for name in LORA_OVERRIDES if getattr(args, name if name != "target_modules" else "targets", None) is not None]
+    if given:
+        raise InputError(f"--resume continues a run with its saved settings; drop "
+                         f"{', '.join('--' + g for g in given)}")
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The flags each torchrun worker gets: the same run (validated here, once), without --nproc."""
+    from deepsynth.job_args import train_args
+
+    if args.resume:
+        _check_resume_flags(args)
+        return ["--resume", args.resume] + (["--tracking-uri", args.tracking_uri] if args.tracking_uri else [])
+    return train_args(config_from_args(args))

@@ -91,5 +91,10 @@ def test_settings_travel_to_the_train_page(open_page, datasets_setting, fake_spa
     app.button(key="estimate.use").click().run()
     train = open_page("train", **{"deepsynth.spawn": fake_spawn})
     train.radio(key="train.settings_source").set_value("From the estimate page").run()
-    assert "rank (24 instead of 32)" in train.error[0].value
-    assert "train.start" not in [b.key for b in train.button]
+    # edited settings travel as a custom LoRA: shown as such, and the job gets the edited rank
+    assert "**custom** · rank 24 · alpha 64" in texts(train)
+    train.button(key="train.start").click().run()
+    assert not train.error
+    job_argv = fake_spawn.calls[-1]
+    assert job_argv[job_argv.index("--rank") + 1] == "24"
+    assert job_argv[job_argv.index("--alpha") + 1] == "64.0"
