@@ -187,9 +187,11 @@ class Summarizer:
         if isinstance(image, (str, Path)):
             try:
                 with Image.open(image) as opened:
+                    _check_pixels(opened.size, str(image))  # from the header, before decoding
                     return [opened.convert("L")]
             except (OSError, Image.DecompressionBombError) as error:
                 raise InputError(f"{image}: cannot read the image: {error}") from None
+        _check_pixels(image.size, "the image")
         return [image.convert("L")]
 
     def summarize(self, text: str | None = None, image: Any = None, adapter: str | None = None,
@@ -235,6 +237,20 @@ class Summarizer:
                 return self.model.generate(batch, max_new_tokens=tokens)[0]
         self.model.set_adapter(self.adapters[name].internal_name)
         return self.model.generate(batch, max_new_tokens=tokens)[0]
+
+
+def _check_pixels(size: tuple[int, int], where: str) -> None:
+    """Refuse a page over Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`, 89.5 M
+    pixels by default). Pillow itself only warns between 1x and 2x the limit and would decode it
+    (an RGB page of 179 M pixels is 537 MB); a rendered page is 1024x1448 = 1.5 M pixels."""
+    from PIL import Image
+
+    width, height = size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise InputError(f"{where}: the image is {width}x{height} = {width * height:,} pixels, over the "
+                         f"{limit:,}-pixel limit (a possible decompression bomb); scale the page down "
+                         "(DeepSynth renders pages of 1024x1448)")
 
 
 def _json(path: Path) -> dict[str, Any]:

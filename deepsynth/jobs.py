@@ -38,7 +38,9 @@ from deepsynth.errors import DeepSynthError, InputError
 JOB_FILE, REPORT_FILE, LOG_FILE = "job.json", "report.json", "log.txt"
 ENV_JOB_DIR = "DEEPSYNTH_JOB_DIR"
 ENV_CONCURRENT_JOBS = "DEEPSYNTH_CONCURRENT_JOBS"
+ENV_REPORT_PID = "DEEPSYNTH_REPORT_PID"  # set by `train --nproc`: reports name the job's process, not rank 0
 RUNNING, CANCELLING, FINISHED, FAILED, KILLED = "RUNNING", "CANCELLING", "FINISHED", "FAILED", "KILLED"
+QUEUED = "QUEUED"  # the worker runs but waits for GPU memory (deepsynth.gpu_availability)
 TERMINAL = (FINISHED, FAILED, KILLED)
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 # create_time comes from /proc/<pid>/stat in clock ticks (10 ms): equal for the same process.
@@ -66,7 +68,7 @@ class Job:
     attempt: int
     """1 for the first start, +1 per resume."""
     state: str
-    """RUNNING, CANCELLING, FINISHED, FAILED or KILLED."""
+    """QUEUED, RUNNING, CANCELLING, FINISHED, FAILED or KILLED."""
     run_id: str | None
     """The MLflow run, once the worker has created or attached it."""
     tracking_uri: str | None
@@ -82,7 +84,7 @@ class Job:
 
     @property
     def alive(self) -> bool:
-        return self.state in (RUNNING, CANCELLING)
+        return self.state in (QUEUED, RUNNING, CANCELLING)
 
 
 # -- small file helpers -----------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def write_report(job_dir: str | Path | None, **fields: Any) -> None:
         return
     path = Path(job_dir) / REPORT_FILE
     report = _read_json(path)
-    report.update(fields, pid=os.getpid(), updated_at=time.time())
+    report.update(fields, pid=int(os.environ.get(ENV_REPORT_PID) or os.getpid()), updated_at=time.time())
     write_json_atomic(path, report)
 
 
@@ -166,7 +168,7 @@ def _load(job_dir: Path) -> Job:
     current = report.get("pid") == pid
     reported = report.get("state") if current else None
     if is_our_process(pid, create_time):
-        state = CANCELLING if attempt.get("cancel_requested_at") else RUNNING
+        state = CANCELLING if attempt.get("cancel_requested_at") else QUEUED if reported == QUEUED else RUNNING
         error = None
     elif reported in TERMINAL:
         state, error = reported, report.get("error")

@@ -11,7 +11,8 @@ from deepsynth.configuration import ConfigError
 # Material icons ship with Streamlit's frontend (no emoji font needed); they render in markdown.
 STATE_ICONS = {"RUNNING": ":green[:material/play_circle:]", "CANCELLING": ":orange[:material/pending:]",
                "FINISHED": ":green[:material/check_circle:]", "FAILED": ":red[:material/error:]",
-               "KILLED": ":gray[:material/stop_circle:]", "SCHEDULED": ":gray[:material/schedule:]"}
+               "KILLED": ":gray[:material/stop_circle:]", "SCHEDULED": ":gray[:material/schedule:]",
+               "QUEUED": ":orange[:material/hourglass_top:]"}  # waiting for GPU memory (deepsynth.jobs)
 
 
 class FieldErrors:

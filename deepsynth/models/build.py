@@ -31,7 +31,7 @@ def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: 
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from deepsynth.models.decoder import default_targets, load_decoder
+    from deepsynth.models.decoder import check_lora_fit, default_targets, load_decoder
     from deepsynth.models.document_model import DocumentModel
     from deepsynth.models.projection import vision_projection
     from deepsynth.models.text_encoder import load_text_encoder
@@ -43,6 +43,7 @@ def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: 
     decoder, tokenizer = loaded.model, loaded.tokenizer
     reader = build_reader(model_config)
     targets = lora.target_modules or default_targets(decoder)
+    check_lora_fit(decoder, targets, lora.rank)
     decoder.requires_grad_(False)
     if lora.is_quantized:
         # Gradient checkpointing saves GPU memory but costs ~30% time; on CPU memory is ample.

@@ -65,6 +65,50 @@ def default_targets(model: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def check_lora_fit(model: Any, targets: tuple[str, ...] | list[str], rank: int, prefix: str = "") -> None:
+    """Refuse, naming the fields, LoRA targets that match no linear layer of `model` and a rank
+    larger than the smallest targeted dimension (the rule `deepsynth estimate` applies), before
+    PEFT would raise its own error (or silently build a rank wider than the layer).
+
+    Matching follows PEFT's: a target matches a module whose dotted name equals it or ends with
+    `.target`. `prefix` restricts the search (e.g. `decoder.` in an encoder-decoder)."""
+    from deepsynth.configuration import Problems
+
+    dims: dict[str, list[int]] = {target: [] for target in targets}
+    leaves: set[str] = set()
+    for name, module in model.named_modules():
+        if not name.startswith(prefix):
+            continue
+        size = _linear_dims(module)
+        if size is None:
+            continue
+        leaves.add(name.rsplit(".", 1)[-1])
+        for target in targets:
+            if name == target or name.endswith("." + target):
+                dims[target].extend(size)
+    problems = Problems("LoRA settings")
+    unmatched = [target for target, found in dims.items() if not found]
+    if unmatched:
+        problems.add("target_modules",
+                     f"no linear layer of this model matches {', '.join(unmatched)} "
+                     f"(its layers include {', '.join(sorted(leaves)[:12])})")
+    matched = [d for found in dims.values() for d in found]
+    if matched and rank > min(matched):
+        problems.add("rank", f"rank {rank} exceeds the smallest targeted dimension ({min(matched)})")
+    problems.raise_if_any()
+
+
+def _linear_dims(module: Any) -> tuple[int, int] | None:
+    """(in, out) features of a layer LoRA can adapt (nn.Linear, bitsandbytes Linear4bit/8bitLt,
+    GPT-2's Conv1D), else None."""
+    inputs, outputs = getattr(module, "in_features", None), getattr(module, "out_features", None)
+    if isinstance(inputs, int) and isinstance(outputs, int):
+        return inputs, outputs
+    if type(module).__name__ == "Conv1D" and hasattr(module, "nf") and hasattr(module, "nx"):
+        return int(module.nx), int(module.nf)
+    return None
+
+
 def quantization_config(lora: LoraSettings):
     """bitsandbytes settings for QLoRA, or None for an unquantized base."""
     if not lora.is_quantized:

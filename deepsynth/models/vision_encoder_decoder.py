@@ -9,6 +9,7 @@ from its start token), and `max_source_tokens` does not apply (cross-attention r
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -134,7 +135,7 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
-    from deepsynth.models.decoder import default_targets
+    from deepsynth.models.decoder import check_lora_fit, default_targets
 
     if lora.is_quantized:
         raise DeepSynthError("QLoRA is not supported for VisionEncoderDecoder models; use quantization=none")
@@ -151,9 +152,10 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     targets = lora.target_modules or default_targets(model.decoder)
+    check_lora_fit(model, targets, lora.rank, prefix="decoder.")
     model.requires_grad_(False)
     # A regex, so LoRA lands in the text decoder only (the encoder is the frozen reader).
-    pattern = r"decoder\..*\.(" + "|".join(targets) + r")"
+    pattern = r"decoder\..*\.(" + "|".join(re.escape(t) for t in targets) + r")"
     peft_config = LoraConfig(**{**lora.to_peft_kwargs(), "target_modules": pattern})
     peft_model = get_peft_model(model, peft_config)
     stamp = (path / "model.safetensors").stat().st_mtime_ns if (path / "model.safetensors").exists() else 0

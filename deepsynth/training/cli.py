@@ -166,6 +166,9 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
     from deepsynth.job_args import train_args
 
     if args.resume:
+        from deepsynth.training.worker import _load_resume
+
         _check_resume_flags(args)
+        _load_resume(args.resume, args.tracking_uri or None)  # a run that cannot resume fails here, once
         return ["--resume", args.resume] + (["--tracking-uri", args.tracking_uri] if args.tracking_uri else [])
     return train_args(config_from_args(args))

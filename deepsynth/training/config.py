@@ -124,10 +124,13 @@ class TrainConfig:
         problems.check(self.eval_split in EVAL_SPLITS, "eval_split",
                        f"must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r}")
         problems.check(isinstance(self.experiment, str) and bool(self.experiment.strip()), "experiment", "must not be empty")
+        # Free text MLflow shows (never a path or a shell word, so `lr=1e-3; r=8` is fine), but no
+        # control characters (they hide or rewrite text in terminals) and no path separators.
         for name in ("experiment", "run_name"):
             value = getattr(self, name)
-            problems.check(isinstance(value, str) and value.isprintable() and "/" not in value and len(value) <= 250,
-                           name, f"must be printable text of <= 250 characters without '/', got {value!r}")
+            problems.check(isinstance(value, str) and value.isprintable() and not {"/", "\\"} & set(value)
+                           and len(value) <= 250,
+                           name, f"must be printable text of <= 250 characters without '/' or '\\', got {value!r}")
         problems.raise_if_any()
 
     @property

@@ -101,8 +101,13 @@ class TrainingLoop:
 
     def __init__(self, model: torch.nn.Module, learning_rate: float, total_steps: int,
                  warmup_steps: int = 0, schedule: str = "cosine", weight_decay: float = 0.0,
-                 max_grad_norm: float = 1.0, nan_patience: int = 3, bf16_autocast: bool = False) -> None:
+                 max_grad_norm: float = 1.0, nan_patience: int = 3, bf16_autocast: bool = False,
+                 distributed: Any = None) -> None:
         self.model = model
+        # Data parallel (`deepsynth.training.distributed`): the forward runs through DDP, which
+        # averages the gradients of the processes' token-weighted losses.
+        self.distributed = distributed
+        self.forward = distributed.wrap(model) if distributed is not None and distributed.enabled else model
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
             raise DeepSynthError("the model has no trainable parameters (LoRA targets matched nothing?)")
@@ -121,14 +126,20 @@ class TrainingLoop:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> StepResult:
+    def train_step(self, batch: dict[str, torch.Tensor], counted: bool = True) -> StepResult:
+        """One optimizer step on `batch`. Data parallel: `batch` is this process's share of the
+        global batch (`counted=False`: a stand-in for an empty share, weighted 0); the loss,
+        samples and tokens returned are those of the global batch."""
         started = time.perf_counter()
         lr = self.scheduler.get_last_lr()[0]
-        samples = int(batch["input_ids"].shape[0])
-        tokens = int(batch["attention_mask"].sum())
+        samples = int(batch["input_ids"].shape[0]) if counted else 0
+        tokens = int(batch["attention_mask"].sum()) if counted else 0
         with self._autocast():
-            loss = self.model(**batch)
-        loss_value = float(loss.detach())
+            loss = self.forward(**batch)
+        if self.forward is self.model:
+            loss_value = float(loss.detach())
+        else:
+            loss, loss_value, samples, tokens = self._global_loss(loss, batch, counted, samples, tokens)
         grad_norm = math.nan
         applied = False
         if math.isfinite(loss_value):
@@ -153,6 +164,20 @@ class TrainingLoop:
                                          self.consecutive_bad)
         return StepResult(self.step, loss_value, lr, grad_norm, samples, tokens,
                           time.perf_counter() - started, applied)
+
+    def _global_loss(self, loss: torch.Tensor, batch: dict[str, torch.Tensor], counted: bool, samples: int,
+                     tokens: int) -> tuple[torch.Tensor, float, int, int]:
+        """(loss to backpropagate, the global batch's mean loss, its samples, its tokens).
+
+        Each process's mean loss is weighted by its share of the summary tokens, times the number
+        of processes, because DDP averages gradients: sum_r (n_r / N) * grad(mean_r) is the
+        gradient of the mean over all N tokens, what one process computes on the whole batch."""
+        targets = float((batch["labels"][:, 1:] != -100).sum()) if counted else 0.0  # as DocumentModel.forward
+        local = float(loss.detach())
+        total_targets, loss_sum, samples, tokens = self.distributed.sum(
+            [targets, local * targets if targets else 0.0, samples, tokens])
+        weight = targets * self.distributed.world_size / max(total_targets, 1.0)
+        return loss * weight, loss_sum / max(total_targets, 1.0), int(samples), int(tokens)
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),

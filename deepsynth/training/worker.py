@@ -10,6 +10,7 @@ FAILED with the error (NaN with its step, out of memory with advice, disk full).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -24,6 +25,8 @@ from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
 from deepsynth.training.config import TrainConfig
 from deepsynth.training.data import SplitData, dataset_profile, read_split
+from deepsynth.training.distributed import Distributed, SilentLogger
+from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
 
 CONFIG_FILE = "train_config.json"
 OWNER_FILE = "worker.json"
@@ -31,48 +34,6 @@ OWNER_FILE = "worker.json"
 
 class TrainingOutOfMemory(DeepSynthError):
     """Training ran out of (GPU or CPU) memory."""
-
-
-def busy_cores(sample_s: float = 0.5) -> float:
-    """Cores other processes keep busy right now (sampled while this one waits)."""
-    import psutil
-
-    return psutil.cpu_percent(interval=sample_s) / 100.0 * (psutil.cpu_count() or 1)
-
-
-def choose_threads(requested: int, concurrent_jobs: int, busy: float | None = None) -> int:
-    """Torch threads: what was asked; else the cores this process may use, shared among the
-    running jobs, and no more than the cores other work leaves idle. Oversubscribed OpenMP
-    threads spin: on 2 shared cores 2 threads were 6x slower than 1 per step (20 vs 3.3 CPU s),
-    and the default made tiny models 4-30x slower (shared/MEASURING.md)."""
-    if requested:
-        return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // max(1, concurrent_jobs))
-    if busy is None:
-        busy = busy_cores()
-    idle = max(1, int(round(cores - busy)))
-    return max(1, min(share, idle))
-
-
-def choose_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda requested but no CUDA GPU is available (use --device cpu)")
-    return requested
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    text = str(error).lower()
-    return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
-            or "out of memory" in text or "can't allocate memory" in text)
-
-
-OOM_ADVICE = ("lower --batch-size, cap max_source_tokens, use the qlora_4bit preset or a smaller "
-              "model; `deepsynth estimate` predicts the memory a configuration needs")
 
 
 class Progress:
@@ -140,11 +101,18 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
 
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
-    job_dir = job_dir or os.environ.get(ENV_JOB_DIR)
+    distributed = Distributed.from_env()  # under `deepsynth train --nproc N`: only rank 0 records
+    job_dir = job_dir or os.environ.get(ENV_JOB_DIR) if distributed.is_main else None
     cancel = CancelSignal().install()
     logger = None
     try:
-        if resume_run_id:
+        distributed.start()
+        if not distributed.is_main:  # rank 0 creates or attaches the run, then says which
+            run_id, run_dir = distributed.broadcast_text(None).split("\n", 1)
+            run_dir = Path(run_dir)
+            config = config if config is not None else from_dict(TrainConfig, json.loads((run_dir / CONFIG_FILE).read_text()))
+            logger, uri = SilentLogger(run_id), None
+        elif resume_run_id:
             config, run_dir = _load_resume(resume_run_id, tracking_uri)
             _claim(run_dir)  # before touching the run: it may belong to a live worker
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
@@ -160,10 +128,15 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             write_json_atomic(run_dir / CONFIG_FILE, to_dict(config))
             logger.set_tags({RUN_DIR_TAG: str(run_dir.resolve())})
             logger.log_dict(to_dict(config), "config/train_config.json")
+        if distributed.is_main:
+            distributed.broadcast_text(f"{logger.run_id}\n{run_dir}")
+            if distributed.enabled:
+                logger.set_tags({"deepsynth.world_size": str(distributed.world_size)})
         write_report(job_dir, run_id=logger.run_id, tracking_uri=uri, run_dir=str(run_dir), state="RUNNING")
-        if on_run_started is not None:
+        if on_run_started is not None and distributed.is_main:
             on_run_started(logger.run_id)
-        _Session(config, logger, run_dir, cancel, job_dir, progress, resumed=bool(resume_run_id)).run()
+        _Session(config, logger, run_dir, cancel, job_dir, progress and distributed.is_main,
+                 resumed=bool(resume_run_id), distributed=distributed).run()
         logger.finish()
         write_report(job_dir, state="FINISHED", error=None)
         return logger.run_id
@@ -184,6 +157,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
         raise reraise from error
     finally:
         cancel.restore()
+        distributed.stop()
 
 
 def _classify(error: BaseException) -> tuple[str, str, BaseException]:
@@ -209,9 +183,12 @@ class _Session:
     """The body of one run once its MLflow run exists."""
 
     def __init__(self, config: TrainConfig, logger: Any, run_dir: Path, cancel: CancelSignal,
-                 job_dir: Any, progress: bool, resumed: bool) -> None:
+                 job_dir: Any, progress: bool, resumed: bool, distributed: Distributed = Distributed()) -> None:
         self.config, self.logger, self.run_dir, self.cancel = config, logger, run_dir, cancel
         self.job_dir, self.progress, self.resumed = job_dir, progress, resumed
+        self.distributed = distributed
+        self._cancel_agreed = False
+        self._gpu_claim: Any = None
         self._first_batch: dict[str, Any] | None = None
         self._last_report = time.monotonic()
 
@@ -224,14 +201,14 @@ class _Session:
 
         config = self.config
         device = choose_device(config.device)
-        threads = choose_threads(config.threads, concurrent_jobs_hint())
+        threads = choose_threads(config.threads, concurrent_jobs_hint() * self.distributed.world_size)
         torch.set_num_threads(threads)
         self.logger.set_tags({"deepsynth.threads": str(threads), "deepsynth.device": device})
         if device == "cpu":
             torch.set_flush_denormal(True)  # denormals after softmax cost 1.6x per step on CPU
         if config.system_metrics:
             self.logger.start_system_metrics(resume=self.resumed)
-        removed = checkpoint.clean_temporary(self.run_dir)
+        removed = checkpoint.clean_temporary(self.run_dir) if self.distributed.is_main else []
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
 
@@ -239,21 +216,29 @@ class _Session:
         if not self.resumed:
             digest, profile = dataset_profile(loaded)
             self.logger.log_dataset(Path(config.dataset).name, config.dataset, digest, profile)
+        if device == "cuda":  # a busy GPU: wait here (QUEUED) instead of running out of memory
+            self._gpu_claim = self._queue_for_gpu()
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
         model = build_document_model(config.model, config.lora, device)
         render = loaded.config.render
+        if not self.distributed.is_main:
+            self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
         train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
                                 "reading train pages", self.progress)
+        if self.distributed.is_main:
+            self.distributed.barrier()
         self.cancel.check()
 
         order = DataOrder(len(train_data.readings), config.batch_size, config.seed)
         total = order.total_steps(config.max_steps, config.epochs)
         loop = TrainingLoop(model, config.learning_rate, total, config.warmup_steps, config.schedule,
                             config.weight_decay, config.max_grad_norm, config.nan_patience,
-                            bf16_autocast=device == "cuda")
+                            bf16_autocast=device == "cuda", distributed=self.distributed)
         self._restore(model, loop)
         model.train()
         self._fit(model, loop, order, train_data, total, device)
+        if not self.distributed.is_main:
+            return  # rank 0 saves the adapter and evaluates
 
         adapter_dir = self.run_dir / "adapter"
         model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.logger.run_id,
@@ -261,6 +246,26 @@ class _Session:
         self.logger.log_artifacts(adapter_dir, "adapter")
         if config.eval_docs:
             self._evaluate(model, loaded, render)
+
+    def _queue_for_gpu(self) -> Any:
+        """Wait for this process's GPU to have the memory the run needs (deepsynth.gpu_availability);
+        the job shows QUEUED meanwhile, and a cancel still stops it."""
+        from deepsynth import paths
+        from deepsynth.gpu_availability import queue_for_gpu
+
+        said: list[str] = []
+
+        def queued(reason: str) -> None:
+            if not said or said[-1] != reason:
+                print(f"queued: {reason}", flush=True)
+                write_report(self.job_dir, state="QUEUED", queued=reason)
+                said.append(reason)
+
+        claim = queue_for_gpu(self.config, self.distributed.local_rank, paths.jobs_dir(), queued)
+        if said:
+            write_report(self.job_dir, state="RUNNING", queued=None)
+            self.logger.set_tags({"deepsynth.gpu_queued_s": f"{claim.waited_s:.0f}"})
+        return claim
 
     # -- steps -----------------------------------------------------------------------------------
     def _restore(self, model: Any, loop: Any) -> None:
@@ -281,6 +286,9 @@ class _Session:
     def _save_checkpoint(self, model: Any, loop: Any, order: Any) -> None:
         from deepsynth.training.loop import rng_state
 
+        if not self.distributed.is_main:
+            return
+
         self.logger.flush()  # metrics up to this step are in the store before the checkpoint says so
         checkpoint.save(self.run_dir, loop.step, model.trainable_state(),
                         {"loop": loop.state_dict(), "rng": rng_state()},
@@ -300,15 +308,22 @@ class _Session:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         self._last_report = time.monotonic()
+        # Data parallel: a signal is deferred for the whole loop and acted on only when every
+        # process agreed on it (`_iteration`), else one would stop while the others wait for it.
+        agreed = self.distributed.enabled
         try:
-            while loop.step < total:
-                # The whole iteration defers a cancel signal: it is acted on after the
-                # checkpoint below, so a cancelled run resumes exactly where it stopped.
-                with self.cancel.deferred():
-                    out_of_time = self._iteration(model, loop, order, data, bar, measure_at, started)
-                self.cancel.check()
-                if out_of_time:
-                    break
+            with self.cancel.deferred() if agreed else contextlib.nullcontext():
+                while loop.step < total:
+                    # The whole iteration defers a cancel signal: it is acted on after the
+                    # checkpoint below, so a cancelled run resumes exactly where it stopped.
+                    with contextlib.nullcontext() if agreed else self.cancel.deferred():
+                        out_of_time = self._iteration(model, loop, order, data, bar, measure_at, started)
+                    if not agreed:
+                        self.cancel.check()
+                    elif self._cancel_agreed:
+                        raise Cancelled(f"cancelled by {self.cancel.requested or 'SIGTERM to another worker'}")
+                    if out_of_time:
+                        break
         finally:
             bar.close()
         if checkpoint.latest(self.run_dir) is None or checkpoint.latest(self.run_dir).step != loop.step:
@@ -324,15 +339,20 @@ class _Session:
         from deepsynth.training.memory import profile_step_peak_bytes, resident_bytes
 
         config = self.config
-        batch = collate_batch(model, data.readings, data.instructions, data.summaries, order.batch(loop.step))
+        everyone = order.batch(loop.step)
+        mine = self.distributed.shard(everyone)  # all of it when training alone
+        batch = collate_batch(model, data.readings, data.instructions, data.summaries, mine or everyone[:1])
         if self._first_batch is None:
             self._first_batch = batch  # what the estimate is computed for (shapes only)
         if loop.step == measure_at:
             resident = resident_bytes(model, loop.optimizer, batch)
-            peak, result = profile_step_peak_bytes(lambda: loop.train_step(batch))
+            peak, result = profile_step_peak_bytes(lambda: loop.train_step(batch, counted=bool(mine)))
             self._log_memory(resident + peak, model, batch)
         else:
-            result = loop.train_step(batch)
+            result = loop.train_step(batch, counted=bool(mine))
+        if self._gpu_claim is not None:  # this run's memory is allocated: the next job may look
+            self._gpu_claim.release()
+            self._gpu_claim = None
         metrics = {"train/loss": result.loss, "train/lr": result.lr, "train/grad_norm": result.grad_norm,
                    "train/epoch": order.epoch(result.step)}
         if result.step - 1 != measure_at:  # the profiled step is slower: not a throughput sample
@@ -341,10 +361,14 @@ class _Session:
         self.logger.log_metrics(metrics, result.step)
         bar.update(result.step, result.loss, result.lr)
         out_of_time = bool(config.time_budget_s) and time.monotonic() - started >= config.time_budget_s
+        stopping = self.cancel.requested
+        if self.distributed.enabled:  # every process stops at the same step, once all agreed
+            out_of_time = self.distributed.any(out_of_time)
+            stopping = self._cancel_agreed = self.distributed.any(stopping is not None)
         # No periodic checkpoint right after a skipped (non-finite) step: resume then starts from
         # a state that was still training normally.
         due = result.step % config.checkpoint_every == 0 and result.applied
-        if due or self.cancel.requested or out_of_time:
+        if due or stopping or out_of_time:
             self._save_checkpoint(model, loop, order)
         elif time.monotonic() - self._last_report > 5:
             write_report(self.job_dir, step=result.step)
