@@ -6,23 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_adapters import build_tiny_adapter  # noqa: F401  (tests/ is on sys.path)
 
 torch.set_num_threads(1)
 
 
-def build_tiny_adapter(folder: Path, seed: int) -> Path:
-    """A tiny DocumentModel adapter whose LoRA changes the output (B drawn from a seeded normal)."""
-    from deepsynth.lora import LoraSettings
-    from deepsynth.models import ModelConfig, build_document_model
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_document_model(ModelConfig(name="tiny"), LoraSettings(rank=4, dropout=0.0), "cpu")
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                if "lora_B" in name:
-                    parameter.normal_(0, 0.3)
-    return model.save_adapter(folder)
 
 
 @pytest.fixture(scope="session")
