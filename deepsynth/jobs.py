@@ -33,6 +33,7 @@ from typing import Any, Callable
 import psutil
 
 from deepsynth import paths
+from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError, InputError
 
 JOB_FILE, REPORT_FILE, LOG_FILE = "job.json", "report.json", "log.txt"
@@ -88,14 +89,7 @@ class Job:
 
 
 # -- small file helpers -----------------------------------------------------------------------------
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so a reader (or a crash) sees the old or the new file, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -7,11 +7,11 @@ A file (not session state) so the choice survives a reload or a dashboard restar
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from deepsynth import paths
+from deepsynth.atomic_files import write_json_atomic
 from deepsynth.configuration import ConfigError, from_dict, to_dict
 from deepsynth.lora import LoraSettings, preset_label
 
@@ -37,14 +37,9 @@ def choice_path() -> Path:
 
 
 def save(choice: TrainingChoice) -> Path:
-    path = choice_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"model": choice.model, "vision_interface": choice.vision_interface,
-                                     "preset": preset_label(choice.preset, choice.lora),
-                                     "lora": to_dict(choice.lora)}, indent=2))
-    os.replace(temporary, path)
-    return path
+    return write_json_atomic(choice_path(), {"model": choice.model, "vision_interface": choice.vision_interface,
+                                             "preset": preset_label(choice.preset, choice.lora),
+                                             "lora": to_dict(choice.lora)})
 
 
 def load() -> TrainingChoice | None:

@@ -8,13 +8,13 @@ They live on disk, not in session state, so a browser reload or a dashboard rest
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import streamlit as st
 
 from deepsynth import paths
+from deepsynth.atomic_files import write_json_atomic
 
 SETTINGS_FILE = "dashboard.json"
 
@@ -54,11 +54,7 @@ def load() -> Settings:
 
 
 def save(settings: Settings) -> None:
-    path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    os.replace(temporary, path)
+    write_json_atomic(settings_path(), asdict(settings))
 
 
 def _save_from_widgets() -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from deepsynth.atomic_files import write_bytes_atomic
 from deepsynth.errors import InputError
 
 MiB = 1024 * 1024
@@ -137,13 +137,4 @@ def save_upload(data: bytes, filename: str, directory: str | os.PathLike[str],
     validate_upload(data, filename, max_bytes)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / safe_filename(filename)
-    handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_bytes_atomic(directory / safe_filename(filename), data)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from deepsynth.atomic_files import replacing, write_bytes_atomic
 from deepsynth.errors import InputError
 
 CACHE_VERSION = 1
@@ -36,16 +35,6 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _write_atomic(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
 
 def _save(readings: Sequence[Any], stem: Path, key: str) -> None:
     import torch
@@ -58,10 +47,11 @@ def _save(readings: Sequence[Any], stem: Path, key: str) -> None:
         # float16 halves the cache; the projection sees float32 again after loading.
         tensors = {"features": torch.cat([p.to(torch.float16) for p in parts]).contiguous(),
                    "lengths": lengths}
-        _write_atomic(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, p))
+        with replacing(stem.with_suffix(".safetensors")) as temporary:
+            save_file(tensors, str(temporary))
     record = {"key": key, "version": CACHE_VERSION, "features": with_features,
               "texts": [r.text for r in readings]}
-    _write_atomic(stem.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(record)))
+    write_bytes_atomic(stem.with_suffix(".json"), json.dumps(record).encode("utf-8"))
 
 
 def _load(stem: Path) -> list[Any] | None:
