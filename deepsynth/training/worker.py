@@ -137,6 +137,10 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             on_run_started(logger.run_id)
         _Session(config, logger, run_dir, cancel, job_dir, progress and distributed.is_main,
                  resumed=bool(resume_run_id), distributed=distributed).run()
+        # The other ranks wait here while rank 0 saves and evaluates: a rank that tears down the
+        # process group early aborts gloo's threads ("terminate called without an active
+        # exception"), and torchrun then kills rank 0 mid-evaluation.
+        distributed.barrier()
         logger.finish()
         write_report(job_dir, state="FINISHED", error=None)
         return logger.run_id
