@@ -76,7 +76,8 @@ def build_dataset(config: DatasetConfig, out_dir: str | os.PathLike[str], progre
     split_of = assign_splits(len(records), config)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    remove_abandoned_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-{os.getpid()}-", dir=out_dir.parent))
     own_pool = pool is None
     pool = pool or RenderPool(config.workers)
     try:
@@ -95,6 +96,20 @@ def build_dataset(config: DatasetConfig, out_dir: str | os.PathLike[str], progre
             pool.close()
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def remove_abandoned_staging(out_dir: Path) -> list[Path]:
+    """Delete staging folders that builds of `out_dir` left behind when they were killed (kill -9
+    skips the cleanup): their name carries the builder's pid, and that process is gone."""
+    import psutil
+
+    removed = []
+    for leftover in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        pid = leftover.name[len(f".{out_dir.name}.partial-"):].split("-", 1)[0]
+        if leftover.is_dir() and (not pid.isdigit() or not psutil.pid_exists(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
 
 
 def _check_destination(out_dir: Path, overwrite: bool) -> None:

@@ -132,3 +132,23 @@ def test_worker_pool_matches_in_process_rendering(small_render):
     assert first == in_process
     assert [len(r.pages) for r in second] == [len(r.pages) for r in list(RenderPool(1).render(texts[:3], small_render))]
     assert Image.open(io.BytesIO(first[0].pages[0])).size == (320, 240)
+
+
+def test_a_killed_build_leaves_no_staging_behind_the_next_one(tmp_path):
+    """kill -9 skips the builder's cleanup; the next build of the same folder removes what a dead
+    builder left, and keeps a live builder's staging folder."""
+    import os
+    import subprocess
+    import sys
+
+    from deepsynth.data.builder import remove_abandoned_staging
+
+    out_dir = tmp_path / "ds"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = tmp_path / f".ds.partial-{dead.pid}-abc123"
+    (abandoned / "arrow").mkdir(parents=True)
+    live = tmp_path / f".ds.partial-{os.getpid()}-def456"
+    live.mkdir()
+    assert remove_abandoned_staging(out_dir) == [abandoned]
+    assert not abandoned.exists() and live.exists()
