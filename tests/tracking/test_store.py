@@ -129,3 +129,44 @@ def test_two_processes_writing_one_store_lose_nothing(mlflow_tracking_uri):
     client = store.client_for(mlflow_tracking_uri)
     for run in runs:
         assert [m.step for m in client.get_metric_history(run.run_id, "m")] == list(range(steps))
+
+
+def test_periodic_metric_writes_do_not_block_the_training_step(mlflow_tracking_uri, monkeypatch):
+    import threading
+
+    logger = RunLogger.start(_experiment(), uri=mlflow_tracking_uri)
+    logger.flush_interval_s = 0.001
+    release, written_on = threading.Event(), []
+    real_log_batch = logger.client.log_batch
+
+    def slow_log_batch(*args, **kwargs):
+        written_on.append(threading.current_thread().name)
+        release.wait(timeout=30)  # a slow database
+        return real_log_batch(*args, **kwargs)
+
+    monkeypatch.setattr(logger.client, "log_batch", slow_log_batch)
+    time.sleep(0.01)
+    started = time.monotonic()
+    logger.log_metrics({"m": 1.0}, step=1)
+    logger.log_metrics({"m": 2.0}, step=2)  # the first write is still running: buffered
+    assert time.monotonic() - started < 1.0, "log_metrics waited for the database"
+    assert written_on == ["deepsynth-metrics"]
+    release.set()
+    logger.flush()  # waits for the background write, then writes the rest
+    history = store.client_for(mlflow_tracking_uri).get_metric_history(logger.run_id, "m")
+    assert [m.step for m in history] == [1, 2]
+
+
+def test_a_failed_background_write_surfaces_at_the_next_call(mlflow_tracking_uri, monkeypatch):
+    logger = RunLogger.start(_experiment(), uri=mlflow_tracking_uri)
+    logger.flush_interval_s = 0.001
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logger.client, "log_batch", full_disk)
+    time.sleep(0.01)
+    logger.log_metrics({"m": 1.0}, step=1)
+    logger._writer.join()
+    with pytest.raises(OSError, match="No space left"):
+        logger.log_metrics({"m": 2.0}, step=2)
