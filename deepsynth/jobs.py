@@ -144,10 +144,15 @@ def is_our_process(pid: int, create_time: float) -> bool:
 
 
 # -- reading jobs -----------------------------------------------------------------------------------
-def _job_dir(job_id: str) -> Path:
+def _checked_job_id(job_id: str | None) -> str:
+    """`job_id` if it is a plain folder name (it becomes a path under workspace/jobs/)."""
     if not _JOB_ID.match(job_id or ""):
         raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
-    path = paths.jobs_dir() / job_id
+    return job_id
+
+
+def _job_dir(job_id: str) -> Path:
+    path = paths.jobs_dir() / _checked_job_id(job_id)
     if not (path / JOB_FILE).is_file():
         raise InputError(f"no job {job_id!r} in {paths.jobs_dir()}")
     return path
@@ -242,9 +247,7 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int)
 
 def start_job(train_args: list[str], spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
     """Start `deepsynth train *train_args` in the background; returns at once with the job."""
-    job_id = job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    if not _JOB_ID.match(job_id):
-        raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
+    job_id = _checked_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
     job_dir = paths.jobs_dir() / job_id
     job_dir.mkdir(parents=True, exist_ok=False)
     attempt = _launch(job_dir, list(train_args), spawn, concurrent=len(running_jobs()) + 1)
