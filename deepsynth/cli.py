@@ -20,28 +20,20 @@ COMMANDS: dict[str, str] = {
     "estimate": "deepsynth.estimate.cli",
     "train": "deepsynth.training.cli",
     "demo": "deepsynth.demo",
-    "jobs": "deepsynth.jobs_cli",
+    "jobs": "deepsynth.jobs.cli",
     "export": "deepsynth.export.cli",
     "import": "deepsynth.export.import_cli",
-    "register": "deepsynth.registry_cli",
-    "alias": "deepsynth.registry_cli",
-    "models": "deepsynth.registry_cli",
-    "infer": "deepsynth.inference_cli",
-    "server": "deepsynth.server",
+    "register": "deepsynth.tracking.registry_cli",
+    "alias": "deepsynth.tracking.registry_cli",
+    "models": "deepsynth.tracking.registry_cli",
+    "infer": "deepsynth.inference.cli",
+    "server": "deepsynth.tracking.server",
     "dashboard": "deepsynth.dashboard_launcher",
 }
 
 
-def _available_commands() -> dict[str, object]:
-    modules = {}
-    for verb, module_name in COMMANDS.items():
-        try:
-            modules[verb] = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue  # verb not built yet in this checkout
-            raise
-    return modules
+def _verb_modules() -> dict[str, object]:
+    return {verb: importlib.import_module(module_name) for verb, module_name in COMMANDS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render documents to page images and fine-tune document readers with LoRA.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for verb, module in _available_commands().items():
+    for verb, module in _verb_modules().items():
         add_verb = getattr(module, "add_verb", None)
         if add_verb is not None:  # a module serving several verbs configures each itself
             add_verb(subparsers, verb)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from deepsynth.errors import DeepSynthError
-from deepsynth.server import is_loopback
+from deepsynth.tracking.server import is_loopback
 
 HELP = "Start the Streamlit dashboard (http://127.0.0.1:8501 unless --host/--port say otherwise)."
 DEFAULT_HOST = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""LoRA/QLoRA settings, the named presets, and the preset recommended for a dataset size.
+"""LoRA/QLoRA settings and the named presets.
 
 `LoraSettings` is the one description of an adapter that the estimator, the model builder and the
 trainer share; `to_peft_kwargs` maps it to `peft.LoraConfig` arguments (TRL's pure-mapper style).
@@ -114,17 +114,6 @@ def preset(name: str, **overrides: Any) -> LoraSettings:
 def preset_label(name: str, lora: LoraSettings) -> str:
     """`name` when `lora` is exactly that preset, else `custom` (what runs record for comparisons)."""
     return name if name in _preset_table() and preset(name) == lora else "custom"
-
-
-def recommended_preset(num_documents: int) -> str:
-    """The original tool's rule: <=10 minimal, <=50 standard, <=200 rank 32, else high_capacity."""
-    if num_documents <= 10:
-        return "minimal"
-    if num_documents <= 50:
-        return "standard"
-    if num_documents <= 200:
-        return "r32"
-    return "high_capacity"
 
 
 LORA_FIELDS = tuple(f.name for f in fields(LoraSettings))

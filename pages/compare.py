@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from deepsynth import compare
+from deepsynth.tracking import compare
 from deepsynth.tracking.queries import RUN_STATUSES, metric_keys
 from ui import cached, settings
 from ui.widgets import human_bytes, run_label, run_link, show_error

@@ -12,10 +12,11 @@ from deepsynth.errors import DeepSynthError
 from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, estimate, load_architecture
 from deepsynth.lora import BIASES, COMPUTE_DTYPES, LORA_FIELDS, QUANTIZATIONS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_names
+from deepsynth.units import GIB, readable_duration
 from ui import handoff
 from ui.widgets import FieldErrors, human_bytes
 
-GIB = 2**30
+
 state = st.session_state
 st.title("Presets & estimate")
 errors = FieldErrors()
@@ -127,8 +128,7 @@ c2.metric("Trainable", f"{result.trainable_params / 1e6:,.2f} M",
           f"{100 * result.trainable_params / max(result.total_params, 1):.2f} % of all", delta_color="off", delta_arrow="off")
 c3.metric("Peak memory", human_bytes(memory["total"]))
 if result.throughput is not None:
-    hours = result.throughput.hours
-    took = f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min" if hours * 60 >= 1 else f"{hours * 3600:.0f} s"
+    took = readable_duration(result.throughput.hours * 3600)
     c4.metric(f"Time on {result.throughput.gpu}", took, f"≈ ${result.throughput.cost:,.2f}", delta_color="off", delta_arrow="off")
 
 st.subheader("Memory per term")

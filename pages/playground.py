@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from deepsynth import playground_client
+from deepsynth.inference import BASE, playground_client
 from deepsynth.errors import DeepSynthError
 from deepsynth.render import RenderConfig
 from ui import cached, datasets, settings
@@ -82,5 +82,5 @@ shown_for, results = st.session_state.get("playground.results", (None, None))
 if results and shown_for == inputs:  # never show summaries of other inputs
     columns = st.columns(len(results))
     for column, (label, summary) in zip(columns, results.items()):
-        column.markdown(f"**{'Base model' if label == playground_client.BASE else choices.get(label, label)}**")
+        column.markdown(f"**{'Base model' if label == BASE else choices.get(label, label)}**")
         column.info(summary or "(empty summary)")

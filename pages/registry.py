@@ -9,7 +9,7 @@ import streamlit as st
 
 from deepsynth import paths
 from deepsynth.errors import DeepSynthError
-from deepsynth.export.names import check_alias, check_model_name
+from deepsynth.names import check_alias, check_model_name
 from deepsynth.tracking import registry
 from deepsynth.verb_runner import run_verb
 from ui import cached, settings

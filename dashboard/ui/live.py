@@ -4,7 +4,6 @@ only the job folder and the run's metric history, so the rest of the page stays 
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import plotly.express as px
@@ -12,18 +11,13 @@ import streamlit as st
 
 from deepsynth import jobs
 from deepsynth.errors import DeepSynthError
-from deepsynth.job_progress import eta_seconds, log_tail, planned_steps
+from deepsynth.jobs.progress import eta_seconds, log_tail, planned_steps
+from deepsynth.units import readable_duration
 from ui import cached
 from ui.widgets import job_status, show_error
 
 REFRESH = "2s"
 CURVES = ("train/loss", "train/samples_per_s")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds < 86400 else f"{seconds / 86400:.1f} days"
 
 
 def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
@@ -45,7 +39,7 @@ def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
         c1.metric("Step", f"{current.step if current.step is not None else '—'}" + (f" / {total}" if total else ""))
         c2.metric("Loss", f"{loss['value'].iloc[-1]:.4f}" if loss is not None and len(loss) else "—")
         c3.metric("Samples/s", f"{speed['value'].iloc[-1]:.2f}" if speed is not None and len(speed) else "—")
-        c4.metric("ETA", _duration(eta) if current.alive else "—")
+        c4.metric("ETA", readable_duration(eta) if current.alive else "—")
         if loss is not None and len(loss):
             figure = px.line(loss, x="step", y="value", labels={"value": "train/loss"})
             figure.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10))

@@ -1,224 +1,211 @@
-"""The ops each block runs in training, written out for the trace (`trace.py`).
+"""One training step of each block type, written as the ops it runs (see `ops.Ops`).
 
-Each helper mirrors the code that really runs (transformers 5.x modeling files, PEFT 0.21
-`lora/layer.py` and `lora/bnb.py`, bitsandbytes 0.50 autograd functions) and states what
-autograd keeps. Sizes: `n` tokens of width `w` at `e` bytes per element.
+The decoder step is DeepSynth's: embeddings (plus projected page features in front), every layer,
+the final norm, the hidden states at the target (summary) positions only, the LM head on those,
+and cross-entropy. Module names match `inventory.py`, so LoRA lands where PEFT puts it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from deepsynth.estimate.trace import T, Trace
-
-FP32 = 4
-INDEX = 8  # int64 indices
+from deepsynth.estimate.architecture import TransformerShape
+from deepsynth.estimate.ops import FP32, INDEX, Ops
+from deepsynth.estimate.trace import T
 
 
-@dataclass
-class Settings:
-    """What decides the saved tensors besides the shapes."""
-
-    act_bytes: int = 4
-    """Activation element size: 4 (fp32, CPU training), 2 (bf16/fp16)."""
-    mask_bytes: int = 4
-    """Dropout keeps a float noise tensor on CPU (aten `_dropout_impl`), a bool mask on CUDA."""
-    adapter_bytes: int = 4
-    """LoRA weights are fp32 (PEFT `autocast_adapter_dtype`), so the branch runs on an fp32 copy."""
-    adapters: dict[str, int] = field(default_factory=dict)
-    """Adapted module name -> rank."""
-    lora_dropout: float = 0.0
-    trainable: set[str] = field(default_factory=set)
-    """Modules whose own weights train (projection, full fine-tuning)."""
-    quantization: str = "none"
-    """none, nf4, fp4 or int8: how Linear layers run (bitsandbytes)."""
-    quantized: set[str] = field(default_factory=set)
-    """Module names stored quantized."""
-    compute_bytes: int = 4
-    """Element size of the bitsandbytes compute dtype."""
-    attention: str = "sdpa"
-    """sdpa (flash kernel when possible) or eager."""
-    cuda: bool = False
-    padded: bool = False
-    """An attention mask is passed (padded batch): SDPA repeats k/v heads and keeps the mask."""
-
-
-class Ops:
-    """Primitive ops with their saved-tensor rules, on one trace."""
-
-    def __init__(self, trace: Trace, settings: Settings) -> None:
-        self.t = trace
-        self.s = settings
-        self.e = settings.act_bytes
-
-    # elementwise -----------------------------------------------------------------------------
-    def mul(self, a: T, b: T | None, out_bytes: int | None = None) -> T:
-        """a * b: each input needing a gradient saves the other (b None: scalar or frozen weight)."""
-        saved = [b if a.requires_grad else None, a if (b is not None and b.requires_grad) else None]
-        out = self.t.op("mul", [a, b], out_bytes or a.nbytes, saved)
-        small = [t for t in (a, b) if t is not None and t.requires_grad and t.nbytes < out.nbytes]
-        if small:  # grad of a broadcast factor = sum(grad * other): a full-size product first
-            self.t.ops[-1].backward_workspace = out.nbytes
-        return out
-
-    def matmul(self, a: T, b: T, out_bytes: int) -> T:
-        """a @ b between activations: like mul, each side needing a gradient keeps the other."""
-        return self.t.op("matmul", [a, b], out_bytes, [b if a.requires_grad else None, a if b.requires_grad else None])
-
-    def add(self, a: T, b: T | None) -> T:
-        return self.t.op("add", [a, b], max(a.nbytes, b.nbytes if b else 0), [], alias_grad=True)
-
-    def cast(self, x: T, elems: int, to_bytes: int) -> T:
-        """`.to(dtype)`: the same tensor when the dtype already matches."""
-        if x.nbytes == elems * to_bytes:
-            return x
-        return self.t.op("to", [x], elems * to_bytes, [])
-
-    def activation(self, x: T, elems: int, kind: str) -> T:
-        if kind in ("gelu_new", "gelu_fast", "gelu_accurate"):
-            # NewGELUActivation, python: 0.5*x*(1+tanh(c*(x+0.044715*x**3))): pow saves x, tanh its
-            # output, the final mul both factors -> x, tanh, 0.5x, 1+tanh
-            e = x.nbytes // max(elems, 1)
-            cube = self.t.op("pow", [x], elems * e, [x])
-            inner = self.t.op("add", [x, cube], elems * e, [], alias_grad=True)
-            self.t.op("tanh", [inner], elems * e, [])
-            tanh = self.t.keep_output()
-            half = self.t.op("mul_scalar", [x], elems * e, [])
-            one_plus = self.t.op("add_scalar", [tanh], elems * e, [], alias_grad=True)
-            return self.mul(half, one_plus)
-        if kind in ("relu",):
-            self.t.op(kind, [x], x.nbytes, [])
-            return self.t.keep_output()
-        # silu, gelu (erf or tanh, native kernels), quick_gelu approximated: save the input
-        return self.t.op(kind, [x], x.nbytes, [x])
-
-    def dropout(self, x: T, elems: int, p: float) -> T:
-        """Training dropout keeps its noise/mask; p == 0 returns the input itself (aten dropout)."""
-        if p <= 0:
-            return x
-        noise = self.t.leaf(elems * self.s.mask_bytes, name="dropout mask")
-        return self.t.op("dropout", [x], x.nbytes, [noise])
-
-    # norms -----------------------------------------------------------------------------------
-    def rms_norm(self, x: T, n: int, width: int, name: str = "") -> T:
-        """transformers RMSNorm: fp32 upcast, pow, mean, rsqrt, mul, downcast, weight * x."""
-        x32 = self.cast(x, n * width, FP32)
-        squared = self.t.op("pow", [x32], n * width * FP32, [x32])
-        variance = self.t.op("mean", [squared], n * FP32, [])
-        self.t.op("rsqrt", [variance], n * FP32, [])
-        inv = self.t.keep_output()
-        normed = self.mul(x32, inv, n * width * FP32)
-        normed = self.cast(normed, n * width, self.e)
-        weight = self.t.leaf(0, requires_grad=name in self.s.trainable)
-        return self.mul(weight, normed, n * width * self.e) if weight.requires_grad else \
-            self.t.op("mul", [normed], n * width * self.e, [])
-
-    def layer_norm(self, x: T, n: int, width: int) -> T:
-        """aten native_layer_norm: saves input, mean and rstd (fp32, one per row)."""
-        mean = self.t.leaf(n * FP32)
-        rstd = self.t.leaf(n * FP32)
-        return self.t.op("layer_norm", [x], x.nbytes, [x, mean, rstd])
-
-    # linear layers ----------------------------------------------------------------------------
-    def linear(self, x: T, name: str, n: int, in_f: int, out_f: int) -> T:
-        """A Linear/Conv1D, frozen, trainable, quantized, and/or with a LoRA branch (PEFT)."""
-        e, s = self.e, self.s
-        quantized = name in s.quantized
-        workspace = out_f * in_f * s.compute_bytes if quantized else 0  # dequantized weight
-        if quantized and s.quantization == "int8":
-            # bitsandbytes MatMul8bitLt keeps its input A for the backward
-            out = self.t.op("linear8bit", [x], n * out_f * e, [x], workspace=workspace + n * in_f * 3)
-        elif quantized:
-            xc = self.cast(x, n * in_f, s.compute_bytes)  # Linear4bit runs in its compute dtype
-            out = self.t.op("linear4bit", [xc], n * out_f * s.compute_bytes, [], workspace=workspace)
-            out = self.cast(out, n * out_f, e)
+def decoder_step(o: Ops, shape: TransformerShape, b: int, text_tokens: int, targets: int,
+                 *, prefix: str = "", front: T | None = None, front_tokens: int = 0,
+                 checkpointing: bool = False) -> T:
+    """Forward of the decoder + loss on `targets` positions per sample; returns the loss."""
+    e, h = o.e, shape.hidden_size
+    s = text_tokens + front_tokens
+    n = b * s
+    root = f"{prefix}transformer" if shape.family == "gpt2" else f"{prefix}model"
+    embed = f"{root}.wte" if shape.family == "gpt2" else f"{root}.embed_tokens"
+    x = o.embedding(embed, b * text_tokens, h)
+    if front is not None:
+        x = o.t.op("cat", [front, x], n * h * e, [])
+    if checkpointing and not x.requires_grad:
+        x.requires_grad = True  # enable_input_require_grads(): checkpointed layers need a grad input
+    if shape.family == "gpt2":
+        x = o.add(x, o.embedding(f"{root}.wpe", n, h))
+        x = o.dropout(x, n * h, shape.embedding_dropout)
+    cos = o.t.leaf(s * shape.head_dim * e, name="cos")  # rotary tables, computed once per forward
+    sin = o.t.leaf(s * shape.head_dim * e, name="sin")
+    for i in range(shape.num_layers):
+        o.t.begin_segment(checkpointing, x)
+        if shape.family == "gpt2":
+            x = gpt2_layer(o, shape, x, f"{root}.h.{i}", b, s)
         else:
-            saved = [x] if name in s.trainable else []
-            out = self.t.op("linear", [x], n * out_f * e, saved, requires_grad=x.requires_grad or bool(saved))
-        rank = s.adapters.get(name)
-        if rank is None:
-            return out
-        if quantized and s.quantization != "int8":
-            out = self.t.op("clone", [out], out.nbytes, [], alias_grad=True)  # peft lora/bnb.py 4-bit clone
-        a_bytes = s.adapter_bytes
-        xa = self.cast(x, n * in_f, a_bytes)
-        dropped = self.dropout(xa, n * in_f, s.lora_dropout)
-        lora_a = self.t.op("lora_A", [dropped], n * rank * a_bytes, [dropped], requires_grad=True)
-        lora_b = self.t.op("lora_B", [lora_a], n * out_f * a_bytes, [lora_a], requires_grad=True)
-        scaled = self.t.op("mul_scalar", [lora_b], lora_b.nbytes, [])
-        scaled = self.cast(scaled, n * out_f, e)
-        return self.add(out, scaled)
+            x = llama_layer(o, shape, x, f"{root}.layers.{i}", i, b, s, cos, sin)
+        o.t.end_segment()
+    if shape.family == "gpt2":
+        x = o.layer_norm(x, n, h)
+    else:
+        x = o.rms_norm(x, n, h, f"{root}.norm")
+    selected = o.select(x, b * targets, h, n)
+    logits = o.linear(selected, f"{prefix}lm_head", b * targets, h, shape.vocab_size)
+    return o.cross_entropy(logits, b * targets, shape.vocab_size)
 
-    def embedding(self, name: str, n: int, width: int) -> T:
-        trainable_rows = name in self.s.trainable
-        ids = self.t.leaf(n * INDEX)
-        out = self.t.op("embedding", [ids], n * width * self.e, [ids] if trainable_rows else [],
-                        requires_grad=trainable_rows)
-        rank = self.s.adapters.get(name)
-        if rank is None:
-            return out
-        # peft lora Embedding: F.embedding(x, A.T) (saves ids) then @ B.T (saves after_A)
-        after_a = self.t.op("lora_embedding_A", [ids], n * rank * self.s.adapter_bytes, [ids], requires_grad=True)
-        lora = self.t.op("lora_embedding_B", [after_a], n * width * self.s.adapter_bytes, [after_a])
-        return self.add(out, self.cast(lora, n * width, self.e))
 
-    # attention -------------------------------------------------------------------------------
-    def attention(self, q: T, k: T, v: T, b: int, s: int, heads: int, kv_heads: int, head_dim: int,
-                  dropout: float, v_dim: int | None = None) -> T:
-        """Scaled dot-product attention as transformers calls it; returns (b, s, heads*v_dim)."""
-        v_dim = v_dim or head_dim
-        e, n = self.e, b * s
-        math_kernel = self.s.attention == "eager" or (dropout > 0 and not self.s.cuda)
-        # transformers passes enable_gqa only without a mask; otherwise repeat_kv copies k and v
-        repeat = kv_heads != heads and (self.s.padded or math_kernel)
-        if repeat:  # repeat_kv materialises k and v for every query head
-            k = self.t.op("repeat_kv", [k], n * heads * head_dim * e, [])
-            v = self.t.op("repeat_kv", [v], n * heads * v_dim * e, [])
-        if not math_kernel:
-            # flash kernel (CPU flash / CUDA flash, mem-efficient): q, k, v, out, logsumexp
-            lse = self.t.leaf(b * heads * s * FP32)
-            mask = self.t.leaf(b * s * s * e) if self.s.padded else None
-            self.t.op("sdpa_flash", [q, k, v], n * heads * v_dim * e, [q, k, v, lse, mask])
-            return self.t.keep_output()  # laid out (b, s, heads, d) already: transpose(1, 2).contiguous() is a no-op
-        scores_elems = b * heads * s * s
-        q_bytes, kv_bytes = n * heads * head_dim * e, n * (heads if repeat else kv_heads) * head_dim * e
-        if self.s.attention == "eager":
-            # eager_attention_forward: matmul(q, k^T) saves q, k; softmax in fp32 saves its output
-            scores = self.matmul(q, k, scores_elems * e)
-            scores = self.t.op("scale_add_mask", [scores], scores.nbytes, [], alias_grad=True)
-            probs = self.t.op("softmax", [scores], scores_elems * FP32, [])
-        else:
-            # aten _scaled_dot_product_attention_math: scaled copies of q and k^T, v reshaped
-            qs = self.t.op("scale", [q], q_bytes, [])
-            ks = self.t.op("scale", [k], kv_bytes, [])
-            v = self.t.op("reshape_copy", [v], n * (heads if repeat else kv_heads) * v_dim * e, [])
-            scores = self.matmul(qs, ks, scores_elems * e)
-            probs = self.t.op("softmax", [scores], scores_elems * e, [])
-        self.t.keep_output()
-        probs = self.cast(probs, scores_elems, e)
-        probs = self.dropout(probs, scores_elems, dropout)
-        out = self.matmul(probs, v, n * heads * v_dim * e)
-        return self.t.op("transpose_contiguous", [out], out.nbytes, [])
+def llama_layer(o: Ops, shape: TransformerShape, x: T, layer: str, index: int, b: int, s: int,
+                cos: T, sin: T) -> T:
+    n, h = b * s, shape.hidden_size
+    normed = o.rms_norm(x, n, h, f"{layer}.input_layernorm")
+    if shape.is_mla:
+        attn = mla_attention(o, shape, normed, f"{layer}.self_attn", b, s, cos, sin)
+    else:
+        attn = attention(o, shape, normed, f"{layer}.self_attn", b, s, cos, sin)
+    x = o.add(x, attn)
+    normed = o.rms_norm(x, n, h, f"{layer}.post_attention_layernorm")
+    if shape.is_sparse_layer(index):
+        out = moe(o, shape, normed, f"{layer}.mlp", n)
+    else:
+        out = gated_mlp(o, normed, f"{layer}.mlp", n, h, shape.intermediate_size, shape.hidden_act)
+    return o.add(x, out)
 
-    def rope(self, x: T, cos: T, sin: T) -> T:
-        """apply_rotary_pos_emb: x*cos + rotate_half(x)*sin; saves only cos and sin (shared)."""
-        a = self.t.op("mul", [x], x.nbytes, [cos])
-        rotated = self.t.op("rotate_half", [x], x.nbytes, [])
-        c = self.t.op("mul", [rotated], x.nbytes, [sin])
-        return self.add(a, c)
 
-    # loss ------------------------------------------------------------------------------------
-    def select(self, x: T, n_selected: int, width: int, n_all: int) -> T:
-        """Hidden states at the target positions (gather); backward scatters into a full zero tensor."""
-        idx = self.t.leaf(n_selected * INDEX)
-        out = self.t.op("index", [x], n_selected * width * self.e, [idx])
-        self.t.ops[-1].grad_bytes[id(x)] = n_all * width * self.e
-        return out
+def attention(o: Ops, shape: TransformerShape, x: T, attn: str, b: int, s: int, cos: T, sin: T) -> T:
+    n, h, hd = b * s, shape.hidden_size, shape.head_dim
+    q = o.linear(x, f"{attn}.q_proj", n, h, shape.q_width)
+    k = o.linear(x, f"{attn}.k_proj", n, h, shape.kv_width)
+    v = o.linear(x, f"{attn}.v_proj", n, h, shape.kv_width)
+    if shape.qk_norm:  # Qwen3: RMSNorm over each head
+        q = o.rms_norm(q, n * shape.num_heads, hd, f"{attn}.q_norm")
+        k = o.rms_norm(k, n * shape.num_kv_heads, hd, f"{attn}.k_norm")
+    q, k = o.rope(q, cos, sin), o.rope(k, cos, sin)
+    out = o.attention(q, k, v, b, s, shape.num_heads, shape.num_kv_heads, hd, shape.attention_dropout)
+    return o.linear(out, f"{attn}.o_proj", n, shape.q_width, h)
 
-    def cross_entropy(self, logits: T, n: int, vocab: int) -> T:
-        """F.cross_entropy on fp32 logits: log_softmax saves its output, nll_loss the targets."""
-        logits32 = self.cast(logits, n * vocab, FP32)
-        self.t.op("log_softmax", [logits32], n * vocab * FP32, [])
-        logp = self.t.keep_output()
-        targets = self.t.leaf(n * INDEX)
-        return self.t.op("nll_loss", [logp], FP32, [targets])
+
+def mla_attention(o: Ops, shape: TransformerShape, x: T, attn: str, b: int, s: int, cos: T, sin: T) -> T:
+    """DeepSeek-V2 multi-head latent attention (transformers 5), compressed q and kv paths."""
+    n, h, e, heads = b * s, shape.hidden_size, o.e, shape.num_heads
+    qk_head = shape.qk_nope_head_dim + shape.qk_rope_head_dim
+    if shape.q_lora_rank:
+        qa = o.linear(x, f"{attn}.q_a_proj", n, h, shape.q_lora_rank)
+        qa = o.rms_norm(qa, n, shape.q_lora_rank, f"{attn}.q_a_layernorm")
+        q = o.linear(qa, f"{attn}.q_b_proj", n, shape.q_lora_rank, heads * qk_head)
+    else:
+        q = o.linear(x, f"{attn}.q_proj", n, h, heads * qk_head)
+    kv_a = o.linear(x, f"{attn}.kv_a_proj_with_mqa", n, h, shape.kv_lora_rank + shape.qk_rope_head_dim)
+    latent = o.rms_norm(kv_a, n, shape.kv_lora_rank, f"{attn}.kv_a_layernorm")
+    kv = o.linear(latent, f"{attn}.kv_b_proj", n, shape.kv_lora_rank,
+                  heads * (shape.qk_nope_head_dim + shape.v_head_dim))
+    q = o.t.op("rope_cat", [q], n * heads * qk_head * e, [cos, sin])
+    k = o.t.op("rope_cat", [kv, kv_a], n * heads * qk_head * e, [cos, sin])
+    out = o.attention(q, k, kv, b, s, heads, heads, qk_head, shape.attention_dropout, v_dim=shape.v_head_dim)
+    return o.linear(out, f"{attn}.o_proj", n, heads * shape.v_head_dim, h)
+
+
+def gated_mlp(o: Ops, x: T, mlp: str, n: int, h: int, width: int, act: str) -> T:
+    """down(act(gate(x)) * up(x)): the activation saves gate's output, the product both factors."""
+    gate = o.linear(x, f"{mlp}.gate_proj", n, h, width)
+    up = o.linear(x, f"{mlp}.up_proj", n, h, width)
+    return o.linear(o.mul(o.activation(gate, n * width, act), up), f"{mlp}.down_proj", n, width, h)
+
+
+def moe(o: Ops, shape: TransformerShape, x: T, mlp: str, n: int) -> T:
+    """Routed experts (top-k of E) + shared experts; tokens x k flow through the expert MLPs."""
+    e, h, k, width = o.e, shape.hidden_size, shape.experts_per_token, shape.moe_intermediate_size
+    routed = n * k
+    shared = None
+    shared_name = f"{mlp}.shared_expert" if shape.family == "qwen2_moe" else f"{mlp}.shared_experts"
+    if shape.family == "qwen2_moe" and shape.shared_expert_intermediate_size:
+        # Qwen2MoeSparseMoeBlock runs the shared expert first (backward order depends on it)
+        shared = gated_mlp(o, x, shared_name, n, h, shape.shared_expert_intermediate_size, shape.hidden_act)
+    # router: linear on frozen weights, softmax in fp32 (saves probs), top-k (saves indices)
+    logits = o.t.op("router", [o.cast(x, n * h, FP32) if shape.experts_as_modules else x], n * shape.num_experts * FP32, [])
+    o.t.op("softmax", [logits], logits.nbytes, [])
+    probs = o.t.keep_output()
+    weights = o.t.op("topk", [probs], routed * FP32, [o.t.leaf(routed * INDEX)])
+    weights = o.cast(weights, routed, e)
+    if shape.experts_as_modules:
+        # DeepSeek remote code, training path: repeat_interleave, x[mask] per expert, y[mask] = out
+        repeated = o.t.op("repeat_interleave", [x], routed * h * e, [o.t.leaf(routed * INDEX)])
+        chosen = o.t.op("index", [repeated], routed * h * e, [o.t.leaf(routed * INDEX)])
+        expert = gated_mlp(o, chosen, f"{mlp}.experts.0", routed, h, width, shape.hidden_act)
+        y = o.t.op("index_put", [expert], routed * h * e, [o.t.leaf(routed * INDEX)])
+    else:
+        # transformers 5 grouped_mm experts: tokens sorted by expert, gate_up (chunked views),
+        # act * up, down, * routing weight, back to token order, summed over the k choices
+        chosen = o.t.op("index", [x], routed * h * e, [o.t.leaf(routed * INDEX)])
+        y = _fused_experts(o, shape, chosen, mlp, routed)
+    weighted = o.mul(y, weights)
+    unsorted = o.t.op("index", [weighted], routed * h * e, [o.t.leaf(routed * INDEX)])
+    routed_out = o.t.op("sum_k", [unsorted], n * h * e, [])
+    o.t.ops[-1].backward_workspace = routed * h * e  # the expanded gradient is cloned by view()
+    if shape.shared_expert_intermediate_size:
+        if shared is None:  # DeepSeek: shared experts after the routed ones
+            shared = gated_mlp(o, x, shared_name, n, h, shape.shared_expert_intermediate_size, shape.hidden_act)
+        if shape.shared_expert_gate:  # sigmoid(Linear(h -> 1)) * shared: sigmoid saves its output
+            gate = o.linear(x, f"{mlp}.shared_expert_gate", n, h, 1)
+            o.t.op("sigmoid", [gate], gate.nbytes, [])
+            gate = o.t.keep_output()
+            shared = o.mul(gate, shared, n * h * e)
+        routed_out = o.add(routed_out, shared)
+    return routed_out
+
+
+def _fused_experts(o: Ops, shape: TransformerShape, x: T, mlp: str, routed: int) -> T:
+    e, h, width = o.e, shape.hidden_size, shape.moe_intermediate_size
+    adapted = {name for name in o.s.adapters if name.startswith(f"{mlp}.experts.")}
+    # LoRA on a fused expert parameter (PEFT ParamWrapper) materialises W + delta for every expert,
+    # so the weight needs a gradient and the matmul keeps its input
+    up_name, down_name = f"{mlp}.experts.gate_up_proj", f"{mlp}.experts.down_proj"
+    gate_up = o.t.op("expert_linear", [x], routed * 2 * width * e, [x] if up_name in adapted else [],
+                     requires_grad=x.requires_grad or up_name in adapted,
+                     workspace=shape.num_experts * 2 * width * h * e if up_name in adapted else 0)
+    # the activation reads the gate half (a view: it keeps the whole gate_up storage alive)
+    act = o.t.op(shape.hidden_act, [gate_up], routed * width * e, [gate_up])
+    product = o.mul(act, gate_up, routed * width * e)
+    return o.t.op("expert_linear", [product], routed * h * e, [product] if down_name in adapted else [],
+                  requires_grad=product.requires_grad or down_name in adapted,
+                  workspace=shape.num_experts * width * h * e if down_name in adapted else 0)
+
+
+def gpt2_layer(o: Ops, shape: TransformerShape, x: T, layer: str, b: int, s: int) -> T:
+    n, h = b * s, shape.hidden_size
+    qkv = o.linear(o.layer_norm(x, n, h), f"{layer}.attn.c_attn", n, h, 3 * h)
+    attn = o.attention(qkv, qkv, qkv, b, s, shape.num_heads, shape.num_heads, shape.head_dim,
+                       shape.attention_dropout)
+    attn = o.dropout(o.linear(attn, f"{layer}.attn.c_proj", n, h, h), n * h, shape.hidden_dropout)
+    x = o.add(x, attn)
+    fc = o.linear(o.layer_norm(x, n, h), f"{layer}.mlp.c_fc", n, h, shape.intermediate_size)
+    act = o.activation(fc, n * shape.intermediate_size, shape.hidden_act)
+    out = o.linear(act, f"{layer}.mlp.c_proj", n, shape.intermediate_size, h)
+    return o.add(x, o.dropout(out, n * h, shape.hidden_dropout))
+
+
+def encoder_forward(o: Ops, shape: TransformerShape, b: int, s: int, prefix: str = "") -> T:
+    """A text encoder (BERT or a Qwen3 embedding model) over `s` tokens; returns its token states."""
+    n, h, e = b * s, shape.hidden_size, o.e
+    if shape.family == "bert":
+        root = prefix
+        x = o.embedding(f"{root}embeddings.word_embeddings", n, h)
+        x = o.add(x, o.embedding(f"{root}embeddings.position_embeddings", n, h))
+        x = o.dropout(o.layer_norm(x, n, h), n * h, shape.embedding_dropout)
+        for i in range(shape.num_layers):
+            x = bert_layer(o, shape, x, f"{root}encoder.layer.{i}", b, s)
+    else:
+        cos = o.t.leaf(s * shape.head_dim * e)
+        sin = o.t.leaf(s * shape.head_dim * e)
+        x = o.embedding(f"{prefix}model.embed_tokens", n, h)
+        for i in range(shape.num_layers):
+            x = llama_layer(o, shape, x, f"{prefix}model.layers.{i}", i, b, s, cos, sin)
+        x = o.rms_norm(x, n, h, f"{prefix}model.norm")
+    return x
+
+
+def bert_layer(o: Ops, shape: TransformerShape, x: T, layer: str, b: int, s: int) -> T:
+    n, h = b * s, shape.hidden_size
+    q = o.linear(x, f"{layer}.attention.self.query", n, h, h)
+    k = o.linear(x, f"{layer}.attention.self.key", n, h, h)
+    v = o.linear(x, f"{layer}.attention.self.value", n, h, h)
+    attn = o.attention(q, k, v, b, s, shape.num_heads, shape.num_heads, shape.head_dim, shape.attention_dropout)
+    attn = o.dropout(o.linear(attn, f"{layer}.attention.output.dense", n, h, h), n * h, shape.hidden_dropout)
+    x = o.layer_norm(o.add(attn, x), n, h)
+    inner = o.linear(x, f"{layer}.intermediate.dense", n, h, shape.intermediate_size)
+    inner = o.activation(inner, n * shape.intermediate_size, shape.hidden_act)
+    out = o.dropout(o.linear(inner, f"{layer}.output.dense", n, shape.intermediate_size, h), n * h,
+                    shape.hidden_dropout)
+    return o.layer_norm(o.add(out, x), n, h)

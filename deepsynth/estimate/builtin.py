@@ -21,7 +21,6 @@ from deepsynth.estimate.architecture import (
     architecture_from_config,
     shape_from_config,
 )
-from deepsynth.estimate.inventory import Inventory, _Builder
 
 BUILTIN_MODELS = ("deepseek-ocr", "default", "smollm2-135m")
 TEXT_ENCODERS = ("none", "minilm", "qwen3-embedding-8b")
@@ -136,85 +135,3 @@ def _minilm_config() -> dict:
         if file.is_file():
             return json.loads(file.read_text(encoding="utf-8"))
     return MINILM_CONFIG
-
-
-def vision_inventory(tower: VisionTower) -> Inventory:
-    if tower.kind == "easyocr_g2":
-        return _easyocr_g2()
-    if tower.kind == "deepencoder":
-        return _deepencoder()
-    raise ValueError(f"unknown vision tower kind {tower.kind!r}")
-
-
-def _easyocr_g2() -> Inventory:
-    """EasyOCR english_g2 (VGG feature extractor + 2 BiLSTM + CTC head), shapes from its state dict.
-
-    3,781,345 parameters (+ 1,026 BatchNorm buffer elements, not parameters). Loaded on its own,
-    never quantized.
-    """
-    b = _Builder("vision", quantize=False)
-    convs = [(0, 1, 32, True), (3, 32, 64, True), (6, 64, 128, True), (8, 128, 128, True),
-             (11, 128, 256, False), (14, 256, 256, False)]
-    for index, c_in, c_out, bias in convs:
-        b.conv2d(f"reader.FeatureExtraction.ConvNet.{index}", c_in, c_out, 3, bias)
-    b.norm("reader.FeatureExtraction.ConvNet.12", 256, True)  # BatchNorm2d
-    b.norm("reader.FeatureExtraction.ConvNet.15", 256, True)
-    b.conv2d("reader.FeatureExtraction.ConvNet.18", 256, 256, 2, True)
-    for index in (0, 1):
-        lstm = f"reader.SequenceModeling.{index}.rnn"
-        for direction in ("", "_reverse"):  # bidirectional LSTM(256, 256): 4 gates x 256
-            b.param(f"{lstm}.weight_ih_l0{direction}", 1024, 256)
-            b.param(f"{lstm}.weight_hh_l0{direction}", 1024, 256)
-            b.param(f"{lstm}.bias_ih_l0{direction}", 1024)
-            b.param(f"{lstm}.bias_hh_l0{direction}", 1024)
-        b.linear(f"reader.SequenceModeling.{index}.linear", 512, 256, True)
-    b.linear("reader.Prediction", 256, 97, True)  # 96 characters + CTC blank
-    return b.build()
-
-
-def _deepencoder() -> Inventory:
-    """DeepEncoder + projector of DeepSeek-OCR, named as in its checkpoint (model.sam_model.*,
-    model.vision_model.*, model.projector.*). Shapes: hub config.json `vision_config` (sam_vit_b:
-    width 768, 12 layers, 12 heads, global_attn_indexes [2, 5, 8, 11], downsample_channels
-    [512, 1024]; clip-l-14-224: width 1024, 24 layers, 16 heads, patch 14) and the checkpoint's
-    tensor list (2710 tensors). arXiv 2510.18234 sec. 3.2 gives ~80M (SAM-base) + ~300M (CLIP-large).
-    """
-    b = _Builder("vision")
-    sam = "model.sam_model"
-    b.param(f"{sam}.pos_embed", 1, 64, 64, 768)  # 1024 / 16 = 64 patches a side
-    b.conv2d(f"{sam}.patch_embed.proj", 3, 768, 16, True)
-    for i in range(12):
-        block = f"{sam}.blocks.{i}"
-        rows = 2 * 64 - 1 if i in (2, 5, 8, 11) else 2 * 14 - 1  # relative positions: global / 14x14 window
-        b.norm(f"{block}.norm1", 768, True)
-        b.param(f"{block}.attn.rel_pos_h", rows, 64)
-        b.param(f"{block}.attn.rel_pos_w", rows, 64)
-        b.linear(f"{block}.attn.qkv", 768, 3 * 768, True)
-        b.linear(f"{block}.attn.proj", 768, 768, True)
-        b.norm(f"{block}.norm2", 768, True)
-        b.linear(f"{block}.mlp.lin1", 768, 3072, True)
-        b.linear(f"{block}.mlp.lin2", 3072, 768, True)
-    b.conv2d(f"{sam}.neck.0", 768, 256, 1, False)
-    b.norm(f"{sam}.neck.1", 256, True)
-    b.conv2d(f"{sam}.neck.2", 256, 256, 3, False)
-    b.norm(f"{sam}.neck.3", 256, True)
-    b.conv2d(f"{sam}.net_2", 256, 512, 3, False)  # the 16x token compressor (two stride-2 convs)
-    b.conv2d(f"{sam}.net_3", 512, 1024, 3, False)
-    clip = "model.vision_model"
-    b.param(f"{clip}.embeddings.class_embedding", 1024)
-    b.conv2d(f"{clip}.embeddings.patch_embedding", 3, 1024, 14, False)
-    b.embedding(f"{clip}.embeddings.position_embedding", 257, 1024)  # 16 x 16 patches + class token
-    b.norm(f"{clip}.pre_layrnorm", 1024, True)
-    for i in range(24):
-        layer = f"{clip}.transformer.layers.{i}"
-        b.norm(f"{layer}.layer_norm1", 1024, True)
-        b.linear(f"{layer}.self_attn.qkv_proj", 1024, 3 * 1024, True)
-        b.linear(f"{layer}.self_attn.out_proj", 1024, 1024, True)
-        b.norm(f"{layer}.layer_norm2", 1024, True)
-        b.linear(f"{layer}.mlp.fc1", 1024, 4096, True)
-        b.linear(f"{layer}.mlp.fc2", 4096, 1024, True)
-    # projector_config: linear, input_dim 2048 (CLIP 1024 + SAM 1024 concatenated) -> n_embed 1280
-    b.linear("model.projector.layers", 2048, 1280, True)
-    b.param("model.image_newline", 1280)
-    b.param("model.view_seperator", 1280)  # upstream spelling
-    return b.build()

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from deepsynth.configuration import ConfigError
+from deepsynth.units import GIB, readable_duration
 
 HELP = "Estimate parameters, peak memory per term, GPU fit, time and cost of a LoRA fine-tuning run."
-GIB = 2**30
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -148,16 +148,7 @@ def render_table(result, lora, workload) -> str:
         lines += ["", f"Speed on {speed.gpu} at {speed.utilization:.0%} utilisation (assumed): "
                       f"{speed.tokens_per_second:,.0f} tokens/s, {speed.step_seconds:.3f} s/step",
                   f"  {workload.num_documents:,} documents x {workload.epochs} epoch(s) = {speed.steps:,} steps: "
-                  f"{_duration(speed.hours * 3600)}, ${speed.cost:.4g} at the editable hourly price"]
+                  f"{readable_duration(speed.hours * 3600)}, ${speed.cost:.4g} at the editable hourly price"]
     if result.notes:
         lines += ["", "Notes: " + "; ".join(result.notes)]
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    """Readable time: small runs in seconds or minutes rather than '0.00 h'."""
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"

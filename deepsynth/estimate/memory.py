@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 
 from deepsynth.estimate.architecture import Architecture, TransformerShape
-from deepsynth.estimate.blocks import Ops, Settings
+from deepsynth.estimate.ops import Ops, Settings
 from deepsynth.estimate.inventory import EXPERTS, Inventory, decoder_inventory
 from deepsynth.estimate.params import ParameterCount, adapter_size
-from deepsynth.estimate.programs import decoder_step, encoder_forward
+from deepsynth.estimate.blocks import decoder_step, encoder_forward
 from deepsynth.estimate.trace import T, Trace
 from deepsynth.estimate.workload import DTYPES, Workload
 from deepsynth.lora import LoraSettings

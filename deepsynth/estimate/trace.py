@@ -4,7 +4,7 @@ Activation memory is not `k * b * s * h * L` for a fixed k: it is the set of ten
 for backward, and that set depends on the block type, the attention kernel, the activation
 function's implementation and where LoRA sits (a frozen Linear saves nothing; a LoRA branch saves
 its input, and with dropout a noise tensor and the dropped copy). So each block is written out as
-the ops transformers/PEFT run (see `blocks.py`), and every op saves exactly what its PyTorch
+the ops transformers/PEFT run (see `ops.py` and `blocks.py`), and every op saves exactly what its PyTorch
 derivative formula needs (tools/autograd/derivatives.yaml: `mul` saves the other factor of each
 input that needs a gradient, `pow`/`silu`/`gelu` save their input, `rsqrt`/`tanh`/`softmax` their
 result, `native_layer_norm` input + mean + rstd, flash attention q, k, v, out and logsumexp...).

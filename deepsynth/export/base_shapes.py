@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from deepsynth.errors import PackageRefused
-from deepsynth.export.safetensors_check import SafetensorsHeader, expected_adapter_shapes, unwrapped_name
+from deepsynth.adapter_format.files import ADAPTER_WEIGHTS, MODEL_CARD, PROJECTION_WEIGHTS
+from deepsynth.adapter_format.safetensors_check import SafetensorsHeader, expected_adapter_shapes, unwrapped_name
 
-MODEL_JSON = "deepsynth_model.json"
 
 
 def oracle_for_model(model: Any):
@@ -35,9 +35,9 @@ def oracle_for_model(model: Any):
         file = name.rsplit("/", 1)[-1]
         if name.startswith("merged/"):
             return merged
-        if file == "adapter_model.safetensors":
+        if file == ADAPTER_WEIGHTS:
             return expected_adapter_shapes(base, adapter_config or {}, list(header.tensors))
-        if file == "projection.safetensors":
+        if file == PROJECTION_WEIGHTS:
             return projection
         return {}
 
@@ -57,14 +57,14 @@ def oracle_for_card(card: Mapping[str, Any]):
 
     model_config = card.get("model_config")
     if not isinstance(model_config, dict):
-        raise PackageRefused(f"{MODEL_JSON}: no 'model_config' object")
+        raise PackageRefused(f"{MODEL_CARD}: no 'model_config' object")
     try:
         config = from_dict(ModelConfig, {**model_config, "trust_remote_code": False})
     except (ConfigError, TypeError) as error:
-        raise PackageRefused(f"{MODEL_JSON}: invalid model_config: {error}") from None
+        raise PackageRefused(f"{MODEL_CARD}: invalid model_config: {error}") from None
     try:
         model = build_document_model(config, LoraSettings(rank=1, dropout=0.0), "cpu")
     except (DeepSynthError, OSError) as error:
-        raise PackageRefused(f"base model {config.name!r} named in {MODEL_JSON} is not available "
+        raise PackageRefused(f"base model {config.name!r} named in {MODEL_CARD} is not available "
                              f"here: {error}") from None
     return oracle_for_model(model)

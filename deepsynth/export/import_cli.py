@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 HELP = "validate an adapter package (paths, sizes, hashes, file types, tensor shapes) and unpack it"
 
@@ -14,9 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="new folder to unpack into (default: workspace/imports/<package name>)")
 
 
-def default_destination(package: str) -> "Path":
-    from pathlib import Path
-
+def default_destination(package: str) -> Path:
     from deepsynth import paths
 
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(package).stem).lstrip(".")[:64] or "package"

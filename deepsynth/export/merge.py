@@ -76,7 +76,7 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
 
     from deepsynth.configuration import from_dict
     from deepsynth.lora import QUANTIZATIONS, LoraSettings
-    from deepsynth.models.adapters import read_model_card
+    from deepsynth.adapter_format.files import read_model_card
     from deepsynth.models.config import ModelConfig
     from deepsynth.models.decoder import load_decoder
 

@@ -21,43 +21,19 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from deepsynth.adapter_format.files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MODEL_CARD, PICKLE_SUFFIXES
 from deepsynth.errors import InputError
-from deepsynth.export.names import check_run_id
-from deepsynth.export.safe_import import MANIFEST, PICKLE_SUFFIXES, TEXT_SUFFIXES
-from deepsynth.export.safetensors_check import read_header
+from deepsynth.export.run_source import RunRecord, fetch_run
+from deepsynth.export.safe_import import MANIFEST, TEXT_SUFFIXES
+from deepsynth.adapter_format.safetensors_check import read_header
+from deepsynth.names import check_run_id
 
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
-MODEL_JSON = "deepsynth_model.json"
 VENDORED_SOURCE = "deepsynth_src"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 PACKAGE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What the model card says about the run that trained the adapter."""
-
-    run_id: str | None = None
-    """MLflow run id (None when exporting a bare adapter folder)."""
-    params: Mapping[str, str] = field(default_factory=dict)
-    """The run's flat params (`flat_params(TrainConfig)`)."""
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    """The run's latest metric values (`eval/rougeL`, `memory/estimated_bytes`, ...)."""
-    train_config: Mapping[str, Any] | None = None
-    """`config/train_config.json`, if logged."""
-    estimate: Mapping[str, Any] | None = None
-    """`estimate.json` (the pre-training estimate), if logged."""
-    rouge: Mapping[str, Any] | None = None
-    """`eval/rouge.json`, if logged."""
-    tracking_uri: str | None = None
-    """The tracking store the run lives in."""
-    run_name: str = ""
-    """The run's display name."""
 
 
 def sha256_file(path: Path) -> str:
@@ -115,7 +91,7 @@ def adapter_files(adapter_dir: Path) -> dict[str, Path]:
         elif suffix not in TEXT_SUFFIXES:
             continue
         files[path.name] = path
-    for required in (ADAPTER_WEIGHTS, ADAPTER_CONFIG, MODEL_JSON):
+    for required in (ADAPTER_WEIGHTS, ADAPTER_CONFIG, MODEL_CARD):
         if required not in files:
             raise InputError(f"{adapter_dir}: missing {required} (an adapter folder written by "
                              f"DeepSynth training has adapter_model.safetensors, adapter_config.json "
@@ -179,12 +155,10 @@ def export_package(source: str | Path, out_zip: str | Path, merge: bool = False,
         if isinstance(source, Path):
             adapter_dir, record = source, RunRecord()
         else:
-            from deepsynth.export.run_source import fetch_run
-
             say("downloading the run's artifacts")
             adapter_dir, record = fetch_run(check_run_id(str(source)), work / "run", uri)
         files = adapter_files(adapter_dir)
-        model_json = _read_json(files[MODEL_JSON])
+        model_json = _read_json(files[MODEL_CARD])
         adapter_config = _read_json(files[ADAPTER_CONFIG])
         merge_report = None
         if merge:

@@ -7,11 +7,33 @@ The run's artifacts follow the "Adapter on disk" contract (docs/ARCHITECTURE.md)
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from deepsynth.errors import InputError
-from deepsynth.export.package import RunRecord
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the model card says about the run that trained the adapter."""
+
+    run_id: str | None = None
+    """MLflow run id (None when exporting a bare adapter folder)."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """The run's flat params (`flat_params(TrainConfig)`)."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """The run's latest metric values (`eval/rougeL`, `memory/estimated_bytes`, ...)."""
+    train_config: Mapping[str, Any] | None = None
+    """`config/train_config.json`, if logged."""
+    estimate: Mapping[str, Any] | None = None
+    """`estimate.json` (the pre-training estimate), if logged."""
+    rouge: Mapping[str, Any] | None = None
+    """`eval/rouge.json`, if logged."""
+    tracking_uri: str | None = None
+    """The tracking store the run lives in."""
+    run_name: str = ""
+    """The run's display name."""
+
 
 OPTIONAL_ARTIFACTS = {
     "train_config": "config/train_config.json",

@@ -29,15 +29,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
 from deepsynth.errors import InputError, PackageRefused
-from deepsynth.export.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
+from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SUFFIXES
+from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
 
 MANIFEST = "manifest.json"
-MODEL_JSON = "deepsynth_model.json"
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
 """Text files a package may carry: configs, the model card, requirements, the generated script,
 the vendored DeepSynth source, a tokenizer's chat template."""
 WEIGHT_SUFFIXES = (".safetensors",)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib", ".h5", ".pb")
 _CHUNK = 1024 * 1024
 
 ShapeOracle = Callable[[str, SafetensorsHeader, Mapping[str, Any] | None], Mapping[str, tuple[int, ...]]]
@@ -263,12 +262,12 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
             raise _refuse(f"{name}: sha256 {digests[name][:16]}... does not match the manifest's "
                           f"{listed[name]['sha256'][:16]}... (file altered or corrupt)")
     if shape_oracle is None and oracle_from_card is not None:
-        card = texts.get(MODEL_JSON)
+        card = texts.get(MODEL_CARD)
         if not isinstance(card, dict):
-            raise _refuse(f"no {MODEL_JSON} object at the package root: the base model is unknown")
+            raise _refuse(f"no {MODEL_CARD} object at the package root: the base model is unknown")
         shape_oracle = oracle_from_card(card)
     if shape_oracle is not None:
-        adapter_config = texts.get("adapter_config.json")
+        adapter_config = texts.get(ADAPTER_CONFIG)
         for name, header in sorted(headers.items()):
             try:
                 check_shapes(header, shape_oracle(name, header, adapter_config), name)

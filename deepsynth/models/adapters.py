@@ -17,18 +17,12 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
+from deepsynth.adapter_format.files import (
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, MODEL_CARD, PROJECTION_WEIGHTS, check_adapter_folder)
 from deepsynth.configuration import to_dict
 from deepsynth.errors import InputError
-
-if TYPE_CHECKING:
-    from deepsynth.models.document_model import DocumentModel
-
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
-PROJECTION_WEIGHTS = "projection.safetensors"
-MODEL_CARD = "deepsynth_model.json"
 
 
 @contextmanager
@@ -51,7 +45,7 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _non_peft_state(model: "DocumentModel", adapter_name: str) -> dict[str, Any]:
+def _non_peft_state(model: Any, adapter_name: str) -> dict[str, Any]:
     """Trainable tensors outside PEFT: this adapter's projections, a trained text encoder."""
     state = {f"parts.{key}": value for key, value in model.parts[adapter_name].state_dict().items()}
     if model.instruction_encoder is not None and model.config.train_text_encoder:
@@ -60,7 +54,7 @@ def _non_peft_state(model: "DocumentModel", adapter_name: str) -> dict[str, Any]
     return state
 
 
-def save_adapter(model: "DocumentModel", folder: str | Path, extra: dict[str, Any]) -> Path:
+def save_adapter(model: Any, folder: str | Path, extra: dict[str, Any]) -> Path:
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -89,23 +83,11 @@ def save_adapter(model: "DocumentModel", folder: str | Path, extra: dict[str, An
     return Path(folder)
 
 
-def read_model_card(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / MODEL_CARD
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise InputError(f"{path}: missing (not a DeepSynth adapter folder)") from error
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}, line {error.lineno}, column {error.colno}: {error.msg}") from error
-
-
-def load_adapter(model: "DocumentModel", folder: str | Path, adapter_name: str) -> None:
+def load_adapter(model: Any, folder: str | Path, adapter_name: str) -> None:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    for required in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
-        if not (folder / required).is_file():
-            raise InputError(f"{folder / required}: missing (not a PEFT adapter folder)")
+    check_adapter_folder(folder, required=(ADAPTER_WEIGHTS, ADAPTER_CONFIG))
     if adapter_name in model.parts:
         raise InputError(f"an adapter named {adapter_name!r} is already loaded")
     parts = model._make_parts().to(model.device)

@@ -8,9 +8,13 @@ detector adds 0.1; on rendered wiki pages 0.25 read better: CER 0.57% vs 0.70%, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from deepsynth.models.crnn import LINE_HEIGHT
 
 INK_THRESHOLD = 160
 """A pixel darker than this (0-255) is ink."""
@@ -75,3 +79,15 @@ def find_lines(gray: np.ndarray, margin: float = 0.25, merge_gap: int = 2,
             bottom=min(end + pad, page_h),
         ))
     return boxes
+
+
+def line_tensor(gray_line: Image.Image, height: int = LINE_HEIGHT, width_scale: float = 1.0) -> np.ndarray:
+    """EasyOCR's preprocessing: resize to `height`, scaled to [-1, 1] ((x/255 - 0.5) / 0.5);
+    `width_scale` < 1 squeezes the line horizontally (fewer columns to compute).
+
+    Bilinear, because EasyOCR's crops are resized with `cv2.resize(..., interpolation=Image.LANCZOS)`
+    and PIL's LANCZOS constant (1) is cv2's INTER_LINEAR; here it read rendered wiki pages with
+    0.51% character errors against 0.57% for bicubic (24 documents, float32)."""
+    width = max(int(math.ceil(width_scale * height * gray_line.width / max(gray_line.height, 1))), 8)
+    resized = gray_line.resize((width, height), Image.Resampling.BILINEAR)
+    return (np.asarray(resized, dtype=np.float32) / 127.5) - 1.0

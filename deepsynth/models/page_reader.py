@@ -9,7 +9,7 @@ read in batches of similar width (little padding), under `torch.inference_mode`.
 
 from __future__ import annotations
 
-import math
+
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,7 +19,7 @@ from PIL import Image
 
 from deepsynth.models.crnn import (
     ENGLISH_G2_CHARACTERS, LINE_HEIGHT, Crnn, columns_for_width, ctc_greedy_decode)
-from deepsynth.models.lines import find_lines
+from deepsynth.models.lines import find_lines, line_tensor
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,6 @@ class _Line:
     order: int
     pixels: np.ndarray  # (64, W) float32 in [-1, 1]
     page_break: bool  # first line of a page after the first
-
-
-def line_tensor(gray_line: Image.Image, height: int = LINE_HEIGHT, width_scale: float = 1.0) -> np.ndarray:
-    """EasyOCR's preprocessing: resize to `height`, scaled to [-1, 1] ((x/255 - 0.5) / 0.5);
-    `width_scale` < 1 squeezes the line horizontally (fewer columns to compute).
-
-    Bilinear, because EasyOCR's crops are resized with `cv2.resize(..., interpolation=Image.LANCZOS)`
-    and PIL's LANCZOS constant (1) is cv2's INTER_LINEAR; here it read rendered wiki pages with
-    0.51% character errors against 0.57% for bicubic (24 documents, float32)."""
-    width = max(int(math.ceil(width_scale * height * gray_line.width / max(gray_line.height, 1))), 8)
-    resized = gray_line.resize((width, height), Image.Resampling.BILINEAR)
-    return (np.asarray(resized, dtype=np.float32) / 127.5) - 1.0
 
 
 class CrnnPageReader:

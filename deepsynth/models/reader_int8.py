@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from deepsynth.models.crnn import Crnn
+from deepsynth.models.lines import line_tensor
 
 CALIBRATION_TEXTS = (
     "The quick brown fox jumps over the lazy dog 0123456789.",
@@ -31,8 +32,6 @@ def int8_available() -> bool:
 
 def calibration_batch(line_height: int) -> torch.Tensor:
     """(2, 1, line_height, W) lines drawn with Pillow's bundled font, preprocessed like real lines."""
-    from deepsynth.models.page_reader import line_tensor
-
     font = ImageFont.load_default(size=22)
     lines = []
     for text in CALIBRATION_TEXTS:

@@ -145,26 +145,6 @@ def get_run(run_id: str, uri: str | None = None) -> RunSummary:
     return _summary(with_retry(client_for(uri).get_run, run_id))
 
 
-def run_params(run_id: str, uri: str | None = None) -> dict[str, str]:
-    return get_run(run_id, uri).params
-
-
-def runs_table(runs: list[RunSummary]) -> "Any":
-    """A pandas DataFrame: one row per run, columns `run_id, run_name, status, start_time,
-    duration_s, error`, then `params.*` and `metrics.*` (system metrics left out)."""
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        row: dict[str, Any] = {"run_id": run.run_id, "run_name": run.run_name, "status": run.status,
-                               "experiment_id": run.experiment_id, "start_time": run.start_time,
-                               "duration_s": run.duration_s, "error": run.error}
-        row.update({f"params.{k}": v for k, v in run.params.items()})
-        row.update({f"metrics.{k}": v for k, v in run.metrics.items() if not k.startswith("system/")})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def metric_keys(runs: Iterable[RunSummary], include_system: bool = False) -> list[str]:
     keys = {key for run in runs for key in run.metrics}
     return sorted(k for k in keys if include_system or not k.startswith("system/"))

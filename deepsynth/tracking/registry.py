@@ -8,7 +8,7 @@ Decisions (see /work/shared/ENVIRONMENT.md):
 - An adapter comes back as plain files (`download_adapter`), loaded by PEFT from safetensors; never
   through `mlflow.*.load_model` (which would unpickle, and whose transformers flavour reloads a
   PEFT model with re-initialised weights).
-- Names and aliases are checked before any call (`deepsynth.export.names`): they become cache
+- Names and aliases are checked before any call (`deepsynth.names`): they become cache
   folder names and appear in shell commands users copy.
 """
 
@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from deepsynth import paths
 from deepsynth.errors import InputError
-from deepsynth.export.names import check_alias, check_model_name, check_run_id, check_version
+from deepsynth.names import check_alias, check_model_name, check_run_id, check_version
 from deepsynth.tracking.store import client_for, resolve_tracking_uri, with_retry
 
 ADAPTER_ARTIFACT = "adapter"
@@ -194,23 +194,19 @@ def download_adapter(model_uri: str, dest: str | Path | None = None, uri: str | 
     are immutable, so a cached copy is reused). Only safetensors weights are accepted."""
     from mlflow.artifacts import download_artifacts
 
-    from deepsynth.export.safetensors_check import read_header
+    from deepsynth.adapter_format.files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, check_adapter_folder, has_adapter
 
     version = resolve(model_uri, uri)
     target = Path(dest) if dest is not None else _cache_folder(version, uri)
-    if (target / "adapter_model.safetensors").is_file():
+    if has_adapter(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.downloading-", dir=target.parent))
     try:
         local = Path(with_retry(download_artifacts, artifact_uri=version.source, dst_path=str(staging),
                                 tracking_uri=resolve_tracking_uri(uri)))
-        pickles = sorted(p.name for p in local.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
-        if pickles or not (local / "adapter_model.safetensors").is_file():
-            raise InputError(f"{model_uri}: version {version.version} has no adapter_model.safetensors"
-                             + (f" (pickle files refused: {', '.join(pickles)})" if pickles else ""))
-        for weights in local.glob("*.safetensors"):
-            read_header(weights)
+        check_adapter_folder(local, f"{model_uri} (version {version.version})",
+                             required=(ADAPTER_WEIGHTS, ADAPTER_CONFIG))
         if target.exists():
             if dest is not None:
                 raise InputError(f"{target}: already exists and holds no adapter; choose a new folder")

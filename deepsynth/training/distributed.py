@@ -41,7 +41,7 @@ def launch(nproc: int, train_args: Sequence[str], spawn: Callable[..., Any] = su
     """Run the workers and wait; SIGTERM/SIGINT are passed on to torchrun, which passes them to
     every worker (each checkpoints and stops cleanly, see `deepsynth.training.cancel`). The
     workers stay in this process's group, so `deepsynth jobs cancel` can kill them all."""
-    from deepsynth.jobs import ENV_REPORT_PID
+    from deepsynth.training.report import ENV_REPORT_PID
 
     # The job report names the job's process (this launcher), not rank 0's, so the job layer
     # knows the report belongs to the current attempt (deepsynth.jobs).

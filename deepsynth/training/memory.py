@@ -59,19 +59,10 @@ def profile_step_peak_bytes(run_step: Callable[[], Any]) -> tuple[int, Any]:
     return peak, result
 
 
-def estimated_bytes(config: Any, model: Any, batch: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
-    """`deepsynth.estimate`'s predicted training memory for this run, when that module exists.
+def estimated_bytes(config: Any, model: Any, batch: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    """`deepsynth.estimate`'s predicted training memory for this run: (total bytes, the estimate as
+    a dict for `estimate.json`)."""
+    from deepsynth.estimate import estimate_for_training
 
-    Returns (total bytes, the estimate as a dict for `estimate.json`), or (None, None) when the
-    estimator is not installed in this checkout."""
-    try:
-        from deepsynth import estimate as estimator
-    except ModuleNotFoundError as error:
-        if error.name and error.name.startswith("deepsynth.estimate"):
-            return None, None
-        raise
-    predict = getattr(estimator, "estimate_for_training", None)
-    if predict is None:
-        return None, None
-    result = predict(config=config, model=model, batch=batch)
+    result = estimate_for_training(config=config, model=model, batch=batch)
     return result.get("total_bytes"), result

@@ -18,15 +18,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from deepsynth.atomic_files import write_json_atomic
 from deepsynth.configuration import flat_params, from_dict, to_dict
 from deepsynth.errors import DeepSynthError, InputError
-from deepsynth.jobs import ENV_JOB_DIR, concurrent_jobs_hint, write_json_atomic, write_report
 from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
 from deepsynth.training.config import TrainConfig
 from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed, SilentLogger
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
+from deepsynth.training.report import concurrent_jobs_hint, job_dir_from_env, write_report
 
 CONFIG_FILE = "train_config.json"
 OWNER_FILE = "worker.json"
@@ -81,7 +82,7 @@ def _load_resume(run_id: str, uri: str | None) -> tuple[TrainConfig, Path]:
 def _claim(run_dir: Path) -> None:
     """Record this process as the run folder's worker; refuse if another live process is one
     (resuming a run that is still training would interleave two writers)."""
-    from deepsynth.jobs import is_our_process, process_start_time
+    from deepsynth.processes import is_our_process, process_start_time
 
     owner_file = run_dir / OWNER_FILE
     if owner_file.is_file():
@@ -102,7 +103,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
     distributed = Distributed.from_env()  # under `deepsynth train --nproc N`: only rank 0 records
-    job_dir = job_dir or os.environ.get(ENV_JOB_DIR) if distributed.is_main else None
+    job_dir = job_dir or job_dir_from_env() if distributed.is_main else None
     cancel = CancelSignal().install()
     logger = None
     try:
@@ -252,10 +253,10 @@ class _Session:
             self._evaluate(model, loaded, render)
 
     def _queue_for_gpu(self) -> Any:
-        """Wait for this process's GPU to have the memory the run needs (deepsynth.gpu_availability);
+        """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);
         the job shows QUEUED meanwhile, and a cancel still stops it."""
         from deepsynth import paths
-        from deepsynth.gpu_availability import queue_for_gpu
+        from deepsynth.training.gpu_queue import queue_for_gpu
 
         said: list[str] = []
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 from dashboard_testing import EXPERIMENT, texts
 
-from deepsynth import compare
+from deepsynth.tracking import compare
 
 
 def test_compare_shows_curves_params_metrics_and_memory(open_page, store):

@@ -3,7 +3,7 @@ tiny adapter (built here from a config, no download). Slow: the child imports to
 
 import pytest
 
-from deepsynth import playground_client
+from deepsynth.inference import BASE, playground_client
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,6 @@ def tiny_adapter(tmp_path_factory):
 def test_summaries_come_back_from_a_child_process(tiny_adapter):
     summaries = playground_client.summarize([str(tiny_adapter)], text="The river flooded the valley. " * 4,
                                             include_base=True, max_new_tokens=8)
-    assert set(summaries) == {playground_client.BASE, str(tiny_adapter)}
+    assert set(summaries) == {BASE, str(tiny_adapter)}
     assert all(isinstance(text, str) for text in summaries.values())
-    assert summaries[playground_client.BASE] != summaries[str(tiny_adapter)]
+    assert summaries[BASE] != summaries[str(tiny_adapter)]

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from dashboard_testing import texts
 
-from deepsynth import playground_client, verb_runner
+from deepsynth import verb_runner
+from deepsynth.inference import playground_client
 from deepsynth.errors import DeepSynthError
 from deepsynth.verb_runner import VerbResult
 

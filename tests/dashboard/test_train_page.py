@@ -6,7 +6,8 @@ import sys
 
 from dashboard_testing import element_after, texts
 
-from deepsynth import job_progress, jobs
+from deepsynth import jobs
+from deepsynth.jobs import progress as job_progress
 
 
 def start(open_page, fake_spawn, **values):

@@ -8,11 +8,11 @@ import pytest
 from estimate_helpers import measured_step
 
 from deepsynth.estimate.architecture import Architecture, shape_from_config
-from deepsynth.estimate.blocks import Ops
+from deepsynth.estimate.ops import Ops
 from deepsynth.estimate.inventory import architecture_inventory
 from deepsynth.estimate.memory import trace_settings
 from deepsynth.estimate.params import count_parameters
-from deepsynth.estimate.programs import decoder_step
+from deepsynth.estimate.blocks import decoder_step
 from deepsynth.estimate.trace import Trace
 from deepsynth.estimate.workload import Workload
 from deepsynth.lora import LoraSettings

@@ -41,7 +41,7 @@ def adapter_bytes(tiny_lora_decoder, tmp_path_factory) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def shape_oracle(tiny_lora_decoder):
     """Expected shapes from the tiny base decoder (what `import_package` checks against)."""
-    from deepsynth.export.safetensors_check import expected_adapter_shapes
+    from deepsynth.adapter_format.safetensors_check import expected_adapter_shapes
 
     base = tiny_lora_decoder.get_base_model()
 

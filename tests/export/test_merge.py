@@ -44,7 +44,7 @@ def test_the_packaged_16bit_merge_loads_and_matches_the_unmerged_model(tiny_adap
     from transformers import AutoModelForCausalLM
 
     from deepsynth.export.safe_import import import_package
-    from deepsynth.export.safetensors_check import read_header
+    from deepsynth.adapter_format.safetensors_check import read_header
 
     package = export_package(tiny_adapter_dir, tmp_path / "merged.zip", merge=True)
     with zipfile.ZipFile(package) as archive:

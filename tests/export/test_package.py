@@ -44,7 +44,7 @@ def test_package_contents_and_hashes(package, tiny_adapter_dir):
             assert entry["size"] == len(data)
         for name in ADAPTER_FILES:
             assert archive.read(name) == (tiny_adapter_dir / name).read_bytes()
-        assert "deepsynth_src/deepsynth/inference.py" in names
+        assert "deepsynth_src/deepsynth/inference/summarizer.py" in names
         assert "deepsynth_src/deepsynth/export/package.py" in names
         assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
         assert archive.getinfo("adapter_model.safetensors").compress_type == zipfile.ZIP_STORED

@@ -12,7 +12,8 @@ import time
 import psutil
 import pytest
 
-from deepsynth import jobs
+from deepsynth import jobs, processes
+from deepsynth.training import report
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.tracking.store import RunLogger, run_status
 
@@ -20,7 +21,7 @@ from deepsynth.tracking.store import RunLogger, run_status
 # argv: [mode, run_id, tracking_uri]; mode "obedient" | "stubborn" (ignores SIGTERM and has a child)
 STAND_IN = r"""
 import os, signal, subprocess, sys, time
-from deepsynth.jobs import ENV_JOB_DIR, write_report
+from deepsynth.training.report import ENV_JOB_DIR, write_report
 mode, run_id, uri = sys.argv[1:4]
 job_dir = os.environ[ENV_JOB_DIR]
 def stop(*_):
@@ -74,7 +75,7 @@ def test_start_records_argv_identity_and_own_session(workspace):
     argv, options = seen[0]
     assert argv[1:] == ["-m", "deepsynth", "train", "--dataset", "d", "--preset", "minimal"]
     assert options["start_new_session"] is True and "shell" not in options
-    assert options["env"][jobs.ENV_JOB_DIR] == str(job.job_dir) and options["env"][jobs.ENV_CONCURRENT_JOBS] == "1"
+    assert options["env"][report.ENV_JOB_DIR] == str(job.job_dir) and options["env"][report.ENV_CONCURRENT_JOBS] == "1"
     record = json.loads((job.job_dir / jobs.JOB_FILE).read_text())
     assert record["attempts"][0]["pid"] == job.pid
     assert record["attempts"][0]["create_time"] == psutil.Process(job.pid).create_time()
@@ -83,7 +84,7 @@ def test_start_records_argv_identity_and_own_session(workspace):
     assert job.state == jobs.RUNNING and job.step == 3
     assert [j.job_id for j in jobs.list_jobs()] == [job.job_id]
     second = jobs.start_job(["--x"], spawn=stand_in("obedient", seen=seen))
-    assert seen[1][1]["env"][jobs.ENV_CONCURRENT_JOBS] == "2"  # the worker budgets threads with this
+    assert seen[1][1]["env"][report.ENV_CONCURRENT_JOBS] == "2"  # the worker budgets threads with this
     jobs.cancel(second.job_id, timeout_s=10)
 
 
@@ -114,7 +115,7 @@ def test_a_worker_ignoring_sigterm_loses_its_whole_group_after_the_timeout(works
 
 def test_reattach_after_a_dashboard_restart_and_a_reused_pid_is_not_ours(workspace):
     job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient")).job_id)
-    popen = jobs._children.pop(job.pid)  # a new dashboard process knows nothing but the files
+    popen = processes.forget_child(job.pid)  # a new dashboard process knows nothing but the files
     try:
         again = jobs.get_job(job.job_id)
         assert again.state == jobs.RUNNING and again.pid == job.pid
@@ -136,7 +137,7 @@ def test_a_worker_that_dies_silently_is_failed_and_its_run_closed(workspace, mlf
     logger = RunLogger.start("tests-jobs", uri=mlflow_tracking_uri)
     job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient", logger.run_id, mlflow_tracking_uri)).job_id)
     os.kill(job.pid, signal.SIGKILL)
-    jobs._children.pop(job.pid).wait()
+    processes.forget_child(job.pid).wait()
     dead = jobs.get_job(job.job_id)
     assert dead.state == jobs.FAILED and "without reporting" in dead.error
     assert run_status(logger.run_id, mlflow_tracking_uri) == "FAILED"

@@ -7,7 +7,7 @@ import json
 import torch
 
 from deepsynth.models import ModelConfig, build_document_model
-from deepsynth.models.adapters import read_model_card
+from deepsynth.adapter_format.files import read_model_card
 
 
 def _train(model, batch, steps=3, lr=5e-2, seed=0):

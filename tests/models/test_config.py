@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepsynth.configuration import ConfigError, flat_params
+from deepsynth.configuration import ConfigError
 from deepsynth.models import ModelConfig
 
 
@@ -14,8 +14,3 @@ def test_all_problems_reported_with_field_names():
                     max_source_tokens=0)
     fields = {field for field, _ in caught.value.problems}
     assert fields == {"vision_interface", "feature_pool", "projection_init", "max_source_tokens"}
-
-
-def test_flat_params_has_the_new_fields():
-    params = flat_params(ModelConfig())
-    assert params["feature_pool"] == 16 and params["projection_init"] == "soft_characters"

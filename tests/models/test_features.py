@@ -27,7 +27,7 @@ def test_features_interface_trains_projection_and_lora(lora, tiny_pages):
     assert int(batch["vision_slots"].sum()) == int(batch["vision_mask"].sum()) > 0
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any(n.startswith("parts.default.vision") for n in trainable)
-    assert not any(n.startswith(f"parts.__base__") for n in trainable)
+    assert not any(n.startswith("parts.__base__") for n in trainable)
     projection_before = model.parts["default"].state_dict()
     projection_before = {k: v.clone() for k, v in projection_before.items()}
     losses = _overfit(model, batch, steps=25, lr=3e-2)

@@ -30,7 +30,7 @@ DISK_FULL_FLAG = "disk-full"
 
 
 def _job_dir() -> Path:
-    from deepsynth.jobs import ENV_JOB_DIR
+    from deepsynth.training.report import ENV_JOB_DIR
 
     return Path(os.environ[ENV_JOB_DIR])
 

@@ -1,4 +1,4 @@
-"""Training against a remote tracking server: `deepsynth.server.start_server` runs `mlflow server`
+"""Training against a remote tracking server: `deepsynth.tracking.server.start_server` runs `mlflow server`
 on a loopback port, a short tiny job logs to `--tracking-uri http://127.0.0.1:PORT` (artifacts
 uploaded through the server), the dashboard's queries read it back, and the server is stopped by
 its pid with nothing left running."""
@@ -16,7 +16,7 @@ import psutil
 import pytest
 from reliability_helpers import process_group, train_args
 
-from deepsynth.server import ServerConfig, start_server, stop_server
+from deepsynth.tracking.server import ServerConfig, start_server, stop_server
 from deepsynth.tracking import queries, store
 
 STEPS = 6

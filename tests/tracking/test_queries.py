@@ -43,9 +43,6 @@ def test_list_runs_and_filters(two_hundred_runs, mlflow_tracking_uri):
     assert len(minimal) == 100 and all(r.params["preset"] == "minimal" for r in minimal)
     good = queries.list_runs([name], filter_string="metrics.`eval/rougeL` >= 45", uri=mlflow_tracking_uri)
     assert len(good) == 20
-    table = queries.runs_table(runs)
-    assert {"run_id", "status", "params.preset", "metrics.train/loss", "metrics.eval/rougeL"} <= set(table.columns)
-    assert len(table) == 200
     with pytest.raises(ValueError):
         queries.list_runs([name], status="DONE", uri=mlflow_tracking_uri)
 
@@ -71,7 +68,7 @@ def test_metric_histories_of_200_runs_in_one_go(two_hundred_runs, mlflow_trackin
 def test_experiments_params_and_single_run(two_hundred_runs, mlflow_tracking_uri):
     name, run_ids = two_hundred_runs
     assert name in [e.name for e in queries.list_experiments(mlflow_tracking_uri)]
-    assert queries.run_params(run_ids[5], mlflow_tracking_uri) == {"preset": "minimal", "lora.rank": "6"}
     run = queries.get_run(run_ids[5], mlflow_tracking_uri)
+    assert run.params == {"preset": "minimal", "lora.rank": "6"}
     assert run.run_name == "run-005" and run.status == "RUNNING" and run.duration_s >= 0
     assert "train/loss" in queries.metric_keys([run])

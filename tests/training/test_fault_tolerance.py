@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from deepsynth import jobs
+from deepsynth.training.report import read_report
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
 
@@ -37,7 +38,7 @@ def _wait_for(condition, timeout_s, what):
 
 
 def _report(job):
-    return jobs._read_json(job.job_dir / jobs.REPORT_FILE)
+    return read_report(job.job_dir)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepsynth.errors import InputError
-from deepsynth.export.names import check_alias, check_model_name, check_run_id, check_version
+from deepsynth.names import check_alias, check_model_name, check_run_id, check_version
 
 
 @pytest.mark.parametrize("name", ["summarizer", "wiki-en.r16_v2", "Team Summarizer 2", "a" * 64])

@@ -17,7 +17,6 @@ from typing import Sequence
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.verb_runner import Run, run_verb
 
-BASE = "base"  # deepsynth.inference.BASE (not imported: that module is the heavy side)
 
 
 def infer_args(adapters: Sequence[str], text_file: str | None = None, image: str | None = None,

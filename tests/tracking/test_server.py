@@ -1,6 +1,6 @@
 """`deepsynth server`: binds loopback by default, refuses unsafe exposure, and really serves."""
 
-import os
+
 import socket
 import time
 import urllib.request
@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from deepsynth.configuration import ConfigError
-from deepsynth.server import ADMIN_PASSWORD_ENV, ServerConfig, server_command, start_server, stop_server
+from deepsynth.tracking.server import ADMIN_PASSWORD_ENV, ServerConfig, server_command, start_server, stop_server
 
 
 def free_port() -> int:

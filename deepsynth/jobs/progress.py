@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from deepsynth.jobs import REPORT_FILE
+from deepsynth.training.report import REPORT_FILE
 
 PACE_WINDOW = 20
 """Steps the pace is measured over: recent enough to follow a slowdown, long enough to be steady."""

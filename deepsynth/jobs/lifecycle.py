@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -35,21 +34,18 @@ import psutil
 from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError, InputError
+from deepsynth.names import check_job_id
+from deepsynth.processes import (
+    START_TIME_TOLERANCE_S, forget_child, is_our_process, process_start_time, reap, track_child)
+from deepsynth.training.report import (
+    ENV_CONCURRENT_JOBS, ENV_JOB_DIR, FAILED, FINISHED, KILLED, QUEUED, REPORT_FILE, RUNNING)
 
-JOB_FILE, REPORT_FILE, LOG_FILE = "job.json", "report.json", "log.txt"
-ENV_JOB_DIR = "DEEPSYNTH_JOB_DIR"
-ENV_CONCURRENT_JOBS = "DEEPSYNTH_CONCURRENT_JOBS"
-ENV_REPORT_PID = "DEEPSYNTH_REPORT_PID"  # set by `train --nproc`: reports name the job's process, not rank 0
-RUNNING, CANCELLING, FINISHED, FAILED, KILLED = "RUNNING", "CANCELLING", "FINISHED", "FAILED", "KILLED"
-QUEUED = "QUEUED"  # the worker runs but waits for GPU memory (deepsynth.gpu_availability)
+JOB_FILE, LOG_FILE = "job.json", "log.txt"
+CANCELLING = "CANCELLING"
 TERMINAL = (FINISHED, FAILED, KILLED)
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
-# create_time comes from /proc/<pid>/stat in clock ticks (10 ms): equal for the same process.
-_START_TIME_TOLERANCE_S = 0.05
 
 _logger = logging.getLogger(__name__)
 Spawn = Callable[..., Any]
-_children: dict[int, Any] = {}  # pid -> Popen we started: polled so finished workers never linger as zombies
 
 
 @dataclass(frozen=True)
@@ -88,10 +84,6 @@ class Job:
         return self.state in (QUEUED, RUNNING, CANCELLING)
 
 
-# -- small file helpers -----------------------------------------------------------------------------
-
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -99,60 +91,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def write_report(job_dir: str | Path | None, **fields: Any) -> None:
-    """Called by the worker: merge `fields` (run_id, state, step, error, ...) into report.json."""
-    if not job_dir:
-        return
-    path = Path(job_dir) / REPORT_FILE
-    report = _read_json(path)
-    report.update(fields, pid=int(os.environ.get(ENV_REPORT_PID) or os.getpid()), updated_at=time.time())
-    write_json_atomic(path, report)
-
-
-def concurrent_jobs_hint() -> int:
-    """How many training jobs share this machine (set by the launcher), for thread budgeting."""
-    try:
-        return max(1, int(os.environ.get(ENV_CONCURRENT_JOBS, "1")))
-    except ValueError:
-        return 1
-
-
-# -- process identity -------------------------------------------------------------------------------
-def process_start_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return None
-
-
-def _reap() -> None:
-    for pid, child in list(_children.items()):
-        if child.poll() is not None:
-            del _children[pid]
-
-
-def is_our_process(pid: int, create_time: float) -> bool:
-    """True if `pid` is alive and is the very process started at `create_time` (not a reuse)."""
-    _reap()
-    try:
-        process = psutil.Process(pid)
-        if abs(process.create_time() - create_time) > _START_TIME_TOLERANCE_S:
-            return False
-        return process.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
 # -- reading jobs -----------------------------------------------------------------------------------
-def _checked_job_id(job_id: str | None) -> str:
-    """`job_id` if it is a plain folder name (it becomes a path under workspace/jobs/)."""
-    if not _JOB_ID.match(job_id or ""):
-        raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
-    return job_id
-
-
 def _job_dir(job_id: str) -> Path:
-    path = paths.jobs_dir() / _checked_job_id(job_id)
+    path = paths.jobs_dir() / check_job_id(job_id)
     if not (path / JOB_FILE).is_file():
         raise InputError(f"no job {job_id!r} in {paths.jobs_dir()}")
     return path
@@ -238,7 +179,7 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int)
         log.flush()
         child = spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                       cwd=str(paths.home()), env=env, start_new_session=True)
-    _children[child.pid] = child
+    track_child(child)
     create_time = process_start_time(child.pid)
     if create_time is None:  # exited before we could look: still record it, it reads as ended
         create_time = 0.0
@@ -247,7 +188,7 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int)
 
 def start_job(train_args: list[str], spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
     """Start `deepsynth train *train_args` in the background; returns at once with the job."""
-    job_id = _checked_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
+    job_id = check_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
     job_dir = paths.jobs_dir() / job_id
     job_dir.mkdir(parents=True, exist_ok=False)
     attempt = _launch(job_dir, list(train_args), spawn, concurrent=len(running_jobs()) + 1)
@@ -280,7 +221,7 @@ def _group_members(pgid: int, not_before: float) -> list[psutil.Process]:
     members = []
     for process in psutil.process_iter(["pid", "create_time"]):
         try:
-            if os.getpgid(process.pid) == pgid and process.info["create_time"] >= not_before - _START_TIME_TOLERANCE_S:
+            if os.getpgid(process.pid) == pgid and process.info["create_time"] >= not_before - START_TIME_TOLERANCE_S:
                 members.append(process)
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
@@ -316,12 +257,13 @@ def cancel(job_id: str, timeout_s: float = 30.0) -> Job:
             process.kill()
         except psutil.Error:
             pass
-    if job.pid in _children:
+    child = forget_child(job.pid)
+    if child is not None:
         try:
-            _children.pop(job.pid).wait(timeout=5)
+            child.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-    _reap()
+    reap()
     return get_job(job_id)
 
 

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save
 
 from deepsynth.errors import InputError
-from deepsynth.export.safetensors_check import check_shapes, expected_adapter_shapes, parse_header, read_header
+from deepsynth.adapter_format.safetensors_check import check_shapes, expected_adapter_shapes, parse_header, read_header
 
 
 def raw(header: dict, data: bytes = b"") -> bytes:

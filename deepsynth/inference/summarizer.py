@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from deepsynth.adapter_format.files import (
+    check_adapter_folder, has_adapter, read_adapter_config, read_model_card)
 from deepsynth.errors import InputError
 
-BASE = "base"
+from deepsynth.inference import BASE
 """Label of the untouched base model in `summarize(adapter=BASE)` and in `compare` results."""
-MODEL_JSON = "deepsynth_model.json"
 
 
 @dataclass(frozen=True)
@@ -43,22 +44,16 @@ class LoadedAdapter:
     """Its deepsynth_model.json."""
 
 
-def _read_card(folder: Path) -> dict[str, Any]:
-    from deepsynth.models.adapters import read_model_card
-
-    return read_model_card(folder)
-
-
 def _run_adapter_folder(run_id: str, uri: str | None) -> Path:
     """A run's `adapter/` artifact, downloaded once into the cache (keyed by store and run)."""
     from deepsynth import paths
-    from deepsynth.export.names import check_run_id
+    from deepsynth.names import check_run_id
     from deepsynth.tracking.store import resolve_tracking_uri
 
     check_run_id(run_id)
     store = hashlib.sha256(resolve_tracking_uri(uri).encode()).hexdigest()[:12]
     target = paths.cache_dir() / "run-adapters" / store / run_id
-    if (target / "adapter_model.safetensors").is_file():
+    if has_adapter(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.downloading-", dir=target.parent))
@@ -131,7 +126,7 @@ class Summarizer:
         from deepsynth.models.config import ModelConfig
 
         folder = resolve_adapter(source, uri)
-        card = _read_card(folder)
+        card = read_model_card(folder)
         model_config = from_dict(ModelConfig, dict(card.get("model_config", {})))
         summarizer = cls(model_config, device=device, **kwargs)
         summarizer.add_adapter(folder, label=label or str(source))
@@ -142,18 +137,18 @@ class Summarizer:
         """Load an adapter next to the others (no reload of the base); returns its label."""
         from deepsynth.configuration import to_dict
         from deepsynth.export.base_shapes import oracle_for_model
-        from deepsynth.export.safetensors_check import check_shapes, read_header
+        from deepsynth.adapter_format.safetensors_check import check_shapes, read_header
 
         label = label or str(source)
         if label == BASE or label in self.adapters:
             raise InputError(f"an adapter labelled {label!r} is already loaded" if label != BASE
                              else f"{BASE!r} names the base model; choose another label")
         folder = resolve_adapter(source, uri)
-        card = _read_card(folder)
+        card = read_model_card(folder)
         _same_base(card, to_dict(self.model_config), self.model.identity, self.model.reader.identity(), str(folder))
         oracle = oracle_for_model(self.model)
-        adapter_config = _json(folder / "adapter_config.json")
-        for weights in sorted(folder.glob("*.safetensors")):
+        adapter_config = read_adapter_config(folder)
+        for weights in check_adapter_folder(folder):
             header = read_header(weights)
             check_shapes(header, oracle(weights.name, header, adapter_config), str(weights))
         internal = f"adapter_{len(self.adapters) + 1}"
@@ -251,14 +246,3 @@ def _check_pixels(size: tuple[int, int], where: str) -> None:
         raise InputError(f"{where}: the image is {width}x{height} = {width * height:,} pixels, over the "
                          f"{limit:,}-pixel limit (a possible decompression bomb); scale the page down "
                          "(DeepSynth renders pages of 1024x1448)")
-
-
-def _json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: missing (not a PEFT adapter folder)") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}, line {error.lineno}, column {error.colno}: {error.msg}") from None

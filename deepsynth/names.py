@@ -1,4 +1,4 @@
-"""Names a user types that end up in paths, URIs or shell history: registry names, aliases, run ids.
+"""Names that end up in paths, URIs or shell history: registry names, aliases, run ids, job ids.
 
 A name is refused, with the reason, when it could escape a folder (`/`, `\\`, `..`, a drive letter),
 hide text (control characters), or change meaning when pasted into a shell (`;|&$\\`<>'"` ...).
@@ -19,6 +19,7 @@ MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?: [A-Za-z0-9._-]+)*$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SHELL_METACHARACTERS = set(";|&$`<>(){}[]*?!~#'\"\\%^=,")
 _PATH_CHARACTERS = set("/\\:")
 
@@ -82,3 +83,10 @@ def check_version(version: object) -> str:
     if not text.isdigit() or not text.isascii() or int(text) < 1 or len(text) > 9:
         raise InputError(f"model version must be a positive integer, got {version!r}")
     return str(int(text))
+
+
+def check_job_id(job_id: object) -> str:
+    """A job id (it becomes a folder name under workspace/jobs/): letters, digits, '-' and '_'."""
+    if not isinstance(job_id, str) or not _FOLDER_NAME.match(job_id):
+        raise InputError(f"invalid job id {job_id!r}: letters, digits, '-' and '_' only")
+    return job_id

@@ -1,7 +1,7 @@
 """A job on a busy GPU is queued, not started into out-of-memory: the worker waits before loading
 the model (job state QUEUED, with the reason), starts once the probe reports enough free memory,
 and a cancel while queued stops it cleanly. The GPU is a fake probe (this machine has none);
-`deepsynth.gpu_availability` itself is tested in tests/test_gpu_availability.py."""
+`deepsynth.training.gpu_queue` itself is tested in tests/training/test_gpu_queue.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import sys
 import pytest
 from reliability_helpers import train_args, wait_for
 
-from deepsynth import gpu_availability, jobs
-from deepsynth.gpu_availability import GpuMemory
+from deepsynth import jobs
+from deepsynth.training import gpu_queue as gpu_availability
+from deepsynth.training.gpu_queue import GpuMemory
 from deepsynth.tracking import store
 
 GIB = 1 << 30
@@ -93,7 +94,7 @@ def test_a_queued_run_cancels_cleanly(on_a_fake_gpu, monkeypatch, workspace, tin
 
 QUEUED_WORKER = r"""
 import os, signal, sys, time
-from deepsynth.jobs import ENV_JOB_DIR, write_report
+from deepsynth.training.report import ENV_JOB_DIR, write_report
 job_dir = os.environ[ENV_JOB_DIR]
 def stop(*_):
     write_report(job_dir, state="KILLED", error="cancelled (cancelled by SIGTERM)")
