@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from typing import Any, Iterable
 
 from deepsynth.errors import DeepSynthError
@@ -89,21 +90,92 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a (nested) config dataclass from `to_dict` output; unknown keys are an error."""
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError([(key, "unknown field") for key in unknown], cls.__name__)
-    kwargs: dict[str, Any] = {}
+    """Rebuild a (nested) config dataclass from `to_dict` output (a JSON file, a form).
+
+    Every problem is collected before raising one `ConfigError`, each named by its dotted path
+    (`lora.rank`): unknown keys, and what each nested config's own validation says."""
+    config, problems = _build(cls, data, "")
+    if problems:
+        raise ConfigError(problems, cls.__name__)
+    return config
+
+
+def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]]]:
+    if not isinstance(data, dict):
+        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {data!r}")]
+    known = {f.name for f in dataclasses.fields(cls)}
+    problems = [(f"{prefix}{key}", "unknown field") for key in sorted(set(data) - known)]
     hints = _resolved_hints(cls)
+    kwargs: dict[str, Any] = {}
     for name, value in data.items():
+        if name not in known:
+            continue
         hint = hints.get(name)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = from_dict(hint, value)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            child, child_problems = _build(hint, value, f"{prefix}{name}.")
+            problems += child_problems
+            if child is None:
+                continue  # the parent's own fields are still checked, with this one at its default
+            value = child
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
-    return cls(**kwargs)
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        return None, problems + [(f"{prefix}{name}", "required") for name in missing]
+    try:
+        config = cls(**kwargs)
+    except ConfigError as error:
+        problems += [(f"{prefix}{field}", message) for field, message in error.problems]
+        config = None
+    return (config if not problems else None), problems
+
+
+def default_of(cls: type, name: str) -> Any:
+    """A field's dataclass default (what a form shows before the user edits it)."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise ValueError(f"{cls.__name__}.{name} has no default")
+
+
+def choice(default: str, options: Iterable[str]) -> Any:
+    """A str field whose value is one of `options` (a module constant: one definition), e.g.
+    `schedule: str = choice("cosine", SCHEDULES)`; command-line flags offer exactly these."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(options)})
+
+
+def field_choices(field: dataclasses.Field) -> tuple[str, ...] | None:
+    return field.metadata.get("choices")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal right after it in the class body), whitespace
+    collapsed: the help text of the field's flag and the dashboard's tooltips."""
+    return dict(_field_docs(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return ()
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = []
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            docs.append((node.target.id, " ".join(following.value.value.split())))
+    return tuple(docs)
 
 
 def _resolved_hints(cls: type) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def _constant_control(args: argparse.Namespace, dataset: str, uri: str, say) -> 
     """Pick the constant on the train split, score it on the held-out documents, log it as a run."""
     from deepsynth.data import load_dataset_dir
     from deepsynth.tracking.store import RunLogger
-    from deepsynth.training import evaluate
+    from deepsynth.evaluation import rouge as evaluate
 
     loaded = load_dataset_dir(dataset)
     text, train_score = evaluate.best_constant(loaded.dataset["train"]["summary"], seed=args.seed)
@@ -123,7 +123,7 @@ def _scores(run_id: str, uri: str, prefix: str) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     from deepsynth import paths
     from deepsynth.tracking.store import RUN_DIR_TAG, resolve_tracking_uri, run_tags
-    from deepsynth.training import evaluate
+    from deepsynth.evaluation import rouge as evaluate
     from deepsynth.training.worker import train
 
     started = time.monotonic()

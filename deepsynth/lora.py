@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from deepsynth.configuration import ConfigError, Problems
+from deepsynth.configuration import ConfigError, Problems, choice
 
 QUANTIZATIONS = ("none", "nf4", "fp4", "int8")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
@@ -33,13 +33,13 @@ class LoraSettings:
     """Dropout on the LoRA branch input, in [0, 1)."""
     target_modules: tuple[str, ...] = ()
     """Module names to adapt (e.g. q_proj, v_proj); empty means the family's default targets."""
-    bias: str = "none"
+    bias: str = choice("none", BIASES)
     """Which biases train: none, all, or lora_only (PEFT's `bias`)."""
-    quantization: str = "none"
+    quantization: str = choice("none", QUANTIZATIONS)
     """Base weights: none (16/32-bit), nf4 or fp4 (4-bit QLoRA), int8 (LLM.int8)."""
     double_quantization: bool = False
     """QLoRA double quantization: quantize the 4-bit blocks' absmax constants too."""
-    compute_dtype: str = "bfloat16"
+    compute_dtype: str = choice("bfloat16", COMPUTE_DTYPES)
     """Dtype of the matmuls on quantized weights (bitsandbytes compute dtype)."""
 
     def __post_init__(self) -> None:
@@ -111,9 +111,13 @@ def preset(name: str, **overrides: Any) -> LoraSettings:
     return LoraSettings(**values)
 
 
+CUSTOM_PRESET = "custom"
+"""The preset label of LoRA settings that match no preset exactly."""
+
+
 def preset_label(name: str, lora: LoraSettings) -> str:
     """`name` when `lora` is exactly that preset, else `custom` (what runs record for comparisons)."""
-    return name if name in _preset_table() and preset(name) == lora else "custom"
+    return name if name in _preset_table() and preset(name) == lora else CUSTOM_PRESET
 
 
 LORA_FIELDS = tuple(f.name for f in fields(LoraSettings))

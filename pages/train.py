@@ -7,12 +7,12 @@ import time
 import streamlit as st
 
 from deepsynth import jobs
-from deepsynth.configuration import ConfigError
+from deepsynth.config_flags import config_json
+from deepsynth.configuration import ConfigError, default_of
 from deepsynth.errors import DeepSynthError
-from deepsynth.job_args import train_args
 from deepsynth.lora import preset, preset_description, preset_names
-from deepsynth.models.config import ModelConfig
-from deepsynth.training.config import TrainConfig
+from deepsynth.models.config import VISION_INTERFACES, ModelConfig
+from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig
 from ui import datasets, handoff, live, settings
 from ui.widgets import FieldErrors, show_error
 
@@ -44,23 +44,28 @@ def start_form() -> None:
         name, lora = choice.preset, choice.lora
         c1.markdown(f"**{choice.preset}** · rank {lora.rank} · alpha {lora.alpha:g} · {lora.quantization}")
         model_name, interface = choice.model, choice.vision_interface
-    model_name = c2.text_input("Model", value=model_name or "default", key=f"train.model.{source}",
+    model_name = c2.text_input("Model", value=model_name or default_of(ModelConfig, "name"), key=f"train.model.{source}",
                                help="default (offline SmolLM2 + EasyOCR reader), tiny (tests), or a model folder")
-    interfaces = ["ocr_text", "features"]
-    interface = c3.selectbox("Vision interface", interfaces, index=interfaces.index(interface or "ocr_text"),
+    interfaces = list(VISION_INTERFACES)
+    interface = c3.selectbox("Vision interface", interfaces,
+                             index=interfaces.index(interface or default_of(ModelConfig, "vision_interface")),
                              key=f"train.vision_interface.{source}")
     errors.slot("preset", "lora", "name", "vision_interface", "model")
     d1, d2, d3, d4 = st.columns(4)
-    max_steps = d1.number_input("Max steps (0 = by epochs)", value=0, key="train.max_steps")
-    epochs = d2.number_input("Epochs", value=1.0, step=0.5, key="train.epochs")
-    batch_size = d3.number_input("Batch size", value=8, key="train.batch_size")
-    learning_rate = d4.number_input("Learning rate", value=2e-4, format="%.1e", step=1e-4, key="train.learning_rate")
+    max_steps = d1.number_input("Max steps (0 = by epochs)", value=default_of(TrainConfig, "max_steps"),
+                                key="train.max_steps")
+    epochs = d2.number_input("Epochs", value=float(default_of(TrainConfig, "epochs")), step=0.5, key="train.epochs")
+    batch_size = d3.number_input("Batch size", value=default_of(TrainConfig, "batch_size"), key="train.batch_size")
+    learning_rate = d4.number_input("Learning rate", value=default_of(TrainConfig, "learning_rate"), format="%.1e",
+                                    step=1e-4, key="train.learning_rate")
     errors.slot("max_steps", "epochs", "batch_size", "learning_rate")
     e1, e2, e3, e4 = st.columns(4)
-    time_budget = e1.number_input("Time budget (s, 0 = none)", value=0.0, key="train.time_budget_s")
-    eval_docs = e2.number_input("Eval documents", value=100, key="train.eval_docs")
-    experiment = e3.text_input("Experiment", value="deepsynth", key="train.experiment")
-    run_name = e4.text_input("Run name", value="", key="train.run_name", placeholder="MLflow picks one")
+    time_budget = e1.number_input("Time budget (s, 0 = none)", value=float(default_of(TrainConfig, "time_budget_s")),
+                                  key="train.time_budget_s")
+    eval_docs = e2.number_input("Eval documents", value=default_of(TrainConfig, "eval_docs"), key="train.eval_docs")
+    experiment = e3.text_input("Experiment", value=default_of(TrainConfig, "experiment"), key="train.experiment")
+    run_name = e4.text_input("Run name", value=default_of(TrainConfig, "run_name"), key="train.run_name",
+                             placeholder="MLflow picks one")
     errors.slot("time_budget_s", "eval_docs", "experiment", "run_name")
     problems: list[tuple[str, str]] = []  # model and run settings checked together: every problem at once
     try:
@@ -78,15 +83,14 @@ def start_form() -> None:
     if problems:
         errors.show(ConfigError(problems, "training settings"))
         return
-    try:
-        args = train_args(train)  # refuses settings `deepsynth train` cannot express
-    except DeepSynthError as error:
-        show_error(error)
-        return
-    st.caption("Runs as: `deepsynth train " + " ".join(a if a and " " not in a else repr(a) for a in args) + "`")
+    left, right = st.columns([3, 1])
+    left.caption(f"Runs as `deepsynth train --config {TRAIN_CONFIG_FILE}` (preset **{train.preset}**); "
+                 "the same file runs from a shell.")
+    right.download_button(f"Download {TRAIN_CONFIG_FILE}", config_json(train), file_name=TRAIN_CONFIG_FILE,
+                          mime="application/json", key="train.download_config")
     if st.button("Start training", type="primary", key="train.start"):
         try:
-            job = jobs.start_job(args, **spawn)
+            job = jobs.start_job(train, **spawn)
         except DeepSynthError as error:
             show_error(error)
             return

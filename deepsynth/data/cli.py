@@ -3,71 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
-from deepsynth.data.files import MiB
+from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, MiB
 
 HELP = "Render a corpus (CSV/JSONL/Parquet, hf:NAME, wiki, aclsum) into a train/validation/test dataset."
 
 
+@functools.lru_cache(maxsize=1)
+def dataset_flags():
+    """The `DatasetConfig` flags, render settings included (`--font-size`, `--mode`, ...)."""
+    from deepsynth.config_flags import ConfigFlags
+    from deepsynth.data.config import DatasetConfig
+
+    return ConfigFlags(DatasetConfig, skip=("max_input_bytes",))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True,
-                        help="a .csv/.tsv/.jsonl/.json/.parquet file, hf:NAME[:CONFIG][@SPLIT], "
-                             "wiki (bundled Wikipedia extracts) or aclsum (bundled ACL papers)")
     parser.add_argument("--out", required=True, help="folder to write (must not exist, or be empty)")
+    parser.add_argument("--config", metavar="FILE.json",
+                        help="a DatasetConfig as JSON (from --print-config); flags override its fields")
+    dataset_flags().add_to(parser, {"render": "page rendering"})
+    parser.add_argument("--max-input-mb", type=float, default=None,
+                        help=f"refuse input files larger than this (default {DEFAULT_MAX_INPUT_BYTES / MiB:g})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DeepSynth dataset at --out")
-    parser.add_argument("--text-column", default="", help="column holding the document (default: detected)")
-    parser.add_argument("--summary-column", default="", help="column holding the summary (default: detected)")
-    parser.add_argument("--id-column", default="", help="column holding a document id (default: id, else row number)")
-    parser.add_argument("--instruction", default="", help="instruction rendered above every document")
-    parser.add_argument("--limit", type=int, default=0, help="keep the first N usable documents (0: all)")
-    parser.add_argument("--language", default="en", help="language of the wiki source: en, fr, es")
-    parser.add_argument("--validation-fraction", type=float, default=0.1)
-    parser.add_argument("--test-fraction", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split shuffle")
-    parser.add_argument("--min-text-chars", type=int, default=1)
-    parser.add_argument("--max-text-chars", type=int, default=0, help="0: no maximum")
-    parser.add_argument("--min-summary-chars", type=int, default=1)
-    parser.add_argument("--max-summary-chars", type=int, default=0, help="0: no maximum")
-    parser.add_argument("--font-size", type=int, default=None, help="body text size in pixels")
-    parser.add_argument("--mode", default=None, help="page resolution: none, tiny, small, base, large")
-    parser.add_argument("--max-pages", type=int, default=None, help="page cap per document (longer ones are cut)")
-    parser.add_argument("--workers", type=int, default=0, help="rendering processes (0: one per core)")
-    parser.add_argument("--max-input-mb", type=float, default=None, help="refuse input files larger than this")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the merged DatasetConfig as JSON (a valid --config file) and exit")
 
 
 def config_from_args(args: argparse.Namespace):
-    """The `DatasetConfig` the flags describe; one ConfigError lists every bad flag (render ones too)."""
+    """The `DatasetConfig` the flags describe; one ConfigError names every bad flag (render ones too)."""
+    from deepsynth.config_flags import read_config_file
     from deepsynth.configuration import ConfigError
     from deepsynth.data.config import DatasetConfig
-    from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES
-    from deepsynth.render import RenderConfig
 
-    render_overrides = {name: value for name, value in
-                        (("font_size", args.font_size), ("mode", args.mode), ("max_pages", args.max_pages))
-                        if value is not None}
-    problems: list[tuple[str, str]] = []
-    try:
-        render = RenderConfig(**render_overrides)
-    except ConfigError as error:
-        problems.extend((f"render.{field}", message) for field, message in error.problems)
-        render = RenderConfig()
-    max_bytes = DEFAULT_MAX_INPUT_BYTES if args.max_input_mb is None else max(1, int(args.max_input_mb * MiB))
-    try:
-        config = DatasetConfig(
-            source=args.source, text_column=args.text_column, summary_column=args.summary_column,
-            id_column=args.id_column, instruction=args.instruction, limit=args.limit, language=args.language,
-            validation_fraction=args.validation_fraction, test_fraction=args.test_fraction, seed=args.seed,
-            min_text_chars=args.min_text_chars, max_text_chars=args.max_text_chars,
-            min_summary_chars=args.min_summary_chars, max_summary_chars=args.max_summary_chars,
-            render=render, workers=args.workers, max_input_bytes=max_bytes,
-        )
-    except ConfigError as error:
-        problems[:0] = error.problems
-    if problems:
-        raise ConfigError(problems, "dataset options")
-    return config
+    typed = dataset_flags().typed(args)
+    if args.max_input_mb is not None:
+        if args.max_input_mb <= 0:
+            raise ConfigError([("--max-input-mb", f"must be > 0, got {args.max_input_mb}")], "dataset options")
+        typed["max_input_bytes"] = max(1, int(args.max_input_mb * MiB))
+    base = read_config_file(args.config, DatasetConfig) if args.config else {}
+    return dataset_flags().build(typed, base, source=args.config, what="dataset options")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from deepsynth.data.storage import read_metadata
 
     config = config_from_args(args)
+    if args.print_config:
+        from deepsynth.config_flags import config_json
+
+        print(config_json(config), end="")
+        return 0
     started = time.perf_counter()
     bar = None
 

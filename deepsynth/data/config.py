@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepsynth.configuration import Problems
+from deepsynth.configuration import Problems, choice
 from deepsynth.data.bundled import WIKI_LANGUAGES
 from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, FORMATS_BY_SUFFIX
 from deepsynth.render import RenderConfig
@@ -39,7 +39,7 @@ class DatasetConfig:
     """Instruction prompt rendered as a header above every document and kept as text ("" for none)."""
     limit: int = 0
     """Keep at most this many documents (the first ones that pass the filters); 0 keeps all."""
-    language: str = "en"
+    language: str = choice("en", WIKI_LANGUAGES)
     """Language of the bundled `wiki` source: en, fr or es."""
     validation_fraction: float = 0.1
     """Share of documents in the validation split."""

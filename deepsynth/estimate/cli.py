@@ -3,49 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
-from deepsynth.configuration import ConfigError
+from deepsynth.configuration import ConfigError, default_of
+from deepsynth.models.config import VISION_INTERFACES, ModelConfig
 from deepsynth.units import GIB, readable_duration
 
 HELP = "Estimate parameters, peak memory per term, GPU fit, time and cost of a LoRA fine-tuning run."
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+@functools.lru_cache(maxsize=1)
+def lora_flags():
+    from deepsynth.config_flags import ConfigFlags
+    from deepsynth.lora import LoraSettings
+
+    return ConfigFlags(LoraSettings, renames={"target_modules": "--targets", "quantization": "--quant",
+                                              "double_quantization": "--double-quant"})
+
+
+@functools.lru_cache(maxsize=1)
+def workload_flags():
+    from deepsynth.config_flags import ConfigFlags
+    from deepsynth.estimate.workload import Workload
+
+    return ConfigFlags(Workload, renames={"gradient_checkpointing": "--grad-checkpointing",
+                                          "num_documents": "--documents"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from deepsynth.estimate.builtin import BUILTIN_MODELS
-    from deepsynth.lora import QUANTIZATIONS, preset_names
+    from deepsynth.lora import preset_names
 
     model = parser.add_argument_group("model and adapter")
     model.add_argument("--model", default="default",
                        help=f"{'|'.join(BUILTIN_MODELS)} or a Hugging Face config.json / model directory")
-    model.add_argument("--vision-interface", choices=("ocr_text", "features"), default="ocr_text",
+    model.add_argument("--vision-interface", choices=VISION_INTERFACES, default=default_of(ModelConfig, "vision_interface"),
                        help="default model only: page text as tokens, or reader features through a projection")
-    model.add_argument("--preset", choices=preset_names(), default="standard", help="LoRA preset (default: standard)")
-    model.add_argument("--rank", type=int, help="override the preset's rank")
-    model.add_argument("--alpha", type=float, help="override the preset's alpha")
-    model.add_argument("--targets", type=_csv, help="comma-separated module names, e.g. q_proj,v_proj")
-    model.add_argument("--quant", choices=QUANTIZATIONS, help="base weights: none, nf4, fp4 or int8")
-    model.add_argument("--text-encoder", default="none", help="none|minilm|qwen3-embedding-8b or a config path")
-    model.add_argument("--train-text-encoder", action="store_true", help="train the text encoder's weights too")
-    work = parser.add_argument_group("workload")
-    work.add_argument("--batch-size", type=int, default=1)
-    work.add_argument("--seq-len", type=int, default=512, help="text tokens per sample")
-    work.add_argument("--image-tokens", type=int, help="vision tokens per sample (default: the model's page size)")
-    work.add_argument("--target-tokens", type=int, default=48, help="summary tokens the loss is computed on")
-    work.add_argument("--grad-checkpointing", action="store_true")
-    work.add_argument("--optimizer", choices=("adamw", "adamw8bit"), default="adamw")
-    work.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default=None,
-                      help="activation dtype (default: bfloat16 on cuda, float32 on cpu)")
-    work.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    work.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa")
-    work.add_argument("--padded", action="store_true", help="batches are padded and carry an attention mask")
+    model.add_argument("--preset", choices=preset_names(), default="standard",
+                       help="LoRA preset the flags below start from (default: standard)")
+    lora_flags().add_to(model)
+    work = parser.add_argument_group("workload (--image-tokens: default the model's page size; --dtype: "
+                                     "default bfloat16 on cuda, float32 on cpu)")
+    workload_flags().add_to(work)
     cost = parser.add_argument_group("time and cost")
-    cost.add_argument("--documents", type=int, default=1000, help="training documents")
-    cost.add_argument("--epochs", type=int, default=1)
     cost.add_argument("--gpu", default="A100 80GB", help="GPU for the time/cost prediction")
     cost.add_argument("--utilization", type=float, default=None, help="fraction of peak FLOPs achieved (0.35)")
     cost.add_argument("--price-per-hour", type=float, default=None, help="USD per hour for --gpu")
@@ -55,27 +56,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build(args: argparse.Namespace):
-    """(architecture, LoRA settings, workload) from parsed arguments; all problems raised together."""
+    """(architecture, LoRA settings, workload) from parsed arguments; all problems raised together,
+    each named by its flag."""
+    from deepsynth.configuration import to_dict
     from deepsynth.estimate.builtin import load_architecture
-    from deepsynth.estimate.workload import Workload
     from deepsynth.lora import preset
 
     arch = load_architecture(args.model, args.vision_interface)
-    overrides = {"rank": args.rank, "alpha": args.alpha, "target_modules": args.targets, "quantization": args.quant}
-    if args.quant in ("nf4", "fp4"):
-        overrides["double_quantization"] = True
-    lora = preset(args.preset, **overrides)
-    image_tokens = args.image_tokens
-    if image_tokens is None:
+    lora_values = lora_flags().typed(args)
+    if lora_values.get("quantization") in ("nf4", "fp4"):
+        lora_values.setdefault("double_quantization", True)  # QLoRA as the paper and the presets do it
+    work_values = workload_flags().typed(args)
+    if "image_tokens" not in work_values:
         uses_pages = arch.vision is not None and (arch.projector is not None or arch.vision.kind == "deepencoder")
-        image_tokens = arch.vision.tokens_per_page if uses_pages else 0
-    dtype = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
-    workload = Workload(batch_size=args.batch_size, seq_len=args.seq_len, image_tokens=image_tokens,
-                        target_tokens=args.target_tokens, gradient_checkpointing=args.grad_checkpointing,
-                        optimizer=args.optimizer, dtype=dtype, device=args.device, attention=args.attention,
-                        padded=args.padded, text_encoder=args.text_encoder,
-                        train_text_encoder=args.train_text_encoder, num_documents=args.documents,
-                        epochs=args.epochs)
+        work_values["image_tokens"] = arch.vision.tokens_per_page if uses_pages else 0
+    if "dtype" not in work_values:
+        work_values["dtype"] = "bfloat16" if work_values.get("device", "cuda") == "cuda" else "float32"
+    problems: list[tuple[str, str]] = []
+    lora = workload = None
+    try:
+        lora = lora_flags().build(lora_values, base=to_dict(preset(args.preset)), what="estimate options")
+    except ConfigError as error:
+        problems += error.problems
+    try:
+        workload = workload_flags().build(work_values, what="estimate options")
+    except ConfigError as error:
+        problems += error.problems
+    if problems:
+        raise ConfigError(problems, "estimate options")
     return arch, lora, workload
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepsynth.configuration import Problems
+from deepsynth.configuration import Problems, choice
 
 DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -26,13 +26,13 @@ class Workload:
     """Summary tokens per sample: DeepSynth applies the LM head and the loss to these positions only."""
     gradient_checkpointing: bool = False
     """Recompute each decoder layer in backward instead of keeping its activations."""
-    optimizer: str = "adamw"
+    optimizer: str = choice("adamw", OPTIMIZERS)
     """adamw (torch AdamW, fp32 moments) or adamw8bit (bitsandbytes 8-bit AdamW)."""
-    dtype: str = "bfloat16"
+    dtype: str = choice("bfloat16", DTYPES)
     """Precision of activations and of weights that are not quantized: float32 (CPU), bfloat16, float16."""
-    device: str = "cuda"
+    device: str = choice("cuda", DEVICES)
     """cuda or cpu: decides the dropout mask size and the framework overhead."""
-    attention: str = "sdpa"
+    attention: str = choice("sdpa", ATTENTIONS)
     """Attention implementation: sdpa (flash / memory-efficient kernels) or eager (materialised scores)."""
     padded: bool = False
     """Batches carry an attention mask (padding): SDPA then keeps the mask and repeated k/v heads."""

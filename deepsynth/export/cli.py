@@ -19,14 +19,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the workspace's)")
 
 
+def _checked_source(args: argparse.Namespace):
+    """The run id or adapter folder to export; a bad value is named by its flag."""
+    from pathlib import Path
+
+    from deepsynth.configuration import ConfigError
+    from deepsynth.errors import InputError
+    from deepsynth.names import check_run_id
+
+    problems = []
+    if not str(args.out).lower().endswith(".zip"):
+        problems.append(("--out", f"a package is a .zip file, got {args.out!r}"))
+    source = None
+    if args.run is not None:
+        try:
+            source = check_run_id(args.run)
+        except InputError as error:
+            problems.append(("--run", str(error)))
+    else:
+        source = Path(args.adapter_dir)
+        if not source.is_dir():
+            problems.append(("--adapter-dir", f"{source}: no such folder"))
+    if problems:
+        raise ConfigError(problems, "export options")
+    return source
+
+
 def run(args: argparse.Namespace) -> int:
     import zipfile
-    from pathlib import Path
 
     from tqdm import tqdm
 
     from deepsynth.export.package import export_package
 
+    source = _checked_source(args)
     steps = tqdm(total=None, desc="export", unit="step", leave=False)
 
     def progress(message: str) -> None:
@@ -34,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
         steps.update(1)
 
     try:
-        source = args.run if args.run is not None else Path(args.adapter_dir)
         out = export_package(source, args.out, merge=args.merge, uri=args.tracking_uri,
                              progress=progress, merge_dtype=args.merge_dtype)
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from deepsynth.training.cli import add_config_arguments
+
 HELP = "List, start, cancel and resume background training jobs."
 
 
@@ -14,10 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status = actions.add_parser("status", help="one job in detail")
     status.add_argument("job_id", metavar="ID")
     start = actions.add_parser(
-        "start", help="start `deepsynth train ARGS...` in the background",
-        description="Everything after `start` goes to `deepsynth train`, e.g. "
-                    "`deepsynth jobs start --dataset DIR --preset minimal`.")
-    start.add_argument("train_args", nargs=argparse.REMAINDER, metavar="TRAIN_ARGS")
+        "start", help="start a training run in the background (the flags of `deepsynth train`)",
+        description="Takes exactly the flags of `deepsynth train`, e.g. "
+                    "`deepsynth jobs start --dataset DIR --preset minimal` or `--config FILE.json`.")
+    add_config_arguments(start)
     cancel = actions.add_parser("cancel", help="stop a job (SIGTERM, then kill after a timeout)")
     cancel.add_argument("job_id", metavar="ID")
     cancel.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL (30)")
@@ -46,7 +48,6 @@ def _detail(job) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from deepsynth import jobs
-    from deepsynth.errors import InputError
 
     if args.action == "list":
         print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  RUN")
@@ -54,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
             print(_line(job))
         return 0
     if args.action == "start":
-        train_args = [a for a in args.train_args if a != "--"]
-        if not train_args:
-            raise InputError("give the `deepsynth train` arguments after `start`")
-        job = jobs.start_job(train_args)
+        from deepsynth.training.cli import checked_nproc, config_from_args
+
+        job = jobs.start_job(config_from_args(args), nproc=checked_nproc(args.nproc))
         print(f"started job {job.job_id} (pid {job.pid}); log: {job.log_path}")
         return 0
     if args.action == "status":

@@ -2,6 +2,7 @@
 after it restarts.
 
 A job is a folder `workspace/jobs/<id>/`:
+- `train_config.json`: the run's `TrainConfig`, which the worker reads (`deepsynth train --config`).
 - `job.json` (written here): the `deepsynth train` arguments, and per attempt the worker's pid and
   process start time. A pid alone is not an identity (pids are reused); pid + `create_time` is.
 - `report.json` (written by the worker through `write_report`): its MLflow run id, tracking URI,
@@ -186,14 +187,18 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int)
     return {"pid": child.pid, "create_time": create_time, "started_at": time.time(), "argv": argv}
 
 
-def start_job(train_args: list[str], spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
-    """Start `deepsynth train *train_args` in the background; returns at once with the job."""
+def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
+    """Start `deepsynth train --config <job folder>/train_config.json` in the background for the
+    `TrainConfig` `config` (any config: every field travels in the file); returns at once."""
+    from deepsynth.training.config import TRAIN_CONFIG_FILE, save_train_config
+
     job_id = check_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
     job_dir = paths.jobs_dir() / job_id
     job_dir.mkdir(parents=True, exist_ok=False)
-    attempt = _launch(job_dir, list(train_args), spawn, concurrent=len(running_jobs()) + 1)
-    write_json_atomic(job_dir / JOB_FILE, {"job_id": job_id, "train_args": list(train_args),
-                                           "attempts": [attempt]})
+    config_file = save_train_config(config, job_dir / TRAIN_CONFIG_FILE)
+    train_args = ["--config", str(config_file)] + (["--nproc", str(int(nproc))] if nproc > 1 else [])
+    attempt = _launch(job_dir, train_args, spawn, concurrent=len(running_jobs()) + 1)
+    write_json_atomic(job_dir / JOB_FILE, {"job_id": job_id, "train_args": train_args, "attempts": [attempt]})
     return _load(job_dir)
 
 

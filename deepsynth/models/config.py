@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepsynth.configuration import Problems
+from deepsynth.configuration import Problems, choice
 
 VISION_INTERFACES = ("ocr_text", "features")
 TEXT_ENCODERS = ("none", "minilm", "tiny")  # or a local path to a (Qwen3) embedding model
@@ -20,7 +20,7 @@ class ModelConfig:
     """`default` (EasyOCR english_g2 reader + SmolLM2-135M-Instruct, offline), `tiny` (random tiny
     model built from configs, for tests), a local Hugging Face causal LM or VisionEncoderDecoder
     folder (DeepSeek-OCR needs trust_remote_code), or a hub id where the hub is reachable."""
-    vision_interface: str = "ocr_text"
+    vision_interface: str = choice("ocr_text", VISION_INTERFACES)
     """How the decoder sees the page: `ocr_text` (the reader's CTC output decoded to text, fed as
     tokens) or `features` (reader features -> trainable projection -> decoder embeddings)."""
     text_encoder: str = "none"
@@ -41,13 +41,13 @@ class ModelConfig:
     """Learning rate of the projections relative to LoRA's (`DocumentModel.parameter_groups`). With
     soft-character init at 1x, SmolLM2's loss on one page rose 1.95 -> 2.64 in 3 steps before
     recovering; at 0.1x it fell every step."""
-    reader_precision: str = "int8"
+    reader_precision: str = choice("int8", READER_PRECISIONS)
     """Arithmetic of the frozen OCR reader: `int8` (3.8x faster on CPU, same error rate on rendered
     wiki pages; float32 where the x86 int8 engine is missing) or `float32`."""
     reader_line_height: int = 64
     """Pixel height text lines are resized to before the reader sees them (english_g2 was trained
     at 64; 48 reads ~1.5x faster with ~0.2 points more character errors)."""
-    projection_init: str = "soft_characters"
+    projection_init: str = choice("soft_characters", PROJECTION_INITS)
     """`features` interface: start the projection as the reader's CTC head mixing the decoder's
     character embeddings (`soft_characters`) or as a random MLP (`random`)."""
 

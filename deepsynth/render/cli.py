@@ -7,6 +7,7 @@ files appear only when every page was encoded (temporary files, then renames).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -14,48 +15,25 @@ from pathlib import Path
 
 HELP = "Render a text file to page image(s) (PNG), as the dataset builder does."
 
-# RenderConfig field -> command-line flag, so configuration errors name what the user typed
-FLAGS = {"font_size": "--font-size", "page_width": "--page-width", "page_height": "--page-height",
-         "margin": "--margin", "line_spacing": "--line-spacing", "max_pages": "--max-pages",
-         "mode": "--mode", "font": "--font", "fallback": "--no-fallback",
-         "layout_engine": "--layout-engine", "header_font_size": "--header-font-size"}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from deepsynth.render.config import LAYOUT_ENGINES, MODES  # light: no PIL import
-
     parser.add_argument("--text-file", required=True, type=Path, help="UTF-8 text file to render")
     parser.add_argument("--out", required=True, type=Path,
                         help="output PNG; several pages become OUT_1.png, OUT_2.png, ...")
     parser.add_argument("--instruction", help="instruction drawn as a header above the text")
-    parser.add_argument("--font-size", type=int, help="body text size in pixels (default 22)")
-    parser.add_argument("--header-font-size", type=int, help="instruction header size in pixels (default: --font-size)")
-    parser.add_argument("--page-width", type=int, help="page width in pixels (default 1024)")
-    parser.add_argument("--page-height", type=int, help="page height in pixels (default 1448)")
-    parser.add_argument("--margin", type=int, help="margin in pixels on every side (default 48)")
-    parser.add_argument("--line-spacing", type=float, help="baseline distance / font size (default 1.4)")
-    parser.add_argument("--max-pages", type=int, help="most pages per document; the rest is cut (default 8)")
-    parser.add_argument("--mode", choices=list(MODES), help="DeepSeek-OCR resolution (default none)")
-    parser.add_argument("--font", help="'DejaVu Sans' (default), 'Noto Sans' or a .ttf/.otf/.ttc path")
-    parser.add_argument("--no-fallback", action="store_true", help="no fallback fonts for missing glyphs")
-    parser.add_argument("--layout-engine", choices=list(LAYOUT_ENGINES), help="text layout (default auto)")
+    render_flags().add_to(parser)
+
+
+@functools.lru_cache(maxsize=1)
+def render_flags():
+    from deepsynth.config_flags import ConfigFlags
+    from deepsynth.render.config import RenderConfig
+
+    return ConfigFlags(RenderConfig)
 
 
 def config_from_args(args: argparse.Namespace):
     """A RenderConfig from the flags given; errors name the flags."""
-    from deepsynth.configuration import ConfigError
-    from deepsynth.render.config import RenderConfig
-
-    values = {field: getattr(args, field) for field in
-              ("font_size", "header_font_size", "page_width", "page_height", "margin", "line_spacing",
-               "max_pages", "mode", "font", "layout_engine") if getattr(args, field, None) is not None}
-    if getattr(args, "no_fallback", False):
-        values["fallback"] = False
-    try:
-        return RenderConfig(**values)
-    except ConfigError as error:
-        raise ConfigError([(FLAGS.get(field, field), message) for field, message in error.problems],
-                          error.what) from None
+    return render_flags().build(render_flags().typed(args), what="render options")
 
 
 def read_text_file(path: Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepsynth.configuration import Problems
+from deepsynth.configuration import Problems, choice
 
 # DeepSeek-OCR's native resolution modes: the page is resized to fit this square and padded.
 MODES: dict[str, int | None] = {"none": None, "tiny": 512, "small": 640, "base": 1024, "large": 1280}
@@ -37,7 +37,7 @@ class RenderConfig:
     """Gray level of the page, 0 to 255; must differ from `text_color`."""
     max_pages: int = 8
     """Most pages one document may fill; the rest is cut and the result is marked truncated."""
-    mode: str = "none"
+    mode: str = choice("none", MODES)
     """DeepSeek-OCR resolution: none (keep the page size), tiny 512, small 640, base 1024 or large
     1280 (each page resized to fit that square, aspect kept, and padded with the background)."""
     font: str = "DejaVu Sans"
@@ -48,7 +48,7 @@ class RenderConfig:
     other scripts, symbols and emoji; a CJK font when one is installed)."""
     fallback_fonts: tuple[str, ...] = ()
     """Extra font files tried, in order, after `font` and before the bundled fallback fonts."""
-    layout_engine: str = "auto"
+    layout_engine: str = choice("auto", LAYOUT_ENGINES)
     """Text layout: raqm (shaping and right-to-left via HarfBuzz/FriBiDi), basic (no shaping), or
     auto (raqm when Pillow has it; a warning names text that needed it when it does not)."""
     header_font_size: int = 0

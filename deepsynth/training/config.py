@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepsynth.configuration import Problems
-from deepsynth.lora import LoraSettings, preset
+from deepsynth.configuration import Problems, choice, from_dict, to_dict
+from deepsynth.lora import CUSTOM_PRESET, LoraSettings, preset, preset_label, preset_names
 from deepsynth.models.config import ModelConfig
 
 SCHEDULES = ("constant", "linear", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 EVAL_SPLITS = ("validation", "test", "train")
+TRAIN_CONFIG_FILE = "train_config.json"
+"""A run's `TrainConfig` as JSON: in a job folder (what the job runs, `deepsynth train --config`)
+and in the run folder (what `--resume` continues)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ class TrainConfig:
     lora: LoraSettings = field(default_factory=lambda: preset("standard"))
     """The adapter (rank, alpha, dropout, targets, quantization)."""
     preset: str = "standard"
-    """Name of the preset `lora` came from (`custom` when edited), recorded for comparisons."""
+    """Name of the preset `lora` came from, recorded for comparisons; it reads `custom` as soon as
+    `lora` differs from that preset (set automatically)."""
     max_steps: int = 0
     """Optimizer steps to run; 0: as many as `epochs` epochs need."""
     epochs: float = 1.0
@@ -36,7 +41,7 @@ class TrainConfig:
     """Peak AdamW learning rate."""
     warmup_steps: int = 10
     """Linear warm-up from 0 to `learning_rate` over this many steps."""
-    schedule: str = "cosine"
+    schedule: str = choice("cosine", SCHEDULES)
     """Learning-rate decay after warm-up: constant, linear or cosine (to 0 at the last step)."""
     weight_decay: float = 0.0
     """AdamW decoupled weight decay."""
@@ -55,7 +60,7 @@ class TrainConfig:
     are skipped, not applied)."""
     eval_docs: int = 100
     """Held-out documents scored with ROUGE after training (>= 100 for +-2 RL of noise); 0: skip."""
-    eval_split: str = "validation"
+    eval_split: str = choice("validation", EVAL_SPLITS)
     """Split the evaluation documents come from."""
     eval_max_new_tokens: int = 48
     """Longest generated summary, in tokens."""
@@ -73,7 +78,7 @@ class TrainConfig:
     """MLflow tracking URI; empty: `MLFLOW_TRACKING_URI` or the workspace's sqlite database."""
     output_dir: str = ""
     """Where run folders (checkpoints, the final adapter) go; empty: `<workspace>/workspace/runs`."""
-    device: str = "auto"
+    device: str = choice("auto", DEVICES)
     """auto (CUDA if available), cpu or cuda. fp32 on CPU, bf16 autocast on CUDA."""
     threads: int = 0
     """Torch CPU threads; 0: the cores this process may use divided by the concurrent jobs."""
@@ -84,6 +89,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+        # The label follows the values: edited LoRA settings are "custom" everywhere (MLflow, pages).
+        object.__setattr__(self, "preset", preset_label(self.preset, self.lora))
 
     def validate(self) -> None:
         problems = Problems("training configuration")
@@ -108,6 +115,8 @@ class TrainConfig:
                            "build one with `deepsynth dataset`")
         problems.check(isinstance(self.model, ModelConfig), "model", "must be a ModelConfig")
         problems.check(isinstance(self.lora, LoraSettings), "lora", "must be LoraSettings")
+        problems.check(self.preset in preset_names() or self.preset == CUSTOM_PRESET, "preset",
+                       f"unknown preset {self.preset!r}; choose one of {', '.join(preset_names())}")
         for name in ("max_steps", "warmup_steps", "seed", "eval_docs"):
             integer(name, 0)
         for name in ("batch_size", "checkpoint_every", "keep_checkpoints", "nan_patience",
@@ -138,3 +147,16 @@ class TrainConfig:
         from deepsynth import paths
 
         return Path(self.output_dir) if self.output_dir else paths.home() / "workspace" / "runs"
+
+
+def save_train_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write `config` as the JSON `--config` reads (atomically)."""
+    from deepsynth.atomic_files import write_json_atomic
+
+    path = Path(path)
+    write_json_atomic(path, to_dict(config))
+    return path
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    return from_dict(TrainConfig, json.loads(Path(path).read_text(encoding="utf-8")))

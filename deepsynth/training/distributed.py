@@ -178,13 +178,3 @@ class Distributed:
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, frozen)
         device_ids = [self.local_rank] if str(getattr(model, "device", "cpu")).startswith("cuda") else None
         return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
-
-
-class SilentLogger:
-    """What ranks other than 0 record to: nothing (rank 0 records the run in MLflow)."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: None

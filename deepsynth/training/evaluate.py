@@ -1,144 +1,52 @@
-"""Scoring summaries: ROUGE-1/2/L, the best constant-output control, and the predictions table.
+"""A trained run's evaluation: generate summaries of held-out documents with the tuned model and
+the untouched base (the adapter off), score them with ROUGE, and record it all in the run.
 
-ROUGE is Google's `rouge-score` (F-measure, Porter stemming, the usual reporting choice), averaged
-over documents and given in points (x100). With ~10-word references a 100-document mean carries
-about +-2 points of noise (40 documents: +-3): compare runs on >= 100 documents.
+Recorded: metrics `eval/rouge1|rouge2|rougeL` (tuned), `eval/base_*`, `eval/docs`; artifacts
+`eval/predictions.csv` (per document: id, reference, each model's summary and ROUGE-L) and
+`eval/rouge.json`. The log gets a ROUGE table and a few samples.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import random
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any
 
-ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
+from deepsynth.errors import InputError
+from deepsynth.evaluation import rouge
+from deepsynth.training.data import read_split
 
 
-@lru_cache(maxsize=1)
-def _scorer():
-    from rouge_score import rouge_scorer
+def evaluate_run(model: Any, loaded: Any, config: Any, recorder: Any, step: int, progress: bool) -> dict[str, Any]:
+    """Score `model` on `config.eval_docs` documents of `config.eval_split`; returns
+    {model name: mean ROUGE scores}."""
+    split = loaded.dataset[config.eval_split]
+    if len(split) == 0:
+        raise InputError(f"the {config.eval_split} split of {config.dataset} is empty: nothing to evaluate on")
+    split = split.select(range(min(config.eval_docs, len(split))))
+    data = read_split(model, split, config.blank_pages, loaded.config.render,
+                      f"reading {config.eval_split} pages", progress)
 
-    return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+    def scored(label: str) -> rouge.Evaluation:
+        def generate(indices: list[int]) -> list[str]:
+            batch = model.collate([data.readings[i] for i in indices], [data.instructions[i] for i in indices])
+            return model.generate(batch, max_new_tokens=config.eval_max_new_tokens)
 
+        predictions = rouge.generate_all(generate, list(range(len(data.ids))), config.eval_batch_size)
+        print(f"evaluated {label} on {len(predictions)} {config.eval_split} documents", flush=True)
+        return rouge.score(data.ids, data.summaries, predictions)
 
-def rouge_per_document(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
-    """ROUGE F-measures (points) of each prediction against its reference."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    scorer = _scorer()
-    rows = []
-    for prediction, reference in zip(predictions, references):
-        scores = scorer.score(reference, prediction)
-        rows.append({key: 100.0 * scores[key].fmeasure for key in ROUGE_KEYS})
-    return rows
-
-
-def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Mean ROUGE-1/2/L F-measure in points over the documents."""
-    rows = rouge_per_document(predictions, references)
-    if not rows:
-        return {key: 0.0 for key in ROUGE_KEYS}
-    return {key: sum(row[key] for row in rows) / len(rows) for key in ROUGE_KEYS}
-
-
-def best_constant(train_summaries: Sequence[str], candidates: int = 150, references: int = 300,
-                  seed: int = 0) -> tuple[str, float]:
-    """The control "always answer the same thing": among (a sample of) the training summaries,
-    the one with the highest mean ROUGE-L against (a sample of) the training summaries.
-
-    Chosen on the train split only, then scored on held-out documents like any model. Uses
-    rouge-score's own tokenizer and LCS (`_score_lcs`, what `score()` calls for rougeL) on
-    pre-tokenized text, so 150 x 300 pairs take about a second."""
-    from rouge_score import rouge_scorer
-
-    pool = [s for s in dict.fromkeys(train_summaries) if s.strip()]
-    if not pool:
-        raise ValueError("no non-empty training summaries to choose a constant from")
-    rng = random.Random(seed)
-    picked = rng.sample(pool, min(candidates, len(pool)))
-    targets = rng.sample(list(train_summaries), min(references, len(train_summaries)))
-    tokenize = _scorer()._tokenizer.tokenize
-    target_tokens = [tokenize(t) for t in targets]
-    best_text, best_score = picked[0], -1.0
-    for candidate in picked:
-        tokens = tokenize(candidate)
-        score = sum(rouge_scorer._score_lcs(t, tokens).fmeasure for t in target_tokens) / len(target_tokens)
-        if score > best_score:
-            best_text, best_score = candidate, score
-    return best_text, 100.0 * best_score
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Generated summaries for held-out documents and their ROUGE."""
-
-    ids: tuple[str, ...]
-    """Document ids, in order."""
-    references: tuple[str, ...]
-    """Reference summaries."""
-    predictions: tuple[str, ...]
-    """What the model wrote."""
-    scores: dict[str, float]
-    """Mean rouge1/rouge2/rougeL (points)."""
-    per_document: tuple[dict[str, float], ...]
-    """ROUGE of each document."""
-
-
-def score(ids: Sequence[str], references: Sequence[str], predictions: Sequence[str]) -> Evaluation:
-    rows = rouge_per_document(predictions, references)
-    means = {key: (sum(r[key] for r in rows) / len(rows) if rows else 0.0) for key in ROUGE_KEYS}
-    return Evaluation(tuple(ids), tuple(references), tuple(predictions), means, tuple(rows))
-
-
-def generate_all(generate: Callable[[Sequence[Any]], list[str]], examples: Sequence[Any],
-                 batch_size: int, progress: Callable[[int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> list[str]:
-    """Run `generate` over `examples` in batches (progress gets the number done)."""
-    predictions: list[str] = []
-    for start in range(0, len(examples), batch_size):
-        if should_stop is not None and should_stop():
-            raise InterruptedError("evaluation cancelled")
-        predictions.extend(generate(examples[start:start + batch_size]))
-        if progress is not None:
-            progress(len(predictions))
-    return predictions
-
-
-def predictions_csv(evaluations: dict[str, Evaluation]) -> str:
-    """One row per document: id, reference, then each model's prediction and its ROUGE-L."""
-    names = list(evaluations)
-    first = evaluations[names[0]]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "reference"] + [c for n in names for c in (f"{n}_prediction", f"{n}_rougeL")])
-    for index, doc_id in enumerate(first.ids):
-        row = [doc_id, first.references[index]]
-        for name in names:
-            evaluation = evaluations[name]
-            row += [evaluation.predictions[index], f"{evaluation.per_document[index]['rougeL']:.1f}"]
-        writer.writerow(row)
-    return out.getvalue()
-
-
-def rouge_table(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table: one line per model, ROUGE-1/2/L columns."""
-    width = max([len(name) for name in results] + [5])
-    lines = [f"{'model':<{width}}  {'R-1':>6} {'R-2':>6} {'R-L':>6}"]
-    for name, scores in results.items():
-        lines.append(f"{name:<{width}}  {scores['rouge1']:>6.1f} {scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f}")
-    return "\n".join(lines)
-
-
-def sample_predictions(evaluations: dict[str, Evaluation], count: int = 5, width: int = 70) -> str:
-    """A few documents side by side: the reference and each model's summary."""
-    names = list(evaluations)
-    first = evaluations[names[0]]
-    lines = []
-    for index in range(min(count, len(first.ids))):
-        lines.append(f"[{first.ids[index]}] reference: {first.references[index][:width]}")
-        for name in names:
-            lines.append(f"    {name:>8}: {evaluations[name].predictions[index][:width]!r}")
-    return "\n".join(lines)
+    evaluations = {"tuned": scored("tuned model")}
+    if config.eval_base:
+        with model.disable_adapter():
+            evaluations["base"] = scored("base model")
+    metrics = {f"eval/{k}": v for k, v in evaluations["tuned"].scores.items()}
+    if "base" in evaluations:
+        metrics.update({f"eval/base_{k}": v for k, v in evaluations["base"].scores.items()})
+    metrics["eval/docs"] = float(len(data.ids))
+    recorder.metrics(metrics, step, flush=True)
+    recorder.text_artifact(rouge.predictions_csv(evaluations), "eval/predictions.csv")
+    summary = {name: e.scores for name, e in evaluations.items()}
+    recorder.json_artifact({"split": config.eval_split, "docs": len(data.ids), "rouge": summary,
+                            "blank_pages": config.blank_pages}, "eval/rouge.json")
+    print(rouge.rouge_table(summary), flush=True)
+    print(rouge.sample_predictions(evaluations, count=3), flush=True)
+    return summary

@@ -5,7 +5,7 @@ through the frozen reader (cached) -> steps with periodic atomic checkpoints -> 
 -> ROUGE of the tuned model and the untouched base on held-out documents. Every way out closes the
 MLflow run: FINISHED; KILLED on SIGTERM/Ctrl-C (after a checkpoint, so resume loses nothing);
 FAILED with the error (NaN with its step, out of memory with advice, disk full). A job's
-`report.json` (see `deepsynth.jobs`) follows along.
+`report.json` (see `deepsynth.training.report`) follows along; both go through one `Recorder`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from deepsynth.atomic_files import write_json_atomic
-from deepsynth.configuration import flat_params, from_dict, to_dict
+from deepsynth.configuration import flat_params, to_dict
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
-from deepsynth.training.config import TrainConfig
+from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config
 from deepsynth.training.data import SplitData, dataset_profile, read_split
-from deepsynth.training.distributed import Distributed, SilentLogger
+from deepsynth.training.distributed import Distributed
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
-from deepsynth.training.report import concurrent_jobs_hint, job_dir_from_env, write_report
+from deepsynth.training.recorder import Recorder
+from deepsynth.training.report import FAILED, KILLED, concurrent_jobs_hint, job_dir_from_env
 
-CONFIG_FILE = "train_config.json"
 OWNER_FILE = "worker.json"
 
 
@@ -61,7 +61,8 @@ class Progress:
             self.bar.close()
 
 
-def _load_resume(run_id: str, uri: str | None) -> tuple[TrainConfig, Path]:
+def load_resume(run_id: str, uri: str | None) -> tuple[TrainConfig, Path]:
+    """The saved config and run folder of a run that can be resumed; `InputError` saying why not."""
     from deepsynth.tracking.store import FINISHED, RUN_DIR_TAG, run_status, run_tags
 
     try:
@@ -73,10 +74,10 @@ def _load_resume(run_id: str, uri: str | None) -> tuple[TrainConfig, Path]:
     if run_status(run_id, uri) == FINISHED:
         raise InputError(f"run {run_id} already finished; start a new run instead")
     run_dir = Path(tags[RUN_DIR_TAG])
-    config_path = run_dir / CONFIG_FILE
+    config_path = run_dir / TRAIN_CONFIG_FILE
     if not config_path.is_file():
         raise InputError(f"cannot resume run {run_id}: {config_path} is missing")
-    return from_dict(TrainConfig, json.loads(config_path.read_text())), run_dir
+    return load_train_config(config_path), run_dir
 
 
 def _claim(run_dir: Path) -> None:
@@ -103,60 +104,52 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
     distributed = Distributed.from_env()  # under `deepsynth train --nproc N`: only rank 0 records
-    job_dir = job_dir or job_dir_from_env() if distributed.is_main else None
+    job_dir = job_dir or job_dir_from_env()
     cancel = CancelSignal().install()
-    logger = None
+    record: Recorder | None = None
     try:
         distributed.start()
         if not distributed.is_main:  # rank 0 creates or attaches the run, then says which
             run_id, run_dir = distributed.broadcast_text(None).split("\n", 1)
             run_dir = Path(run_dir)
-            config = config if config is not None else from_dict(TrainConfig, json.loads((run_dir / CONFIG_FILE).read_text()))
-            logger, uri = SilentLogger(run_id), None
+            config = config if config is not None else load_train_config(run_dir / TRAIN_CONFIG_FILE)
+            record, uri = Recorder.silent(run_id), None
         elif resume_run_id:
-            config, run_dir = _load_resume(resume_run_id, tracking_uri)
+            config, run_dir = load_resume(resume_run_id, tracking_uri)
             _claim(run_dir)  # before touching the run: it may belong to a live worker
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
-            logger = RunLogger.attach(resume_run_id, uri)
+            record = Recorder(RunLogger.attach(resume_run_id, uri), job_dir)
         else:
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
-            logger = RunLogger.start(config.experiment, config.run_name, params=flat_params(config), uri=uri,
-                                     tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
-                                           "deepsynth.blank_pages": str(config.blank_pages)})
-            run_dir = config.run_root / logger.run_id
+            record = Recorder(RunLogger.start(
+                config.experiment, config.run_name, params=flat_params(config), uri=uri,
+                tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
+                      "deepsynth.blank_pages": str(config.blank_pages)}), job_dir)
+            run_dir = config.run_root / record.run_id
             run_dir.mkdir(parents=True, exist_ok=True)
             _claim(run_dir)
-            write_json_atomic(run_dir / CONFIG_FILE, to_dict(config))
-            logger.set_tags({RUN_DIR_TAG: str(run_dir.resolve())})
-            logger.log_dict(to_dict(config), "config/train_config.json")
+            save_train_config(config, run_dir / TRAIN_CONFIG_FILE)
+            record.tags({RUN_DIR_TAG: str(run_dir.resolve())})
+            record.json_artifact(to_dict(config), f"config/{TRAIN_CONFIG_FILE}")
         if distributed.is_main:
-            distributed.broadcast_text(f"{logger.run_id}\n{run_dir}")
+            distributed.broadcast_text(f"{record.run_id}\n{run_dir}")
             if distributed.enabled:
-                logger.set_tags({"deepsynth.world_size": str(distributed.world_size)})
-        write_report(job_dir, run_id=logger.run_id, tracking_uri=uri, run_dir=str(run_dir), state="RUNNING")
+                record.tags({"deepsynth.world_size": str(distributed.world_size)})
+        record.started(uri, run_dir)
         if on_run_started is not None and distributed.is_main:
-            on_run_started(logger.run_id)
-        _Session(config, logger, run_dir, cancel, job_dir, progress and distributed.is_main,
+            on_run_started(record.run_id)
+        _Session(config, record, run_dir, cancel, progress and distributed.is_main,
                  resumed=bool(resume_run_id), distributed=distributed).run()
         # The other ranks wait here while rank 0 saves and evaluates: a rank that tears down the
         # process group early aborts gloo's threads ("terminate called without an active
         # exception"), and torchrun then kills rank 0 mid-evaluation.
         distributed.barrier()
-        logger.finish()
-        write_report(job_dir, state="FINISHED", error=None)
-        return logger.run_id
+        record.finished()
+        return record.run_id
     except BaseException as error:
         status, message, reraise = _classify(error)
-        if logger is not None:
-            try:
-                logger.finish(status, error=message)
-            except Exception as tracking_error:  # e.g. the disk is full for the store too
-                print(f"deepsynth train: could not close MLflow run {logger.run_id}: {tracking_error}",
-                      file=sys.stderr)
-        try:
-            write_report(job_dir, state=status, error=message)
-        except OSError:
-            pass
+        if record is not None:
+            record.ended(status, message)
         if reraise is error:
             raise
         raise reraise from error
@@ -168,29 +161,29 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
 def _classify(error: BaseException) -> tuple[str, str, BaseException]:
     """(MLflow status, message for the run, the exception to raise) for any way training ended."""
     if isinstance(error, (Cancelled, KeyboardInterrupt)):
-        return "KILLED", f"cancelled ({error})", error if isinstance(error, Cancelled) else Cancelled(str(error))
+        return KILLED, f"cancelled ({error})", error if isinstance(error, Cancelled) else Cancelled(str(error))
     if isinstance(error, checkpoint.DiskFullError):
-        return "FAILED", str(error), error
+        return FAILED, str(error), error
     if checkpoint.is_disk_full(error):
         wrapped = checkpoint.DiskFullError(
             f"disk full ({error}); earlier checkpoints and the MLflow store were left as they were. "
             "Free space, then resume.")
-        return "FAILED", str(wrapped), wrapped
+        return FAILED, str(wrapped), wrapped
     if is_out_of_memory(error):
         wrapped = TrainingOutOfMemory(f"out of memory: {error}. Advice: {OOM_ADVICE}")
-        return "FAILED", str(wrapped), wrapped
+        return FAILED, str(wrapped), wrapped
     if isinstance(error, DeepSynthError):
-        return "FAILED", str(error), error
+        return FAILED, str(error), error
     return "FAILED", f"{type(error).__name__}: {error}", error
 
 
 class _Session:
     """The body of one run once its MLflow run exists."""
 
-    def __init__(self, config: TrainConfig, logger: Any, run_dir: Path, cancel: CancelSignal,
-                 job_dir: Any, progress: bool, resumed: bool, distributed: Distributed = Distributed()) -> None:
-        self.config, self.logger, self.run_dir, self.cancel = config, logger, run_dir, cancel
-        self.job_dir, self.progress, self.resumed = job_dir, progress, resumed
+    def __init__(self, config: TrainConfig, record: Recorder, run_dir: Path, cancel: CancelSignal,
+                 progress: bool, resumed: bool, distributed: Distributed = Distributed()) -> None:
+        self.config, self.record, self.run_dir, self.cancel = config, record, run_dir, cancel
+        self.progress, self.resumed = progress, resumed
         self.distributed = distributed
         self._cancel_agreed = False
         self._gpu_claim: Any = None
@@ -208,11 +201,11 @@ class _Session:
         device = choose_device(config.device)
         threads = choose_threads(config.threads, concurrent_jobs_hint() * self.distributed.world_size)
         torch.set_num_threads(threads)
-        self.logger.set_tags({"deepsynth.threads": str(threads), "deepsynth.device": device})
+        self.record.tags({"deepsynth.threads": str(threads), "deepsynth.device": device})
         if device == "cpu":
             torch.set_flush_denormal(True)  # denormals after softmax cost 1.6x per step on CPU
         if config.system_metrics:
-            self.logger.start_system_metrics(resume=self.resumed)
+            self.record.system_metrics(self.resumed)
         removed = checkpoint.clean_temporary(self.run_dir) if self.distributed.is_main else []
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
@@ -220,7 +213,7 @@ class _Session:
         loaded = load_dataset_dir(config.dataset)
         if not self.resumed:
             digest, profile = dataset_profile(loaded)
-            self.logger.log_dataset(Path(config.dataset).name, config.dataset, digest, profile)
+            self.record.dataset(Path(config.dataset).name, config.dataset, digest, profile)
         if device == "cuda":  # a busy GPU: wait here (QUEUED) instead of running out of memory
             self._gpu_claim = self._queue_for_gpu()
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
@@ -246,11 +239,13 @@ class _Session:
             return  # rank 0 saves the adapter and evaluates
 
         adapter_dir = self.run_dir / "adapter"
-        model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.logger.run_id,
+        model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
                                                "preset": config.preset})
-        self.logger.log_artifacts(adapter_dir, "adapter")
+        self.record.artifacts(adapter_dir, "adapter")
         if config.eval_docs:
-            self._evaluate(model, loaded, render)
+            from deepsynth.training.evaluate import evaluate_run
+
+            evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
 
     def _queue_for_gpu(self) -> Any:
         """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);
@@ -263,13 +258,13 @@ class _Session:
         def queued(reason: str) -> None:
             if not said or said[-1] != reason:
                 print(f"queued: {reason}", flush=True)
-                write_report(self.job_dir, state="QUEUED", queued=reason)
+                self.record.queued(reason)
                 said.append(reason)
 
         claim = queue_for_gpu(self.config, self.distributed.local_rank, paths.jobs_dir(), queued)
         if said:
-            write_report(self.job_dir, state="RUNNING", queued=None)
-            self.logger.set_tags({"deepsynth.gpu_queued_s": f"{claim.waited_s:.0f}"})
+            self.record.queued(None)
+            self.record.tags({"deepsynth.gpu_queued_s": f"{claim.waited_s:.0f}"})
         return claim
 
     # -- steps -----------------------------------------------------------------------------------
@@ -286,7 +281,7 @@ class _Session:
         model.load_trainable_state(trainable)
         loop.load_state_dict(state["loop"])
         set_rng_state(state["rng"])
-        print(f"resuming run {self.logger.run_id} from step {latest.step} ({latest.path})", flush=True)
+        print(f"resuming run {self.record.run_id} from step {latest.step} ({latest.path})", flush=True)
 
     def _save_checkpoint(self, model: Any, loop: Any, order: Any) -> None:
         from deepsynth.training.loop import rng_state
@@ -294,19 +289,19 @@ class _Session:
         if not self.distributed.is_main:
             return
 
-        self.logger.flush()  # metrics up to this step are in the store before the checkpoint says so
+        self.record.flush()  # metrics up to this step are in the store before the checkpoint says so
         checkpoint.save(self.run_dir, loop.step, model.trainable_state(),
                         {"loop": loop.state_dict(), "rng": rng_state()},
-                        {"run_id": self.logger.run_id, "epoch": order.epoch(loop.step)},
+                        {"run_id": self.record.run_id, "epoch": order.epoch(loop.step)},
                         keep=self.config.keep_checkpoints)
-        write_report(self.job_dir, step=loop.step, checkpoint_step=loop.step)
+        self.record.checkpointed(loop.step)
 
     def _fit(self, model: Any, loop: Any, order: Any, data: SplitData, total: int, device: str) -> None:
         import torch
 
         config = self.config
         bar = Progress(total, loop.step, self.progress)
-        write_report(self.job_dir, step=loop.step, total_steps=total)
+        self.record.plan(loop.step, total)
         started = time.monotonic()
         # Profile the second step of this process on CPU (the optimizer state exists by then).
         measure_at = loop.step + 1 if config.measure_memory and device == "cpu" else -1
@@ -335,7 +330,7 @@ class _Session:
             self._save_checkpoint(model, loop, order)  # evaluation can be resumed without retraining
         if device == "cuda":
             self._log_memory(torch.cuda.max_memory_allocated(), model, self._first_batch)
-        self.logger.flush()
+        self.record.flush()
 
     def _iteration(self, model: Any, loop: Any, order: Any, data: SplitData, bar: Progress,
                    measure_at: int, started: float) -> bool:
@@ -363,7 +358,7 @@ class _Session:
         if result.step - 1 != measure_at:  # the profiled step is slower: not a throughput sample
             metrics["train/samples_per_s"] = result.samples / result.seconds
             metrics["train/tokens_per_s"] = result.tokens / result.seconds
-        self.logger.log_metrics(metrics, result.step)
+        self.record.metrics(metrics, result.step)
         bar.update(result.step, result.loss, result.lr)
         out_of_time = bool(config.time_budget_s) and time.monotonic() - started >= config.time_budget_s
         stopping = self.cancel.requested
@@ -376,10 +371,10 @@ class _Session:
         if due or stopping or out_of_time:
             self._save_checkpoint(model, loop, order)
         elif time.monotonic() - self._last_report > 5:
-            write_report(self.job_dir, step=result.step)
+            self.record.report(step=result.step)
             self._last_report = time.monotonic()
         if out_of_time:
-            self.logger.set_tags({"deepsynth.stopped_early": f"time budget {config.time_budget_s}s at step {result.step}"})
+            self.record.tags({"deepsynth.stopped_early": f"time budget {config.time_budget_s}s at step {result.step}"})
             print(f"time budget reached at step {result.step}", flush=True)
         return out_of_time
 
@@ -391,48 +386,11 @@ class _Session:
             estimate, details = estimated_bytes(self.config, model, batch)
         except Exception as error:  # a model the estimator cannot describe must not stop training
             estimate, details = None, None
-            self.logger.set_tags({"deepsynth.estimate_error": f"{type(error).__name__}: {error}"})
+            self.record.tags({"deepsynth.estimate_error": f"{type(error).__name__}: {error}"})
         if estimate is not None:
             metrics["memory/estimated_bytes"] = float(estimate)
-            self.logger.log_dict(details, "estimate.json")
-        self.logger.log_metrics(metrics, 0, flush=True)
-
-    # -- evaluation ------------------------------------------------------------------------------
-    def _evaluate(self, model: Any, loaded: Any, render: Any) -> None:
-        from deepsynth.training import evaluate
-
-        config = self.config
-        split = loaded.dataset[config.eval_split]
-        if len(split) == 0:
-            raise InputError(f"the {config.eval_split} split of {config.dataset} is empty: nothing to evaluate on")
-        split = split.select(range(min(config.eval_docs, len(split))))
-        data = read_split(model, split, config.blank_pages, render, f"reading {config.eval_split} pages",
-                          self.progress)
-
-        def run(label: str) -> Any:
-            def generate(indices: list[int]) -> list[str]:
-                batch = model.collate([data.readings[i] for i in indices], [data.instructions[i] for i in indices])
-                return model.generate(batch, max_new_tokens=config.eval_max_new_tokens)
-
-            predictions = evaluate.generate_all(generate, list(range(len(data.ids))), config.eval_batch_size)
-            print(f"evaluated {label} on {len(predictions)} {config.eval_split} documents", flush=True)
-            return evaluate.score(data.ids, data.summaries, predictions)
-
-        evaluations = {"tuned": run("tuned model")}
-        if config.eval_base:
-            with model.disable_adapter():
-                evaluations["base"] = run("base model")
-        metrics = {f"eval/{k}": v for k, v in evaluations["tuned"].scores.items()}
-        if "base" in evaluations:
-            metrics.update({f"eval/base_{k}": v for k, v in evaluations["base"].scores.items()})
-        metrics["eval/docs"] = float(len(data.ids))
-        self.logger.log_metrics(metrics, self._final_step(), flush=True)
-        self.logger.log_text(evaluate.predictions_csv(evaluations), "eval/predictions.csv")
-        summary = {name: e.scores for name, e in evaluations.items()}
-        self.logger.log_dict({"split": config.eval_split, "docs": len(data.ids), "rouge": summary,
-                              "blank_pages": config.blank_pages}, "eval/rouge.json")
-        print(evaluate.rouge_table(summary), flush=True)
-        print(evaluate.sample_predictions(evaluations, count=3), flush=True)
+            self.record.json_artifact(details, "estimate.json")
+        self.record.metrics(metrics, 0, flush=True)
 
     def _final_step(self) -> int:
         latest = checkpoint.latest(self.run_dir)

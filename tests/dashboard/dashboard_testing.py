@@ -61,6 +61,13 @@ class FakeSpawn:
         return process
 
 
+def started_config(argv):
+    """The TrainConfig a recorded `deepsynth train --config FILE` job would run."""
+    from deepsynth.training.config import load_train_config
+
+    return load_train_config(argv[argv.index("--config") + 1])
+
+
 def texts(app) -> str:
     """Everything the page shows as text (markdown, captions, alerts, titles), one string."""
     parts = []

@@ -3,6 +3,7 @@
 import json
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 
 
 def test_settings_are_saved_to_disk_and_used_by_a_new_session(open_page, workspace, tiny_dataset):
@@ -25,7 +26,7 @@ def test_a_bad_tracking_uri_is_reported_by_the_page_that_needs_it(open_page, wor
 
 
 def test_running_jobs_are_listed_in_the_sidebar(open_page, datasets_setting, fake_spawn):
-    job = jobs.start_job(["--dataset", str(datasets_setting), "--preset", "minimal"], spawn=fake_spawn)
+    job = jobs.start_job(*parse_train_args(["--dataset", str(datasets_setting), "--preset", "minimal"]), spawn=fake_spawn)
     app = open_page("estimate")
     sidebar = [c.value for c in app.sidebar.caption]
     assert "Running jobs" in sidebar and any(job.job_id in line for line in sidebar)

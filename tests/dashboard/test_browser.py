@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.dashboard_launcher import dashboard_command
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,7 +60,7 @@ def served(workspace, store, datasets_setting, fake_spawn, tmp_path):
     from deepsynth.tracking.registry import register_adapter
 
     register_adapter(store.with_adapter, "browser-smoke", alias="champion", uri=store.uri)
-    job = jobs.start_job(["--dataset", str(datasets_setting), "--preset", "minimal"], spawn=fake_spawn)
+    job = jobs.start_job(*parse_train_args(["--dataset", str(datasets_setting), "--preset", "minimal"]), spawn=fake_spawn)
     (job.job_dir / "report.json").write_text(json.dumps(
         {"pid": job.pid, "run_id": store.finished[1], "tracking_uri": store.uri, "state": "RUNNING",
          "step": 30, "total_steps": 90}))

@@ -4,7 +4,7 @@ is handed to the Train page through a file."""
 
 import json
 
-from dashboard_testing import element_after, texts
+from dashboard_testing import element_after, started_config, texts
 
 from deepsynth.estimate import GPUS, Workload, estimate, load_architecture
 from deepsynth.lora import preset
@@ -85,7 +85,7 @@ def test_settings_travel_to_the_train_page(open_page, datasets_setting, fake_spa
     train.radio(key="train.settings_source").set_value("From the estimate page").run()
     assert "**r32** · rank 32 · alpha 64" in texts(train)
     train.button(key="train.start").click().run()
-    assert fake_spawn.calls[0][fake_spawn.calls[0].index("--preset") + 1] == "r32"
+    assert started_config(fake_spawn.calls[0]).preset == "r32"
 
     app.number_input(key="estimate.lora.rank").set_value(24).run()
     app.button(key="estimate.use").click().run()
@@ -95,6 +95,5 @@ def test_settings_travel_to_the_train_page(open_page, datasets_setting, fake_spa
     assert "**custom** · rank 24 · alpha 64" in texts(train)
     train.button(key="train.start").click().run()
     assert not train.error
-    job_argv = fake_spawn.calls[-1]
-    assert job_argv[job_argv.index("--rank") + 1] == "24"
-    assert job_argv[job_argv.index("--alpha") + 1] == "64.0"
+    started = started_config(fake_spawn.calls[-1])
+    assert (started.lora.rank, started.lora.alpha, started.preset) == (24, 64, "custom")

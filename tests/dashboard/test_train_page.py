@@ -4,9 +4,10 @@ live, cancel and resume it; the job list comes from disk."""
 import json
 import sys
 
-from dashboard_testing import element_after, texts
+from dashboard_testing import element_after, started_config, texts
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.jobs import progress as job_progress
 
 
@@ -33,16 +34,16 @@ def test_invalid_settings_show_errors_next_to_their_fields(open_page, datasets_s
 
 def test_start_watch_cancel_resume(open_page, datasets_setting, fake_spawn, store, workspace):
     app = start(open_page, fake_spawn, max_steps=60, eval_docs=0, run_name="from-dashboard")
-    assert "Runs as: `deepsynth train --dataset" in texts(app)
+    assert "Runs as `deepsynth train --config train_config.json`" in texts(app)
     app.button(key="train.start").click().run()
     assert not app.exception and "Started job" in app.success[0].value
 
     argv = fake_spawn.calls[0]
-    assert argv[:4] == [sys.executable, "-m", "deepsynth", "train"]
-    flags = dict(zip(argv[4::2], argv[5::2]))
-    assert flags["--dataset"] == str(datasets_setting) and flags["--preset"] == "minimal"
-    assert flags["--max-steps"] == "60" and flags["--run-name"] == "from-dashboard"
-    assert flags["--tracking-uri"] == store.uri
+    assert argv[:5] == [sys.executable, "-m", "deepsynth", "train", "--config"]
+    started = started_config(argv)
+    assert started.dataset == str(datasets_setting) and started.preset == "minimal"
+    assert started.max_steps == 60 and started.run_name == "from-dashboard"
+    assert started.tracking_uri == store.uri
 
     (job,) = jobs.list_jobs()
     assert job.state == jobs.RUNNING and job.job_dir.parent == workspace / "workspace" / "jobs"
@@ -69,7 +70,7 @@ def test_start_watch_cancel_resume(open_page, datasets_setting, fake_spawn, stor
 
 
 def test_job_list_is_read_from_disk_by_a_fresh_session(open_page, datasets_setting, fake_spawn):
-    job = jobs.start_job(["--dataset", str(datasets_setting), "--preset", "minimal"], spawn=fake_spawn)
+    job = jobs.start_job(*parse_train_args(["--dataset", str(datasets_setting), "--preset", "minimal"]), spawn=fake_spawn)
     app = open_page("train")  # a new session: nothing in session state
     table = app.dataframe[0].value
     assert table["job"].tolist() == [job.job_id] and "RUNNING" in table["state"][0]

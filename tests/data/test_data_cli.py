@@ -35,7 +35,7 @@ def test_bad_flags_are_listed_together(tmp_path, capsys):
                  "--limit", "-3", "--font-size", "2", *SMALL_PAGES[2:]])
     assert code == 2
     err = capsys.readouterr().err
-    assert "language" in err and "limit" in err and "render.font_size" in err
+    assert "--language:" in err and "--limit:" in err and "--font-size:" in err
     assert not (tmp_path / "ds").exists()
 
 

@@ -16,6 +16,7 @@ from deepsynth import jobs, processes
 from deepsynth.training import report
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.tracking.store import RunLogger, run_status
+from deepsynth.training.config import TrainConfig, load_train_config
 
 # A stand-in worker: reports like the real one, sleeps, and on SIGTERM reports KILLED and exits.
 # argv: [mode, run_id, tracking_uri]; mode "obedient" | "stubborn" (ignores SIGTERM and has a child)
@@ -42,6 +43,8 @@ time.sleep(600)
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "deepsynth_dataset.json").write_text("{}")  # what TrainConfig checks for
     yield tmp_path
     for job in jobs.list_jobs():  # never leave a stand-in behind, even when a test fails
         if job.alive:
@@ -69,11 +72,18 @@ def _wait_running(job_id):
     raise AssertionError("stand-in never reported")
 
 
+def a_config(workspace, **fields):
+    return TrainConfig(dataset=str(workspace / "d"), **fields)
+
+
 def test_start_records_argv_identity_and_own_session(workspace):
     seen = []
-    job = jobs.start_job(["--dataset", "d", "--preset", "minimal"], spawn=stand_in("obedient", seen=seen))
+    config = a_config(workspace, weight_decay=0.01, keep_checkpoints=3)
+    job = jobs.start_job(config, spawn=stand_in("obedient", seen=seen))
     argv, options = seen[0]
-    assert argv[1:] == ["-m", "deepsynth", "train", "--dataset", "d", "--preset", "minimal"]
+    config_file = job.job_dir / "train_config.json"
+    assert argv[1:] == ["-m", "deepsynth", "train", "--config", str(config_file)]
+    assert load_train_config(config_file) == config  # every field travels, not only those with a flag
     assert options["start_new_session"] is True and "shell" not in options
     assert options["env"][report.ENV_JOB_DIR] == str(job.job_dir) and options["env"][report.ENV_CONCURRENT_JOBS] == "1"
     record = json.loads((job.job_dir / jobs.JOB_FILE).read_text())
@@ -83,13 +93,13 @@ def test_start_records_argv_identity_and_own_session(workspace):
     job = _wait_running(job.job_id)
     assert job.state == jobs.RUNNING and job.step == 3
     assert [j.job_id for j in jobs.list_jobs()] == [job.job_id]
-    second = jobs.start_job(["--x"], spawn=stand_in("obedient", seen=seen))
+    second = jobs.start_job(a_config(workspace), spawn=stand_in("obedient", seen=seen))
     assert seen[1][1]["env"][report.ENV_CONCURRENT_JOBS] == "2"  # the worker budgets threads with this
     jobs.cancel(second.job_id, timeout_s=10)
 
 
 def test_cancel_is_clean_then_harmless(workspace):
-    job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient")).job_id)
+    job = _wait_running(jobs.start_job(a_config(workspace), spawn=stand_in("obedient")).job_id)
     started = time.monotonic()
     cancelled = jobs.cancel(job.job_id, timeout_s=20)
     assert time.monotonic() - started < 10  # the worker exited on SIGTERM; no timeout needed
@@ -100,7 +110,7 @@ def test_cancel_is_clean_then_harmless(workspace):
 
 
 def test_a_worker_ignoring_sigterm_loses_its_whole_group_after_the_timeout(workspace):
-    job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("stubborn")).job_id)
+    job = _wait_running(jobs.start_job(a_config(workspace), spawn=stand_in("stubborn")).job_id)
     deadline = time.monotonic() + 20
     while len(psutil.Process(job.pid).children()) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -114,7 +124,7 @@ def test_a_worker_ignoring_sigterm_loses_its_whole_group_after_the_timeout(works
 
 
 def test_reattach_after_a_dashboard_restart_and_a_reused_pid_is_not_ours(workspace):
-    job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient")).job_id)
+    job = _wait_running(jobs.start_job(a_config(workspace), spawn=stand_in("obedient")).job_id)
     popen = processes.forget_child(job.pid)  # a new dashboard process knows nothing but the files
     try:
         again = jobs.get_job(job.job_id)
@@ -135,7 +145,7 @@ def test_reattach_after_a_dashboard_restart_and_a_reused_pid_is_not_ours(workspa
 
 def test_a_worker_that_dies_silently_is_failed_and_its_run_closed(workspace, mlflow_tracking_uri):
     logger = RunLogger.start("tests-jobs", uri=mlflow_tracking_uri)
-    job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient", logger.run_id, mlflow_tracking_uri)).job_id)
+    job = _wait_running(jobs.start_job(a_config(workspace), spawn=stand_in("obedient", logger.run_id, mlflow_tracking_uri)).job_id)
     os.kill(job.pid, signal.SIGKILL)
     processes.forget_child(job.pid).wait()
     dead = jobs.get_job(job.job_id)
@@ -162,7 +172,7 @@ def test_bad_job_ids_are_refused(workspace):
 def test_jobs_cli_lists_shows_and_cancels(workspace, capsys):
     from deepsynth.cli import main
 
-    job = _wait_running(jobs.start_job(["--x"], spawn=stand_in("obedient")).job_id)
+    job = _wait_running(jobs.start_job(a_config(workspace), spawn=stand_in("obedient")).job_id)
     assert main(["jobs", "list"]) == 0
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith(job.job_id)][0]
     assert line.split()[1:3] == ["RUNNING", str(job.pid)]
@@ -172,4 +182,4 @@ def test_jobs_cli_lists_shows_and_cancels(workspace, capsys):
     assert "state     KILLED" in capsys.readouterr().out
     assert main(["jobs", "status", "../x"]) == 2
     assert main(["jobs", "start"]) == 2
-    assert "give the `deepsynth train` arguments" in capsys.readouterr().err
+    assert "--dataset: required" in capsys.readouterr().err

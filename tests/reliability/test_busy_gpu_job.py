@@ -15,6 +15,7 @@ import pytest
 from reliability_helpers import train_args, wait_for
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.training import gpu_queue as gpu_availability
 from deepsynth.training.gpu_queue import GpuMemory
 from deepsynth.tracking import store
@@ -109,7 +110,9 @@ def test_the_job_layer_shows_a_queued_job_as_alive_and_cancels_it(workspace):
     def spawn(argv, **options):
         return subprocess.Popen([sys.executable, "-c", QUEUED_WORKER], **options)
 
-    job = jobs.start_job(["--dataset", "x", "--preset", "minimal"], spawn=spawn)
+    (workspace / "x").mkdir()
+    (workspace / "x" / "deepsynth_dataset.json").write_text("{}")  # what TrainConfig checks for
+    job = jobs.start_job(*parse_train_args(["--dataset", str(workspace / "x"), "--preset", "minimal"]), spawn=spawn)
     queued = wait_for(lambda: (j := jobs.get_job(job.job_id)).state == jobs.QUEUED and j, 30, "QUEUED")
     assert queued.alive and [j.job_id for j in jobs.running_jobs()] == [job.job_id]
     listing = subprocess.run([sys.executable, "-m", "deepsynth", "jobs", "list"], capture_output=True, text=True,

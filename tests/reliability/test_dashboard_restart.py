@@ -23,7 +23,8 @@ from deepsynth.training import checkpoint
 DASHBOARD = """
 import json, sys
 from deepsynth import jobs
-job = jobs.start_job(json.loads(sys.argv[1]))
+from deepsynth.training.cli import parse_train_args
+job = jobs.start_job(*parse_train_args(json.loads(sys.argv[1])))
 print(job.job_id, job.pid)
 """
 

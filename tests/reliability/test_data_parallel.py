@@ -12,6 +12,7 @@ import pytest
 from reliability_helpers import train_args, wait_for
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
 
@@ -38,7 +39,7 @@ def _weights(run_dir: Path) -> dict:
 def test_two_processes_match_one_with_the_same_global_batch(workspace, tiny_dataset, mlflow_tracking_uri):
     uri = mlflow_tracking_uri
     args = _args(tiny_dataset, uri, workspace, "--eval-docs", "2")
-    job = jobs.start_job([*args, "--nproc", "2"])  # as the dashboard starts any job
+    job = jobs.start_job(*parse_train_args([*args, "--nproc", "2"]))  # as the dashboard starts any job
     finished = jobs.wait(job.job_id, timeout_s=300)
     log = finished.log_path.read_text()
     assert finished.state == jobs.FINISHED, log[-3000:]
@@ -73,7 +74,7 @@ def test_two_processes_match_one_with_the_same_global_batch(workspace, tiny_data
 def test_cancelling_a_data_parallel_job_stops_every_process(workspace, tiny_dataset, mlflow_tracking_uri):
     uri = mlflow_tracking_uri
     args = [*train_args(tiny_dataset, uri, workspace / "runs", 100_000, 100_000), "--nproc", "2"]
-    job = jobs.start_job(args)
+    job = jobs.start_job(*parse_train_args(args))
     report = job.job_dir / jobs.REPORT_FILE
     wait_for(lambda: report.is_file() and (json.loads(report.read_text()).get("step") or 0) >= 3, 180,
              "three data-parallel steps", poll_s=0.2)

@@ -22,6 +22,7 @@ from reliability_helpers import faulty_spawn, train_args, wait_for
 from fault_injection import DISK_FULL_FLAG
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
 
@@ -60,7 +61,7 @@ def test_a_full_disk_fails_the_job_clearly_and_loses_nothing(workspace, tiny_dat
     uri = mlflow_tracking_uri
     disk, how = small_disk
     args = train_args(tiny_dataset, uri, disk, max_steps=60, checkpoint_every=5)
-    job = jobs.start_job(args, spawn=faulty_spawn("enospc:0") if how == "injected" else subprocess.Popen)
+    job = jobs.start_job(*parse_train_args(args), spawn=faulty_spawn("enospc:0") if how == "injected" else subprocess.Popen)
     report = job.job_dir / jobs.REPORT_FILE
     run_dir = Path(wait_for(lambda: report.is_file() and json.loads(report.read_text()).get("run_dir"), 120,
                             "the worker's run folder"))

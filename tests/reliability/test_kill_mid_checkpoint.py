@@ -17,6 +17,7 @@ from reliability_helpers import faulty_spawn, train_args, wait_for
 from fault_injection import REACHED
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
 
@@ -47,7 +48,7 @@ def test_kill_9_inside_checkpoint_writes_then_resume_matches_an_uninterrupted_ru
     job, run_id = None, None
     for kind, step in KILLS:
         spawn = faulty_spawn(f"{kind}:{step}")
-        job = jobs.start_job(args, spawn=spawn) if job is None else jobs.resume(job.job_id, spawn=spawn)
+        job = jobs.start_job(*parse_train_args(args), spawn=spawn) if job is None else jobs.resume(job.job_id, spawn=spawn)
         marker = job.job_dir / REACHED
         reached = wait_for(lambda: marker.is_file() and json.loads(marker.read_text()), 180,
                            f"the worker to pause at {kind} of checkpoint {step}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from reliability_helpers import faulty_spawn, train_args
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
 
@@ -21,7 +22,7 @@ PATIENCE = 3  # TrainConfig.nan_patience default: the worker fails at step FIRST
 def test_an_infinite_loss_fails_the_job_within_patience_naming_the_step(workspace, tiny_dataset, mlflow_tracking_uri):
     uri = mlflow_tracking_uri
     args = train_args(tiny_dataset, uri, workspace / "runs", max_steps=40, checkpoint_every=5)
-    job = jobs.start_job(args, spawn=faulty_spawn(f"inf-loss:{FIRST_BAD}"))
+    job = jobs.start_job(*parse_train_args(args), spawn=faulty_spawn(f"inf-loss:{FIRST_BAD}"))
     failed = jobs.wait(job.job_id, timeout_s=180)
     stop = FIRST_BAD + PATIENCE - 1
     log = failed.log_path.read_text()

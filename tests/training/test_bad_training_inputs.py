@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.cli import main
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
@@ -70,7 +71,7 @@ def test_shell_metacharacters_in_a_run_name_are_only_text(tiny_dataset, mlflow_t
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     marker = tmp_path / "PWNED"  # the job's working directory is the workspace
     name = "lr=1e-3; touch PWNED $(touch PWNED) `touch PWNED` | & > PWNED"
-    job = jobs.start_job([*_base(tiny_dataset, mlflow_tracking_uri, tmp_path / "runs")[1:], "--run-name", name])
+    job = jobs.start_job(*parse_train_args([*_base(tiny_dataset, mlflow_tracking_uri, tmp_path / "runs")[1:], "--run-name", name]))
     finished = jobs.wait(job.job_id, timeout_s=180)
     assert finished.state == jobs.FINISHED, finished.log_path.read_text()[-2000:]
     assert store.client_for(mlflow_tracking_uri).get_run(finished.run_id).info.run_name == name

@@ -22,16 +22,22 @@ def test_the_launch_is_torchrun_standalone_as_an_argv_list():
 
 def test_nproc_relaunches_the_same_config_in_n_workers(tiny_dataset, mlflow_tracking_uri, tmp_path, monkeypatch):
     launched = []
-    monkeypatch.setattr(distributed, "launch", lambda nproc, args: launched.append((nproc, args)) or 0)
+    def launch(nproc, args):  # the workers read the config file while the launcher waits for them
+        config_file = args[args.index("--config") + 1] if "--config" in args else None
+        launched.append((nproc, args, config_file and open(config_file).read()))
+        return 0
+
+    monkeypatch.setattr(distributed, "launch", launch)
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     flags = ["--dataset", tiny_dataset, "--preset", "minimal", "--dropout", "0", "--model", "tiny", "--max-steps", "7",
              "--batch-size", "6", "--tracking-uri", mlflow_tracking_uri, "--output-dir", str(tmp_path), "--seed", "3"]
     assert main(["train", *flags, "--nproc", "2"]) == 0
-    [(nproc, worker_args)] = launched
-    assert nproc == 2 and "--nproc" not in worker_args
+    [(nproc, worker_args, config_text)] = launched
+    assert nproc == 2 and "--nproc" not in worker_args and worker_args[0] == "--config"
     parse = lambda args: config_from_args(build_parser().parse_args(["train", *args]))  # noqa: E731
-    assert parse(worker_args) == parse(flags)
+    (tmp_path / "sent.json").write_text(config_text)
+    assert parse(["--config", str(tmp_path / "sent.json")]) == parse(flags)
 
     # resume: checked once in the launcher, then only the run id travels
     import json
@@ -45,7 +51,7 @@ def test_nproc_relaunches_the_same_config_in_n_workers(tiny_dataset, mlflow_trac
     logger.set_tags({RUN_DIR_TAG: str(tmp_path / "run")})
     logger.finish("KILLED")
     assert main(["train", "--resume", logger.run_id, "--tracking-uri", mlflow_tracking_uri, "--nproc", "4"]) == 0
-    assert launched[-1] == (4, ["--resume", logger.run_id, "--tracking-uri", mlflow_tracking_uri])
+    assert launched[-1] == (4, ["--resume", logger.run_id, "--tracking-uri", mlflow_tracking_uri], None)
     assert main(["train", "--resume", "abc123", "--tracking-uri", mlflow_tracking_uri, "--nproc", "4"]) == 2
     assert len(launched) == 2  # a run that cannot resume is refused before any worker starts
 
@@ -53,7 +59,7 @@ def test_nproc_relaunches_the_same_config_in_n_workers(tiny_dataset, mlflow_trac
 def test_bad_nproc_and_resume_flags_are_refused_before_launching(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("launched"))
     assert main(["train", "--dataset", str(tmp_path), "--preset", "minimal", "--nproc", "0"]) == 2
-    assert "--nproc must be >= 1, got 0" in capsys.readouterr().err
+    assert "--nproc: must be >= 1, got 0" in capsys.readouterr().err
     assert main(["train", "--resume", "abc", "--preset", "minimal", "--nproc", "2"]) == 2
     assert "drop --preset" in capsys.readouterr().err
 

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.training.report import read_report
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
@@ -54,7 +55,7 @@ def test_kill_9_mid_run_then_resume_continues_the_same_run_and_matches_an_uninte
     from deepsynth.training.worker import train
 
     args = _train_args(tiny_dataset, mlflow_tracking_uri, workspace / "runs", max_steps=60, checkpoint_every=5)
-    job = jobs.start_job(args)
+    job = jobs.start_job(*parse_train_args(args))
     run_dir = Path(_wait_for(lambda: _report(job).get("run_dir"), 120, "the worker's MLflow run"))
     _wait_for(lambda: (checkpoint.latest(run_dir) or checkpoint.Checkpoint(run_dir, 0)).step >= 10, 120,
               "a checkpoint at step >= 10")
@@ -91,7 +92,7 @@ def test_kill_9_mid_run_then_resume_continues_the_same_run_and_matches_an_uninte
 def test_cancel_stops_cleanly_marks_killed_and_a_second_cancel_is_harmless(
         workspace, tiny_dataset, mlflow_tracking_uri):
     args = _train_args(tiny_dataset, mlflow_tracking_uri, workspace / "runs", max_steps=2000, checkpoint_every=1000)
-    job = jobs.start_job(args)
+    job = jobs.start_job(*parse_train_args(args))
     _wait_for(lambda: _report(job).get("total_steps"), 120, "training to start")
     time.sleep(1.0)
     cancelled = jobs.cancel(job.job_id, timeout_s=60)
@@ -111,7 +112,7 @@ def test_two_jobs_at_once_both_finish_with_every_metric(workspace, tiny_dataset,
     for seed in ("1", "2"):
         args = _train_args(tiny_dataset, mlflow_tracking_uri, workspace / "runs", max_steps=25, checkpoint_every=5)
         args = [a for a in args if a != "--no-system-metrics"] + ["--seed", seed, "--eval-docs", "2"]
-        started.append(jobs.start_job(args))
+        started.append(jobs.start_job(*parse_train_args(args)))
     finished = [jobs.wait(job.job_id, timeout_s=300) for job in started]
     client = store.client_for(mlflow_tracking_uri)
     for job in finished:

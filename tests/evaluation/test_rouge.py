@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from deepsynth.training import evaluate
+from deepsynth.evaluation import rouge as evaluate
 
 
 def test_rouge_values_match_hand_computation():

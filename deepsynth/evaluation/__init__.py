@@ -1,0 +1,1 @@
+"""Scoring summaries, independent of how they were produced: ROUGE (`rouge`). No torch here."""
