@@ -29,21 +29,18 @@ def has_adapter(folder: str | Path) -> bool:
 
 
 def read_model_card(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / MODEL_CARD
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise InputError(f"{path}: missing (not a DeepSynth adapter folder)") from error
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}, line {error.lineno}, column {error.colno}: {error.msg}") from error
+    return _read_json(Path(folder) / MODEL_CARD, "not a DeepSynth adapter folder")
 
 
 def read_adapter_config(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / ADAPTER_CONFIG
+    return _read_json(Path(folder) / ADAPTER_CONFIG, "not an adapter folder")
+
+
+def _read_json(path: Path, missing_means: str) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as error:
-        raise InputError(f"{path}: missing (not an adapter folder)") from error
+        raise InputError(f"{path}: missing ({missing_means})") from error
     except json.JSONDecodeError as error:
         raise InputError(f"{path}, line {error.lineno}, column {error.colno}: {error.msg}") from error
 
