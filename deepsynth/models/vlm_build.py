@@ -130,9 +130,10 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
             with torch.device("meta"):
                 skeleton = AutoModelForImageTextToText.from_config(config)
             lm_path = language_model_path(skeleton)
-            keep = [name for name, _ in skeleton.named_children() if name != skeleton.base_model_prefix]
-            inner = getattr(skeleton, skeleton.base_model_prefix)
-            keep += [name for name, _ in inner.named_children() if f"{skeleton.base_model_prefix}.{name}" != lm_path]
+            prefix = skeleton.base_model_prefix
+            keep = [name for name, _ in skeleton.named_children() if name != prefix]
+            keep += [f"{prefix}.{name}" for name, _ in getattr(skeleton, prefix).named_children()
+                     if f"{prefix}.{name}" != lm_path]
             # bitsandbytes skips these (and everything under them): tower, projector, LM head.
             quant.llm_int8_skip_modules = sorted(set(keep))
             kwargs.update(quantization_config=quant, device_map=str(device))
