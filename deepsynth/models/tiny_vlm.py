@@ -68,7 +68,7 @@ def _chat_template(turn_open: str, turn_close: str, image: str, assistant_open: 
     )
 
 
-def _deepseek_ocr2(folder: Path, image_size: int) -> None:
+def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
     from transformers import AutoConfig, DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor
 
     tokens = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<image>", "<|User|>", "<|Assistant|>"]
@@ -84,18 +84,19 @@ def _deepseek_ocr2(folder: Path, image_size: int) -> None:
                                       downsample_ratio=1)
     config = AutoConfig.for_model(
         "deepseek_ocr2", image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=4096,
                          n_routed_experts=4, n_shared_experts=1, mlp_layer_types=["dense", "sparse"],
-                         moe_intermediate_size=32, num_experts_per_tok=2, bos_token_id=tokenizer.bos_token_id,
+                         moe_intermediate_size=width // 2, num_experts_per_tok=2, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          initializer_range=0.2),
         vision_config=dict(
-            sam_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
+            sam_config=dict(hidden_size=width // 2, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
                             image_size=image_size, patch_size=4, window_size=4, global_attn_indexes=[1],
                             downsample_channels=[32, 48]),
-            encoder_config=dict(hidden_size=48, intermediate_size=96, num_hidden_layers=1, num_attention_heads=4,
-                                num_key_value_heads=4, max_position_embeddings=512)))
+            encoder_config=dict(hidden_size=3 * width // 4, intermediate_size=3 * width // 2, num_hidden_layers=1,
+                                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
     _save(folder, config, processor)
 
 
@@ -199,12 +200,16 @@ def _save(folder: Path, config: Any, processor: Any) -> None:
         processor.save_pretrained(str(folder))
 
 
-def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None) -> Path:
+def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None, width: int | None = None) -> Path:
     """Write a tiny random VLM of `family` (one of TINY_VLM_FAMILIES) with its processor into
-    `folder` (created); the same weights in every process. Returns the folder."""
+    `folder` (created); the same weights in every process. Returns the folder. `width`
+    (deepseek_ocr2 only): the language model's hidden size (64), the towers scaled alike."""
     if family not in _BUILDERS:
         raise ValueError(f"no tiny VLM for {family!r}; families: {', '.join(TINY_VLM_FAMILIES)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _BUILDERS[family](folder, image_size or DEFAULT_IMAGE_SIZES[family])
+    if width is not None and family != "deepseek_ocr2":
+        raise ValueError("width applies to deepseek_ocr2 only")
+    extra = {"width": width} if width is not None else {}
+    _BUILDERS[family](folder, image_size or DEFAULT_IMAGE_SIZES[family], **extra)
     return folder

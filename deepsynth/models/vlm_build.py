@@ -181,10 +181,13 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
     base = peft_model.get_base_model()
     precomputed = accepts_precomputed(base)
-    cache_features = precomputed and not config.train_projector
+    # Cached features are the tower + projector's output: valid only while nothing there trains.
+    outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
+                      if p.requires_grad and f".{lm_path}." not in name})
+    cache_features = precomputed and not outside
     if not cache_features:
-        reason = ("the projector trains" if config.train_projector
-                  else f"{type(base).__name__}'s forward does not take precomputed image features")
+        reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
+                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
     reader = VlmPageReader(base, processor, path, cache_features)
     tower = base.get_submodule(tower_path) if tower_path else None

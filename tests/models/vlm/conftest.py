@@ -5,10 +5,6 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageDraw
 
-# Families whose processor loads on this stack (Qwen2-VL's needs torchvision in transformers 5.23).
-FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm")
-
-
 @pytest.fixture(scope="session")
 def vlm_folder(tmp_path_factory):
     """family -> the folder of its tiny VLM (built on first use)."""
@@ -28,6 +24,11 @@ def page(text: str, width: int = 200, height: int = 260) -> Image.Image:
     image = Image.new("L", (width, height), 255)
     ImageDraw.Draw(image).text((10, 10), text, fill=0)
     return image
+
+
+@pytest.fixture(name="make_page")
+def make_page_fixture():
+    return page
 
 
 @pytest.fixture

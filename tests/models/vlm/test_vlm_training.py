@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import FAMILIES  # noqa: F401  (tests/models/vlm is on sys.path via rootdir conftest)
-
 INSTRUCTIONS = ["", "Summarize briefly."]
 SUMMARIES = ["A cat sat.", "Rivers flow to the sea."]
 
@@ -135,11 +133,12 @@ def test_unmatched_targets_list_the_language_models_linear_layers(vlm_folder, vl
         build(vlm_folder("idefics3"), vlm_lora.with_targets(("nope_proj",)))
 
 
-def test_readings_are_cached_and_the_tower_does_not_run_again(vlm_folder, vlm_lora, tmp_path, monkeypatch):
+def test_readings_are_cached_and_the_tower_does_not_run_again(vlm_folder, vlm_lora, tmp_path, monkeypatch, make_page):
     from datasets import Dataset, Features, Image as ImageFeature, Sequence, Value
 
-    from conftest import page
     from deepsynth.models import read_dataset
+
+    page = make_page
 
     model = build(vlm_folder("deepseek_ocr2"), vlm_lora)
     split = Dataset.from_dict({"id": ["a", "b"], "pages": [[page("one")], [page("two"), page("three")]]},
@@ -171,3 +170,15 @@ def test_qlora_quantizes_the_language_model_and_keeps_the_tower(vlm_folder, vlm_
     loss = model(**model.collate(model.read_documents(vlm_documents), INSTRUCTIONS, SUMMARIES))
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_targets_that_reach_the_tower_switch_the_feature_cache_off(vlm_folder, vlm_documents, vlm_lora):
+    """q_proj also names attention in DeepSeek-OCR-2's vision encoder: PEFT adapts it there too
+    (target_modules is PEFT's), so the tower trains and its output cannot be cached."""
+    model = build(vlm_folder("deepseek_ocr2"), vlm_lora.with_targets(("q_proj",)))
+    tower = model.identity["vision_tower"]
+    assert any(f".{tower}." in n for n, p in model.named_parameters() if p.requires_grad)
+    assert not model.caches_features
+    batch = model.collate(model.read_documents(vlm_documents), INSTRUCTIONS, SUMMARIES)
+    assert "pixel_inputs" in batch
+    model(**batch).backward()
