@@ -94,7 +94,7 @@ def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
         vision_config=dict(
             sam_config=dict(hidden_size=width // 2, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
                             image_size=image_size, patch_size=4, window_size=4, global_attn_indexes=[1],
-                            downsample_channels=[32, 48]),
+                            downsample_channels=[32, 3 * width // 4]),
             encoder_config=dict(hidden_size=3 * width // 4, intermediate_size=3 * width // 2, num_hidden_layers=1,
                                 num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
     _save(folder, config, processor)
