@@ -44,11 +44,37 @@ def oracle_for_model(model: Any):
     return oracle
 
 
+def oracle_for_skeleton(base: Any):
+    """A shape oracle from a base model built on the meta device (shapes, no weights)."""
+    merged = {unwrapped_name(name): tuple(parameter.shape) for name, parameter in base.named_parameters()}
+
+    def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
+        file = name.rsplit("/", 1)[-1]
+        if name.startswith("merged/"):
+            return merged
+        if file == ADAPTER_WEIGHTS:
+            return expected_adapter_shapes(base, adapter_config or {}, list(header.tensors))
+        return {}  # a VLM adapter has no DeepSynth-made parts (its projector trains through PEFT)
+
+    return oracle
+
+
+def vlm_skeleton(folder: str):
+    """The image-text-to-text model of `folder` built from its config.json on the meta device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        return AutoModelForImageTextToText.from_config(config)
+
+
 def oracle_for_card(card: Mapping[str, Any]):
     """Build the base named in a package's deepsynth_model.json and return its shape oracle.
 
     The package is untrusted: its model config may name a built-in base or a local folder, never
-    with `trust_remote_code`; a base that cannot be built refuses the package."""
+    with `trust_remote_code`; a base that cannot be built refuses the package. A vision-language
+    base is built from its config.json on the meta device (no weights read)."""
     from deepsynth.configuration import ConfigError, from_dict
     from deepsynth.errors import DeepSynthError
     from deepsynth.lora import LoraSettings
@@ -62,7 +88,11 @@ def oracle_for_card(card: Mapping[str, Any]):
         config = from_dict(ModelConfig, {**model_config, "trust_remote_code": False})
     except (ConfigError, TypeError) as error:
         raise PackageRefused(f"{MODEL_CARD}: invalid model_config: {error}") from None
+    from deepsynth.models.vlm_detect import VLM, detect_kind
+
     try:
+        if detect_kind(config.name).kind == VLM:  # shapes from config.json alone: no weights loaded
+            return oracle_for_skeleton(vlm_skeleton(config.name))
         model = build_document_model(config, LoraSettings(rank=1, dropout=0.0), "cpu")
     except (DeepSynthError, OSError) as error:
         raise PackageRefused(f"base model {config.name!r} named in {MODEL_CARD} is not available "

@@ -70,7 +70,7 @@ def _probe_logits(model: Any, tokenizer: Any) -> Any:
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",
                   device: str = "cpu") -> tuple[Any, Any, MergeReport]:
-    """(merged decoder, tokenizer, report) for the adapter in `adapter_dir`."""
+    """(merged model, its tokenizer or processor (saved beside it), report) for `adapter_dir`."""
     import torch
     from peft import PeftModel
 
@@ -78,7 +78,6 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     from deepsynth.lora import QUANTIZATIONS, LoraSettings
     from deepsynth.adapter_format.files import read_model_card
     from deepsynth.models.config import ModelConfig
-    from deepsynth.models.decoder import load_decoder
 
     if dtype not in MERGE_DTYPES:
         raise InputError(f"merge dtype must be one of {', '.join(MERGE_DTYPES)}, got {dtype!r}")
@@ -87,12 +86,10 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     card = read_model_card(adapter_dir)
     config = from_dict(ModelConfig, dict(card["model_config"]))
     lora = LoraSettings(quantization=quantization, compute_dtype="float32")
-    loaded = load_decoder(config.name, lora, device, trust_remote_code=config.trust_remote_code)
-    base = loaded.model
+    base, tokenizer, saver = _load_base(config, lora, device)
     if quantization != "none":
         base = base.dequantize()  # bnb blocks -> dense weights, exactly what training saw
     model = PeftModel.from_pretrained(base.float().eval(), str(adapter_dir), is_trainable=False)
-    tokenizer = loaded.tokenizer
     reference = _probe_logits(model, tokenizer)
     with model.disable_adapter():
         effect = (_probe_logits(model, tokenizer) - reference).abs().max().item()
@@ -114,12 +111,30 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
                              f"(16-bit cast alone: {cast_gap:.4g}; tolerance {tolerance:.4g}){hint}; nothing written")
     if hasattr(merged.config, "quantization_config"):
         del merged.config.quantization_config
-    return merged, tokenizer, report
+    return merged, saver, report
+
+
+def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
+    """(base model, tokenizer for the probe, what to save beside the merged weights): a causal LM
+    and its tokenizer, or a vision-language model and its processor (probed on text alone: the
+    adapter's LoRA sits in its language model)."""
+    from deepsynth.models.decoder import load_decoder
+    from deepsynth.models.vlm_detect import VLM, detect_kind
+
+    if detect_kind(config.name, config.trust_remote_code).kind == VLM:
+        from pathlib import Path
+
+        from deepsynth.models.vlm_build import load_vlm
+
+        model, processor = load_vlm(Path(config.name).expanduser().resolve(), lora, device)
+        return model, processor.tokenizer, processor
+    loaded = load_decoder(config.name, lora, device, trust_remote_code=config.trust_remote_code)
+    return loaded.model, loaded.tokenizer, loaded.tokenizer
 
 
 def write_merged(adapter_dir: str | Path, out_dir: str | Path, quantization: str = "none",
                  dtype: str = "float16") -> dict[str, Any]:
-    """Merge and save the decoder (safetensors + config + tokenizer) into `out_dir` (created);
+    """Merge and save the decoder (safetensors + config + tokenizer, or a VLM's processor) into `out_dir` (created);
     returns the report as a dict. Projections/readers are not part of it: the package root keeps
     `projection.safetensors` and `deepsynth_model.json`."""
     merged, tokenizer, report = merge_adapter(adapter_dir, quantization, dtype)

@@ -8,6 +8,8 @@ Layout (flat, so the package root is itself a PEFT adapter folder):
     README.md                                         model card
     requirements.txt, requirements-assets.txt         what to install (versions used at export)
     inference.py + deepsynth_src/                     the runnable script and the DeepSynth code it runs
+                                                      (a VLM adapter's script needs no DeepSynth code:
+                                                      transformers + peft + pillow, no deepsynth_src/)
     manifest.json                                     sha256 and size of every other file
 The ZIP is written to a temporary file beside `out_zip` and renamed into place: an interrupted
 export leaves no half-written package. Entries carry a fixed timestamp, so the same inputs give
@@ -113,6 +115,25 @@ def vendored_source_files() -> dict[str, Path]:
     return files
 
 
+def is_vlm_card(model_json: Mapping[str, Any]) -> bool:
+    """Whether the adapter was trained on a vision-language model (its base identity says so)."""
+    return (model_json.get("base_model") or {}).get("kind") == "vlm"
+
+
+def vlm_requirements() -> str:
+    """requirements.txt of a VLM package: the standalone script needs torch, transformers, peft
+    and pillow (+ their own needs: safetensors, tokenizers, accelerate for device placement)."""
+    from deepsynth.export.model_card import _version, torch_requirement
+
+    torch_pin, torch_index = torch_requirement()
+    lines = ["# Versions installed when this package was exported (see README.md for CUDA builds).",
+             torch_index, torch_pin]
+    for name in ("transformers", "peft", "pillow", "safetensors", "tokenizers", "accelerate"):
+        version = _version(name)
+        lines.append(f"{name}=={version}" if version else f"{name}  # not installed at export time")
+    return "\n".join(lines) + "\n"
+
+
 def trained_quantization(record: RunRecord) -> str:
     """How the run loaded its base (QLoRA or not): a merge must start from the same weights."""
     lora = (record.train_config or {}).get("lora") or {}
@@ -169,17 +190,21 @@ def export_package(source: str | Path, out_zip: str | Path, merge: bool = False,
                                         dtype=merge_dtype)
             files.update({f"merged/{path.name}": path for path in sorted((work / "merged").iterdir())})
         say("writing the model card, requirements and inference script")
-        requirements, assets = requirements_files(model_json)
-        generated = {
-            "README.md": model_card(model_json, adapter_config, record, merge_report, sorted(files)),
-            "requirements.txt": requirements,
-            "requirements-assets.txt": assets,
-            "inference.py": inference_script(),
-        }
+        vlm = is_vlm_card(model_json)
+        if vlm:  # a plain PEFT adapter on a transformers VLM: no DeepSynth code needed to run it
+            from deepsynth.export.vlm_inference_script import vlm_inference_script
+
+            generated = {"requirements.txt": vlm_requirements(), "inference.py": vlm_inference_script()}
+        else:
+            requirements, assets = requirements_files(model_json)
+            generated = {"requirements.txt": requirements, "requirements-assets.txt": assets,
+                         "inference.py": inference_script()}
+        generated["README.md"] = model_card(model_json, adapter_config, record, merge_report, sorted(files))
         for name, text in generated.items():
             (work / name).write_text(text, encoding="utf-8")
             files[name] = work / name
-        files.update(vendored_source_files())
+        if not vlm:
+            files.update(vendored_source_files())
         import deepsynth
 
         manifest = build_manifest(files, {

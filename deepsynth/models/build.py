@@ -24,6 +24,10 @@ def build_reader(config: ModelConfig):
 def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     """A `DocumentModel` whose decoder carries a fresh LoRA adapter named `default`.
 
+    The kind of `model_config.name` is read from its config.json first (`vlm_detect.detect_kind`):
+    a vision-language model gets its own processor and tower (`vlm_build.build_vlm`), a
+    VisionEncoderDecoder its own encoder; everything else the OCR reader + a causal LM.
+
     Targets: `lora.target_modules`, or the family's defaults (`decoder.default_targets`).
     QLoRA (`lora.quantization` nf4/fp4/int8): the base loads quantized through bitsandbytes and
     `prepare_model_for_kbit_training` runs before LoRA is attached.
@@ -35,10 +39,16 @@ def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: 
     from deepsynth.models.document_model import DocumentModel
     from deepsynth.models.projection import vision_projection
     from deepsynth.models.text_encoder import load_text_encoder
-    from deepsynth.models.vision_encoder_decoder import build_vision_encoder_decoder, is_vision_encoder_decoder
+    from deepsynth.models.vision_encoder_decoder import build_vision_encoder_decoder
+    from deepsynth.models.vlm_detect import VISION_ENCODER_DECODER, VLM, detect_kind
 
-    if is_vision_encoder_decoder(model_config.name):
+    kind = detect_kind(model_config.name, model_config.trust_remote_code).kind
+    if kind == VISION_ENCODER_DECODER:
         return build_vision_encoder_decoder(model_config, lora, device)
+    if kind == VLM:
+        from deepsynth.models.vlm_build import build_vlm
+
+        return build_vlm(model_config, lora, device)
     loaded = load_decoder(model_config.name, lora, device, model_config.trust_remote_code)
     decoder, tokenizer = loaded.model, loaded.tokenizer
     reader = build_reader(model_config)

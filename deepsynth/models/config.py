@@ -18,8 +18,10 @@ class ModelConfig:
 
     name: str = "default"
     """`default` (EasyOCR english_g2 reader + SmolLM2-135M-Instruct, offline), `tiny` (random tiny
-    model built from configs, for tests), a local Hugging Face causal LM or VisionEncoderDecoder
-    folder (DeepSeek-OCR needs trust_remote_code), or a hub id where the hub is reachable."""
+    model built from configs, for tests), a local Hugging Face folder: a vision-language model
+    (image-text-to-text: DeepSeek-OCR-2, Qwen2-VL, Qwen2.5-VL, SmolVLM, Idefics3; read through its
+    own processor and vision tower), a causal LM or a VisionEncoderDecoder model (DeepSeek-OCR v1
+    needs trust_remote_code), or a hub id where the hub is reachable."""
     vision_interface: str = choice("ocr_text", VISION_INTERFACES)
     """How the decoder sees the page: `ocr_text` (the reader's CTC output decoded to text, fed as
     tokens) or `features` (reader features -> trainable projection -> decoder embeddings)."""
@@ -47,6 +49,10 @@ class ModelConfig:
     reader_line_height: int = 64
     """Pixel height text lines are resized to before the reader sees them (english_g2 was trained
     at 64; 48 reads ~1.5x faster with ~0.2 points more character errors)."""
+    train_projector: bool = False
+    """Vision-language models: train the projector between vision tower and language model in full
+    (PEFT modules_to_save, saved in the adapter) besides LoRA. The tower then runs at every step
+    (its cached features would be the projector's output)."""
     projection_init: str = choice("soft_characters", PROJECTION_INITS)
     """`features` interface: start the projection as the reader's CTC head mixing the decoder's
     character embeddings (`soft_characters`) or as a random MLP (`random`)."""

@@ -36,10 +36,65 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
 
 
 
+def _save_tensor_readings(readings: Sequence[Any], stem: Path, key: str) -> None:
+    """Readings that are dicts of tensors (`to_tensors()`, e.g. `VlmReading`): per key, every
+    reading's tensor flattened and concatenated, with its shape; dtypes kept (features computed
+    in bf16 on a GPU stay bf16)."""
+    import torch
+    from safetensors.torch import save_file
+
+    per_reading = [r.to_tensors() for r in readings]
+    keys = sorted({k for tensors in per_reading for k in tensors})
+    tensors = {}
+    for name in keys:
+        present = [t.get(name) for t in per_reading]
+        rank = max(t.dim() for t in present if t is not None)
+        shapes = torch.full((len(present), rank + 1), -1, dtype=torch.long)  # -1 row: absent
+        for row, tensor in enumerate(present):
+            if tensor is not None:
+                shapes[row, 0] = 1
+                shapes[row, 1:tensor.dim() + 1] = torch.tensor(tensor.shape, dtype=torch.long)
+        tensors[f"{name}::shapes"] = shapes
+        tensors[f"{name}::values"] = torch.cat([t.reshape(-1) for t in present if t is not None]).contiguous()
+    with replacing(stem.with_suffix(".safetensors")) as temporary:
+        save_file(tensors, str(temporary))
+    record = {"key": key, "version": CACHE_VERSION, "features": True, "tensor_readings": type(readings[0]).__name__,
+              "texts": [r.text for r in readings]}
+    write_bytes_atomic(stem.with_suffix(".json"), json.dumps(record).encode("utf-8"))
+
+
+def _load_tensor_readings(stem: Path, record: dict[str, Any]) -> list[Any]:
+    from safetensors.torch import load_file
+
+    from deepsynth.models.vlm_reader import VlmReading
+
+    if record["tensor_readings"] != VlmReading.__name__:
+        return None
+    stored = load_file(str(stem.with_suffix(".safetensors")))
+    count = len(record["texts"])
+    per_reading: list[dict[str, Any]] = [{} for _ in range(count)]
+    for name in {k.split("::")[0] for k in stored}:
+        shapes, values = stored[f"{name}::shapes"].tolist(), stored[f"{name}::values"]
+        offset = 0
+        for row, shape in enumerate(shapes):
+            if shape[0] != 1:
+                continue
+            dims = [d for d in shape[1:] if d >= 0]
+            size = 1
+            for d in dims:
+                size *= d
+            per_reading[row][name] = values[offset:offset + size].reshape(dims).clone()
+            offset += size
+    return [VlmReading.from_tensors(tensors) for tensors in per_reading]
+
+
 def _save(readings: Sequence[Any], stem: Path, key: str) -> None:
     import torch
     from safetensors.torch import save_file
 
+    if readings and hasattr(readings[0], "to_tensors"):
+        _save_tensor_readings(readings, stem, key)
+        return
     with_features = any(r.features is not None for r in readings)
     if with_features:
         parts = [r.features if r.features is not None else torch.zeros(0, 1) for r in readings]
@@ -65,6 +120,8 @@ def _load(stem: Path) -> list[Any] | None:
     except json.JSONDecodeError:
         return None  # an unreadable cache is rebuilt, never trusted
     texts = record["texts"]
+    if record.get("tensor_readings"):
+        return _load_tensor_readings(stem, record)
     if not record.get("features"):
         return [PageReading(text=text) for text in texts]
     from safetensors.torch import load_file

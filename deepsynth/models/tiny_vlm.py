@@ -1,0 +1,215 @@
+"""Tiny random vision-language model folders, one per family, for tests, benches and estimates.
+
+Each folder is what a user would bring (`config.json`, safetensors weights, processor files), so
+the normal loading path runs on it: `AutoModelForImageTextToText` + `AutoProcessor`. The model is
+built from the family's config with small text and vision parts (seeded, a few hundred thousand
+parameters); the processor is the family's own class around the family's image processor at a
+small size and a byte-level BPE trained in-process with `tokenizers`, carrying the family's special
+tokens and a chat template with its image placeholder.
+
+Sizes agree by construction (the image tokens a processor inserts == the features the tower yields):
+- deepseek_ocr2: the tower always yields 144 queries for an input whose SAM grid, after the /4
+  neck, has <= 144 cells (the "768" queries), so the processor counts ceil(side / (patch_size *
+  downsample_ratio))^2 = 144 per view: side 96 with patch_size 8 x downsample_ratio 1;
+- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4;
+- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+TINY_VLM_SEED = 4321
+TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl")
+
+_CORPUS = (
+    "Summarize the document in one or two sentences. The quick brown fox jumps over the lazy dog. "
+    "A cat sat on the mat. Rivers flow to the sea. The committee approved the budget after a long "
+    "debate about schools, roads and the new library. Quarterly revenue rose nine percent while "
+    "costs fell. It was warm. The history of the city began in the year 1200 when traders arrived."
+)
+
+
+def _byte_bpe(special_tokens: list[str], vocab_size: int = 384):
+    """A byte-level BPE trained in-process on a few English sentences (no files, no download)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator([_CORPUS] * 4, trainer)
+    return tokenizer
+
+
+def _fast_tokenizer(special_tokens: list[str], **named: str):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(special_tokens), **named)
+
+
+# -- chat templates (user content: a list of {"type": "image"} / {"type": "text"} parts) ----------
+
+def _chat_template(turn_open: str, turn_close: str, image: str, assistant_open: str,
+                   role_names: dict[str, str]) -> str:
+    roles = "{% set names = " + json.dumps(role_names) + " %}"
+    return (
+        roles + "{{ bos_token if bos_token else '' }}"
+        "{% for message in messages %}"
+        + turn_open.replace("ROLE", "{{ names[message['role']] }}") +
+        "{% if message['content'] is string %}{{ message['content'] }}"
+        "{% else %}{% for part in message['content'] %}"
+        "{% if part['type'] == 'image' %}" + image + "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}" + turn_close + "{% endfor %}"
+        "{% if add_generation_prompt %}" + assistant_open + "{% endif %}"
+    )
+
+
+def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
+    from transformers import AutoConfig, DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor
+
+    tokens = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<image>", "<|User|>", "<|Assistant|>"]
+    tokenizer = _fast_tokenizer(tokens, bos_token=tokens[0], eos_token=tokens[1], pad_token=tokens[2])
+    tokenizer.chat_template = _chat_template(
+        "ROLE", "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}", "<image>\n", "<|Assistant|>",
+        {"user": "<|User|>", "assistant": "<|Assistant|>", "system": ""})
+    image_processor = DeepseekOcr2ImageProcessorPil(size={"height": image_size, "width": image_size},
+                                                    tile_size=image_size, min_patches=1, max_patches=2)
+    # 144 tokens per view (see the module docstring): ceil(side / (8 * 1)) = 12 for side 89..96.
+    processor = DeepseekOcr2Processor(image_processor=image_processor, tokenizer=tokenizer,
+                                      chat_template=tokenizer.chat_template, patch_size=image_size // 12,
+                                      downsample_ratio=1)
+    config = AutoConfig.for_model(
+        "deepseek_ocr2", image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=4096,
+                         n_routed_experts=4, n_shared_experts=1, mlp_layer_types=["dense", "sparse"],
+                         moe_intermediate_size=width // 2, num_experts_per_tok=2, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         initializer_range=0.2),
+        vision_config=dict(
+            sam_config=dict(hidden_size=width // 2, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
+                            image_size=image_size, patch_size=4, window_size=4, global_attn_indexes=[1],
+                            downsample_channels=[32, 3 * width // 4]),
+            encoder_config=dict(hidden_size=3 * width // 4, intermediate_size=3 * width // 2, num_hidden_layers=1,
+                                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
+    _save(folder, config, processor)
+
+
+def _idefics3_like(family: str) -> Callable[[Path, int], None]:
+    def build(folder: Path, image_size: int) -> None:
+        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor
+
+        rows = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+        tokens = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
+                  "<global-img>", *rows]
+        tokenizer = _fast_tokenizer(tokens, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
+                                    pad_token="<|endoftext|>")
+        tokenizer.chat_template = _chat_template(
+            "<|im_start|>ROLE:", "<end_of_utterance>\n", "<image>", "<|im_start|>Assistant:",
+            {"user": "User", "assistant": "Assistant", "system": "System"})
+        tile, patch, scale = image_size, 8, 2
+        image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 2 * tile},
+                                                    max_image_size={"longest_edge": tile})
+        # SmolVLM checkpoints ship the Idefics3 processor (SmolVLM's own one also needs num2words).
+        processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
+                                      image_seq_len=(tile // patch) ** 2 // scale ** 2,
+                                      chat_template=tokenizer.chat_template)
+        config = AutoConfig.for_model(
+            family, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=scale,
+            text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id,
+                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                             initializer_range=0.2),
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                               image_size=tile, patch_size=patch))
+        _save(folder, config, processor)
+
+    return build
+
+
+def _qwen_vl(family: str) -> Callable[[Path, int], None]:
+    def build(folder: Path, image_size: int) -> None:
+        from transformers import AutoConfig, Qwen2VLImageProcessorPil
+
+        tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                  "<|image_pad|>", "<|video_pad|>"]
+        tokenizer = _fast_tokenizer(tokens, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+        tokenizer.chat_template = _chat_template(
+            "<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>",
+            "<|im_start|>assistant\n", {"user": "user", "assistant": "assistant", "system": "system"})
+        patch, merge = 14, 2
+        side = patch * merge
+        image_processor = Qwen2VLImageProcessorPil(
+            size={"shortest_edge": side * side, "longest_edge": side * side * max(1, image_size // side) ** 2},
+            patch_size=patch, merge_size=merge, temporal_patch_size=2)
+        ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
+            ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+        vision = dict(depth=1, num_heads=2, patch_size=patch, spatial_merge_size=merge, temporal_patch_size=2)
+        if family == "qwen2_vl":
+            vision.update(embed_dim=32, hidden_size=64, mlp_ratio=2)
+        else:
+            vision.update(hidden_size=32, intermediate_size=64, out_hidden_size=64, fullatt_block_indexes=[0],
+                          window_size=56)
+        config = AutoConfig.for_model(
+            family, **ids, vision_config=vision,
+            text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                             initializer_range=0.2, eos_token_id=tokenizer.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id,
+                             rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                              "mrope_section": [2, 3, 3]}))
+        # transformers 5.23 builds Qwen2-VL's processor with a video processor that needs
+        # torchvision: the processor files are written by hand so the folder is complete anyway.
+        _save(folder, config, None)
+        tokenizer.save_pretrained(str(folder))
+        image_processor.save_pretrained(str(folder))
+        processor_class = "Qwen2_5_VLProcessor" if family == "qwen2_5_vl" else "Qwen2VLProcessor"
+        (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
+        (folder / "chat_template.jinja").write_text(tokenizer.chat_template)
+
+    return build
+
+
+_BUILDERS: dict[str, Callable[[Path, int], None]] = {
+    "deepseek_ocr2": _deepseek_ocr2,
+    "idefics3": _idefics3_like("idefics3"),
+    "smolvlm": _idefics3_like("smolvlm"),
+    "qwen2_vl": _qwen_vl("qwen2_vl"),
+    "qwen2_5_vl": _qwen_vl("qwen2_5_vl"),
+}
+DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56}
+"""Per family: the processor's view side in pixels (deepseek_ocr2: 89..96 keeps 144 tokens a view)."""
+
+
+def _save(folder: Path, config: Any, processor: Any) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.models.tiny import seeded
+
+    with seeded(TINY_VLM_SEED):
+        model = AutoModelForImageTextToText.from_config(config)
+    model.save_pretrained(str(folder))
+    if processor is not None:
+        processor.save_pretrained(str(folder))
+
+
+def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None, width: int | None = None) -> Path:
+    """Write a tiny random VLM of `family` (one of TINY_VLM_FAMILIES) with its processor into
+    `folder` (created); the same weights in every process. Returns the folder. `width`
+    (deepseek_ocr2 only): the language model's hidden size (64), the towers scaled alike."""
+    if family not in _BUILDERS:
+        raise ValueError(f"no tiny VLM for {family!r}; families: {', '.join(TINY_VLM_FAMILIES)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if width is not None and family != "deepseek_ocr2":
+        raise ValueError("width applies to deepseek_ocr2 only")
+    extra = {"width": width} if width is not None else {}
+    _BUILDERS[family](folder, image_size or DEFAULT_IMAGE_SIZES[family], **extra)
+    return folder

@@ -1,0 +1,201 @@
+"""A vision-language model (AutoModelForImageTextToText) as a DocumentModel.
+
+    readings = read_dataset(model, split)            # processor (+ frozen tower, cached): VlmReading
+    batch = model.collate(readings, instructions, summaries)
+    loss = model(**batch)                            # CE on summary tokens; LoRA in the language model
+    texts = model.generate(model.collate(readings, instructions))
+
+Batches: prompt = the reading's opening (image tokens expanded) + instruction + the template up to
+the assistant turn; the target = summary + eos, labels -100 elsewhere. Training batches are padded
+on the right (positions need no care), generation batches on the left (as HF `generate` expects).
+Image features reach the model as transformers' `mm_encoder_outputs` (the same path `generate`
+uses for precomputed features); the hidden states at summary positions alone go through the LM head.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepsynth.models.config import ModelConfig
+from deepsynth.models.document_model import BASE_PARTS, IGNORE_INDEX, DocumentModel
+from deepsynth.models.prompt import DEFAULT_INSTRUCTION
+from deepsynth.models.vlm_reader import VlmPageReader, VlmReading, accepts_precomputed
+
+log = logging.getLogger(__name__)
+
+
+def _inner(model: Any) -> Any:
+    return getattr(model, model.base_model_prefix, model)
+
+
+class VlmDocumentModel(DocumentModel):
+    """DocumentModel API over an image-text-to-text model (`self.decoder` is its PeftModel)."""
+
+    def __init__(self, config: ModelConfig, decoder: nn.Module, processor: Any, reader: VlmPageReader,
+                 identity: dict[str, Any], tower: nn.Module | None) -> None:
+        nn.Module.__init__(self)
+        self.config = config
+        self.decoder = decoder
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.reader = reader
+        self.prompts = reader.prompt
+        self.instruction_encoder = None
+        self.identity = identity
+        self.tower = tower
+        self._make_parts = nn.ModuleDict  # no DeepSynth-made parts: the projector trains through PEFT
+        self.parts = nn.ModuleDict({"default": nn.ModuleDict(), BASE_PARTS: nn.ModuleDict()})
+        self.active_adapter = "default"
+        self._parts_in_use = "default"
+        self.precomputed = accepts_precomputed(decoder.get_base_model())
+
+    @property
+    def device(self) -> torch.device:
+        return self.reader.device
+
+    @property
+    def caches_features(self) -> bool:
+        """True when readings carry the tower's features (the tower never runs during training)."""
+        return self.reader.cache_features
+
+    # -- batching ---------------------------------------------------------------------------
+
+    def collate(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None = None,
+                summaries: Sequence[str] | None = None) -> dict[str, Any]:
+        count = len(readings)
+        instructions = list(instructions) if instructions is not None else [""] * count
+        rows = []
+        for i, reading in enumerate(readings):
+            prompt = (tuple(reading.prompt_ids.tolist()) + self.prompts.instruction_ids(instructions[i] or DEFAULT_INSTRUCTION)
+                      + self.prompts.after_ids(reading.pages))
+            target = (self.prompts.target_ids(summaries[i], self.config.max_target_tokens)
+                      if summaries is not None else ())
+            rows.append((list(prompt + target), [IGNORE_INDEX] * len(prompt) + list(target)))
+        width = max(len(ids) for ids, _ in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((count, width), pad, dtype=torch.long)
+        attention = torch.zeros((count, width), dtype=torch.long)
+        labels = torch.full((count, width), IGNORE_INDEX, dtype=torch.long)
+        left = summaries is None  # generation appends on the right
+        for row, (ids, row_labels) in enumerate(rows):
+            span = slice(width - len(ids), width) if left else slice(0, len(ids))
+            input_ids[row, span] = torch.tensor(ids)
+            attention[row, span] = 1
+            labels[row, span] = torch.tensor(row_labels)
+        batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
+        if summaries is not None:
+            batch["labels"] = labels
+        extras = [r.extras for r in readings]
+        for key in extras[0] if extras else ():
+            if key != "uses_mm_token_type_ids":
+                batch[key] = torch.cat([e[key] for e in extras])
+        if extras and "uses_mm_token_type_ids" in extras[0]:
+            batch["mm_token_type_ids"] = (input_ids == self.reader.image_token_id).long()
+        if all(r.features is not None for r in readings):
+            batch["image_features"] = torch.cat([r.features for r in readings])
+        else:
+            batch["pixel_inputs"] = [{**r.pixels, **r.extras} for r in readings]
+        return batch
+
+    # -- the network ------------------------------------------------------------------------
+
+    def _model_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the inner model: ids, mask, image features (cached, or from the
+        tower now), and the processor's extras the forward accepts."""
+        import inspect
+
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        device = self.device
+        base = self.decoder.get_base_model()
+        accepted = inspect.signature(_inner(base).forward).parameters
+        inputs = {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+        for key, value in batch.items():
+            if key in accepted and key not in inputs and torch.is_tensor(value) and key != "labels":
+                inputs[key] = value.to(device)
+        if "image_features" in batch:
+            features = batch["image_features"]
+        else:  # the tower (+ projector, which may train) runs now, one document at a time
+            features = torch.cat([self.reader.image_features(pixels, grad=torch.is_grad_enabled())
+                                  for pixels in batch["pixel_inputs"]])
+        dtype = base.get_input_embeddings().weight.dtype
+        dtype = dtype if dtype.is_floating_point else torch.float32
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
+            pooler_output=[features.to(device, dtype)])}
+        return inputs
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                **extra: Any) -> torch.Tensor:
+        """Mean cross-entropy over summary tokens; the LM head runs on those positions only."""
+        base = self.decoder.get_base_model()
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
+        if self.precomputed:
+            hidden = _inner(base)(**self._model_inputs(batch), use_cache=False).last_hidden_state
+        else:
+            hidden = self._hidden_from_pixels(batch)
+        labels = labels.to(hidden.device)
+        targets = labels[:, 1:]
+        selected = targets != IGNORE_INDEX  # hidden state t predicts token t + 1
+        logits = base.get_output_embeddings()(hidden[:, :-1][selected])
+        return F.cross_entropy(logits.float(), targets[selected])
+
+    def _hidden_from_pixels(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Families whose forward takes only pixels: one document per call (their pixel layouts
+        batch differently), hidden states stacked (rows padded on the right alike)."""
+        base = self.decoder.get_base_model()
+        rows = []
+        for row, pixels in enumerate(batch["pixel_inputs"]):
+            inputs = {"input_ids": batch["input_ids"][row:row + 1].to(self.device),
+                      "attention_mask": batch["attention_mask"][row:row + 1].to(self.device),
+                      **{k: v.to(self.device) for k, v in pixels.items()}}
+            rows.append(_inner(base)(**inputs, use_cache=False).last_hidden_state)
+        return torch.cat(rows)
+
+    @torch.inference_mode()
+    def generate(self, batch: dict[str, Any], max_new_tokens: int | None = None) -> list[str]:
+        """Greedy, batched decoding through HF `generate` (KV cache); returns the summaries."""
+        was_training = self.training
+        self.eval()
+        try:
+            base = self.decoder.get_base_model()
+            prompt = {key: value for key, value in batch.items() if key != "labels"}
+            settings = dict(max_new_tokens=max_new_tokens or self.config.max_target_tokens, do_sample=False,
+                            num_beams=1, use_cache=True, pad_token_id=self.tokenizer.pad_token_id,
+                            eos_token_id=self.tokenizer.eos_token_id)
+            if self.precomputed:
+                out = base.generate(**self._model_inputs(prompt), **settings)
+            else:
+                out = torch.cat([self._generate_one(prompt, row, settings)
+                                 for row in range(len(prompt["input_ids"]))])
+        finally:
+            self.train(was_training)
+        new = out[:, prompt["input_ids"].shape[1]:]
+        return [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+    def _generate_one(self, prompt: dict[str, Any], row: int, settings: dict[str, Any]) -> torch.Tensor:
+        mask = prompt["attention_mask"][row].bool()
+        ids = prompt["input_ids"][row][mask].unsqueeze(0).to(self.device)
+        pixels = {k: v.to(self.device) for k, v in prompt["pixel_inputs"][row].items()}
+        out = self.decoder.get_base_model().generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                                     **pixels, **settings)
+        width = prompt["input_ids"].shape[1] + settings["max_new_tokens"]
+        padded = torch.full((1, width), self.tokenizer.pad_token_id, dtype=out.dtype, device=out.device)
+        padded[0, prompt["input_ids"].shape[1]:prompt["input_ids"].shape[1] + out.shape[1] - ids.shape[1]] = out[0, ids.shape[1]:]
+        return padded
+
+    def train(self, mode: bool = True) -> "VlmDocumentModel":
+        nn.Module.train(self, mode)
+        if self.tower is not None:
+            self.tower.eval()  # frozen: no dropout, ever
+        return self
+
+    def read_pages(self, pages: Sequence[Any]) -> VlmReading:
+        return self.reader.read_pages(pages)
+
+    def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
+        return self.reader.read_documents(documents)

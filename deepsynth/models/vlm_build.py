@@ -1,0 +1,197 @@
+"""Loading a vision-language model folder for fine-tuning: weights, processor, what trains.
+
+- `AutoModelForImageTextToText` + `AutoProcessor` from the folder (the family's own classes).
+- bf16 on CUDA, fp32 on CPU. QLoRA (nf4/fp4/int8) quantizes the language model only: the vision
+  tower, the projector and the LM head stay in 16 bits (`llm_int8_skip_modules`).
+- Frozen: everything but LoRA. LoRA goes on the language model's linear layers, chosen by module
+  path (a suffix such as `q_proj` also names attention inside some vision towers): the family's
+  default suffixes (`decoder.default_targets` on the text config), restricted to modules under
+  the language model, as a regex. `lora.target_modules`, when given, is PEFT's `target_modules`
+  exactly (a suffix matches everywhere, the tower included, as in PEFT).
+- `train_projector`: the projector (multi-modal projector / connector / merger) trains in full,
+  through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way).
+- Gradient checkpointing on CUDA only (it trades ~30% time for memory; CPU memory is ample).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from deepsynth.errors import DeepSynthError
+from deepsynth.lora import LoraSettings
+from deepsynth.models.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+PROJECTOR_NAMES = ("multi_modal_projector", "connector", "merger", "mm_projector", "aligner", "projector")
+"""Module names transformers' VLMs give the map from vision features to the language model."""
+TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder")
+
+
+def language_model_path(model: Any) -> str:
+    """Dotted path of the language model (the text decoder) inside a VLM."""
+    decoder = model.get_decoder()
+    for name, module in model.named_modules():
+        if module is decoder:
+            return name
+    raise DeepSynthError(f"cannot find the language model inside {type(model).__name__}")
+
+
+def submodule_path(model: Any, names: tuple[str, ...], outside: str) -> str | None:
+    """The shortest module path whose last part is one of `names`, not under `outside`."""
+    found = [name for name, _ in model.named_modules()
+             if name.rsplit(".", 1)[-1] in names and not name.startswith(outside + ".") and name != outside]
+    return min(found, key=len) if found else None
+
+
+def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
+    from deepsynth.models.decoder import _linear_dims
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if name.startswith(lm_path + ".") and _linear_dims(module) is not None})
+
+
+def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str]:
+    """PEFT `target_modules`: the user's list as given, else a regex over the language model."""
+    from deepsynth.configuration import Problems
+    from deepsynth.models.decoder import _linear_dims
+
+    if lora.target_modules:
+        names = [name for name, module in model.named_modules() if _linear_dims(module) is not None]
+        unmatched = [t for t in lora.target_modules if not any(n == t or n.endswith("." + t) for n in names)]
+        problems = Problems("LoRA settings")
+        if unmatched:
+            problems.add("target_modules", f"no linear layer matches {', '.join(unmatched)}; the language "
+                         f"model's linear layers are {', '.join(lm_linear_leaves(model, lm_path))}")
+        problems.raise_if_any()
+        in_tower = sorted({t for t in lora.target_modules for n in names
+                           if (n == t or n.endswith("." + t)) and not n.startswith(lm_path + ".")})
+        if in_tower:
+            log.warning("target_modules %s also match layers outside the language model (vision tower or "
+                        "projector): PEFT adapts those too", ", ".join(in_tower))
+        return list(lora.target_modules)
+
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TABLE
+
+    from deepsynth.models.decoder import FAMILY_TARGETS
+
+    text_type = getattr(model.config.get_text_config(), "model_type", "")
+    leaves = tuple(FAMILY_TARGETS.get(text_type) or PEFT_TABLE.get(text_type) or ())
+    available = set(lm_linear_leaves(model, lm_path))
+    # The family's choice where it has one, else the attention query/value maps (the LoRA paper's
+    # choice, Hu et al. 2021, and the table's for llama/qwen2), else every *_proj layer.
+    leaves = (tuple(leaf for leaf in leaves if leaf in available)
+              or tuple(leaf for leaf in ("q_proj", "v_proj") if leaf in available)
+              or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj")))
+    if not leaves:
+        raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
+                             f"{', '.join(sorted(available))}")
+    return rf"{re.escape(lm_path)}\..*\.({'|'.join(map(re.escape, leaves))})"
+
+
+def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
+    from deepsynth.configuration import Problems
+    from deepsynth.models.decoder import _linear_dims
+
+    dims = []
+    for name, module in model.named_modules():
+        size = _linear_dims(module)
+        if size is None:
+            continue
+        hit = (re.fullmatch(targets, name) is not None if isinstance(targets, str)
+               else any(name == t or name.endswith("." + t) for t in targets))
+        if hit:
+            dims.extend(size)
+    problems = Problems("LoRA settings")
+    if dims and rank > min(dims):
+        problems.add("rank", f"rank {rank} exceeds the smallest targeted dimension ({min(dims)})")
+    problems.raise_if_any()
+
+
+def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
+    """(model, processor) from a VLM folder, the language model quantized for QLoRA."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    from deepsynth.models.decoder import _weights_dtype, quantization_config
+
+    kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
+    quant = quantization_config(lora)
+    try:
+        config = AutoConfig.from_pretrained(str(path))
+        if config.is_encoder_decoder:
+            raise DeepSynthError(f"model {path} ({config.model_type}) is an encoder-decoder VLM; DeepSynth "
+                                 "fine-tunes decoder-only VLMs (DeepSeek-OCR-2, Qwen2-VL, Qwen2.5-VL, SmolVLM, "
+                                 "Idefics3, ...) and VisionEncoderDecoder models")
+        if quant is not None:
+            with torch.device("meta"):
+                skeleton = AutoModelForImageTextToText.from_config(config)
+            lm_path = language_model_path(skeleton)
+            prefix = skeleton.base_model_prefix
+            keep = [name for name, _ in skeleton.named_children() if name != prefix]
+            keep += [f"{prefix}.{name}" for name, _ in getattr(skeleton, prefix).named_children()
+                     if f"{prefix}.{name}" != lm_path]
+            # bitsandbytes skips these (and everything under them): tower, projector, LM head.
+            quant.llm_int8_skip_modules = sorted(set(keep))
+            kwargs.update(quantization_config=quant, device_map=str(device))
+        model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
+        processor = AutoProcessor.from_pretrained(str(path))
+    except ImportError as error:
+        raise DeepSynthError(f"cannot load the processor or model of {path}: {error}".strip()) from None
+    except OSError as error:
+        raise DeepSynthError(f"cannot load model {path}: {error}") from error
+    if quant is None:
+        model = model.to(device)
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, processor
+
+
+def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
+    """A `VlmDocumentModel` with a fresh LoRA adapter `default` on the language model."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from deepsynth.models.vlm import VlmDocumentModel
+    from deepsynth.models.vlm_reader import VlmPageReader, accepts_precomputed
+
+    if config.text_encoder != "none":
+        raise DeepSynthError("a vision-language model reads the instruction itself: set text_encoder=none")
+    path = Path(config.name).expanduser().resolve()
+    model, processor = load_vlm(path, lora, device)
+    lm_path = language_model_path(model)
+    targets = lora_targets(model, lora, lm_path)
+    _check_rank(model, targets, lora.rank)
+    projector = submodule_path(model, PROJECTOR_NAMES, lm_path)
+    if config.train_projector and projector is None:
+        raise DeepSynthError(f"train_projector: no projector ({', '.join(PROJECTOR_NAMES)}) in {path}")
+    tower_path = submodule_path(model, TOWER_NAMES, lm_path)
+    model.requires_grad_(False)
+    cuda = str(device).startswith("cuda")
+    if lora.is_quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cuda)
+    elif cuda:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    peft_kwargs = {**lora.to_peft_kwargs(), "target_modules": targets}
+    if config.train_projector:
+        peft_kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
+    peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
+    base = peft_model.get_base_model()
+    precomputed = accepts_precomputed(base)
+    # Cached features are the tower + projector's output: valid only while nothing there trains.
+    outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
+                      if p.requires_grad and f".{lm_path}." not in name})
+    cache_features = precomputed and not outside
+    if not cache_features:
+        reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
+                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
+        log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
+    reader = VlmPageReader(base, processor, path, cache_features)
+    tower = base.get_submodule(tower_path) if tower_path else None
+    identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": "vlm",
+                "model_type": model.config.model_type, "language_model": lm_path,
+                "projector": projector, "vision_tower": tower_path}
+    return VlmDocumentModel(config, peft_model, processor, reader, identity, tower)

@@ -1,0 +1,100 @@
+"""The prompt of a vision-language model, built with the model's own chat template and processor.
+
+The user turn holds every page as an image part, then the instruction as a text part; the summary is
+the assistant turn. The template is rendered once per page count with a marker where the
+instruction goes and cut there: the part before (turn opening + image placeholders) goes through
+the processor with the pages (it expands each placeholder into the model's image tokens, once per
+document, cached with the reading); the instruction and the part after (up to the assistant turn)
+are tokenized per batch. The concatenation equals what `processor(text=apply_chat_template(...),
+images=pages)` gives in one call (a test checks it per family), so training sees exactly the input
+vanilla inference builds. A folder without a chat template gets "<image placeholders>\\n<instruction>".
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any, Sequence
+
+from deepsynth.models.prompt import DEFAULT_INSTRUCTION
+
+log = logging.getLogger(__name__)
+
+_INSTRUCTION_MARK = "\u0001INSTRUCTION\u0001"
+MAX_PAGE_SIDE = 4096
+"""Pages with a longer side are downscaled (aspect kept, with a warning) before the processor:
+every processor resizes pages to its own resolution anyway, far below this."""
+
+SMALL_MODE_SIDE = 640
+"""Render modes tiny (512) and small (640) give square pages of at most this side."""
+RESOLUTION_RULE = 1
+"""Version of `processor_settings` (part of the reader's identity: readings depend on it)."""
+
+
+def processor_settings(processor: Any, pages: Sequence[Any]) -> dict[str, Any]:
+    """Processor-call settings that follow the render `mode` the pages were drawn with (DeepSeek-OCR's
+    resolution names). DeepSeek-OCR-2 reads a 1024 global view plus 768 tiles by default (render
+    modes none/base/large) and one 768 view for tiny/small pages (square, <= 640 px: tiles would only
+    upscale them; its tower has queries for 768 and 1024 views only). Other processors: none."""
+    image_processor = getattr(processor, "image_processor", None)
+    if not hasattr(image_processor, "crop_to_patches"):
+        return {}
+    small = all(page.size[0] == page.size[1] <= SMALL_MODE_SIDE for page in pages)
+    return {"crop_to_patches": False} if small else {}
+
+
+def prepare_pages(pages: Sequence[Any]) -> list[Any]:
+    """RGB pages, each downscaled to at most MAX_PAGE_SIDE on its longer side (with a warning)."""
+    prepared = []
+    for page in pages:
+        width, height = page.size
+        if max(width, height) > MAX_PAGE_SIDE:
+            scale = MAX_PAGE_SIDE / max(width, height)
+            log.warning("page of %dx%d pixels downscaled to fit %d px before the processor", width, height,
+                        MAX_PAGE_SIDE)
+            page = page.resize((max(1, round(width * scale)), max(1, round(height * scale))))
+        prepared.append(page.convert("RGB") if page.mode != "RGB" else page)
+    return prepared
+
+
+class VlmPrompt:
+    """Pieces of a VLM prompt for one processor (see the module docstring)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.template = getattr(processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
+        self.image_token = getattr(processor, "image_token", None) or "<image>"
+        self.encode_cached = lru_cache(maxsize=256)(self.encode)
+
+    def messages(self, pages: int, instruction: str) -> list[dict[str, Any]]:
+        content = [{"type": "image"} for _ in range(pages)] + [{"type": "text", "text": instruction}]
+        return [{"role": "user", "content": content}]
+
+    def render(self, pages: int, instruction: str) -> str:
+        """The full prompt text (image placeholders not yet expanded), ending where the answer starts."""
+        if not self.template:
+            return self.image_token * pages + "\n" + instruction
+        return self.processor.apply_chat_template(self.messages(pages, instruction), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    @lru_cache(maxsize=32)
+    def split(self, pages: int) -> tuple[str, str]:
+        """(text before the instruction, text after it) for a document of `pages` pages."""
+        before, after = self.render(pages, _INSTRUCTION_MARK).split(_INSTRUCTION_MARK)
+        return before, after
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        if not text:
+            return ()
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def instruction_ids(self, instruction: str) -> tuple[int, ...]:
+        return self.encode_cached(instruction.strip() or DEFAULT_INSTRUCTION)
+
+    def after_ids(self, pages: int) -> tuple[int, ...]:
+        return self.encode_cached(self.split(pages)[1])
+
+    def target_ids(self, summary: str, limit: int) -> tuple[int, ...]:
+        """Summary tokens (at most `limit`) followed by the end-of-turn (eos) token."""
+        return self.encode(summary.strip())[:limit] + (self.tokenizer.eos_token_id,)

@@ -1,0 +1,183 @@
+"""A vision-language model's own processor and frozen vision tower as DeepSynth's page reader.
+
+A reading (`VlmReading`) is what one document becomes before the language model: the prompt's
+opening with every page's image tokens expanded by the processor, the processor's small tensors
+(Qwen's `image_grid_thw`, DeepSeek-OCR-2's `num_local_patches`), and either
+- the image features the tower + projector yield (`features`, (image tokens, width)), computed
+  once and cached on disk by `deepsynth.models.reading` (a second epoch, a resumed run or another
+  run on the same dataset does not run the tower again), when the family's forward takes
+  precomputed features (`mm_encoder_outputs`) and the projector is frozen; or
+- the processor's pixel tensors (`pixels`), from which the tower runs at every step (a projector
+  that trains, or a family whose forward only takes pixels).
+A reading is a pure function of the pixels and `identity()` (model files, processor settings,
+chat template, dtype).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from deepsynth.errors import DeepSynthError
+from deepsynth.models.vlm_prompt import RESOLUTION_RULE, VlmPrompt, prepare_pages, processor_settings
+
+log = logging.getLogger(__name__)
+
+READER_VERSION = 1
+_TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+
+
+@dataclass(frozen=True)
+class VlmReading:
+    """One document as the VLM reads it (see the module docstring)."""
+
+    prompt_ids: torch.Tensor
+    """(L,) token ids up to the instruction, image placeholders expanded."""
+    pages: int
+    """Number of pages (images) in the prompt."""
+    features: torch.Tensor | None = field(default=None, compare=False)
+    """(image tokens, width): the tower + projector output, or None when the tower runs per step."""
+    pixels: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    """The processor's pixel tensors (only when the tower runs per step)."""
+    extras: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    """The processor's other tensors (image_grid_thw, num_local_patches, ...)."""
+    text: str = ""
+    """No OCR text: the model reads the pixels (kept for the readers' common shape)."""
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {"prompt_ids": self.prompt_ids, "pages": torch.tensor([self.pages])}
+        if self.features is not None:
+            tensors["features"] = self.features
+        tensors.update({f"pixels.{k}": v for k, v in self.pixels.items()})
+        tensors.update({f"extras.{k}": v for k, v in self.extras.items()})
+        return tensors
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "VlmReading":
+        return cls(prompt_ids=tensors["prompt_ids"], pages=int(tensors["pages"][0]),
+                   features=tensors.get("features"),
+                   pixels={k[7:]: v for k, v in tensors.items() if k.startswith("pixels.")},
+                   extras={k[7:]: v for k, v in tensors.items() if k.startswith("extras.")})
+
+
+def _files_stamp(folder: Path) -> str:
+    """Identity of a model folder's weights and config without reading gigabytes: names, sizes,
+    modification times, plus the config's bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update((folder / "config.json").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def accepts_precomputed(model: Any) -> bool:
+    """Whether the family's inner model takes precomputed image features (transformers'
+    `mm_encoder_outputs`), so cached features can stand in for the tower."""
+    inner = getattr(model, model.base_model_prefix, model)
+    return "mm_encoder_outputs" in inspect.signature(inner.forward).parameters
+
+
+class VlmPageReader:
+    """Pages -> `VlmReading`s through the model's processor (and tower, when features are cached)."""
+
+    def __init__(self, model: Any, processor: Any, path: Path, cache_features: bool) -> None:
+        self.model = model  # the ForConditionalGeneration (LoRA layers inside do not touch the tower)
+        self.processor = processor
+        self.prompt = VlmPrompt(processor)
+        self.cache_features = cache_features
+        self.image_token_id = int(model.config.image_token_id)
+        self.characters = ""
+        tokenizer = processor.tokenizer
+        image_processor = getattr(processor, "image_processor", None)
+        self._identity = {
+            "reader": "vlm-processor", "model_type": model.config.model_type, "path": str(path),
+            "weights": _files_stamp(path), "resolution_rule": RESOLUTION_RULE,
+            "image_processor": hashlib.sha256(image_processor.to_json_string().encode()).hexdigest()[:16]
+            if image_processor is not None else None,
+            "processor": type(processor).__name__,
+            "template": hashlib.sha256(str(self.prompt.template).encode()).hexdigest()[:16],
+            "tokenizer": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()[:16],
+            "features": cache_features, "dtype": str(self.tower_dtype), "device": self.device.type,
+            "version": READER_VERSION,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def tower_dtype(self) -> torch.dtype:
+        inner = getattr(self.model, self.model.base_model_prefix, self.model)
+        for name in ("vision_tower", "visual", "vision_model"):
+            tower = getattr(inner, name, None)
+            if tower is not None:
+                return next(tower.parameters()).dtype
+        return self.model.dtype
+
+    @property
+    def feature_size(self) -> int:
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    def identity(self) -> dict[str, Any]:
+        """Everything a reading depends on besides the pixels (the readings-cache key)."""
+        return dict(self._identity)
+
+    def read_pages(self, pages: Sequence[Any]) -> VlmReading:
+        return self.read_documents([pages])[0]
+
+    def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
+        return [self._read(list(pages)) for pages in documents]
+
+    def processor_inputs(self, pages: Sequence[Any]) -> Any:
+        """The processor's output for the prompt opening of a document of these pages."""
+        before, _ = self.prompt.split(len(pages))
+        try:
+            return self.processor(text=[before], images=[prepare_pages(pages)], return_tensors="pt",
+                                  **processor_settings(self.processor, pages))
+        except (ValueError, TypeError) as error:
+            raise DeepSynthError(f"the {type(self.processor).__name__} refused a document of {len(pages)} "
+                                 f"page(s): {error}") from error
+
+    def _read(self, pages: list[Any]) -> VlmReading:
+        if not pages:
+            raise DeepSynthError("a document without pages cannot be read")
+        encoded = self.processor_inputs(pages)
+        prompt_ids = encoded["input_ids"][0].clone()
+        tensors = {k: v for k, v in encoded.items() if k not in _TOKEN_KEYS and torch.is_tensor(v)}
+        pixels = {k: v for k, v in tensors.items() if k.startswith("pixel")}
+        extras = {k: v for k, v in tensors.items() if k not in pixels}
+        if "mm_token_type_ids" in encoded:
+            extras["uses_mm_token_type_ids"] = torch.ones(1, dtype=torch.long)
+        if not self.cache_features:
+            return VlmReading(prompt_ids, len(pages), None, pixels, extras)
+        features = self.image_features({**pixels, **extras})
+        count = int((prompt_ids == self.image_token_id).sum())
+        if count != len(features):
+            raise DeepSynthError(f"image tokens and features do not match: the processor inserted {count} "
+                                 f"image tokens, the vision tower yielded {len(features)} features "
+                                 "(processor and model configs disagree)")
+        return VlmReading(prompt_ids, len(pages), features.detach().cpu(), {}, extras)
+
+    def image_features(self, inputs: dict[str, torch.Tensor], grad: bool = False) -> torch.Tensor:
+        """(image tokens, width): `get_image_features(...).pooler_output` of one document, in the
+        order the forward scatters them into the image-token positions."""
+        encode = self.model.get_image_features
+        accepted = inspect.signature(encode).parameters
+        device, dtype = self.device, self.tower_dtype
+        arguments = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+                     for k, v in inputs.items() if k in accepted}
+        # no_grad, not inference_mode: cached features later feed a forward that builds a graph.
+        with torch.set_grad_enabled(grad):
+            pooled = encode(**arguments, return_dict=True).pooler_output
+        if isinstance(pooled, (list, tuple)):
+            pooled = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
+        return pooled.reshape(-1, pooled.shape[-1])

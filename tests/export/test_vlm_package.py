@@ -1,0 +1,110 @@
+"""A vision-language-model adapter: export -> import -> the package's standalone inference.py (no
+DeepSynth code) gives DeepSynth's own summary; the shape oracle needs no weights; merging into a
+16-bit base matches the unmerged model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+
+# Runs inference.py with every `deepsynth` import refused: the script must not need DeepSynth.
+NO_DEEPSYNTH = ("import runpy, sys; sys.modules['deepsynth'] = None; sys.argv = sys.argv[1:]; "
+                "runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+@pytest.fixture(scope="module")
+def vlm_adapter(tmp_path_factory):
+    """A tiny Idefics3 VLM folder and an adapter trained on it (LoRA B non-zero, projector trained)."""
+    from deepsynth.configuration import to_dict
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models import ModelConfig, build_document_model
+    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.render import RenderConfig
+
+    root = tmp_path_factory.mktemp("vlm-export")
+    base = build_tiny_vlm("idefics3", root / "base")
+    model = build_document_model(ModelConfig(name=str(base), max_target_tokens=8, train_projector=True),
+                                 LoraSettings(rank=4, alpha=8, dropout=0.0))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(5)) * 0.3)
+    adapter = model.save_adapter(root / "adapter", extra={"render": to_dict(RenderConfig(font_size=24))})
+    return base, adapter
+
+
+def test_export_import_and_the_standalone_script_reproduce_deepsynth(vlm_adapter, tmp_path, page_png):
+    from deepsynth.export.package import export_package
+    from deepsynth.export.safe_import import import_package
+    from deepsynth.inference import BASE, Summarizer
+
+    _, adapter = vlm_adapter
+    package = export_package(adapter, tmp_path / "vlm.zip")
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+        requirements = archive.read("requirements.txt").decode()
+    assert not any(name.startswith("deepsynth_src/") for name in names)
+    assert {"inference.py", "adapter_model.safetensors", "deepsynth_model.json"} <= names
+    assert "transformers==" in requirements and "peft==" in requirements and "pillow==" in requirements
+    imported = import_package(package, tmp_path / "imported")  # shapes checked against the base's config
+
+    ours = Summarizer.for_adapter(imported.path, label="adapter")
+    expected = ours.summarize(image=page_png, max_new_tokens=8)
+    assert expected != ours.summarize(image=page_png, adapter=BASE, max_new_tokens=8)  # the adapter matters
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEEPSYNTH_HOME")}
+    done = subprocess.run([sys.executable, "-c", NO_DEEPSYNTH, "inference.py", "--image", str(page_png),
+                           "--threads", "1", "--max-new-tokens", "8"],
+                          cwd=imported.path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.rstrip("\n") == expected
+
+
+def test_the_shape_oracle_builds_the_vlm_on_the_meta_device_and_refuses_wrong_shapes(vlm_adapter, monkeypatch):
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.adapter_format.safetensors_check import check_shapes, read_header
+    from deepsynth.errors import InputError, PackageRefused
+    from deepsynth.export.base_shapes import oracle_for_card
+
+    _, adapter = vlm_adapter
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", no_weights)
+    card = json.loads((adapter / "deepsynth_model.json").read_text())
+    oracle = oracle_for_card(card)
+    header = read_header(adapter / "adapter_model.safetensors")
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    expected = oracle("adapter_model.safetensors", header, config)
+    assert expected and set(expected) == set(header.tensors)
+    check_shapes(header, expected, "adapter")
+    wrong = {name: (1, 1) for name in expected}
+    with pytest.raises((InputError, PackageRefused)):
+        check_shapes(header, wrong, "adapter")
+
+
+def test_merge_into_a_16_bit_base_matches_the_unmerged_model(vlm_adapter, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.export.merge import write_merged
+
+    base, adapter = vlm_adapter
+    report = write_merged(adapter, tmp_path / "merged", dtype="bfloat16")
+    assert report["merged_gap"] <= report["tolerance"] and report["adapter_effect"] > report["cast_gap"]
+    merged = AutoModelForImageTextToText.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32).eval()
+    unmerged = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(str(base)), str(adapter)).eval()
+    pixels = torch.rand(1, 1, 3, 32, 32)
+    ids = torch.tensor([[5] * 4 + [merged.config.image_token_id] * 4 + [6, 7]])
+    with torch.no_grad():
+        ours = merged(input_ids=ids, pixel_values=pixels).logits
+        theirs = unmerged(input_ids=ids, pixel_values=pixels).logits
+    torch.testing.assert_close(ours, theirs, atol=0.05 * theirs.abs().max().item(), rtol=0)
+    assert (tmp_path / "merged" / "processor_config.json").is_file()  # the processor travels with it
