@@ -25,7 +25,7 @@ PAGES = {  # section -> (file in pages/, title, Material icon)
 def main() -> None:
     import streamlit as st
 
-    from ui import cached, settings
+    from ui import cached, login, settings
     from ui.widgets import STATE_ICONS
 
     @st.fragment(run_every="5s")
@@ -41,6 +41,7 @@ def main() -> None:
                 st.caption(f"{STATE_ICONS.get(job.state, '')} {job.job_id} · step {step}")
 
     st.set_page_config(page_title="DeepSynth", page_icon=":material/description:", layout="wide")
+    login.require_login()  # before any page or navigation: signed out, nothing below runs
     navigation = st.navigation({
         section: [st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=Path(file).stem,
                           default=file == "estimate.py") for file, title, icon in pages]

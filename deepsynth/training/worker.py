@@ -27,7 +27,7 @@ from deepsynth.training.config import TrainConfig
 from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed, SilentLogger
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
-from deepsynth.training.report import concurrent_jobs_hint, job_dir_from_env, write_report
+from deepsynth.training.report import concurrent_jobs_hint, job_dir_from_env, user_tags, write_report
 
 CONFIG_FILE = "train_config.json"
 OWNER_FILE = "worker.json"
@@ -122,7 +122,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
             logger = RunLogger.start(config.experiment, config.run_name, params=flat_params(config), uri=uri,
                                      tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
-                                           "deepsynth.blank_pages": str(config.blank_pages)})
+                                           "deepsynth.blank_pages": str(config.blank_pages), **user_tags()})
             run_dir = config.run_root / logger.run_id
             run_dir.mkdir(parents=True, exist_ok=True)
             _claim(run_dir)
