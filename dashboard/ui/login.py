@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 import streamlit as st
 
@@ -38,19 +39,22 @@ def signed_in_user() -> str | None:
     return st.session_state.get(USER_KEY)
 
 
-def require_login() -> str | None:
+def require_login(sections: Any = None) -> str | None:
     """Let the session through (returning its user name, None without a login) or draw the
-    sign-in form / the refusal and stop the script run."""
+    sign-in form / the refusal and stop the script run.
+
+    `sections` (what `st.navigation` takes) are declared hidden while signed out: nothing is
+    drawn, but the page a link asked for (/train) is the one shown after signing in."""
     try:
         mode = auth.login_mode()
         if mode == auth.PASSWORD:
-            return _password_gate(auth.read_users(auth.users_file()))
+            return _password_gate(auth.read_users(auth.users_file()), sections)
     except DeepSynthError as error:
         st.session_state.pop(USER_KEY, None)
         st.error(f"The dashboard's login is misconfigured, so it shows nothing: {error}")
         st.stop()
     if mode == auth.OIDC:
-        return _oidc_gate()
+        return _oidc_gate(sections)
     st.session_state[USER_KEY] = None
     address = st.get_option("server.address")
     if auth.reachable_beyond_loopback(address) and os.environ.get(auth.INSECURE_NO_LOGIN_ENV) != "1":
@@ -74,12 +78,18 @@ def _sidebar_user(user: str, sign_out) -> None:
         st.button("Sign out", key="login.sign_out", on_click=sign_out)
 
 
-def _password_gate(users: dict[str, str]) -> str:
+def _keep_the_asked_page(sections: Any) -> None:
+    if sections:
+        st.navigation(sections, position="hidden")  # routes only: no page runs, nothing is drawn
+
+
+def _password_gate(users: dict[str, str], sections: Any) -> str:
     user = st.session_state.get(USER_KEY)
     if user is not None and user in users:
         _sidebar_user(user, _sign_out)
         return user
     st.session_state.pop(USER_KEY, None)
+    _keep_the_asked_page(sections)
     session = st.session_state.setdefault(SESSION_KEY, secrets.token_hex(16))
     st.title("DeepSynth")
     st.caption("This dashboard is shared: sign in to use it.")
@@ -99,10 +109,11 @@ def _password_gate(users: dict[str, str]) -> str:
     st.stop()
 
 
-def _oidc_gate() -> str:
+def _oidc_gate(sections: Any) -> str:
     allowed = os.environ.get(auth.OIDC_ALLOW_ENV, "")
     if not st.user.is_logged_in:
         st.session_state.pop(USER_KEY, None)
+        _keep_the_asked_page(sections)
         st.title("DeepSynth")
         st.caption("This dashboard is shared: sign in to use it.")
         st.button("Sign in", type="primary", key="login.oidc", on_click=st.login)
