@@ -111,7 +111,7 @@ def _password_gate(users: dict[str, str], sections: Any) -> str:
 
 def _oidc_gate(sections: Any) -> str:
     allowed = os.environ.get(auth.OIDC_ALLOW_ENV, "")
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in"):  # absent when no identity was set up
         st.session_state.pop(USER_KEY, None)
         _keep_the_asked_page(sections)
         st.title("DeepSynth")

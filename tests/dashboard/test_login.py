@@ -143,3 +143,13 @@ def test_without_a_login_an_app_reachable_from_other_machines_shows_nothing(addr
 def test_on_loopback_without_users_the_pages_need_no_login(workspace):
     app = open_app("train")
     assert "Train" in texts(app) and not app.error and "login.user" not in [w.key for w in app.text_input]
+
+
+def test_with_oidc_signed_out_shows_only_the_sign_in_button(workspace, monkeypatch, fake_spawn):
+    monkeypatch.setenv(dashboard_auth.LOGIN_ENV, dashboard_auth.OIDC)
+    monkeypatch.setenv(dashboard_auth.OIDC_ALLOW_ENV, "@example.org")
+    for page in PAGES:
+        app = open_app(page, **{"deepsynth.spawn": fake_spawn})
+        assert [t.value for t in app.title] == ["DeepSynth"] and [b.label for b in app.button] == ["Sign in"]
+        assert not app.text_input and not app.selectbox and len(app.sidebar) == 0
+    assert not fake_spawn.calls and jobs.list_jobs() == []
