@@ -99,3 +99,38 @@ def test_add_user_at_a_terminal_asks_twice(no_users):
 def test_oidc_needs_an_allow_list(no_users):
     with pytest.raises(DeepSynthError, match="--oidc needs"):
         launch("--oidc", "--host", "0.0.0.0")
+
+
+def test_plain_streamlit_run_from_the_repository_root_listens_on_loopback_only(tmp_path):
+    """`.streamlit/config.toml` at the root sets server.address (Streamlit binds every interface
+    without it); the server's listening sockets are checked, then it is stopped by its pid."""
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    import psutil
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, DEEPSYNTH_HOME=str(tmp_path), **{auth.USERS_FILE_ENV: str(tmp_path / "none.json")})
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                                str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+                time.sleep(0.3)
+        listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        assert listening == {"127.0.0.1"}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
