@@ -3,7 +3,7 @@
 PEFT's `get_nb_trainable_parameters` sums `numel()` over `named_parameters()` (tied weights once)
 after wrapping each targeted module; the adapter sizes below are the shapes PEFT creates
 (peft/tuners/lora/layer.py): Linear/Conv1D `A: r x in`, `B: out x r`; Embedding `A: r x rows`,
-`B: width x r`; Conv2d `A: r x in x k x k`, `B: out x r x 1 x 1`; fused expert parameters
+`B: width x r`; Conv2d/Conv3d `A: r x in x kernel`, `B: out x r/groups x 1 x 1`; fused expert parameters
 (`target_parameters`, ParamWrapper) `A: (r*E) x in`, `B: out x (r*E)`. Tests compare every count
 with PEFT's own on tiny models of several families.
 """
@@ -116,7 +116,8 @@ def adapter_size(module: Module, rank: int) -> int:
     if module.kind == EMBEDDING:
         return rank * (module.in_features + module.out_features)
     if module.kind == CONV2D:
-        return rank * module.in_features * module.kernel_area + module.out_features * rank
+        # lora_A: Conv(in, r, kernel); lora_B: Conv(r, out, 1, groups=groups) -> out x r/groups weights
+        return rank * module.in_features * module.kernel_area + module.out_features * (rank // module.groups)
     if module.kind == EXPERTS:
         return rank * module.experts * (module.in_features + module.out_features)
     return rank * (module.in_features + module.out_features)
