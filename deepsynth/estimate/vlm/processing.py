@@ -89,9 +89,10 @@ def read_processing(model_type: str, tower: Tower, folder: Path | None) -> Image
             source=source)
     if isinstance(tower, SiglipVisionTower):
         per_tile = (tower.image_size // tower.patch_size) ** 2 // tower.scale_factor ** 2
+        # class defaults (364 / 4 x 364) are Idefics3's tower size; a tile always matches the tower's
+        tile = _size(image, "max_image_size", "longest_edge", tower.image_size)
         return ImageProcessing(
-            kind="tiles", longest_edge=_size(image, "size", "longest_edge", 4 * 364),
-            tile_size=_size(image, "max_image_size", "longest_edge", 364),
+            kind="tiles", longest_edge=_size(image, "size", "longest_edge", 4 * tile), tile_size=tile,
             split=bool(image.get("do_image_splitting", True)),
             tokens_per_tile=int(processor.get("image_seq_len", per_tile)), source=source)
     if isinstance(tower, DeepseekOcr2Tower):
