@@ -149,7 +149,7 @@ VLM_CONFIGS = [
     _vlm("qwen2.5-vl cached", "qwen2.5-vl", 2, 96, 32, True),
     _vlm("smolvlm tower", "smolvlm", 2, 96, 32, False),
     _vlm("smolvlm cached", "smolvlm", 2, 96, 32, True),
-    _vlm("smolvlm conn.+cached", "smolvlm", 2, 96, 32, True, train_projector=True),
+    _vlm("smolvlm connector+tower", "smolvlm", 2, 96, 32, False, train_projector=True),
     _vlm("idefics3 tower", "idefics3", 2, 96, 32, False),
     _vlm("idefics3 cached", "idefics3", 2, 96, 32, True),
     _vlm("deepseek-ocr-2 tower", "deepseek-ocr-2", 1, 96, 32, False),
@@ -362,20 +362,20 @@ PROJECTORS = {"qwen2-vl": "merger", "qwen2.5-vl": "merger", "smolvlm": "connecto
               "deepseek-ocr-2": "multi_modal_projector", "florence-2": "multi_modal_projector"}
 
 
-def page_inputs(spec: dict, processor, batch: int) -> tuple[dict, int]:
-    """The image processor on `batch` blank pages: tensors for the model and image tokens per page,
-    counted the way each family's processor expands its image placeholder."""
+def page_inputs(spec: dict, processor) -> tuple[dict, int]:
+    """The image processor on one blank page: tensors for the model and the image tokens, counted
+    the way each family's processor expands its image placeholder."""
     from PIL import Image
 
     config, family = spec["config"], spec["vlm"]
-    pages = [Image.new("RGB", tuple(spec["page"]), "white") for _ in range(batch)]
+    page = Image.new("RGB", tuple(spec["page"]), "white")
     if family in ("smolvlm", "idefics3"):
-        out = processor(pages, return_tensors="pt", return_row_col_info=True)
+        out = processor([page], return_tensors="pt", return_row_col_info=True)
         vision = config["vision_config"]
         per_tile = (vision["image_size"] // vision["patch_size"]) ** 2 // config["scale_factor"] ** 2
         rows, cols = out.pop("rows")[0][0], out.pop("cols")[0][0]
         return dict(out), per_tile * (rows * cols + 1 if rows or cols else 1)
-    out = dict(processor(pages, return_tensors="pt"))
+    out = dict(processor([page], return_tensors="pt"))
     if family.startswith("qwen"):
         return out, int(out["image_grid_thw"][0].prod()) // processor.merge_size ** 2
     if family == "deepseek-ocr-2":
@@ -385,7 +385,10 @@ def page_inputs(spec: dict, processor, batch: int) -> tuple[dict, int]:
 
 
 def measure_vlm(spec: dict, device: str, threads: int) -> dict:
-    """One training step of a tiny native VLM under the profiler (tower frozen; cached or not)."""
+    """One training step of a tiny native VLM under the profiler, the way DeepSynth's VLM model runs
+    it (deepsynth/models/vlm.py): tower frozen in eval mode; features from `get_image_features` one
+    document at a time (grad enabled: a trained projector learns) or read from a cache, handed to the
+    model as `mm_encoder_outputs`; the LM head on the summary positions only."""
     import torch
     import torch.nn.functional as F
     import transformers
@@ -403,19 +406,22 @@ def measure_vlm(spec: dict, device: str, threads: int) -> dict:
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(spec["folder"]), dtype=dtype).to(device)
     root = LANGUAGE_ROOTS[family]
-    targets = [name for name, module in model.named_modules()
-               if isinstance(module, torch.nn.Linear) and name.startswith(root + ".")]
+    # DeepSynth's default: the text family's q_proj and v_proj, by path inside the language model
+    targets = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
+               and name.startswith(root + ".") and name.rsplit(".", 1)[-1] in ("q_proj", "v_proj")]
     projector = [PROJECTORS[family]] if spec["train_projector"] else None
     model = get_peft_model(model, LoraConfig(r=spec["rank"], lora_alpha=2 * spec["rank"], lora_dropout=spec["dropout"],
                                              target_modules=targets, modules_to_save=projector))
     model.train()
     base = model.get_base_model()
-    tower = getattr(base.model, TOWERS[family])
-    tower.eval()  # frozen: no dropout / stochastic depth, so cached features equal fresh ones
+    getattr(base.model, TOWERS[family]).eval()  # frozen: no dropout / stochastic depth
     b, text, n_targets = spec["batch"], spec["text"], spec["targets"]
-    pixels, image_tokens = page_inputs(spec, processor, b)
-    pixels = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) if torch.is_tensor(v) else v
-              for k, v in pixels.items()}
+    documents, image_tokens = [], 0
+    for _ in range(b):  # one page per document
+        pixels, image_tokens = page_inputs(spec, processor)
+        documents.append({k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) if torch.is_tensor(v)
+                          else v for k, v in pixels.items()})
+    del pixels
     decoder_only = family != "florence-2"
     prompt = text - (0 if decoder_only else n_targets)
     seq = prompt + image_tokens
@@ -427,52 +433,39 @@ def measure_vlm(spec: dict, device: str, threads: int) -> dict:
     labels = torch.randint(0, vocab, (b * n_targets,), generator=generator).to(device)
     extra = {}
     if family.startswith("qwen"):
-        extra = {"image_grid_thw": pixels["image_grid_thw"], "mm_token_type_ids": (ids == IMAGE_TOKEN).int()}
+        extra = {"image_grid_thw": torch.cat([d["image_grid_thw"] for d in documents]),
+                 "mm_token_type_ids": (ids == IMAGE_TOKEN).int()}
+
+    def image_features(grad: bool) -> torch.Tensor:
+        rows = []
+        with torch.set_grad_enabled(grad):
+            for pixels in documents:
+                pooled = base.model.get_image_features(**pixels).pooler_output
+                if isinstance(pooled, (list, tuple)):
+                    pooled = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
+                rows.append(pooled.reshape(-1, pooled.shape[-1]))
+        return torch.cat(rows)
+
     cached = None
     if spec["cached"]:
-        with torch.no_grad():
-            features = base.model.get_image_features(**{k: v for k, v in pixels.items() if k != "image_grid_thw"},
-                                                     **({"image_grid_thw": pixels["image_grid_thw"]} if "image_grid_thw" in pixels else {}))
-        if spec["train_projector"]:  # cache the tower's states; the trainable projector runs in the step
-            cached = features.last_hidden_state.detach()
-        else:
-            cached = [f.detach() for f in features.pooler_output] if isinstance(features.pooler_output, (list, tuple)) \
-                else features.pooler_output.detach()
-        del features
-        # the batch of a cached run carries no pixels (Qwen keeps its grid sizes for the 3-D positions)
-        pixels = {k: v for k, v in pixels.items() if k == "image_grid_thw"}
+        cached = image_features(grad=False).detach()
+        documents = []  # the batch of a cached run carries no pixels
     selected = torch.zeros(b, seq - 1, dtype=torch.bool, device=device)
     selected[:, -n_targets:] = True  # hidden state t predicts token t + 1: the summary sits at the end
     decoder_ids = torch.randint(0, vocab, (b, n_targets), generator=generator).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
 
-    def image_outputs():
-        if cached is None:
-            return None
-        if not spec["train_projector"]:
-            return BaseModelOutputWithPooling(pooler_output=cached)
-        merged = getattr(base.model, TOWERS[family]).merger(cached) if family.startswith("qwen") else \
-            base.model.connector(cached)
-        return BaseModelOutputWithPooling(pooler_output=[merged])
-
     def forward() -> torch.Tensor:
-        if not decoder_only:
-            if cached is None:
-                states = base.model(input_ids=ids, pixel_values=pixels["pixel_values"], decoder_input_ids=decoder_ids,
-                                    use_cache=False).last_hidden_state
-            else:
-                embeds = base.get_input_embeddings()(ids)
-                mask = (ids == IMAGE_TOKEN).unsqueeze(-1)
-                embeds = embeds.masked_scatter(mask, cached.to(embeds.dtype))
-                states = base.model(inputs_embeds=embeds, decoder_input_ids=decoder_ids, use_cache=False).last_hidden_state
+        features = cached if cached is not None else image_features(grad=True)
+        if not decoder_only:  # Florence-2 takes no precomputed features: scatter them into the embeddings
+            embeds = base.get_input_embeddings()(ids)
+            embeds = embeds.masked_scatter((ids == IMAGE_TOKEN).unsqueeze(-1), features.to(embeds.dtype))
+            states = base.model(inputs_embeds=embeds, decoder_input_ids=decoder_ids, use_cache=False).last_hidden_state
             logits = base.lm_head(states).reshape(-1, vocab)
             return F.cross_entropy(logits.float(), labels)
-        if cached is None:
-            inputs = {**pixels, **extra}
-        else:
-            inputs = {"mm_encoder_outputs": {"image": image_outputs()}, **extra}
-        states = base.model(input_ids=ids, use_cache=False, **inputs).last_hidden_state
+        outputs = {"image": BaseModelOutputWithPooling(pooler_output=[features])}
+        states = base.model(input_ids=ids, mm_encoder_outputs=outputs, use_cache=False, **extra).last_hidden_state
         logits = base.lm_head(states[:, :-1][selected])
         return F.cross_entropy(logits.float(), labels)
 

@@ -39,8 +39,7 @@ def resolve_targets(arch: Architecture, lora: LoraSettings, inventory: Inventory
     if lora.target_modules:
         return tuple(lora.target_modules)
     if arch.vlm is not None:
-        inventory = inventory or architecture_inventory(arch)
-        return language_linear_modules(inventory)
+        return vlm_default_targets(arch, inventory or architecture_inventory(arch))
     return default_targets(arch.decoder)
 
 
@@ -48,6 +47,23 @@ def language_linear_modules(inventory: Inventory) -> tuple[str, ...]:
     """Full names of the language model's Linear layers (the LM head excluded)."""
     return tuple(m.name for m in inventory.modules
                  if m.group == "decoder" and m.kind == LINEAR and m.name != "lm_head" and m.in_features)
+
+
+def vlm_default_targets(arch: Architecture, inventory: Inventory) -> tuple[str, ...]:
+    """A VLM's default LoRA targets, as DeepSynth's VLM model chooses them (models/vlm_build.py
+    `lora_targets`): the text model family's suffixes (DeepSynth's FAMILY_TARGETS, then PEFT's table),
+    else q_proj + v_proj, else every `*proj` layer, all restricted to the language model by path.
+    Returned as full module names (PEFT matches them exactly)."""
+    from deepsynth.models.decoder import FAMILY_TARGETS
+
+    linear = language_linear_modules(inventory)
+    available = {name.rsplit(".", 1)[-1] for name in linear}
+    family = arch.vlm.text_model_type
+    leaves = tuple(FAMILY_TARGETS.get(family) or PEFT_DEFAULT_TARGETS.get(family) or ())
+    leaves = (tuple(leaf for leaf in leaves if leaf in available)
+              or tuple(leaf for leaf in ("q_proj", "v_proj") if leaf in available)
+              or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj")))
+    return tuple(name for name in linear if name.rsplit(".", 1)[-1] in leaves)
 
 
 def remap_family(arch: Architecture) -> str:

@@ -55,8 +55,12 @@ def vlm_architecture(config: dict[str, Any], folder: Path | None, name: str, whe
     readers = {"qwen2_vl": _qwen, "qwen2_5_vl": _qwen, "smolvlm": _siglip, "idefics3": _siglip,
                "deepseek_ocr2": _deepseek_ocr2, "florence2": _florence2}
     decoder, tower, root, projector, bart = readers[model_type](config, where)
+    text_types = {"qwen2_vl": "qwen2_vl_text", "qwen2_5_vl": "qwen2_5_vl_text", "deepseek_ocr2": "deepseek_ocr2_text",
+                  "florence2": "bart"}
+    text_type = text_types.get(model_type) or str((config.get("text_config") or {}).get("model_type", "llama"))
     vlm = VisionLanguage(model_type=model_type, tower=tower, processing=read_processing(model_type, tower, folder),
-                         language_root=root, projector=projector, train_projector=train_projector, bart=bart)
+                         language_root=root, projector=projector, train_projector=train_projector, bart=bart,
+                         text_model_type=text_type)
     notes = [f"{vlm.family}: vision tower frozen (forward without gradients, or cached features)",
              f"projector `{vlm.projector_leaf}` " + ("trained in full (modules_to_save)" if train_projector else "frozen")]
     if model_type == "deepseek_ocr2":

@@ -264,6 +264,9 @@ class VisionLanguage:
     """The projector trains in full (PEFT `modules_to_save`: a trainable copy beside the original)."""
     bart: BartShape | None = None
     """Florence-2's encoder-decoder language model (None for decoder-only families)."""
+    text_model_type: str = ""
+    """The language model's model_type (`config.get_text_config().model_type`), which picks the
+    default LoRA target suffixes."""
 
     @property
     def family(self) -> str:

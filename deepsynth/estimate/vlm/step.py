@@ -50,8 +50,7 @@ def vlm_step(o: Ops, arch: Architecture, workload: Workload) -> T:
     if vlm.bart is not None:
         x = o.t.op("mul_scalar", [x], x.nbytes, [], alias_grad=True)  # BartScaledWordEmbedding
     if image:
-        images = list(sample_images(arch, workload)) * b
-        features = tower_and_projector(o, vlm, images, len(images), workload.vision_cached, inputs)
+        features = tower_and_projector(o, vlm, list(sample_images(arch, workload)), b, workload.vision_cached, inputs)
         mask = o.t.leaf(b * s, name="image mask")
         x = o.t.op("masked_scatter", [x, features], x.nbytes, [mask])
     if workload.gradient_checkpointing and not x.requires_grad:

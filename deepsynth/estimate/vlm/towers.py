@@ -167,26 +167,24 @@ def siglip_connector(o: Ops, t: SiglipVisionTower, x: T, n: int) -> T:
 
 
 # ---- DeepSeek-OCR-2 -------------------------------------------------------------------------------
-def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], batch: int, cached: bool,
-                      train_projector: bool, inputs: Inputs) -> T:
-    """Global views, then local crops: SAM + query encoder (unless cached), the projector on the
-    query half, then per image [local, global, view separator] and one concatenation for the batch."""
+def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], cached_states: bool, inputs: Inputs) -> T:
+    """One document: global views, then local crops, each through SAM + the query encoder (or read
+    from cached tower states), the projector on the query half, then per image [local, global,
+    view separator] (copies) and `get_image_features`' pooled list concatenated (a copy)."""
     e, out_width = o.e, t.out_width
     projected = []
     for side in sorted(set(sides), reverse=True):
         count = sides.count(side)
         queries = count * (side // t.sam.patch_size // 4) ** 2
-        if cached and not train_projector:
-            projected.append(inputs.leaf(queries * out_width * e, "cached features"))
-            continue
-        if cached:
+        if cached_states:
             states = inputs.leaf(queries * t.encoder.hidden_size * e, "cached tower states")
         else:
             pixels = inputs.leaf(count * t.sam.channels * side * side * FP32, "pixel_values")
             features = _sam(o, t, o.cast(pixels, count * t.sam.channels * side * side, e), count, side)
             states = _query_encoder(o, t, features, count, side)  # the query half is a view of these
         projected.append(o.linear(states, "model.multi_modal_projector", queries, t.encoder.hidden_size, out_width))
-    tokens = sum(x.nbytes for x in projected) // e + batch * out_width  # + one view separator per image
+    globals_ = sides.count(max(sides))
+    tokens = sum(x.nbytes for x in projected) // e + globals_ * out_width  # + one view separator per image
     per_image = o.t.op("cat_views", projected, tokens * e, [], alias_grad=True)
     return o.t.op("cat", [per_image], tokens * e, [], alias_grad=True)
 
@@ -346,40 +344,58 @@ def davit_projector(o: Ops, t: DavitTower, x: T, count: int, height: int, width:
     return o.layer_norm(x, out, t.projection_dim, f"{root}.image_proj_norm")
 
 
-def tower_and_projector(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], batch: int, cached: bool,
-                        inputs: Inputs) -> T:
-    """The image features the language model receives for the whole batch (LM width, one row per
-    image token). Cached: the tower does not run; the cached tensor is its output before the
-    projector when the projector trains, else the projected features themselves."""
-    o, tower, e = o, vlm.tower, o.e
+def sample_tokens(vlm: VisionLanguage, images: list[tuple[int, int]]) -> int:
+    """Image tokens the tower + projector yield for one document's images."""
+    t = vlm.tower
+    if isinstance(t, QwenVisionTower):
+        return sum((h // t.patch_size) * (w // t.patch_size) for h, w in images) // t.merge_size ** 2
+    if isinstance(t, SiglipVisionTower):
+        return sum((h // t.patch_size) * (w // t.patch_size) for h, w in images) // t.scale_factor ** 2
+    if isinstance(t, DeepseekOcr2Tower):
+        sides = [h for h, _ in images]
+        return sum((side // t.sam.patch_size // 4) ** 2 for side in sides) + sides.count(max(sides))
+    height, width = davit_grid(t, *images[0])
+    return len(images) * (height * width + 1)
+
+
+def _one_document(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], cached_states: bool,
+                  inputs: Inputs) -> T:
+    """`get_image_features` on one document's pixels (or the projector on its cached tower states)."""
+    tower, e = vlm.tower, o.e
     if isinstance(tower, QwenVisionTower):
         n = sum((h // tower.patch_size) * (w // tower.patch_size) for h, w in images)
-        if cached:
-            if not vlm.train_projector:
-                return inputs.leaf(n // tower.merge_size ** 2 * tower.out_width * e, "cached features")
-            x = inputs.leaf(n * tower.width * e, "cached tower states")
-            out = qwen_merger(o, tower, x, n)
-        else:
-            out = qwen_tower(o, tower, images, inputs)
-        return o.t.op("cat", [out], out.nbytes, [], alias_grad=True)
+        out = qwen_merger(o, tower, inputs.leaf(n * tower.width * e, "cached tower states"), n) if cached_states \
+            else qwen_tower(o, tower, images, inputs)
+        return o.t.op("cat", [out], out.nbytes, [], alias_grad=True)  # pooled list, one entry per image
     if isinstance(tower, SiglipVisionTower):
         n = len(images) * (images[0][0] // tower.patch_size) * (images[0][1] // tower.patch_size)
-        if cached and not vlm.train_projector:
-            return inputs.leaf(n // tower.scale_factor ** 2 * tower.out_width * e, "cached features")
-        states = inputs.leaf(n * tower.width * e, "cached tower states") if cached else \
-            siglip_tower(o, tower, images, batch, inputs)
+        states = inputs.leaf(n * tower.width * e, "cached tower states") if cached_states else \
+            siglip_tower(o, tower, images, 1, inputs)
         out = siglip_connector(o, tower, states, n)
         return o.t.op("cat", [out], out.nbytes, [], alias_grad=True)
     if isinstance(tower, DeepseekOcr2Tower):
-        return deepseek_features(o, tower, [h for h, _ in images], batch, cached, vlm.train_projector, inputs)
-    if isinstance(tower, DavitTower):
-        count = len(images)
-        height, width = davit_grid(tower, *images[0])
-        if cached and not vlm.train_projector:
-            return inputs.leaf(count * (height * width + 1) * tower.projection_dim * e, "cached features")
-        if cached:
-            states = inputs.leaf(count * height * width * tower.embed_dim[-1] * e, "cached tower states")
-        else:
-            states, height, width = davit_tower(o, tower, images, inputs)
-        return davit_projector(o, tower, states, count, height, width)
-    raise ValueError(f"no forward for {type(tower).__name__}")
+        return deepseek_features(o, tower, [h for h, _ in images], cached_states, inputs)
+    count = len(images)
+    height, width = davit_grid(tower, *images[0])
+    if cached_states:
+        states = inputs.leaf(count * height * width * tower.embed_dim[-1] * e, "cached tower states")
+    else:
+        states, height, width = davit_tower(o, tower, images, inputs)
+    return davit_projector(o, tower, states, count, height, width)
+
+
+def tower_and_projector(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], documents: int, cached: bool,
+                        inputs: Inputs) -> T:
+    """The image features the language model receives for the whole batch (LM width, one row per
+    image token), as DeepSynth's VLM model builds them: the tower + projector run one document at a
+    time (`get_image_features`), the documents' features are concatenated, and the model
+    concatenates its `mm_encoder_outputs` list once more. Cached: the tower does not run; the batch
+    carries the projected features, or the tower's states when the projector trains."""
+    e, width = o.e, vlm.tower.out_width if not isinstance(vlm.tower, DavitTower) else vlm.tower.projection_dim
+    tokens = sample_tokens(vlm, images) * documents
+    if cached and not vlm.train_projector:
+        features = inputs.leaf(tokens * width * e, "cached features")
+    else:
+        parts = [_one_document(o, vlm, images, cached, inputs) for _ in range(documents)]
+        features = o.t.op("cat", parts, tokens * width * e, [], alias_grad=True)
+    return o.t.op("cat", [features], tokens * width * e, [], alias_grad=True)
