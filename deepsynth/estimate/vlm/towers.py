@@ -167,6 +167,16 @@ def siglip_connector(o: Ops, t: SiglipVisionTower, x: T, n: int) -> T:
 
 
 # ---- DeepSeek-OCR-2 -------------------------------------------------------------------------------
+def deepseek_grid(t: DeepseekOcr2Tower, side: int) -> tuple[int, int]:
+    """(SAM tokens after the two stride-2 convolutions, learned queries) for a view of `side` pixels:
+    the encoder appends 144 queries (the "768" set) when the SAM tokens number at most 144, else 256."""
+    grid = side // t.sam.patch_size
+    for _ in range(2):  # kernel 3, stride 2, padding 1
+        grid = (grid - 1) // 2 + 1
+    patches = grid * grid
+    return patches, 144 if patches <= 144 else 256
+
+
 def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], cached_states: bool, inputs: Inputs) -> T:
     """One document: global views, then local crops, each through SAM + the query encoder (or read
     from cached tower states), the projector on the query half, then per image [local, global,
@@ -175,7 +185,7 @@ def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], cached_sta
     projected = []
     for side in sorted(set(sides), reverse=True):
         count = sides.count(side)
-        queries = count * (side // t.sam.patch_size // 4) ** 2
+        queries = count * deepseek_grid(t, side)[1]
         if cached_states:
             states = inputs.leaf(queries * t.encoder.hidden_size * e, "cached tower states")
         else:
@@ -230,15 +240,17 @@ def _sam(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) -> T:
     x = o.layer_norm(x, n, out, f"{root}.neck.layer_norm1")
     x = o.t.op("neck_conv2", [x], n * out * e, [])
     x = o.layer_norm(x, n, out, f"{root}.neck.layer_norm2")
-    x = o.t.op("proj_conv1", [x], n // 4 * s.downsample_channels[0] * e, [])
-    return o.t.op("proj_conv2", [x], n // 16 * s.downsample_channels[1] * e, [])
+    half = (grid - 1) // 2 + 1
+    x = o.t.op("proj_conv1", [x], count * half * half * s.downsample_channels[0] * e, [])
+    patches = deepseek_grid(t, side)[0]
+    return o.t.op("proj_conv2", [x], count * patches * s.downsample_channels[1] * e, [])
 
 
 def _query_encoder(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) -> T:
-    """SAM tokens + as many learned queries, through the causal-over-queries encoder; the query half out."""
+    """SAM tokens + the learned queries, through the causal-over-queries encoder; the query part out."""
     enc, e = t.encoder, o.e
-    queries = (side // t.sam.patch_size // 4) ** 2
-    length = 2 * queries
+    patches, queries = deepseek_grid(t, side)
+    length = patches + queries
     n, h = count * length, enc.hidden_size
     x = o.t.op("cat_queries", [x], n * h * e, [])
     # bool block mask (bidirectional over image tokens, causal over queries), kept for every layer
@@ -353,7 +365,7 @@ def sample_tokens(vlm: VisionLanguage, images: list[tuple[int, int]]) -> int:
         return sum((h // t.patch_size) * (w // t.patch_size) for h, w in images) // t.scale_factor ** 2
     if isinstance(t, DeepseekOcr2Tower):
         sides = [h for h, _ in images]
-        return sum((side // t.sam.patch_size // 4) ** 2 for side in sides) + sides.count(max(sides))
+        return sum(deepseek_grid(t, side)[1] for side in sides) + sides.count(max(sides))
     height, width = davit_grid(t, *images[0])
     return len(images) * (height * width + 1)
 
