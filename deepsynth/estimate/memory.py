@@ -66,8 +66,9 @@ def quantized_bytes(numel: int, out_features: int, quantization: str, double_qua
 
 def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload,
                  arch: Architecture | None = None) -> MemoryTerm:
-    """Base weights. A native VLM's tower and projector stay 16-bit under QLoRA (only its language
-    model is quantized); its projector is a frozen weight here even when a trainable copy exists."""
+    """Base weights. Under QLoRA only Linear layers of the language model are quantized; every other
+    parameter (a VLM's tower and projector included) is cast to fp32 by PEFT's
+    prepare_model_for_kbit_training. A VLM's projector counts here even when a trainable copy exists."""
     vlm = arch is not None and arch.vlm is not None
     modules = {m.name: m for m in inventory.modules}
     total = 0
@@ -77,14 +78,14 @@ def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload,
         if lora.is_quantized and p.quantized_by:
             total += quantized_bytes(p.numel, modules[p.quantized_by].out_features, lora.quantization,
                                      lora.double_quantization)
-        elif lora.is_quantized and (p.group == "decoder" or not vlm):
+        elif lora.is_quantized:
             total += p.numel * FP32  # prepare_model_for_kbit_training casts the rest to fp32
         else:
             total += p.numel * workload.dtype_bytes
     if vlm:
         from deepsynth.estimate.vlm.inventory import tower_buffer_elements
 
-        total += tower_buffer_elements(arch.vlm) * workload.dtype_bytes
+        total += tower_buffer_elements(arch.vlm) * (FP32 if lora.is_quantized else workload.dtype_bytes)
     if lora.is_quantized:
         formula = (f"{lora.quantization}: Linear weights {'0.5 B/param + absmax per 64-block' if lora.quantization != 'int8' else '1 B/param + fp32 row scale'}"
                    f"{' (double-quantized to 8 bits per 256 blocks)' if lora.double_quantization else ''}; other params fp32")

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from deepsynth.estimate.architecture import Architecture
 from deepsynth.estimate.blocks import decoder_layers, lm_loss
-from deepsynth.estimate.ops import Ops
+from deepsynth.estimate.ops import FP32, Ops
 from deepsynth.estimate.trace import T
 from deepsynth.estimate.vlm import bart
 from deepsynth.estimate.vlm.processing import page_layout
@@ -44,13 +44,16 @@ def vlm_step(o: Ops, arch: Architecture, workload: Workload) -> T:
     if vlm.bart is not None:  # encoder-decoder: the summary is the decoder's input, not the encoder's
         text -= workload.target_tokens
     s = text + image
-    inputs = Inputs(o)
     x = o.embedding(f"{vlm.language_root}.shared" if vlm.bart else f"{vlm.language_root}.embed_tokens",
                     b * s, shape.hidden_size)
     if vlm.bart is not None:
         x = o.t.op("mul_scalar", [x], x.nbytes, [], alias_grad=True)  # BartScaledWordEmbedding
     if image:
-        features = tower_and_projector(o, vlm, list(sample_images(arch, workload)), b, workload.vision_cached, inputs)
+        # QLoRA: prepare_model_for_kbit_training leaves the tower and projector in fp32 (not quantized)
+        tower_ops = Ops(o.t, replace(o.s, act_bytes=FP32)) if o.s.quantized else o
+        features = tower_and_projector(tower_ops, vlm, list(sample_images(arch, workload)), b, workload.vision_cached,
+                                       Inputs(tower_ops))
+        features = o.cast(features, features.nbytes // tower_ops.e, o.e)
         mask = o.t.leaf(b * s, name="image mask")
         x = o.t.op("masked_scatter", [x, features], x.nbytes, [mask])
     if workload.gradient_checkpointing and not x.requires_grad:
