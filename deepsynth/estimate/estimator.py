@@ -95,8 +95,8 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
     adapters = MemoryTerm(
         (params.adapter + projection) * FP32 + copy * copy_bytes,
         f"{params.adapter:,} LoRA params (r={lora.rank}, {len(params.match.adapted)} modules) "
-        + (f"+ {projection:,} projection params, fp32" if not copy else
-           f"fp32 + projector copy {copy:,} params x {copy_bytes} B (modules_to_save)"),
+        + (f"fp32 + projector copy {copy:,} params x {copy_bytes} B (modules_to_save)" if copy else
+           f"+ {projection:,} projection params, fp32" if projection else "fp32"),
         "PEFT LoRA shapes (A: r x in, B: out x r); PEFT keeps adapter weights in fp32 (autocast_adapter_dtype)")
     fp32_trainable = params.trainable - copy
     gradients = MemoryTerm(fp32_trainable * FP32 + copy * copy_bytes,
