@@ -77,3 +77,70 @@ def word_tokenizer(special: list[str], **named: str):
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", **named)
     fast.add_special_tokens({"additional_special_tokens": special})
     return fast
+
+
+def profiled_vlm_step(config: dict, documents: list[dict], image_tokens: int, text: int, targets: int,
+                      rank: int = 4) -> int:
+    """Transient peak (bytes above what was allocated before) of one training step of the real
+    model, run as DeepSynth's VLM model runs it: LoRA on the language model's q/v projections, the
+    tower in eval mode, `get_image_features` per document with grad enabled, `mm_encoder_outputs`,
+    the LM head on the last `targets` positions. Measured with the profiler after a warm-up step."""
+    import torch
+    import torch.nn.functional as F
+    from peft import LoraConfig, get_peft_model
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import AutoConfig, AutoModelForImageTextToText
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    values = copy.deepcopy(config)
+    family = values.pop("model_type")
+    model = AutoModelForImageTextToText.from_config(AutoConfig.for_model(family, **values))
+    decoder = model.get_decoder()
+    root = next(name for name, module in model.named_modules() if module is decoder)
+    model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05,
+                                             target_modules=rf"{root}\..*\.(q_proj|v_proj)"))
+    model.train()
+    base = model.get_base_model()
+    for name in ("visual", "vision_model", "vision_tower"):
+        if hasattr(base.model, name):
+            getattr(base.model, name).eval()
+    batch = len(documents)
+    image_id = base.config.image_token_id
+    ids = torch.randint(0, 200, (batch, text + image_tokens))
+    ids[:, 2:2 + image_tokens] = image_id
+    labels = torch.randint(0, 200, (batch * targets,))
+    selected = torch.zeros(batch, ids.shape[1] - 1, dtype=torch.bool)
+    selected[:, -targets:] = True
+    extra = {}
+    if "image_grid_thw" in documents[0]:
+        extra = {"image_grid_thw": torch.cat([d["image_grid_thw"] for d in documents]),
+                 "mm_token_type_ids": (ids == image_id).int()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def forward():  # its locals (features, hidden states) are gone before backward, as in models/vlm.py
+        rows = []
+        for pixels in documents:
+            pooled = base.model.get_image_features(**pixels).pooler_output
+            if isinstance(pooled, (list, tuple)):
+                pooled = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
+            rows.append(pooled.reshape(-1, pooled.shape[-1]))
+        outputs = {"image": BaseModelOutputWithPooling(pooler_output=[torch.cat(rows)])}
+        states = base.model(input_ids=ids, mm_encoder_outputs=outputs, use_cache=False, **extra).last_hidden_state
+        return F.cross_entropy(base.lm_head(states[:, :-1][selected]).float(), labels)
+
+    def step():
+        forward().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    running = peak = 0
+    for event in sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                        key=lambda e: e.start_ns()):
+        running += event.nbytes()
+        peak = max(peak, running)
+    return peak
