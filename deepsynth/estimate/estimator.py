@@ -49,6 +49,8 @@ class Estimate:
     """Predicted speed, time and cost on the chosen GPU (None without a peak FLOPs figure)."""
     notes: tuple[str, ...] = ()
     """Assumptions and caveats to show with the numbers."""
+    workload: Workload | None = None
+    """The workload as estimated (a native VLM's image tokens filled in from the page size)."""
 
     @property
     def total_params(self) -> int:
@@ -124,4 +126,4 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
         notes.append("CPU: the total counts tensors only")
     return Estimate(arch.name, params, te_params, te_trainable, memory,
                     fit_table(memory.total, local_device, GPUS), predict(flops, workload, chosen, utilization),
-                    tuple(notes))
+                    tuple(notes), workload)

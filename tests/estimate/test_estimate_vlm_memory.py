@@ -8,7 +8,12 @@ from types import SimpleNamespace
 import pytest
 from vlm_helpers import vlm_config, write_config
 
-from deepsynth.estimate import Workload, estimate, estimate_for_training, load_architecture
+from deepsynth.estimate import (
+    Workload,
+    estimate,
+    estimate_for_training,
+    load_architecture,
+)
 from deepsynth.lora import LoraSettings, preset
 
 WORKLOAD = dict(batch_size=2, seq_len=64, target_tokens=16, dtype="float32", device="cpu", page_width=512,

@@ -54,7 +54,9 @@ def _deepsynth_default_targets(model) -> list[str]:
     """DeepSynth's VLM rule (models/vlm_build.py): the text family's suffixes, else q_proj + v_proj,
     under the language model's path (found from the real model)."""
     import torch
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_table
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_table,
+    )
 
     from deepsynth.models.decoder import FAMILY_TARGETS
 

@@ -4,7 +4,11 @@ family's real processor run on a blank page of that size."""
 import pytest
 from vlm_helpers import vlm_config, word_tokenizer, write_config
 
-from deepsynth.estimate import load_architecture, page_layout_for, vision_tokens_per_page
+from deepsynth.estimate import (
+    load_architecture,
+    page_layout_for,
+    vision_tokens_per_page,
+)
 from deepsynth.estimate.vlm.towers import sample_tokens
 
 PAGES = [(1024, 1448), (512, 512), (1280, 1280), (1400, 400)]

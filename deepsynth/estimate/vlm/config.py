@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from deepsynth.errors import InputError
-from deepsynth.estimate.architecture import Architecture, TransformerShape, shape_from_config
+from deepsynth.estimate.architecture import (
+    Architecture,
+    TransformerShape,
+    shape_from_config,
+)
 from deepsynth.estimate.vlm.processing import read_processing
 from deepsynth.estimate.vlm.spec import (
     VLM_FAMILIES,

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from deepsynth.estimate.architecture import Architecture
 from deepsynth.estimate.inventory import Inventory
-from deepsynth.estimate.vlm.spec import DavitTower, DeepseekOcr2Tower, QwenVisionTower, SiglipVisionTower
-from deepsynth.estimate.vlm.towers import davit_grid, deepseek_grid, sample_tokens
+from deepsynth.estimate.vlm.davit import davit_grid
+from deepsynth.estimate.vlm.spec import (
+    DavitTower,
+    DeepseekOcr2Tower,
+    QwenVisionTower,
+    SiglipVisionTower,
+)
+from deepsynth.estimate.vlm.towers import deepseek_grid, sample_tokens
 
 
 def _weights(inventory: Inventory, prefix: str, group: str = "vision") -> int:

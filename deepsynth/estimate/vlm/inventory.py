@@ -8,8 +8,15 @@ Linear layers but the head are what QLoRA quantizes). Tied weights are listed on
 
 from __future__ import annotations
 
-from deepsynth.estimate.architecture import Architecture, TransformerShape
-from deepsynth.estimate.inventory import Inventory, _attention, _Builder, _gated_mlp, decoder_inventory, merge
+from deepsynth.estimate.architecture import Architecture
+from deepsynth.estimate.inventory import (
+    Inventory,
+    _attention,
+    _Builder,
+    _gated_mlp,
+    decoder_inventory,
+    merge,
+)
 from deepsynth.estimate.vlm.spec import (
     BartShape,
     DavitTower,

@@ -16,8 +16,9 @@ from deepsynth.estimate.blocks import decoder_layers, lm_loss
 from deepsynth.estimate.ops import FP32, Ops
 from deepsynth.estimate.trace import T
 from deepsynth.estimate.vlm import bart
+from deepsynth.estimate.vlm.frozen import Inputs
 from deepsynth.estimate.vlm.processing import page_layout
-from deepsynth.estimate.vlm.towers import Inputs, tower_and_projector
+from deepsynth.estimate.vlm.towers import tower_and_projector
 from deepsynth.estimate.workload import Workload
 
 

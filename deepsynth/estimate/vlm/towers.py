@@ -15,6 +15,8 @@ import math
 from deepsynth.estimate.blocks import gated_mlp
 from deepsynth.estimate.ops import FP32, INDEX, Ops
 from deepsynth.estimate.trace import T
+from deepsynth.estimate.vlm.davit import davit_grid, davit_projector, davit_tower
+from deepsynth.estimate.vlm.frozen import Inputs, frozen_attention
 from deepsynth.estimate.vlm.spec import (
     DavitTower,
     DeepseekOcr2Tower,
@@ -24,32 +26,8 @@ from deepsynth.estimate.vlm.spec import (
 )
 
 
-class Inputs:
-    """Batch tensors the step reads (pixels, masks, cached features): resident for the whole step."""
-
-    def __init__(self, o: Ops) -> None:
-        self.o = o
-
-    def leaf(self, nbytes: int, name: str) -> T:
-        return self.o.t.input(nbytes, name=name)
-
-
 def _norm(o: Ops, x: T, n: int, width: int, name: str, rms: bool) -> T:
     return o.rms_norm(x, n, width, name) if rms else o.layer_norm(x, n, width, name)
-
-
-def _sdpa(o: Ops, q: T, k: T, v: T, out_bytes: int, heads: int, rows: int, queries: int, keys: int,
-          mask: T | None = None) -> T:
-    """Frozen attention over `rows` sequences (no gradient). Scratch: the score matrices when they are
-    materialised: eager attention (scores, fp32 softmax, cast back), or SDPA given an explicit mask on
-    CPU (measured: one score matrix beside the mask); CUDA's memory-efficient kernel takes masks as is."""
-    scores = rows * heads * queries * keys
-    scratch = 0
-    if o.s.attention == "eager":
-        scratch = scores * (2 * o.e + FP32)
-    elif mask is not None and not o.s.cuda:
-        scratch = scores * o.e
-    return o.t.op("attention", [q, k, v, mask], out_bytes, [], workspace=scratch)
 
 
 def _frozen_act(o: Ops, x: T, elems: int, kind: str) -> T:
@@ -98,7 +76,7 @@ def qwen_tower(o: Ops, t: QwenVisionTower, images: list[tuple[int, int]], inputs
         if t.gated_mlp and i not in t.full_attention_blocks:
             chunk = min(longest, (t.window_size // t.patch_size) ** 2)
         # one SDPA per image (per window): outputs transposed back, then concatenated
-        attn = _sdpa(o, q, k, qkv, n * w * e, t.heads, 1, chunk, chunk)
+        attn = frozen_attention(o, q, k, qkv, n * w * e, t.heads, 1, chunk, chunk)
         attn = o.t.op("cat", [attn], n * w * e, [])
         x = o.add(x, o.linear(attn, f"{block}.attn.proj", n, w, w))
         h = _norm(o, x, n, w, f"{block}.norm2", t.gated_mlp)
@@ -149,7 +127,7 @@ def siglip_tower(o: Ops, t: SiglipVisionTower, images: list[tuple[int, int]], ba
         q = o.linear(h, f"{layer}.self_attn.q_proj", n, w, w)
         k = o.linear(h, f"{layer}.self_attn.k_proj", n, w, w)
         v = o.linear(h, f"{layer}.self_attn.v_proj", n, w, w)
-        attn = _sdpa(o, q, k, v, n * w * e, t.heads, tiles, patches, patches)
+        attn = frozen_attention(o, q, k, v, n * w * e, t.heads, tiles, patches, patches)
         x = o.add(x, o.linear(attn, f"{layer}.self_attn.out_proj", n, w, w))
         h = o.layer_norm(x, n, w, f"{layer}.layer_norm2")
         inner = o.linear(h, f"{layer}.mlp.fc1", n, w, t.intermediate_size)
@@ -202,7 +180,7 @@ def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], cached_sta
 def _sam(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) -> T:
     s, e = t.sam, o.e
     w, grid = s.width, side // s.patch_size
-    n, hd, root = count * grid * grid, s.width // s.heads, "model.vision_tower.sam_encoder"
+    n, root = count * grid * grid, "model.vision_tower.sam_encoder"
     x = o.t.op("conv2d", [x], n * w * e, [])
     if s.use_abs_pos:
         if grid != s.image_size // s.patch_size:  # bicubic interpolation of the position table, in fp32
@@ -224,7 +202,7 @@ def _sam(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) -> T:
             per = window * window
             rel = o.t.op("rel_pos_hw", [qkv], 2 * windows * s.heads * per * window * e, [])
             bias = o.t.op("rel_pos_bias", [rel], windows * s.heads * per * per * e, [])
-        attn = _sdpa(o, qkv, qkv, qkv, tokens * w * e, s.heads, windows, window * window, window * window, bias)
+        attn = frozen_attention(o, qkv, qkv, qkv, tokens * w * e, s.heads, windows, window * window, window * window, bias)
         attn = o.t.op("heads_to_channels", [attn], tokens * w * e, [])
         out = o.linear(attn, f"{layer}.attn.proj", tokens, w, w)
         if window != grid:  # unpartition (copy) and crop the padding (copy)
@@ -268,92 +246,11 @@ def _query_encoder(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) ->
         if enc.num_kv_heads != enc.num_heads:  # a mask is passed: SDPA gets repeated k/v heads
             k = o.t.op("repeat_kv", [k], n * enc.q_width * e, [])
             v = o.t.op("repeat_kv", [v], n * enc.q_width * e, [])
-        attn = _sdpa(o, q, k, v, n * enc.q_width * e, enc.num_heads, count, length, length, mask)
+        attn = frozen_attention(o, q, k, v, n * enc.q_width * e, enc.num_heads, count, length, length, mask)
         x = o.add(x, o.linear(attn, f"{layer}.self_attn.o_proj", n, enc.q_width, h))
         normed = o.rms_norm(x, n, h, f"{layer}.post_attention_layernorm")
         x = o.add(x, gated_mlp(o, normed, f"{layer}.mlp", n, h, enc.intermediate_size, enc.hidden_act))
     return o.rms_norm(x, n, h, f"{root}.norm")  # the query half is a view
-
-
-# ---- Florence-2 (DaViT) ---------------------------------------------------------------------------
-def davit_tower(o: Ops, t: DavitTower, images: list[tuple[int, int]], inputs: Inputs) -> tuple[T, int, int]:
-    """`model.vision_tower` on the batch's images; returns (states, grid height, grid width)."""
-    e, count = o.e, len(images)
-    height, width = images[0]
-    pixels = inputs.leaf(count * t.in_channels * height * width * FP32, "pixel_values")
-    x = o.cast(pixels, count * t.in_channels * height * width, e)
-    channels = t.in_channels
-    for stage, dim in enumerate(t.embed_dim):
-        k, stride, pad = t.patch_size[stage], t.patch_stride[stage], t.patch_padding[stage]
-        height = (height + 2 * pad - k) // stride + 1
-        width = (width + 2 * pad - k) // stride + 1
-        n = count * height * width
-        if t.patch_prenorm[stage]:
-            x = o.layer_norm(x, x.nbytes // (channels * e), channels, "")
-        x = o.t.op("conv2d", [x], n * dim * e, [])
-        if not t.patch_prenorm[stage]:
-            x = o.layer_norm(x, n, dim, "")
-        channels = dim
-        mlp = int(dim * t.mlp_ratio)
-        for j in range(t.depths[stage]):
-            for kind in ("spatial_block", "channel_block"):
-                block = f"model.vision_tower.blocks.{stage}.{j}.{kind}"
-                x = _davit_half(o, t, x, block, n, dim, mlp, count, height, width, kind == "spatial_block", stage)
-    return x, height, width
-
-
-def _davit_half(o: Ops, t: DavitTower, x: T, block: str, n: int, dim: int, mlp: int, count: int,
-                height: int, width: int, spatial: bool, stage: int) -> T:
-    e = o.e
-    x = o.add(x, o.t.op("depthwise_conv", [x], n * dim * e, []))
-    h = o.layer_norm(x, n, dim, f"{block}.norm1")
-    if spatial:
-        window = t.window_size
-        tokens = count * math.ceil(height / window) * math.ceil(width / window) * window * window
-        h = o.t.op("window_partition", [h], tokens * dim * e, [])
-        qkv = o.linear(h, f"{block}.window_attn.qkv", tokens, dim, 3 * dim)
-        attn = _sdpa(o, qkv, qkv, qkv, tokens * dim * e, t.num_heads[stage], tokens // window ** 2, window ** 2,
-                     window ** 2)
-        out = o.linear(attn, f"{block}.window_attn.proj", tokens, dim, dim)
-        out = o.t.op("window_merge", [out], tokens * dim * e, [])
-        out = o.t.op("crop", [out], n * dim * e, [])
-    else:  # attention across channels within each group: (count, groups, dim/groups, tokens)
-        qkv = o.linear(h, f"{block}.channel_attn.qkv", n, dim, 3 * dim)
-        attn = _sdpa(o, qkv, qkv, qkv, n * dim * e, t.num_groups[stage], count, dim // t.num_groups[stage],
-                     dim // t.num_groups[stage])
-        attn = o.t.op("groups_to_channels", [attn], n * dim * e, [])
-        out = o.linear(attn, f"{block}.channel_attn.proj", n, dim, dim)
-    x = o.add(x, out)
-    x = o.add(x, o.t.op("depthwise_conv", [x], n * dim * e, []))
-    h = o.layer_norm(x, n, dim, f"{block}.norm2")
-    inner = o.activation(o.linear(h, f"{block}.ffn.fc1", n, dim, mlp), n * mlp, t.hidden_act)
-    return o.add(x, o.linear(inner, f"{block}.ffn.fc2", n, mlp, dim))
-
-
-def davit_grid(t: DavitTower, height: int, width: int) -> tuple[int, int]:
-    """Token grid after every stage's strided convolution."""
-    for k, stride, pad in zip(t.patch_size, t.patch_stride, t.patch_padding):
-        height = (height + 2 * pad - k) // stride + 1
-        width = (width + 2 * pad - k) // stride + 1
-    return height, width
-
-
-def davit_projector(o: Ops, t: DavitTower, x: T, count: int, height: int, width: int) -> T:
-    """`multi_modal_projector`: + 2-D positions, + temporal table, mean-pooled token in front,
-    image_projection, LayerNorm. Returns (count, tokens + 1, projection_dim)."""
-    e, root, channels, tokens = o.e, "model.multi_modal_projector", t.embed_dim[-1], height * width
-    cols = o.embedding(f"{root}.image_position_embed.column_embeddings", width, channels - channels // 2)
-    rows = o.embedding(f"{root}.image_position_embed.row_embeddings", height, channels // 2)
-    grid = o.t.op("repeat_cat", [cols, rows], 3 * tokens * channels * e, [])  # two repeats and their cat
-    positions = o.t.op("repeat_batch", [grid], count * tokens * channels * e, [])
-    x = o.add(x, positions)
-    x = o.t.op("add_temporal", [x], count * tokens * channels * e, [])
-    pooled = o.t.op("mean_tokens", [x], count * channels * e, [])
-    x = o.t.op("mean_frames", [x], count * tokens * channels * e, [])
-    x = o.t.op("cat", [pooled, x], count * (tokens + 1) * channels * e, [])
-    out = count * (tokens + 1)
-    x = o.linear(x, f"{root}.image_projection", out, channels, t.projection_dim)
-    return o.layer_norm(x, out, t.projection_dim, f"{root}.image_proj_norm")
 
 
 def sample_tokens(vlm: VisionLanguage, images: list[tuple[int, int]]) -> int:
