@@ -79,7 +79,8 @@ def flops_per_step(arch: Architecture, inventory: Inventory, params: ParameterCo
 
         trains = arch.vlm.train_projector
         if not workload.vision_cached:
-            flops += b * tower_flops(arch, inventory, list(sample_images(arch, workload)), trains)
+            flops += b * tower_flops(arch, inventory, list(sample_images(arch, workload)), trains,
+                                     max(1, workload.pages))
     flops += b * workload.target_tokens * 4 * shape.hidden_size * shape.vocab_size  # LM head, frozen
     if arch.projector is not None and workload.image_tokens:
         weights = sum(in_f * out_f for _, in_f, out_f, _ in arch.projector.layers())

@@ -86,7 +86,7 @@ def test_deepseek_global_view_and_crops(tmp_path):
         assert layout.tokens == int((out["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
         crops = int(out["num_local_patches"][0])
         assert layout.images == ((1024, 1024),) + ((768, 768),) * crops
-        assert sample_tokens(arch.vlm, list(layout.images)) == layout.tokens  # 256 + 144 per crop + separator
+        assert sample_tokens(arch.vlm, list(layout.images), views=1) == layout.tokens  # 256 + 144 per crop + 1
 
 
 def test_florence_fixed_size(tmp_path):

@@ -26,10 +26,11 @@ def _weights(inventory: Inventory, prefix: str, group: str = "vision") -> int:
                and not p.name.endswith(".bias"))
 
 
-def tower_flops(arch: Architecture, inventory: Inventory, images: list[tuple[int, int]], trains_projector: bool) -> float:
+def tower_flops(arch: Architecture, inventory: Inventory, images: list[tuple[int, int]], trains_projector: bool,
+                views: int = 1) -> float:
     """FLOPs of the tower (forward) and projector for one document's images."""
     t = arch.vlm.tower
-    projector = _weights(inventory, "", "projector") * sample_tokens(arch.vlm, images)
+    projector = _weights(inventory, "", "projector") * sample_tokens(arch.vlm, images, views)
     flops = (6 if trains_projector else 2) * projector
     if isinstance(t, QwenVisionTower):
         patches = [(h // t.patch_size) * (w // t.patch_size) for h, w in images]

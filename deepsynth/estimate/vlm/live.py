@@ -71,10 +71,13 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     padded = bool(mask is not None and int((mask == 0).sum()) > 0)
     cached = "image_features" in batch
     images: tuple[tuple[int, int], ...] = ()
+    pages = 1 if image else 0
     if not cached and batch.get("pixel_inputs"):
         patch = int((base_config.get("vision_config") or {}).get("patch_size", 14) or 14)
-        documents = [_document_images(pixels, patch) for pixels in batch["pixel_inputs"]]
-        images = tuple(max(documents, key=len))  # the tower runs per document: the largest one peaks
+        largest = max(batch["pixel_inputs"], key=lambda pixels: len(_document_images(pixels, patch)))
+        images = tuple(_document_images(largest, patch))  # the tower runs per document: the largest one peaks
+        if "pixel_values_local" in largest:  # DeepSeek-OCR-2: global views (one per page) first
+            pages = int(largest["pixel_values"].shape[0])
     cuda = str(model.device).startswith("cuda")
     base = model.decoder.get_base_model()
     checkpointing = getattr(base, "is_activation_checkpointing", None)
@@ -82,5 +85,5 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
         checkpointing = getattr(base, "is_gradient_checkpointing", False)
     return Workload(batch_size=count, seq_len=max(width - image, targets, 1), image_tokens=image, target_tokens=targets,
                     dtype="bfloat16" if cuda else "float32", device="cuda" if cuda else "cpu", padded=padded,
-                    gradient_checkpointing=bool(checkpointing), vision_cached=cached, pages=1 if image else 0,
+                    gradient_checkpointing=bool(checkpointing), vision_cached=cached, pages=pages,
                     vision_images=images, num_documents=count)

@@ -18,15 +18,19 @@ from deepsynth.estimate.trace import T
 from deepsynth.estimate.vlm import bart
 from deepsynth.estimate.vlm.frozen import Inputs
 from deepsynth.estimate.vlm.processing import page_layout
+from deepsynth.estimate.vlm.spec import DeepseekOcr2Tower
 from deepsynth.estimate.vlm.towers import tower_and_projector
 from deepsynth.estimate.workload import Workload
 
 
 def sample_images(arch: Architecture, workload: Workload) -> tuple[tuple[int, int], ...]:
-    """(height, width) of every image the tower runs on for one sample."""
+    """(height, width) of every image the tower runs on for one sample; for DeepSeek-OCR-2 the
+    pages' global views first, then their local crops (the two tower calls of get_image_features)."""
     if workload.vision_images:
         return tuple(workload.vision_images)
     layout = page_layout(arch.vlm.processing, workload.page_width, workload.page_height)
+    if isinstance(arch.vlm.tower, DeepseekOcr2Tower):
+        return layout.images[:1] * workload.pages + layout.images[1:] * workload.pages
     return layout.images * workload.pages
 
 
@@ -53,7 +57,7 @@ def vlm_step(o: Ops, arch: Architecture, workload: Workload) -> T:
         # QLoRA: prepare_model_for_kbit_training leaves the tower and projector in fp32 (not quantized)
         tower_ops = Ops(o.t, replace(o.s, act_bytes=FP32)) if o.s.quantized else o
         features = tower_and_projector(tower_ops, vlm, list(sample_images(arch, workload)), b, workload.vision_cached,
-                                       Inputs(tower_ops))
+                                       Inputs(tower_ops), views=max(1, workload.pages))
         features = o.cast(features, features.nbytes // tower_ops.e, o.e)
         mask = o.t.leaf(b * s, name="image mask")
         x = o.t.op("masked_scatter", [x, features], x.nbytes, [mask])

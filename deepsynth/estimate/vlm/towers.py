@@ -155,24 +155,27 @@ def deepseek_grid(t: DeepseekOcr2Tower, side: int) -> tuple[int, int]:
     return patches, 144 if patches <= 144 else 256
 
 
-def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], cached_states: bool, inputs: Inputs) -> T:
-    """One document: global views, then local crops, each through SAM + the query encoder (or read
-    from cached tower states), the projector on the query half, then per image [local, global,
-    view separator] (copies) and `get_image_features`' pooled list concatenated (a copy)."""
+def deepseek_features(o: Ops, t: DeepseekOcr2Tower, sides: list[int], views: int, cached_states: bool,
+                      inputs: Inputs) -> T:
+    """One document: its `views` global views (the first sides) through the tower in one call, then
+    its local crops in another (SAM + query encoder, or cached tower states), the projector on the
+    query part of each, then per image [local, global, view separator] (copies) and
+    `get_image_features`' pooled list concatenated (a copy)."""
     e, out_width = o.e, t.out_width
     projected = []
-    for side in sorted(set(sides), reverse=True):
-        count = sides.count(side)
+    for group in (sides[:views], sides[views:]):
+        if not group:
+            continue
+        count, side = len(group), group[0]
         queries = count * deepseek_grid(t, side)[1]
         if cached_states:
             states = inputs.leaf(queries * t.encoder.hidden_size * e, "cached tower states")
         else:
             pixels = inputs.leaf(count * t.sam.channels * side * side * FP32, "pixel_values")
             features = _sam(o, t, o.cast(pixels, count * t.sam.channels * side * side, e), count, side)
-            states = _query_encoder(o, t, features, count, side)  # the query half is a view of these
+            states = _query_encoder(o, t, features, count, side)  # the query part is a view of these
         projected.append(o.linear(states, "model.multi_modal_projector", queries, t.encoder.hidden_size, out_width))
-    globals_ = sides.count(max(sides))
-    tokens = sum(x.nbytes for x in projected) // e + globals_ * out_width  # + one view separator per image
+    tokens = sum(x.nbytes for x in projected) // e + views * out_width  # + one view separator per image
     per_image = o.t.op("cat_views", projected, tokens * e, [], alias_grad=True)
     return o.t.op("cat", [per_image], tokens * e, [], alias_grad=True)
 
@@ -253,21 +256,21 @@ def _query_encoder(o: Ops, t: DeepseekOcr2Tower, x: T, count: int, side: int) ->
     return o.rms_norm(x, n, h, f"{root}.norm")  # the query half is a view
 
 
-def sample_tokens(vlm: VisionLanguage, images: list[tuple[int, int]]) -> int:
-    """Image tokens the tower + projector yield for one document's images."""
+def sample_tokens(vlm: VisionLanguage, images: list[tuple[int, int]], views: int = 1) -> int:
+    """Image tokens the tower + projector yield for one document's images (DeepSeek-OCR-2: its
+    `views` global views come first, then the local crops)."""
     t = vlm.tower
     if isinstance(t, QwenVisionTower):
         return sum((h // t.patch_size) * (w // t.patch_size) for h, w in images) // t.merge_size ** 2
     if isinstance(t, SiglipVisionTower):
         return sum((h // t.patch_size) * (w // t.patch_size) for h, w in images) // t.scale_factor ** 2
     if isinstance(t, DeepseekOcr2Tower):
-        sides = [h for h, _ in images]
-        return sum(deepseek_grid(t, side)[1] for side in sides) + sides.count(max(sides))
+        return sum(deepseek_grid(t, side)[1] for side, _ in images) + views
     height, width = davit_grid(t, *images[0])
     return len(images) * (height * width + 1)
 
 
-def _one_document(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], cached_states: bool,
+def _one_document(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], views: int, cached_states: bool,
                   inputs: Inputs) -> T:
     """`get_image_features` on one document's pixels (or the projector on its cached tower states)."""
     tower, e = vlm.tower, o.e
@@ -283,7 +286,7 @@ def _one_document(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], ca
         out = siglip_connector(o, tower, states, n)
         return o.t.op("cat", [out], out.nbytes, [], alias_grad=True)
     if isinstance(tower, DeepseekOcr2Tower):
-        return deepseek_features(o, tower, [h for h, _ in images], cached_states, inputs)
+        return deepseek_features(o, tower, [h for h, _ in images], views, cached_states, inputs)
     count = len(images)
     height, width = davit_grid(tower, *images[0])
     if cached_states:
@@ -294,17 +297,17 @@ def _one_document(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], ca
 
 
 def tower_and_projector(o: Ops, vlm: VisionLanguage, images: list[tuple[int, int]], documents: int, cached: bool,
-                        inputs: Inputs) -> T:
+                        inputs: Inputs, views: int = 1) -> T:
     """The image features the language model receives for the whole batch (LM width, one row per
     image token), as DeepSynth's VLM model builds them: the tower + projector run one document at a
     time (`get_image_features`), the documents' features are concatenated, and the model
     concatenates its `mm_encoder_outputs` list once more. Cached: the tower does not run; the batch
     carries the projected features, or the tower's states when the projector trains."""
     e, width = o.e, vlm.tower.out_width if not isinstance(vlm.tower, DavitTower) else vlm.tower.projection_dim
-    tokens = sample_tokens(vlm, images) * documents
+    tokens = sample_tokens(vlm, images, views) * documents
     if cached and not vlm.train_projector:
         features = inputs.leaf(tokens * width * e, "cached features")
     else:
-        parts = [_one_document(o, vlm, images, cached, inputs) for _ in range(documents)]
+        parts = [_one_document(o, vlm, images, views, cached, inputs) for _ in range(documents)]
         features = o.t.op("cat", parts, tokens * width * e, [], alias_grad=True)
     return o.t.op("cat", [features], tokens * width * e, [], alias_grad=True)
