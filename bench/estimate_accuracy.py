@@ -24,7 +24,16 @@ overhead), the original DeepSynth table (16 GB base, x0.25 for 4-bit, x0.5 for 8
 batch item; trainable parameters bucketed 2/4/8/16M by rank) and the "4x weights" rule
 (accelerate `estimate-memory`, training with Adam: 4 x the weights at their load precision).
 
-    python bench/estimate_accuracy.py [--only NAME ...] [--threads 2] [--validate] [--device cuda]
+Native vision-language models (`--set vlm`): a tiny model of each family (Qwen2-VL, Qwen2.5-VL,
+SmolVLM, Idefics3, DeepSeek-OCR-2, Florence-2; a few million parameters, from config.json) in a model
+folder with its preprocessor_config.json; one rendered page (1024 x 1448, blank) per document goes
+through the family's real image processor, the step runs as DeepSynth's VLM model runs it
+(deepsynth/models/vlm.py: LoRA on the language model's q/v projections, the tower frozen in eval mode,
+`get_image_features` per document or cached features, `mm_encoder_outputs`, loss on the summary
+positions), measured the same way. Ours reads only the folder's JSON files and the page size.
+
+    python bench/estimate_accuracy.py [--set all|text|vlm] [--only NAME ...] [--threads 2] [--validate]
+                                      [--device cuda]
 """
 
 from __future__ import annotations
