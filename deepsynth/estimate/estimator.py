@@ -92,7 +92,8 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
     params = count_parameters(arch, lora, inventory)
     sizes = trainable_tensors(inventory, params, lora, arch)
     copy_sizes = projector_copy_tensors(inventory, params)
-    copy, copy_bytes = params.modules_to_save, workload.dtype_bytes
+    # the projector copy takes the projector's dtype: fp32 once prepare_model_for_kbit_training ran (QLoRA)
+    copy, copy_bytes = params.modules_to_save, FP32 if lora.is_quantized else workload.dtype_bytes
     projection = 0 if arch.vlm is not None else params.by_group.get("projector", 0)
     adapters = MemoryTerm(
         (params.adapter + projection) * FP32 + copy * copy_bytes,
