@@ -12,6 +12,7 @@ from deepsynth.estimate.estimator import Estimate, estimate
 from deepsynth.estimate.gpus import GPUS, Gpu, local_device
 from deepsynth.estimate.params import ParameterCount, TargetMatch, count_parameters, match_targets, validate_lora_for
 from deepsynth.estimate.training import estimate_for_training
+from deepsynth.estimate.vlm import VLM_FAMILIES, PageLayout, model_family, page_layout_for, vision_tokens_per_page
 from deepsynth.estimate.workload import Workload
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "BUILTIN_MODELS", "TEXT_ENCODERS", "deepseek_ocr", "default_model", "load_architecture",
     "Estimate", "estimate", "GPUS", "Gpu", "local_device",
     "ParameterCount", "TargetMatch", "count_parameters", "match_targets", "validate_lora_for", "Workload", "estimate_for_training",
+    "VLM_FAMILIES", "PageLayout", "model_family", "page_layout_for", "vision_tokens_per_page",
 ]

@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepsynth.errors import InputError
+
+if TYPE_CHECKING:
+    from deepsynth.estimate.vlm.spec import VisionLanguage
 
 DECODER_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gpt2", "qwen2_moe", "deepseek_v2")
 ENCODER_FAMILIES = ("bert",)
@@ -184,6 +187,9 @@ class Architecture:
     """Where the numbers came from (a file, or a citation for built-in specs)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
     """Assumptions worth showing next to the estimate."""
+    vlm: VisionLanguage | None = None
+    """A native vision-language model's tower, projector and image processing (`decoder` is then its
+    language model; for Florence-2 the BART decoder, with the whole encoder-decoder in `vlm.bart`)."""
 
 
 def _get(config: dict[str, Any], key: str, default: Any) -> Any:
@@ -331,7 +337,12 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], Path]:
     return data, file
 
 
-def architecture_from_config(path: str | Path) -> Architecture:
-    """An `Architecture` (decoder only) from a Hugging Face config file or model directory."""
+def architecture_from_config(path: str | Path, train_projector: bool = False) -> Architecture:
+    """An `Architecture` from a Hugging Face config file or model directory: a decoder, an encoder, or a
+    native vision-language model (whose processor files, if any, sit next to its config.json)."""
+    from deepsynth.estimate.vlm.config import is_vision_language, vlm_architecture
+
     data, file = read_config(path)
+    if is_vision_language(data):
+        return vlm_architecture(data, file.parent, str(path), str(file), train_projector=train_projector)
     return Architecture(name=str(path), decoder=shape_from_config(data, where=str(file)), source=str(file))

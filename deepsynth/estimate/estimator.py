@@ -14,6 +14,7 @@ from deepsynth.estimate.memory import (
     activations_term,
     optimizer_term,
     overhead_term,
+    projector_copy_tensors,
     text_encoder_term,
     trace_settings,
     trainable_tensors,
@@ -21,6 +22,7 @@ from deepsynth.estimate.memory import (
 )
 from deepsynth.estimate.params import ParameterCount, count_parameters, validate_lora_for
 from deepsynth.estimate.throughput import DEFAULT_UTILIZATION, Throughput, flops_per_step, predict
+from deepsynth.estimate.vlm.step import resolve_workload
 from deepsynth.estimate.workload import Workload
 from deepsynth.lora import LoraSettings
 
@@ -47,6 +49,8 @@ class Estimate:
     """Predicted speed, time and cost on the chosen GPU (None without a peak FLOPs figure)."""
     notes: tuple[str, ...] = ()
     """Assumptions and caveats to show with the numbers."""
+    workload: Workload | None = None
+    """The workload as estimated (a native VLM's image tokens filled in from the page size)."""
 
     @property
     def total_params(self) -> int:
@@ -82,26 +86,33 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
              price_per_hour: float | None = None) -> Estimate:
     """Estimate one training configuration. Raises ConfigError when the LoRA settings do not fit the
     architecture (unmatched targets, rank above the smallest targeted dimension)."""
+    workload = resolve_workload(arch, workload)
     inventory = architecture_inventory(arch)
     validate_lora_for(arch, lora, inventory)
     params = count_parameters(arch, lora, inventory)
-    trainable_adapters = params.trainable
-    sizes = trainable_tensors(inventory, params, lora)
+    sizes = trainable_tensors(inventory, params, lora, arch)
+    copy_sizes = projector_copy_tensors(inventory, params)
+    # the projector copy takes the projector's dtype: fp32 once prepare_model_for_kbit_training ran (QLoRA)
+    copy, copy_bytes = params.modules_to_save, FP32 if lora.is_quantized else workload.dtype_bytes
+    projection = 0 if arch.vlm is not None else params.by_group.get("projector", 0)
     adapters = MemoryTerm(
-        (params.adapter + params.by_group.get("projector", 0)) * FP32,
+        (params.adapter + projection) * FP32 + copy * copy_bytes,
         f"{params.adapter:,} LoRA params (r={lora.rank}, {len(params.match.adapted)} modules) "
-        f"+ {params.by_group.get('projector', 0):,} projection params, fp32",
+        + (f"fp32 + projector copy {copy:,} params x {copy_bytes} B (modules_to_save)" if copy else
+           f"+ {projection:,} projection params, fp32" if projection else "fp32"),
         "PEFT LoRA shapes (A: r x in, B: out x r); PEFT keeps adapter weights in fp32 (autocast_adapter_dtype)")
-    gradients = MemoryTerm(trainable_adapters * FP32, f"{trainable_adapters:,} trainable params x 4 B",
-                           "one fp32 gradient per trainable parameter")
+    fp32_trainable = params.trainable - copy
+    gradients = MemoryTerm(fp32_trainable * FP32 + copy * copy_bytes,
+                           f"{fp32_trainable:,} trainable params x 4 B" + (f" + {copy:,} x {copy_bytes} B" if copy else ""),
+                           "one gradient per trainable parameter, in its dtype")
     settings = trace_settings(arch, lora, params, inventory, workload)
     te_shape = text_encoder_shape(workload.text_encoder)
     te_term, te_params, te_trainable = text_encoder_term(te_shape, arch.decoder.hidden_size, workload)
     memory = MemoryBreakdown(
-        weights=weights_term(inventory, lora, workload),
+        weights=weights_term(inventory, lora, workload, arch),
         adapters=adapters,
         gradients=gradients,
-        optimizer=optimizer_term(sizes, workload.optimizer),
+        optimizer=optimizer_term(sizes, workload.optimizer, copy_sizes, copy_bytes),
         activations=activations_term(arch, settings, workload),
         text_encoder=te_term,
         overhead=overhead_term(workload),
@@ -116,4 +127,4 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
         notes.append("CPU: the total counts tensors only")
     return Estimate(arch.name, params, te_params, te_trainable, memory,
                     fit_table(memory.total, local_device, GPUS), predict(flops, workload, chosen, utilization),
-                    tuple(notes))
+                    tuple(notes), workload)

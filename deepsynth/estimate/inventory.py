@@ -30,7 +30,9 @@ class Module:
     bias: bool = False
     """Whether the base module has a bias."""
     kernel_area: int = 1
-    """k*k for a conv2d."""
+    """Kernel elements (k*k for a Conv2d, t*k*k for a Conv3d)."""
+    groups: int = 1
+    """Convolution groups (a depthwise convolution has one per channel)."""
     experts: int = 1
     """Experts stacked in a fused parameter."""
     quantizable: bool = False
@@ -83,13 +85,20 @@ class _Builder:
         if bias:
             self.param(f"{name}.bias", out_f)
 
-    def embedding(self, name: str, rows: int, width: int) -> None:
+    def embedding(self, name: str, rows: int, width: int, weight: bool = True) -> None:
+        """An nn.Embedding; `weight=False` when its weight is tied to (and counted with) another module."""
         self.modules.append(Module(name, EMBEDDING, rows, width, group=self.group))
-        self.param(f"{name}.weight", rows, width)
+        if weight:
+            self.param(f"{name}.weight", rows, width)
 
-    def conv2d(self, name: str, in_c: int, out_c: int, kernel: int, bias: bool) -> None:
-        self.modules.append(Module(name, CONV2D, in_c, out_c, bias, kernel_area=kernel * kernel, group=self.group))
-        self.param(f"{name}.weight", out_c, in_c, kernel, kernel)
+    def conv2d(self, name: str, in_c: int, out_c: int, kernel: int | tuple[int, ...], bias: bool,
+               groups: int = 1) -> None:
+        """A Conv2d (kernel k or (k, k)) or Conv3d (kernel (t, k, k)); weight (out, in / groups, *kernel)."""
+        area = 1
+        for side in (kernel, kernel) if isinstance(kernel, int) else kernel:
+            area *= side
+        self.modules.append(Module(name, CONV2D, in_c, out_c, bias, kernel_area=area, groups=groups, group=self.group))
+        self.param(f"{name}.weight", out_c, in_c // groups, area)
         if bias:
             self.param(f"{name}.bias", out_c)
 
@@ -106,21 +115,25 @@ class _Builder:
         return Inventory(tuple(self.parameters), tuple(self.modules))
 
 
-def decoder_inventory(shape: TransformerShape, prefix: str = "") -> Inventory:
-    """Parameters and adaptable modules of one transformer stack, named as transformers names them."""
+def decoder_inventory(shape: TransformerShape, prefix: str = "", *, root: str | None = None,
+                      head: str | None = None) -> Inventory:
+    """Parameters and adaptable modules of one transformer stack, named as transformers names them.
+
+    A llama-like stack sits at `root` (default `{prefix}model`) with its LM head at `head` (default
+    `{prefix}lm_head`): a vision-language model's language model is e.g. `model.language_model` + `lm_head`.
+    """
     b = _Builder("decoder")
     if shape.family == "gpt2":
         _gpt2(b, shape, prefix)
     elif shape.family == "bert":
         _bert(b, shape, prefix)
     else:
-        _llama_like(b, shape, prefix)
+        _llama_like(b, shape, root or f"{prefix}model", head or f"{prefix}lm_head")
     return b.build()
 
 
-def _llama_like(b: _Builder, s: TransformerShape, prefix: str) -> None:
+def _llama_like(b: _Builder, s: TransformerShape, root: str, head: str) -> None:
     h = s.hidden_size
-    root = f"{prefix}model"
     b.embedding(f"{root}.embed_tokens", s.vocab_size, h)
     for i in range(s.num_layers):
         layer = f"{root}.layers.{i}"
@@ -147,7 +160,7 @@ def _llama_like(b: _Builder, s: TransformerShape, prefix: str) -> None:
     if s.head == "none":  # a bare encoder (e.g. Qwen3Model for embeddings)
         return
     # the LM head stays in float when quantizing (transformers skips the output embedding)
-    b.linear(f"{prefix}lm_head", h, s.vocab_size, False, weight=not s.tie_word_embeddings, quantizable=False)
+    b.linear(head, h, s.vocab_size, False, weight=not s.tie_word_embeddings, quantizable=False)
 
 
 def _attention(b: _Builder, s: TransformerShape, attn: str) -> None:
@@ -229,7 +242,11 @@ def merge(*parts: Inventory) -> Inventory:
 
 
 def architecture_inventory(arch: Architecture) -> Inventory:
-    """The composite model: reader (frozen) + projection + decoder."""
+    """The composite model: reader (frozen) + projection + decoder, or a native VLM's parts."""
+    if arch.vlm is not None:
+        from deepsynth.estimate.vlm.inventory import vlm_inventory
+
+        return vlm_inventory(arch)
     parts = []
     if arch.vision is not None:
         parts.append(vision_inventory(arch.vision))

@@ -64,12 +64,17 @@ def quantized_bytes(numel: int, out_features: int, quantization: str, double_qua
     return packed + blocks + math.ceil(blocks / DQ_BLOCK) * FP32 + FP32 + 256 * FP32 + code
 
 
-def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload) -> MemoryTerm:
+def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload,
+                 arch: Architecture | None = None) -> MemoryTerm:
+    """Base weights. Under QLoRA only Linear layers of the language model are quantized; every other
+    parameter (a VLM's tower and projector included) is cast to fp32 by PEFT's
+    prepare_model_for_kbit_training. A VLM's projector counts here even when a trainable copy exists."""
+    vlm = arch is not None and arch.vlm is not None
     modules = {m.name: m for m in inventory.modules}
     total = 0
     for p in inventory.parameters:
-        if p.group == "projector":
-            continue  # trainable: counted with the adapters
+        if p.group == "projector" and not vlm:
+            continue  # DeepSynth's own projection trains: counted with the adapters
         if lora.is_quantized and p.quantized_by:
             total += quantized_bytes(p.numel, modules[p.quantized_by].out_features, lora.quantization,
                                      lora.double_quantization)
@@ -77,6 +82,10 @@ def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload) -
             total += p.numel * FP32  # prepare_model_for_kbit_training casts the rest to fp32
         else:
             total += p.numel * workload.dtype_bytes
+    if vlm:
+        from deepsynth.estimate.vlm.inventory import tower_buffer_elements
+
+        total += tower_buffer_elements(arch.vlm) * (FP32 if lora.is_quantized else workload.dtype_bytes)
     if lora.is_quantized:
         formula = (f"{lora.quantization}: Linear weights {'0.5 B/param + absmax per 64-block' if lora.quantization != 'int8' else '1 B/param + fp32 row scale'}"
                    f"{' (double-quantized to 8 bits per 256 blocks)' if lora.double_quantization else ''}; other params fp32")
@@ -87,24 +96,45 @@ def weights_term(inventory: Inventory, lora: LoraSettings, workload: Workload) -
     return MemoryTerm(total, formula, source)
 
 
-def trainable_tensors(inventory: Inventory, params: ParameterCount, lora: LoraSettings) -> list[int]:
-    """Sizes of the tensors the optimizer updates (LoRA A and B per adapted module, projection, biases)."""
+def trainable_tensors(inventory: Inventory, params: ParameterCount, lora: LoraSettings,
+                      arch: Architecture | None = None) -> list[int]:
+    """Sizes of the fp32 tensors the optimizer updates (LoRA A and B per adapted module, DeepSynth's
+    projection, biases); a VLM projector copy (model dtype) is `projector_copy_tensors`."""
     sizes: list[int] = []
     for module in params.match.adapted:
         rank = lora.rank * params.match.rank_factor.get(module.name, 1)
         total = adapter_size(module, rank)
         b_size = module.out_features * rank * (module.experts if module.kind == EXPERTS else 1)
         sizes += [total - b_size, b_size]
-    for p in inventory.parameters:
-        if p.group == "projector":
-            sizes.append(p.numel)
-    extra = params.trainable - sum(sizes)  # trainable biases (bias=all / lora_only)
+    copy = projector_copy_tensors(inventory, params)
+    if arch is None or arch.vlm is None:  # DeepSynth's own projection always trains
+        sizes += [p.numel for p in inventory.parameters if p.group == "projector"]
+    extra = params.trainable - sum(sizes) - sum(copy)  # trainable biases (bias=all / lora_only)
     if extra > 0:
         sizes.append(extra)
     return sizes
 
 
-def optimizer_term(sizes: list[int], optimizer: str) -> MemoryTerm:
+def projector_copy_tensors(inventory: Inventory, params: ParameterCount) -> list[int]:
+    """Tensor sizes of a VLM projector's trainable copy (PEFT modules_to_save), [] when none."""
+    if not params.modules_to_save:
+        return []
+    return [p.numel for p in inventory.parameters if p.group == "projector"]
+
+
+def optimizer_term(sizes: list[int], optimizer: str, copy_sizes: list[int] = (), copy_bytes: int = FP32) -> MemoryTerm:
+    """AdamW state of fp32 trainable tensors, plus module copies kept in the model dtype (their
+    moments take the parameter's dtype: `torch.zeros_like(p)`)."""
+    term = _optimizer_state(sizes, optimizer)
+    if not copy_sizes:
+        return term
+    extra = sum(2 * n * copy_bytes + FP32 for n in copy_sizes) if optimizer == "adamw" else \
+        _optimizer_state(list(copy_sizes), optimizer).bytes
+    return MemoryTerm(term.bytes + extra, term.formula + f"; projector copy {sum(copy_sizes):,} params x 2 moments "
+                      f"x {copy_bytes if optimizer == 'adamw' else 1} B", term.source)
+
+
+def _optimizer_state(sizes: list[int], optimizer: str) -> MemoryTerm:
     if optimizer == "adamw8bit":
         total = 0
         for n in sizes:
@@ -122,13 +152,17 @@ def optimizer_term(sizes: list[int], optimizer: str) -> MemoryTerm:
 def trace_settings(arch: Architecture, lora: LoraSettings, params: ParameterCount, inventory: Inventory,
                    workload: Workload) -> Settings:
     quantized = {m.name for m in inventory.modules if m.quantizable and m.group == "decoder"} if lora.is_quantized else set()
+    trainable = {layer[0] for layer in arch.projector.layers()} if arch.projector is not None and arch.projector.trainable else set()
+    if params.modules_to_save:  # the VLM projector's trainable copy: its Linear, norm and embedding modules
+        trainable = {p.name.rsplit(".", 1)[0] for p in inventory.parameters if p.group == "projector"}
+        trainable |= {m.name for m in inventory.modules if m.group == "projector"}
     return Settings(
         act_bytes=workload.dtype_bytes,
         mask_bytes=1 if workload.device == "cuda" else workload.dtype_bytes,
         adapter_bytes=FP32,
         adapters={m.name: lora.rank * params.match.rank_factor.get(m.name, 1) for m in params.match.adapted},
         lora_dropout=lora.dropout,
-        trainable={layer[0] for layer in arch.projector.layers()} if arch.projector is not None and arch.projector.trainable else set(),
+        trainable=trainable,
         quantization=lora.quantization,
         quantized=quantized,
         compute_bytes=DTYPES[lora.compute_dtype],
@@ -139,6 +173,8 @@ def trace_settings(arch: Architecture, lora: LoraSettings, params: ParameterCoun
 
 
 def activations_term(arch: Architecture, settings: Settings, workload: Workload) -> MemoryTerm:
+    if arch.vlm is not None:
+        return vlm_activations_term(arch, settings, workload)
     trace = Trace()
     o = Ops(trace, settings)
     b, e = workload.batch_size, settings.act_bytes
@@ -160,6 +196,21 @@ def activations_term(arch: Architecture, settings: Settings, workload: Workload)
         formula += f"; vision encoder forward {vision:,} B is larger"
     return MemoryTerm(total, formula, "saved tensors per op (PyTorch derivatives.yaml) over the block's real ops "
                       "(transformers 5 modeling code, PEFT LoRA layers); see estimate/trace.py")
+
+
+def vlm_activations_term(arch: Architecture, settings: Settings, workload: Workload) -> MemoryTerm:
+    """A native VLM's step replayed: tower (frozen, or skipped when cached), projector, language model."""
+    from deepsynth.estimate.vlm.step import vlm_step
+
+    trace = Trace()
+    loss = vlm_step(Ops(trace, settings), arch, workload)
+    peak = trace.peak(loss)
+    tower = "tower features cached (tower not run)" if workload.vision_cached else "tower run without gradients"
+    formula = (f"replayed step ({arch.vlm.family}, {tower}): {peak.saved:,} B saved for backward; peak {peak.peak:,} B "
+               f"({'backward' if peak.backward >= peak.forward else 'forward'}) incl. {trace.input_bytes:,} B of "
+               "batch tensors (pixels, masks, cached features)")
+    return MemoryTerm(peak.peak, formula, "saved tensors per op (PyTorch derivatives.yaml) over the real ops of the "
+                      "tower, projector and language model (transformers 5 modeling code); see estimate/vlm/")
 
 
 def projector_forward(o: Ops, arch: Architecture, n: int) -> T:

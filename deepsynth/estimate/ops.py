@@ -113,11 +113,13 @@ class Ops:
         return self.mul(weight, normed, n * width * self.e) if weight.requires_grad else \
             self.t.op("mul", [normed], n * width * self.e, [])
 
-    def layer_norm(self, x: T, n: int, width: int) -> T:
-        """aten native_layer_norm: saves input, mean and rstd (fp32, one per row)."""
+    def layer_norm(self, x: T, n: int, width: int, name: str = "") -> T:
+        """aten native_layer_norm: saves input, mean and rstd (fp32, one per row); its output needs a
+        gradient when the input does or when its own weights train (`name` in `trainable`)."""
         mean = self.t.leaf(n * FP32)
         rstd = self.t.leaf(n * FP32)
-        return self.t.op("layer_norm", [x], x.nbytes, [x, mean, rstd])
+        return self.t.op("layer_norm", [x], x.nbytes, [x, mean, rstd],
+                         requires_grad=x.requires_grad or name in self.s.trainable)
 
     # linear layers ----------------------------------------------------------------------------
     def linear(self, x: T, name: str, n: int, in_f: int, out_f: int) -> T:

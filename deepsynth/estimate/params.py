@@ -3,7 +3,7 @@
 PEFT's `get_nb_trainable_parameters` sums `numel()` over `named_parameters()` (tied weights once)
 after wrapping each targeted module; the adapter sizes below are the shapes PEFT creates
 (peft/tuners/lora/layer.py): Linear/Conv1D `A: r x in`, `B: out x r`; Embedding `A: r x rows`,
-`B: width x r`; Conv2d `A: r x in x k x k`, `B: out x r x 1 x 1`; fused expert parameters
+`B: width x r`; Conv2d/Conv3d `A: r x in x kernel`, `B: out x r/groups x 1 x 1`; fused expert parameters
 (`target_parameters`, ParamWrapper) `A: (r*E) x in`, `B: out x (r*E)`. Tests compare every count
 with PEFT's own on tiny models of several families.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from deepsynth.configuration import Problems
 from deepsynth.estimate.architecture import Architecture, TransformerShape
-from deepsynth.estimate.inventory import CONV2D, EMBEDDING, EXPERTS, Inventory, Module, architecture_inventory
+from deepsynth.estimate.inventory import CONV2D, EMBEDDING, EXPERTS, LINEAR, Inventory, Module, architecture_inventory
 from deepsynth.lora import LoraSettings
 
 # peft/utils/constants.py TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING (PEFT 0.21)
@@ -33,8 +33,42 @@ def default_targets(shape: TransformerShape) -> tuple[str, ...]:
     return ("q_proj", "v_proj")
 
 
-def resolve_targets(arch: Architecture, lora: LoraSettings) -> tuple[str, ...]:
-    return tuple(lora.target_modules) or default_targets(arch.decoder)
+def resolve_targets(arch: Architecture, lora: LoraSettings, inventory: Inventory | None = None) -> tuple[str, ...]:
+    """The targets as PEFT gets them: the user's names, else the family's defaults. For a native VLM
+    the default is every Linear layer of the language model, by full module path (never the tower)."""
+    if lora.target_modules:
+        return tuple(lora.target_modules)
+    if arch.vlm is not None:
+        return vlm_default_targets(arch, inventory or architecture_inventory(arch))
+    return default_targets(arch.decoder)
+
+
+def language_linear_modules(inventory: Inventory) -> tuple[str, ...]:
+    """Full names of the language model's Linear layers (the LM head excluded)."""
+    return tuple(m.name for m in inventory.modules
+                 if m.group == "decoder" and m.kind == LINEAR and m.name != "lm_head" and m.in_features)
+
+
+def vlm_default_targets(arch: Architecture, inventory: Inventory) -> tuple[str, ...]:
+    """A VLM's default LoRA targets, as DeepSynth's VLM model chooses them (models/vlm_build.py
+    `lora_targets`): the text model family's suffixes (DeepSynth's FAMILY_TARGETS, then PEFT's table),
+    else q_proj + v_proj, else every `*proj` layer, all restricted to the language model by path.
+    Returned as full module names (PEFT matches them exactly)."""
+    from deepsynth.models.decoder import FAMILY_TARGETS
+
+    linear = language_linear_modules(inventory)
+    available = {name.rsplit(".", 1)[-1] for name in linear}
+    family = arch.vlm.text_model_type
+    leaves = tuple(FAMILY_TARGETS.get(family) or PEFT_DEFAULT_TARGETS.get(family) or ())
+    leaves = (tuple(leaf for leaf in leaves if leaf in available)
+              or tuple(leaf for leaf in ("q_proj", "v_proj") if leaf in available)
+              or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj")))
+    return tuple(name for name in linear if name.rsplit(".", 1)[-1] in leaves)
+
+
+def remap_family(arch: Architecture) -> str:
+    """The model_type PEFT's transformers-v5 target conversion keys on (the composite's, for a VLM)."""
+    return arch.vlm.model_type if arch.vlm is not None else arch.decoder.family
 
 
 def _matches(name: str, target: str) -> bool:
@@ -67,6 +101,16 @@ class TargetMatch:
     """Modules whose rank PEFT multiplies (fused gate_up_proj: 2)."""
     errors: tuple[str, ...] = ()
     """Target combinations PEFT refuses."""
+
+    @property
+    def summary(self) -> str:
+        """The targets in a few words: leaf names, and where they sit when given by full path."""
+        names = self.target_modules + self.target_parameters
+        leaves = list(dict.fromkeys(name.rsplit(".", 1)[-1] for name in names))
+        if len(leaves) == len(names):
+            return ",".join(names)
+        roots = sorted({name.split(".layers.")[0] for name in names if ".layers." in name})
+        return f"{','.join(leaves)} in {' + '.join(roots) or 'the model'} ({len(names)} modules)"
 
 
 def match_targets(inventory: Inventory, targets: tuple[str, ...], family: str = "") -> TargetMatch:
@@ -116,7 +160,8 @@ def adapter_size(module: Module, rank: int) -> int:
     if module.kind == EMBEDDING:
         return rank * (module.in_features + module.out_features)
     if module.kind == CONV2D:
-        return rank * module.in_features * module.kernel_area + module.out_features * rank
+        # lora_A: Conv(in, r, kernel); lora_B: Conv(r, out, 1, groups=groups) -> out x r/groups weights
+        return rank * module.in_features * module.kernel_area + module.out_features * (rank // module.groups)
     if module.kind == EXPERTS:
         return rank * module.experts * (module.in_features + module.out_features)
     return rank * (module.in_features + module.out_features)
@@ -140,13 +185,17 @@ class ParameterCount:
     """Base parameters per part: decoder, vision, projector."""
     match: TargetMatch
     """What the targets reached."""
+    modules_to_save: int = 0
+    """Parameters of trainable module copies (a VLM projector trained in full), in `total` and `trainable`."""
 
 
 def count_parameters(arch: Architecture, lora: LoraSettings, inventory: Inventory | None = None) -> ParameterCount:
     inventory = inventory or architecture_inventory(arch)
-    match = match_targets(inventory, resolve_targets(arch, lora), arch.decoder.family)
+    match = match_targets(inventory, resolve_targets(arch, lora, inventory), remap_family(arch))
     adapter = sum(adapter_size(m, lora.rank * match.rank_factor.get(m.name, 1)) for m in match.adapted)
-    trainable = adapter
+    # PEFT modules_to_save: a trainable copy of the VLM projector beside the frozen original
+    saved_copy = projector_copy(arch, inventory)
+    trainable = adapter + saved_copy
     if lora.bias == "all":
         trainable += sum(p.numel for p in inventory.parameters if p.name.endswith(".bias"))
     elif lora.bias == "lora_only":
@@ -160,13 +209,21 @@ def count_parameters(arch: Architecture, lora: LoraSettings, inventory: Inventor
         by_group[p.group] = by_group.get(p.group, 0) + p.numel
     base = inventory.total
     quantizable = sum(p.numel for p in inventory.parameters if p.quantized_by)
-    return ParameterCount(base + adapter, trainable, adapter, base, quantizable, by_group, match)
+    return ParameterCount(base + adapter + saved_copy, trainable, adapter, base, quantizable, by_group, match,
+                          saved_copy)
+
+
+def projector_copy(arch: Architecture, inventory: Inventory) -> int:
+    """Parameters of the trainable projector copy PEFT's `modules_to_save` adds (0 when frozen)."""
+    if arch.vlm is None or not arch.vlm.train_projector:
+        return 0
+    return sum(p.numel for p in inventory.parameters if p.group == "projector")
 
 
 def validate_lora_for(arch: Architecture, lora: LoraSettings, inventory: Inventory | None = None) -> TargetMatch:
     """Checks that need the architecture; raises one ConfigError listing every problem."""
     inventory = inventory or architecture_inventory(arch)
-    match = match_targets(inventory, resolve_targets(arch, lora), arch.decoder.family)
+    match = match_targets(inventory, resolve_targets(arch, lora, inventory), remap_family(arch))
     problems = Problems("LoRA settings for " + arch.name)
     for error in match.errors:
         problems.add("target_modules", error)

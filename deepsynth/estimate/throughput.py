@@ -42,7 +42,8 @@ class Throughput:
 
 
 def active_weights_per_token(arch: Architecture, inventory: Inventory) -> float:
-    """Decoder matmul weights one token passes through (MoE: k of E experts); no embeddings, no LM head."""
+    """Decoder matmul weights one token passes through (MoE: k of E experts); no embeddings, no LM head.
+    (A VLM's language model is the `decoder` group; its tower is counted in `vlm/flops.py`.)"""
     shape = arch.decoder
     total = 0.0
     for m in inventory.modules:
@@ -67,6 +68,19 @@ def flops_per_step(arch: Architecture, inventory: Inventory, params: ParameterCo
     per_token = (4 + (2 if workload.gradient_checkpointing else 0)) * frozen + 6 * adapters
     per_token += 12 * shape.num_layers * shape.q_width * tokens  # attention scores and values
     flops = b * tokens * per_token
+    if arch.vlm is not None and arch.vlm.bart is not None:
+        # encoder-decoder: the decoder's weights see the summary only, not the image + prompt tokens
+        decoder = sum(m.in_features * m.out_features for m in inventory.modules
+                      if m.group == "decoder" and ".decoder." in m.name and m.kind == LINEAR)
+        flops -= b * (tokens - workload.target_tokens) * (4 + (2 if workload.gradient_checkpointing else 0)) * decoder
+    if arch.vlm is not None and workload.image_tokens:
+        from deepsynth.estimate.vlm.flops import tower_flops
+        from deepsynth.estimate.vlm.step import sample_images
+
+        trains = arch.vlm.train_projector
+        if not workload.vision_cached:
+            flops += b * tower_flops(arch, inventory, list(sample_images(arch, workload)), trains,
+                                     max(1, workload.pages))
     flops += b * workload.target_tokens * 4 * shape.hidden_size * shape.vocab_size  # LM head, frozen
     if arch.projector is not None and workload.image_tokens:
         weights = sum(in_f * out_f for _, in_f, out_f, _ in arch.projector.layers())

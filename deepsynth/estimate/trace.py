@@ -69,9 +69,20 @@ class Trace:
         self._segments = 0
         self.checkpointed: set[int] = set()
         self.segment_inputs: dict[int, T] = {}
+        self.inputs: dict[int, T] = {}
 
     def leaf(self, nbytes: int, requires_grad: bool = False, name: str = "") -> T:
         return T(int(nbytes), requires_grad, name)
+
+    def input(self, nbytes: int, name: str = "") -> T:
+        """A batch tensor (pixels, masks, cached features): alive for the whole step, counted once."""
+        t = self.leaf(nbytes, name=name)
+        self.inputs[id(t)] = t
+        return t
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(t.nbytes for t in self.inputs.values())
 
     def op(self, name: str, inputs: list[T | None], out_bytes: int | list[int], saved: list[T | None],
            *, requires_grad: bool | None = None, alias_grad: bool = False, workspace: int = 0,
@@ -109,7 +120,8 @@ class Trace:
                 saved_by_segment.setdefault(op.segment, {}).update({id(t): t for t in op.saved})
         forward, held = self._forward(saved_by_segment)
         backward = self._backward(loss, saved_by_segment, held)
-        return Peak(forward, backward, sum(t.nbytes for t in held.values()))
+        resident = self.input_bytes
+        return Peak(forward + resident, backward + resident, _total(held, self.inputs))
 
     def _forward(self, saved_by_segment: dict[int, dict[int, T]]) -> tuple[int, dict[int, T]]:
         last_use: dict[int, int] = {}
@@ -122,7 +134,7 @@ class Trace:
         for index, op in enumerate(self.ops):
             for t in op.outputs:
                 live[id(t)] = t
-            now = _total(held) + _total({k: v for k, v in live.items() if k not in held}) + op.workspace
+            now = _total(held, self.inputs) + _total({k: v for k, v in live.items() if k not in held}) + op.workspace
             peak = max(peak, now)
             if op.segment in self.checkpointed:
                 inp = self.segment_inputs[op.segment]
@@ -168,7 +180,8 @@ class Trace:
                     grad_of[id(t)] = out_grad
                 else:
                     grad_of[id(t)] = [size, 1]
-            peak = max(peak, _total(live) + _grad_total(grad_of) + extra + op.workspace + op.backward_workspace)
+            peak = max(peak, _total(live, self.inputs) + _grad_total(grad_of) + extra + op.workspace
+                       + op.backward_workspace)
             for t in op.outputs:
                 buffer = grad_of.pop(id(t), None)
                 if buffer is not None:
@@ -181,8 +194,8 @@ class Trace:
         return peak
 
 
-def _total(tensors: dict[int, T]) -> int:
-    return sum(t.nbytes for t in tensors.values())
+def _total(tensors: dict[int, T], skip: dict[int, T] | None = None) -> int:
+    return sum(t.nbytes for key, t in tensors.items() if not skip or key not in skip)
 
 
 def _grad_total(grad_of: dict[int, list]) -> int:

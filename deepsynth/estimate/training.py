@@ -2,7 +2,9 @@
 
 `estimate_for_training(config=TrainConfig, model=DocumentModel, batch=dict)` reads the shapes it
 needs from the objects (the decoder's Hugging Face config, the batch's tensor shapes, the device)
-and calls `estimate`. It never imports torch itself and never probes CUDA.
+and calls `estimate`. It never imports torch itself and never probes CUDA. A native VLM model
+(models/vlm.py) is recognised from its Hugging Face config; see `estimate/vlm/live.py` for what it
+reads from that model and its batches.
 """
 
 from __future__ import annotations
@@ -61,8 +63,15 @@ def workload_for_batch(config: Any, model: Any, batch: dict[str, Any]) -> Worklo
 def estimate_for_training(config: Any, model: Any, batch: dict[str, Any]) -> dict[str, Any]:
     """{"total_bytes": predicted peak of the tensors (CUDA context excluded, as the measurement),
     **`Estimate.details()`} for this run's first batch."""
-    result: Estimate = estimate(architecture_for_model(config.model, model), config.lora,
-                                workload_for_batch(config, model, batch))
+    from deepsynth.estimate.vlm.live import hf_config, vlm_architecture_for_model, vlm_workload
+
+    vlm_config = hf_config(model)
+    if vlm_config is not None:
+        arch = vlm_architecture_for_model(config.model.name, model, vlm_config)
+        result: Estimate = estimate(arch, config.lora, vlm_workload(arch, model, batch, vlm_config))
+    else:
+        result = estimate(architecture_for_model(config.model, model), config.lora,
+                          workload_for_batch(config, model, batch))
     details = result.details()
     details["total_bytes"] = result.memory.total - result.memory.overhead.bytes
     return details

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepsynth.configuration import Problems, choice
+from deepsynth.render.config import RenderConfig
 
 DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -19,9 +20,11 @@ class Workload:
     batch_size: int = 1
     """Samples per optimizer step."""
     seq_len: int = 512
-    """Text tokens per sample fed to the decoder (OCR text or prompt + instruction + summary)."""
+    """Text tokens per sample fed to the decoder (OCR text or prompt + instruction + summary); for an
+    encoder-decoder VLM (Florence-2) the prompt goes to the encoder and the summary to the decoder."""
     image_tokens: int = 0
-    """Vision tokens per sample placed in front of the text (the `features` interface, DeepSeek-OCR)."""
+    """Vision tokens per sample placed in front of the text (the `features` interface, DeepSeek-OCR);
+    for a native VLM, 0 means `pages` x the model's tokens for a page of `page_width` x `page_height`."""
     target_tokens: int = 48
     """Summary tokens per sample: DeepSynth applies the LM head and the loss to these positions only."""
     gradient_checkpointing: bool = False
@@ -46,6 +49,18 @@ class Workload:
     """Training documents, for the time and cost prediction."""
     epochs: int = 1
     """Passes over the documents."""
+    vision_cached: bool = False
+    """Native VLMs: the tower's features were computed once and are read from a cache, so the tower
+    does not run in the step (nor its working set); the projector still runs if it trains."""
+    pages: int = 1
+    """Native VLMs: page images per sample."""
+    page_width: int = RenderConfig.page_width
+    """Native VLMs: page width in pixels as rendered (after the render mode), before the processor."""
+    page_height: int = RenderConfig.page_height
+    """Native VLMs: page height in pixels as rendered."""
+    vision_images: tuple[tuple[int, int], ...] = ()
+    """Native VLMs: (height, width) of every image the tower runs on per sample, when known from a
+    batch (tiles, crops, views); empty: derived from the page size and the model's image processor."""
 
     def __post_init__(self) -> None:
         problems = Problems("workload")
@@ -60,6 +75,12 @@ class Workload:
         problems.check(self.dtype in DTYPES, "dtype", f"must be one of {', '.join(DTYPES)}")
         problems.check(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
         problems.check(self.attention in ATTENTIONS, "attention", f"must be one of {', '.join(ATTENTIONS)}")
+        problems.check(isinstance(self.pages, int) and self.pages >= 0, "pages", f"must be an integer >= 0, got {self.pages!r}")
+        for name in ("page_width", "page_height"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, int) and value >= 1, name, f"must be an integer >= 1, got {value!r}")
+        problems.check(all(len(size) == 2 and min(size) >= 1 for size in self.vision_images), "vision_images",
+                       "must be (height, width) pairs of positive pixel counts")
         problems.check(not (self.train_text_encoder and self.text_encoder == "none"), "train_text_encoder",
                        "needs a text encoder (text_encoder is none)")
         problems.raise_if_any()
