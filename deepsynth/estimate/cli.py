@@ -8,6 +8,7 @@ import json
 
 from deepsynth.configuration import ConfigError, default_of
 from deepsynth.models.config import VISION_INTERFACES, ModelConfig
+from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.units import GIB, readable_duration
 
 HELP = "Estimate parameters, peak memory per term, GPU fit, time and cost of a LoRA fine-tuning run."
@@ -28,7 +29,8 @@ def workload_flags():
     from deepsynth.estimate.workload import Workload
 
     return ConfigFlags(Workload, renames={"gradient_checkpointing": "--grad-checkpointing",
-                                          "num_documents": "--documents"})
+                                          "num_documents": "--documents"},
+                       skip=("vision_images",))  # measured from a live batch, never typed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="default model only: page text as tokens, or reader features through a projection")
     model.add_argument("--preset", choices=preset_names(), default="standard",
                        help="LoRA preset the flags below start from (default: standard)")
+    model.add_argument("--train-projector", action="store_true",
+                       help="native VLMs: the projector between tower and language model trains in full too")
+    model.add_argument("--render-mode", choices=list(MODES), default=None,
+                       help="native VLMs: the page size as DeepSynth renders it in this mode "
+                            "(instead of --page-width/--page-height)")
     lora_flags().add_to(model)
     work = parser.add_argument_group("workload (--image-tokens: default the model's page size; --dtype: "
                                      "default bfloat16 on cuda, float32 on cpu)")
@@ -62,12 +69,16 @@ def build(args: argparse.Namespace):
     from deepsynth.estimate.builtin import load_architecture
     from deepsynth.lora import preset
 
-    arch = load_architecture(args.model, args.vision_interface)
+    arch = load_architecture(args.model, args.vision_interface, train_projector=args.train_projector)
     lora_values = lora_flags().typed(args)
     if lora_values.get("quantization") in ("nf4", "fp4"):
         lora_values.setdefault("double_quantization", True)  # QLoRA as the paper and the presets do it
     work_values = workload_flags().typed(args)
-    if "image_tokens" not in work_values:
+    if args.render_mode is not None:  # the rendered page size in that mode, unless typed
+        width, height = RenderConfig(mode=args.render_mode).output_size
+        work_values.setdefault("page_width", width)
+        work_values.setdefault("page_height", height)
+    if "image_tokens" not in work_values and arch.vlm is None:  # a VLM's come from its processor (estimate)
         uses_pages = arch.vision is not None and (arch.projector is not None or arch.vision.kind == "deepencoder")
         work_values["image_tokens"] = arch.vision.tokens_per_page if uses_pages else 0
     if "dtype" not in work_values:
@@ -130,12 +141,13 @@ def _gib(value: int) -> str:
 
 
 def render_table(result, lora, workload) -> str:
-    targets = ",".join(result.params.match.target_modules + result.params.match.target_parameters)
+    workload = result.workload or workload  # as estimated: a VLM's image tokens filled in
+    targets = result.params.match.summary
     quant = lora.quantization + (" + double quant" if lora.double_quantization else "")
     lines = [
         f"DeepSynth estimate: {result.architecture}",
-        f"  LoRA r={lora.rank} alpha={lora.alpha:g} dropout={lora.dropout:g} targets={targets} "
-        f"({len(result.params.match.adapted)} modules), base weights: {quant}",
+        f"  LoRA r={lora.rank} alpha={lora.alpha:g} dropout={lora.dropout:g} targets={targets}, "
+        f"base weights: {quant}",
         f"  workload: batch {workload.batch_size} x ({workload.seq_len} text + {workload.image_tokens} image) tokens, "
         f"loss on {workload.target_tokens}, {workload.dtype} on {workload.device}, {workload.optimizer}"
         f"{', gradient checkpointing' if workload.gradient_checkpointing else ''}",

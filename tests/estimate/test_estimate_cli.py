@@ -101,3 +101,21 @@ def test_invalid_workload_lists_fields():
     with pytest.raises(ConfigError) as error:
         Workload(batch_size=0, target_tokens=600, seq_len=512, optimizer="sgd")
     assert {field for field, _ in error.value.problems} == {"batch_size", "target_tokens", "optimizer"}
+
+
+def test_a_native_vlm_folder_is_estimated_with_its_vision_tokens(capsys, tmp_path):
+    """`deepsynth estimate --model <VLM folder>`: the page's vision tokens come from the model's own
+    processor config and the rendered page size (the render mode changes them), targets read short."""
+    from deepsynth.estimate import vision_tokens_per_page
+    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.render.config import RenderConfig
+
+    folder = build_tiny_vlm("idefics3", tmp_path / "idefics3")
+    assert main(["estimate", "--model", str(folder), "--device", "cpu", "--render-mode", "tiny"]) == 0
+    table = capsys.readouterr().out
+    expected = vision_tokens_per_page(folder, *RenderConfig(mode="tiny").output_size)
+    assert expected > 0 and f"512 text + {expected} image) tokens" in table
+    assert "targets=q_proj,v_proj in model" in table
+    assert main(["estimate", "--model", str(folder), "--device", "cpu", "--page-width", "64", "--page-height", "2000"]) == 0
+    tall = vision_tokens_per_page(folder, 64, 2000)
+    assert tall != expected and f"512 text + {tall} image) tokens" in capsys.readouterr().out
