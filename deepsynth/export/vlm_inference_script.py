@@ -61,8 +61,9 @@ def processor_settings(processor, pages):
 def prompt_text(processor, pages, instruction):
     content = [{"type": "image"} for _ in pages] + [{"type": "text", "text": instruction}]
     if getattr(processor, "chat_template", None) or getattr(processor.tokenizer, "chat_template", None):
-        return processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
+        template = getattr(processor, "chat_template", None) or processor.tokenizer.chat_template
+        return processor.tokenizer.apply_chat_template([{"role": "user", "content": content}], chat_template=template,
+                                                       tokenize=False, add_generation_prompt=True)
     return (getattr(processor, "image_token", None) or "<image>") * len(pages) + "\\n" + instruction
 
 

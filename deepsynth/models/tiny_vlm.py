@@ -11,7 +11,8 @@ Sizes agree by construction (the image tokens a processor inserts == the feature
 - deepseek_ocr2: the tower always yields 144 queries for an input whose SAM grid, after the /4
   neck, has <= 144 cells (the "768" queries), so the processor counts ceil(side / (patch_size *
   downsample_ratio))^2 = 144 per view: side 96 with patch_size 8 x downsample_ratio 1;
-- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4;
+- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4 (smolvlm
+  with SmolVLMProcessor and SmolVLMImageProcessor, as SmolVLM2 checkpoints ship; idefics3 with its own);
 - qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them.
 """
 
@@ -102,7 +103,7 @@ def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
 
 def _idefics3_like(family: str) -> Callable[[Path, int], None]:
     def build(folder: Path, image_size: int) -> None:
-        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor
+        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor, SmolVLMImageProcessorPil
 
         rows = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
         tokens = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
@@ -113,12 +114,9 @@ def _idefics3_like(family: str) -> Callable[[Path, int], None]:
             "<|im_start|>ROLE:", "<end_of_utterance>\n", "<image>", "<|im_start|>Assistant:",
             {"user": "User", "assistant": "Assistant", "system": "System"})
         tile, patch, scale = image_size, 8, 2
-        image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 2 * tile},
-                                                    max_image_size={"longest_edge": tile})
-        # SmolVLM checkpoints ship the Idefics3 processor (SmolVLM's own one also needs num2words).
-        processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
-                                      image_seq_len=(tile // patch) ** 2 // scale ** 2,
-                                      chat_template=tokenizer.chat_template)
+        image_seq_len = (tile // patch) ** 2 // scale ** 2
+        image_class = SmolVLMImageProcessorPil if family == "smolvlm" else Idefics3ImageProcessorPil
+        image_processor = image_class(size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile})
         config = AutoConfig.for_model(
             family, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=scale,
             text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
@@ -128,7 +126,13 @@ def _idefics3_like(family: str) -> Callable[[Path, int], None]:
                              initializer_range=0.2),
             vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                                image_size=tile, patch_size=patch))
-        _save(folder, config, processor)
+        if family == "idefics3":
+            _save(folder, config, Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
+                                                    image_seq_len=image_seq_len,
+                                                    chat_template=tokenizer.chat_template))
+        else:  # SmolVLM2 checkpoints name SmolVLMProcessor, whose video part needs torchvision
+            _save_processor_files(folder, config, tokenizer, image_processor, "SmolVLMProcessor",
+                                  image_seq_len=image_seq_len)
 
     return build
 
@@ -165,14 +169,8 @@ def _qwen_vl(family: str) -> Callable[[Path, int], None]:
                              pad_token_id=tokenizer.pad_token_id,
                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                               "mrope_section": [2, 3, 3]}))
-        # transformers 5.23 builds Qwen2-VL's processor with a video processor that needs
-        # torchvision: the processor files are written by hand so the folder is complete anyway.
-        _save(folder, config, None)
-        tokenizer.save_pretrained(str(folder))
-        image_processor.save_pretrained(str(folder))
         processor_class = "Qwen2_5_VLProcessor" if family == "qwen2_5_vl" else "Qwen2VLProcessor"
-        (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
-        (folder / "chat_template.jinja").write_text(tokenizer.chat_template)
+        _save_processor_files(folder, config, tokenizer, image_processor, processor_class)
 
     return build
 
@@ -198,6 +196,19 @@ def _save(folder: Path, config: Any, processor: Any) -> None:
     model.save_pretrained(str(folder))
     if processor is not None:
         processor.save_pretrained(str(folder))
+
+
+def _save_processor_files(folder: Path, config: Any, tokenizer: Any, image_processor: Any, processor_class: str,
+                          **settings: Any) -> None:
+    """The model, and its processor's files written part by part: in transformers 5.23 the
+    processors of Qwen2-VL, Qwen2.5-VL and SmolVLM2 cannot be built in full without torchvision
+    (their video processor needs it), but their folders are what a real checkpoint ships."""
+    _save(folder, config, None)
+    tokenizer.save_pretrained(str(folder))
+    image_processor.save_pretrained(str(folder))
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class, **settings},
+                                                             indent=2))
+    (folder / "chat_template.jinja").write_text(tokenizer.chat_template)
 
 
 def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None, width: int | None = None) -> Path:

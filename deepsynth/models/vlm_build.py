@@ -114,9 +114,10 @@ def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
 def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     """(model, processor) from a VLM folder, the language model quantized for QLoRA."""
     import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     from deepsynth.models.decoder import _weights_dtype, quantization_config
+    from deepsynth.models.vlm_processor import load_processor
 
     kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
     quant = quantization_config(lora)
@@ -138,7 +139,7 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
             quant.llm_int8_skip_modules = sorted(set(keep))
             kwargs.update(quantization_config=quant, device_map=str(device))
         model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
-        processor = AutoProcessor.from_pretrained(str(path))
+        processor = load_processor(str(path))
     except ImportError as error:
         raise DeepSynthError(f"cannot load the processor or model of {path}: {error}".strip()) from None
     except OSError as error:

@@ -75,8 +75,11 @@ class VlmPrompt:
         """The full prompt text (image placeholders not yet expanded), ending where the answer starts."""
         if not self.template:
             return self.image_token * pages + "\n" + instruction
-        return self.processor.apply_chat_template(self.messages(pages, instruction), tokenize=False,
-                                                  add_generation_prompt=True)
+        # The tokenizer renders the processor's template exactly as the processor's own
+        # apply_chat_template does (same special tokens), without reading its video settings
+        # (SmolVLM's does, and its video processor may be left out: `vlm_processor`).
+        return self.tokenizer.apply_chat_template(self.messages(pages, instruction), chat_template=self.template,
+                                                  tokenize=False, add_generation_prompt=True)
 
     @lru_cache(maxsize=32)
     def split(self, pages: int) -> tuple[str, str]:
