@@ -63,9 +63,11 @@ class MergeReport:
 def _probe_logits(model: Any, tokenizer: Any) -> Any:
     import torch
 
-    ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64]
+    ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64].to(model.device)
+    # An encoder-decoder (Florence-2) reads the probe on both sides: LoRA sits in encoder and decoder.
+    decoder = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
     with torch.inference_mode():
-        return model(input_ids=ids.to(model.device)).logits.float()
+        return model(input_ids=ids, **decoder).logits.float()
 
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",

@@ -13,7 +13,9 @@ Sizes agree by construction (the image tokens a processor inserts == the feature
   downsample_ratio))^2 = 144 per view: side 96 with patch_size 8 x downsample_ratio 1;
 - idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4 (smolvlm
   with SmolVLMProcessor and SmolVLMImageProcessor, as SmolVLM2 checkpoints ship; idefics3 with its own);
-- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them.
+- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them;
+- florence2: image_seq_length = (side / 32)^2 + 1 (DaViT strides 4x2x2x2, plus the projector's pooled
+  token): 10 for side 96.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 TINY_VLM_SEED = 4321
-TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl")
+TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl", "florence2")
 
 _CORPUS = (
     "Summarize the document in one or two sentences. The quick brown fox jumps over the lazy dog. "
@@ -175,14 +177,40 @@ def _qwen_vl(family: str) -> Callable[[Path, int], None]:
     return build
 
 
+def _florence2(folder: Path, image_size: int) -> None:
+    from transformers import AutoConfig, CLIPImageProcessorPil, Florence2Processor
+
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<image>"]
+    tokenizer = _fast_tokenizer(tokens, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                extra_special_tokens={"image_token": "<image>"})
+    # DaViT's four stages stride 4 x 2 x 2 x 2 = 32; the projector adds one pooled token.
+    image_processor = CLIPImageProcessorPil(size={"height": image_size, "width": image_size}, do_center_crop=False,
+                                            image_seq_length=(image_size // 32) ** 2 + 1)
+    processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    config = AutoConfig.for_model(
+        "florence2", image_token_id=tokenizer.image_token_id,
+        text_config=dict(vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                         max_position_embeddings=256, decoder_start_token_id=tokenizer.eos_token_id,
+                         forced_eos_token_id=tokenizer.eos_token_id, init_std=0.2, **ids),
+        vision_config=dict(depths=[1, 1, 1, 1], embed_dim=[8, 16, 16, 32], num_heads=[1, 2, 2, 4],
+                           num_groups=[1, 2, 2, 4], window_size=2, projection_dim=64, drop_path_rate=0.0,
+                           max_position_embeddings=max(8, image_size // 32)), **ids)
+    _save(folder, config, processor)
+
+
 _BUILDERS: dict[str, Callable[[Path, int], None]] = {
     "deepseek_ocr2": _deepseek_ocr2,
     "idefics3": _idefics3_like("idefics3"),
     "smolvlm": _idefics3_like("smolvlm"),
     "qwen2_vl": _qwen_vl("qwen2_vl"),
     "qwen2_5_vl": _qwen_vl("qwen2_5_vl"),
+    "florence2": _florence2,
 }
-DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56}
+DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56,
+                       "florence2": 96}
 """Per family: the processor's view side in pixels (deepseek_ocr2: 89..96 keeps 144 tokens a view)."""
 
 
