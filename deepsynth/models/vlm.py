@@ -202,6 +202,26 @@ class VlmDocumentModel(DocumentModel):
         padded[0, prompt["input_ids"].shape[1]:prompt["input_ids"].shape[1] + out.shape[1] - ids.shape[1]] = out[0, ids.shape[1]:]
         return padded
 
+    def save_adapter(self, folder, extra: dict[str, Any] | None = None):
+        """As every DocumentModel, then the LoRA tensors renamed where vanilla PEFT would otherwise
+        load them onto nothing (`vlm_checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
+        import os
+
+        from safetensors.torch import load_file, save_file
+
+        from deepsynth.adapter_format.files import ADAPTER_WEIGHTS
+        from deepsynth.models.vlm_checkpoint_names import loadable_state
+
+        saved = super().save_adapter(folder, extra)
+        path = saved / ADAPTER_WEIGHTS
+        state = load_file(str(path))
+        loadable = loadable_state(self.decoder, state, self.active_adapter)
+        if loadable is not state:
+            partial = path.with_name(path.name + ".partial")
+            save_file({k: v.contiguous() for k, v in loadable.items()}, str(partial), metadata={"format": "pt"})
+            os.replace(partial, path)
+        return saved
+
     def train(self, mode: bool = True) -> "VlmDocumentModel":
         nn.Module.train(self, mode)
         if self.tower is not None:

@@ -17,6 +17,8 @@ so exported adapters load their processor exactly as training did.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 
@@ -74,3 +76,23 @@ def load_processor(folder: str) -> Any:
             "%s of %s: %s left out (%s); %s input is unavailable, page images are read as usual",
             processor_class.__name__, folder, attribute, reason, attribute.split("_")[0])
     return processor
+
+
+PROCESSOR_FILE_SUFFIXES = (".json", ".jinja", ".txt", ".model")
+"""Files of a model folder that describe its processor (configs, vocabularies, merges, chat
+template, a SentencePiece model); never code."""
+MODEL_FILES = ("config.json", "generation_config.json")
+"""The model's own configs: written by save_pretrained beside merged weights, not copied."""
+
+
+def copy_processor_files(source: Path, target: Path) -> list[str]:
+    """Copy the processor's files of the model folder `source` into `target` as they are (a
+    processor loaded without its video part would, saved again, lose that part's settings).
+    Returns the names copied."""
+    copied = []
+    for path in sorted(source.iterdir()):
+        if (path.is_file() and not path.is_symlink() and path.suffix in PROCESSOR_FILE_SUFFIXES
+                and path.name not in MODEL_FILES and not path.name.endswith(".index.json")):
+            shutil.copyfile(path, target / path.name)
+            copied.append(path.name)
+    return copied

@@ -152,3 +152,28 @@ def test_florence2_lora_reaches_encoder_and_decoder_never_the_tower(vlm_folder, 
     assert any(f".{lm}.encoder." in n for n in trainable) and any(f".{lm}.decoder." in n for n in trainable)
     assert any(".encoder_attn." in n for n in trainable)  # cross-attention too (q_proj/v_proj)
     assert not any(f".{tower}." in n or "multi_modal_projector" in n for n in trainable)
+
+
+@pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
+def test_a_saved_adapter_loads_in_vanilla_peft_with_every_lora_weight(family, vlm_folder, vlm_lora, tmp_path,
+                                                                     documents_for, recwarn):
+    """PEFT renames some families' LoRA names on load (DeepSeek-OCR-2): the saved names must survive it."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    model = build(vlm_folder(family), vlm_lora)
+    randomize_lora(model)
+    model.eval()
+    saved = model.save_adapter(tmp_path / "adapter")
+    vanilla = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(str(vlm_folder(family))),
+                                        str(saved)).eval()
+    assert not [w for w in recwarn if "missing adapter keys" in str(w.message)]
+    pages, instruction, summary = documents_for(family)[0], INSTRUCTIONS[0], SUMMARIES[0]
+    inputs = vanilla_inputs(model, pages, instruction, summary)
+    with torch.no_grad():
+        ours = model(**model.collate(model.read_documents([pages]), [instruction], [summary]))
+        theirs = vanilla(**inputs).loss
+        with vanilla.disable_adapter():
+            base = vanilla(**inputs).loss
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert abs(float(theirs - base)) > 1e-3  # the LoRA weights are there and matter
