@@ -25,7 +25,7 @@ PAGES = {  # section -> (file in pages/, title, Material icon)
 def main() -> None:
     import streamlit as st
 
-    from ui import cached, settings
+    from ui import cached, login, settings
     from ui.widgets import STATE_ICONS
 
     @st.fragment(run_every="5s")
@@ -41,10 +41,12 @@ def main() -> None:
                 st.caption(f"{STATE_ICONS.get(job.state, '')} {job.job_id} · step {step}")
 
     st.set_page_config(page_title="DeepSynth", page_icon=":material/description:", layout="wide")
-    navigation = st.navigation({
+    sections = {
         section: [st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=Path(file).stem,
                           default=file == "estimate.py") for file, title, icon in pages]
-        for section, pages in PAGES.items()})
+        for section, pages in PAGES.items()}
+    login.require_login(sections)  # before any page or navigation is drawn: signed out, nothing below runs
+    navigation = st.navigation(sections)
     st.sidebar.markdown("### DeepSynth")
     cached.warm_up(settings.sidebar().uri)
     with st.sidebar:

@@ -1,24 +1,33 @@
-"""`deepsynth dashboard`: start the Streamlit dashboard (`dashboard/app.py`) on 127.0.0.1.
+"""`deepsynth dashboard`: start the Streamlit dashboard (`dashboard/app.py`), 127.0.0.1 by default.
 
 Streamlit listens on every interface unless told otherwise; the dashboard starts jobs, reads and
-writes files and has no login, so it binds loopback unless `--host` names another address (and
-then says loudly what that exposes). The app runs as `python -m streamlit run ...` from this
-interpreter, an argv list (no shell), in the foreground until Ctrl-C. This module never imports
-streamlit: `deepsynth/` stays free of it.
+writes files, so it binds loopback unless `--host` names another address. Beyond loopback a login
+is required (`deepsynth.dashboard_auth`): users made with `--add-user NAME` (a scrypt hash in a
+0600 users file outside the repository), or Streamlit's OIDC login (`--oidc`). Without one the
+launch is REFUSED, unless `--insecure-no-login` says the exposure is wanted. Once the users file
+has users, the login is on for every address. The app learns the mode from the environment the
+launcher gives it (`DEEPSYNTH_DASHBOARD_LOGIN`, `DEEPSYNTH_DASHBOARD_USERS`). It runs as
+`python -m streamlit run ...` from this interpreter, an argv list (no shell), in the foreground
+until Ctrl-C. This module never imports streamlit: `deepsynth/` stays free of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
+from deepsynth import dashboard_auth as auth
 from deepsynth.errors import DeepSynthError
 from deepsynth.tracking.server import is_loopback
 
-HELP = "Start the Streamlit dashboard (http://127.0.0.1:8501 unless --host/--port say otherwise)."
+HELP = ("Start the Streamlit dashboard (http://127.0.0.1:8501 unless --host/--port say otherwise; "
+        "--add-user NAME makes a login)")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 
@@ -46,21 +55,83 @@ def dashboard_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> lis
     ]
 
 
+EXPOSURE = ("anyone who can reach {where} can start and cancel training jobs (processes running as "
+            "this user), read the datasets, runs and adapters this account can read, export and register "
+            "adapters, and run inference")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument("--host", default=DEFAULT_HOST,
-                        help="address to bind (default 127.0.0.1: this machine only; the dashboard has no login)")
+                        help="address to bind (default 127.0.0.1: this machine only); another address "
+                             "needs a login (--add-user, --oidc) or --insecure-no-login")
+    parser.add_argument("--add-user", metavar="NAME", default=None,
+                        help="create a dashboard user, or change their password (read from the terminal, or "
+                             "from the first line of stdin), store its scrypt hash in the users file, and exit")
+    parser.add_argument("--users-file", metavar="PATH", default=None,
+                        help=f"users file (default ${auth.USERS_FILE_ENV} or {auth.default_users_file()})")
+    parser.add_argument("--oidc", action="store_true",
+                        help="sign in through Streamlit's st.login (OpenID Connect; needs Authlib and an "
+                             "[auth] section in .streamlit/secrets.toml, see docs/TEAM.md)")
+    parser.add_argument("--oidc-allow", action="append", default=[], metavar="EMAIL|@DOMAIN",
+                        help="with --oidc: who may sign in (repeat; required: an identity provider such as "
+                             "Google signs in anyone with an account)")
+    parser.add_argument("--insecure-no-login", action="store_true",
+                        help="serve a non-loopback --host WITHOUT a login: " + EXPOSURE.format(where="the port"))
 
 
-def run(args: argparse.Namespace, call: Callable[[list[str]], int] = subprocess.call) -> int:
+def read_new_password(stdin: IO[str] = sys.stdin, ask: Callable[[str], str] = getpass.getpass) -> str:
+    """The new password: typed twice at a terminal, or the first line of a pipe."""
+    if stdin.isatty():
+        first = ask("New dashboard password: ")
+        if ask("Repeat it: ") != first:
+            raise DeepSynthError("the two passwords differ; nothing was written")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def login_environment(args: argparse.Namespace, users_path: Path) -> dict[str, str]:
+    """The environment that tells the app how to sign people in; refuses an exposed bind without one."""
+    exposed = not is_loopback(args.host)
+    if args.oidc:
+        if importlib.util.find_spec("authlib") is None:
+            raise DeepSynthError("--oidc needs Authlib (pip install Authlib>=1.3.2), which Streamlit's st.login uses")
+        if not args.oidc_allow:
+            raise DeepSynthError("--oidc needs --oidc-allow EMAIL or --oidc-allow @DOMAIN (repeat): who may sign in")
+        return {auth.LOGIN_ENV: auth.OIDC, auth.OIDC_ALLOW_ENV: ",".join(args.oidc_allow)}
+    if auth.read_users(users_path):
+        return {auth.LOGIN_ENV: auth.PASSWORD, auth.USERS_FILE_ENV: str(users_path)}
+    if exposed and not args.insecure_no_login:
+        raise DeepSynthError(
+            f"--host {args.host} is reachable from other machines and the dashboard has no login: "
+            + EXPOSURE.format(where=f"{args.host}:{args.port}") + ". Create a user first "
+            f"(`deepsynth dashboard --add-user NAME`, stored in {users_path}) or use --oidc; "
+            "--insecure-no-login serves it anyway")
+    env = {auth.LOGIN_ENV: auth.NONE}
+    if exposed:
+        env[auth.INSECURE_NO_LOGIN_ENV] = "1"
+    return env
+
+
+def run(args: argparse.Namespace, call: Callable[..., int] = subprocess.call,
+        stdin: IO[str] = sys.stdin, ask: Callable[[str], str] = getpass.getpass) -> int:
+    users_path = Path(args.users_file).expanduser() if args.users_file else auth.users_file()
+    if args.add_user is not None:
+        auth.check_user_name(args.add_user)
+        created = auth.add_user(users_path, args.add_user, read_new_password(stdin, ask))
+        print(f"{'added' if created else 'changed the password of'} dashboard user {args.add_user!r} in "
+              f"{users_path} (scrypt hash, mode 600); the dashboard now asks everyone to sign in")
+        return 0
     argv = dashboard_command(args.host, args.port)
-    if not is_loopback(args.host):
-        print(f"warning: binding {args.host}: anyone who can reach this machine can start jobs and read "
-              "files through the dashboard (it has no login); prefer an SSH tunnel to 127.0.0.1",
-              file=sys.stderr)
+    login = login_environment(args, users_path)
+    if login.get(auth.INSECURE_NO_LOGIN_ENV):
+        print(f"warning: --insecure-no-login: {EXPOSURE.format(where=f'{args.host}:{args.port}')}, with no "
+              "login; prefer --add-user, or an SSH tunnel to 127.0.0.1", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"DeepSynth dashboard: http://{shown}:{args.port}  (Ctrl-C to stop)", flush=True)
+    how = {auth.PASSWORD: f"sign-in: users in {users_path}", auth.OIDC: "sign-in: OpenID Connect (st.login)",
+           auth.NONE: "no sign-in"}[login[auth.LOGIN_ENV]]
+    print(f"DeepSynth dashboard: http://{shown}:{args.port}  ({how}; Ctrl-C to stop)", flush=True)
     try:
-        return call(argv)
+        return call(argv, env={**os.environ, **login})
     except KeyboardInterrupt:
         return 0

@@ -14,11 +14,13 @@ from deepsynth.lora import preset, preset_description, preset_names
 from deepsynth.models.config import VISION_INTERFACES, ModelConfig
 from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig
 from ui import datasets, handoff, live, settings
+from ui.login import signed_in_user
 from ui.widgets import FieldErrors, show_error
 
 SPAWN_KEY = "deepsynth.spawn"  # tests put a fake process starter here; the app uses subprocess.Popen
 config = settings.load()
 spawn = {"spawn": st.session_state[SPAWN_KEY]} if SPAWN_KEY in st.session_state else {}
+spawn["user"] = signed_in_user()  # who starts or resumes a job: job.json, MLflow tag deepsynth.user
 st.title("Train")
 
 
@@ -106,7 +108,7 @@ all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
 if not all_jobs:
     st.info("No jobs yet.")
     st.stop()
-st.dataframe([{"job": j.job_id, "state": j.state, "step": j.step,
+st.dataframe([{"job": j.job_id, "state": j.state, "step": j.step, "user": j.user or "",
                "attempt": j.attempt, "run": j.run_id or "",
                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.create_time)) if j.create_time else ""}
               for j in all_jobs], hide_index=True, key="train.jobs_table")

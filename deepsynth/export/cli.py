@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write merged/: the decoder with the adapter merged into a 16-bit base")
     parser.add_argument("--merge-dtype", default="float16", choices=("float16", "bfloat16", "float32"),
                         help="dtype of the merged weights (default float16: ~10x closer to the unmerged model than bfloat16 on SmolLM2; the merge check refuses an overflow)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="--merge only: let the base model's own Python code run (its folder's auto_map); "
+                             "the adapter's card never turns this on")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the workspace's)")
 
 
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         out = export_package(source, args.out, merge=args.merge, uri=args.tracking_uri,
-                             progress=progress, merge_dtype=args.merge_dtype)
+                             progress=progress, merge_dtype=args.merge_dtype,
+                             trust_remote_code=args.trust_remote_code)
     finally:
         steps.close()
     with zipfile.ZipFile(out) as archive:

@@ -71,8 +71,10 @@ def _probe_logits(model: Any, tokenizer: Any) -> Any:
 
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",
-                  device: str = "cpu") -> tuple[Any, Any, MergeReport]:
-    """(merged model, its tokenizer or processor (saved beside it), report) for `adapter_dir`."""
+                  device: str = "cpu", trust_remote_code: bool = False) -> tuple[Any, Any, MergeReport]:
+    """(merged model, its tokenizer or processor (saved beside it), report) for `adapter_dir`.
+    `trust_remote_code` comes from the local user only (`deepsynth export --trust-remote-code`),
+    never from the adapter's card, which someone else may have written."""
     import torch
     from peft import PeftModel
 
@@ -86,7 +88,7 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     if quantization not in QUANTIZATIONS:
         raise InputError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     card = read_model_card(adapter_dir)
-    config = from_dict(ModelConfig, dict(card["model_config"]))
+    config = from_dict(ModelConfig, {**card["model_config"], "trust_remote_code": trust_remote_code})
     lora = LoraSettings(quantization=quantization, compute_dtype="float32")
     base, tokenizer, saver = _load_base(config, lora, device)
     if quantization != "none":
@@ -150,11 +152,12 @@ def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
 
 
 def write_merged(adapter_dir: str | Path, out_dir: str | Path, quantization: str = "none",
-                 dtype: str = "float16") -> dict[str, Any]:
+                 dtype: str = "float16", trust_remote_code: bool = False) -> dict[str, Any]:
     """Merge and save the decoder (safetensors + config + tokenizer, or a VLM's processor) into `out_dir` (created);
     returns the report as a dict. Projections/readers are not part of it: the package root keeps
     `projection.safetensors` and `deepsynth_model.json`."""
-    merged, tokenizer, report = merge_adapter(adapter_dir, quantization, dtype)
+    merged, tokenizer, report = merge_adapter(adapter_dir, quantization, dtype,
+                                              trust_remote_code=trust_remote_code)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=False)
     merged.save_pretrained(str(out), safe_serialization=True)

@@ -12,7 +12,11 @@ why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes
 - any file type but safetensors, JSON and text; pickle formats (.bin/.pt/.pkl...) are named;
 - a manifest that does not list exactly the files present with their sha256;
 - safetensors whose header is oversized, inconsistent or truncated, or whose tensors do not have
-  the shapes the base model expects (pickles renamed `.safetensors` are recognised by their bytes).
+  the shapes the base model expects (pickles renamed `.safetensors` are recognised by their bytes);
+- a `deepsynth_model.json` that asks for what a package may not decide (`card_check`): remote code
+  (`trust_remote_code`), a base model, text encoder or font outside the package (a path or hub id,
+  unless the user allows that exact value; a URL never), or fields this DeepSynth does not know
+  (refused, naming them, not ignored).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from deepsynth.errors import InputError, PackageRefused
 from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SUFFIXES
 from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
+from deepsynth.export.card_check import check_card
 
 MANIFEST = "manifest.json"
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
@@ -219,11 +224,14 @@ def _check_text(name: str, data: bytes) -> Any:
 def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = None,
                      limits: ImportLimits = ImportLimits(),
                      oracle_from_card: Callable[[Mapping[str, Any]], ShapeOracle] | None = None,
+                     allowed_locations: Collection[str] = (),
                      ) -> tuple[dict[str, Any], dict[str, zipfile.ZipInfo]]:
     """Run every check on the package; return (manifest, files). Writes nothing.
 
-    Tensor shapes are checked last, against `shape_oracle`, or else against the oracle that
-    `oracle_from_card` builds from the package's (by then validated) deepsynth_model.json."""
+    The card (deepsynth_model.json), when present, must ask for nothing a package may not decide
+    (`card_check.check_card`; `allowed_locations`: paths or hub ids the local user allows it to
+    name). Tensor shapes are checked last, against `shape_oracle`, or else against the oracle that
+    `oracle_from_card` builds from the package's (by then validated) card."""
     zip_path = Path(zip_path)
     if not zip_path.is_file():
         raise InputError(f"{zip_path}: no such file")
@@ -261,8 +269,10 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
         if listed[name]["sha256"].lower() != digests[name]:
             raise _refuse(f"{name}: sha256 {digests[name][:16]}... does not match the manifest's "
                           f"{listed[name]['sha256'][:16]}... (file altered or corrupt)")
+    card = texts.get(MODEL_CARD)
+    if MODEL_CARD in texts:
+        check_card(card, allowed_locations)
     if shape_oracle is None and oracle_from_card is not None:
-        card = texts.get(MODEL_CARD)
         if not isinstance(card, dict):
             raise _refuse(f"no {MODEL_CARD} object at the package root: the base model is unknown")
         shape_oracle = oracle_from_card(card)
@@ -277,8 +287,12 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
 
 
 def import_package(zip_path: str | Path, dest: str | Path, shape_oracle: ShapeOracle | None = None,
-                   limits: ImportLimits = ImportLimits(), check_shapes_against_base: bool = True) -> ImportedPackage:
+                   limits: ImportLimits = ImportLimits(), check_shapes_against_base: bool = True,
+                   allowed_locations: Collection[str] = ()) -> ImportedPackage:
     """Validate `zip_path` completely, then unpack it into `dest` (which must not exist) atomically.
+
+    `allowed_locations`: base model / text encoder / font paths or hub ids the package's card may
+    name because the local user said so (`deepsynth import --allow-location`); see `card_check`.
 
     `shape_oracle` says which shape each tensor must have; by default it is built, once everything
     else passed, from the base model named in the package's `deepsynth_model.json`
@@ -290,7 +304,7 @@ def import_package(zip_path: str | Path, dest: str | Path, shape_oracle: ShapeOr
     oracle_from_card = None
     if shape_oracle is None and check_shapes_against_base:
         from deepsynth.export.base_shapes import oracle_for_card as oracle_from_card
-    manifest, files = validate_package(zip_path, shape_oracle, limits, oracle_from_card)
+    manifest, files = validate_package(zip_path, shape_oracle, limits, oracle_from_card, allowed_locations)
     created = [parent for parent in reversed(dest.parents) if not parent.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.importing-", dir=dest.parent))

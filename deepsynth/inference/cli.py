@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="summary length cap in tokens")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking/registry URI")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run the Python code shipped in the base model's folder (DeepSeek-OCR needs it); "
+                             "only this flag turns it on: an adapter's deepsynth_model.json never does")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"summaries": {label: summary}} (base labelled "base")')
 
@@ -37,7 +40,15 @@ def run(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as error:
             raise InputError(f"{args.text_file}: not UTF-8 text (byte {error.start})") from None
     first, *others = args.adapter
-    summarizer = Summarizer.for_adapter(first, device=args.device, uri=args.tracking_uri)
+    try:
+        summarizer = Summarizer.for_adapter(first, device=args.device, uri=args.tracking_uri,
+                                            trust_remote_code=args.trust_remote_code)
+    except ValueError as error:  # transformers: the base folder's config maps to its own code
+        if args.trust_remote_code or "trust_remote_code" not in str(error):
+            raise
+        raise InputError(f"{first}: its base model needs the Python code shipped in the model's folder; "
+                         "DeepSynth runs it only if you add --trust-remote-code (an adapter's "
+                         "deepsynth_model.json never turns it on): do so only if you trust that folder") from None
     for source in others:
         summarizer.add_adapter(source, uri=args.tracking_uri)
     results = summarizer.compare(text=text, image=args.image, include_base=args.base,

@@ -90,7 +90,7 @@ def _same_base(card: Mapping[str, Any], model_config: Mapping[str, Any], base: M
                reader: Mapping[str, Any], where: str) -> None:
     """An adapter only fits the base (and reader) it was trained on: refuse any other."""
     problems = []
-    if dict(card.get("model_config", {})) != dict(model_config):
+    if _without_trust(card.get("model_config", {})) != _without_trust(model_config):
         problems.append(f"model config {card.get('model_config')} differs from this base's {dict(model_config)}")
     if dict(card.get("base_model", {})) != dict(base):
         problems.append(f"base model {card.get('base_model')} differs from {dict(base)}")
@@ -99,6 +99,12 @@ def _same_base(card: Mapping[str, Any], model_config: Mapping[str, Any], base: M
     if problems:
         raise InputError(f"{where}: adapter does not fit the loaded base: " + "; ".join(problems)
                          + " (load it in a Summarizer of its own)")
+
+
+def _without_trust(model_config: Any) -> dict[str, Any]:
+    """A model config as compared between adapters: `trust_remote_code` is the local user's choice
+    (`Summarizer.for_adapter`), not a property of the base an adapter fits."""
+    return {key: value for key, value in dict(model_config or {}).items() if key != "trust_remote_code"}
 
 
 class Summarizer:
@@ -120,14 +126,19 @@ class Summarizer:
 
     @classmethod
     def for_adapter(cls, source: str | Path, device: str = "cpu", uri: str | None = None,
-                    label: str | None = None, **kwargs: Any) -> "Summarizer":
-        """A summarizer on the base `source`'s adapter was trained on, with that adapter loaded."""
+                    label: str | None = None, trust_remote_code: bool = False, **kwargs: Any) -> "Summarizer":
+        """A summarizer on the base `source`'s adapter was trained on, with that adapter loaded.
+
+        `trust_remote_code` (run the base folder's own Python code) comes from the local user only
+        (`deepsynth infer --trust-remote-code`): the card's value is ignored, so an adapter folder,
+        run or registry version made by someone else never decides that code runs here."""
         from deepsynth.configuration import from_dict
         from deepsynth.models.config import ModelConfig
 
         folder = resolve_adapter(source, uri)
         card = read_model_card(folder)
-        model_config = from_dict(ModelConfig, dict(card.get("model_config", {})))
+        model_config = from_dict(ModelConfig, {**dict(card.get("model_config", {})),
+                                               "trust_remote_code": bool(trust_remote_code)})
         summarizer = cls(model_config, device=device, **kwargs)
         summarizer.add_adapter(folder, label=label or str(source))
         return summarizer

@@ -39,7 +39,7 @@ from deepsynth.names import check_job_id
 from deepsynth.processes import (
     START_TIME_TOLERANCE_S, forget_child, is_our_process, process_start_time, reap, track_child)
 from deepsynth.training.report import (
-    ENV_CONCURRENT_JOBS, ENV_JOB_DIR, FAILED, FINISHED, KILLED, QUEUED, REPORT_FILE, RUNNING)
+    ENV_CONCURRENT_JOBS, ENV_JOB_DIR, ENV_USER, FAILED, FINISHED, KILLED, QUEUED, REPORT_FILE, RUNNING)
 
 JOB_FILE, LOG_FILE = "job.json", "log.txt"
 CANCELLING = "CANCELLING"
@@ -75,6 +75,8 @@ class Job:
     """Last step the worker reported."""
     error: str | None
     """Why it failed, when it did."""
+    user: str | None = None
+    """Who started the job (the dashboard's signed-in user), when known."""
 
     @property
     def log_path(self) -> Path:
@@ -122,7 +124,7 @@ def _load(job_dir: Path) -> Job:
     return Job(job_id=job_dir.name, job_dir=job_dir, train_args=tuple(record["train_args"]), pid=pid,
                create_time=create_time, attempt=len(record["attempts"]), state=state,
                run_id=report.get("run_id"), tracking_uri=report.get("tracking_uri"),
-               step=report.get("step"), error=error)
+               step=report.get("step"), error=error, user=record.get("user"))
 
 
 def _close_orphaned_run(job: Job) -> None:
@@ -171,10 +173,14 @@ def running_jobs() -> list[Job]:
 
 
 # -- starting, cancelling, resuming -----------------------------------------------------------------
-def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int) -> dict[str, Any]:
+def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int,
+            user: str | None = None) -> dict[str, Any]:
     argv = [sys.executable, "-m", "deepsynth", "train", *train_args]
     env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_JOB_DIR: str(job_dir),
                                                     ENV_CONCURRENT_JOBS: str(concurrent)})
+    env.pop(ENV_USER, None)  # never inherit another person's name from this process
+    if user:
+        env[ENV_USER] = user
     with open(job_dir / LOG_FILE, "ab") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
@@ -187,9 +193,12 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int)
     return {"pid": child.pid, "create_time": create_time, "started_at": time.time(), "argv": argv}
 
 
-def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_id: str | None = None) -> Job:
+def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_id: str | None = None,
+              user: str | None = None) -> Job:
     """Start `deepsynth train --config <job folder>/train_config.json` in the background for the
-    `TrainConfig` `config` (any config: every field travels in the file); returns at once."""
+    `TrainConfig` `config` (any config: every field travels in the file); returns at once.
+    `user` (who asked; the dashboard's signed-in user) goes into job.json and, through the
+    worker's environment (`ENV_USER`), onto the MLflow run as the `deepsynth.user` tag."""
     from deepsynth.training.config import TRAIN_CONFIG_FILE, save_train_config
 
     job_id = check_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
@@ -197,14 +206,18 @@ def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_
     job_dir.mkdir(parents=True, exist_ok=False)
     config_file = save_train_config(config, job_dir / TRAIN_CONFIG_FILE)
     train_args = ["--config", str(config_file)] + (["--nproc", str(int(nproc))] if nproc > 1 else [])
-    attempt = _launch(job_dir, train_args, spawn, concurrent=len(running_jobs()) + 1)
-    write_json_atomic(job_dir / JOB_FILE, {"job_id": job_id, "train_args": train_args, "attempts": [attempt]})
+    attempt = _launch(job_dir, train_args, spawn, concurrent=len(running_jobs()) + 1, user=user)
+    record = {"job_id": job_id, "train_args": train_args, "attempts": [attempt]}
+    if user:
+        record["user"] = user
+    write_json_atomic(job_dir / JOB_FILE, record)
     return _load(job_dir)
 
 
-def resume(job_id: str, spawn: Spawn = subprocess.Popen) -> Job:
+def resume(job_id: str, spawn: Spawn = subprocess.Popen, user: str | None = None) -> Job:
     """Start a new attempt of a stopped job: `deepsynth train --resume RUN_ID`, same job folder,
-    same MLflow run, from its last complete checkpoint."""
+    same MLflow run, from its last complete checkpoint. `user` (who resumed it) is recorded on
+    the attempt."""
     job = get_job(job_id)
     if job.alive:
         raise DeepSynthError(f"job {job_id} is still running (pid {job.pid}); cancel it first")
@@ -215,7 +228,9 @@ def resume(job_id: str, spawn: Spawn = subprocess.Popen) -> Job:
         raise DeepSynthError(f"job {job_id} already finished (run {job.run_id})")
     args = ["--resume", job.run_id] + (["--tracking-uri", job.tracking_uri] if job.tracking_uri else [])
     record = _read_json(job.job_dir / JOB_FILE)
-    attempt = _launch(job.job_dir, args, spawn, concurrent=len(running_jobs()) + 1)
+    attempt = _launch(job.job_dir, args, spawn, concurrent=len(running_jobs()) + 1, user=user or job.user)
+    if user:
+        attempt["user"] = user
     record["attempts"].append(attempt)
     write_json_atomic(job.job_dir / JOB_FILE, record)
     return _load(job.job_dir)

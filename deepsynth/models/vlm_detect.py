@@ -96,8 +96,10 @@ def detect_kind(name: str, trust_remote_code: bool = False) -> ModelKind:
     if config.get("auto_map"):
         if not trust_remote_code:
             raise DeepSynthError(
-                f"model {folder} (model_type {model_type!r}) runs its own code (auto_map in config.json); "
-                "set trust_remote_code only if you trust that code (DeepSeek-OCR v1 needs it)")
+                f"model {folder} (model_type {model_type!r}) runs its own Python code (auto_map in config.json); "
+                "DeepSynth runs it only with --trust-remote-code, which only you can give (an adapter's "
+                "deepsynth_model.json never turns it on): add it only if you trust that folder "
+                "(DeepSeek-OCR v1 needs it)")
         return ModelKind(REMOTE_CODE, model_type, folder)
     if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         missing = _missing_processor_files(folder)

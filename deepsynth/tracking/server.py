@@ -6,9 +6,16 @@ Binds 127.0.0.1 unless `--host` says otherwise. To expose it to a team:
      disk by DeepSynth, and weak or default passwords are refused);
   2. bind a reachable address (`--host 0.0.0.0` or the machine's LAN address) only behind a TLS
      reverse proxy (basic auth sends credentials in every request);
-  3. use a real database for several writers (`--backend-store-uri postgresql://...`); sqlite
-     serialises writes.
-Binding a non-loopback address without `--auth` is refused unless `--insecure-no-auth` is given.
+  3. use a real database for several writers (`--backend-store-uri postgresql://USER@HOST/DB`,
+     MLflow's guidance for concurrent writers; sqlite serialises writes). The URI reaches MLflow
+     through its `MLFLOW_BACKEND_STORE_URI` environment variable, not the command line, so a
+     database password in it does not show in `ps`; the PostgreSQL driver is psycopg 3
+     (`psycopg[binary]`, SQLAlchemy 2.1's default for `postgresql://`).
+     Artifacts always go through the server (`--serve-artifacts`) into `--artifacts-destination`:
+     clients need no access to the artifact store itself. docs/TEAM.md has the whole set-up.
+Binding a non-loopback address without `--auth` is refused unless `--insecure-no-auth` is given:
+then anyone who can reach the port can read, change and delete every experiment, run, metric,
+artifact and registered model, and upload files into the artifact store.
 Clients point at it with `--tracking-uri http://HOST:PORT` (train, dashboard) and authenticate with
 `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`.
 """
@@ -32,6 +39,8 @@ HELP = "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for
 ADMIN_PASSWORD_ENV = "DEEPSYNTH_ADMIN_PASSWORD"
 WEAK_PASSWORDS = {"password", "password1234", "admin", "mlflow", "changeme", "12345678"}
 MIN_PASSWORD_LENGTH = 12
+NO_AUTH_EXPOSURE = ("anyone who can reach it can read, change and delete every experiment, run, metric, "
+                    "artifact and registered model, and upload files into the artifact store")
 
 
 @dataclass(frozen=True)
@@ -59,9 +68,12 @@ class ServerConfig:
         problems.check(self.workers >= 1, "workers", "must be >= 1")
         problems.check(
             self.auth or self.insecure_no_auth or is_loopback(self.host), "host",
-            f"{self.host} is reachable from other machines: add --auth (and a TLS proxy), "
-            "or --insecure-no-auth if you really mean it",
+            f"{self.host} is reachable from other machines: without --auth, {NO_AUTH_EXPOSURE}; add --auth "
+            "(and a TLS proxy), or --insecure-no-auth if you really mean it",
         )
+        missing = _needs_missing_driver(self.backend_store_uri)
+        problems.check(missing is None, "backend_store_uri",
+                       f"this PostgreSQL store needs its driver: pip install '{missing}'")
         if self.auth:
             password = os.environ.get(ADMIN_PASSWORD_ENV, "")
             problems.check(
@@ -71,6 +83,20 @@ class ServerConfig:
                 f"in the {ADMIN_PASSWORD_ENV} environment variable",
             )
         problems.raise_if_any()
+
+
+POSTGRES_DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg", "postgresql+psycopg2": "psycopg2"}
+"""URI scheme -> the module SQLAlchemy 2.1 imports for it (plain `postgresql://` means psycopg 3)."""
+POSTGRES_DRIVER_INSTALL = {"psycopg": "psycopg[binary]==3.3.9", "psycopg2": "psycopg2-binary==2.9.13"}
+
+
+def _needs_missing_driver(uri: str) -> str | None:
+    """The pip requirement a PostgreSQL store URI needs and this environment lacks, else None."""
+    import importlib.util
+
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    module = POSTGRES_DRIVERS.get(scheme)
+    return POSTGRES_DRIVER_INSTALL[module] if module and importlib.util.find_spec(module) is None else None
 
 
 def is_loopback(host: str) -> bool:
@@ -89,11 +115,11 @@ def server_command(config: ServerConfig) -> tuple[list[str], dict[str, str]]:
     argv = [
         sys.executable, "-m", "mlflow", "server",
         "--host", config.host, "--port", str(config.port),
-        "--backend-store-uri", backend,
         "--serve-artifacts", "--artifacts-destination", artifacts,
         "--workers", str(config.workers),
     ]
     env = dict(os.environ)
+    env["MLFLOW_BACKEND_STORE_URI"] = backend  # not in argv: a database password stays out of `ps`
     # the job-execution backend costs ~1.8 GB and ~15 s of start-up; DeepSynth does not use it
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     if config.auth:
@@ -143,10 +169,12 @@ def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--backend-store-uri", default="", help="sqlite:///... or a database URI")
+    parser.add_argument("--backend-store-uri", default="",
+                        help="sqlite:///... or, for a team, postgresql://USER[:PASSWORD]@HOST:PORT/DB")
     parser.add_argument("--artifacts-destination", default="", help="artifact store (default ./mlruns)")
     parser.add_argument("--auth", action="store_true", help=f"basic auth; admin password from ${ADMIN_PASSWORD_ENV}")
-    parser.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without auth")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="allow a non-loopback bind without auth: " + NO_AUTH_EXPOSURE)
     parser.add_argument("--workers", type=int, default=1)
 
 
@@ -154,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(host=args.host, port=args.port, backend_store_uri=args.backend_store_uri,
                           artifacts_destination=args.artifacts_destination, auth=args.auth,
                           insecure_no_auth=args.insecure_no_auth, workers=args.workers)
+    if config.insecure_no_auth and not config.auth and not is_loopback(config.host):
+        print(f"warning: --insecure-no-auth: {NO_AUTH_EXPOSURE}", file=sys.stderr)
     process = start_server(config)
     print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C stops it")
     try:

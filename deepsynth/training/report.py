@@ -23,6 +23,9 @@ ENV_CONCURRENT_JOBS = "DEEPSYNTH_CONCURRENT_JOBS"
 """How many training jobs share this machine, set by the launcher for thread budgeting."""
 ENV_REPORT_PID = "DEEPSYNTH_REPORT_PID"
 """Set by `train --nproc`: reports name the job's process (the launcher), not rank 0."""
+ENV_USER = "DEEPSYNTH_USER"
+"""Who started the job (the dashboard's signed-in user); the worker tags the new MLflow run with it."""
+USER_TAG = "deepsynth.user"
 
 # Run states as reported (and as the job layer shows them).
 QUEUED, RUNNING, FINISHED, FAILED, KILLED = "QUEUED", "RUNNING", "FINISHED", "FAILED", "KILLED"
@@ -55,3 +58,9 @@ def concurrent_jobs_hint() -> int:
         return max(1, int(os.environ.get(ENV_CONCURRENT_JOBS, "1")))
     except ValueError:
         return 1
+
+
+def user_tags() -> dict[str, str]:
+    """`{deepsynth.user: NAME}` for the run a job starts, when the launcher named who asked."""
+    user = os.environ.get(ENV_USER, "").strip()
+    return {USER_TAG: user} if user else {}

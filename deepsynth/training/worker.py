@@ -28,7 +28,7 @@ from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
 from deepsynth.training.recorder import Recorder
-from deepsynth.training.report import FAILED, KILLED, concurrent_jobs_hint, job_dir_from_env
+from deepsynth.training.report import FAILED, KILLED, concurrent_jobs_hint, job_dir_from_env, user_tags
 
 OWNER_FILE = "worker.json"
 
@@ -124,7 +124,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             record = Recorder(RunLogger.start(
                 config.experiment, config.run_name, params=flat_params(config), uri=uri,
                 tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
-                      "deepsynth.blank_pages": str(config.blank_pages)}), job_dir)
+                      "deepsynth.blank_pages": str(config.blank_pages), **user_tags()}), job_dir)
             run_dir = config.run_root / record.run_id
             run_dir.mkdir(parents=True, exist_ok=True)
             _claim(run_dir)

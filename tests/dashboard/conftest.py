@@ -43,12 +43,24 @@ def store(mlflow_tracking_uri, tmp_path_factory) -> Store:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, store) -> Path:
+def workspace(tmp_path, monkeypatch, store, request) -> Path:
     """A fresh DEEPSYNTH_HOME pointed at the session store, and empty Streamlit caches."""
     import streamlit as st
 
+    from streamlit import config
+
+    from deepsynth import dashboard_auth
+
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    # no login unless a test sets one up (never this machine's own users file), served on loopback
+    # as `deepsynth dashboard` does (tests/dashboard/test_login.py covers the other cases)
+    monkeypatch.setenv(dashboard_auth.USERS_FILE_ENV, str(tmp_path / "no-users.json"))
+    for name in (dashboard_auth.LOGIN_ENV, dashboard_auth.INSECURE_NO_LOGIN_ENV, dashboard_auth.OIDC_ALLOW_ENV):
+        monkeypatch.delenv(name, raising=False)
+    address = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    request.addfinalizer(lambda: config.set_option("server.address", address))
     st.cache_data.clear()
     st.cache_resource.clear()
     return tmp_path

@@ -114,3 +114,98 @@ def test_every_page_renders_in_chromium(served, tmp_path):
                     shutil.copy(path, extra / path.name)
         finally:
             browser.close()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def served_with_login(workspace, store, datasets_setting, tmp_path):
+    """The dashboard as `deepsynth dashboard` serves it once a user exists: login on."""
+    from deepsynth import dashboard_auth
+
+    users = tmp_path / "private" / "dashboard-users.json"
+    dashboard_auth.add_user(users, "alice", PASSWORD)
+    port = free_port()
+    log = open(tmp_path / "dashboard.log", "wb")
+    env = dict(os.environ, DEEPSYNTH_HOME=str(workspace), MLFLOW_TRACKING_URI=store.uri,
+               **{dashboard_auth.LOGIN_ENV: dashboard_auth.PASSWORD, dashboard_auth.USERS_FILE_ENV: str(users)})
+    process = subprocess.Popen(dashboard_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
+                               cwd=str(workspace), env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()  # stop the server we started, by its pid
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def _settled(page) -> None:
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+@pytest.mark.browser
+def test_with_login_on_signed_out_shows_only_the_form_and_signing_in_shows_the_pages(served_with_login, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"]) if os.environ.get("DEEPSYNTH_SCREENSHOTS") else None
+
+    def shoot(page, name: str) -> None:
+        path = shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if extra is not None:
+            extra.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, extra / path.name)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{served_with_login}/train")
+            page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+            _settled(page)
+            body = page.inner_text("body")
+            for hidden in ("Start a training job", "Jobs", "Running jobs", "Compare", "Playground", "Page not found"):
+                assert hidden not in body, (hidden, body[:1000])
+            shoot(page, "login-form")
+
+            page.get_by_label("User name").fill("alice")
+            page.get_by_label("Password", exact=True).fill("not the password")
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("Wrong user name or password.").wait_for(timeout=60_000)
+            _settled(page)
+            assert "Start a training job" not in page.inner_text("body")
+            shoot(page, "login-wrong-password")
+
+            page.get_by_label("User name").fill("alice")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("Start a training job").wait_for(timeout=60_000)
+            page.get_by_text("Signed in as").wait_for(timeout=60_000)
+            page.get_by_text("No jobs yet.").wait_for(timeout=60_000)  # the page ran to its end
+            page.get_by_text("No account?").wait_for(state="detached", timeout=60_000)
+            _settled(page)
+            assert page.url.endswith("/train")  # the page the link asked for, after signing in
+            assert page.locator('[data-testid="stException"]').count() == 0
+            shoot(page, "login-train-page")
+            page.get_by_role("link", name="Compare").click()
+            page.get_by_text("Params that differ").wait_for(timeout=60_000)
+            _settled(page)
+            shoot(page, "login-compare-page")
+
+            page.get_by_role("button", name="Sign out").click()
+            page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+            _settled(page)
+            assert "Params that differ" not in page.inner_text("body")
+        finally:
+            browser.close()

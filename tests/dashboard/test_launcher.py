@@ -1,10 +1,16 @@
 """`deepsynth dashboard`: the argv it runs (loopback, headless, no telemetry) and its CLI wiring."""
 
+import io
+import stat
 import sys
 from pathlib import Path
 
+import pytest
+
+from deepsynth import dashboard_auth as auth
 from deepsynth import dashboard_launcher
 from deepsynth.cli import build_parser
+from deepsynth.errors import DeepSynthError
 
 
 def test_default_command_serves_the_app_on_loopback_without_telemetry():
@@ -16,18 +22,115 @@ def test_default_command_serves_the_app_on_loopback_without_telemetry():
                        "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal"}
 
 
-def test_verb_parses_and_runs_the_command_it_built(capsys):
-    args = build_parser().parse_args(["dashboard", "--port", "8611"])
-    seen = []
-    assert dashboard_launcher.run(args, call=lambda argv: seen.append(argv) or 0) == 0
-    assert seen[0][seen[0].index("--server.port") + 1] == "8611"
-    assert seen[0][seen[0].index("--server.address") + 1] == "127.0.0.1"
-    assert "http://127.0.0.1:8611" in capsys.readouterr().out
+class Calls(list):
+    """Stands in for subprocess.call: records (argv, env) and returns 0."""
+
+    def __call__(self, argv, env=None):
+        self.append((argv, env))
+        return 0
 
 
-def test_a_public_address_is_allowed_but_warned_about(capsys):
-    args = build_parser().parse_args(["dashboard", "--host", "0.0.0.0"])
-    seen = []
-    dashboard_launcher.run(args, call=lambda argv: seen.append(argv) or 0)
-    assert seen[0][seen[0].index("--server.address") + 1] == "0.0.0.0"
-    assert "no login" in capsys.readouterr().err
+@pytest.fixture
+def no_users(tmp_path, monkeypatch):
+    """No users file (never this machine's own), no login settings inherited."""
+    monkeypatch.setenv(auth.USERS_FILE_ENV, str(tmp_path / "users.json"))
+    for name in (auth.LOGIN_ENV, auth.INSECURE_NO_LOGIN_ENV, auth.OIDC_ALLOW_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "users.json"
+
+
+def launch(*flags: str, **kwargs) -> Calls:
+    calls = Calls()
+    assert dashboard_launcher.run(build_parser().parse_args(["dashboard", *flags]), call=calls, **kwargs) == 0
+    return calls
+
+
+def test_verb_parses_and_runs_the_command_it_built(capsys, no_users):
+    ((argv, env),) = launch("--port", "8611")
+    assert argv[argv.index("--server.port") + 1] == "8611"
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    assert env[auth.LOGIN_ENV] == auth.NONE and auth.INSECURE_NO_LOGIN_ENV not in env
+    assert "http://127.0.0.1:8611  (no sign-in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7"])
+def test_a_public_address_without_a_login_is_refused(host, no_users):
+    calls = Calls()
+    with pytest.raises(DeepSynthError) as refused:
+        dashboard_launcher.run(build_parser().parse_args(["dashboard", "--host", host]), call=calls)
+    message = str(refused.value)
+    assert message.startswith(f"--host {host} is reachable from other machines and the dashboard has no login: "
+                              f"anyone who can reach {host}:8501 can start and cancel training jobs")
+    assert "deepsynth dashboard --add-user NAME" in message and "--insecure-no-login" in message
+    assert calls == [] and not no_users.exists()
+
+
+def test_the_override_flag_serves_it_and_says_what_it_exposes(capsys, no_users):
+    ((argv, env),) = launch("--host", "0.0.0.0", "--insecure-no-login")
+    assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
+    assert env[auth.LOGIN_ENV] == auth.NONE and env[auth.INSECURE_NO_LOGIN_ENV] == "1"
+    assert "warning: --insecure-no-login: anyone who can reach 0.0.0.0:8501 can start and cancel training jobs" \
+        in capsys.readouterr().err
+
+
+def test_add_user_reads_the_password_from_stdin_and_then_the_login_is_on(capsys, no_users):
+    assert launch("--add-user", "alice", stdin=io.StringIO("a long enough password\n")) == []
+    assert stat.S_IMODE(no_users.stat().st_mode) == 0o600
+    assert auth.verify_password("a long enough password", auth.read_users(no_users)["alice"])
+    assert f"added dashboard user 'alice' in {no_users}" in capsys.readouterr().out
+    ((argv, env),) = launch("--host", "0.0.0.0")  # a login now: exposing it is allowed
+    assert env[auth.LOGIN_ENV] == auth.PASSWORD and env[auth.USERS_FILE_ENV] == str(no_users)
+
+
+def test_add_user_at_a_terminal_asks_twice(no_users):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    answers = iter(["a long enough password", "a different password"])
+    with pytest.raises(DeepSynthError, match="the two passwords differ; nothing was written"):
+        launch("--add-user", "alice", stdin=Terminal(), ask=lambda prompt: next(answers))
+    assert not no_users.exists()
+    with pytest.raises(DeepSynthError, match="at least 12 characters"):
+        launch("--add-user", "alice", stdin=io.StringIO("short\n"))
+    assert not no_users.exists()
+
+
+def test_oidc_needs_an_allow_list(no_users):
+    with pytest.raises(DeepSynthError, match="--oidc needs"):
+        launch("--oidc", "--host", "0.0.0.0")
+
+
+def test_plain_streamlit_run_from_the_repository_root_listens_on_loopback_only(tmp_path):
+    """`.streamlit/config.toml` at the root sets server.address (Streamlit binds every interface
+    without it); the server's listening sockets are checked, then it is stopped by its pid."""
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    import psutil
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, DEEPSYNTH_HOME=str(tmp_path), **{auth.USERS_FILE_ENV: str(tmp_path / "none.json")})
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                                str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+                time.sleep(0.3)
+        listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        assert listening == {"127.0.0.1"}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -200,5 +200,5 @@ def test_the_default_import_checks_shapes_against_the_base_in_the_card(tiny_adap
     unknown = _package_with(tmp_path, tiny_adapter_dir, zip_tools, "unknown.zip",
                             **{"deepsynth_model.json": json.dumps(card).encode()})
     with pytest.raises(PackageRefused, match=r"base model '.*no-such-model' named in deepsynth_model\.json is not available"):
-        import_package(unknown, tmp_path / "imports" / "b")
+        import_package(unknown, tmp_path / "imports" / "b", allowed_locations=[card["model_config"]["name"]])
     assert not (tmp_path / "imports").exists()

@@ -41,7 +41,7 @@ def test_errors_name_what_was_found(tmp_path):
                                              r"Supported: causal_lm: .*; vlm: .*; remote_code"):
         detect_kind(str(config_folder(tmp_path, "vit", model_type="vit")))
     remote = config_folder(tmp_path, "ocr1", model_type="deepseek_vl_v2", auto_map={"AutoModel": "x.Model"})
-    with pytest.raises(DeepSynthError, match="runs its own code .* set trust_remote_code"):
+    with pytest.raises(DeepSynthError, match="runs its own Python code .* only with --trust-remote-code"):
         detect_kind(str(remote))
     with pytest.raises(DeepSynthError, match="no config.json"):
         detect_kind(str(tmp_path))

@@ -1,0 +1,129 @@
+"""The sign-in gate: `require_login()` runs in `app.py` before any page or navigation is drawn.
+
+- Password login (`deepsynth dashboard --add-user NAME` made the users file): a form; the pages
+  run only for a session whose user is still in the users file (it is read on every run, so
+  removing a user signs them out). A wrong password gets one neutral answer, and repeated
+  failures slow down (`deepsynth.dashboard_auth.LoginThrottle`, one per server process).
+- OIDC (`deepsynth dashboard --oidc`): Streamlit's `st.login`; only the e-mails or @domains in
+  `DEEPSYNTH_DASHBOARD_OIDC_ALLOW` get in.
+- No login: served only on loopback. Reachable from other machines (`server.address` unset or
+  not loopback, e.g. a plain `streamlit run dashboard/app.py` outside the repository root) the
+  app draws a refusal and nothing else, unless the launcher's `--insecure-no-login` said so.
+The signed-in user name is kept in `st.session_state[USER_KEY]` (None without a login): the Train
+page records it on the jobs it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import streamlit as st
+
+from deepsynth import dashboard_auth as auth
+from deepsynth.errors import DeepSynthError
+
+USER_KEY = "deepsynth.user"
+SESSION_KEY = "deepsynth.login.session"
+
+
+@st.cache_resource
+def throttle() -> auth.LoginThrottle:
+    """The failed-sign-in counts of this server process, shared by every session."""
+    return auth.LoginThrottle()
+
+
+def signed_in_user() -> str | None:
+    """Who this session belongs to (None when the dashboard has no login)."""
+    return st.session_state.get(USER_KEY)
+
+
+def require_login(sections: Any = None) -> str | None:
+    """Let the session through (returning its user name, None without a login) or draw the
+    sign-in form / the refusal and stop the script run.
+
+    `sections` (what `st.navigation` takes) are declared hidden while signed out: nothing is
+    drawn, but the page a link asked for (/train) is the one shown after signing in."""
+    try:
+        mode = auth.login_mode()
+        if mode == auth.PASSWORD:
+            return _password_gate(auth.read_users(auth.users_file()), sections)
+    except DeepSynthError as error:
+        st.session_state.pop(USER_KEY, None)
+        st.error(f"The dashboard's login is misconfigured, so it shows nothing: {error}")
+        st.stop()
+    if mode == auth.OIDC:
+        return _oidc_gate(sections)
+    st.session_state[USER_KEY] = None
+    address = st.get_option("server.address")
+    if auth.reachable_beyond_loopback(address) and os.environ.get(auth.INSECURE_NO_LOGIN_ENV) != "1":
+        where = f"server.address = {address!r}" if address else "server.address is unset: every network interface"
+        st.error(
+            f"This dashboard is reachable from other machines ({where}) and has no login, so it shows "
+            "nothing. Serve it on this machine only: `deepsynth dashboard` (127.0.0.1), or `streamlit run "
+            "dashboard/app.py` from the repository root (its .streamlit/config.toml binds 127.0.0.1). "
+            "For a team, create a login first: `deepsynth dashboard --add-user NAME` (see docs/TEAM.md).")
+        st.stop()
+    return None
+
+
+def _sign_out() -> None:
+    st.session_state.clear()  # nothing of one person's session is left for the next
+
+
+def _sidebar_user(user: str, sign_out) -> None:
+    with st.sidebar:
+        st.caption(f"Signed in as **{user}**")
+        st.button("Sign out", key="login.sign_out", on_click=sign_out)
+
+
+def _keep_the_asked_page(sections: Any) -> None:
+    if sections:
+        st.navigation(sections, position="hidden")  # routes only: no page runs, nothing is drawn
+
+
+def _password_gate(users: dict[str, str], sections: Any) -> str:
+    user = st.session_state.get(USER_KEY)
+    if user is not None and user in users:
+        _sidebar_user(user, _sign_out)
+        return user
+    st.session_state.pop(USER_KEY, None)
+    _keep_the_asked_page(sections)
+    session = st.session_state.setdefault(SESSION_KEY, secrets.token_hex(16))
+    st.title("DeepSynth")
+    st.caption("This dashboard is shared: sign in to use it.")
+    with st.form("login.form", clear_on_submit=True, width=420):
+        name = st.text_input("User name", key="login.user", autocomplete="username")
+        password = st.text_input("Password", type="password", key="login.password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        result = auth.sign_in(users, name.strip(), password, throttle(), session)
+        if result.user is not None:
+            st.session_state[USER_KEY] = result.user
+            st.rerun()
+        st.error(result.message)
+    st.caption("No account? The person who runs this dashboard adds one with "
+               "`deepsynth dashboard --add-user NAME`.")
+    st.stop()
+
+
+def _oidc_gate(sections: Any) -> str:
+    allowed = os.environ.get(auth.OIDC_ALLOW_ENV, "")
+    if not st.user.get("is_logged_in"):  # absent when no identity was set up
+        st.session_state.pop(USER_KEY, None)
+        _keep_the_asked_page(sections)
+        st.title("DeepSynth")
+        st.caption("This dashboard is shared: sign in to use it.")
+        st.button("Sign in", type="primary", key="login.oidc", on_click=st.login)
+        st.stop()
+    email = str(st.user.get("email") or "")
+    if not auth.oidc_allowed(email, allowed):
+        st.session_state.pop(USER_KEY, None)
+        st.error(f"{email or 'This account'} may not use this dashboard (allowed: {auth.OIDC_ALLOW_ENV}).")
+        st.button("Sign out", key="login.sign_out", on_click=st.logout)
+        st.stop()
+    st.session_state[USER_KEY] = email
+    _sidebar_user(email, st.logout)
+    return email

@@ -1,0 +1,139 @@
+"""What an imported package's `deepsynth_model.json` (its card) may ask for.
+
+A package comes from someone else. Nothing in its card may decide that code runs here, which files
+outside the package are read, or that the network is reached; `safe_import.validate_package` runs
+`check_card` before a single file is written, and a refused package leaves nothing behind.
+
+- `model_config.trust_remote_code: true` is refused: it would run the Python files of the base
+  model's folder (an `auto_map` in its config.json). Inference never takes the flag from a card
+  anyway (`Summarizer.for_adapter`): the local user turns it on with `deepsynth infer
+  --trust-remote-code`.
+- Locations: `model_config.name` (the base model), `model_config.text_encoder`, `render.font` and
+  `render.fallback_fonts`. Built-in names pass (models `default`/`tiny`, encoders `none`/`minilm`/
+  `tiny`, fonts `DejaVu Sans`/`Noto Sans`). A URL is always refused. A path (absolute, relative,
+  `~`) or a hub id (which DeepSynth would download when the hub is reachable) is refused unless the
+  local user names that exact value: `deepsynth import --allow-location VALUE`. The card itself is
+  never rewritten (the manifest's hash covers it).
+- Unknown fields, at the top level, in `model_config` or in `render`, are REFUSED with a message
+  naming them, not ignored: a field this DeepSynth does not know may be a setting a later version
+  honours, and a package should not carry instructions nobody checked. A sender on a newer
+  DeepSynth exports again with the receiver's version, or the receiver upgrades.
+Every problem is listed in one `PackageRefused`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Collection, Mapping
+
+from deepsynth.adapter_format.files import MODEL_CARD
+from deepsynth.errors import PackageRefused
+
+CARD_FIELDS = frozenset({
+    "model_config", "base_model", "reader", "adapter_name", "target_modules", "projection_tensors",
+    # extras the training worker adds (deepsynth.training.worker: save_adapter(extra=...))
+    "render", "run_id", "preset",
+})
+"""Top-level keys DeepSynth writes into an adapter's card (models.adapters.save_adapter + extras)."""
+ALLOW_FLAG = "--allow-location"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|\\\\)")
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def location_kind(value: str) -> str:
+    """What a card location that is not a built-in name points at, in words."""
+    if _URL.match(value):
+        return "a URL"
+    if value.startswith(("/", "~", "\\")) or _DRIVE.match(value):
+        return "an absolute path outside the package"
+    if _HUB_ID.match(value) and not value.startswith("."):
+        return "a Hugging Face hub id (downloaded when the hub is reachable) or a folder outside the package"
+    return "a path relative to the working directory, outside the package"
+
+
+def _check_location(field: str, value: Any, built_in: Collection[str], allowed: Collection[str],
+                    problems: list[str], case_insensitive: bool = False) -> None:
+    """Add a problem unless `value` is a built-in name or a location the user allowed."""
+    if not isinstance(value, str) or not value:
+        problems.append(f"{field}: must be a non-empty string, got {value!r}")
+        return
+    if (value.strip().lower() if case_insensitive else value) in built_in:
+        return
+    kind = location_kind(value)
+    if kind == "a URL":
+        problems.append(f"{field}: {value!r} is a URL; a package never makes DeepSynth download anything")
+        return
+    if value in allowed:
+        return
+    problems.append(f"{field}: {value!r} is {kind}; a package does not choose which files DeepSynth "
+                    f"reads (if you trust it, import again with {ALLOW_FLAG} {value!r})")
+
+
+def _unknown(fields: Any, known: Collection[str], where: str, problems: list[str]) -> None:
+    extra = sorted(str(key) for key in fields if key not in known)
+    if extra:
+        problems.append(f"{where}unknown field(s) {', '.join(repr(k) for k in extra)} (this DeepSynth "
+                        "does not know what they do)")
+
+
+def card_problems(card: Any, allowed_locations: Collection[str] = ()) -> list[str]:
+    """Every reason to refuse a card (empty list: the card may be imported)."""
+    import dataclasses
+
+    from deepsynth.configuration import ConfigError, from_dict
+    from deepsynth.models.config import BUILT_IN_MODELS, TEXT_ENCODERS, ModelConfig
+    from deepsynth.render import RenderConfig
+    from deepsynth.render.fonts import NAMED_FONTS
+
+    if not isinstance(card, Mapping):
+        return [f"must be a JSON object, got {type(card).__name__}"]
+    problems: list[str] = []
+    allowed = set(allowed_locations)
+    _unknown(card, CARD_FIELDS, "", problems)
+    model = card.get("model_config")
+    if not isinstance(model, Mapping):
+        problems.append("model_config: missing or not an object")
+    else:
+        before = len(problems)
+        _unknown(model, {f.name for f in dataclasses.fields(ModelConfig)}, "model_config: ", problems)
+        if model.get("trust_remote_code") is not False and "trust_remote_code" in model:
+            problems.append(f"model_config.trust_remote_code: {model['trust_remote_code']!r} would run the Python "
+                            "code of the base model's folder; a package never turns it on (only you do, with "
+                            "`deepsynth infer --trust-remote-code`)")
+        _check_location("model_config.name", model.get("name", "default"), BUILT_IN_MODELS, allowed, problems)
+        _check_location("model_config.text_encoder", model.get("text_encoder", "none"), TEXT_ENCODERS,
+                        allowed, problems)
+        if len(problems) == before:  # the config's own checks, once it asks for nothing refused
+            try:
+                from_dict(ModelConfig, {**model, "trust_remote_code": False})
+            except (ConfigError, TypeError) as error:
+                problems.append(f"model_config: {error}")
+    render = card.get("render")
+    if render is not None and not isinstance(render, Mapping):
+        problems.append("render: not an object")
+    elif render is not None:
+        before = len(problems)
+        _unknown(render, {f.name for f in dataclasses.fields(RenderConfig)}, "render: ", problems)
+        _check_location("render.font", render.get("font", RenderConfig.font), NAMED_FONTS, allowed,
+                        problems, case_insensitive=True)
+        fallbacks = render.get("fallback_fonts", ())
+        if not isinstance(fallbacks, (list, tuple)):
+            problems.append(f"render.fallback_fonts: must be a list of font files, got {fallbacks!r}")
+        for index, font in enumerate(fallbacks if isinstance(fallbacks, (list, tuple)) else ()):
+            _check_location(f"render.fallback_fonts[{index}]", font, (), allowed, problems)
+        if len(problems) == before:
+            try:
+                from_dict(RenderConfig, dict(render))
+            except (ConfigError, TypeError) as error:
+                problems.append(f"render: {error}")
+    return problems
+
+
+def check_card(card: Any, allowed_locations: Collection[str] = ()) -> None:
+    """Refuse (`PackageRefused`, listing every problem) a card that asks for what a package may not
+    decide; see the module docstring."""
+    problems = card_problems(card, allowed_locations)
+    if problems:
+        raise PackageRefused(f"{MODEL_CARD} asks for what a package may not decide:\n"
+                             + "\n".join(f"  - {problem}" for problem in problems))
