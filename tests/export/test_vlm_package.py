@@ -51,7 +51,7 @@ def test_export_import_and_the_standalone_script_reproduce_deepsynth(vlm_adapter
     from deepsynth.export.safe_import import import_package
     from deepsynth.inference import BASE, Summarizer
 
-    _, adapter = vlm_adapter
+    base, adapter = vlm_adapter
     package = export_package(adapter, tmp_path / "vlm.zip")
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
@@ -59,7 +59,8 @@ def test_export_import_and_the_standalone_script_reproduce_deepsynth(vlm_adapter
     assert not any(name.startswith("deepsynth_src/") for name in names)
     assert {"inference.py", "adapter_model.safetensors", "deepsynth_model.json"} <= names
     assert "transformers==" in requirements and "peft==" in requirements and "pillow==" in requirements
-    imported = import_package(package, tmp_path / "imported")  # shapes checked against the base's config
+    # the card names the base folder: the local user allows that location (--allow-location)
+    imported = import_package(package, tmp_path / "imported", allowed_locations=[str(base)])  # shapes checked
 
     ours = Summarizer.for_adapter(imported.path, label="adapter")
     expected = ours.summarize(image=page_png, max_new_tokens=8)
