@@ -20,38 +20,48 @@ NO_DEEPSYNTH = ("import runpy, sys; sys.modules['deepsynth'] = None; sys.argv = 
                 "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
-FAMILIES = [pytest.param(family, marks=[] if family == "idefics3" else [pytest.mark.slow])
-            for family in TINY_VLM_FAMILIES]
-"""Every family; idefics3 in the quick set, the others (each a subprocess run of inference.py) slow."""
+SCRIPT_FAMILIES = [pytest.param(family, marks=[] if family == "idefics3" else [pytest.mark.slow])
+                   for family in TINY_VLM_FAMILIES]
+"""Every family; idefics3 in the quick set, the others (each a ~20 s subprocess run of inference.py) slow."""
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
-def vlm_adapter(request, tmp_path_factory):
-    """A tiny VLM folder of each family and an adapter trained on it (LoRA B non-zero, projector trained)."""
+@pytest.fixture(scope="module")
+def vlm_adapter(tmp_path_factory):
+    """family -> (tiny VLM folder, an adapter trained on it: LoRA B non-zero, projector trained), built once."""
     from deepsynth.configuration import to_dict
     from deepsynth.lora import LoraSettings
     from deepsynth.models import ModelConfig, build_document_model
     from deepsynth.models.tiny_vlm import build_tiny_vlm
     from deepsynth.render import RenderConfig
 
-    root = tmp_path_factory.mktemp(f"vlm-export-{request.param}")
-    base = build_tiny_vlm(request.param, root / "base")
-    model = build_document_model(ModelConfig(name=str(base), max_target_tokens=8, train_projector=True),
-                                 LoraSettings(rank=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.requires_grad:
-                parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(5)) * 0.3)
-    adapter = model.save_adapter(root / "adapter", extra={"render": to_dict(RenderConfig(font_size=24))})
-    return base, adapter
+    built = {}
+
+    def adapter_for(family: str):
+        if family not in built:
+            root = tmp_path_factory.mktemp(f"vlm-export-{family}")
+            base = build_tiny_vlm(family, root / "base")
+            torch.manual_seed(11)  # LoRA A's initialization: the same adapter whatever ran before
+            model = build_document_model(ModelConfig(name=str(base), max_target_tokens=8, train_projector=True),
+                                         LoraSettings(rank=4, alpha=8, dropout=0.0))
+            with torch.no_grad():
+                for name, parameter in model.named_parameters():
+                    if parameter.requires_grad:
+                        noise = torch.randn(parameter.shape, generator=torch.Generator().manual_seed(5))
+                        parameter.add_(noise * 0.3)
+            adapter = model.save_adapter(root / "adapter", extra={"render": to_dict(RenderConfig(font_size=24))})
+            built[family] = (base, adapter)
+        return built[family]
+
+    return adapter_for
 
 
-def test_export_import_and_the_standalone_script_reproduce_deepsynth(vlm_adapter, tmp_path, page_png):
+@pytest.mark.parametrize("family", SCRIPT_FAMILIES)
+def test_export_import_and_the_standalone_script_reproduce_deepsynth(family, vlm_adapter, tmp_path, page_png):
     from deepsynth.export.package import export_package
     from deepsynth.export.safe_import import import_package
     from deepsynth.inference import BASE, Summarizer
 
-    base, adapter = vlm_adapter
+    base, adapter = vlm_adapter(family)
     package = export_package(adapter, tmp_path / "vlm.zip")
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
@@ -73,14 +83,16 @@ def test_export_import_and_the_standalone_script_reproduce_deepsynth(vlm_adapter
     assert done.stdout.rstrip("\n") == expected
 
 
-def test_the_shape_oracle_builds_the_vlm_on_the_meta_device_and_refuses_wrong_shapes(vlm_adapter, monkeypatch):
+@pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
+def test_the_shape_oracle_builds_the_vlm_on_the_meta_device_and_refuses_wrong_shapes(family, vlm_adapter,
+                                                                                     monkeypatch):
     from transformers import AutoModelForImageTextToText
 
     from deepsynth.adapter_format.safetensors_check import check_shapes, read_header
     from deepsynth.errors import InputError, PackageRefused
     from deepsynth.export.base_shapes import oracle_for_card
 
-    _, adapter = vlm_adapter
+    _, adapter = vlm_adapter(family)
 
     def no_weights(*args, **kwargs):
         raise AssertionError("weights were loaded")
@@ -98,7 +110,8 @@ def test_the_shape_oracle_builds_the_vlm_on_the_meta_device_and_refuses_wrong_sh
         check_shapes(header, wrong, "adapter")
 
 
-def test_merge_into_a_16_bit_base_matches_the_unmerged_model(vlm_adapter, tmp_path, page_png):
+@pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
+def test_merge_into_a_16_bit_base_matches_the_unmerged_model(family, vlm_adapter, tmp_path, page_png):
     from peft import PeftModel
     from PIL import Image
     from transformers import AutoModelForImageTextToText
@@ -107,7 +120,7 @@ def test_merge_into_a_16_bit_base_matches_the_unmerged_model(vlm_adapter, tmp_pa
     from deepsynth.models.vlm_processor import load_processor
     from deepsynth.models.vlm_prompt import VlmPrompt, prepare_pages
 
-    base, adapter = vlm_adapter
+    base, adapter = vlm_adapter(family)
     report = write_merged(adapter, tmp_path / "merged", dtype="float16")
     assert report["merged_gap"] <= report["tolerance"] and report["adapter_effect"] > report["cast_gap"]
     merged = AutoModelForImageTextToText.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32).eval()
