@@ -1,12 +1,15 @@
 """VLM training throughput: DeepSynth (readings with cached vision features) vs HF Trainer + PEFT.
 
-    .venv/bin/python bench/vlm_throughput.py [--docs 8] [--batch-size 2] [--rounds 3] [--threads 1]
-        [--width 512]
+    .venv/bin/python bench/vlm_throughput.py [--family deepseek_ocr2] [--docs 8] [--batch-size 2]
+        [--rounds 3] [--threads 1] [--width 512] [--image-size N]
 
-One tiny DeepSeek-OCR-2 folder (`deepsynth.models.tiny_vlm`, width `--width` for the language model and
-the towers alike), bundled wiki documents rendered to real 1024x1448 pages and fed through the
-family's own processor (global view + tiles, 1000+ image tokens a page). Both contenders train the
-same LoRA (q_proj/v_proj in the language model, rank 8) on the same batches in the same order:
+One tiny VLM folder of `--family` (`deepsynth.models.tiny_vlm`; deepseek_ocr2: width `--width` for the
+language model and the towers alike; `--image-size`: the processor's view side, the family's tiny
+default otherwise), bundled wiki documents rendered to real 1024x1448 pages and fed through the
+family's own processor (deepseek_ocr2: global view + tiles, 1000+ image tokens a page; qwen2_vl /
+qwen2_5_vl: dynamic resolution up to `--image-size` squared pixels). Decoder-only families only (the HF
+contender below concatenates prompt and summary). Both contenders train the same LoRA (q_proj/v_proj
+in the language model, rank 8) on the same batches in the same order:
 
 - DeepSynth: `read_dataset` (processor + frozen tower once per document; the features are cached
   on disk), then `TrainingLoop.train_step` on `model.collate(...)` batches (LM head on summary
@@ -34,14 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def prepare(workdir: Path, docs: int, width: int):
+def prepare(workdir: Path, docs: int, family: str, width: int, image_size: int | None):
     from deepsynth.data import DatasetConfig, build_dataset, load_dataset_dir
     from deepsynth.models.tiny_vlm import build_tiny_vlm
 
     dataset = build_dataset(DatasetConfig(source="wiki", limit=docs, max_text_chars=500, validation_fraction=0.0,
                                           test_fraction=0.0, workers=1), workdir / "data")
     split = load_dataset_dir(dataset).dataset["train"]
-    folder = build_tiny_vlm("deepseek_ocr2", workdir / "vlm", width=width)
+    extra = {"width": width} if family == "deepseek_ocr2" else {}
+    folder = build_tiny_vlm(family, workdir / "vlm", image_size=image_size, **extra)
     return folder, split
 
 
@@ -95,9 +99,16 @@ def hf_examples(model, split) -> list[dict]:
         encoded = processor(text=[prompt], images=[prepare_pages(pages)], return_tensors="pt",
                             **processor_settings(processor, pages))
         target = torch.tensor(model.prompts.target_ids(row["summary"], model.config.max_target_tokens))
+        length = encoded["input_ids"].shape[1]
         ids = torch.cat([encoded["input_ids"][0], target])
         labels = torch.cat([torch.full_like(encoded["input_ids"][0], -100), target])
-        example = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask")}
+        example = {}
+        for key, value in encoded.items():
+            if key in ("input_ids", "attention_mask"):
+                continue
+            if value.dim() == 2 and value.shape[1] == length and key != "pixel_values":  # per token (Qwen's types)
+                value = torch.cat([value[0], torch.zeros_like(target)])
+            example[key] = value
         examples.append({**example, "input_ids": ids, "labels": labels})
     return examples
 
@@ -115,7 +126,13 @@ def collate_hf(features: list[dict]) -> dict:
         mask[row, :len(f["input_ids"])] = 1
     batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
     for key in features[0]:
-        if key not in batch:
+        if key in batch:
+            continue
+        if features[0][key].dim() == 1:  # per-token values, padded like the ids
+            batch[key] = torch.zeros((len(features), width), dtype=features[0][key].dtype)
+            for row, f in enumerate(features):
+                batch[key][row, :len(f[key])] = f[key]
+        else:
             batch[key] = torch.cat([f[key] for f in features])
     return batch
 
@@ -161,6 +178,11 @@ def run_hf(folder: Path, split, batch_size: int, workdir: Path) -> tuple[float, 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
+
+    parser.add_argument("--family", default="deepseek_ocr2",
+                        choices=[f for f in TINY_VLM_FAMILIES if f != "florence2"])
+    parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
@@ -172,9 +194,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="vlm-bench-") as work:
         workdir = Path(work)
-        folder, split = prepare(workdir, args.docs, args.width)
+        folder, split = prepare(workdir, args.docs, args.family, args.width, args.image_size)
         params = sum(p.numel() for p in build(folder).decoder.get_base_model().parameters())
-        print(f"model: tiny deepseek_ocr2, {params / 1e6:.2f}M parameters; {len(split)} documents of "
+        print(f"model: tiny {args.family}, {params / 1e6:.2f}M parameters; {len(split)} documents of "
               f"1024x1448 pages, batch {args.batch_size}, {args.threads} thread(s)")
         results: dict[str, list[tuple[float, float]]] = {"deepsynth": [], "hf_trainer": []}
         for round_index in range(args.rounds):

@@ -204,10 +204,11 @@ def expected_adapter_shapes(base: Any, adapter_config: Mapping[str, Any],
     """The shape each adapter tensor must have for the module PEFT wraps (`base`), following
     PEFT's LoRA layers (tuners/lora/layer.py): lora_A is (r, in), lora_B is (out, r); for an
     embedding lora_embedding_A is (r, num_embeddings) and lora_embedding_B is (dim, r); DoRA's
-    magnitude is (out,). Other tensors (modules_to_save) must match the base parameter's shape.
+    magnitude is (out,). Other tensors (modules_to_save) must match the base's parameter or
+    persistent buffer (PEFT saves a module's whole state dict: Florence-2's projector holds one).
     Names that resolve to no module of `base` get no entry, so `check_shapes` refuses them."""
     modules = {unwrapped_name(name): module for name, module in base.named_modules()}
-    parameters = {unwrapped_name(name): tuple(p.shape) for name, p in base.named_parameters()}
+    parameters = {unwrapped_name(name): tuple(t.shape) for name, t in base.state_dict(keep_vars=True).items()}
     expected: dict[str, tuple[int, ...]] = {}
     for name in tensor_names:
         if not name.startswith(prefix):

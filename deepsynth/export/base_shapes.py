@@ -18,6 +18,16 @@ from deepsynth.adapter_format.safetensors_check import SafetensorsHeader, expect
 
 
 
+def adapter_shapes(base: Any, header: SafetensorsHeader, adapter_config: Mapping[str, Any]) -> dict[str, tuple]:
+    """Expected shapes of an adapter file's tensors, each checked under the name PEFT loads it as on
+    `base` (`vlm_checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
+    from deepsynth.models.vlm_checkpoint_names import names_as_loaded
+
+    loaded_as = names_as_loaded(base, adapter_config, header.shapes)
+    expected = expected_adapter_shapes(base, adapter_config, list(loaded_as.values()))
+    return {saved: expected[loaded] for saved, loaded in loaded_as.items() if loaded in expected}
+
+
 def oracle_for_model(model: Any):
     """A shape oracle (see `safe_import.ShapeOracle`) for a built `DocumentModel`."""
     base = model.decoder.get_base_model()
@@ -36,7 +46,7 @@ def oracle_for_model(model: Any):
         if name.startswith("merged/"):
             return merged
         if file == ADAPTER_WEIGHTS:
-            return expected_adapter_shapes(base, adapter_config or {}, list(header.tensors))
+            return adapter_shapes(base, header, adapter_config or {})
         if file == PROJECTION_WEIGHTS:
             return projection
         return {}
@@ -45,15 +55,16 @@ def oracle_for_model(model: Any):
 
 
 def oracle_for_skeleton(base: Any):
-    """A shape oracle from a base model built on the meta device (shapes, no weights)."""
-    merged = {unwrapped_name(name): tuple(parameter.shape) for name, parameter in base.named_parameters()}
+    """A shape oracle from a base model built on the meta device (shapes, no weights). Merged
+    weights hold persistent buffers too (save_pretrained writes them)."""
+    merged = {unwrapped_name(name): tuple(tensor.shape) for name, tensor in base.state_dict(keep_vars=True).items()}
 
     def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
         file = name.rsplit("/", 1)[-1]
         if name.startswith("merged/"):
             return merged
         if file == ADAPTER_WEIGHTS:
-            return expected_adapter_shapes(base, adapter_config or {}, list(header.tensors))
+            return adapter_shapes(base, header, adapter_config or {})
         return {}  # a VLM adapter has no DeepSynth-made parts (its projector trains through PEFT)
 
     return oracle

@@ -63,9 +63,11 @@ class MergeReport:
 def _probe_logits(model: Any, tokenizer: Any) -> Any:
     import torch
 
-    ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64]
+    ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64].to(model.device)
+    # An encoder-decoder (Florence-2) reads the probe on both sides: LoRA sits in encoder and decoder.
+    decoder = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
     with torch.inference_mode():
-        return model(input_ids=ids.to(model.device)).logits.float()
+        return model(input_ids=ids, **decoder).logits.float()
 
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",
@@ -116,10 +118,24 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     return merged, saver, report
 
 
+@dataclass(frozen=True)
+class _ProcessorFiles:
+    """A VLM's processor, saved beside the merged weights as its folder holds it (copied: one loaded
+    without its video part, `vlm_processor`, would lose that part's settings if saved again)."""
+
+    folder: Path
+    """The base model folder."""
+
+    def save_pretrained(self, out: str) -> None:
+        from deepsynth.models.vlm_processor import copy_processor_files
+
+        copy_processor_files(self.folder, Path(out))
+
+
 def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
     """(base model, tokenizer for the probe, what to save beside the merged weights): a causal LM
-    and its tokenizer, or a vision-language model and its processor (probed on text alone: the
-    adapter's LoRA sits in its language model)."""
+    and its tokenizer, or a vision-language model and its processor files (probed on text alone:
+    the adapter's LoRA sits in its language model)."""
     from deepsynth.models.decoder import load_decoder
     from deepsynth.models.vlm_detect import VLM, detect_kind
 
@@ -128,8 +144,9 @@ def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
 
         from deepsynth.models.vlm_build import load_vlm
 
-        model, processor = load_vlm(Path(config.name).expanduser().resolve(), lora, device)
-        return model, processor.tokenizer, processor
+        folder = Path(config.name).expanduser().resolve()
+        model, processor = load_vlm(folder, lora, device)
+        return model, processor.tokenizer, _ProcessorFiles(folder)
     loaded = load_decoder(config.name, lora, device, trust_remote_code=config.trust_remote_code)
     return loaded.model, loaded.tokenizer, loaded.tokenizer
 

@@ -6,7 +6,9 @@ its script needs only transformers + peft + pillow: the pages go through the mod
 and chat template, as DeepSynth trained them. The few DeepSynth rules that shape the input (the
 default instruction, the downscale limit, the small-page resolution rule) are written into the
 script from their single definitions when the package is made; a test checks that the script's
-output equals DeepSynth's `Summarizer` on the same page.
+output equals DeepSynth's `Summarizer` on the same page. Two functions are carried verbatim from
+their single definitions: `load_processor` (the processor without a video part whose backend is
+missing) and `places_image_tokens` (Florence-2's processor writes the image tokens itself).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ SCRIPT = '''#!/usr/bin/env python3
 
 Needs: torch, transformers, peft, pillow (pip install -r requirements.txt). No DeepSynth code runs.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
@@ -58,11 +62,17 @@ def processor_settings(processor, pages):
     return {"crop_to_patches": False} if small else {}
 
 
+__HELPERS__
+
+
 def prompt_text(processor, pages, instruction):
+    if places_image_tokens(processor):  # e.g. Florence-2: the processor adds the image tokens itself
+        return instruction
     content = [{"type": "image"} for _ in pages] + [{"type": "text", "text": instruction}]
     if getattr(processor, "chat_template", None) or getattr(processor.tokenizer, "chat_template", None):
-        return processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
+        template = getattr(processor, "chat_template", None) or processor.tokenizer.chat_template
+        return processor.tokenizer.apply_chat_template([{"role": "user", "content": content}], chat_template=template,
+                                                       tokenize=False, add_generation_prompt=True)
     return (getattr(processor, "image_token", None) or "<image>") * len(pages) + "\\n" + instruction
 
 
@@ -81,12 +91,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    processor = AutoProcessor.from_pretrained(args.base)
+    processor = load_processor(args.base)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -103,7 +113,8 @@ def main(argv=None):
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False, num_beams=1,
                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    new = out[:, inputs["input_ids"].shape[1]:]
+    # A decoder-only model returns the prompt too; an encoder-decoder (Florence-2) the answer only.
+    new = out if model.config.is_encoder_decoder else out[:, inputs["input_ids"].shape[1]:]
     print(tokenizer.batch_decode(new, skip_special_tokens=True)[0].strip())
     return 0
 
@@ -114,8 +125,13 @@ if __name__ == "__main__":
 
 
 def vlm_inference_script() -> str:
-    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-    from deepsynth.models.vlm_prompt import MAX_PAGE_SIDE, SMALL_MODE_SIDE
+    import inspect
 
-    return (SCRIPT.replace("__DEFAULT_INSTRUCTION__", repr(DEFAULT_INSTRUCTION))
+    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
+    from deepsynth.models.vlm_processor import load_processor
+    from deepsynth.models.vlm_prompt import MAX_PAGE_SIDE, SMALL_MODE_SIDE, places_image_tokens
+
+    # Self-contained functions, carried verbatim: the script loads and prompts as training did.
+    helpers = "\n\n".join(inspect.getsource(function).rstrip() for function in (load_processor, places_image_tokens))
+    return (SCRIPT.replace("__HELPERS__", helpers).replace("__DEFAULT_INSTRUCTION__", repr(DEFAULT_INSTRUCTION))
             .replace("__MAX_PAGE_SIDE__", str(MAX_PAGE_SIDE)).replace("__SMALL_MODE_SIDE__", str(SMALL_MODE_SIDE)))

@@ -11,8 +11,11 @@ Sizes agree by construction (the image tokens a processor inserts == the feature
 - deepseek_ocr2: the tower always yields 144 queries for an input whose SAM grid, after the /4
   neck, has <= 144 cells (the "768" queries), so the processor counts ceil(side / (patch_size *
   downsample_ratio))^2 = 144 per view: side 96 with patch_size 8 x downsample_ratio 1;
-- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4;
-- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them.
+- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4 (smolvlm
+  with SmolVLMProcessor and SmolVLMImageProcessor, as SmolVLM2 checkpoints ship; idefics3 with its own);
+- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them;
+- florence2: image_seq_length = (side / 32)^2 + 1 (DaViT strides 4x2x2x2, plus the projector's pooled
+  token): 10 for side 96.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 TINY_VLM_SEED = 4321
-TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl")
+TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl", "florence2")
 
 _CORPUS = (
     "Summarize the document in one or two sentences. The quick brown fox jumps over the lazy dog. "
@@ -102,7 +105,7 @@ def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
 
 def _idefics3_like(family: str) -> Callable[[Path, int], None]:
     def build(folder: Path, image_size: int) -> None:
-        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor
+        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor, SmolVLMImageProcessorPil
 
         rows = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
         tokens = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
@@ -113,12 +116,9 @@ def _idefics3_like(family: str) -> Callable[[Path, int], None]:
             "<|im_start|>ROLE:", "<end_of_utterance>\n", "<image>", "<|im_start|>Assistant:",
             {"user": "User", "assistant": "Assistant", "system": "System"})
         tile, patch, scale = image_size, 8, 2
-        image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 2 * tile},
-                                                    max_image_size={"longest_edge": tile})
-        # SmolVLM checkpoints ship the Idefics3 processor (SmolVLM's own one also needs num2words).
-        processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
-                                      image_seq_len=(tile // patch) ** 2 // scale ** 2,
-                                      chat_template=tokenizer.chat_template)
+        image_seq_len = (tile // patch) ** 2 // scale ** 2
+        image_class = SmolVLMImageProcessorPil if family == "smolvlm" else Idefics3ImageProcessorPil
+        image_processor = image_class(size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile})
         config = AutoConfig.for_model(
             family, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=scale,
             text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
@@ -128,7 +128,13 @@ def _idefics3_like(family: str) -> Callable[[Path, int], None]:
                              initializer_range=0.2),
             vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                                image_size=tile, patch_size=patch))
-        _save(folder, config, processor)
+        if family == "idefics3":
+            _save(folder, config, Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
+                                                    image_seq_len=image_seq_len,
+                                                    chat_template=tokenizer.chat_template))
+        else:  # SmolVLM2 checkpoints name SmolVLMProcessor, whose video part needs torchvision
+            _save_processor_files(folder, config, tokenizer, image_processor, "SmolVLMProcessor",
+                                  image_seq_len=image_seq_len)
 
     return build
 
@@ -165,16 +171,34 @@ def _qwen_vl(family: str) -> Callable[[Path, int], None]:
                              pad_token_id=tokenizer.pad_token_id,
                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                               "mrope_section": [2, 3, 3]}))
-        # transformers 5.23 builds Qwen2-VL's processor with a video processor that needs
-        # torchvision: the processor files are written by hand so the folder is complete anyway.
-        _save(folder, config, None)
-        tokenizer.save_pretrained(str(folder))
-        image_processor.save_pretrained(str(folder))
         processor_class = "Qwen2_5_VLProcessor" if family == "qwen2_5_vl" else "Qwen2VLProcessor"
-        (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
-        (folder / "chat_template.jinja").write_text(tokenizer.chat_template)
+        _save_processor_files(folder, config, tokenizer, image_processor, processor_class)
 
     return build
+
+
+def _florence2(folder: Path, image_size: int) -> None:
+    from transformers import AutoConfig, CLIPImageProcessorPil, Florence2Processor
+
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<image>"]
+    tokenizer = _fast_tokenizer(tokens, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                extra_special_tokens={"image_token": "<image>"})
+    # DaViT's four stages stride 4 x 2 x 2 x 2 = 32; the projector adds one pooled token.
+    image_processor = CLIPImageProcessorPil(size={"height": image_size, "width": image_size}, do_center_crop=False,
+                                            image_seq_length=(image_size // 32) ** 2 + 1)
+    processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    config = AutoConfig.for_model(
+        "florence2", image_token_id=tokenizer.image_token_id,
+        text_config=dict(vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                         max_position_embeddings=256, decoder_start_token_id=tokenizer.eos_token_id,
+                         forced_eos_token_id=tokenizer.eos_token_id, init_std=0.2, **ids),
+        vision_config=dict(depths=[1, 1, 1, 1], embed_dim=[8, 16, 16, 32], num_heads=[1, 2, 2, 4],
+                           num_groups=[1, 2, 2, 4], window_size=2, projection_dim=64, drop_path_rate=0.0,
+                           max_position_embeddings=max(8, image_size // 32)), **ids)
+    _save(folder, config, processor)
 
 
 _BUILDERS: dict[str, Callable[[Path, int], None]] = {
@@ -183,8 +207,10 @@ _BUILDERS: dict[str, Callable[[Path, int], None]] = {
     "smolvlm": _idefics3_like("smolvlm"),
     "qwen2_vl": _qwen_vl("qwen2_vl"),
     "qwen2_5_vl": _qwen_vl("qwen2_5_vl"),
+    "florence2": _florence2,
 }
-DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56}
+DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56,
+                       "florence2": 96}
 """Per family: the processor's view side in pixels (deepseek_ocr2: 89..96 keeps 144 tokens a view)."""
 
 
@@ -198,6 +224,19 @@ def _save(folder: Path, config: Any, processor: Any) -> None:
     model.save_pretrained(str(folder))
     if processor is not None:
         processor.save_pretrained(str(folder))
+
+
+def _save_processor_files(folder: Path, config: Any, tokenizer: Any, image_processor: Any, processor_class: str,
+                          **settings: Any) -> None:
+    """The model, and its processor's files written part by part: in transformers 5.23 the
+    processors of Qwen2-VL, Qwen2.5-VL and SmolVLM2 cannot be built in full without torchvision
+    (their video processor needs it), but their folders are what a real checkpoint ships."""
+    _save(folder, config, None)
+    tokenizer.save_pretrained(str(folder))
+    image_processor.save_pretrained(str(folder))
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class, **settings},
+                                                             indent=2))
+    (folder / "chat_template.jinja").write_text(tokenizer.chat_template)
 
 
 def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None, width: int | None = None) -> Path:

@@ -71,8 +71,7 @@ class VlmDocumentModel(DocumentModel):
         instructions = list(instructions) if instructions is not None else [""] * count
         rows = []
         for i, reading in enumerate(readings):
-            prompt = (tuple(reading.prompt_ids.tolist()) + self.prompts.instruction_ids(instructions[i] or DEFAULT_INSTRUCTION)
-                      + self.prompts.after_ids(reading.pages))
+            prompt = self.prompt_ids(reading, instructions[i])
             target = (self.prompts.target_ids(summaries[i], self.config.max_target_tokens)
                       if summaries is not None else ())
             rows.append((list(prompt + target), [IGNORE_INDEX] * len(prompt) + list(target)))
@@ -90,6 +89,17 @@ class VlmDocumentModel(DocumentModel):
         batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
         if summaries is not None:
             batch["labels"] = labels
+        return self._add_images(batch, readings)
+
+    def prompt_ids(self, reading: VlmReading, instruction: str) -> tuple[int, ...]:
+        """The prompt of one row: the reading's opening, the instruction, the template up to the answer."""
+        return (tuple(reading.prompt_ids.tolist()) + self.prompts.instruction_ids(instruction or DEFAULT_INSTRUCTION)
+                + self.prompts.after_ids(reading.pages))
+
+    def _add_images(self, batch: dict[str, Any], readings: Sequence[VlmReading]) -> dict[str, Any]:
+        """The readings' image inputs into `batch`: the processor's extras, and the cached features
+        (`image_features`) or the pixels for the tower (`pixel_inputs`, one dict per document)."""
+        input_ids = batch["input_ids"]
         extras = [r.extras for r in readings]
         for key in extras[0] if extras else ():
             if key != "uses_mm_token_type_ids":
@@ -118,16 +128,20 @@ class VlmDocumentModel(DocumentModel):
         for key, value in batch.items():
             if key in accepted and key not in inputs and torch.is_tensor(value) and key != "labels":
                 inputs[key] = value.to(device)
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=[self.image_features(batch)])}
+        return inputs
+
+    def image_features(self, batch: dict[str, Any]) -> torch.Tensor:
+        """(image tokens of the batch, width) in the language model's dtype: the cached features, or
+        the tower's (+ projector's, which may train) output now, one document at a time."""
         if "image_features" in batch:
             features = batch["image_features"]
-        else:  # the tower (+ projector, which may train) runs now, one document at a time
+        else:
             features = torch.cat([self.reader.image_features(pixels, grad=torch.is_grad_enabled())
                                   for pixels in batch["pixel_inputs"]])
-        dtype = base.get_input_embeddings().weight.dtype
+        dtype = self.decoder.get_base_model().get_input_embeddings().weight.dtype
         dtype = dtype if dtype.is_floating_point else torch.float32
-        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
-            pooler_output=[features.to(device, dtype)])}
-        return inputs
+        return features.to(self.device, dtype)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
                 **extra: Any) -> torch.Tensor:
@@ -187,6 +201,26 @@ class VlmDocumentModel(DocumentModel):
         padded = torch.full((1, width), self.tokenizer.pad_token_id, dtype=out.dtype, device=out.device)
         padded[0, prompt["input_ids"].shape[1]:prompt["input_ids"].shape[1] + out.shape[1] - ids.shape[1]] = out[0, ids.shape[1]:]
         return padded
+
+    def save_adapter(self, folder, extra: dict[str, Any] | None = None):
+        """As every DocumentModel, then the LoRA tensors renamed where vanilla PEFT would otherwise
+        load them onto nothing (`vlm_checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
+        import os
+
+        from safetensors.torch import load_file, save_file
+
+        from deepsynth.adapter_format.files import ADAPTER_WEIGHTS
+        from deepsynth.models.vlm_checkpoint_names import loadable_state
+
+        saved = super().save_adapter(folder, extra)
+        path = saved / ADAPTER_WEIGHTS
+        state = load_file(str(path))
+        loadable = loadable_state(self.decoder, state, self.active_adapter)
+        if loadable is not state:
+            partial = path.with_name(path.name + ".partial")
+            save_file({k: v.contiguous() for k, v in loadable.items()}, str(partial), metadata={"format": "pt"})
+            os.replace(partial, path)
+        return saved
 
     def train(self, mode: bool = True) -> "VlmDocumentModel":
         nn.Module.train(self, mode)

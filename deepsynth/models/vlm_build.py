@@ -1,6 +1,9 @@
 """Loading a vision-language model folder for fine-tuning: weights, processor, what trains.
 
-- `AutoModelForImageTextToText` + `AutoProcessor` from the folder (the family's own classes).
+- `AutoModelForImageTextToText` + the folder's processor (the family's own classes; `vlm_processor`
+  leaves out a video part whose backend is missing). Decoder-only VLMs become `VlmDocumentModel`s,
+  encoder-decoder ones (Florence-2) `VlmSeq2SeqModel`s; the "language model" is what `get_decoder()`
+  returns (Florence-2: the whole BART encoder-decoder, so LoRA reaches encoder and decoder).
 - bf16 on CUDA, fp32 on CPU. QLoRA (nf4/fp4/int8) quantizes the language model only: the vision
   tower, the projector and the LM head stay in 16 bits (`llm_int8_skip_modules`).
 - Frozen: everything but LoRA. LoRA goes on the language model's linear layers, chosen by module
@@ -114,18 +117,15 @@ def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
 def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     """(model, processor) from a VLM folder, the language model quantized for QLoRA."""
     import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     from deepsynth.models.decoder import _weights_dtype, quantization_config
+    from deepsynth.models.vlm_processor import load_processor
 
     kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
     quant = quantization_config(lora)
     try:
         config = AutoConfig.from_pretrained(str(path))
-        if config.is_encoder_decoder:
-            raise DeepSynthError(f"model {path} ({config.model_type}) is an encoder-decoder VLM; DeepSynth "
-                                 "fine-tunes decoder-only VLMs (DeepSeek-OCR-2, Qwen2-VL, Qwen2.5-VL, SmolVLM, "
-                                 "Idefics3, ...) and VisionEncoderDecoder models")
         if quant is not None:
             with torch.device("meta"):
                 skeleton = AutoModelForImageTextToText.from_config(config)
@@ -138,7 +138,7 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
             quant.llm_int8_skip_modules = sorted(set(keep))
             kwargs.update(quantization_config=quant, device_map=str(device))
         model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
-        processor = AutoProcessor.from_pretrained(str(path))
+        processor = load_processor(str(path))
     except ImportError as error:
         raise DeepSynthError(f"cannot load the processor or model of {path}: {error}".strip()) from None
     except OSError as error:
@@ -156,6 +156,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     from deepsynth.models.vlm import VlmDocumentModel
+    from deepsynth.models.vlm_seq2seq import VlmSeq2SeqModel
     from deepsynth.models.vlm_reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
@@ -194,4 +195,5 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": "vlm",
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
-    return VlmDocumentModel(config, peft_model, processor, reader, identity, tower)
+    document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel
+    return document_model(config, peft_model, processor, reader, identity, tower)

@@ -28,7 +28,7 @@ KIND_DESCRIPTIONS = {
     CAUSAL_LM: "a causal language model (AutoModelForCausalLM; DeepSynth's OCR reader feeds it)",
     VISION_ENCODER_DECODER: "a VisionEncoderDecoderModel (TrOCR, Donut)",
     VLM: "an image-text-to-text model (AutoModelForImageTextToText + AutoProcessor: DeepSeek-OCR-2, "
-         "Qwen2-VL, Qwen2.5-VL, SmolVLM, Idefics3, ...)",
+         "Qwen2-VL, Qwen2.5-VL, SmolVLM, Idefics3, Florence-2, ...)",
     REMOTE_CODE: "a model with its own code (auto_map), with trust_remote_code",
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")

@@ -7,7 +7,11 @@ the processor with the pages (it expands each placeholder into the model's image
 document, cached with the reading); the instruction and the part after (up to the assistant turn)
 are tokenized per batch. The concatenation equals what `processor(text=apply_chat_template(...),
 images=pages)` gives in one call (a test checks it per family), so training sees exactly the input
-vanilla inference builds. A folder without a chat template gets "<image placeholders>\\n<instruction>".
+vanilla inference builds. A folder without a chat template gets "<image placeholders>\\n<instruction>",
+unless its processor places the image tokens itself (`places_image_tokens`; Florence-2's reads
+`<image tokens><s>TEXT</s>` for a text TEXT): then the prompt text is the instruction alone, the
+reading is the processor's output up to the text, and the instruction is tokenized by the processor
+itself (it expands task tokens such as "<OCR>") and cut out of its output.
 """
 
 from __future__ import annotations
@@ -57,6 +61,25 @@ def prepare_pages(pages: Sequence[Any]) -> list[Any]:
     return prepared
 
 
+def places_image_tokens(processor: Any) -> bool:
+    """Whether `processor` has no chat template and puts the image tokens into the prompt itself
+    (given a text without image placeholder and one image, its ids hold image tokens). Self-contained:
+    the standalone inference.py of a VLM package carries its source."""
+    from PIL import Image
+
+    tokenizer = processor.tokenizer
+    if getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None):
+        return False
+    image_token_id = getattr(processor, "image_token_id", None)
+    if image_token_id is None:
+        image_token_id = tokenizer.convert_tokens_to_ids(getattr(processor, "image_token", None) or "<image>")
+    try:
+        ids = processor(text=["x"], images=[[Image.new("RGB", (64, 64), (255, 255, 255))]])["input_ids"][0]
+    except (ValueError, TypeError):  # it wants a placeholder in the text
+        return False
+    return image_token_id in list(ids)
+
+
 class VlmPrompt:
     """Pieces of a VLM prompt for one processor (see the module docstring)."""
 
@@ -66,6 +89,27 @@ class VlmPrompt:
         self.template = getattr(processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
         self.image_token = getattr(processor, "image_token", None) or "<image>"
         self.encode_cached = lru_cache(maxsize=256)(self.encode)
+        self.places_images = places_image_tokens(processor)
+        self._wrapped_cached = lru_cache(maxsize=256)(self._wrapped)
+        # (tokens before the text, tokens after it) the processor adds around a text: (0, 0) unless
+        # it places the image tokens itself (found by comparing an empty text with a short one).
+        self.wrap = (0, 0)
+        if self.places_images:
+            empty, text = self._wrapped(""), self._wrapped("x")
+            before = next(i for i, (a, b) in enumerate(zip(empty, text)) if a != b)
+            self.wrap = (before, len(empty) - before)
+
+    def _wrapped(self, text: str) -> tuple[int, ...]:
+        """The processor's ids for `text` with one blank page."""
+        from PIL import Image
+
+        blank = Image.new("RGB", (64, 64), (255, 255, 255))
+        return tuple(self.processor(text=[text], images=[[blank]])["input_ids"][0])
+
+    def opening(self, processor_ids: Any) -> Any:
+        """The reading's prompt ids from the processor's output for the prompt opening: all of it,
+        less what a processor that places the image tokens puts after the text."""
+        return processor_ids[:len(processor_ids) - self.wrap[1]]
 
     def messages(self, pages: int, instruction: str) -> list[dict[str, Any]]:
         content = [{"type": "image"} for _ in range(pages)] + [{"type": "text", "text": instruction}]
@@ -73,14 +117,21 @@ class VlmPrompt:
 
     def render(self, pages: int, instruction: str) -> str:
         """The full prompt text (image placeholders not yet expanded), ending where the answer starts."""
+        if self.places_images:
+            return instruction
         if not self.template:
             return self.image_token * pages + "\n" + instruction
-        return self.processor.apply_chat_template(self.messages(pages, instruction), tokenize=False,
-                                                  add_generation_prompt=True)
+        # The tokenizer renders the processor's template exactly as the processor's own
+        # apply_chat_template does (same special tokens), without reading its video settings
+        # (SmolVLM's does, and its video processor may be left out: `vlm_processor`).
+        return self.tokenizer.apply_chat_template(self.messages(pages, instruction), chat_template=self.template,
+                                                  tokenize=False, add_generation_prompt=True)
 
     @lru_cache(maxsize=32)
     def split(self, pages: int) -> tuple[str, str]:
         """(text before the instruction, text after it) for a document of `pages` pages."""
+        if self.places_images:
+            return "", ""
         before, after = self.render(pages, _INSTRUCTION_MARK).split(_INSTRUCTION_MARK)
         return before, after
 
@@ -90,9 +141,15 @@ class VlmPrompt:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def instruction_ids(self, instruction: str) -> tuple[int, ...]:
-        return self.encode_cached(instruction.strip() or DEFAULT_INSTRUCTION)
+        instruction = instruction.strip() or DEFAULT_INSTRUCTION
+        if self.places_images:
+            ids = self._wrapped_cached(instruction)
+            return ids[self.wrap[0]:len(ids) - self.wrap[1]]
+        return self.encode_cached(instruction)
 
     def after_ids(self, pages: int) -> tuple[int, ...]:
+        if self.places_images:
+            return self._wrapped_cached("")[self.wrap[0]:]
         return self.encode_cached(self.split(pages)[1])
 
     def target_ids(self, summary: str, limit: int) -> tuple[int, ...]:

@@ -80,10 +80,13 @@ def _files_stamp(folder: Path) -> str:
 
 
 def accepts_precomputed(model: Any) -> bool:
-    """Whether the family's inner model takes precomputed image features (transformers'
-    `mm_encoder_outputs`), so cached features can stand in for the tower."""
+    """Whether the family's inner model takes precomputed image features, so cached features can
+    stand in for the tower: transformers' `mm_encoder_outputs`, or, for an encoder-decoder VLM
+    (Florence-2), the encoder's `inputs_embeds` (DeepSynth scatters the features into the image
+    token positions as the model does; its `generate` takes `mm_encoder_outputs`)."""
     inner = getattr(model, model.base_model_prefix, model)
-    return "mm_encoder_outputs" in inspect.signature(inner.forward).parameters
+    accepted = inspect.signature(inner.forward).parameters
+    return "mm_encoder_outputs" in accepted or (model.config.is_encoder_decoder and "inputs_embeds" in accepted)
 
 
 class VlmPageReader:
@@ -144,14 +147,16 @@ class VlmPageReader:
             return self.processor(text=[before], images=[prepare_pages(pages)], return_tensors="pt",
                                   **processor_settings(self.processor, pages))
         except (ValueError, TypeError) as error:
+            hint = (" (it places one image per prompt itself: render documents on one page, render.max_pages=1)"
+                    if self.prompt.places_images and len(pages) > 1 else "")
             raise DeepSynthError(f"the {type(self.processor).__name__} refused a document of {len(pages)} "
-                                 f"page(s): {error}") from error
+                                 f"page(s){hint}: {error}") from error
 
     def _read(self, pages: list[Any]) -> VlmReading:
         if not pages:
             raise DeepSynthError("a document without pages cannot be read")
         encoded = self.processor_inputs(pages)
-        prompt_ids = encoded["input_ids"][0].clone()
+        prompt_ids = self.prompt.opening(encoded["input_ids"][0]).clone()
         tensors = {k: v for k, v in encoded.items() if k not in _TOKEN_KEYS and torch.is_tensor(v)}
         pixels = {k: v for k, v in tensors.items() if k.startswith("pixel")}
         extras = {k: v for k, v in tensors.items() if k not in pixels}

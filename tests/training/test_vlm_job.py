@@ -1,4 +1,4 @@
-"""End to end: `deepsynth train --model <tiny DeepSeek-OCR-2 folder>` as a job, to FINISHED, with the
+"""End to end: `deepsynth train --model <tiny DeepSeek-OCR-2 or Florence-2 folder>` as a job, to FINISHED, with the
 OCR reader's and SmolLM2's packages hidden from the child process (a VLM reads pages itself)."""
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ sys.meta_path.insert(0, HideOcrPackages())
 
 
 @pytest.mark.slow
-def test_train_a_vlm_folder_as_a_job(tiny_dataset, mlflow_tracking_uri, tmp_path, monkeypatch):
+@pytest.mark.parametrize("family", ["deepseek_ocr2", "florence2"])  # decoder-only, encoder-decoder
+def test_train_a_vlm_folder_as_a_job(family, tiny_dataset, mlflow_tracking_uri, tmp_path, monkeypatch):
     from deepsynth import jobs
     from deepsynth.models.tiny_vlm import build_tiny_vlm
     from deepsynth.tracking import store
+    from deepsynth.training.cli import parse_train_args
 
-    folder = build_tiny_vlm("deepseek_ocr2", tmp_path / "deepseek-ocr2-tiny")
+    folder = build_tiny_vlm(family, tmp_path / f"{family}-tiny")
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(HIDE_OCR_PACKAGES)
@@ -40,10 +42,12 @@ def test_train_a_vlm_folder_as_a_job(tiny_dataset, mlflow_tracking_uri, tmp_path
     paths = [str(shim), repo] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path / "home"))
-    job = jobs.start_job(["--dataset", tiny_dataset, "--model", str(folder), "--preset", "minimal",
-                          "--max-steps", "2", "--eval-docs", "2", "--batch-size", "2", "--checkpoint-every", "2",
-                          "--tracking-uri", mlflow_tracking_uri, "--experiment", "tests-vlm-job",
-                          "--output-dir", str(tmp_path / "runs"), "--threads", "1", "--no-system-metrics"])
+    config, _ = parse_train_args(["--dataset", tiny_dataset, "--model", str(folder), "--preset", "minimal",
+                                  "--max-steps", "2", "--eval-docs", "2", "--batch-size", "2",
+                                  "--checkpoint-every", "2", "--tracking-uri", mlflow_tracking_uri,
+                                  "--experiment", "tests-vlm-job", "--output-dir", str(tmp_path / "runs"),
+                                  "--threads", "1", "--no-system-metrics"])
+    job = jobs.start_job(config)
     job = jobs.wait(job.job_id, timeout_s=600)
     log = job.log_path.read_text()
     assert job.state == "FINISHED", log[-4000:]

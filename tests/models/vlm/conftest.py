@@ -31,10 +31,27 @@ def make_page_fixture():
     return page
 
 
+ONE_PAGE_FAMILIES = ("florence2",)
+"""Families whose processor places one image per prompt itself (their documents have one page)."""
+
+
+def documents_for(family: str) -> list[list[Image.Image]]:
+    """Two documents: one page, and two pages (one small square page, as render mode tiny draws);
+    for a one-page family, two one-page documents (the second a small square page)."""
+    if family in ONE_PAGE_FAMILIES:
+        return [[page("A cat sat on the mat.")], [page("Rivers flow to the sea.", 96, 96)]]
+    return [[page("A cat sat on the mat.")], [page("Rivers flow"), page("to the sea.", 96, 96)]]
+
+
 @pytest.fixture
 def vlm_documents():
-    """Two documents: one page, and two pages (one small square page, as render mode tiny draws)."""
-    return [[page("A cat sat on the mat.")], [page("Rivers flow"), page("to the sea.", 96, 96)]]
+    return documents_for("deepseek_ocr2")
+
+
+@pytest.fixture(name="documents_for")
+def documents_for_fixture():
+    """family -> its two test documents (`documents_for`)."""
+    return documents_for
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
 from deepsynth.models.vlm_detect import (
     BUILTIN, CAUSAL_LM, REMOTE_CODE, VISION_ENCODER_DECODER, VLM, detect_kind)
 
@@ -19,7 +20,7 @@ def config_folder(tmp_path, name, **config):
     return folder
 
 
-@pytest.mark.parametrize("family", ["deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl"])
+@pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
 def test_vlm_folders_are_detected_before_any_auto_class(family, vlm_folder):
     kind = detect_kind(str(vlm_folder(family)))
     assert (kind.kind, kind.model_type) == (VLM, family)
