@@ -94,15 +94,17 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 
     Every problem is collected before raising one `ConfigError`, each named by its dotted path
     (`lora.rank`): unknown keys, and what each nested config's own validation says."""
-    config, problems = _build(cls, data, "")
+    config, problems, what = _build(cls, data, "")
     if problems:
-        raise ConfigError(problems, cls.__name__)
+        raise ConfigError(problems, what)
     return config
 
 
-def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]]]:
+def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]], str]:
+    """(config or None, problems, what the config is called in messages)."""
+    what = cls.__name__
     if not isinstance(data, dict):
-        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {data!r}")]
+        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {data!r}")], what
     known = {f.name for f in dataclasses.fields(cls)}
     problems = [(f"{prefix}{key}", "unknown field") for key in sorted(set(data) - known)]
     hints = _resolved_hints(cls)
@@ -112,7 +114,7 @@ def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]
             continue
         hint = hints.get(name)
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            child, child_problems = _build(hint, value, f"{prefix}{name}.")
+            child, child_problems, _ = _build(hint, value, f"{prefix}{name}.")
             problems += child_problems
             if child is None:
                 continue  # the parent's own fields are still checked, with this one at its default
@@ -123,13 +125,14 @@ def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in data
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        return None, problems + [(f"{prefix}{name}", "required") for name in missing]
+        return None, problems + [(f"{prefix}{name}", "required") for name in missing], what
     try:
         config = cls(**kwargs)
     except ConfigError as error:
         problems += [(f"{prefix}{field}", message) for field, message in error.problems]
+        what = error.what  # the config's own name for itself ("render configuration")
         config = None
-    return (config if not problems else None), problems
+    return (config if not problems else None), problems, what
 
 
 def default_of(cls: type, name: str) -> Any:
