@@ -62,8 +62,9 @@ class ImportLimits:
     """Entries smaller than this skip the ratio check: they cannot inflate into much."""
     max_text_bytes: int = 16 * 1024 * 1024
     """Largest JSON/text file (read into memory to be parsed)."""
-    max_depth: int = 4
-    """Deepest folder nesting inside the package."""
+    max_depth: int = 6
+    """Deepest folder nesting inside the package (the vendored source reaches 5:
+    `deepsynth_src/deepsynth/estimate/vlm/__init__.py`)."""
     max_header_bytes: int = MAX_HEADER_BYTES
     """Largest safetensors JSON header."""
 

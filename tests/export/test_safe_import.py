@@ -67,7 +67,7 @@ PATH_ATTACKS = {
     "drive letter": ("C:/Windows/evil.txt", r"drive-letter"),
     "backslash path": ("..\\evil.txt", r"backslash"),
     "control character": ("evil\x1b[2J.txt", r"control character U\+001B"),
-    "too deep": ("a/b/c/d/e.txt", r"nested 5 levels deep"),
+    "too deep": ("a/b/c/d/e/f/g.txt", r"nested 7 levels deep"),
 }
 
 
