@@ -199,8 +199,10 @@ def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_
     `TrainConfig` `config` (any config: every field travels in the file); returns at once.
     `user` (who asked; the dashboard's signed-in user) goes into job.json and, through the
     worker's environment (`ENV_USER`), onto the MLflow run as the `deepsynth.user` tag."""
-    from deepsynth.training.config import TRAIN_CONFIG_FILE, save_train_config
+    from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig, save_train_config
 
+    if not isinstance(config, TrainConfig):  # e.g. a list of flags: parse them first (parse_train_args)
+        raise TypeError(f"start_job needs a TrainConfig, got {type(config).__name__}")
     job_id = check_job_id(job_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}")
     job_dir = paths.jobs_dir() / job_id
     job_dir.mkdir(parents=True, exist_ok=False)

@@ -19,6 +19,7 @@ from reliability_helpers import faulty_spawn, process_group, train_args, wait_fo
 from test_remote_tracking import _free_port, _wait_healthy
 
 from deepsynth import jobs
+from deepsynth.training.cli import parse_train_args
 from deepsynth.tracking import queries, store
 from deepsynth.tracking.server import ServerConfig, start_server, stop_server
 from deepsynth.training import checkpoint
@@ -71,8 +72,8 @@ def test_two_jobs_and_the_dashboard_share_a_postgres_server_and_a_killed_job_res
         reader = DashboardReader(uri)
         reader.start()
         args = train_args(tiny_dataset, uri, workspace / "runs", STEPS, EVERY)
-        job_a = jobs.start_job(args, user="alice")
-        job_b = jobs.start_job(args, spawn=faulty_spawn(f"before-rename:{KILL_AT}"), user="bob")
+        job_a = jobs.start_job(*parse_train_args(args), user="alice")
+        job_b = jobs.start_job(*parse_train_args(args), spawn=faulty_spawn(f"before-rename:{KILL_AT}"), user="bob")
         marker = job_b.job_dir / "fault-reached.json"
         wait_for(lambda: marker.is_file(), 240, f"job B to pause inside checkpoint {KILL_AT}")
         reads_while_both_ran = reader.reads
