@@ -1,0 +1,106 @@
+"""The Compare page's charts as plotly figures (shared with the HTML report): one colour per run
+everywhere, scores with their intervals against the baselines, curves, and the sweep views.
+
+Colours come from a qualitative palette (Tableau 10, then a 26-colour one), never shades of one
+hue, and are assigned in the order the runs were chosen so a run keeps its colour across charts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+TABLEAU_10 = ("#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6",
+              "#9D755D", "#BAB0AC")
+BASELINE_STYLE = {"base (untouched)": "dot", "first-clause": "dash", "lead-k": "dashdot", "constant": "longdash"}
+"""Line style of each reference line in the score chart (all dark grey: they are not runs)."""
+HEIGHT_PER_RUN = 34
+
+
+def run_colors(run_ids: Sequence[str]) -> dict[str, str]:
+    """run id -> colour, distinct for up to 36 runs (then the palette repeats)."""
+    import plotly.express as px
+
+    palette = list(TABLEAU_10) if len(run_ids) <= len(TABLEAU_10) else list(TABLEAU_10) + list(px.colors.qualitative.Alphabet)
+    return {run_id: palette[index % len(palette)] for index, run_id in enumerate(run_ids)}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # None or NaN
+
+
+def _layout(figure: Any, height: int, title: str) -> Any:
+    figure.update_layout(height=height, title=title, margin=dict(l=10, r=10, t=50, b=10), legend_title_text="",
+                         template="plotly_white")
+    return figure
+
+
+def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping[str, float],
+                reference_note: str = "") -> Any:
+    """ROUGE-L of each run (a dot with its 95% interval as a bar), the document count in its
+    label, and the base model and baselines as vertical reference lines."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    shown = scores.dropna(subset=["ROUGE-L"])
+    for row in shown.to_dict("records"):
+        docs = "?" if _missing(row["docs"]) else int(row["docs"])
+        label = f"{row['run']} · n={docs}"
+        has_ci = not _missing(row["low"]) and not _missing(row["high"])
+        figure.add_trace(go.Scatter(
+            x=[row["ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            marker=dict(size=12, color=colors.get(row["run_id"], "#333")),
+            error_x=dict(type="data", symmetric=False, array=[(row["high"] - row["ROUGE-L"]) if has_ci else 0],
+                         arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
+            hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}" + (f" [{row['low']:.1f}, {row['high']:.1f}]"
+                                                                   if has_ci else "") + f"<br>{docs} documents<extra></extra>")))
+    for name, value in reference_lines.items():
+        figure.add_vline(x=value, line_dash=BASELINE_STYLE.get(name, "dash"), line_color="#444", line_width=1.5,
+                         annotation_text=f"{name} {value:.1f}", annotation_position="top",
+                         annotation_font_size=11)
+    title = "ROUGE-L with 95% interval" + (f" · reference lines: {reference_note}" if reference_note else "")
+    _layout(figure, 110 + HEIGHT_PER_RUN * max(1, len(shown)), title)
+    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=80, b=10))
+    figure.update_xaxes(title="ROUGE-L (points)")
+    figure.update_yaxes(autorange="reversed")
+    return figure
+
+
+def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, str], metric: str) -> Any:
+    import plotly.express as px
+
+    frame = history.assign(run=history["run_id"].map(labels))
+    figure = px.line(frame, x="step", y="value", color="run", labels={"value": metric},
+                     color_discrete_map={labels[r]: c for r, c in colors.items() if r in labels})
+    return _layout(figure, 380, f"{metric} by step")
+
+
+def parallel_chart(frame: Any, metric: str) -> Any:
+    """Parallel coordinates: one line per run through each differing param, coloured by `metric`.
+    Text params become numbered axes with their values as tick labels."""
+    import plotly.graph_objects as go
+
+    dimensions = []
+    for column in frame.columns:
+        if column in ("run", "run_id"):
+            continue
+        values = frame[column]
+        if values.dtype.kind in "if":
+            dimensions.append(dict(label=column, values=values))
+        else:
+            categories = sorted(values.astype(str).unique())
+            codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            dimensions.append(dict(label=column, values=codes, tickvals=list(range(len(categories))),
+                                   ticktext=[c[:18] for c in categories]))
+    figure = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(
+        color=frame[metric], colorscale="Viridis", showscale=True, colorbar=dict(title=metric))))
+    return _layout(figure, 420, f"{len(frame)} runs: params that differ against {metric}")
+
+
+def group_chart(frame: Any, group: str, metric: str) -> Any:
+    """`metric` of every run, one column of dots (and a box) per value of tag `group`."""
+    import plotly.express as px
+
+    figure = px.box(frame, x=group, y=metric, points="all", color=group,
+                    color_discrete_sequence=list(TABLEAU_10), hover_data=["run"])
+    figure.update_layout(showlegend=False)
+    return _layout(figure, 360, f"{metric} by {group}")
