@@ -7,6 +7,7 @@ a silent CUDA fallback are the two ways a run on a shared machine gets slow or s
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from deepsynth.errors import InputError
 
@@ -18,12 +19,13 @@ def busy_cores(sample_s: float = 0.5) -> float:
     return psutil.cpu_percent(interval=sample_s) / 100.0 * (psutil.cpu_count() or 1)
 
 
-def sustained_busy_cores(samples: int = 3, sample_s: float = 0.4, sample=busy_cores) -> float:
+def sustained_busy_cores(samples: int = 3, sample_s: float = 0.4, sample: Callable[[float], float] | None = None) -> float:
     """Cores other processes keep busy through `samples` back-to-back samples: the least of them.
     A process busy for a moment (a test, a compile, an import) is not load a 10-minute run should
     give a core up for; one busy throughout is. On a 2-core machine a single 0.5 s sample taken
     while another process was briefly busy chose 1 thread: the demo trained 47 of 90 steps in its
     time budget and took 12 min 25 s instead of ~7 (shared/MEASURING.md)."""
+    sample = sample or busy_cores
     return min(sample(sample_s) for _ in range(max(1, samples)))
 
 
