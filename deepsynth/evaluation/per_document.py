@@ -8,7 +8,7 @@ the Compare page, the HTML report and `deepsynth compare` share it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from deepsynth.evaluation.keys import TUNED
@@ -45,6 +45,8 @@ class DocumentTable:
     """The reference run's label."""
     left_out: dict[str, int]
     """Run label -> its documents that not every run scored (left out of the table)."""
+    extras: dict[str, str] = field(default_factory=dict)
+    """Column prefix -> model, for the reference run's other models shown (e.g. a baseline)."""
 
 
 def join_documents(runs: Mapping[str, Any], reference: str, model: str = TUNED,
@@ -69,9 +71,11 @@ def join_documents(runs: Mapping[str, Any], reference: str, model: str = TUNED,
         scores = found.scores(model)
         data[output_column(label)] = [outputs[i] for i in order]
         data[score_column(label)] = [scores[i] for i in order]
+    extras = {}
     for extra in extra_models:
         if extra in first.outputs:
             name = f"{reference} · {extra}"
+            extras[name] = extra
             data[output_column(name)] = [dict(zip(first.ids, first.outputs[extra]))[i] for i in order]
             data[score_column(name)] = [first.scores(extra)[i] for i in order]
     table = pd.DataFrame(data)
@@ -81,7 +85,7 @@ def join_documents(runs: Mapping[str, Any], reference: str, model: str = TUNED,
     table["best gain"] = differences.max(axis=1) if len(labels) > 1 else 0.0
     table["worst loss"] = differences.min(axis=1) if len(labels) > 1 else 0.0
     left_out = {label: len(set(runs[label].ids) - common) for label in labels if set(runs[label].ids) - common}
-    return DocumentTable(table, labels, reference, left_out)
+    return DocumentTable(table, labels, reference, left_out, extras)
 
 
 def sort_documents(table: Any, order: str) -> Any:

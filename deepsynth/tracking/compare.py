@@ -186,6 +186,18 @@ def comparability_notes(runs: Sequence[Any]) -> list[str]:
     return notes
 
 
+def default_reference(runs: Sequence[Any]) -> Any:
+    """The run most of the others can be compared with: among the evaluated runs, one scored on the
+    documents most runs share (by the documents digest tag); the first such in `runs`."""
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG
+
+    digests = [run.tags.get(DOCUMENTS_TAG) for run in runs]
+    counts = {d: digests.count(d) for d in digests if d}
+    if not counts:
+        return runs[0]
+    return max(runs, key=lambda run: counts.get(run.tags.get(DOCUMENTS_TAG), 0))
+
+
 SMALL_EVALUATION = 30
 """Below this many documents the Compare page warns that the scores are too noisy to compare."""
 
@@ -196,7 +208,7 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
     predictions) gets a note instead of numbers."""
     import pandas as pd
 
-    from deepsynth.evaluation.keys import TUNED
+    from deepsynth.evaluation.keys import SPLIT_TAG, TUNED
     from deepsynth.evaluation.paired import DocumentMismatch, paired_comparison
 
     rows = []
@@ -214,8 +226,11 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
             try:
                 paired = paired_comparison(base.scores(TUNED), found.scores(TUNED),
                                            reference_name=run_label(reference), candidate_name=run_label(run))
-            except DocumentMismatch as error:
-                row["verdict"] = f"not comparable: {error}"
+            except DocumentMismatch:
+                common = len(set(base.ids) & set(found.ids))
+                row["verdict"] = (f"not comparable: scored on other documents ({len(found.ids)} "
+                                  f"{run.tags.get(SPLIT_TAG, '')}, the reference {len(base.ids)} "
+                                  f"{reference.tags.get(SPLIT_TAG, '')}, {common} in common)").replace("  ", " ")
             else:
                 row.update({"docs": paired.documents, "delta ROUGE-L": paired.delta, "low": paired.low,
                             "high": paired.high, "wins": paired.wins, "losses": paired.losses, "ties": paired.ties,

@@ -104,3 +104,29 @@ def group_chart(frame: Any, group: str, metric: str) -> Any:
                     color_discrete_sequence=list(TABLEAU_10), hover_data=["run"])
     figure.update_layout(showlegend=False)
     return _layout(figure, 360, f"{metric} by {group}")
+
+
+def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) -> Any:
+    """Each run minus the reference run (paired over the same documents): a dot with its 95%
+    interval, a line at 0, and the documents won / lost in the label."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    shown = paired.dropna(subset=["delta ROUGE-L"])
+    for row in shown.to_dict("records"):
+        label = f"{row['run']} · {int(row['wins'])} won / {int(row['losses'])} lost"
+        figure.add_trace(go.Scatter(
+            x=[row["delta ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            marker=dict(size=12, color=colors.get(row["run_id"], "#333"), symbol="diamond"),
+            error_x=dict(type="data", symmetric=False, array=[row["high"] - row["delta ROUGE-L"]],
+                         arrayminus=[row["delta ROUGE-L"] - row["low"]], thickness=2, width=6),
+            hovertemplate=(f"{row['run']}<br>Δ ROUGE-L %{{x:+.1f}} [{row['low']:+.1f}, {row['high']:+.1f}]"
+                           f"<br>{int(row['docs'])} documents: {int(row['wins'])} won, {int(row['losses'])} lost, "
+                           f"{int(row['ties'])} tied<extra></extra>")))
+    figure.add_vline(x=0, line_color="#444", line_width=1.5)
+    # as tall as the score chart beside it (which also has a row for the reference run)
+    _layout(figure, 110 + HEIGHT_PER_RUN * (len(paired) + 1), f"Δ ROUGE-L vs {reference_label} (paired, 95%)")
+    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=80, b=10))
+    figure.update_xaxes(title="ROUGE-L points vs the reference", zeroline=False)
+    figure.update_yaxes(autorange="reversed")
+    return figure

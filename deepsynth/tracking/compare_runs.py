@@ -8,6 +8,7 @@ no mlflow and no streamlit here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -61,14 +62,18 @@ class RunComparison:
 
     def documents(self, order: str = per_document.DISAGREEMENT,
                   extra_models: tuple[str, ...] = ()) -> per_document.DocumentTable | None:
-        """The per-document join of the runs with predictions (None when the reference has none)."""
+        """The per-document join of the runs scored on the reference run's documents (None when the
+        reference logged no predictions); `left_out` names the other runs."""
         labels = self.labels
-        found = {labels[run_id]: p for run_id, p in self.predictions.items() if p is not None}
-        if labels[self.reference.run_id] not in found:
+        base = self.predictions.get(self.reference.run_id)
+        if base is None:
             return None
-        joined = per_document.join_documents(found, labels[self.reference.run_id], extra_models=extra_models)
-        return per_document.DocumentTable(per_document.sort_documents(joined.table, order), joined.labels,
-                                          joined.reference, joined.left_out)
+        same = {labels[run_id]: p for run_id, p in self.predictions.items()
+                if p is not None and set(p.ids) == set(base.ids)}
+        joined = per_document.join_documents(same, labels[self.reference.run_id], extra_models=extra_models)
+        left_out = {labels[run_id]: len(p.ids) for run_id, p in self.predictions.items()
+                    if p is not None and labels[run_id] not in same}
+        return dataclasses.replace(joined, table=per_document.sort_documents(joined.table, order), left_out=left_out)
 
 
 def compare_runs(runs: Sequence[Any], reference_id: str, predictions: Mapping[str, Any]) -> RunComparison:
