@@ -17,6 +17,7 @@ from deepsynth.evaluation.keys import DATASET_TAG, LABELS
 from deepsynth.tracking import compare
 
 MAX_PAGES_SHOWN = 4
+ROW_HEIGHT, MAX_TABLE_HEIGHT = 35, 400  # st.dataframe's row height; the table scrolls beyond 10 rows
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -69,13 +70,16 @@ def view(comparison: Any) -> Any:
                    + ", ".join(f"{label} ({n} documents)" for label, n in joined.left_out.items()) + ".")
     table = joined.table.reset_index(drop=True)
     score_columns = [c for c in table.columns if c.endswith(f"· {per_document.SCORE}")]
-    config: dict[str, Any] = {c: st.column_config.NumberColumn(c, format="%.1f", width="small") for c in score_columns}
+    # a score column sits right after its run's output column: "ROUGE-L" is enough (full name on hover)
+    config: dict[str, Any] = {c: st.column_config.NumberColumn("ROUGE-L", help=c, format="%.1f", width="small")
+                              for c in score_columns}
     config.update({c: st.column_config.TextColumn(c, width="medium") for c in table.columns
                    if c.endswith(f"· {per_document.OUTPUT}") or c == "reference"})
     config.update({c: st.column_config.NumberColumn(c, format="%+.1f" if c != "spread" else "%.1f", width="small")
                    for c in ("spread", "best gain", "worst loss")})
     event = st.dataframe(table, hide_index=True, key="compare.documents", on_select="rerun",
-                         selection_mode="single-row", column_config=config, height=320)
+                         selection_mode="single-row", column_config=config,
+                         height=min(MAX_TABLE_HEIGHT, ROW_HEIGHT * (len(table) + 1) + 3))
     rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     index = rows[0] if rows and rows[0] < len(table) else 0
     st.caption("Select a row to see its page and every output below." + ("" if rows else " Showing the first row."))

@@ -14,12 +14,12 @@ from deepsynth.tracking.queries import metric_keys
 
 
 def view(runs: list[Any]) -> None:
-    st.subheader(f"Many runs: what drives the score ({len(runs)} matching the filters)")
     if len(runs) < compare.SWEEP_MIN_RUNS:
         st.caption(f"With {compare.SWEEP_MIN_RUNS} runs or more matching the filters, a parallel-coordinates "
                    "chart of the params that differ and a grouping by tag appear here (filter by a sweep tag, "
                    f"e.g. `{compare.SWEEP_TAG}=NAME`).")
         return
+    st.subheader(f"Many runs: what drives the score ({len(runs)} matching the filters)")
     keys = [k for k in metric_keys(runs) if k.startswith("eval/") or k.startswith("train/")]
     if not keys:
         st.caption("None of these runs logged an eval/ or train/ metric.")

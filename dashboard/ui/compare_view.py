@@ -114,6 +114,9 @@ def scores(comparison: Any, links: str | None) -> None:
     paired = comparison.paired
     if len(comparison.runs) < 2:
         right.caption("Choose two runs or more to see differences against the reference run.")
+    elif comparison.predictions.get(comparison.reference.run_id) is None:
+        right.info(f"{run_label_of(comparison.reference)} logged no per-document predictions "
+                   "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
     elif paired["delta ROUGE-L"].notna().any():
         right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference)),
                            key="compare.delta_chart")

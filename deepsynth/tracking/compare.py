@@ -228,9 +228,9 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
                                            reference_name=run_label(reference), candidate_name=run_label(run))
             except DocumentMismatch:
                 common = len(set(base.ids) & set(found.ids))
-                row["verdict"] = (f"not comparable: scored on other documents ({len(found.ids)} "
-                                  f"{run.tags.get(SPLIT_TAG, '')}, the reference {len(base.ids)} "
-                                  f"{reference.tags.get(SPLIT_TAG, '')}, {common} in common)").replace("  ", " ")
+                row["verdict"] = (f"not comparable: other documents ({len(found.ids)} {run.tags.get(SPLIT_TAG, '')} "
+                                  f"vs {len(base.ids)} {reference.tags.get(SPLIT_TAG, '')}, {common} shared)"
+                                  ).replace("  ", " ")
             else:
                 row.update({"docs": paired.documents, "delta ROUGE-L": paired.delta, "low": paired.low,
                             "high": paired.high, "wins": paired.wins, "losses": paired.losses, "ties": paired.ties,

@@ -37,7 +37,8 @@ def _layout(figure: Any, height: int, title: str) -> Any:
 def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping[str, float],
                 reference_note: str = "") -> Any:
     """ROUGE-L of each run (a dot with its 95% interval as a bar), the document count in its
-    label, and the base model and baselines as vertical reference lines."""
+    label, and the base model and baselines as vertical reference lines (named in the legend;
+    `reference_note` says which documents they were scored on)."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
@@ -53,16 +54,23 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
                          arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
             hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}" + (f" [{row['low']:.1f}, {row['high']:.1f}]"
                                                                    if has_ci else "") + f"<br>{docs} documents<extra></extra>")))
-    for name, value in reference_lines.items():
-        figure.add_vline(x=value, line_dash=BASELINE_STYLE.get(name, "dash"), line_color="#444", line_width=1.5,
-                         annotation_text=f"{name} {value:.1f}", annotation_position="top",
-                         annotation_font_size=11)
-    title = "ROUGE-L with 95% interval" + (f" · reference lines: {reference_note}" if reference_note else "")
-    _layout(figure, 110 + HEIGHT_PER_RUN * max(1, len(shown)), title)
-    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=80, b=10))
+    for name, value in reference_lines.items():  # in the legend, not as labels that collide at the top
+        figure.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="paper", showlegend=True,
+                         name=f"{name} {value:.1f}", line=dict(dash=BASELINE_STYLE.get(name, "dash"), color="#444",
+                                                               width=1.5))
+    _layout(figure, _height(len(shown)), "ROUGE-L per run, 95% interval")
+    figure.update_traces(showlegend=False)
+    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0,
+                                     title=dict(text=f"{reference_note}:" if reference_note else "", side="top")),
+                         margin=dict(l=10, r=30, t=50, b=10))
     figure.update_xaxes(title="ROUGE-L (points)")
     figure.update_yaxes(autorange="reversed")
     return figure
+
+
+def _height(rows: int) -> int:
+    """Tall enough for the axis, the legend under it and one row per run."""
+    return max(300, 170 + HEIGHT_PER_RUN * max(1, rows))
 
 
 def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, str], metric: str) -> Any:
@@ -93,7 +101,10 @@ def parallel_chart(frame: Any, metric: str) -> Any:
                                    ticktext=[c[:18] for c in categories]))
     figure = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(
         color=frame[metric], colorscale="Viridis", showscale=True, colorbar=dict(title=metric))))
-    return _layout(figure, 420, f"{len(frame)} runs: params that differ against {metric}")
+    _layout(figure, 460, f"{len(frame)} runs: params that differ against {metric}")
+    # axis names sit above the plot and tick labels left of each axis: room on every side
+    figure.update_layout(margin=dict(l=70, r=40, t=100, b=30))
+    return figure
 
 
 def group_chart(frame: Any, group: str, metric: str) -> Any:
@@ -125,8 +136,8 @@ def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) ->
                            f"{int(row['ties'])} tied<extra></extra>")))
     figure.add_vline(x=0, line_color="#444", line_width=1.5)
     # as tall as the score chart beside it (which also has a row for the reference run)
-    _layout(figure, 110 + HEIGHT_PER_RUN * (len(paired) + 1), f"Δ ROUGE-L vs {reference_label} (paired, 95%)")
-    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=80, b=10))
+    _layout(figure, _height(len(paired) + 1), f"Δ ROUGE-L vs {reference_label} (paired, 95%)")
+    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
     figure.update_xaxes(title="ROUGE-L points vs the reference", zeroline=False)
     figure.update_yaxes(autorange="reversed")
     return figure

@@ -55,7 +55,7 @@ class RunComparison:
         docs = self.scores.set_index("run_id").loc[self.reference.run_id, "docs"]
         split = self.reference.tags.get(SPLIT_TAG, "")
         count = "?" if docs is None or docs != docs else int(docs)
-        return f"{compare.run_label(self.reference)}'s {count} {split} documents".replace("  ", " ")
+        return f"reference run's base & baselines ({count} {split} docs)".replace(" )", ")").replace("  ", " ")
 
     def score_figure(self) -> Any:
         return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note())

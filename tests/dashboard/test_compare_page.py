@@ -100,20 +100,22 @@ def test_scores_show_intervals_document_counts_baselines_and_paired_differences(
     assert "Scored on different documents: " in shown and "2 validation documents" in shown
     assert "Few documents:" in shown
 
-    chart = _charts(app)[f"ROUGE-L with 95% interval · reference lines: {label['a']}'s 6 test documents"]
+    chart = _charts(app)["ROUGE-L per run, 95% interval"]
+    assert chart["layout"]["legend"]["title"]["text"] == "reference run's base & baselines (6 test docs):"
     assert sorted(t["y"][0] for t in chart["data"]) == sorted(
         [f"{label['a']} · n=6", f"{label['b']} · n=6", f"{label['c']} · n=2"])
     assert {t["marker"]["color"] for t in chart["data"]} == set(compare_colors := {t["marker"]["color"] for t in chart["data"]})
     assert len(compare_colors) == 3
-    lines = {a["text"].rsplit(" ", 1)[0] for a in chart["layout"]["annotations"]}
-    assert lines == {"base (untouched)", "first-clause", "lead-k", "constant"}
+    lines = {shape["name"].rsplit(" ", 1)[0]: shape["x0"] for shape in chart["layout"]["shapes"]}
+    assert set(lines) == {"base (untouched)", "first-clause", "lead-k", "constant"}
+    assert lines["first-clause"] == scores.loc[label["a"], "first-clause"]
 
     paired = _by_columns(app, "delta ROUGE-L", "verdict").set_index("run")
     # per document a = [100, 100, 100, 0, 0, 0], b = [100, 0, 100, 0, 100, 100]
     assert paired.loc[label["b"], "delta ROUGE-L"] == 100 * (4 - 3) / 6
     assert (paired.loc[label["b"], "wins"], paired.loc[label["b"], "losses"], paired.loc[label["b"], "ties"]) == (2, 1, 3)
     assert paired.loc[label["b"], "verdict"] == "no clear difference"  # 6 documents cannot tell
-    assert paired.loc[label["c"], "verdict"].startswith("not comparable: scored on other documents (2 validation")
+    assert paired.loc[label["c"], "verdict"] == "not comparable: other documents (2 validation vs 6 test, 0 shared)"
     delta = _charts(app)[f"Δ ROUGE-L vs {label['a']} (paired, 95%)"]
     assert [t["y"][0] for t in delta["data"]] == [f"{label['b']} · 2 won / 1 lost"]
 
