@@ -74,11 +74,15 @@ def _height(rows: int) -> int:
 
 
 def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, str], metric: str) -> Any:
-    import plotly.express as px
+    """One line per run (`history`: run_id, step, value), in the run's colour."""
+    import plotly.graph_objects as go
 
-    frame = history.assign(run=history["run_id"].map(labels))
-    figure = px.line(frame, x="step", y="value", color="run", labels={"value": metric},
-                     color_discrete_map={labels[r]: c for r, c in colors.items() if r in labels})
+    figure = go.Figure()
+    for run_id, rows in history.groupby("run_id", sort=False):
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=labels.get(run_id, run_id),
+                                    line=dict(color=colors.get(run_id))))
+    figure.update_xaxes(title="step")
+    figure.update_yaxes(title=metric)
     return _layout(figure, 380, f"{metric} by step")
 
 
@@ -108,12 +112,17 @@ def parallel_chart(frame: Any, metric: str) -> Any:
 
 
 def group_chart(frame: Any, group: str, metric: str) -> Any:
-    """`metric` of every run, one column of dots (and a box) per value of tag `group`."""
-    import plotly.express as px
+    """`metric` of every run, one box with its dots per value of tag `group`."""
+    import plotly.graph_objects as go
 
-    figure = px.box(frame, x=group, y=metric, points="all", color=group,
-                    color_discrete_sequence=list(TABLEAU_10), hover_data=["run"])
+    figure = go.Figure()
+    for index, (value, rows) in enumerate(frame.groupby(group, sort=True)):
+        figure.add_trace(go.Box(y=rows[metric], name=str(value), boxpoints="all", jitter=0.4, pointpos=-1.6,
+                                text=rows["run"], marker_color=TABLEAU_10[index % len(TABLEAU_10)],
+                                hovertemplate="%{text}<br>%{y:.2f}<extra></extra>"))
     figure.update_layout(showlegend=False)
+    figure.update_xaxes(title=group)
+    figure.update_yaxes(title=metric)
     return _layout(figure, 360, f"{metric} by {group}")
 
 
