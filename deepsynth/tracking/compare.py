@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 # Metrics worth a column in the comparison, in this order (docs/ARCHITECTURE.md, "Adapter on disk").
-FINAL_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
+FINAL_METRICS = ("eval/rougeL", "eval/docs", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
                  "train/samples_per_s", "train/tokens_per_s")
 ESTIMATED, MEASURED = "memory/estimated_bytes", "memory/measured_peak_bytes"
 MISSING = ""
