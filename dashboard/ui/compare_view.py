@@ -139,7 +139,7 @@ def scores(comparison: Any, links: str | None) -> None:
         columns.append("MLflow")
         config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
     st.dataframe(shown[columns], hide_index=True, key="compare.scores", column_config=config)
-    if len(comparison.runs) >= 2:
+    if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
         st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} (paired over the same documents)")
         paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
         st.dataframe(paired_shown[["run", "docs", "delta ROUGE-L", "CI", "wins", "losses", "ties", "verdict"]],

@@ -110,15 +110,6 @@ def generate_all(generate: Callable[[Sequence[Any]], list[str]], examples: Seque
     return predictions
 
 
-def rouge_table(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table: one line per model, ROUGE-1/2/L columns."""
-    width = max([len(name) for name in results] + [5])
-    lines = [f"{'model':<{width}}  {'R-1':>6} {'R-2':>6} {'R-L':>6}"]
-    for name, scores in results.items():
-        lines.append(f"{name:<{width}}  {scores['rouge1']:>6.1f} {scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f}")
-    return "\n".join(lines)
-
-
 def sample_predictions(evaluations: dict[str, Evaluation], count: int = 5, width: int = 70) -> str:
     """A few documents side by side: the reference and each model's summary."""
     names = list(evaluations)

@@ -54,8 +54,9 @@ class RunComparison:
     def reference_note(self) -> str:
         docs = self.scores.set_index("run_id").loc[self.reference.run_id, "docs"]
         split = self.reference.tags.get(SPLIT_TAG, "")
-        count = "?" if docs is None or docs != docs else int(docs)
-        return f"reference run's base & baselines ({count} {split} docs)".replace(" )", ")").replace("  ", " ")
+        if docs is None or docs != docs:
+            return "reference run's base & baselines (documents not recorded)"
+        return f"reference run's base & baselines ({int(docs)} {split} docs)".replace("  ", " ")
 
     def score_figure(self) -> Any:
         return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note())

@@ -32,7 +32,7 @@ def test_best_constant_is_the_most_typical_training_summary():
         evaluate.best_constant(["", "  "])
 
 
-def test_predictions_table_and_text_table():
+def test_predictions_table_round_trips():
     tuned = evaluate.score(["d1", "d2"], ["American actor", "city in France"], ["American actor", "a town"])
     base = evaluate.score(["d1", "d2"], ["American actor", "city in France"], ["", "city"])
     text = predictions_csv({"tuned": tuned, "base": base})
@@ -43,6 +43,4 @@ def test_predictions_table_and_text_table():
     assert back.ids == ("d1", "d2") and back.models == ("tuned", "base")
     assert back.scores("tuned") == {"d1": 100.0, "d2": 0.0}
     assert back.outputs["base"] == ("", "city")
-    table = evaluate.rouge_table({"tuned": tuned.scores, "base": base.scores})
-    assert table.splitlines()[1].startswith("tuned") and "50.0" in table.splitlines()[1]
     assert evaluate.generate_all(lambda xs: [str(x) for x in xs], [1, 2, 3], batch_size=2) == ["1", "2", "3"]
