@@ -83,7 +83,8 @@ class SeedConverter:
             width = max(width, draw.textlength(line, font=self.font))
         total_width = min(int(width) + 2 * self.margin, self.max_width)
         required = int(len(lines) * self.line_height) + 2 * self.margin
-        total_height = min(required, self.max_height * 4) if required > self.max_height else min(required, self.max_height)
+        # the seed lets a long text grow the page up to 4x max_height
+        total_height = min(required, self.max_height * 4 if required > self.max_height else self.max_height)
         return lines, total_width, total_height
 
     def convert(self, text: str) -> Image.Image:
@@ -223,7 +224,8 @@ def main() -> None:
     print("| renderer | CPU ms/doc | docs/s per core | vs seed converter |")
     print("|---|---|---|---|")
     print(f"| seed converter (bacoco/DeepSynth text_to_image.py) | {seed_ms:.1f} | {1000 / seed_ms:.1f} | 1.0x |")
-    print(f"| DeepSynth (render_document + encode_png) | {ours_ms:.1f} | {1000 / ours_ms:.1f} | {seed_ms / ours_ms:.1f}x |")
+    print(f"| DeepSynth (render_document + encode_png) | {ours_ms:.1f} | {1000 / ours_ms:.1f} "
+          f"| {seed_ms / ours_ms:.1f}x |")
     print("per round (seed / DeepSynth ms): " + ", ".join(f"{r['seed']:.0f}/{r['deepsynth']:.0f}" for r in rounds))
 
     same = same_page(args.same_rounds, sample)

@@ -143,7 +143,8 @@ def verdict(tuned: Any, blank: Any, total_s: float, uri: str | None = None) -> t
     paired = paired_comparison(predictions.scores(best), predictions.scores(keys.TUNED))
     label = keys.LABELS[best]
     checks = {
-        f"tuned >= best baseline ({label} {rl[best]:.1f}) + {BASELINE_MARGIN:g}": rl[keys.TUNED] >= rl[best] + BASELINE_MARGIN,
+        f"tuned >= best baseline ({label} {rl[best]:.1f}) + {BASELINE_MARGIN:g}":
+            rl[keys.TUNED] >= rl[best] + BASELINE_MARGIN,
         f"tuned >= base + {GOAL_MARGIN:g}": rl[keys.TUNED] >= rl[keys.BASE] + GOAL_MARGIN,
         f"tuned >= blank control + {GOAL_MARGIN:g}":
             rl[keys.TUNED] >= blank.metrics[keys.metric_key(keys.TUNED)] + GOAL_MARGIN,

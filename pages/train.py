@@ -64,7 +64,8 @@ def start_form() -> None:
                                   key="train.time_budget_s")
     eval_docs = e2.number_input("Eval documents", value=default_of(TrainConfig, "eval_docs"), key="train.eval_docs")
     counts = by_path[dataset].metadata.get("counts", {})  # split sizes: a shortfall shows before training
-    eval_split = e2s.selectbox("Eval split", EVAL_SPLITS, key="train.eval_split", help=field_docs(TrainConfig)["eval_split"],
+    eval_split = e2s.selectbox("Eval split", EVAL_SPLITS, key="train.eval_split",
+                               help=field_docs(TrainConfig)["eval_split"],
                                format_func=lambda s: f"{s} ({counts.get(resolve_eval_split(s, counts), '?')} docs)")
     experiment = e3.text_input("Experiment", value=default_of(TrainConfig, "experiment"), key="train.experiment")
     run_name = e4.text_input("Run name", value=default_of(TrainConfig, "run_name"), key="train.run_name",

@@ -104,8 +104,9 @@ def detail(comparison: Any, joined: Any, row: Any) -> None:
         else:
             pages = document["pages"] or [document["image"]]
             count = len(pages)
-            st.image(pages[:MAX_PAGES_SHOWN], width="stretch", output_format="PNG",
-                     caption=[f"{document['id']} · page {i + 1} of {count}" for i in range(min(count, MAX_PAGES_SHOWN))])
+            shown = pages[:MAX_PAGES_SHOWN]
+            st.image(shown, width="stretch", output_format="PNG",
+                     caption=[f"{document['id']} · page {i + 1} of {count}" for i in range(len(shown))])
     with right:
         st.markdown(f"**Reference summary**: {html.escape(row['reference'])}")
         colors = {compare.run_label(r): comparison.colors[r.run_id] for r in comparison.runs}

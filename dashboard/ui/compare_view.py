@@ -140,7 +140,8 @@ def scores(comparison: Any, links: str | None) -> None:
         config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
     st.dataframe(shown[columns], hide_index=True, key="compare.scores", column_config=config)
     if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
-        st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} (paired over the same documents)")
+        st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} "
+                    "(paired over the same documents)")
         paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
         st.dataframe(paired_shown[["run", "docs", "delta ROUGE-L", "CI", "wins", "losses", "ties", "verdict"]],
                      hide_index=True, key="compare.paired", column_config={
@@ -164,8 +165,8 @@ def curves_and_params(uri: str, comparison: Any) -> None:
     left, right = st.columns([3, 2])
     step_keys = [k for k in metric_keys(comparison.runs) if k.startswith("train/")]
     with left:
-        metric = st.selectbox("Curve", step_keys, key="compare.metric",
-                              index=step_keys.index("train/loss") if "train/loss" in step_keys else 0) if step_keys else None
+        default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
+        metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
         if not metric:
             st.caption("None of these runs logged training curves (train/...).")
         else:

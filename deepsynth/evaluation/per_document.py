@@ -110,7 +110,8 @@ def document_index(loaded: Any) -> dict[str, tuple[str, int]]:
     return index
 
 
-def find_document(loaded: Any, doc_id: str, index: Mapping[str, tuple[str, int]] | None = None) -> dict[str, Any] | None:
+def find_document(loaded: Any, doc_id: str,
+                  index: Mapping[str, tuple[str, int]] | None = None) -> dict[str, Any] | None:
     """The dataset row (`id`, `text`, `summary`, `pages`, ...) of document `doc_id` plus its
     `split`; None when the dataset has no such document (a run whose dataset folder was rebuilt
     with other documents). Pass `document_index(loaded)` when looking up many."""

@@ -1,8 +1,9 @@
 """Scoring summaries: ROUGE-1/2/L per document and on average, and the best constant output.
 
 ROUGE is Google's `rouge-score` (F-measure, Porter stemming, the usual reporting choice), averaged
-over documents and given in points (x100). With ~10-word references a 100-document mean carries
-about +-2 points of noise (40 documents: +-3): compare runs on >= 100 documents.
+over documents and given in points (x100). With ~10-word references a 100-document mean is only
+known to about +-6 points (95% bootstrap interval, `deepsynth.evaluation.bootstrap`): compare runs
+on the same >= 100 documents, paired (`deepsynth.evaluation.paired`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ def run_colors(run_ids: Sequence[str]) -> dict[str, str]:
     """run id -> colour, distinct for up to 36 runs (then the palette repeats)."""
     import plotly.express as px
 
-    palette = list(TABLEAU_10) if len(run_ids) <= len(TABLEAU_10) else list(TABLEAU_10) + list(px.colors.qualitative.Alphabet)
+    palette = list(TABLEAU_10)
+    if len(run_ids) > len(palette):
+        palette += list(px.colors.qualitative.Alphabet)
     return {run_id: palette[index % len(palette)] for index, run_id in enumerate(run_ids)}
 
 
@@ -52,8 +54,9 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
             marker=dict(size=12, color=colors.get(row["run_id"], "#333")),
             error_x=dict(type="data", symmetric=False, array=[(row["high"] - row["ROUGE-L"]) if has_ci else 0],
                          arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
-            hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}" + (f" [{row['low']:.1f}, {row['high']:.1f}]"
-                                                                   if has_ci else "") + f"<br>{docs} documents<extra></extra>")))
+            hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}"
+                           + (f" [{row['low']:.1f}, {row['high']:.1f}]" if has_ci else "")
+                           + f"<br>{docs} documents<extra></extra>")))
     for name, value in reference_lines.items():  # in the legend, not as labels that collide at the top
         figure.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="paper", showlegend=True,
                          name=f"{name} {value:.1f}", line=dict(dash=BASELINE_STYLE.get(name, "dash"), color="#444",

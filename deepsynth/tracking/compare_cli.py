@@ -90,8 +90,12 @@ def text_table(comparison: Any) -> str:
     lines = [f"{'run':<{width}}  {'split':<10} {'docs':>4}  {'ROUGE-L [95% CI]':<20} "
              f"{'delta vs ref [95% CI]':<22} {'win/loss/tie':<13} verdict"]
     for r in records:
-        score = f"{r['rougeL']:.1f} [{r['rougeL_low']:.1f}, {r['rougeL_high']:.1f}]" if r["rougeL_low"] is not None else (
-            f"{r['rougeL']:.1f}" if r["rougeL"] is not None else "-")
+        if r["rougeL"] is None:
+            score = "-"
+        elif r["rougeL_low"] is None:
+            score = f"{r['rougeL']:.1f}"
+        else:
+            score = f"{r['rougeL']:.1f} [{r['rougeL_low']:.1f}, {r['rougeL_high']:.1f}]"
         if r["reference"]:
             delta, counts, verdict = "(reference)", "", ""
         else:

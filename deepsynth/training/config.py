@@ -61,8 +61,8 @@ class TrainConfig:
     are skipped, not applied)."""
     eval_docs: int = 100
     """Held-out documents scored with ROUGE after training (the first ones of the split; every score
-    gets a 95% interval, about +-4 ROUGE-L at 100); more than the split holds: all of it, and the
-    run says so. 0: skip."""
+    gets a 95% interval, about +-6 ROUGE-L at 100 wiki documents); more than the split holds: all of
+    it, and the run says so. 0: skip."""
     eval_split: str = choice(AUTO_SPLIT, EVAL_SPLITS)
     """Split the evaluation documents come from: auto (test when the dataset has a test split, else
     validation), test, validation or train. Choose settings on validation, report test."""

@@ -8,7 +8,8 @@ from evaluated_runs import log_evaluated_run
 from deepsynth import demo
 from deepsynth.tracking import queries
 
-REFS = [f"{kind} number {i}" for i, kind in enumerate(["city in france", "american film actor", "species of plant"] * 8)]
+KINDS = ["city in france", "american film actor", "species of plant"]
+REFS = [f"{kind} number {i}" for i, kind in enumerate(KINDS * 8)]
 IDS = [f"doc{i}" for i in range(24)]
 
 

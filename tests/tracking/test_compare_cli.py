@@ -7,7 +7,8 @@ from evaluated_runs import log_evaluated_run
 
 from deepsynth.cli import main
 
-REFERENCES = [f"{kind} number {i}" for i, kind in enumerate(["city in france", "american film actor", "species of plant"] * 10)]
+KINDS = ["city in france", "american film actor", "species of plant"]
+REFERENCES = [f"{kind} number {i}" for i, kind in enumerate(KINDS * 10)]
 IDS = [f"doc{i}" for i in range(30)]
 
 
@@ -39,11 +40,13 @@ def test_compare_prints_intervals_paired_differences_and_wins(runs, mlflow_track
     result = json.loads(capsys.readouterr().out)
     rows = {row["run_id"]: row for row in result["runs"]}
     assert result["reference"] == runs["reference"]
-    assert rows[runs["same"]]["delta"] == 0.0 and rows[runs["same"]]["delta_low"] <= 0 <= rows[runs["same"]]["delta_high"]
+    same = rows[runs["same"]]
+    assert same["delta"] == 0.0 and same["delta_low"] <= 0 <= same["delta_high"]
     better = rows[runs["better"]]
     assert better["delta"] == pytest.approx(better["rougeL"] - rows[runs["reference"]]["rougeL"], abs=0.01)
     assert better["delta_low"] > 0 and (better["wins"], better["losses"], better["docs"]) == (15, 0, 30)
-    assert rows[runs["reference"]]["rougeL_low"] < rows[runs["reference"]]["rougeL"] < rows[runs["reference"]]["rougeL_high"]
+    reference = rows[runs["reference"]]
+    assert reference["rougeL_low"] < reference["rougeL"] < reference["rougeL_high"]
 
     assert main(args + ["--csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
