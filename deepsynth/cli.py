@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "estimate": "deepsynth.estimate.cli",
     "train": "deepsynth.training.cli",
     "demo": "deepsynth.demo",
+    "compare": "deepsynth.tracking.compare_cli",
     "jobs": "deepsynth.jobs.cli",
     "export": "deepsynth.export.cli",
     "import": "deepsynth.export.import_cli",

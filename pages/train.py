@@ -8,11 +8,11 @@ import streamlit as st
 
 from deepsynth import jobs
 from deepsynth.config_flags import config_json
-from deepsynth.configuration import ConfigError, default_of
+from deepsynth.configuration import ConfigError, default_of, field_docs
 from deepsynth.errors import DeepSynthError
 from deepsynth.lora import preset, preset_description, preset_names
 from deepsynth.models.config import VISION_INTERFACES, ModelConfig
-from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig
+from deepsynth.training.config import EVAL_SPLITS, TRAIN_CONFIG_FILE, TrainConfig, resolve_eval_split
 from ui import datasets, handoff, live, settings
 from ui.login import signed_in_user
 from ui.widgets import FieldErrors, show_error
@@ -61,14 +61,18 @@ def start_form() -> None:
     learning_rate = d4.number_input("Learning rate", value=default_of(TrainConfig, "learning_rate"), format="%.1e",
                                     step=1e-4, key="train.learning_rate")
     errors.slot("max_steps", "epochs", "batch_size", "learning_rate")
-    e1, e2, e3, e4 = st.columns(4)
+    e1, e2, e2s, e3, e4 = st.columns([4, 3, 3, 4, 4])
     time_budget = e1.number_input("Time budget (s, 0 = none)", value=float(default_of(TrainConfig, "time_budget_s")),
                                   key="train.time_budget_s")
     eval_docs = e2.number_input("Eval documents", value=default_of(TrainConfig, "eval_docs"), key="train.eval_docs")
+    counts = by_path[dataset].metadata.get("counts", {})  # split sizes: a shortfall shows before training
+    eval_split = e2s.selectbox("Eval split", EVAL_SPLITS, key="train.eval_split",
+                               help=field_docs(TrainConfig)["eval_split"],
+                               format_func=lambda s: f"{s} ({counts.get(resolve_eval_split(s, counts), '?')} docs)")
     experiment = e3.text_input("Experiment", value=default_of(TrainConfig, "experiment"), key="train.experiment")
     run_name = e4.text_input("Run name", value=default_of(TrainConfig, "run_name"), key="train.run_name",
                              placeholder="MLflow picks one")
-    errors.slot("time_budget_s", "eval_docs", "experiment", "run_name")
+    errors.slot("time_budget_s", "eval_docs", "eval_split", "experiment", "run_name")
     problems: list[tuple[str, str]] = []  # model and run settings checked together: every problem at once
     try:
         model = ModelConfig(name=model_name.strip(), vision_interface=interface)
@@ -78,7 +82,8 @@ def start_form() -> None:
     try:
         train = TrainConfig(dataset=dataset, model=model, lora=lora, preset=name, max_steps=int(max_steps),
                             epochs=float(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
-                            time_budget_s=float(time_budget), eval_docs=int(eval_docs), experiment=experiment.strip(),
+                            time_budget_s=float(time_budget), eval_docs=int(eval_docs), eval_split=eval_split,
+                            experiment=experiment.strip(),
                             run_name=run_name.strip(), tracking_uri=config.uri)
     except ConfigError as error:
         problems += error.problems

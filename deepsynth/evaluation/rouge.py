@@ -1,14 +1,13 @@
-"""Scoring summaries: ROUGE-1/2/L, the best constant-output control, and the predictions table.
+"""Scoring summaries: ROUGE-1/2/L per document and on average, and the best constant output.
 
 ROUGE is Google's `rouge-score` (F-measure, Porter stemming, the usual reporting choice), averaged
-over documents and given in points (x100). With ~10-word references a 100-document mean carries
-about +-2 points of noise (40 documents: +-3): compare runs on >= 100 documents.
+over documents and given in points (x100). With ~10-word references a 100-document mean is only
+known to about +-6 points (95% bootstrap interval, `deepsynth.evaluation.bootstrap`): compare runs
+on the same >= 100 documents, paired (`deepsynth.evaluation.paired`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,11 @@ def _scorer():
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+
+
+def tokenizer():
+    """rouge-score's own tokenizer (lower-case, stemmed): for fast LCS over pre-tokenized text."""
+    return _scorer()._tokenizer
 
 
 def rouge_per_document(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
@@ -60,7 +64,7 @@ def best_constant(train_summaries: Sequence[str], candidates: int = 150, referen
     rng = random.Random(seed)
     picked = rng.sample(pool, min(candidates, len(pool)))
     targets = rng.sample(list(train_summaries), min(references, len(train_summaries)))
-    tokenize = _scorer()._tokenizer.tokenize
+    tokenize = tokenizer().tokenize
     target_tokens = [tokenize(t) for t in targets]
     best_text, best_score = picked[0], -1.0
     for candidate in picked:
@@ -105,31 +109,6 @@ def generate_all(generate: Callable[[Sequence[Any]], list[str]], examples: Seque
         if progress is not None:
             progress(len(predictions))
     return predictions
-
-
-def predictions_csv(evaluations: dict[str, Evaluation]) -> str:
-    """One row per document: id, reference, then each model's prediction and its ROUGE-L."""
-    names = list(evaluations)
-    first = evaluations[names[0]]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "reference"] + [c for n in names for c in (f"{n}_prediction", f"{n}_rougeL")])
-    for index, doc_id in enumerate(first.ids):
-        row = [doc_id, first.references[index]]
-        for name in names:
-            evaluation = evaluations[name]
-            row += [evaluation.predictions[index], f"{evaluation.per_document[index]['rougeL']:.1f}"]
-        writer.writerow(row)
-    return out.getvalue()
-
-
-def rouge_table(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table: one line per model, ROUGE-1/2/L columns."""
-    width = max([len(name) for name in results] + [5])
-    lines = [f"{'model':<{width}}  {'R-1':>6} {'R-2':>6} {'R-L':>6}"]
-    for name, scores in results.items():
-        lines.append(f"{name:<{width}}  {scores['rouge1']:>6.1f} {scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f}")
-    return "\n".join(lines)
 
 
 def sample_predictions(evaluations: dict[str, Evaluation], count: int = 5, width: int = 70) -> str:

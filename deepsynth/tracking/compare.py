@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 # Metrics worth a column in the comparison, in this order (docs/ARCHITECTURE.md, "Adapter on disk").
-FINAL_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
+FINAL_METRICS = ("eval/rougeL", "eval/docs", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
                  "train/samples_per_s", "train/tokens_per_s")
 ESTIMATED, MEASURED = "memory/estimated_bytes", "memory/measured_peak_bytes"
 MISSING = ""
@@ -94,3 +94,218 @@ def parse_tag_filter(text: str) -> dict[str, str]:
             raise ValueError(f"{piece!r}: write tag filters as key=value, separated by commas")
         tags[key.strip()] = value.strip()
     return tags
+
+
+# -- scores with their uncertainty ----------------------------------------------------------------
+def _score(run: Any, model: str, bound: str = "") -> float | None:
+    from deepsynth.evaluation.keys import metric_key
+
+    return run.metrics.get(metric_key(model, "rougeL", bound))
+
+
+def _docs(run: Any) -> int | None:
+    from deepsynth.evaluation.keys import DOCS_METRIC
+
+    value = run.metrics.get(DOCS_METRIC)
+    return int(value) if value is not None else None
+
+
+def best_baseline(run: Any) -> tuple[str, float] | None:
+    """(name, mean ROUGE-L) of the run's best non-learned baseline, or None if it logged none."""
+    from deepsynth.evaluation.baselines import BASELINE_NAMES
+
+    scored = [(name, _score(run, name)) for name in BASELINE_NAMES if _score(run, name) is not None]
+    return max(scored, key=lambda item: item[1]) if scored else None
+
+
+def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = None) -> Any:
+    """One row per run: the split and document count next to ROUGE-L and its 95% interval, the
+    base model, every baseline, the best baseline and the tuned model's margin over it (with a
+    paired interval when the run's per-document predictions are given: run_id -> RunPredictions).
+    Blank where a run did not log it (runs evaluated before intervals were recorded)."""
+    import pandas as pd
+
+    from deepsynth.evaluation.baselines import BASELINE_NAMES
+    from deepsynth.evaluation.keys import BASE, LABELS, SHORTFALL_TAG, SPLIT_TAG, TUNED
+    from deepsynth.evaluation.paired import paired_comparison
+
+    rows = []
+    for run in runs:
+        best = best_baseline(run)
+        row: dict[str, Any] = {
+            "run": run_label(run), "run_id": run.run_id, "status": run.status,
+            "split": run.tags.get(SPLIT_TAG, ""), "docs": _docs(run),
+            "ROUGE-L": _score(run, TUNED), "low": _score(run, TUNED, "lo"), "high": _score(run, TUNED, "hi"),
+            "base": _score(run, BASE),
+            **{LABELS[name]: _score(run, name) for name in BASELINE_NAMES},
+            "best baseline": LABELS[best[0]] if best else "",
+            "vs best baseline": None, "vs best low": None, "vs best high": None,
+            "ROUGE-1": run.metrics.get("eval/rouge1"), "ROUGE-2": run.metrics.get("eval/rouge2"),
+            "note": run.tags.get(SHORTFALL_TAG, "") or (run.error or ""),
+        }
+        if best and row["ROUGE-L"] is not None:
+            row["vs best baseline"] = row["ROUGE-L"] - best[1]
+            found = (predictions or {}).get(run.run_id)
+            if found is not None and best[0] in found.rougeL and TUNED in found.rougeL:
+                paired = paired_comparison(found.scores(best[0]), found.scores(TUNED))
+                row.update({"vs best baseline": paired.delta, "vs best low": paired.low, "vs best high": paired.high})
+        rows.append(row)
+    columns = ["run", "run_id", "status", "split", "docs", "ROUGE-L", "low", "high", "base",
+               *[LABELS[n] for n in BASELINE_NAMES], "best baseline", "vs best baseline", "vs best low",
+               "vs best high", "ROUGE-1", "ROUGE-2", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def comparability_notes(runs: Sequence[Any]) -> list[str]:
+    """What a reader must know before comparing these runs' scores: different splits or documents,
+    too few documents, a shortfall, no document count recorded."""
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG, SHORTFALL_TAG, SPLIT_TAG
+
+    scored = [run for run in runs if _score(run, "tuned") is not None]
+    notes = []
+    unknown = [run_label(r) for r in scored if _docs(r) is None]
+    if unknown:
+        notes.append(f"{', '.join(unknown)}: no document count recorded (evaluated before DeepSynth logged "
+                     "it): the score cannot be weighed.")
+    by_docs: dict[str, list[str]] = {}
+    for run in scored:
+        if _docs(run) is None:
+            continue
+        key = run.tags.get(DOCUMENTS_TAG) or f"{run.tags.get(SPLIT_TAG, '?')}:{_docs(run)}:?"
+        by_docs.setdefault(key, []).append(run_label(run))
+    if len(by_docs) > 1:
+        groups = "; ".join(f"{len(labels)} on {key.split(':')[1]} {key.split(':')[0]} documents ({', '.join(labels)})"
+                           for key, labels in by_docs.items())
+        notes.append(f"Scored on different documents: {groups}. Their scores are not comparable; "
+                     "paired differences are shown only for runs on the reference run's documents.")
+    few = [f"{run_label(r)} ({_docs(r)})" for r in scored if _docs(r) is not None and _docs(r) < SMALL_EVALUATION]
+    if few:
+        notes.append(f"Few documents: {', '.join(few)}. With under {SMALL_EVALUATION} documents an interval "
+                     "is too wide to tell runs apart.")
+    notes.extend(f"{run_label(r)}: {r.tags[SHORTFALL_TAG]}." for r in runs if r.tags.get(SHORTFALL_TAG))
+    return notes
+
+
+def default_reference(runs: Sequence[Any]) -> Any:
+    """The run most of the others can be compared with: among the evaluated runs, one scored on the
+    documents most runs share (by the documents digest tag); the first such in `runs`."""
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG
+
+    digests = [run.tags.get(DOCUMENTS_TAG) for run in runs]
+    counts = {d: digests.count(d) for d in digests if d}
+    if not counts:
+        return runs[0]
+    return max(runs, key=lambda run: counts.get(run.tags.get(DOCUMENTS_TAG), 0))
+
+
+SMALL_EVALUATION = 30
+"""Below this many documents the Compare page warns that the scores are too noisy to compare."""
+
+
+def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, Any]) -> Any:
+    """Each run against `reference` on the same documents: ROUGE-L difference with its paired 95%
+    interval, wins / losses / ties, and a verdict; a run scored on other documents (or without
+    predictions) gets a note instead of numbers."""
+    import pandas as pd
+
+    from deepsynth.evaluation.keys import SPLIT_TAG, TUNED
+    from deepsynth.evaluation.paired import DocumentMismatch, paired_comparison
+
+    rows = []
+    base = predictions.get(reference.run_id)
+    for run in runs:
+        if run.run_id == reference.run_id:
+            continue
+        row: dict[str, Any] = {"run": run_label(run), "run_id": run.run_id, "docs": None, "delta ROUGE-L": None,
+                               "low": None, "high": None, "wins": None, "losses": None, "ties": None, "verdict": ""}
+        found = predictions.get(run.run_id)
+        if base is None or found is None or TUNED not in found.rougeL or TUNED not in base.rougeL:
+            missing = run_label(reference) if base is None else run_label(run)
+            row["verdict"] = f"no per-document predictions for {missing}"
+        else:
+            try:
+                paired = paired_comparison(base.scores(TUNED), found.scores(TUNED),
+                                           reference_name=run_label(reference), candidate_name=run_label(run))
+            except DocumentMismatch:
+                common = len(set(base.ids) & set(found.ids))
+                row["verdict"] = (f"not comparable: other documents ({len(found.ids)} {run.tags.get(SPLIT_TAG, '')} "
+                                  f"vs {len(base.ids)} {reference.tags.get(SPLIT_TAG, '')}, {common} shared)"
+                                  ).replace("  ", " ")
+            else:
+                row.update({"docs": paired.documents, "delta ROUGE-L": paired.delta, "low": paired.low,
+                            "high": paired.high, "wins": paired.wins, "losses": paired.losses, "ties": paired.ties,
+                            "verdict": ("better" if paired.low > 0 else "worse" if paired.high < 0
+                                        else "no clear difference")})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["run", "run_id", "docs", "delta ROUGE-L", "low", "high", "wins", "losses",
+                                       "ties", "verdict"])
+
+
+# -- many runs: sweeps ------------------------------------------------------------------------------
+SWEEP_MIN_RUNS = 10
+"""From this many runs on, the Compare page offers the sweep views (parallel coordinates, groups)."""
+SWEEP_TAG = "deepsynth.sweep"
+"""Tag naming the sweep a run belongs to (set by the sweep launcher); the default grouping."""
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def sweep_frame(runs: Sequence[Any], metric: str, max_params: int = 8) -> Any:
+    """One row per run that logged `metric`: run, run_id, the params that differ (numbers where
+    every value is one; text params whose every value is distinct, like a run name or an output
+    folder, are left out: they say nothing across runs), then `metric`."""
+    import pandas as pd
+
+    scored = [run for run in runs if metric in run.metrics]
+    differing = differing_params(scored)
+    columns: dict[str, list[Any]] = {}
+    for param, values in differing.iterrows():
+        values = list(values)
+        numbers = [_number(v) for v in values]
+        if all(n is not None for n in numbers):
+            columns[param] = numbers
+        elif len(set(values)) < len(values):
+            columns[param] = values
+    kept = sorted(columns, key=lambda p: -len(set(map(str, columns[p]))))[:max_params]
+    frame = pd.DataFrame({"run": [run_label(r) for r in scored], "run_id": [r.run_id for r in scored],
+                          **{p: columns[p] for p in sorted(kept)}})
+    frame[metric] = [run.metrics[metric] for run in scored]
+    return frame
+
+
+def tag_keys(runs: Sequence[Any]) -> list[str]:
+    """Tags worth grouping by (system tags out): the sweep tag, and tags with at least two values
+    shared by several runs; the sweep tag first."""
+    values: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for run in runs:
+        for key, value in run.tags.items():
+            if key.startswith("mlflow."):
+                continue
+            values.setdefault(key, set()).add(value)
+            counts[key] = counts.get(key, 0) + 1
+    # a tag with one value says nothing; one with a different value on every run groups nothing
+    keys = [k for k in values if k == SWEEP_TAG or (1 < len(values[k]) < counts[k] and len(values[k]) <= 50)]
+    return sorted(keys, key=lambda k: (k != SWEEP_TAG, k))
+
+
+def group_frame(runs: Sequence[Any], tag: str, metric: str) -> Any:
+    """One row per run that logged `metric`: run, the run's value of tag `tag` ("(none)" if unset), metric."""
+    import pandas as pd
+
+    scored = [run for run in runs if metric in run.metrics]
+    return pd.DataFrame({"run": [run_label(r) for r in scored], tag: [r.tags.get(tag, "(none)") for r in scored],
+                         metric: [r.metrics[metric] for r in scored]})
+
+
+def group_summary(frame: Any, tag: str, metric: str) -> Any:
+    """Per value of `tag`: runs, mean, best and worst `metric`, and the best run."""
+    grouped = frame.groupby(tag, sort=True)
+    summary = grouped[metric].agg(runs="count", mean="mean", best="max", worst="min").reset_index()
+    best_runs = frame.loc[grouped[metric].idxmax(), [tag, "run"]].rename(columns={"run": "best run"})
+    return summary.merge(best_runs, on=tag).sort_values("best", ascending=False, kind="stable")

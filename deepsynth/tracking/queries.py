@@ -172,3 +172,58 @@ def metric_histories(run_ids: Iterable[str], keys: Iterable[str], uri: str | Non
                             for m in with_retry(client.get_metric_history, run_id, key))
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "timestamp"])
     return frame.sort_values(["run_id", "key", "step", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def _local_artifact_file(artifact_uri: str | None, path: str) -> "Any":
+    """The file behind `<artifact_uri>/<path>` when the artifacts are on this machine's disk."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    if not artifact_uri:
+        return None
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path)) / path
+    if not parsed.scheme and artifact_uri.startswith("/"):
+        return Path(artifact_uri) / path
+    return None
+
+
+def run_artifact_text(run_id: str, path: str, uri: str | None = None, artifact_uri: str | None = None) -> str | None:
+    """The text of artifact file `path` (e.g. `eval/predictions.csv`) of a run, or None when the run
+    has no such file. Read straight from disk for a local store (~1 ms), else downloaded (~50 ms)."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    local = _local_artifact_file(artifact_uri, path)
+    if local is not None:
+        return local.read_text(encoding="utf-8") if local.is_file() else None
+    client = client_for(uri)
+    with tempfile.TemporaryDirectory(prefix="deepsynth-artifact-") as folder:
+        try:
+            downloaded = with_retry(client.download_artifacts, run_id, path, folder)
+        except (MlflowException, OSError):
+            return None
+        with open(downloaded, encoding="utf-8") as handle:
+            return handle.read()
+
+
+def run_predictions(run: RunSummary, uri: str | None = None) -> "Any":
+    """A run's per-document outputs (`deepsynth.evaluation.predictions.RunPredictions`), or None
+    when the run logged no `eval/predictions.csv`."""
+    from deepsynth.evaluation.keys import PREDICTIONS_FILE
+    from deepsynth.evaluation.predictions import read_predictions_csv
+
+    text = run_artifact_text(run.run_id, PREDICTIONS_FILE, uri, run.artifact_uri)
+    return None if text is None else read_predictions_csv(text, f"run {run.run_id}: {PREDICTIONS_FILE}")
+
+
+def run_rouge_summary(run: RunSummary, uri: str | None = None) -> dict[str, Any] | None:
+    """A run's `eval/rouge.json` (split, documents, scores, intervals, baseline choices), or None."""
+    import json
+
+    from deepsynth.evaluation.keys import ROUGE_FILE
+
+    text = run_artifact_text(run.run_id, ROUGE_FILE, uri, run.artifact_uri)
+    return None if text is None else json.loads(text)

@@ -7,6 +7,7 @@ a silent CUDA fallback are the two ways a run on a shared machine gets slow or s
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from deepsynth.errors import InputError
 
@@ -18,19 +19,35 @@ def busy_cores(sample_s: float = 0.5) -> float:
     return psutil.cpu_percent(interval=sample_s) / 100.0 * (psutil.cpu_count() or 1)
 
 
+def sustained_busy_cores(samples: int = 3, sample_s: float = 0.4, sample: Callable[[float], float] | None = None) -> float:
+    """Cores other processes keep busy through `samples` back-to-back samples: the least of them.
+    A process busy for a moment (a test, a compile, an import) is not load a 10-minute run should
+    give a core up for; one busy throughout is. On a 2-core machine a single 0.5 s sample taken
+    while another process was briefly busy chose 1 thread: the demo trained 47 of 90 steps in its
+    time budget and took 12 min 25 s instead of ~7 (shared/MEASURING.md)."""
+    sample = sample or busy_cores
+    return min(sample(sample_s) for _ in range(max(1, samples)))
+
+
 def choose_threads(requested: int, concurrent_jobs: int, busy: float | None = None) -> int:
-    """Torch threads: what was asked; else the cores this process may use, shared among the
-    running jobs, and no more than the cores other work leaves idle. Oversubscribed OpenMP
-    threads spin: on 2 shared cores 2 threads were 6x slower than 1 per step (20 vs 3.3 CPU s),
-    and the default made tiny models 4-30x slower (shared/MEASURING.md)."""
+    """Torch threads: what was asked (`--threads`); else the cores this process may use, shared
+    among the running jobs, and no more than the cores other work leaves idle (measured as
+    `sustained_busy_cores`). Oversubscribed OpenMP threads spin: on 2 shared cores 2 threads were
+    6x slower than 1 per step (20 vs 3.3 CPU s), and the default made tiny models 4-30x slower
+    (shared/MEASURING.md). The worker chooses again after the pages are read, so a
+    machine that was busy only at start gets its cores back for training."""
     if requested:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     share = max(1, cores // max(1, concurrent_jobs))
     if busy is None:
-        busy = busy_cores()
+        busy = sustained_busy_cores()
     idle = max(1, int(round(cores - busy)))
     return max(1, min(share, idle))
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def choose_device(requested: str) -> str:

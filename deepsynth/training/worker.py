@@ -226,6 +226,11 @@ class _Session:
         if self.distributed.is_main:
             self.distributed.barrier()
         self.cancel.check()
+        if not config.threads and device == "cpu":  # sample the load again: a moment's load at start
+            threads = choose_threads(0, concurrent_jobs_hint() * self.distributed.world_size)
+            torch.set_num_threads(threads)  # must not halve the whole run (hardware.choose_threads)
+            self.record.tags({"deepsynth.threads": str(threads)})
+        print(f"training with {threads} torch thread(s) on {device}", flush=True)
 
         order = DataOrder(len(train_data.readings), config.batch_size, config.seed)
         total = order.total_steps(config.max_steps, config.epochs)

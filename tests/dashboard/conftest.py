@@ -112,3 +112,37 @@ def fake_spawn():
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def eval_store(store, tmp_path_factory) -> dict:
+    """Evaluated runs in experiment EVAL_EXPERIMENT, on a real dataset (12 wiki documents, 6 of them
+    test): `a` (the reference) and `b` scored on the 6 test documents, `c` on 2 validation documents
+    (not comparable), each with per-document predictions, intervals and baselines."""
+    from dashboard_testing import EVAL_EXPERIMENT
+    from evaluated_runs import log_evaluated_run
+
+    from deepsynth.data import DatasetConfig, build_dataset, load_dataset_dir
+    from deepsynth.evaluation.baselines import first_clause, lead
+    from deepsynth.render import RenderConfig
+
+    render = RenderConfig(font_size=12, page_width=320, page_height=240, margin=8, max_pages=2)
+    folder = build_dataset(DatasetConfig(source="wiki", limit=12, validation_fraction=0.2, test_fraction=0.5,
+                                         workers=1, render=render), tmp_path_factory.mktemp("eval-data") / "wiki12")
+    loaded = load_dataset_dir(folder)
+    test, validation = loaded.dataset["test"], loaded.dataset["validation"]
+    ids, refs, texts = list(test["id"]), list(test["summary"]), list(test["text"])
+    baselines = {"first_clause": [first_clause(t, 8) for t in texts], "lead_k": [lead(t, 12) for t in texts],
+                 "constant": [refs[0]] * len(ids)}
+    # a: right on the first half of the documents; b: right on every other one, and on the last one
+    a_out = [r if i < 3 else "" for i, r in enumerate(refs)]
+    b_out = [r if i % 2 == 0 or i == 5 else "something else" for i, r in enumerate(refs)]
+    common = dict(uri=store.uri, experiment=EVAL_EXPERIMENT, dataset=str(folder))
+    a = log_evaluated_run(name="eval-a", ids=ids, references=refs, outputs={"tuned": a_out, "base": [""] * 6, **baselines},
+                          params={"lora.rank": 8, "learning_rate": 1e-3}, **common)
+    b = log_evaluated_run(name="eval-b", ids=ids, references=refs, outputs={"tuned": b_out, "base": [""] * 6, **baselines},
+                          params={"lora.rank": 16, "learning_rate": 1e-3}, **common)
+    c = log_evaluated_run(name="eval-c", ids=list(validation["id"]), references=list(validation["summary"]),
+                          outputs={"tuned": list(validation["summary"])}, split="validation", requested=10,
+                          available=len(validation), params={"lora.rank": 32, "learning_rate": 1e-3}, **common)
+    return {"a": a, "b": b, "c": c, "dataset": folder, "test_ids": ids, "a_out": a_out, "b_out": b_out}

@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 EXPERIMENT = "dashboard-tests"
+EVAL_EXPERIMENT = "dashboard-eval-tests"  # evaluated runs with per-document predictions (conftest eval_store)
 PAGES = ("estimate", "dataset", "train", "compare", "registry", "playground")
 
 

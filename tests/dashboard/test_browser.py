@@ -207,5 +207,70 @@ def test_with_login_on_signed_out_shows_only_the_form_and_signing_in_shows_the_p
             page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
             _settled(page)
             assert "Params that differ" not in page.inner_text("body")
+
+
+def _settle(page) -> None:
+    page.wait_for_function(  # the script run has finished (no "Running..." widget)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def _shot(page, name: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("DEEPSYNTH_SCREENSHOTS"):
+        extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"])
+        extra.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, extra / path.name)
+    return path
+
+
+@pytest.mark.browser
+def test_compare_page_answers_which_run_is_better_in_chromium(served, eval_store, store, tmp_path):
+    """Evaluated runs (scores, intervals, paired deltas, the per-document view with the page image),
+    then a 12-run sweep (parallel coordinates, grouping by the sweep tag); nothing spills off the
+    right edge: wide tables scroll inside their frame."""
+    from playwright.sync_api import sync_playwright
+
+    from deepsynth.tracking.store import RunLogger
+
+    for index in range(12):
+        logger = RunLogger.start("browser-sweep", f"sweep{index}", uri=store.uri,
+                                 params={"learning_rate": [1e-4, 3e-4, 1e-3][index % 3], "lora.rank": [4, 8][index % 2]},
+                                 tags={"deepsynth.sweep": "lr" if index < 6 else "rank", "browser": "sweep"})
+        logger.log_metrics({"eval/rougeL": 30.0 + index, "eval/docs": 100}, step=1, flush=True)
+        logger.finish()
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    no_overflow = ("() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
+                   " return main.scrollWidth <= main.clientWidth + 1; }")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 5600})
+            page.goto(f"{served}/compare")
+            page.get_by_text("Compare runs").first.wait_for(timeout=60_000)
+            _settle(page)
+            tags = page.get_by_placeholder("deepsynth.sweep=lr-sweep-1")
+            tags.fill(f"deepsynth.dataset={eval_store['dataset']}")
+            tags.press("Enter")
+            for text in ("Left out, scored on other documents", "Which run scores higher", "Against the reference run",
+                         "Document by document", "Reference summary", "test split", "Export"):
+                page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
+            _settle(page)
+            body = page.inner_text("body")
+            assert page.locator('[data-testid="stException"]').count() == 0, body[:2000]
+            image = page.locator('[data-testid="stImage"] img').first
+            image.wait_for(timeout=30_000)
+            assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", image.element_handle())
+            assert page.evaluate(no_overflow), "the page is wider than its window"
+            assert _shot(page, "compare-runs", tmp_path).stat().st_size > 30_000
+
+            tags.fill("browser=sweep")
+            tags.press("Enter")
+            page.get_by_text("Many runs: what drives the score (12").first.wait_for(timeout=60_000)
+            _settle(page)
+            assert page.locator(".js-plotly-plot .parcoords").count() >= 1 or "learning_rate" in page.inner_text("body")
+            assert page.evaluate(no_overflow)
+            assert _shot(page, "compare-sweep", tmp_path).stat().st_size > 30_000
         finally:
             browser.close()

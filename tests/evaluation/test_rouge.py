@@ -1,4 +1,4 @@
-"""ROUGE scoring, the best-constant control and the predictions table."""
+"""ROUGE scoring, the best-constant control and the predictions table (written and read back)."""
 
 import csv
 import io
@@ -6,6 +6,7 @@ import io
 import pytest
 
 from deepsynth.evaluation import rouge as evaluate
+from deepsynth.evaluation.predictions import predictions_csv, read_predictions_csv
 
 
 def test_rouge_values_match_hand_computation():
@@ -31,12 +32,15 @@ def test_best_constant_is_the_most_typical_training_summary():
         evaluate.best_constant(["", "  "])
 
 
-def test_predictions_table_and_text_table():
+def test_predictions_table_round_trips():
     tuned = evaluate.score(["d1", "d2"], ["American actor", "city in France"], ["American actor", "a town"])
     base = evaluate.score(["d1", "d2"], ["American actor", "city in France"], ["", "city"])
-    rows = list(csv.reader(io.StringIO(evaluate.predictions_csv({"tuned": tuned, "base": base}))))
+    text = predictions_csv({"tuned": tuned, "base": base})
+    rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["id", "reference", "tuned_prediction", "tuned_rougeL", "base_prediction", "base_rougeL"]
-    assert rows[1] == ["d1", "American actor", "American actor", "100.0", "", "0.0"]
-    table = evaluate.rouge_table({"tuned": tuned.scores, "base": base.scores})
-    assert table.splitlines()[1].startswith("tuned") and "50.0" in table.splitlines()[1]
+    assert rows[1] == ["d1", "American actor", "American actor", "100.00", "", "0.00"]
+    back = read_predictions_csv(text)
+    assert back.ids == ("d1", "d2") and back.models == ("tuned", "base")
+    assert back.scores("tuned") == {"d1": 100.0, "d2": 0.0}
+    assert back.outputs["base"] == ("", "city")
     assert evaluate.generate_all(lambda xs: [str(x) for x in xs], [1, 2, 3], batch_size=2) == ["1", "2", "3"]

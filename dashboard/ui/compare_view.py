@@ -1,0 +1,238 @@
+"""The Compare page's sections: choosing runs and a reference, scores with intervals against the
+baselines, paired differences, curves beside the params that differ, memory, export.
+
+Every table and interval comes from `deepsynth.tracking.compare_runs` (the library); this module
+only lays them out. Per-document outputs (`eval/predictions.csv`) are read once per run and cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from deepsynth.tracking import compare
+from deepsynth.tracking.queries import RUN_STATUSES, metric_keys
+from ui import cached
+from ui.widgets import human_bytes, run_label, run_link, show_error
+
+PREDICTIONS_TTL_S = 60  # a finished run's predictions never change; a running one gains them once
+
+
+@st.cache_data(ttl=PREDICTIONS_TTL_S, show_spinner=False, max_entries=512)
+def predictions(uri: str, run_id: str, _run: Any) -> Any:
+    """A run's per-document outputs (None when it logged none); keyed by store and run id."""
+    from deepsynth.tracking.queries import run_predictions
+
+    return run_predictions(_run, uri)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def mlflow_ui_base(tracking_uri: str, ui_url: str) -> str | None:
+    """Where the MLflow UI is known to answer: an http(s) tracking server is its own UI; else the
+    sidebar's MLflow UI address if its health check answers (within 0.5 s). None: no links."""
+    import urllib.request
+
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    if not ui_url.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{ui_url.rstrip('/')}/health", timeout=0.5) as answer:
+            return ui_url.rstrip("/") if answer.status == 200 else None
+    except OSError:
+        return None
+
+
+def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
+    """Filters and the run picker; returns (every run matching the filters, the chosen runs).
+    Stops the page with a message when there is nothing to compare."""
+    try:
+        experiments = cached.experiments(uri)
+    except Exception as error:  # an unreachable server or a bad URI: say so, keep the page usable
+        show_error(RuntimeError(f"cannot read the tracking store {uri}: {error}"))
+        st.stop()
+    f1, f2, f3 = st.columns([2, 2, 3])
+    names = f1.multiselect("Experiments", [e.name for e in experiments], key="compare.experiments",
+                           placeholder="all experiments")
+    statuses = f2.multiselect("Status", RUN_STATUSES, key="compare.statuses", placeholder="any status")
+    tag_text = f3.text_input("Tags (key=value, …)", key="compare.tags", placeholder="deepsynth.sweep=lr-sweep-1")
+    try:
+        tag_filter = compare.tags_filter(compare.parse_tag_filter(tag_text))
+    except ValueError as error:
+        f3.error(str(error))
+        st.stop()
+    runs = cached.runs(uri, tuple(names) or None, tuple(statuses), tag_filter)
+    if not runs:
+        st.info("No runs match. Train one on the **Train** page, or widen the filters.")
+        st.stop()
+    by_id = {run.run_id: run for run in runs}
+    default = [run.run_id for run in runs if run.status == "FINISHED"][:5] or list(by_id)[:5]
+    # Keep the choices that still match the filters; when none do (a filter changed), start from the
+    # newest finished runs again rather than from an empty selection.
+    kept = [rid for rid in st.session_state.get("compare.runs", []) if rid in by_id]
+    st.session_state["compare.runs"] = kept or default
+    chosen_ids = st.multiselect(f"Runs ({len(runs)} found)", list(by_id), key="compare.runs",
+                                format_func=lambda rid: run_label(by_id[rid]))
+    if not chosen_ids:
+        st.info("Choose at least one run.")
+        st.stop()
+    return runs, [by_id[rid] for rid in chosen_ids]
+
+
+def pick_reference(chosen: list[Any]) -> Any:
+    by_id = {run.run_id: run for run in chosen}
+    if st.session_state.get("compare.reference") not in by_id:
+        st.session_state["compare.reference"] = compare.default_reference(chosen).run_id
+    reference = st.selectbox("Reference run (the others are measured against it)", list(by_id),
+                             key="compare.reference", format_func=lambda rid: run_label(by_id[rid]))
+    return by_id[reference]
+
+
+def build(uri: str, chosen: list[Any], reference: Any) -> Any:
+    from deepsynth.tracking.compare_runs import compare_runs
+
+    found = {run.run_id: predictions(uri, run.run_id, run) for run in chosen}
+    return compare_runs(chosen, reference.run_id, found)
+
+
+def _interval(low: Any, high: Any, signed: bool = False) -> str:
+    if low is None or high is None or low != low or high != high:
+        return ""
+    return f"[{low:+.1f}, {high:+.1f}]" if signed else f"[{low:.1f}, {high:.1f}]"
+
+
+def scores(comparison: Any, links: str | None) -> None:
+    """The answer first: notes that limit the comparison, the score chart, the paired differences."""
+    from deepsynth.tracking.compare_charts import delta_chart
+
+    st.subheader("Which run scores higher, and is the difference real?")
+    for note in comparison.notes:
+        st.warning(note, icon=":material/warning:")
+    left, right = st.columns(2)
+    left.plotly_chart(comparison.score_figure(), key="compare.score_chart")
+    paired = comparison.paired
+    if len(comparison.runs) < 2:
+        right.caption("Choose two runs or more to see differences against the reference run.")
+    elif comparison.predictions.get(comparison.reference.run_id) is None:
+        right.info(f"{run_label_of(comparison.reference)} logged no per-document predictions "
+                   "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
+    elif paired["delta ROUGE-L"].notna().any():
+        right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference)),
+                           key="compare.delta_chart")
+    else:
+        right.info("No run can be compared document by document with the reference run: "
+                   + "; ".join(v for v in paired["verdict"] if v))
+    table = comparison.scores
+    shown = table.assign(**{"95% CI": [_interval(lo, hi) for lo, hi in zip(table["low"], table["high"])],
+                            "best baseline CI": [_interval(lo, hi, True) for lo, hi
+                                                 in zip(table["vs best low"], table["vs best high"])]})
+    columns = ["run", "split", "docs", "ROUGE-L", "95% CI", "base", "first-clause", "lead-k", "constant",
+               "best baseline", "vs best baseline", "best baseline CI", "ROUGE-1", "ROUGE-2", "note"]
+    config = {c: st.column_config.NumberColumn(c, format="%.1f") for c in
+              ("ROUGE-L", "base", "first-clause", "lead-k", "constant", "ROUGE-1", "ROUGE-2")}
+    config["vs best baseline"] = st.column_config.NumberColumn("tuned − best baseline", format="%+.1f",
+                                                               help="paired over the run's documents")
+    config["docs"] = st.column_config.NumberColumn("docs", format="%d", help="documents behind every score in the row")
+    if links:
+        shown["MLflow"] = [f"{links}/#/experiments/{r.experiment_id}/runs/{r.run_id}" for r in comparison.runs]
+        columns.append("MLflow")
+        config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
+    st.dataframe(shown[columns], hide_index=True, key="compare.scores", column_config=config)
+    if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
+        st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} "
+                    "(paired over the same documents)")
+        paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
+        st.dataframe(paired_shown[["run", "docs", "delta ROUGE-L", "CI", "wins", "losses", "ties", "verdict"]],
+                     hide_index=True, key="compare.paired", column_config={
+                         "delta ROUGE-L": st.column_config.NumberColumn("Δ ROUGE-L", format="%+.1f"),
+                         "CI": st.column_config.TextColumn("95% CI"),
+                         "verdict": st.column_config.TextColumn("verdict", width="large")})
+    if not links:
+        st.caption("Links to the MLflow UI appear when the tracking URI is an http(s) server, or when the "
+                   "sidebar's MLflow UI address answers (`deepsynth server`).")
+
+
+def run_label_of(run: Any) -> str:
+    return compare.run_label(run)
+
+
+def curves_and_params(uri: str, comparison: Any) -> None:
+    """How the runs trained, beside what was different about them."""
+    from deepsynth.tracking.compare_charts import curve_chart
+
+    st.subheader("How they trained, and what differs")
+    left, right = st.columns([3, 2])
+    step_keys = [k for k in metric_keys(comparison.runs) if k.startswith("train/")]
+    with left:
+        default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
+        metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
+        if not metric:
+            st.caption("None of these runs logged training curves (train/...).")
+        else:
+            history = cached.histories(uri, tuple(r.run_id for r in comparison.runs), (metric,))
+            if history.empty:
+                st.caption(f"No run logged {metric}.")
+            else:
+                st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
+    with right:
+        st.markdown("**Params that differ**")
+        differing = compare.differing_params(comparison.runs)
+        if len(comparison.runs) < 2:
+            st.caption("Choose two runs or more to see what differs.")
+        elif differing.empty:
+            st.caption("The chosen runs have identical params.")
+        else:
+            st.dataframe(differing, key="compare.params")
+    for run in comparison.runs:
+        if run.error:
+            st.error(f"{compare.run_label(run)} failed: {run.error}")
+
+
+def memory(chosen: list[Any]) -> None:
+    with st.expander("Memory: estimate vs measured", expanded=False):
+        table = compare.memory_comparison(chosen)
+        if table[["estimated_bytes", "measured_bytes"]].isna().all().all():
+            st.caption("None of these runs logged memory/estimated_bytes or memory/measured_peak_bytes.")
+            return
+        shown = table.assign(estimated=table["estimated_bytes"].map(human_bytes),
+                             measured=table["measured_bytes"].map(human_bytes))
+        st.dataframe(shown[["run", "estimated", "measured", "error_percent"]], hide_index=True, key="compare.memory",
+                     column_config={"error_percent": st.column_config.NumberColumn("error %", format="%+.1f")})
+
+
+def export(comparison: Any, documents: Any) -> None:
+    """The comparison's tables as CSV (one ZIP) and a self-contained HTML report, built on click."""
+    from deepsynth.tracking.compare_report import html_report, tables_zip
+
+    tables = {"scores": comparison.scores, "paired": comparison.paired,
+              "params": compare.differing_params(comparison.runs).reset_index()}
+    if documents is not None:
+        tables["documents"] = documents.table
+
+    def report() -> str:
+        from deepsynth.tracking.compare_charts import delta_chart
+
+        figures = [("Scores", comparison.score_figure())]
+        if comparison.paired["delta ROUGE-L"].notna().any():
+            figures.append(("Against the reference run", delta_chart(comparison.paired, comparison.colors,
+                                                                     run_label_of(comparison.reference))))
+        return html_report(f"DeepSynth comparison: {len(comparison.runs)} runs", comparison.notes, figures,
+                           [(name.capitalize(), frame) for name, frame in tables.items()])
+
+    st.subheader("Export")
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("Tables (CSV, zip)", lambda: tables_zip(tables), file_name="deepsynth-comparison.zip",
+                         mime="application/zip", key="compare.export_csv", on_click="ignore")
+    right.download_button("Report (HTML)", report, file_name="deepsynth-comparison.html", mime="text/html",
+                          key="compare.export_html", on_click="ignore")
+
+
+def all_final_metrics(chosen: list[Any], links: str | None) -> None:
+    with st.expander("Every final metric", expanded=False):
+        table = compare.final_metrics(chosen)
+        config = {k: st.column_config.NumberColumn(k, format="%.4g") for k in table.columns if "/" in k}
+        if links:
+            table["MLflow"] = [run_link(links, run) for run in chosen]
+            config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
+        st.dataframe(table, hide_index=True, key="compare.metrics", column_config=config)

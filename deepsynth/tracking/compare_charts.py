@@ -1,0 +1,155 @@
+"""The Compare page's charts as plotly figures (shared with the HTML report): one colour per run
+everywhere, scores with their intervals against the baselines, curves, and the sweep views.
+
+Colours come from a qualitative palette (Tableau 10, then a 26-colour one), never shades of one
+hue, and are assigned in the order the runs were chosen so a run keeps its colour across charts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+TABLEAU_10 = ("#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6",
+              "#9D755D", "#BAB0AC")
+BASELINE_STYLE = {"base (untouched)": "dot", "first-clause": "dash", "lead-k": "dashdot", "constant": "longdash"}
+"""Line style of each reference line in the score chart (all dark grey: they are not runs)."""
+HEIGHT_PER_RUN = 34
+
+
+def run_colors(run_ids: Sequence[str]) -> dict[str, str]:
+    """run id -> colour, distinct for up to 36 runs (then the palette repeats)."""
+    import plotly.express as px
+
+    palette = list(TABLEAU_10)
+    if len(run_ids) > len(palette):
+        palette += list(px.colors.qualitative.Alphabet)
+    return {run_id: palette[index % len(palette)] for index, run_id in enumerate(run_ids)}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # None or NaN
+
+
+def _layout(figure: Any, height: int, title: str) -> Any:
+    figure.update_layout(height=height, title=title, margin=dict(l=10, r=10, t=50, b=10), legend_title_text="",
+                         template="plotly_white")
+    return figure
+
+
+def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping[str, float],
+                reference_note: str = "") -> Any:
+    """ROUGE-L of each run (a dot with its 95% interval as a bar), the document count in its
+    label, and the base model and baselines as vertical reference lines (named in the legend;
+    `reference_note` says which documents they were scored on)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    shown = scores.dropna(subset=["ROUGE-L"])
+    for row in shown.to_dict("records"):
+        docs = "?" if _missing(row["docs"]) else int(row["docs"])
+        label = f"{row['run']} · n={docs}"
+        has_ci = not _missing(row["low"]) and not _missing(row["high"])
+        figure.add_trace(go.Scatter(
+            x=[row["ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            marker=dict(size=12, color=colors.get(row["run_id"], "#333")),
+            error_x=dict(type="data", symmetric=False, array=[(row["high"] - row["ROUGE-L"]) if has_ci else 0],
+                         arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
+            hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}"
+                           + (f" [{row['low']:.1f}, {row['high']:.1f}]" if has_ci else "")
+                           + f"<br>{docs} documents<extra></extra>")))
+    for name, value in reference_lines.items():  # in the legend, not as labels that collide at the top
+        figure.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="paper", showlegend=True,
+                         name=f"{name} {value:.1f}", line=dict(dash=BASELINE_STYLE.get(name, "dash"), color="#444",
+                                                               width=1.5))
+    _layout(figure, _height(len(shown)), "ROUGE-L per run, 95% interval")
+    figure.update_traces(showlegend=False)
+    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0,
+                                     title=dict(text=f"{reference_note}:" if reference_note else "", side="top")),
+                         margin=dict(l=10, r=30, t=50, b=10))
+    figure.update_xaxes(title="ROUGE-L (points)")
+    figure.update_yaxes(autorange="reversed")
+    return figure
+
+
+def _height(rows: int) -> int:
+    """Tall enough for the axis, the legend under it and one row per run."""
+    return max(300, 170 + HEIGHT_PER_RUN * max(1, rows))
+
+
+def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, str], metric: str) -> Any:
+    """One line per run (`history`: run_id, step, value), in the run's colour."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for run_id, rows in history.groupby("run_id", sort=False):
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=labels.get(run_id, run_id),
+                                    line=dict(color=colors.get(run_id))))
+    figure.update_xaxes(title="step")
+    figure.update_yaxes(title=metric)
+    return _layout(figure, 380, f"{metric} by step")
+
+
+def parallel_chart(frame: Any, metric: str) -> Any:
+    """Parallel coordinates: one line per run through each differing param, coloured by `metric`.
+    Text params become numbered axes with their values as tick labels."""
+    import plotly.graph_objects as go
+
+    dimensions = []
+    for column in frame.columns:
+        if column in ("run", "run_id"):
+            continue
+        values = frame[column]
+        if values.dtype.kind in "if":
+            dimensions.append(dict(label=column, values=values))
+        else:
+            categories = sorted(values.astype(str).unique())
+            codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            dimensions.append(dict(label=column, values=codes, tickvals=list(range(len(categories))),
+                                   ticktext=[c[:18] for c in categories]))
+    figure = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(
+        color=frame[metric], colorscale="Viridis", showscale=True, colorbar=dict(title=metric))))
+    _layout(figure, 460, f"{len(frame)} runs: params that differ against {metric}")
+    # axis names sit above the plot and tick labels left of each axis: room on every side
+    figure.update_layout(margin=dict(l=70, r=40, t=100, b=30))
+    return figure
+
+
+def group_chart(frame: Any, group: str, metric: str) -> Any:
+    """`metric` of every run, one box with its dots per value of tag `group`."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for index, (value, rows) in enumerate(frame.groupby(group, sort=True)):
+        figure.add_trace(go.Box(y=rows[metric], name=str(value), boxpoints="all", jitter=0.4, pointpos=-1.6,
+                                text=rows["run"], marker_color=TABLEAU_10[index % len(TABLEAU_10)],
+                                hovertemplate="%{text}<br>%{y:.2f}<extra></extra>"))
+    figure.update_layout(showlegend=False)
+    figure.update_xaxes(title=group)
+    figure.update_yaxes(title=metric)
+    return _layout(figure, 360, f"{metric} by {group}")
+
+
+def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) -> Any:
+    """Each run minus the reference run (paired over the same documents): a dot with its 95%
+    interval, a line at 0, and the documents won / lost in the label."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    shown = paired.dropna(subset=["delta ROUGE-L"])
+    for row in shown.to_dict("records"):
+        label = f"{row['run']} · {int(row['wins'])} won / {int(row['losses'])} lost"
+        figure.add_trace(go.Scatter(
+            x=[row["delta ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            marker=dict(size=12, color=colors.get(row["run_id"], "#333"), symbol="diamond"),
+            error_x=dict(type="data", symmetric=False, array=[row["high"] - row["delta ROUGE-L"]],
+                         arrayminus=[row["delta ROUGE-L"] - row["low"]], thickness=2, width=6),
+            hovertemplate=(f"{row['run']}<br>Δ ROUGE-L %{{x:+.1f}} [{row['low']:+.1f}, {row['high']:+.1f}]"
+                           f"<br>{int(row['docs'])} documents: {int(row['wins'])} won, {int(row['losses'])} lost, "
+                           f"{int(row['ties'])} tied<extra></extra>")))
+    figure.add_vline(x=0, line_color="#444", line_width=1.5)
+    # as tall as the score chart beside it (which also has a row for the reference run)
+    _layout(figure, _height(len(paired) + 1), f"Δ ROUGE-L vs {reference_label} (paired, 95%)")
+    figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
+    figure.update_xaxes(title="ROUGE-L points vs the reference", zeroline=False)
+    figure.update_yaxes(autorange="reversed")
+    return figure

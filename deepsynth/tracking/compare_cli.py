@@ -1,0 +1,140 @@
+"""`deepsynth compare RUN_A RUN_B [RUN...]`: is the difference between runs real?
+
+The first run is the reference. For each run: its split, document count, ROUGE-L with a 95%
+bootstrap interval; for each other run: the ROUGE-L difference to the reference with a paired
+bootstrap interval (same documents, resampled together) and the documents it wins, loses and ties.
+The reference run's base model and baselines follow, scored on the same documents. Runs evaluated
+on different documents are refused (exit 2): their means answer different questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "Compare evaluated runs on the same documents: ROUGE-L with intervals, paired differences, wins."
+FORMATS = ("table", "json", "csv")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="MLflow run ids; the first is the reference")
+    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
+                                                           "or the workspace's mlflow.db)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--csv", action="store_true", help="print the table as CSV")
+
+
+def _load(run_ids: list[str], uri: str | None) -> tuple[list[Any], dict[str, Any]]:
+    from deepsynth.errors import InputError
+    from deepsynth.evaluation.keys import PREDICTIONS_FILE
+    from deepsynth.tracking import queries
+
+    runs, predictions = [], {}
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            run = queries.get_run(run_id, uri)
+        except Exception as error:  # mlflow raises its own not-found type per store
+            raise InputError(f"run {run_id!r} not found in the tracking store {uri or ''} ({error})") from None
+        found = queries.run_predictions(run, uri)
+        if found is None:
+            raise InputError(f"run {run_id} has no {PREDICTIONS_FILE}: it was not evaluated "
+                             f"(status {run.status}; eval_docs 0, or it stopped before evaluating)")
+        runs.append(run)
+        predictions[run_id] = found
+    return runs, predictions
+
+
+def check_same_documents(runs: list[Any], predictions: dict[str, Any]) -> None:
+    """Refuse (DocumentMismatch) unless every run scored exactly the reference run's documents."""
+    from deepsynth.evaluation.keys import TUNED
+    from deepsynth.evaluation.paired import check_same_documents as check
+    from deepsynth.tracking.compare import run_label
+
+    reference = runs[0]
+    for run in runs[1:]:
+        check(predictions[reference.run_id].scores(TUNED), predictions[run.run_id].scores(TUNED),
+              reference_name=f"reference run {run_label(reference)} ({_where(reference)})",
+              candidate_name=f"run {run_label(run)} ({_where(run)})")
+
+
+def _where(run: Any) -> str:
+    from deepsynth.evaluation.keys import DOCS_METRIC, SPLIT_TAG
+
+    docs = run.metrics.get(DOCS_METRIC)
+    return f"{int(docs) if docs is not None else '?'} {run.tags.get(SPLIT_TAG, 'unknown split')} documents"
+
+
+def rows(comparison: Any) -> list[dict[str, Any]]:
+    """One record per run: scores and, for runs other than the reference, the paired difference."""
+    paired = comparison.paired.set_index("run_id")
+    out = []
+    for record in comparison.scores.to_dict("records"):
+        row = {"run": record["run"], "run_id": record["run_id"], "split": record["split"],
+               "docs": None if record["docs"] != record["docs"] else record["docs"],
+               "rougeL": record["ROUGE-L"], "rougeL_low": record["low"], "rougeL_high": record["high"],
+               "reference": record["run_id"] == comparison.reference.run_id}
+        if record["run_id"] in paired.index:
+            p = paired.loc[record["run_id"]]
+            row.update({"delta": p["delta ROUGE-L"], "delta_low": p["low"], "delta_high": p["high"],
+                        "wins": p["wins"], "losses": p["losses"], "ties": p["ties"], "verdict": p["verdict"]})
+        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out
+
+
+def text_table(comparison: Any) -> str:
+    records = rows(comparison)
+    width = max(len(r["run"]) for r in records)
+    lines = [f"{'run':<{width}}  {'split':<10} {'docs':>4}  {'ROUGE-L [95% CI]':<20} "
+             f"{'delta vs ref [95% CI]':<22} {'win/loss/tie':<13} verdict"]
+    for r in records:
+        if r["rougeL"] is None:
+            score = "-"
+        elif r["rougeL_low"] is None:
+            score = f"{r['rougeL']:.1f}"
+        else:
+            score = f"{r['rougeL']:.1f} [{r['rougeL_low']:.1f}, {r['rougeL_high']:.1f}]"
+        if r["reference"]:
+            delta, counts, verdict = "(reference)", "", ""
+        else:
+            delta = f"{r['delta']:+.1f} [{r['delta_low']:+.1f}, {r['delta_high']:+.1f}]"
+            counts = f"{r['wins']}/{r['losses']}/{r['ties']}"
+            verdict = r["verdict"]
+        lines.append(f"{r['run']:<{width}}  {r['split'] or '?':<10} {r['docs'] or '?':>4}  {score:<20} "
+                     f"{delta:<22} {counts:<13} {verdict}")
+    reference_lines = comparison.reference_lines()
+    if reference_lines:
+        lines.append("")
+        lines.append("on the same documents (reference run): " +
+                     ", ".join(f"{name} {value:.1f}" for name, value in reference_lines.items()))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepsynth.errors import InputError
+    from deepsynth.tracking.compare_runs import compare_runs
+    from deepsynth.tracking.store import resolve_tracking_uri
+
+    if len(dict.fromkeys(args.runs)) < 2:
+        raise InputError("give two different runs or more: deepsynth compare RUN_A RUN_B [RUN...]")
+    uri = resolve_tracking_uri(args.tracking_uri or None)
+    runs, predictions = _load(list(args.runs), uri)
+    check_same_documents(runs, predictions)
+    comparison = compare_runs(runs, runs[0].run_id, predictions)
+    if args.json:
+        print(json.dumps({"reference": runs[0].run_id, "runs": rows(comparison),
+                          "reference_lines": comparison.reference_lines(), "notes": list(comparison.notes)}))
+    elif args.csv:
+        import csv
+
+        records = rows(comparison)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in records for k in r)))
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        print(text_table(comparison))
+        for note in comparison.notes:
+            print(f"note: {note}")
+    return 0
