@@ -207,6 +207,8 @@ def test_with_login_on_signed_out_shows_only_the_form_and_signing_in_shows_the_p
             page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
             _settled(page)
             assert "Params that differ" not in page.inner_text("body")
+        finally:
+            browser.close()
 
 
 def _settle(page) -> None:
