@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "deepsynth.training.cli",
     "demo": "deepsynth.demo",
     "jobs": "deepsynth.jobs.cli",
+    "sweep": "deepsynth.sweeps.cli",
     "export": "deepsynth.export.cli",
     "import": "deepsynth.export.import_cli",
     "register": "deepsynth.tracking.registry_cli",

@@ -41,15 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _max_concurrent(text: str) -> int | None:
-    if text == "auto":
-        return None
+    from deepsynth.errors import InputError
+    from deepsynth.jobs.queue import parse_max_concurrent
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'auto', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'auto', got {text!r}")
-    return value
+        return parse_max_concurrent(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 MAX_CONCURRENT_HELP = "jobs running at once: a number, or auto (one on CPU, one per GPU on CUDA)"
@@ -61,7 +59,8 @@ def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Takes exactly the flags of `deepsynth train`; the job starts when a "
                                        "slot is free.")
     add_config_arguments(add)
-    add.add_argument("--max-concurrent", type=_max_concurrent, metavar="N|auto", help=MAX_CONCURRENT_HELP)
+    add.add_argument("--max-concurrent", type=_max_concurrent, default=argparse.SUPPRESS, metavar="N|auto",
+                     help=MAX_CONCURRENT_HELP)
     verbs.add_parser("list", help="waiting jobs in the order they will start")
     cancel = verbs.add_parser("cancel", help="take a waiting job out of the queue")
     cancel.add_argument("job_id", metavar="ID")
@@ -97,7 +96,7 @@ def _queue_run(args: argparse.Namespace) -> int:
         from deepsynth.training.cli import checked_nproc, config_from_args
 
         config = config_from_args(args)
-        if args.max_concurrent is not None:
+        if hasattr(args, "max_concurrent"):  # given (auto is None)
             queue.set_max_concurrent(args.max_concurrent)
         job = queue_runner.queue_job(config, nproc=checked_nproc(args.nproc))
         print(f"queued job {job.job_id} at position {job.position}; runner log: {queue_runner.runner_log()}")

@@ -233,6 +233,19 @@ def move(job_id: str, position: int) -> list[QueuedJob]:
         return _queued(state.entries)
 
 
+def parse_max_concurrent(text: str) -> int | None:
+    """`auto` -> None, else a number >= 1 (`--max-concurrent`); `InputError` otherwise."""
+    if text.strip() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(f"max concurrent jobs: expected a number >= 1 or 'auto', got {text!r}")
+    return value
+
+
 def set_max_concurrent(value: int | None) -> None:
     """Jobs running at once (None: one on CPU, one per GPU on CUDA); the runner reads it each poll."""
     if value is not None and (not isinstance(value, int) or value < 1):

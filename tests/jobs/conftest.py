@@ -10,7 +10,7 @@ def queue_workspace(tmp_path, monkeypatch):
     """DEEPSYNTH_HOME in this test's temp dir, with a dataset folder TrainConfig accepts; every job
     and queue runner still alive at the end is stopped, by pid."""
     from deepsynth import jobs
-    from queue_helpers import stop_runner
+    from queue_helpers import stop_runner  # tests/ is on sys.path
 
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     (tmp_path / "d").mkdir()
