@@ -93,3 +93,9 @@ else:
 failed = [run for run in chosen if run.error]
 for run in failed:
     st.error(f"{compare.run_label(run)} failed: {run.error}")
+
+# -- render sweeps: summary quality against compression (dashboard/ui/compression.py) --------------
+from ui import compression  # noqa: E402  (kept with its block: one place to merge)
+
+if compression.is_render_sweep(chosen):  # runs of a render sweep are selected
+    compression.show(chosen)
