@@ -33,7 +33,7 @@ def chart(runs: Sequence[Any]) -> Any:
                      arrayminus=(table["rougeL"] - table["rougeL_lo"]).where(with_interval, 0).tolist())
     accuracy = table["reading_accuracy"].map(lambda v: f"{100 * v:.0f}%" if _present(v) else "—")
     figure = go.Figure(go.Scatter(
-        x=table["ratio"], y=table["rougeL"], mode="markers+text", text=table["setting"], textposition="top center",
+        x=table["ratio"], y=table["rougeL"], mode="markers+text", text=table["setting"], textposition="top right",
         error_y=error, marker=dict(size=11),
         customdata=list(zip(table["chars_per_page"].round(0), accuracy, table["docs"], table["run_name"])),
         hovertemplate=("%{text}<br>compression %{x:.2f}x · ROUGE-L %{y:.1f}<br>%{customdata[0]} characters per page"
