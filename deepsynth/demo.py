@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: ./mlflow.db)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: from idle cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render-sweep", nargs="*", metavar="FIELD=V1,V2", default=None,
+                        help="instead: the tuned run over render settings, as a sweep, and its compression-vs-ROUGE "
+                             "table (default font_size=22,14 mode=none,tiny; deepsynth.sweeps.demo)")
 
 
 def _dataset(args: argparse.Namespace, say) -> str:
@@ -121,6 +124,10 @@ def _scores(run_id: str, uri: str, prefix: str) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.render_sweep is not None:  # hand-off: deepsynth/sweeps/demo.py
+        from deepsynth.sweeps.demo import run_render_sweep
+
+        return run_render_sweep(args)
     from deepsynth import paths
     from deepsynth.tracking.store import RUN_DIR_TAG, resolve_tracking_uri, run_tags
     from deepsynth.evaluation import rouge as evaluate

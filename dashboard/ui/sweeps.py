@@ -25,7 +25,7 @@ from deepsynth.errors import DeepSynthError
 from deepsynth.jobs import queue
 from deepsynth.jobs import queue_runner
 from deepsynth.sweeps import record as sweep_record
-from deepsynth.sweeps.grid import label, parse_axes, sweepable_fields
+from deepsynth.sweeps.grid import label, parse_axes, point_count, sweepable_fields
 from deepsynth.sweeps.plan import MAX_POINTS_WITHOUT_YES
 from ui.widgets import show_error
 
@@ -95,13 +95,14 @@ def sweep_form(current: Any | None) -> None:
     if base is None or not words:
         st.caption("Give a base and at least one field with its values.")
         return
-    large = st.session_state.get("sweeps.form.large", False)
     try:
-        plan = plan_sweep(base, parse_axes(words), draws, seed, allow_large=large)
+        axes = parse_axes(words)
+        count = point_count(axes, draws)
+        large = count > MAX_POINTS_WITHOUT_YES and st.checkbox(
+            f"Yes, queue {count} jobs (more than {MAX_POINTS_WITHOUT_YES})", key="sweeps.form.large")
+        plan = plan_sweep(base, axes, draws, seed, allow_large=large)
     except DeepSynthError as error:
         show_error(error)
-        if "pass --yes" in str(error):
-            st.checkbox("Yes, queue that many jobs", key="sweeps.form.large")
         return
     st.code(plan.describe(limit=10), language=None)
     if st.button(f"Queue {plan.count} job(s)", type="primary", key="sweeps.form.start"):

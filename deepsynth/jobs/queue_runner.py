@@ -151,8 +151,8 @@ class QueueRunner:
 
         started_now: list[str] = []
         touched: set[str] = set()
+        alive = {job.job_id for job in running_jobs()}  # outside the lock: it may close dead jobs' runs
         with queue.locked() as state:
-            alive = {job.job_id for job in running_jobs()}
             for record in state.started:
                 if record["job_id"] not in alive and record.get("sweep_id"):
                     touched.add(record["sweep_id"])
