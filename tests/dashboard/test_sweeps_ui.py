@@ -35,6 +35,8 @@ def test_queue_a_job_then_move_and_remove_it(open_page, datasets_setting, fake_s
     assert not fake_spawn.calls  # queued, not started
     table = frame_with(app, "position")
     assert table["state"].tolist() == ["QUEUED", "QUEUED"] and table["position"].tolist() == [1, 2]
+    restarted = train_page(open_page, fake_spawn, runners)  # a new dashboard process reads the same queue
+    assert frame_with(restarted, "position")["job"].tolist() == [first.job_id, second.job_id]
     app.selectbox(key="sweeps.queue_job_choice").set_value(second.job_id)
     app.button(key="sweeps.queue_top").click().run()
     assert [j.job_id for j in queue.list_queued()] == [second.job_id, first.job_id]
