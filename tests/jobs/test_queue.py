@@ -176,3 +176,27 @@ def test_jobs_cli_shows_queued_jobs_with_their_position_and_cancels_them(queue_w
     assert main(["jobs", "queue", "cancel", a.job_id]) == 2
     assert main(["jobs", "queue", "limit", "2"]) == 0 and queue.snapshot().max_concurrent == 2
     assert main(["jobs", "queue", "limit", "auto"]) == 0 and queue.snapshot().max_concurrent is None
+
+
+def test_a_job_pinned_to_a_gpu_checks_that_gpu_not_the_first_one(tmp_path, monkeypatch):
+    """nvidia-smi numbers GPUs physically; a worker started with CUDA_VISIBLE_DEVICES=1 sees it as
+    cuda:0 and must wait for GPU 1's memory, not GPU 0's (held by another queued job)."""
+    from deepsynth.training.gpu_queue import physical_index, queue_for_gpu
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "deepsynth_dataset.json").write_text("{}")
+
+    def probe():
+        return [GpuMemory(0, 80 * GIB, 1 * GIB), GpuMemory(1, 80 * GIB, 80 * GIB)]
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert physical_index(0) == 1
+    claim = queue_for_gpu(TrainConfig(dataset=str(tmp_path / "d")), 0, tmp_path / "locks", probe=probe)
+    assert claim.check.index == 1 and claim.waited_s < 5
+    claim.release()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert [physical_index(i) for i in (0, 1)] == [2, 3]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert physical_index(1) == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f0c1a2b")  # a UUID: nvidia-smi's index cannot be inferred
+    assert physical_index(0) == 0
