@@ -15,9 +15,14 @@ workspace, MLflow store and readings cache; the converted model weights are shar
 - one-by-one: a user who starts each job when the previous one finished (`jobs start`, then
   `jobs wait`): the readings cache is shared by default, so this is the sweep's schedule by hand
   (the ratio shows the queue costs nothing; it does not count the user's waiting).
+- sweep-2: the sweep with `--max-concurrent 2`: two jobs at a time, one torch thread each (the
+  worker divides the cores among running jobs), so process start-up overlaps; the first two
+  both read the pages.
 
-Timed: wall time from the first command until all four jobs finished. Rounds rotate the arms'
-order (load from other processes hits each alike); medians and ratios vs the sweep are printed.
+Measured: wall time from the first command until all four jobs finished, and the CPU seconds
+of every process working for the arm (sampled; `CpuMeter`): on a machine shared with other work,
+four processes get a larger share of the cores than one, so wall time alone also measures the
+neighbours. Rounds rotate the arms' order; medians and ratios (arm / sweep) are printed.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["lora.rank=4,8", "learning_rate=1e-4,1e-3"]
-ARMS = ("sweep", "at-once", "one-by-one")
+ARMS = ("sweep", "at-once", "one-by-one", "sweep-2")
 
 
 def deepsynth(home: Path, cache: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -83,6 +88,37 @@ def arm_workspace(root: Path, name: str, round_: int, models: Path) -> tuple[Pat
     return home, cache
 
 
+class CpuMeter:
+    """CPU seconds (user + system) of every process working for one arm: those whose environment
+    names the arm's DEEPSYNTH_HOME (the CLI calls, the queue runner, the jobs), sampled every
+    `SAMPLE_S` (what a process spends after its last sample is missed: well under a second each)."""
+
+    SAMPLE_S = 0.25
+
+    def __init__(self, home: Path) -> None:
+        self.home = str(home)
+        self.seen: dict[tuple[int, float], float] = {}
+
+    def sample(self) -> None:
+        import psutil
+
+        for process in psutil.process_iter(["pid", "create_time"]):
+            key = (process.info["pid"], process.info["create_time"])
+            if key[0] == os.getpid():
+                continue
+            try:
+                if key not in self.seen and process.environ().get("DEEPSYNTH_HOME") != self.home:
+                    continue
+                times = process.cpu_times()
+                self.seen[key] = max(self.seen.get(key, 0.0), times.user + times.system)
+            except (psutil.Error, OSError):
+                continue
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seen.values())
+
+
 def all_finished(home: Path, expected: int, timeout_s: float = 3600) -> list[str]:
     """Wait until `expected` jobs in `home` have ended; returns their states."""
     from deepsynth import jobs
@@ -106,24 +142,42 @@ def stop_runner(home: Path) -> None:
         os.kill(info.pid, signal.SIGTERM)
 
 
-def run_arm(name: str, home: Path, cache: Path, base_file: Path, point_files: list[Path]) -> tuple[float, list[str]]:
+def run_arm(name: str, home: Path, cache: Path, base_file: Path,
+            point_files: list[Path]) -> tuple[float, float, list[str]]:
+    """(wall s, CPU s of every process of the arm, job states)."""
+    import threading
+
+    meter, done = CpuMeter(home), threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            meter.sample()
+            time.sleep(CpuMeter.SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
-    if name == "sweep":
-        deepsynth(home, cache, "sweep", "--config", str(base_file), "--grid", *GRID, "--yes")
-    elif name == "at-once":
-        for file in point_files:
-            deepsynth(home, cache, "jobs", "start", "--config", str(file))
-    elif name == "one-by-one":
-        for file in point_files:
-            out = deepsynth(home, cache, "jobs", "start", "--config", str(file)).stdout
-            job_id = out.split("started job ", 1)[1].split()[0]
-            deepsynth(home, cache, "jobs", "wait", job_id, check=False)
-    else:
-        raise ValueError(name)
-    states = all_finished(home, len(point_files))
-    elapsed = time.perf_counter() - started
+    sampler.start()
+    try:
+        if name in ("sweep", "sweep-2"):
+            slots = ["--max-concurrent", "2"] if name == "sweep-2" else []
+            deepsynth(home, cache, "sweep", "--config", str(base_file), "--grid", *GRID, "--yes", *slots)
+        elif name == "at-once":
+            for file in point_files:
+                deepsynth(home, cache, "jobs", "start", "--config", str(file))
+        elif name == "one-by-one":
+            for file in point_files:
+                out = deepsynth(home, cache, "jobs", "start", "--config", str(file)).stdout
+                job_id = out.split("started job ", 1)[1].split()[0]
+                deepsynth(home, cache, "jobs", "wait", job_id, check=False)
+        else:
+            raise ValueError(name)
+        states = all_finished(home, len(point_files))
+        elapsed = time.perf_counter() - started
+    finally:
+        done.set()
+        sampler.join()
     stop_runner(home)
-    return elapsed, states
+    return elapsed, meter.total_s, states
 
 
 def main() -> int:
@@ -146,6 +200,7 @@ def main() -> int:
     models = paths.cache_dir() / "models"
     root = Path(tempfile.mkdtemp(prefix="deepsynth-bench-sweep-"))
     times: dict[str, list[float]] = {arm: [] for arm in arms}
+    cpu: dict[str, list[float]] = {arm: [] for arm in arms}
     try:
         dataset = prepare(args, root)
         print(f"{len(os.sched_getaffinity(0))} cores; model {args.model}; {args.train_docs} train + {args.eval_docs} "
@@ -159,19 +214,23 @@ def main() -> int:
                 plan = plan_sweep(base, parse_axes(GRID))
                 point_files = [save_train_config(point_config(base, point, base.dataset, "by-hand", i),
                                                  home / f"point-{i + 1}.json") for i, point in enumerate(plan.points)]
-                elapsed, states = run_arm(arm, home, cache, base_file, point_files)
+                load = os.getloadavg()[0]
+                elapsed, cpu_s, states = run_arm(arm, home, cache, base_file, point_files)
                 ok = all(state == "FINISHED" for state in states)
                 times[arm].append(elapsed)
-                print(f"round {round_ + 1} {arm:<11} {elapsed:7.1f} s  jobs: {', '.join(states)}"
+                cpu[arm].append(cpu_s)
+                print(f"round {round_ + 1} {arm:<11} {elapsed:7.1f} s wall  {cpu_s:7.1f} s CPU  (load average "
+                      f"{load:.1f} at the start)  jobs: {', '.join(states)}"
                       + ("" if ok else "  (NOT ALL FINISHED)"), flush=True)
         print()
-        sweep = statistics.median(times["sweep"]) if times.get("sweep") else None
-        print(f"{'arm':<11} {'median wall s':>13} {'x sweep':>8}")
+        print("ratios: arm / sweep (above 1: the sweep was faster, or used less CPU)")
+        print(f"{'arm':<11} {'median wall s':>13} {'wall ratio':>10} {'median CPU s':>12} {'CPU ratio':>9}")
         for arm in arms:
-            median = statistics.median(times[arm])
-            ratio = f"{median / sweep:.2f}" if sweep else "-"
-            print(f"{arm:<11} {median:13.1f} {ratio:>8}")
-        print(json.dumps({"args": vars(args), "times_s": times}, default=str))
+            wall, work = statistics.median(times[arm]), statistics.median(cpu[arm])
+            wall_ratio = f"{wall / statistics.median(times['sweep']):.2f}" if times.get("sweep") else "-"
+            cpu_ratio = f"{work / statistics.median(cpu['sweep']):.2f}" if cpu.get("sweep") else "-"
+            print(f"{arm:<11} {wall:13.1f} {wall_ratio:>10} {work:12.1f} {cpu_ratio:>9}")
+        print(json.dumps({"args": vars(args), "wall_s": times, "cpu_s": cpu}, default=str))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
