@@ -39,6 +39,10 @@ def chart(runs: Sequence[Any]) -> Any:
         hovertemplate=("%{text}<br>compression %{x:.2f}x · ROUGE-L %{y:.1f}<br>%{customdata[0]} characters per page"
                        " · reading %{customdata[1]}<br>%{customdata[2]} documents scored<br>%{customdata[3]}"
                        "<extra></extra>")))
+    if len(table):  # room on the right for the labels of the most compressed settings
+        low, high = float(table["ratio"].min()), float(table["ratio"].max())
+        pad = (high - low) * 0.1 or 0.1 * high or 0.1
+        figure.update_xaxes(range=[low - pad, high + 3 * pad])
     figure.update_layout(title="Summary quality against compression", height=420,
                          xaxis_title="compression ratio (document text tokens / tokens the decoder reads)",
                          yaxis_title="ROUGE-L (tuned)", margin=dict(l=10, r=10, t=50, b=10), showlegend=False)

@@ -1,11 +1,16 @@
-"""Finished runs of a render sweep in a tracking store, as the worker records them (tags
-`deepsynth.sweep` and `deepsynth.render`, `compression/...` and ROUGE-L metrics with an interval),
-for the Compare page's compression chart and the sweeps panel."""
+"""Finished runs of a render sweep in a tracking store of their own, as the worker records them
+(tags `deepsynth.sweep` and `deepsynth.render`, `compression/...` and ROUGE-L metrics with an
+interval), for the Compare page's compression chart. A store of their own: newer finished runs in
+the session's shared store would change which runs other Compare-page tests see preselected."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 EXPERIMENT = "dashboard-render-sweep"
 # font size -> (compression ratio, chars per page, ROUGE-L, interval half-width)
@@ -31,3 +36,29 @@ def log_render_sweep(uri: str) -> str:
                             "eval/docs": 100.0, "train/loss": 1.0}, step=90, flush=True)
         logger.finish()
     return sweep_id
+
+
+@dataclass(frozen=True)
+class RenderSweepStore:
+    """A tracking store holding one render sweep's three finished runs."""
+
+    uri: str
+    """Its sqlite URI."""
+    sweep_id: str
+    """The sweep the runs belong to."""
+
+    def point_dashboard_at_it(self, workspace: Path) -> None:
+        """Make the dashboard of `workspace` read this store (its settings file)."""
+        settings = workspace / "workspace" / "dashboard.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        current = json.loads(settings.read_text()) if settings.is_file() else {}
+        settings.write_text(json.dumps({**current, "tracking_uri": self.uri}))
+
+
+@pytest.fixture(scope="session")
+def render_sweep_store(tmp_path_factory) -> RenderSweepStore:
+    from deepsynth.tracking.store import client_for
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('render-sweep-mlflow') / 'mlflow.db'}"
+    client_for(uri).search_experiments()  # migrate once
+    return RenderSweepStore(uri, log_render_sweep(uri))

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from render_sweep_runs import render_sweep_store  # noqa: F401  (a fixture)
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
@@ -117,18 +118,17 @@ def test_every_page_renders_in_chromium(served, tmp_path):
 
 
 @pytest.mark.browser
-def test_sweeps_and_the_compression_chart_render_in_chromium(served, store, datasets_setting, tmp_path):
+def test_sweeps_and_the_compression_chart_render_in_chromium(served, store, datasets_setting, workspace,
+                                                            render_sweep_store, tmp_path):
     """The Train page's queue and sweep progress, and the Compare page's compression chart for the
     runs of a render sweep (a plotly chart with one labelled point per run), screenshotted."""
     from playwright.sync_api import sync_playwright
-    from render_sweep_runs import log_render_sweep
 
     from deepsynth.sweeps import parse_axes, plan_sweep, start_sweep
     from deepsynth.training.config import TrainConfig
 
     sweep = start_sweep(plan_sweep(TrainConfig(dataset=str(datasets_setting), tracking_uri=store.uri),
                                    parse_axes(["lora.rank=4,8"])), start_runner=False)
-    render_sweep = log_render_sweep(store.uri)  # the newest finished runs: selected by default
     shots = tmp_path / "screenshots"
     shots.mkdir()
     extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"]) if os.environ.get("DEEPSYNTH_SCREENSHOTS") else None
@@ -138,6 +138,8 @@ def test_sweeps_and_the_compression_chart_render_in_chromium(served, store, data
             page = browser.new_page(viewport={"width": 1400, "height": 3200})
             for name, expected in (("train", ["Queue", "Sweeps", f"Compare the runs of {sweep.sweep_id}"]),
                                    ("compare", ["Render sweep: compression vs summary quality", "font_size=14"])):
+                if name == "compare":  # its runs, newest first, are preselected
+                    render_sweep_store.point_dashboard_at_it(workspace)
                 page.goto(f"{served}/{name}")
                 for text in expected:
                     page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=60_000)
@@ -158,4 +160,3 @@ def test_sweeps_and_the_compression_chart_render_in_chromium(served, store, data
                     shutil.copy(path, extra / path.name)
         finally:
             browser.close()
-    assert render_sweep

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from dashboard_testing import texts
-from render_sweep_runs import EXPERIMENT, log_render_sweep
+from render_sweep_runs import EXPERIMENT, render_sweep_store  # noqa: F401  (a fixture)
 
 from deepsynth.jobs import queue
 
@@ -65,8 +65,9 @@ def test_sweep_from_the_current_settings_and_follow_it(open_page, datasets_setti
     assert link.label == f"Compare the runs of {sweep_id}" and f"sweep={sweep_id}" in link.page + link.query_string
 
 
-def test_the_compare_page_charts_a_render_sweep(open_page, store):
-    sweep_id = log_render_sweep(store.uri)
+def test_the_compare_page_charts_a_render_sweep(open_page, workspace, render_sweep_store):
+    render_sweep_store.point_dashboard_at_it(workspace)
+    sweep_id = render_sweep_store.sweep_id
     app = open_page("compare")
     app.multiselect(key="compare.experiments").set_value([EXPERIMENT]).run()
     assert not app.exception and "Render sweep: compression vs summary quality" in texts(app)
