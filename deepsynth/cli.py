@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "demo": "deepsynth.demo",
     "compare": "deepsynth.tracking.compare_cli",
     "jobs": "deepsynth.jobs.cli",
+    "sweep": "deepsynth.sweeps.cli",
     "export": "deepsynth.export.cli",
     "import": "deepsynth.export.import_cli",
     "register": "deepsynth.tracking.registry_cli",

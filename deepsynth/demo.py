@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: from the cores other work leaves idle, sampled again before training)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render-sweep", nargs="*", metavar="FIELD=V1,V2", default=None,
+                        help="instead: the tuned run over render settings, as a sweep, and its compression-vs-ROUGE "
+                             "table (default font_size=22,14 mode=none,tiny; deepsynth.sweeps.demo)")
 
 
 def _dataset(args: argparse.Namespace, say) -> str:
@@ -155,6 +158,10 @@ def verdict(tuned: Any, blank: Any, total_s: float, uri: str | None = None) -> t
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.render_sweep is not None:  # hand-off: deepsynth/sweeps/demo.py
+        from deepsynth.sweeps.demo import run_render_sweep
+
+        return run_render_sweep(args)
     from deepsynth import paths
     from deepsynth.evaluation import keys
     from deepsynth.evaluation.scorecard import score_table

@@ -85,6 +85,14 @@ def check_version(version: object) -> str:
     return str(int(text))
 
 
+def check_sweep_id(sweep_id: object) -> str:
+    """A sweep id (a folder name under workspace/sweeps/ and an MLflow tag value): letters, digits,
+    '-' and '_'."""
+    if not isinstance(sweep_id, str) or not _FOLDER_NAME.match(sweep_id):
+        raise InputError(f"invalid sweep id {sweep_id!r}: letters, digits, '-' and '_' only")
+    return sweep_id
+
+
 def check_job_id(job_id: object) -> str:
     """A job id (it becomes a folder name under workspace/jobs/): letters, digits, '-' and '_'."""
     if not isinstance(job_id, str) or not _FOLDER_NAME.match(job_id):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import compare_documents, compare_sweep, compare_view, settings
+from ui import compare_documents, compare_sweep, compare_view, compression, settings
 
 config = settings.load()
 st.title("Compare runs")
@@ -22,8 +22,9 @@ compare_view.scores(comparison, links)
 compare_view.curves_and_params(config.uri, comparison)
 documents = compare_documents.view(comparison)
 compare_sweep.view(found)
-# More views of the same runs go here, each a `dashboard/ui/compare_*.py` module with a `view(...)`
-# (the compression chart, the sweep launcher's views), before memory and the export.
+# More views of the same runs go here, each a `dashboard/ui/*.py` module, before memory and the export.
+if compression.is_render_sweep(chosen):  # a render sweep: summary quality against compression
+    compression.show(chosen)
 compare_view.memory(chosen)
 compare_view.all_final_metrics(chosen, links)
 compare_view.export(comparison, documents)

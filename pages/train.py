@@ -13,7 +13,7 @@ from deepsynth.errors import DeepSynthError
 from deepsynth.lora import preset, preset_description, preset_names
 from deepsynth.models.config import VISION_INTERFACES, ModelConfig
 from deepsynth.training.config import EVAL_SPLITS, TRAIN_CONFIG_FILE, TrainConfig, resolve_eval_split
-from ui import datasets, handoff, live, settings
+from ui import datasets, handoff, live, settings, sweeps
 from ui.login import signed_in_user
 from ui.widgets import FieldErrors, show_error
 
@@ -103,11 +103,13 @@ def start_form() -> None:
             return
         st.session_state["train.job"] = job.job_id
         st.success(f"Started job {job.job_id} (pid {job.pid}).")
+    sweeps.queue_or_sweep(train)  # queue it instead, or sweep from these settings (dashboard/ui/sweeps.py)
 
 
 with st.expander("Start a training job", expanded=not jobs.running_jobs()):
     start_form()
 
+sweeps.queue_and_progress(config.uri)  # waiting jobs with their position, sweeps' progress
 st.subheader("Jobs")
 all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
 if not all_jobs:

@@ -1,4 +1,9 @@
-"""`deepsynth jobs list|status|start|cancel|resume|wait`: background training jobs from the shell."""
+"""`deepsynth jobs list|status|start|cancel|resume|wait|queue`: background training jobs from the shell.
+
+`jobs queue add|list|cancel|move|limit|run`: jobs that start, in order, when a slot is free
+(`deepsynth.jobs.queue`, `deepsynth.jobs.queue_runner`); `jobs list` shows them as QUEUED with
+their position.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +33,103 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     wait = actions.add_parser("wait", help="block until a job stops")
     wait.add_argument("job_id", metavar="ID")
     wait.add_argument("--timeout", type=float, default=None)
+    _add_queue_arguments(actions.add_parser(
+        "queue", help="jobs that start in order when a slot is free (add, list, cancel, move, limit, run)",
+        description="A queue on disk: queued jobs start in order when a slot is free (default: one at a "
+                    "time on CPU, one per GPU on CUDA), with no dashboard open; a small runner process "
+                    "is started when needed."))
+
+
+def _max_concurrent(text: str) -> int | None:
+    from deepsynth.errors import InputError
+    from deepsynth.jobs.queue import parse_max_concurrent
+
+    try:
+        return parse_max_concurrent(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+MAX_CONCURRENT_HELP = "jobs running at once: a number, or auto (one on CPU, one per GPU on CUDA)"
+
+
+def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:
+    verbs = parser.add_subparsers(dest="queue_action", metavar="VERB", required=True)
+    add = verbs.add_parser("add", help="queue a training run (the flags of `deepsynth train`)",
+                           description="Takes exactly the flags of `deepsynth train`; the job starts when a "
+                                       "slot is free.")
+    add_config_arguments(add)
+    add.add_argument("--max-concurrent", type=_max_concurrent, default=argparse.SUPPRESS, metavar="N|auto",
+                     help=MAX_CONCURRENT_HELP)
+    verbs.add_parser("list", help="waiting jobs in the order they will start")
+    cancel = verbs.add_parser("cancel", help="take a waiting job out of the queue")
+    cancel.add_argument("job_id", metavar="ID")
+    move = verbs.add_parser("move", help="change a waiting job's place (1 = next)")
+    move.add_argument("job_id", metavar="ID")
+    move.add_argument("position", type=int, metavar="POSITION")
+    limit = verbs.add_parser("limit", help="set how many jobs run at once")
+    limit.add_argument("max_concurrent", type=_max_concurrent, metavar="N|auto", help=MAX_CONCURRENT_HELP)
+    run = verbs.add_parser("run", help="serve the queue in this terminal (normally started for you, detached)")
+    run.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                     help="leave after the queue has been empty this long (default 30)")
 
 
 def _line(job) -> str:
     step = "-" if job.step is None else str(job.step)
     return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {job.run_id or '-'}"
+
+
+def _queued_line(job) -> str:
+    sweep = f" · sweep {job.sweep_id}" if job.sweep_id else ""
+    return f"{job.job_id:<24} {'QUEUED':<10} {'-':>7} {'-':>6}  position {job.position}{sweep}"
+
+
+def _failed_line(record) -> str:
+    return f"{record['job_id']:<24} {'FAILED':<10} {'-':>7} {'-':>6}  could not start: {record['error']}"
+
+
+def _queue_run(args: argparse.Namespace) -> int:
+    from deepsynth.jobs import queue, queue_runner
+
+    action = args.queue_action
+    if action == "add":
+        from deepsynth.training.cli import checked_nproc, config_from_args
+
+        config = config_from_args(args)
+        if hasattr(args, "max_concurrent"):  # given (auto is None)
+            queue.set_max_concurrent(args.max_concurrent)
+        job = queue_runner.queue_job(config, nproc=checked_nproc(args.nproc))
+        print(f"queued job {job.job_id} at position {job.position}; runner log: {queue_runner.runner_log()}")
+        return 0
+    if action == "list":
+        state = queue.snapshot()
+        runner = queue_runner.runner_info()
+        alive = runner is not None and runner.alive
+        limit = state.max_concurrent or "auto"
+        print(f"runner: {'pid ' + str(runner.pid) if alive else 'not running'} · max concurrent: {limit}")
+        print(f"{'POS':>4}  {'JOB':<24} {'SWEEP':<28} RUN NAME / DATASET")
+        for job in queue.list_queued():
+            print(f"{job.position:>4}  {job.job_id:<24} {job.sweep_id or '-':<28} {job.label}")
+        return 0
+    if action == "cancel":
+        if not queue.cancel_queued(args.job_id):
+            from deepsynth.errors import InputError
+
+            raise InputError(f"job {args.job_id!r} is not waiting in the queue (a started job: `deepsynth jobs cancel`)")
+        print(f"removed job {args.job_id} from the queue")
+        return 0
+    if action == "move":
+        for job in queue.move(args.job_id, args.position):
+            print(f"{job.position:>4}  {job.job_id}")
+        return 0
+    if action == "limit":
+        queue.set_max_concurrent(args.max_concurrent)
+        print(f"max concurrent jobs: {args.max_concurrent or 'auto'}")
+        return 0
+    if action == "run":
+        idle = queue_runner.IDLE_EXIT_S if args.idle_exit is None else args.idle_exit
+        return queue_runner.serve(idle_exit_s=idle)
+    raise AssertionError(action)
 
 
 def _detail(job) -> str:
@@ -49,10 +146,19 @@ def _detail(job) -> str:
 def run(args: argparse.Namespace) -> int:
     from deepsynth import jobs
 
+    if args.action == "queue":
+        return _queue_run(args)
     if args.action == "list":
+        from deepsynth.jobs import queue
+
+        state = queue.snapshot()
         print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  RUN")
+        for job in queue.list_queued():
+            print(_queued_line(job))
         for job in jobs.list_jobs():
             print(_line(job))
+        for record in reversed(state.failed[-10:]):
+            print(_failed_line(record))
         return 0
     if args.action == "start":
         from deepsynth.training.cli import checked_nproc, config_from_args
@@ -64,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         print(_detail(jobs.get_job(args.job_id)))
         return 0
     if args.action == "cancel":
+        if jobs.cancel_queued(args.job_id):  # still waiting: it never started
+            print(f"removed job {args.job_id} from the queue")
+            return 0
         job = jobs.cancel(args.job_id, timeout_s=args.timeout)
         print(_detail(job))
         return 0

@@ -17,6 +17,8 @@ EVAL_SPLITS = (AUTO_SPLIT, "test", "validation", "train")
 TRAIN_CONFIG_FILE = "train_config.json"
 """A run's `TrainConfig` as JSON: in a job folder (what the job runs, `deepsynth train --config`)
 and in the run folder (what `--resume` continues)."""
+SWEEP_TAG = "deepsynth.sweep"
+"""MLflow tag naming the sweep a run belongs to (`TrainConfig.sweep_id`; the parent run has it too)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class TrainConfig:
     """Record MLflow's system metrics (CPU, memory, disk, GPU) every 10 s."""
     measure_memory: bool = True
     """Profile one training step's peak memory and log it beside the estimate."""
+    sweep_id: str = ""
+    """The sweep this run is a point of (`deepsynth sweep`), recorded as the MLflow tag
+    `deepsynth.sweep`; empty: not part of a sweep."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -137,6 +142,8 @@ class TrainConfig:
         problems.check(self.eval_split in EVAL_SPLITS, "eval_split",
                        f"must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r}")
         problems.check(isinstance(self.experiment, str) and bool(self.experiment.strip()), "experiment", "must not be empty")
+        problems.check(self.sweep_id == "" or _is_sweep_id(self.sweep_id), "sweep_id",
+                       f"must be empty or letters, digits, '-' and '_', got {self.sweep_id!r}")
         # Free text MLflow shows (never a path or a shell word, so `lr=1e-3; r=8` is fine), but no
         # control characters (they hide or rewrite text in terminals) and no path separators.
         for name in ("experiment", "run_name"):
@@ -159,6 +166,17 @@ def resolve_eval_split(requested: str, sizes: dict[str, int]) -> str:
     if requested != AUTO_SPLIT:
         return requested
     return "test" if sizes.get("test", 0) > 0 else "validation"
+
+
+def _is_sweep_id(value: object) -> bool:
+    from deepsynth.errors import InputError
+    from deepsynth.names import check_sweep_id
+
+    try:
+        check_sweep_id(value)
+    except InputError:
+        return False
+    return True
 
 
 def save_train_config(config: TrainConfig, path: str | Path) -> Path:

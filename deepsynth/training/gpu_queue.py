@@ -217,9 +217,20 @@ POLL_S = 15.0
 """How often a queued worker looks at the GPU again."""
 
 
+def physical_index(local_index: int) -> int:
+    """The nvidia-smi (physical) index of this process's CUDA device `local_index`: nvidia-smi
+    ignores `CUDA_VISIBLE_DEVICES`, which renumbers what the process sees (the queue runner pins a
+    job to GPU 1 as `CUDA_VISIBLE_DEVICES=1`, where it is cuda:0). UUIDs are left as they are."""
+    visible = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    try:
+        return int(visible[local_index])
+    except (IndexError, ValueError):
+        return local_index
+
+
 def queue_for_gpu(config: Any, index: int = 0, lock_dir: str | Path | None = None,
                   on_queued: Callable[[str], None] | None = None, probe: Probe | None = None) -> GpuClaim:
-    """The training worker's turn on GPU `index` for `config`: waits while the GPU lacks the
-    memory `estimated_need(config)` says the run needs (`wait_for_gpu`)."""
-    return wait_for_gpu(estimated_need(config), probe or nvidia_smi_probe, index=index, lock_dir=lock_dir,
-                        poll_s=POLL_S, on_queued=on_queued)
+    """The training worker's turn on its GPU `index` (as this process numbers them) for `config`:
+    waits while that GPU lacks the memory `estimated_need(config)` says the run needs (`wait_for_gpu`)."""
+    return wait_for_gpu(estimated_need(config), probe or nvidia_smi_probe, index=physical_index(index),
+                        lock_dir=lock_dir, poll_s=POLL_S, on_queued=on_queued)

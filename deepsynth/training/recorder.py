@@ -12,6 +12,9 @@ from typing import Any
 
 from deepsynth.training.report import FINISHED, QUEUED, RUNNING, write_report
 
+RENDER_TAG = "deepsynth.render"
+"""MLflow tag: the run's dataset `RenderConfig` as compact JSON (`Recorder.compression`)."""
+
 
 class _Nothing:
     """Stands in for the MLflow logger on ranks other than 0."""
@@ -81,6 +84,16 @@ class Recorder:
 
     def tags(self, tags: dict[str, Any]) -> None:
         self.logger.set_tags(tags)
+
+    def compression(self, metrics: dict[str, float], render: dict[str, Any]) -> None:
+        """What the decoder reads per page (`deepsynth.training.compression`), at step 0, with the
+        render settings that produced the pages as the tag `deepsynth.render` (JSON), so runs of a
+        render sweep can be told apart and labelled by their setting."""
+        import json
+
+        self.tags({RENDER_TAG: json.dumps(render, sort_keys=True, separators=(",", ":"))})
+        if metrics:
+            self.metrics(metrics, 0)
 
     def json_artifact(self, data: dict[str, Any], name: str) -> None:
         self.logger.log_dict(data, name)

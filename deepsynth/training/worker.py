@@ -23,7 +23,8 @@ from deepsynth.configuration import flat_params, to_dict
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
-from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config
+from deepsynth.training.config import (
+    SWEEP_TAG, TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config)
 from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
@@ -124,7 +125,8 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             record = Recorder(RunLogger.start(
                 config.experiment, config.run_name, params=flat_params(config), uri=uri,
                 tags={"deepsynth.preset": config.preset, "deepsynth.dataset": config.dataset,
-                      "deepsynth.blank_pages": str(config.blank_pages), **user_tags()}), job_dir)
+                      "deepsynth.blank_pages": str(config.blank_pages), **user_tags(),
+                      **({SWEEP_TAG: config.sweep_id} if config.sweep_id else {})}), job_dir)
             run_dir = config.run_root / record.run_id
             run_dir.mkdir(parents=True, exist_ok=True)
             _claim(run_dir)
@@ -225,6 +227,11 @@ class _Session:
                                 "reading train pages", self.progress)
         if self.distributed.is_main:
             self.distributed.barrier()
+        if self.distributed.is_main and not self.resumed and not config.blank_pages:  # what the decoder reads
+            from deepsynth.training.compression import measure_compression
+
+            self.record.compression(measure_compression(model, loaded.dataset["train"], train_data.readings),
+                                    to_dict(render))
         self.cancel.check()
         if not config.threads and device == "cpu":  # sample the load again: a moment's load at start
             threads = choose_threads(0, concurrent_jobs_hint() * self.distributed.world_size)

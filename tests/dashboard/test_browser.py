@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from render_sweep_runs import render_sweep_store  # noqa: F401  (a fixture)
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
@@ -274,5 +275,50 @@ def test_compare_page_answers_which_run_is_better_in_chromium(served, eval_store
             assert page.locator(".js-plotly-plot .parcoords").count() >= 1 or "learning_rate" in page.inner_text("body")
             assert page.evaluate(no_overflow)
             assert _shot(page, "compare-sweep", tmp_path).stat().st_size > 30_000
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_sweeps_and_the_compression_chart_render_in_chromium(served, store, datasets_setting, workspace,
+                                                            render_sweep_store, tmp_path):
+    """The Train page's queue and sweep progress, and the Compare page's compression chart for the
+    runs of a render sweep (a plotly chart with one labelled point per run), screenshotted."""
+    from playwright.sync_api import sync_playwright
+
+    from deepsynth.sweeps import parse_axes, plan_sweep, start_sweep
+    from deepsynth.training.config import TrainConfig
+
+    sweep = start_sweep(plan_sweep(TrainConfig(dataset=str(datasets_setting), tracking_uri=store.uri),
+                                   parse_axes(["lora.rank=4,8"])), start_runner=False)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"]) if os.environ.get("DEEPSYNTH_SCREENSHOTS") else None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3200})
+            for name, expected in (("train", ["Queue", "Sweeps", f"Compare the runs of {sweep.sweep_id}"]),
+                                   ("compare", ["Render sweep: compression vs summary quality", "font_size=14"])):
+                if name == "compare":  # its runs, newest first, are preselected
+                    render_sweep_store.point_dashboard_at_it(workspace)
+                page.goto(f"{served}/{name}")
+                for text in expected:
+                    page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=60_000)
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+                if name == "compare":
+                    chart = page.locator(".js-plotly-plot").last
+                    chart.wait_for(state="visible", timeout=60_000)
+                    labels = chart.locator("g.textpoint text").all_text_contents()  # SVG: no innerText
+                    assert sorted(labels) == ["font_size=14", "font_size=22", "font_size=28"], labels
+                    assert chart.locator("g.errorbar").count() == 3  # ROUGE-L intervals drawn
+                path = shots / f"sweeps-{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                assert path.stat().st_size > 10_000
+                if extra is not None:
+                    extra.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, extra / path.name)
         finally:
             browser.close()
