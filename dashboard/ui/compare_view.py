@@ -13,9 +13,11 @@ import streamlit as st
 
 from deepsynth.tracking import compare
 from deepsynth.tracking.queries import RUN_STATUSES, metric_keys
+from deepsynth.training.config import SWEEP_TAG
 from ui import cached
 from ui.widgets import human_bytes, run_label, run_link, show_error
 
+MAX_SWEEP_RUNS = 50  # a linked sweep preselects all its runs, up to this many
 PREDICTIONS_TTL_S = 60  # a finished run's predictions never change; a running one gains them once
 
 
@@ -52,6 +54,11 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
     except Exception as error:  # an unreachable server or a bad URI: say so, keep the page usable
         show_error(RuntimeError(f"cannot read the tracking store {uri}: {error}"))
         st.stop()
+    linked_sweep = st.query_params.get("sweep")  # the Train page's "Compare the runs of <sweep>"
+    if linked_sweep and st.session_state.get("compare.linked_sweep") != linked_sweep:
+        st.session_state["compare.linked_sweep"] = linked_sweep
+        st.session_state["compare.tags"] = f"{SWEEP_TAG}={linked_sweep}"
+        st.session_state.pop("compare.runs", None)  # the sweep's runs, not an earlier choice
     f1, f2, f3 = st.columns([2, 2, 3])
     names = f1.multiselect("Experiments", [e.name for e in experiments], key="compare.experiments",
                            placeholder="all experiments")
@@ -67,7 +74,9 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
         st.info("No runs match. Train one on the **Train** page, or widen the filters.")
         st.stop()
     by_id = {run.run_id: run for run in runs}
-    default = [run.run_id for run in runs if run.status == "FINISHED"][:5] or list(by_id)[:5]
+    one_sweep = SWEEP_TAG in compare.parse_tag_filter(tag_text)  # a sweep's runs belong together
+    limit = MAX_SWEEP_RUNS if one_sweep else 5
+    default = [run.run_id for run in runs if run.status == "FINISHED"][:limit] or list(by_id)[:limit]
     # Keep the choices that still match the filters; when none do (a filter changed), start from the
     # newest finished runs again rather than from an empty selection.
     kept = [rid for rid in st.session_state.get("compare.runs", []) if rid in by_id]

@@ -81,3 +81,21 @@ def test_the_compare_page_charts_a_render_sweep(open_page, workspace, render_swe
     # runs that are not a render sweep: no such block
     app.multiselect(key="compare.runs").set_value(app.multiselect(key="compare.runs").value[:1]).run()
     assert "Render sweep" not in texts(app)
+
+
+def test_the_train_pages_sweep_link_opens_compare_on_that_sweeps_runs(workspace, render_sweep_store):
+    """`compare?sweep=<id>` (the link under a sweep's progress) filters on the sweep tag and selects
+    all its runs, so the compression chart shows without touching a filter."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP
+
+    render_sweep_store.point_dashboard_at_it(workspace)
+    sweep_id = render_sweep_store.sweep_id
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params["sweep"] = sweep_id
+    app.switch_page("../pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert app.text_input(key="compare.tags").value == f"deepsynth.sweep={sweep_id}"
+    assert len(app.multiselect(key="compare.runs").value) == 3
+    assert "Render sweep: compression vs summary quality" in texts(app)
