@@ -8,9 +8,10 @@ a temporary name and renamed, the JSON last (it marks the cache complete).
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from deepsynth.atomic_files import replacing, write_bytes_atomic
 from deepsynth.errors import InputError
@@ -149,7 +150,32 @@ def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: str | Path
     cached = _load(stem)
     if cached is not None and len(cached) == len(dataset_split):
         return cached
+    # Jobs started together on the same documents (a sweep's points, two jobs by hand) read them
+    # once: the first holds the lock while it reads, the others wait and then load its cache.
+    with _reading_lock(stem):
+        cached = _load(stem)
+        if cached is not None and len(cached) == len(dataset_split):
+            return cached
+        readings = _read_all(reader, dataset_split, column, batch_documents, progress, description)
+        _save(readings, stem, key)
+    return readings
 
+
+@contextmanager
+def _reading_lock(stem: Path) -> Iterator[None]:
+    """An exclusive `flock` on `<stem>.lock` (released by the kernel if the process dies)."""
+    import fcntl
+
+    with open(stem.with_suffix(".lock"), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_all(reader: Any, dataset_split: Any, column: str, batch_documents: int, progress: bool,
+              description: str) -> list[Any]:
     from tqdm.auto import tqdm
 
     images = dataset_split.select_columns([column])
@@ -161,5 +187,4 @@ def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: str | Path
                 documents = [[page] for page in documents]
             readings.extend(reader.read_documents(documents))
             bar.update(len(documents))
-    _save(readings, stem, key)
     return readings

@@ -88,7 +88,7 @@ def test_the_train_pages_sweep_link_opens_compare_on_that_sweeps_runs(workspace,
     all its runs, so the compression chart shows without touching a filter."""
     from streamlit.testing.v1 import AppTest
 
-    from conftest import APP
+    from dashboard_testing import APP
 
     render_sweep_store.point_dashboard_at_it(workspace)
     sweep_id = render_sweep_store.sweep_id

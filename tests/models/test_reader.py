@@ -104,3 +104,40 @@ def test_int8_reader_reads_like_float32(render_lines):
     read_int8, read_float32 = int8.read_pages([page]).text, float32.read_pages([page]).text
     assert read_int8 == read_float32
     assert _character_errors(text, read_int8) <= 1, read_int8
+
+
+def test_two_jobs_reading_the_same_documents_at_once_read_them_once(tmp_path, tiny_pages, lora):
+    """A sweep's points (or two jobs started together) on the same dataset: the first reads, the
+    second waits for its cache instead of reading the pages again."""
+    import threading
+    import time
+
+    from datasets import Dataset, Features, Image, Sequence, Value
+
+    from deepsynth.models import ModelConfig, build_document_model, read_dataset
+
+    split = Dataset.from_dict({"id": ["a", "b"], "pages": tiny_pages},
+                              features=Features({"id": Value("string"), "pages": Sequence(Image())}))
+    model = build_document_model(ModelConfig(name="tiny"), lora)
+    calls = []
+    original = model.reader.read_documents
+
+    def slow_read(documents):
+        calls.append(len(documents))
+        time.sleep(0.5)  # long enough for the other reader to arrive while this one reads
+        return original(documents)
+
+    model.reader.read_documents = slow_read
+    results = [None, None]
+
+    def job(index):
+        results[index] = read_dataset(model, split, tmp_path, progress=False)
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert calls == [2]  # one pass over the two documents, not two
+    assert [r.text for r in results[0]] == [r.text for r in results[1]]
