@@ -1,0 +1,23 @@
+"""This machine's hardware for the pages (probed once per server: nvidia-smi, no torch), and what
+a training configuration will do on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+
+@st.cache_resource(show_spinner=False)
+def here() -> Any:
+    """The `Machine` the dashboard runs on (its jobs train here too)."""
+    from deepsynth.estimate.this_machine import probe_machine
+
+    return probe_machine()
+
+
+def describe_run(config: Any, train_docs: int, running: int = 0) -> Any:
+    """`RunHere` for a `TrainConfig` started next to `running` other jobs."""
+    from deepsynth.estimate.this_machine import run_here
+
+    return run_here(config, train_docs, here(), concurrent_jobs=running + 1)
