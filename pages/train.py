@@ -13,7 +13,7 @@ from deepsynth import jobs
 from deepsynth.config_flags import config_json
 from deepsynth.configuration import ConfigError, from_dict
 from deepsynth.errors import DeepSynthError
-from deepsynth.jobs.progress import clock, state_text, step_text
+from deepsynth.jobs.progress import state_text
 from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
 from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig
 from deepsynth.training.step_plan import auto_checkpoint_every, auto_warmup_steps, planned_steps
@@ -180,7 +180,8 @@ def start_form() -> None:
         label_slot.markdown(f"LoRA: **{train.preset}** · rank {train.lora.rank} · alpha {train.lora.alpha:g} · "
                             f"{train.lora.quantization if train.lora.is_quantized else 'no quantization'}")
     here = machine.describe_run(train, train_docs, running=len(jobs.running_jobs()))
-    st.caption(f"Plan: **{train.max_steps or plan} steps** · warmup {train.warmup_steps} · checkpoint every "
+    steps = train.max_steps or plan
+    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {train.warmup_steps} · checkpoint every "
                f"{train.checkpoint_every} · {here.summary}")
     for warning in here.warnings:
         st.warning(warning, icon=":material/speed:")
@@ -207,18 +208,13 @@ with st.expander("Start a training job", expanded=not jobs.running_jobs()):
     start_form()
 
 st.subheader("Jobs")
-all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
+all_jobs = live.jobs_table(config.uri)
 if not all_jobs:
     st.info("No jobs yet.")
     st.stop()
-st.dataframe([{"job": j.job_id, "state": state_text(j.state, j.cancelled_by_user),
-               "step": step_text(j.step, j.total_steps), "attempts": j.attempt,
-               "started": clock(j.started_at), "resumed": ", ".join(clock(t) for t in j.resumed_at),
-               "run": j.run_id or ""} for j in all_jobs],
-             hide_index=True, key="train.jobs_table", width="stretch")
 ids = [j.job_id for j in all_jobs]
 if st.session_state.get("train.job") not in ids:
     st.session_state["train.job"] = ids[0]
-job_id = st.selectbox("Job", ids, key="train.job",
-                      format_func=lambda i: f"{i} · {next(state_text(j.state, j.cancelled_by_user) for j in all_jobs if j.job_id == i)}")
+words = {j.job_id: state_text(j.state, j.cancelled_by_user) for j in all_jobs}
+job_id = st.selectbox("Job", ids, key="train.job", format_func=lambda i: f"{i} · {words[i]}")
 live.panel(job_id, config.uri, spawn)

@@ -33,6 +33,47 @@ def evaluation(uri: str, run_id: str) -> Any:
     return read_evaluation(run_id, uri)
 
 
+def job_steps(all_jobs: list, uri: str) -> dict[str, int | None]:
+    """job id -> the step to show (`current_step`: report.json and the run's last logged loss, the
+    same figure the panel shows), one metric query per tracking store."""
+    by_store: dict[str, list[str]] = {}
+    for job in all_jobs:
+        if job.run_id:
+            by_store.setdefault(job.tracking_uri or uri, []).append(job.run_id)
+    last: dict[str, int] = {}
+    for store, run_ids in by_store.items():
+        try:
+            history = cached.live_histories(store, tuple(sorted(run_ids)), ("train/loss",))
+        except Exception:  # an unreachable store: the report's step is still worth showing
+            continue
+        if len(history):
+            last.update(history.groupby("run_id")["step"].max().astype(int).to_dict())
+    return {job.job_id: current_step(job.step, [last[job.run_id]] if job.run_id in last else [])
+            for job in all_jobs}
+
+
+def jobs_table(uri: str) -> list:
+    """Every job with its state in words and the panel's step figure; refreshes itself while a job
+    runs. Returns the jobs (newest first)."""
+    from deepsynth.jobs.progress import clock
+
+    all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
+
+    @st.fragment(run_every=REFRESH if any(job.alive for job in all_jobs) else None)
+    def draw() -> None:
+        current = jobs.list_jobs()
+        steps = job_steps(current, uri)
+        st.dataframe([{"job": j.job_id, "state": state_text(j.state, j.cancelled_by_user),
+                       "step": step_text(steps[j.job_id], j.total_steps), "attempts": j.attempt,
+                       "started": clock(j.started_at), "resumed": ", ".join(clock(t) for t in j.resumed_at),
+                       "run": j.run_id or ""} for j in current],
+                     hide_index=True, key="train.jobs_table", width="stretch")
+
+    if all_jobs:
+        draw()
+    return all_jobs
+
+
 def header(job: Any, step: int | None) -> None:
     """One line about a job: state in words, step / total, attempt, run id; its history below."""
     icon = ":gray[:material/cancel:]" if job.cancelled_by_user else STATE_ICONS.get(job.state, "")

@@ -7,13 +7,19 @@ from typing import Any
 
 import streamlit as st
 
+MACHINE_KEY = "deepsynth.machine"  # tests put a `Machine` here; the app probes the real one
+
 
 @st.cache_resource(show_spinner=False)
-def here() -> Any:
-    """The `Machine` the dashboard runs on (its jobs train here too)."""
+def _probed() -> Any:
     from deepsynth.estimate.this_machine import probe_machine
 
     return probe_machine()
+
+
+def here() -> Any:
+    """The `Machine` the dashboard runs on (its jobs train here too)."""
+    return st.session_state.get(MACHINE_KEY) or _probed()
 
 
 def describe_run(config: Any, train_docs: int, running: int = 0) -> Any:

@@ -24,9 +24,11 @@ def source_columns(config: DatasetConfig) -> list[str]:
 
 
 def expected_documents(previewed: int, preview_size: int, limit: int) -> tuple[int, bool]:
-    """(documents a build would keep, exact?) from a preview of up to `preview_size` documents: a
-    shorter preview is the whole source; otherwise `limit` caps it (not exact: the source may
-    hold fewer), or it is at least `preview_size`."""
+    """(documents a build would keep, exact?) from a preview of up to `preview_size` documents
+    (read without the limit): `limit` when the preview already reached it; a shorter preview is
+    the whole source; otherwise at most `limit` (the source may hold fewer) or at least the preview."""
+    if limit and previewed >= limit:
+        return limit, True
     if previewed < preview_size:
         return previewed, True
     return (limit, False) if limit else (previewed, False)
@@ -43,8 +45,8 @@ def small_split_warnings(sizes: Mapping[str, int], exact: bool = True) -> list[s
     held_out = {name: sizes.get(name, 0) for name in ("validation", "test") if name in sizes}
     small = {name: n for name, n in held_out.items() if 0 < n < MIN_EVAL_DOCS}  # 0: a fraction set to 0
     if small:
-        listed = " and ".join(f"{about}{n} {name}" for name, n in small.items())
-        warnings.append(f"{listed} document(s): ROUGE on so few is mostly noise (±3 points at 40 documents, "
+        listed = " and ".join(f"{n} {name}" for name, n in small.items())
+        warnings.append(f"{about}{listed} document(s): ROUGE on so few is mostly noise (±3 points at 40 documents, "
                         f"±2 at 100). Use at least {MIN_EVAL_DOCS}, or a larger fraction.")
     return warnings
 
