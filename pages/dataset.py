@@ -215,7 +215,9 @@ if exact or dataset_config.limit:
 for warning in small_split_warnings(sizes, exact):
     st.warning(warning, icon=":material/data_alert:")
 table, page = st.columns([3, 2])
-table.dataframe(rows, width="stretch", height=420, key="dataset.preview_table")
+table.dataframe(rows, width="stretch", height=420, key="dataset.preview_table", column_config={
+    "id": st.column_config.TextColumn("id", width="small"), "text": st.column_config.TextColumn("text", width="medium"),
+    "summary": st.column_config.TextColumn("summary", width="medium")})
 png, n_pages, render_warnings = datasets.render_preview(datasets.render_key(render), rows[0]["text"],
                                                         dataset_config.instruction)
 page.container(border=True).image(png, caption=f"{rows[0]['id']}: page 1 of {n_pages}", width="stretch",

@@ -104,8 +104,8 @@ alpha = l2.number_input("Alpha", step=1.0, key="estimate.lora.alpha", on_change=
                         help="The update is scaled by alpha / rank. It follows rank (keeping the preset's ratio) "
                              "until you edit it.")
 dropout = l3.number_input("Dropout", step=0.05, key="estimate.lora.dropout", on_change=relabel)
-targets = l4.text_input("Target modules (empty = the family's default)", key="estimate.lora.target_modules",
-                        on_change=relabel)
+targets = l4.text_input("Target modules (empty = default)", key="estimate.lora.target_modules", on_change=relabel,
+                        help="Comma-separated module names (q_proj, v_proj, ...); empty: the model family's default.")
 if state.get("estimate.alpha_ratio"):
     l2.caption(f"follows rank (× {state['estimate.alpha_ratio']:g})")
 errors.slot("rank", "alpha", "dropout", "target_modules")

@@ -70,7 +70,7 @@ st.subheader("Export a package")
 run = run_picker(finished, key="registry.export.run", label="Finished run", on_change=follow_export)
 if run is not None:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", run.run_name or "adapter").strip("-") or "adapter"
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([3, 2])
     target = c1.text_input("Package file", value=str(exports / f"{stem}-{run.run_id[:8]}.zip"),
                            key=f"registry.export.out.{run.run_id}")
     merge = c2.checkbox("Include a merged 16-bit decoder", key="registry.export.merge",

@@ -39,7 +39,8 @@ state = st.session_state
 memory = FormMemory("train")
 FIELDS = [f for f in config_form.form_fields(TrainConfig) if f.path not in DRAWN_BY_PAGE]
 BY_PATH = {f.path: f for f in FIELDS}
-KEYS = ["train.dataset", "train.settings_source", "train.preset"] + [f"{PREFIX}.{f.path}" for f in FIELDS]
+FORM_OPEN = "train.form_open"  # the form's expander, open or closed as the user left it
+KEYS = [FORM_OPEN, "train.dataset", "train.settings_source", "train.preset"] + [f"{PREFIX}.{f.path}" for f in FIELDS]
 st.title("Train")
 
 
@@ -86,11 +87,13 @@ def base_preset(choice: handoff.TrainingChoice | None) -> str:
 # -- the form's values: remembered ones, then a new hand-off from the estimate page ---------------
 defaults = config_form.defaults(FIELDS, PREFIX)
 defaults.update({key(path): None for path in AUTOMATIC})
-defaults.update({"train.settings_source": PRESET_SOURCE, "train.preset": "standard"})
+defaults.update({"train.settings_source": PRESET_SOURCE, "train.preset": "standard",
+                 FORM_OPEN: not jobs.running_jobs()})
 memory.restore(KEYS, defaults)
 choice = handoff.load()
 if choice is not None and choice.saved_at > float(memory.values().get("handoff_applied", 0.0)):
     apply_choice(choice)  # applied once: later edits on this page are kept
+    state[FORM_OPEN] = True  # the settings just handed over are what the user came to see
     memory.remember("handoff_applied", choice.saved_at)
 if choice is None and state.get("train.settings_source") == handoff.SOURCE:
     state["train.settings_source"] = PRESET_SOURCE
@@ -204,7 +207,7 @@ def start_form() -> None:
         st.success(f"Started job {job.job_id} (pid {job.pid}).")
 
 
-with st.expander("Start a training job", expanded=not jobs.running_jobs()):
+with st.expander("Start a training job", key=FORM_OPEN, on_change="rerun"):
     start_form()
 
 st.subheader("Jobs")

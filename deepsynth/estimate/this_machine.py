@@ -33,7 +33,7 @@ class Machine:
     def describe(self) -> str:
         if self.gpus:
             return f"{len(self.gpus)} GPU(s) ({self.gpus[0].name.removeprefix('local: ')}) and {self.cpu_threads} CPU cores"
-        return f"CPU only, {self.cpu_threads} core(s)"
+        return f"CPU only, {self.cpu_threads} core{'s' if self.cpu_threads != 1 else ''}"
 
 
 def cpu_threads() -> int:

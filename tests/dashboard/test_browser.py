@@ -25,11 +25,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 # page url -> texts that prove it rendered its content (not just the shell)
 EXPECTED = {
-    "estimate": ["Presets & estimate", "Memory per term", "GPU fit", "activations"],
+    "estimate": ["Presets & estimate", "This machine:", "Memory per term", "activations"],
     "dataset": ["Dataset", "Columns used: text ← extract", "4 · Generate"],
     "train": ["Train", "Jobs", "ETA", "-m deepsynth train"],
     "compare": ["Compare runs", "Params that differ", "lora.rank", "Memory: estimate vs measured"],
-    "registry": ["Export & registry", "Registered adapters", "browser-smoke"],
+    "registry": ["Export & registry", "Registered adapters", "Set or move an alias"],
     "playground": ["Playground", "Adapters to compare", "Summarize"],
 }
 
@@ -83,34 +83,73 @@ def served(workspace, store, datasets_setting, fake_spawn, tmp_path):
         log.close()
 
 
-@pytest.mark.browser
-def test_every_page_renders_in_chromium(served, tmp_path):
+def settled(page) -> None:
+    """Wait until the app's script run has finished (no "Running..." widget)."""
+    page.wait_for_timeout(300)  # a rerun may take a moment to start
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def screenshot(page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("DEEPSYNTH_SCREENSHOTS"):
+        extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"])
+        extra.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, extra / path.name)
+    return path
+
+
+@pytest.fixture
+def browser():
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
     assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    extra = Path(os.environ["DEEPSYNTH_SCREENSHOTS"]) if os.environ.get("DEEPSYNTH_SCREENSHOTS") else None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            for name, expected in EXPECTED.items():
-                page.goto(f"{served}/{'' if name == 'estimate' else name}")  # the default page is the root
-                for text in expected:
-                    page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=60_000)
-                page.wait_for_function(  # the script run has finished (no "Running..." widget)
-                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-                body = page.inner_text("body")
-                assert "Page not found" not in body, name
-                assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: {body[:2000]}"
-                assert "Traceback" not in body, name
-                path = shots / f"{name}.png"
-                page.screenshot(path=str(path), full_page=True)
-                assert path.stat().st_size > 10_000
-                if extra is not None:
-                    extra.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(path, extra / path.name)
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.mark.browser
+def test_every_page_renders_in_chromium(served, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    for name, expected in EXPECTED.items():
+        page.goto(f"{served}/{'' if name == 'estimate' else name}")  # the default page is the root
+        for text in expected:
+            page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=60_000)
+        settled(page)
+        body = page.inner_text("body")
+        assert "Page not found" not in body, name
+        assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: {body[:2000]}"
+        assert "Traceback" not in body, name
+        screenshot(page, tmp_path, name)
+
+
+@pytest.mark.browser
+def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(served)
+    page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
+    settled(page)
+    page.get_by_role("button", name="Use these settings on the Train page").click()
+    page.get_by_text("opens on “From the estimate page”", exact=False).first.wait_for(timeout=60_000)
+    page.goto(f"{served}/train")
+    page.get_by_text("From the estimate page: standard", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    assert page.get_by_role("radio", name="From the estimate page").is_checked()
+    steps = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
+    steps.fill("7")
+    steps.press("Enter")
+    page.get_by_text("Plan: 7 steps", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    screenshot(page, tmp_path, "train-before-reload")
+    page.reload()  # a new session: the form comes back from disk
+    page.get_by_text("Plan: 7 steps", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    assert page.get_by_role("spinbutton", name="Max steps (0 = by epochs)").input_value() == "7"
+    assert page.get_by_role("radio", name="From the estimate page").is_checked()
+    screenshot(page, tmp_path, "train-after-reload")
