@@ -16,6 +16,7 @@ from deepsynth.lora import BIASES, COMPUTE_DTYPES, CUSTOM_PRESET, LORA_FIELDS, Q
 from deepsynth.lora import preset_description, preset_names
 from deepsynth.units import GIB, readable_duration
 from ui import handoff, machine
+from ui.form_memory import keep
 from ui.widgets import FieldErrors, human_bytes
 
 state = st.session_state
@@ -77,16 +78,28 @@ def device_changed() -> None:
     state["estimate.dtype"] = "bfloat16" if state["estimate.device"] == "cuda" else "float32"
 
 
+def model_changed() -> None:
+    state["estimate.image_tokens"] = 256 if state["estimate.model"] == "deepseek-ocr" else 0
+
+
+WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.epochs": 1, "estimate.seq_len": 256,
+            "estimate.target_tokens": 48, "estimate.image_tokens": 0, "estimate.optimizer": "adamw",
+            "estimate.gradient_checkpointing": False, "estimate.train_text_encoder": False,
+            "estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
+            "estimate.model_path": "", "estimate.gpu": "A100 80GB"}
 if "estimate.lora.rank" not in state:  # first visit: the standard preset, this machine's device
     state["estimate.preset"] = "standard"
     load_preset()
     state["estimate.device"] = here.device
     device_changed()
+    for key, value in WORKLOAD.items():
+        state.setdefault(key, value)
+keep([*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio",
+      *(f"estimate.lora.{name}" for name in LORA_FIELDS)])  # across page switches (ui.form_memory.keep)
 
 # -- model and LoRA -----------------------------------------------------------------------------------
 m1, m2, m3 = st.columns(3)
-model = m1.selectbox("Model", [*BUILTIN_MODELS, "config.json path"], index=BUILTIN_MODELS.index("default"),
-                     key="estimate.model")
+model = m1.selectbox("Model", [*BUILTIN_MODELS, "config.json path"], key="estimate.model", on_change=model_changed)
 if model == "config.json path":
     model = m1.text_input("config.json or model folder", key="estimate.model_path").strip()
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
@@ -121,15 +134,15 @@ with st.expander("Workload", expanded=True):
     w1, w2, w3, w4 = st.columns(4)
     device = w1.selectbox("Device", DEVICES, key="estimate.device", on_change=device_changed,
                           help=f"Defaults to this machine's ({here.device}).")
-    batch_size = w2.number_input("Batch size", value=8, key="estimate.batch_size")
-    documents = w3.number_input("Training documents", value=1000, step=100, key="estimate.num_documents")
-    epochs = w4.number_input("Epochs", value=1, key="estimate.epochs")
+    batch_size = w2.number_input("Batch size", step=1, key="estimate.batch_size")
+    documents = w3.number_input("Training documents", step=100, key="estimate.num_documents")
+    epochs = w4.number_input("Epochs", step=1, key="estimate.epochs")
     errors.slot("device", "batch_size", "num_documents", "epochs")
     w5, w6, w7, w8 = st.columns(4)
-    seq_len = w5.number_input("Sequence length (tokens)", value=256, step=64, key="estimate.seq_len")
-    target_tokens = w6.number_input("Summary tokens", value=48, key="estimate.target_tokens")
-    image_tokens = w7.number_input("Vision tokens / sample", value=256 if model == "deepseek-ocr" else 0,
-                                   key=f"estimate.image_tokens.{model == 'deepseek-ocr'}")
+    seq_len = w5.number_input("Sequence length (tokens)", step=64, key="estimate.seq_len")
+    target_tokens = w6.number_input("Summary tokens", step=1, key="estimate.target_tokens")
+    image_tokens = w7.number_input("Vision tokens / sample", step=64, key="estimate.image_tokens",
+                                   help="deepseek-ocr: 256 per page (set when you choose it)")
     dtype = w8.selectbox("Precision", ["bfloat16", "float16", "float32"], key="estimate.dtype")
     errors.slot("seq_len", "target_tokens", "image_tokens", "dtype")
     w9, w10, w11, _ = st.columns(4)
@@ -209,7 +222,7 @@ st.subheader("GPU fit" if here.has_gpu else "If you had a GPU")
 if not here.has_gpu:
     st.caption("This machine has no GPU: what the same settings would need and take on one.")
 g1, g2 = st.columns([1, 3])
-g1.selectbox("GPU for time and cost", [g.name for g in GPUS], index=5, key="estimate.gpu")
+g1.selectbox("GPU for time and cost", [g.name for g in GPUS], key="estimate.gpu")
 if result.throughput is not None:
     speed = result.throughput
     g2.markdown(f"On **{speed.gpu}**: {readable_duration(speed.hours * 3600)} for {speed.steps:,} steps "

@@ -19,12 +19,14 @@ from deepsynth.tracking import registry
 from deepsynth.tracking.alias_guard import lower_score_warning, score_of, score_text
 from deepsynth.verb_runner import run_verb
 from ui import cached, settings
+from ui.form_memory import keep
 from ui.widgets import run_picker, show_error
 
 config = settings.load()
 exports = paths.exports_dir()
 state = st.session_state
 st.title("Export & registry")
+keep(["registry.register.run", "registry.register.name", "registry.register.alias", "registry.alias.alias"])
 for key in state.pop("registry.clear", []):  # fields an action used: empty again (before they are drawn)
     state[key] = ""
 if flash := state.pop("registry.flash", None):  # a change made just before the rerun

@@ -18,7 +18,7 @@ from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
 from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig
 from deepsynth.training.step_plan import auto_checkpoint_every, auto_warmup_steps, planned_steps
 from ui import config_form, datasets, handoff, live, machine, settings
-from ui.form_memory import FormMemory
+from ui.form_memory import FormMemory, keep
 from ui.widgets import FieldErrors, show_error
 
 SPAWN_KEY = "deepsynth.spawn"  # tests put a fake process starter here; the app uses subprocess.Popen
@@ -216,6 +216,7 @@ if not all_jobs:
     st.info("No jobs yet.")
     st.stop()
 ids = [j.job_id for j in all_jobs]
+keep(["train.job"])
 if st.session_state.get("train.job") not in ids:
     st.session_state["train.job"] = ids[0]
 words = {j.job_id: state_text(j.state, j.cancelled_by_user) for j in all_jobs}

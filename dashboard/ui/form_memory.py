@@ -37,6 +37,18 @@ def current_user() -> str:
     return str(name) if isinstance(name, str) and name.strip() else LOCAL_USER
 
 
+def keep(keys: Iterable[str]) -> None:
+    """Re-assert these widgets' session values before they are drawn. Streamlit forgets a widget
+    that a run did not draw (another page, a `st.stop()` above it), and a widget whose value was
+    set through session state comes back showing its own default (0, the first option) while the
+    session still holds the value: the next interaction then sends the wrong one. Setting the
+    value again each run prevents both (Streamlit's documented idiom). Never for buttons or file
+    uploaders, whose values cannot be set."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def memory_path(user: str | None = None) -> Path:
     """The user's form file; the name is reduced to file-safe characters (never a path)."""
     name = _SAFE.sub("_", user or current_user()).strip("._") or LOCAL_USER
@@ -71,9 +83,12 @@ class FormMemory:
 
     def restore(self, keys: Iterable[str], defaults: Mapping[str, Any] | None = None) -> None:
         """Give every widget key that has no session value its remembered value, else its default
-        (call before drawing the widgets, which then take no `value=` of their own)."""
+        (call before drawing the widgets, which then take no `value=` of their own); keys with a
+        value keep it across page switches and stopped runs (`keep`)."""
         saved = self.values()
         defaults = defaults or {}
+        keys = list(keys)
+        keep(keys)
         for key in keys:
             if key in st.session_state:
                 continue

@@ -24,6 +24,8 @@ from ui.widgets import STATE_ICONS, show_error
 REFRESH = "2s"
 CURVES = ("train/loss", "train/samples_per_s")
 LOG_LINES = 40
+MARKED_POINTS = 60  # curves this short show each logged step as a dot
+JOB_COLUMNS = {"job": 190, "state": 150, "step": 110, "attempts": 80, "started": 150, "resumed": 220, "run": 290}
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -67,7 +69,9 @@ def jobs_table(uri: str) -> list:
                        "step": step_text(steps[j.job_id], j.total_steps), "attempts": j.attempt,
                        "started": clock(j.started_at), "resumed": ", ".join(clock(t) for t in j.resumed_at),
                        "run": j.run_id or ""} for j in current],
-                     hide_index=True, key="train.jobs_table", width="stretch")
+                     hide_index=True, key="train.jobs_table", width="stretch",
+                     column_config={name: st.column_config.Column(name, width=width)
+                                    for name, width in JOB_COLUMNS.items()})
 
     if all_jobs:
         draw()
@@ -91,8 +95,8 @@ def header(job: Any, step: int | None) -> None:
 
 
 def loss_chart(loss: pd.DataFrame, job_id: str) -> None:
-    # markers: a curve of one point is still a visible point, not empty axes
-    figure = px.line(loss, x="step", y="value", markers=True, labels={"value": "train/loss"})
+    # markers on short curves: one point is still a visible point, not empty axes
+    figure = px.line(loss, x="step", y="value", markers=len(loss) <= MARKED_POINTS, labels={"value": "train/loss"})
     figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10))
     if len(loss) == 1:
         only = int(loss["step"].iloc[0])

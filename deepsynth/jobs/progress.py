@@ -104,15 +104,19 @@ def is_noise(line: str) -> bool:
     return any(pattern.search(line) for pattern in NOISE)
 
 
+_CANCEL_LINE = re.compile(r"^(deepsynth \w+): error: (cancelled by SIG\w+)$")  # the CLI's exit line after a cancel
+
+
 def clean_log(text: str) -> list[str]:
     """The log's lines a person reads: a line redrawn with carriage returns (a progress bar) keeps
-    only its last state, progress bars are left out except a last one still moving, and library
-    noise (`NOISE`) is dropped. Errors and tracebacks are kept as they are."""
+    only its last state, progress bars are left out except a last one still moving, library noise
+    (`NOISE`) is dropped, and a cancel is not announced as an error. Errors and tracebacks are
+    kept as they are."""
     lines = []
     for raw in text.splitlines():
         line = raw.rstrip().split("\r")[-1].rstrip() if "\r" in raw else raw.rstrip()
         if line and not is_noise(line):
-            lines.append(line)
+            lines.append(_CANCEL_LINE.sub(r"\1: \2 (a cancel: resume continues from the last checkpoint)", line))
     kept = [line for line in lines if not _PROGRESS_BAR.search(line)]
     if lines and _PROGRESS_BAR.search(lines[-1]) and "100%|" not in lines[-1]:
         kept.append(lines[-1])  # what the job is busy with right now

@@ -24,6 +24,7 @@ NOISY_LOG = (
     "step 2/10 loss 3.9036 lr 4.00e-05\n"
     "Traceback (most recent call last):\n"
     "ValueError: something real\n"
+    "deepsynth train: error: cancelled by SIGTERM\n"
 )
 
 
@@ -38,6 +39,7 @@ def test_the_log_tail_drops_progress_bars_and_library_noise(tmp_path):
         "step 2/10 loss 3.9036 lr 4.00e-05",
         "Traceback (most recent call last):",
         "ValueError: something real",
+        "deepsynth train: cancelled by SIGTERM (a cancel: resume continues from the last checkpoint)",
     ]
     raw = progress.log_tail(log, lines=100, clean=False)
     assert "Loading weights" in raw and "USDT:" in raw  # the whole log is still there when asked
