@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -104,11 +105,13 @@ def draw(slots: dict, results: dict, loaded_s: float | None, running: bool) -> N
         st.caption(f"Model and adapters loaded in {loaded_s:.1f} s (in a separate process).")
 
 
-def run_models(slots: dict) -> tuple[dict, float | None]:
+def run_models(slots: dict, above: Any) -> tuple[dict, float | None]:
     results: dict[str, dict] = {}
     loaded: list[float] = []
-    status = st.status(f"Loading the base model and {len(picked)} adapter(s) in a separate process…", expanded=False)
+    status = above.status(f"Loading the base model and {len(picked)} adapter(s) in a separate process…",
+                          expanded=False)
     started = time.perf_counter()
+    draw(slots, results, None, running=True)  # every model's column says it is waiting
 
     def on_event(event) -> None:
         if event.event == "loaded":
@@ -132,10 +135,11 @@ def run_models(slots: dict) -> tuple[dict, float | None]:
 
 
 clicked = st.button("Summarize", type="primary", key="playground.go")
+progress = st.container()  # the status line sits above the models' columns
 slots = dict(zip(order, (column.empty() for column in st.columns(len(order)))))
 if clicked:
     try:
-        results, loaded_s = run_models(slots)
+        results, loaded_s = run_models(slots, progress)
         st.session_state["playground.results"] = (inputs, results, loaded_s)
     except DeepSynthError as error:
         show_error(error)

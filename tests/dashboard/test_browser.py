@@ -153,3 +153,44 @@ def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, browser
     assert page.get_by_role("spinbutton", name="Max steps (0 = by epochs)").input_value() == "7"
     assert page.get_by_role("radio", name="From the estimate page").is_checked()
     screenshot(page, tmp_path, "train-after-reload")
+
+
+@pytest.mark.browser
+def test_values_shown_after_a_source_switch_and_a_page_switch_are_the_kept_ones(served, browser, tmp_path):
+    """Streamlit forgets widgets a run did not draw; one set through session state then comes back
+    showing its own default (0) while the session holds the value. What the browser shows after a
+    source switch (a stopped run) and a page switch must be the kept value."""
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(f"{served}/dataset")
+    page.get_by_text("Columns used", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    size = page.get_by_role("spinbutton", name="Font size (px)")
+    size.fill("18")
+    size.press("Enter")
+    settled(page)
+    page.get_by_text("Upload a file", exact=True).click()
+    page.get_by_text("Upload a file to continue", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    page.get_by_text("Bundled corpus", exact=True).click()
+    page.get_by_text("Columns used", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    assert page.get_by_role("spinbutton", name="Font size (px)").input_value() == "18"
+    assert page.get_by_role("spinbutton", name="Page width").input_value() == "1024"  # not 0
+
+    page.goto(served)
+    page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
+    settled(page)
+    rank = page.get_by_role("spinbutton", name="Rank")
+    rank.fill("24")
+    rank.press("Enter")
+    page.get_by_text("Edited settings", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    page.get_by_role("link", name="Dataset").first.click()  # the same session, another page
+    page.get_by_text("Columns used", exact=False).first.wait_for(timeout=60_000)
+    settled(page)
+    page.get_by_role("link", name="Presets & estimate").first.click()
+    page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
+    settled(page)
+    assert page.get_by_role("spinbutton", name="Rank").input_value() == "24"
+    assert page.get_by_role("spinbutton", name="Batch size").input_value() == "8"  # not 0
+    screenshot(page, tmp_path, "estimate-after-page-switch")
