@@ -16,7 +16,7 @@ from deepsynth.lora import BIASES, COMPUTE_DTYPES, CUSTOM_PRESET, LORA_FIELDS, Q
 from deepsynth.lora import preset_description, preset_names
 from deepsynth.units import GIB, readable_duration
 from ui import handoff, machine
-from ui.form_memory import keep
+from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, human_bytes
 
 state = st.session_state
@@ -27,18 +27,20 @@ errors = FieldErrors()
 DEVICES = ["cpu", "cuda"]
 
 
+def lora_widgets(lora: LoraSettings) -> dict:
+    """{widget key: value} of LoRA settings (targets as text; alpha and dropout as floats, the one
+    numeric type their number inputs keep)."""
+    return {f"estimate.lora.{name}": ", ".join(value) if name == "target_modules"
+            else float(value) if name in ("alpha", "dropout") else value
+            for name, value in ((name, getattr(lora, name)) for name in LORA_FIELDS)}
+
+
 def load_preset() -> None:
     """Fill the LoRA fields from the chosen preset (they stay editable)."""
     if state["estimate.preset"] == CUSTOM_PRESET:
         return  # "custom" is what edited values are called, not values of its own
     chosen = preset(state["estimate.preset"])
-    for name in LORA_FIELDS:
-        value = getattr(chosen, name)
-        if name == "target_modules":
-            value = ", ".join(value)
-        elif name in ("alpha", "dropout"):
-            value = float(value)  # number inputs keep one numeric type
-        state[f"estimate.lora.{name}"] = value
+    state.update(lora_widgets(chosen))
     state["estimate.alpha_ratio"] = chosen.alpha / chosen.rank  # alpha follows rank until edited
 
 
@@ -87,15 +89,14 @@ WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.
             "estimate.gradient_checkpointing": False, "estimate.train_text_encoder": False,
             "estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
             "estimate.model_path": "", "estimate.gpu": "A100 80GB"}
-if "estimate.lora.rank" not in state:  # first visit: the standard preset, this machine's device
-    state["estimate.preset"] = "standard"
-    load_preset()
-    state["estimate.device"] = here.device
-    device_changed()
-    for key, value in WORKLOAD.items():
-        state.setdefault(key, value)
-keep([*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio",
-      *(f"estimate.lora.{name}" for name in LORA_FIELDS)])  # across page switches (ui.form_memory.keep)
+LORA_KEYS = [f"estimate.lora.{name}" for name in LORA_FIELDS]
+KEYS = [*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio", *LORA_KEYS]
+STANDARD = preset("standard")
+DEFAULTS = {**WORKLOAD, "estimate.preset": "standard", "estimate.device": here.device,  # this machine's device
+            "estimate.dtype": "bfloat16" if here.device == "cuda" else "float32",
+            "estimate.alpha_ratio": STANDARD.alpha / STANDARD.rank, **lora_widgets(STANDARD)}
+memory = FormMemory("estimate")  # the page as the user left it: a reload or a page switch keeps it
+memory.restore(KEYS, DEFAULTS)
 
 # -- model and LoRA -----------------------------------------------------------------------------------
 m1, m2, m3 = st.columns(3)
@@ -150,6 +151,8 @@ with st.expander("Workload", expanded=True):
     checkpointing = w10.checkbox("Gradient checkpointing", key="estimate.gradient_checkpointing")
     train_encoder = w11.checkbox("Train the text encoder", key="estimate.train_text_encoder")
     errors.slot("optimizer", "gradient_checkpointing", "train_text_encoder")
+
+memory.save(KEYS)
 
 problems: list[tuple[str, str]] = []  # every settings problem at once, each under its field
 try:
