@@ -106,9 +106,9 @@ if run is not None:
     c1, c2 = st.columns(2)
     name = c1.text_input("Registered model name (e.g. wiki-summarizer)", key="registry.register.name",
                          help="A new name creates a registered model; an existing one gets a new version.")
+    name_slot = c1.empty()  # its error goes right under the field
     if by_name:
         c1.caption("Existing: " + ", ".join(f"`{n}`" for n in by_name))
-    name_slot = c1.empty()
     alias = c2.text_input("Alias (optional, e.g. champion)", key="registry.register.alias",
                           help="Points this alias at the new version (moving it if it is set).")
     alias_slot = c2.empty()
