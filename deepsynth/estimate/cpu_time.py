@@ -13,7 +13,7 @@ Threads scale the rate linearly, which holds for 1-2 threads (the only counts me
 
 Quantized bases (QLoRA) on a CPU: bitsandbytes dequantizes the 4-bit/8-bit weights for every
 matmul into the compute dtype. Where the CPU has bfloat16 instructions (AVX512_BF16 / AMX) a
-measured nf4 step took 0.76x the CPU time of an fp32 LoRA step; without them bfloat16 matmuls
+measured nf4 step took ~0.73x the CPU time of an fp32 LoRA step; without them bfloat16 matmuls
 are emulated, and a qlora_4bit run on CPU was reported at 0.05 samples/s, ~30x slower than plain
 LoRA (the dashboard walk-through): `QUANTIZED_SLOWDOWN_NO_BF16`.
 """
@@ -33,14 +33,17 @@ from deepsynth.estimate.throughput import Throughput, flops_per_step
 from deepsynth.estimate.workload import Workload
 from deepsynth.lora import LoraSettings
 
-CPU_GFLOPS_PER_THREAD = 124.0
+CPU_GFLOPS_PER_THREAD = 127.0
 """Effective training GFLOP/s of one CPU thread (fp32): default model, standard preset, batch 4,
-4.15 CPU-seconds per step for 517 GFLOP of a 256-token workload (idle-machine equivalent)."""
-STEP_OVERHEAD_S = 0.02
-"""Seconds per step that do not scale with FLOPs (Python, optimizer bookkeeping, collation);
-the tiny test model's steps are almost only this."""
-QUANTIZED_SLOWDOWN_BF16 = 0.76
-"""CPU time of an nf4 (bf16 compute) step / an fp32 LoRA step, CPU with bf16 instructions."""
+4.15 and 3.96 CPU-seconds per step in two measurements (median of 5 steps each) for 517 GFLOP of a
+256-token workload (CPU seconds: what an idle machine's wall clock would show)."""
+STEP_OVERHEAD_S = 0.012
+"""Seconds per step that do not scale with FLOPs (Python, optimizer bookkeeping, collation): the
+tiny test model's collate + step took 0.011 CPU-seconds (batch 2, one thread), and the worker's
+own per-step work adds ~6% (bench/train_throughput.py: 0.945x of the bare loop)."""
+QUANTIZED_SLOWDOWN_BF16 = 0.73
+"""CPU time of an nf4 (bf16 compute) step / an fp32 LoRA step, CPU with bf16 instructions
+(measured 0.76 and 0.71, interleaved in one process each time)."""
 QUANTIZED_SLOWDOWN_NO_BF16 = 30.0
 """The same ratio where bf16 is emulated (reported: 0.05 samples/s vs ~1.5 for plain LoRA)."""
 READ_SECONDS_PER_PAGE = 0.45

@@ -59,7 +59,7 @@ def test_quantized_bases_are_slow_where_the_cpu_lacks_bf16():
     qlora = cpu_time.cpu_throughput(arch, preset("qlora_4bit"), workload, 2, has_bf16=False)
     assert qlora.step_seconds / plain.step_seconds == pytest.approx(cpu_time.QUANTIZED_SLOWDOWN_NO_BF16, rel=0.01)
     with_bf16 = cpu_time.cpu_throughput(arch, preset("qlora_4bit"), workload, 2, has_bf16=True)
-    assert with_bf16.step_seconds < plain.step_seconds  # measured: 0.76x the CPU time of fp32 LoRA
+    assert with_bf16.step_seconds < plain.step_seconds  # measured: ~0.73x the CPU time of fp32 LoRA
     fp32_compute = preset("qlora_4bit", compute_dtype="float32")
     assert cpu_time.quantized_slowdown(fp32_compute, has_bf16=False) == cpu_time.QUANTIZED_SLOWDOWN_BF16
 
