@@ -64,5 +64,7 @@ def with_field_names(message: str, labels: Mapping[str, str]) -> str:
     fields (“Summary column”); `labels` maps a config field (`summary_column`) to its label.
     Flags the form has no field for are left as they are."""
     by_flag = {"--" + name.replace("_", "-"): label for name, label in labels.items()}
+    for flag, label in by_flag.items():  # "name it with --x" is an instruction: say where to do it
+        message = message.replace(f"name it with {flag}", f"choose it in the “{label}” field")
     return _FLAG.sub(lambda match: f"the “{by_flag[match.group(0)]}” field" if match.group(0) in by_flag
                      else match.group(0), message)

@@ -47,7 +47,7 @@ def test_column_fields_offer_the_files_columns_and_errors_name_the_fields(open_p
     app.file_uploader(key="dataset.upload").upload("docs.jsonl", rows(30), "application/json").run()
     error = app.error[0].value
     assert "cannot tell which column holds the summary" in error
-    assert "the “Summary column” field" in error and "--summary-column" not in error  # the page's words
+    assert "choose it in the “Summary column” field" in error and "--summary-column" not in error  # the page's words
     assert app.selectbox(key="dataset.summary_column").options == ["automatic (detected)", "body", "gist"]
     app.selectbox(key="dataset.text_column").set_value("body")
     app.selectbox(key="dataset.summary_column").set_value("gist").run()

@@ -91,5 +91,7 @@ def test_dataset_form_checks():
     assert small_split_warnings({"train": 800, "validation": 100, "test": 0}) == []  # test fraction 0: chosen
     message = "docs.csv: cannot tell which column holds the summary; name it with --summary-column; columns: a, b"
     assert with_field_names(message, {"summary_column": "Summary column"}) == (
-        "docs.csv: cannot tell which column holds the summary; name it with the “Summary column” field; columns: a, b")
+        "docs.csv: cannot tell which column holds the summary; choose it in the “Summary column” field; columns: a, b")
     assert with_field_names("use --unknown-flag", {"summary_column": "S"}) == "use --unknown-flag"
+    assert with_field_names("no column 'x' for the text (--text-column)", {"text_column": "Text column"}) == (
+        "no column 'x' for the text (the “Text column” field)")
