@@ -45,14 +45,19 @@ def run_verb(verb: str, args: Sequence[str], timeout_s: float = 900.0, run: Run 
         done = run(argv, capture_output=True, text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise DeepSynthError(f"deepsynth {verb} did not finish within {timeout_s:.0f} s") from None
-    if done.returncode == USER_ERROR_EXIT:
+    check_exit(verb, done.returncode, done.stderr)
+    return VerbResult(tuple(argv), done.stdout, done.stderr)
+
+
+def check_exit(verb: str, returncode: int, stderr: str) -> None:
+    """Raise the `DeepSynthError` a finished `deepsynth VERB` child stands for (none on success)."""
+    if returncode == USER_ERROR_EXIT:
         prefix = f"deepsynth {verb}: error: "
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        lines = [line for line in stderr.splitlines() if line.strip()]
         start = next((i for i, line in enumerate(lines) if line.startswith(prefix)), None)
         message = ("\n".join(lines[start:])[len(prefix):] if start is not None
                    else "\n".join(lines[-5:]) or "failed")
         raise DeepSynthError(message)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise DeepSynthError(f"deepsynth {verb} failed (exit status {done.returncode}):\n{tail}")
-    return VerbResult(tuple(argv), done.stdout, done.stderr)
+    if returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise DeepSynthError(f"deepsynth {verb} failed (exit status {returncode}):\n{tail}")

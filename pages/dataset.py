@@ -1,4 +1,10 @@
-"""Dataset: pick a source, map columns, preview, set the render, generate; browse built datasets."""
+"""Dataset: pick a source, map columns, preview, set the render, generate; browse built datasets.
+
+The form's values live on disk per user (ui.form_memory): switching the source or reloading keeps
+the instruction, filters and render settings. Fields hold real defaults or stay empty with a hint
+(no grey example text that looks like a value); the column fields offer the source's columns;
+splits too small to train or evaluate on are flagged before the build; library messages name the
+page's fields rather than command-line flags."""
 
 from __future__ import annotations
 
@@ -9,18 +15,39 @@ from pathlib import Path
 
 import streamlit as st
 
-from deepsynth.configuration import ConfigError
+from deepsynth.configuration import ConfigError, default_of
 from deepsynth.data import DatasetConfig, build_dataset, collect_records, save_upload
 from deepsynth.data.files import FORMATS_BY_SUFFIX
+from deepsynth.data.form_checks import (
+    expected_documents, planned_splits, small_split_warnings, source_columns, with_field_names)
 from deepsynth.errors import DeepSynthError
 from deepsynth.render import MODES, RenderConfig
 from ui import cached, datasets, settings
+from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, show_error
 
 SOURCES = {"Bundled corpus": "bundled", "Upload a file": "upload", "Local path": "path", "Hugging Face": "hf"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+PREVIEW_DOCS = 20
+LABELS = {"text_column": "Text column", "summary_column": "Summary column", "id_column": "Id column",
+          "instruction": "Instruction prompt", "limit": "Keep at most", "min_text_chars": "Min text chars",
+          "max_text_chars": "Max text chars", "min_summary_chars": "Min summary chars",
+          "max_summary_chars": "Max summary chars", "validation_fraction": "Validation fraction",
+          "test_fraction": "Test fraction", "seed": "Split seed", "workers": "Render processes",
+          "language": "Language", "source": "Source", "max_input_mb": "file size limit"}
+RENDER_FIELDS = ("font", "font_size", "mode", "max_pages", "page_width", "page_height", "margin", "line_spacing")
+DEFAULTS = {"dataset.source_kind": "Bundled corpus", "dataset.bundled": "wiki", "dataset.language": "en",
+            "dataset.path": "", "dataset.hf": "", "dataset.text_column": "", "dataset.summary_column": "",
+            "dataset.id_column": "", "dataset.instruction": "", "dataset.limit": 200,
+            **{f"dataset.{name}": default_of(DatasetConfig, name)
+               for name in ("min_text_chars", "max_text_chars", "seed", "validation_fraction", "test_fraction")},
+            "dataset.workers": 0,
+            **{f"dataset.render.{name}": default_of(RenderConfig, name) for name in RENDER_FIELDS}}
 
 config = settings.load()
+state = st.session_state
+memory = FormMemory("dataset")
+memory.restore(DEFAULTS, DEFAULTS)
 st.title("Dataset")
 mode = st.segmented_control("Mode", ["Build", "Browse"], default="Build", key="dataset.mode",
                             label_visibility="collapsed")
@@ -28,13 +55,27 @@ mode = st.segmented_control("Mode", ["Build", "Browse"], default="Build", key="d
 
 @st.cache_data(ttl=30, show_spinner=False)
 def preview(config_json: str, stamp: float) -> tuple[list[dict], dict, dict, list[str]]:
-    """First 20 documents after mapping and filters (`stamp`: the file's mtime, so edits show)."""
-    collected = collect_records(DatasetConfig(**json.loads(config_json)), limit=20)
+    """First documents after mapping and filters (`stamp`: the file's mtime, so edits show)."""
+    collected = collect_records(DatasetConfig(**json.loads(config_json)), limit=PREVIEW_DOCS)
     rows = [{"id": r.id, "text": r.text, "summary": r.summary} for r in collected.records]
     return rows, collected.columns, collected.counts, collected.warnings
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def columns_of(source: str, language: str, stamp: float) -> list[str]:
+    try:
+        return source_columns(DatasetConfig(source=source, language=language))
+    except (DeepSynthError, StopIteration):  # unreadable or empty: the preview says why
+        return []
+
+
+def say(error: Exception) -> None:
+    """A library error for this page: its flags named as the page's fields."""
+    show_error(DeepSynthError(with_field_names(str(error), LABELS)))
+
+
 if mode == "Browse":
+    memory.save(DEFAULTS)
     datasets.browse(config.datasets)
     st.stop()
 
@@ -44,6 +85,7 @@ st.subheader("1 · Source")
 kind = SOURCES[st.radio("Source", list(SOURCES), horizontal=True, key="dataset.source_kind")]
 language = "en"
 stamp = 0.0
+source = ""
 if kind == "bundled":
     source = st.selectbox("Corpus", ["wiki", "aclsum"], key="dataset.bundled",
                           format_func={"wiki": "Wikipedia extracts (10k, en/fr/es)", "aclsum": "ACLSum papers"}.get)
@@ -52,62 +94,86 @@ if kind == "bundled":
 elif kind == "upload":
     upload = st.file_uploader("CSV, TSV, JSONL, JSON or Parquet", key="dataset.upload",
                               type=[suffix.lstrip(".") for suffix in FORMATS_BY_SUFFIX])
-    if upload is None:
-        st.stop()
-    try:
-        saved = save_upload(upload.getvalue(), upload.name, config.datasets / "uploads")
-    except DeepSynthError as error:
-        show_error(error)  # right under the uploader: size, type, encoding, Parquet marker
+    last = memory.values().get("last_upload")
+    if upload is not None:
+        try:
+            saved = save_upload(upload.getvalue(), upload.name, config.datasets / "uploads")
+        except DeepSynthError as error:
+            say(error)  # right under the uploader: size, type, encoding, Parquet marker
+            memory.save(DEFAULTS)
+            st.stop()
+        memory.remember("last_upload", str(saved))
+        st.caption(f"Saved as `{saved}`")
+    elif last and Path(last).is_file():
+        saved = Path(last)
+        st.caption(f"Using your last upload `{saved.name}` (upload another file to replace it).")
+    else:
+        memory.save(DEFAULTS)
+        st.info("Upload a file to continue; your other settings are kept.")
         st.stop()
     source, stamp = str(saved), saved.stat().st_mtime
-    st.caption(f"Saved as `{saved}`")
 elif kind == "path":
-    source = st.text_input("File path", key="dataset.path", placeholder="/data/corpus.jsonl").strip()
+    source = st.text_input("File path (CSV, TSV, JSONL, JSON or Parquet)", key="dataset.path").strip()
     stamp = Path(source).stat().st_mtime if source and Path(source).is_file() else 0.0
 else:
-    source = "hf:" + st.text_input("Dataset (NAME[:CONFIG][@SPLIT] or a local dataset folder)",
-                                   key="dataset.hf", placeholder="cnn_dailymail:3.0.0@train")
+    name = st.text_input("Dataset: NAME[:CONFIG][@SPLIT] (e.g. cnn_dailymail:3.0.0@train) or a local dataset folder",
+                         key="dataset.hf").strip()
+    source = f"hf:{name}" if name else ""
 errors.slot("source", "language", "max_input_bytes")
-if source in ("", "hf:"):
-    st.info("Choose a source to continue.")
+if not source:
+    memory.save(DEFAULTS)
+    st.info("Choose a source to continue; your other settings are kept.")
     st.stop()
 
 # -- 2. columns, filters, instruction ---------------------------------------------------------------
 st.subheader("2 · Columns and prompt")
+found_columns = columns_of(source, language, stamp)
 c1, c2, c3 = st.columns(3)
-text_column = c1.text_input("Text column", key="dataset.text_column", placeholder="detected")
-summary_column = c2.text_input("Summary column", key="dataset.summary_column", placeholder="detected")
-id_column = c3.text_input("Id column", key="dataset.id_column", placeholder="id or row number")
+for role, column, hint in (("text", c1, "detected"), ("summary", c2, "detected"), ("id", c3, "row number if none")):
+    key = f"dataset.{role}_column"
+    options = ["", *found_columns]
+    if state.get(key) not in options:  # a column of another source: back to automatic
+        state[key] = ""
+    column.selectbox(LABELS[f"{role}_column"], options, key=key,
+                     format_func=lambda c, hint=hint: c or f"automatic ({hint})",
+                     help=f"Which of the source's columns holds the {role}.")
 errors.slot("text_column", "summary_column", "id_column")
-instruction = st.text_area("Instruction prompt (drawn above every document)", key="dataset.instruction",
-                           placeholder="Summarize this text:", height=68)
+instruction = st.text_area("Instruction prompt, drawn above every document (optional)", key="dataset.instruction",
+                           height=68, help="Rendered as a header on each page and kept with the document. "
+                                           "Leave it empty for pages without an instruction.")
+if not instruction.strip():
+    st.caption("No instruction: the pages show the document only.")
 with st.expander("Filters and splits"):
     f1, f2, f3, f4 = st.columns(4)
-    limit = f1.number_input("Keep at most (0 = all)", value=200, step=50, key="dataset.limit")
-    min_text = f2.number_input("Min text chars", value=1, key="dataset.min_text_chars")
-    max_text = f3.number_input("Max text chars (0 = none)", value=0, key="dataset.max_text_chars")
-    seed = f4.number_input("Split seed", value=0, key="dataset.seed")
+    limit = f1.number_input("Keep at most (0 = all)", step=50, key="dataset.limit")
+    min_text = f2.number_input("Min text chars", step=1, key="dataset.min_text_chars")
+    max_text = f3.number_input("Max text chars (0 = none)", step=1, key="dataset.max_text_chars")
+    seed = f4.number_input("Split seed", step=1, key="dataset.seed")
     errors.slot("limit", "min_text_chars", "max_text_chars", "seed", "min_summary_chars", "max_summary_chars")
     s1, s2, s3 = st.columns(3)
-    validation = s1.number_input("Validation fraction", value=0.1, step=0.05, key="dataset.validation_fraction")
-    test = s2.number_input("Test fraction", value=0.1, step=0.05, key="dataset.test_fraction")
-    workers = s3.number_input("Render processes (0 = one per core)", value=0, key="dataset.workers")
+    validation = s1.number_input("Validation fraction", step=0.05, key="dataset.validation_fraction")
+    test = s2.number_input("Test fraction", step=0.05, key="dataset.test_fraction")
+    workers = s3.number_input("Render processes (0 = one per core)", step=1, key="dataset.workers")
     errors.slot("validation_fraction", "test_fraction", "workers")
 
 # -- 3. render settings -----------------------------------------------------------------------------
 st.subheader("3 · Rendering")
 r1, r2, r3, r4 = st.columns(4)
-font = r1.selectbox("Font", cached.font_choices(), key="dataset.render.font")
-font_size = r2.number_input("Font size (px)", value=22, key="dataset.render.font_size")
+fonts = cached.font_choices()
+if state.get("dataset.render.font") not in fonts:
+    state["dataset.render.font"] = fonts[0]
+font = r1.selectbox("Font", fonts, key="dataset.render.font")
+font_size = r2.number_input("Font size (px)", step=1, key="dataset.render.font_size")
 render_mode = r3.selectbox("Resolution mode", list(MODES), key="dataset.render.mode")
-max_pages = r4.number_input("Max pages", value=8, key="dataset.render.max_pages")
+max_pages = r4.number_input("Max pages", step=1, key="dataset.render.max_pages")
 errors.slot("font", "font_size", "mode", "max_pages")
 r5, r6, r7, r8 = st.columns(4)
-page_width = r5.number_input("Page width", value=1024, step=64, key="dataset.render.page_width")
-page_height = r6.number_input("Page height", value=1448, step=64, key="dataset.render.page_height")
-margin = r7.number_input("Margin", value=48, key="dataset.render.margin")
-line_spacing = r8.number_input("Line spacing", value=1.4, step=0.1, key="dataset.render.line_spacing")
+page_width = r5.number_input("Page width", step=64, key="dataset.render.page_width")
+page_height = r6.number_input("Page height", step=64, key="dataset.render.page_height")
+margin = r7.number_input("Margin", step=1, key="dataset.render.margin")
+line_spacing = r8.number_input("Line spacing", step=0.1, key="dataset.render.line_spacing")
 errors.slot("page_width", "page_height", "margin", "line_spacing", "text_color")
+memory.save(DEFAULTS)
 
 problems: list[tuple[str, str]] = []  # render and dataset settings checked together: every problem at once
 try:
@@ -119,10 +185,11 @@ except ConfigError as error:
     render = RenderConfig()
 try:
     dataset_config = DatasetConfig(
-        source=source, language=language, text_column=text_column.strip(), summary_column=summary_column.strip(),
-        id_column=id_column.strip(), instruction=instruction.strip(), limit=int(limit),
-        min_text_chars=int(min_text), max_text_chars=int(max_text), seed=int(seed),
-        validation_fraction=float(validation), test_fraction=float(test), workers=int(workers), render=render)
+        source=source, language=language, text_column=state["dataset.text_column"],
+        summary_column=state["dataset.summary_column"], id_column=state["dataset.id_column"],
+        instruction=instruction.strip(), limit=int(limit), min_text_chars=int(min_text), max_text_chars=int(max_text),
+        seed=int(seed), validation_fraction=float(validation), test_fraction=float(test), workers=int(workers),
+        render=render)
 except ConfigError as error:
     problems += error.problems
 if problems:
@@ -134,14 +201,23 @@ fields = {k: v for k, v in vars(dataset_config).items() if k != "render"}
 try:
     rows, columns, counts, warnings = preview(json.dumps(fields, default=str), stamp)
 except DeepSynthError as error:
-    show_error(error)
+    say(error)
     st.stop()
 st.caption(f"Columns used: text ← `{columns['text']}`, summary ← `{columns['summary']}`, "
            f"id ← `{columns['id'] or 'row number'}` · preview of the first {len(rows)} documents")
 for warning in warnings:
-    st.warning(warning)
+    st.warning(with_field_names(warning, LABELS))
+documents, exact = expected_documents(len(rows), PREVIEW_DOCS, dataset_config.limit)
+sizes = planned_splits(documents, dataset_config)
+if exact or dataset_config.limit:
+    st.caption(f"A build keeps {'' if exact else 'up to '}{documents} documents: {sizes['train']} train · "
+               f"{sizes['validation']} validation · {sizes['test']} test.")
+for warning in small_split_warnings(sizes, exact):
+    st.warning(warning, icon=":material/data_alert:")
 table, page = st.columns([3, 2])
-table.dataframe(rows, width="stretch", height=420, key="dataset.preview_table")
+table.dataframe(rows, width="stretch", height=420, key="dataset.preview_table", column_config={
+    "id": st.column_config.TextColumn("id", width="small"), "text": st.column_config.TextColumn("text", width="medium"),
+    "summary": st.column_config.TextColumn("summary", width="medium")})
 png, n_pages, render_warnings = datasets.render_preview(datasets.render_key(render), rows[0]["text"],
                                                         dataset_config.instruction)
 page.container(border=True).image(png, caption=f"{rows[0]['id']}: page 1 of {n_pages}", width="stretch",
@@ -169,13 +245,17 @@ if st.button("Generate dataset", type="primary", key="dataset.generate"):
         written = build_dataset(dataset_config, out_dir, progress=progress, overwrite=overwrite, pool=pool)
     except DeepSynthError as error:
         bar.empty()
-        show_error(error)
+        say(error)
         st.stop()
     bar.empty()
     datasets.list_datasets.clear()
+    FormMemory("train").remember("train.dataset", str(written))  # the Train page starts from it
+    state.pop("train.dataset", None)
     built = next(d for d in datasets.list_datasets(str(config.datasets)) if d.path == str(written))
     c = built.metadata["counts"]
     st.success(f"Wrote `{written}`: {c['kept']} documents ({c['train']} train, {c['validation']} validation, "
-               f"{c['test']} test), {c['pages']} pages.")
+               f"{c['test']} test), {c['pages']} pages. The **Train** page now starts from it.")
     for warning in built.metadata.get("warnings", []):
-        st.warning(warning)
+        st.warning(with_field_names(warning, LABELS))
+    for warning in small_split_warnings({k: c[k] for k in ("train", "validation", "test")}):
+        st.warning(warning, icon=":material/data_alert:")

@@ -1,5 +1,6 @@
 """Presets & estimate: a model, a LoRA preset or custom settings, a workload -> parameters, memory
-per term, GPU fit, time and cost, before anything heavy loads (the estimator never imports torch)."""
+per term, time on this machine (its CPU when it has no GPU), GPU fit, before anything heavy loads
+(the estimator never imports torch; the machine is probed with nvidia-smi)."""
 
 from __future__ import annotations
 
@@ -10,38 +11,96 @@ import streamlit as st
 from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, estimate, load_architecture
-from deepsynth.lora import BIASES, COMPUTE_DTYPES, LORA_FIELDS, QUANTIZATIONS, LoraSettings, preset
+from deepsynth.estimate.cpu_time import cpu_throughput
+from deepsynth.lora import BIASES, COMPUTE_DTYPES, CUSTOM_PRESET, LORA_FIELDS, QUANTIZATIONS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_names
 from deepsynth.units import GIB, readable_duration
-from ui import handoff
+from ui import handoff, machine
+from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, human_bytes
 
-
 state = st.session_state
+here = machine.here()
 st.title("Presets & estimate")
+st.caption(f"This machine: {here.describe()}.")
 errors = FieldErrors()
+DEVICES = ["cpu", "cuda"]
+
+
+def lora_widgets(lora: LoraSettings) -> dict:
+    """{widget key: value} of LoRA settings (targets as text; alpha and dropout as floats, the one
+    numeric type their number inputs keep)."""
+    return {f"estimate.lora.{name}": ", ".join(value) if name == "target_modules"
+            else float(value) if name in ("alpha", "dropout") else value
+            for name, value in ((name, getattr(lora, name)) for name in LORA_FIELDS)}
 
 
 def load_preset() -> None:
     """Fill the LoRA fields from the chosen preset (they stay editable)."""
+    if state["estimate.preset"] == CUSTOM_PRESET:
+        return  # "custom" is what edited values are called, not values of its own
     chosen = preset(state["estimate.preset"])
-    for name in LORA_FIELDS:
-        value = getattr(chosen, name)
-        if name == "target_modules":
-            value = ", ".join(value)
-        elif name in ("alpha", "dropout"):
-            value = float(value)  # number inputs keep one numeric type
-        state[f"estimate.lora.{name}"] = value
+    state.update(lora_widgets(chosen))
+    state["estimate.alpha_ratio"] = chosen.alpha / chosen.rank  # alpha follows rank until edited
 
 
-if "estimate.lora.rank" not in state:  # first visit: the standard preset
-    state["estimate.preset"] = "standard"
-    load_preset()
+def current_lora() -> LoraSettings | None:
+    try:
+        return LoraSettings(
+            rank=int(state["estimate.lora.rank"]), alpha=float(state["estimate.lora.alpha"]),
+            dropout=float(state["estimate.lora.dropout"]), bias=state["estimate.lora.bias"],
+            target_modules=tuple(t.strip() for t in state["estimate.lora.target_modules"].split(",") if t.strip()),
+            quantization=state["estimate.lora.quantization"],
+            double_quantization=state["estimate.lora.double_quantization"],
+            compute_dtype=state["estimate.lora.compute_dtype"])
+    except (ConfigError, ValueError, TypeError):
+        return None
+
+
+def relabel() -> None:
+    """After a LoRA edit: the preset those values are exactly, else `custom`."""
+    lora = current_lora()
+    state["estimate.preset"] = next((name for name in preset_names() if lora is not None and preset(name) == lora),
+                                    CUSTOM_PRESET)
+
+
+def rank_changed() -> None:
+    ratio = state.get("estimate.alpha_ratio")
+    if ratio:  # alpha not edited by hand: keep the preset's alpha / rank scaling
+        state["estimate.lora.alpha"] = float(ratio * int(state["estimate.lora.rank"]))
+    relabel()
+
+
+def alpha_changed() -> None:
+    state["estimate.alpha_ratio"] = None  # edited by hand: it stays as typed
+    relabel()
+
+
+def device_changed() -> None:
+    state["estimate.dtype"] = "bfloat16" if state["estimate.device"] == "cuda" else "float32"
+
+
+def model_changed() -> None:
+    state["estimate.image_tokens"] = 256 if state["estimate.model"] == "deepseek-ocr" else 0
+
+
+WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.epochs": 1, "estimate.seq_len": 256,
+            "estimate.target_tokens": 48, "estimate.image_tokens": 0, "estimate.optimizer": "adamw",
+            "estimate.gradient_checkpointing": False, "estimate.train_text_encoder": False,
+            "estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
+            "estimate.model_path": "", "estimate.gpu": "A100 80GB"}
+LORA_KEYS = [f"estimate.lora.{name}" for name in LORA_FIELDS]
+KEYS = [*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio", *LORA_KEYS]
+STANDARD = preset("standard")
+DEFAULTS = {**WORKLOAD, "estimate.preset": "standard", "estimate.device": here.device,  # this machine's device
+            "estimate.dtype": "bfloat16" if here.device == "cuda" else "float32",
+            "estimate.alpha_ratio": STANDARD.alpha / STANDARD.rank, **lora_widgets(STANDARD)}
+memory = FormMemory("estimate")  # the page as the user left it: a reload or a page switch keeps it
+memory.restore(KEYS, DEFAULTS)
 
 # -- model and LoRA -----------------------------------------------------------------------------------
 m1, m2, m3 = st.columns(3)
-model = m1.selectbox("Model", [*BUILTIN_MODELS, "config.json path"], index=BUILTIN_MODELS.index("default"),
-                     key="estimate.model")
+model = m1.selectbox("Model", [*BUILTIN_MODELS, "config.json path"], key="estimate.model", on_change=model_changed)
 if model == "config.json path":
     model = m1.text_input("config.json or model folder", key="estimate.model_path").strip()
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
@@ -49,42 +108,51 @@ interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="esti
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")
 errors.slot("model", "text_encoder")
 p1, p2 = st.columns([1, 2])
-preset_name = p1.selectbox("Preset", preset_names(), key="estimate.preset", on_change=load_preset)
-p2.caption(preset_description(preset_name))
+preset_name = p1.selectbox("Preset", [*preset_names(), CUSTOM_PRESET], key="estimate.preset", on_change=load_preset,
+                           help="Fills the LoRA fields below; editing any of them makes the settings `custom`.")
+p2.caption(preset_description(preset_name) if preset_name != CUSTOM_PRESET
+           else "Edited settings: no preset has exactly these values. Choose a preset to start again from it.")
 l1, l2, l3, l4 = st.columns(4)
-rank = l1.number_input("Rank", step=1, key="estimate.lora.rank")
-alpha = l2.number_input("Alpha", step=1.0, key="estimate.lora.alpha")
-dropout = l3.number_input("Dropout", step=0.05, key="estimate.lora.dropout")
-targets = l4.text_input("Target modules", key="estimate.lora.target_modules", placeholder="family default")
+rank = l1.number_input("Rank", step=1, key="estimate.lora.rank", on_change=rank_changed)
+alpha = l2.number_input("Alpha", step=1.0, key="estimate.lora.alpha", on_change=alpha_changed,
+                        help="The update is scaled by alpha / rank. It follows rank (keeping the preset's ratio) "
+                             "until you edit it.")
+dropout = l3.number_input("Dropout", step=0.05, key="estimate.lora.dropout", on_change=relabel)
+targets = l4.text_input("Target modules (empty = default)", key="estimate.lora.target_modules", on_change=relabel,
+                        help="Comma-separated module names (q_proj, v_proj, ...); empty: the model family's default.")
+if state.get("estimate.alpha_ratio"):
+    l2.caption(f"follows rank (× {state['estimate.alpha_ratio']:g})")
 errors.slot("rank", "alpha", "dropout", "target_modules")
 q1, q2, q3, q4 = st.columns(4)
-quantization = q1.selectbox("Base quantization", QUANTIZATIONS, key="estimate.lora.quantization")
-double_quant = q2.checkbox("Double quantization", key="estimate.lora.double_quantization")
-compute_dtype = q3.selectbox("Compute dtype", COMPUTE_DTYPES, key="estimate.lora.compute_dtype")
-bias = q4.selectbox("Bias", BIASES, key="estimate.lora.bias")
+quantization = q1.selectbox("Base quantization", QUANTIZATIONS, key="estimate.lora.quantization", on_change=relabel)
+double_quant = q2.checkbox("Double quantization", key="estimate.lora.double_quantization", on_change=relabel)
+compute_dtype = q3.selectbox("Compute dtype", COMPUTE_DTYPES, key="estimate.lora.compute_dtype", on_change=relabel)
+bias = q4.selectbox("Bias", BIASES, key="estimate.lora.bias", on_change=relabel)
 errors.slot("quantization", "double_quantization", "compute_dtype", "bias")
 
 # -- workload -----------------------------------------------------------------------------------------
 with st.expander("Workload", expanded=True):
     w1, w2, w3, w4 = st.columns(4)
-    batch_size = w1.number_input("Batch size", value=8, key="estimate.batch_size")
-    seq_len = w2.number_input("Sequence length (tokens)", value=256, step=64, key="estimate.seq_len")
-    target_tokens = w3.number_input("Summary tokens", value=48, key="estimate.target_tokens")
-    image_tokens = w4.number_input("Vision tokens / sample", value=256 if model == "deepseek-ocr" else 0,
-                                   key=f"estimate.image_tokens.{model == 'deepseek-ocr'}")
-    errors.slot("batch_size", "seq_len", "target_tokens", "image_tokens")
+    device = w1.selectbox("Device", DEVICES, key="estimate.device", on_change=device_changed,
+                          help=f"Defaults to this machine's ({here.device}).")
+    batch_size = w2.number_input("Batch size", step=1, key="estimate.batch_size")
+    documents = w3.number_input("Training documents", step=100, key="estimate.num_documents")
+    epochs = w4.number_input("Epochs", step=1, key="estimate.epochs")
+    errors.slot("device", "batch_size", "num_documents", "epochs")
     w5, w6, w7, w8 = st.columns(4)
-    dtype = w5.selectbox("Precision", ["bfloat16", "float16", "float32"], key="estimate.dtype")
-    optimizer = w6.selectbox("Optimizer", ["adamw", "adamw8bit"], key="estimate.optimizer")
-    checkpointing = w7.checkbox("Gradient checkpointing", key="estimate.gradient_checkpointing")
-    train_encoder = w8.checkbox("Train the text encoder", key="estimate.train_text_encoder")
-    errors.slot("dtype", "optimizer", "gradient_checkpointing", "train_text_encoder")
-    w9, w10, w11, w12 = st.columns(4)
-    documents = w9.number_input("Training documents", value=1000, step=100, key="estimate.num_documents")
-    epochs = w10.number_input("Epochs", value=1, key="estimate.epochs")
-    device = w11.selectbox("Device", ["cuda", "cpu"], key="estimate.device")
-    gpu = w12.selectbox("GPU for time and cost", [g.name for g in GPUS], index=5, key="estimate.gpu")
-    errors.slot("num_documents", "epochs", "device")
+    seq_len = w5.number_input("Sequence length (tokens)", step=64, key="estimate.seq_len")
+    target_tokens = w6.number_input("Summary tokens", step=1, key="estimate.target_tokens")
+    image_tokens = w7.number_input("Vision tokens / sample", step=64, key="estimate.image_tokens",
+                                   help="deepseek-ocr: 256 per page (set when you choose it)")
+    dtype = w8.selectbox("Precision", ["bfloat16", "float16", "float32"], key="estimate.dtype")
+    errors.slot("seq_len", "target_tokens", "image_tokens", "dtype")
+    w9, w10, w11, _ = st.columns(4)
+    optimizer = w9.selectbox("Optimizer", ["adamw", "adamw8bit"], key="estimate.optimizer")
+    checkpointing = w10.checkbox("Gradient checkpointing", key="estimate.gradient_checkpointing")
+    train_encoder = w11.checkbox("Train the text encoder", key="estimate.train_text_encoder")
+    errors.slot("optimizer", "gradient_checkpointing", "train_text_encoder")
+
+memory.save(KEYS)
 
 problems: list[tuple[str, str]] = []  # every settings problem at once, each under its field
 try:
@@ -108,9 +176,10 @@ try:
         problems.append(("model", "give the path of a config.json or a model folder"))
 except DeepSynthError as error:
     problems.append(("model", str(error)))
+gpu = state.get("estimate.gpu", "A100 80GB")
 if not problems:
     try:
-        result = estimate(architecture, lora, workload, gpu=gpu)
+        result = estimate(architecture, lora, workload, gpu=gpu, local_device=here.gpus[0] if here.gpus else None)
     except ConfigError as error:  # LoRA settings that do not fit this architecture
         problems += error.problems
     except DeepSynthError as error:
@@ -127,9 +196,20 @@ c1.metric("Parameters", f"{result.total_params / 1e6:,.1f} M")
 c2.metric("Trainable", f"{result.trainable_params / 1e6:,.2f} M",
           f"{100 * result.trainable_params / max(result.total_params, 1):.2f} % of all", delta_color="off", delta_arrow="off")
 c3.metric("Peak memory", human_bytes(memory["total"]))
-if result.throughput is not None:
-    took = readable_duration(result.throughput.hours * 3600)
-    c4.metric(f"Time on {result.throughput.gpu}", took, f"≈ ${result.throughput.cost:,.2f}", delta_color="off", delta_arrow="off")
+if device == "cpu":  # time for the machine the user is on, first
+    speed = cpu_throughput(architecture, lora, workload, here.cpu_threads)
+    c4.metric(f"Time on {speed.gpu}", readable_duration(speed.hours * 3600),
+              f"{speed.steps:,} steps × {speed.step_seconds:.1f} s", delta_color="off", delta_arrow="off",
+              help="An idle machine; other jobs on it share the cores. Measured rate: deepsynth/estimate/cpu_time.py.")
+    if lora.is_quantized:
+        st.warning(f"{lora.quantization} on a CPU: quantization saves GPU memory, not CPU time "
+                   "(see the Train page's estimate before starting).", icon=":material/speed:")
+elif here.has_gpu and result.throughput is not None:
+    c4.metric(f"Time on {result.throughput.gpu}", readable_duration(result.throughput.hours * 3600),
+              f"≈ ${result.throughput.cost:,.2f}", delta_color="off", delta_arrow="off")
+else:
+    c4.metric("Time here", "no GPU", "this machine has none: see “If you had a GPU”", delta_color="off",
+              delta_arrow="off")
 
 st.subheader("Memory per term")
 terms = pd.DataFrame([{"term": name, "GiB": memory[name] / GIB, "bytes": human_bytes(memory[name]),
@@ -139,17 +219,28 @@ figure = px.bar(terms, x="GiB", y=["peak"] * len(terms), color="term", orientati
 figure.update_layout(height=170, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=None, legend_title_text="",
                      legend=dict(orientation="h", y=-0.5))
 st.plotly_chart(figure, key="estimate.memory_chart")
-st.dataframe(terms[["term", "bytes", "formula"]], hide_index=True, key="estimate.terms")
+st.table(terms[["term", "bytes", "formula"]].set_index("term"))  # a table wraps long formulas
 
-st.subheader("GPU fit")
-st.dataframe(pd.DataFrame([{"GPU": g.name, "memory": human_bytes(g.memory_bytes),
-                            "fits": "yes" if result.gpu_fit.get(g.name) else "no",
-                            "headroom": human_bytes(g.memory_bytes - memory["total"])} for g in GPUS]),
+st.subheader("GPU fit" if here.has_gpu else "If you had a GPU")
+if not here.has_gpu:
+    st.caption("This machine has no GPU: what the same settings would need and take on one.")
+g1, g2 = st.columns([1, 3])
+g1.selectbox("GPU for time and cost", [g.name for g in GPUS], key="estimate.gpu")
+if result.throughput is not None:
+    speed = result.throughput
+    g2.markdown(f"On **{speed.gpu}**: {readable_duration(speed.hours * 3600)} for {speed.steps:,} steps "
+                f"(≈ ${speed.cost:,.2f} at the editable hourly price, {speed.utilization:.0%} of peak assumed).")
+st.dataframe(pd.DataFrame([{"GPU": name, "memory": human_bytes(next((g.memory_bytes for g in (*GPUS, *here.gpus)
+                                                                       if g.name == name), None)),
+                            "fits": "yes" if fits else "no"} for name, fits in result.gpu_fit.items()]),
              hide_index=True, key="estimate.gpu_fit")
 for note in result.notes:
     st.caption(note)
 
 st.divider()
 if st.button("Use these settings on the Train page", key="estimate.use"):
-    saved = handoff.save(handoff.TrainingChoice(model, interface, preset_name, lora))
-    st.success(f"Saved to `{saved}`: the Train page offers them under “From the estimate page”.")
+    saved = handoff.save(handoff.TrainingChoice(model, interface, preset_name if preset_name in preset_names()
+                                                else CUSTOM_PRESET, lora, int(batch_size), float(epochs)))
+    st.success(f"Saved: the Train page opens on “{handoff.SOURCE}” with these settings "
+               f"({'custom' if preset_name == CUSTOM_PRESET else preset_name}, rank {lora.rank}, "
+               f"batch {int(batch_size)}).")

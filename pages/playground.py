@@ -1,15 +1,20 @@
-"""Playground: one text (or page image), summaries from the base and one or more adapters side by side."""
+"""Playground: one text (or page image), summaries from the base and one or more adapters side by
+side, each shown as soon as it is ready with its time, the adapter's evaluation score, and (given a
+reference summary) its ROUGE-L against it."""
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from deepsynth.inference import BASE, playground_client
 from deepsynth.errors import DeepSynthError
+from deepsynth.inference import BASE, playground_client
 from deepsynth.render import RenderConfig
+from deepsynth.tracking.alias_guard import score_of, score_text
 from ui import cached, datasets, settings
 from ui.widgets import run_label, show_error
 
@@ -21,18 +26,26 @@ st.title("Playground")
 
 # -- adapters: registered versions and aliases, then finished runs -----------------------------------
 choices: dict[str, str] = {}
+scores: dict[str, float | None] = {}
 for adapter in cached.adapters(config.uri):
+    tags = {v.version: v.tags for v in adapter.versions}
     for alias, version in sorted(adapter.aliases.items()):
-        choices[f"models:/{adapter.name}@{alias}"] = f"{adapter.name}@{alias} (version {version})"
+        scores[f"models:/{adapter.name}@{alias}"] = score_of(tags.get(version))
+        choices[f"models:/{adapter.name}@{alias}"] = (f"{adapter.name}@{alias} (version {version}) · "
+                                                      f"{score_text(score_of(tags.get(version)))}")
     for version in adapter.versions:
-        choices[f"models:/{adapter.name}/{version.version}"] = f"{adapter.name} version {version.version}"
+        scores[f"models:/{adapter.name}/{version.version}"] = score_of(version.tags)
+        choices[f"models:/{adapter.name}/{version.version}"] = (f"{adapter.name} version {version.version} · "
+                                                                f"{score_text(score_of(version.tags))}")
 for run in cached.runs(config.uri, None, ("FINISHED",)):
     choices[run.run_id] = f"run {run_label(run)}"
+    scores[run.run_id] = score_of(run.metrics)
 if not choices:
     st.info("No adapters yet: train a run (**Train**) or register one (**Export & registry**).")
     st.stop()
 picked = st.multiselect("Adapters to compare", list(choices), default=list(choices)[:1], key="playground.adapters",
-                        format_func=choices.get, max_selections=4)
+                        format_func=choices.get, max_selections=4,
+                        help="Each with the ROUGE-L its run scored on its own held-out documents.")
 include_base = st.checkbox("Also the base model (no adapter)", value=True, key="playground.base")
 if not picked:
     st.info("Choose one adapter or more.")
@@ -57,30 +70,79 @@ else:
         st.stop()
     right.image(upload.getvalue(), caption=upload.name, width="stretch")
     image = upload
-instruction = st.text_input("Instruction (optional)", key="playground.instruction", placeholder="training default")
+i1, i2 = st.columns(2)
+instruction = i1.text_input("Instruction (optional; empty = the one the adapter was trained with)",
+                            key="playground.instruction")
+reference = i2.text_input("Reference summary (optional; scores each output with ROUGE-L)", key="playground.reference")
 inputs = (tuple(picked), text, image.file_id if image is not None else None, include_base, instruction.strip())
+order = ([BASE] if include_base else []) + list(picked)
 
 
-def summarize() -> dict[str, str]:
+def title(label: str) -> str:
+    if label == BASE:
+        return "**Base model** (no adapter)"
+    return f"**{choices.get(label, label)}**"
+
+
+def draw(slots: dict, results: dict, loaded_s: float | None, running: bool) -> None:
+    """Each model's column: waiting, or its summary with its time (and ROUGE-L vs the reference)."""
+    for label, slot in slots.items():
+        with slot.container():
+            st.markdown(title(label))
+            result = results.get(label)
+            if result is None:
+                st.caption("waiting…" if running else "no summary")
+                continue
+            st.info(result["summary"] or "(empty summary)")
+            measured = f"{result['seconds']:.1f} s" + (" (includes reading the page)" if label == order[0] else "")
+            if reference.strip():
+                from deepsynth.evaluation.rouge import rouge_per_document
+
+                rouge_l = rouge_per_document([result["summary"]], [reference.strip()])[0]["rougeL"]
+                measured += f" · ROUGE-L {rouge_l:.1f} vs your reference"
+            st.caption(measured)
+    if loaded_s is not None:
+        st.caption(f"Model and adapters loaded in {loaded_s:.1f} s (in a separate process).")
+
+
+def run_models(slots: dict, above: Any) -> tuple[dict, float | None]:
+    results: dict[str, dict] = {}
+    loaded: list[float] = []
+    status = above.status(f"Loading the base model and {len(picked)} adapter(s) in a separate process…",
+                          expanded=False)
+    started = time.perf_counter()
+    draw(slots, results, None, running=True)  # every model's column says it is waiting
+
+    def on_event(event) -> None:
+        if event.event == "loaded":
+            loaded.append(event.seconds)
+            status.update(label=f"Loaded in {event.seconds:.1f} s; summarizing with {len(order)} model(s)…")
+        else:
+            results[event.label] = {"summary": event.summary, "seconds": event.seconds}
+            status.update(label=f"{len(results)} of {len(order)} done ({time.perf_counter() - started:.0f} s)")
+        draw(slots, results, None, running=True)
+
+    common = dict(include_base=include_base, instruction=instruction.strip(), uri=config.uri)
     if image is None:
-        return playground_client.summarize(picked, text=text, include_base=include_base,
-                                           instruction=instruction.strip(), uri=config.uri)
-    with tempfile.TemporaryDirectory(prefix="deepsynth-playground-") as folder:
-        path = Path(folder) / ("page" + Path(image.name).suffix.lower())
-        path.write_bytes(image.getvalue())
-        return playground_client.summarize(picked, image=path, include_base=include_base,
-                                           instruction=instruction.strip(), uri=config.uri)
+        playground_client.summarize_each(picked, on_event, text=text, **common)
+    else:
+        with tempfile.TemporaryDirectory(prefix="deepsynth-playground-") as folder:
+            path = Path(folder) / ("page" + Path(image.name).suffix.lower())
+            path.write_bytes(image.getvalue())
+            playground_client.summarize_each(picked, on_event, image=path, **common)
+    status.update(label=f"Done: {len(results)} model(s) in {time.perf_counter() - started:.1f} s", state="complete")
+    return results, (loaded[0] if loaded else None)
 
 
-if st.button("Summarize", type="primary", key="playground.go"):
+clicked = st.button("Summarize", type="primary", key="playground.go")
+progress = st.container()  # the status line sits above the models' columns
+slots = dict(zip(order, (column.empty() for column in st.columns(len(order)))))
+if clicked:
     try:
-        with st.spinner("Loading the model and summarizing in a separate process…"):
-            st.session_state["playground.results"] = (inputs, summarize())
+        results, loaded_s = run_models(slots, progress)
+        st.session_state["playground.results"] = (inputs, results, loaded_s)
     except DeepSynthError as error:
         show_error(error)
-shown_for, results = st.session_state.get("playground.results", (None, None))
+shown_for, results, loaded_s = st.session_state.get("playground.results", (None, None, None))
 if results and shown_for == inputs:  # never show summaries of other inputs
-    columns = st.columns(len(results))
-    for column, (label, summary) in zip(columns, results.items()):
-        column.markdown(f"**{'Base model' if label == BASE else choices.get(label, label)}**")
-        column.info(summary or "(empty summary)")
+    draw(slots, results, loaded_s, running=False)

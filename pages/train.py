@@ -1,27 +1,120 @@
-"""Train: choose a dataset and settings, start a background job, watch it live, cancel or resume."""
+"""Train: choose a dataset and settings, start a background job, watch it live, cancel or resume.
+
+The form keeps intent: its values live on disk per user (ui.form_memory: a reload or a page
+switch finds them again), a choice handed over from the estimate page is applied once and
+preselected, the dataset defaults to the last used or just built, and every `TrainConfig` field
+is on the page (the advanced ones generated from the dataclass, ui.config_form)."""
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from deepsynth import jobs
 from deepsynth.config_flags import config_json
-from deepsynth.configuration import ConfigError, default_of, field_docs
+from deepsynth.configuration import ConfigError, from_dict
 from deepsynth.errors import DeepSynthError
-from deepsynth.lora import preset, preset_description, preset_names
-from deepsynth.models.config import VISION_INTERFACES, ModelConfig
+from deepsynth.jobs.progress import state_text
+from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
+from deepsynth.evaluation.scorecard import shortfall_message
 from deepsynth.training.config import EVAL_SPLITS, TRAIN_CONFIG_FILE, TrainConfig, resolve_eval_split
-from ui import datasets, handoff, live, settings, sweeps
+from deepsynth.training.step_plan import auto_checkpoint_every, auto_warmup_steps, planned_steps
+from ui import config_form, datasets, handoff, live, machine, settings, sweeps
+from ui.form_memory import FormMemory, keep
 from ui.login import signed_in_user
 from ui.widgets import FieldErrors, show_error
 
 SPAWN_KEY = "deepsynth.spawn"  # tests put a fake process starter here; the app uses subprocess.Popen
+PREFIX = "train.cfg"
+PRESET_SOURCE = "Preset"
+BASIC = ("model.name", "model.vision_interface", "batch_size", "learning_rate",
+         "max_steps", "epochs", "time_budget_s", "eval_docs", "eval_split", "experiment", "run_name")
+DRAWN_BY_PAGE = ("dataset", "preset")
+AUTOMATIC = ("warmup_steps", "checkpoint_every")  # empty: a fraction of the planned steps (step_plan)
+LABELS = {"model.name": "Model", "max_steps": "Max steps (0 = by epochs)", "time_budget_s": "Time budget (s, 0 = none)",
+          "eval_docs": "Eval documents (0 = skip)", "tracking_uri": "Tracking URI (empty = the sidebar's)",
+          "run_name": "Run name (empty = MLflow picks one)", "warmup_steps": "Warmup steps (empty = auto)",
+          "checkpoint_every": "Checkpoint every (empty = auto)"}
+
 config = settings.load()
 spawn = {"spawn": st.session_state[SPAWN_KEY]} if SPAWN_KEY in st.session_state else {}
 spawn["user"] = signed_in_user()  # who starts or resumes a job: job.json, MLflow tag deepsynth.user
+state = st.session_state
+memory = FormMemory("train")
+FIELDS = [f for f in config_form.form_fields(TrainConfig) if f.path not in DRAWN_BY_PAGE]
+BY_PATH = {f.path: f for f in FIELDS}
+FORM_OPEN = "train.form_open"  # the form's expander, open or closed as the user left it
+KEYS = [FORM_OPEN, "train.dataset", "train.settings_source", "train.preset"] + [f"{PREFIX}.{f.path}" for f in FIELDS]
 st.title("Train")
+
+
+def key(path: str) -> str:
+    return f"{PREFIX}.{path}"
+
+
+def fill_lora(lora) -> None:
+    """Put LoRA settings into their widgets (a preset or the estimate page's choice)."""
+    for name in LORA_FIELDS:
+        state[key(f"lora.{name}")] = config_form.widget_value(BY_PATH[f"lora.{name}"], getattr(lora, name))
+
+
+def apply_choice(choice: handoff.TrainingChoice) -> None:
+    state["train.settings_source"] = handoff.SOURCE
+    fill_lora(choice.lora)
+    state[key("model.name")] = choice.model
+    state[key("model.vision_interface")] = choice.vision_interface
+    if choice.batch_size:
+        state[key("batch_size")] = choice.batch_size
+    if choice.epochs:
+        state[key("epochs")] = float(choice.epochs)
+
+
+def on_preset() -> None:
+    fill_lora(preset(state["train.preset"]))
+
+
+def on_source() -> None:
+    choice = handoff.load()
+    if state["train.settings_source"] == handoff.SOURCE and choice is not None:
+        apply_choice(choice)
+    else:
+        on_preset()
+
+
+def base_preset(choice: handoff.TrainingChoice | None) -> str:
+    """The preset the LoRA values started from (the label turns `custom` once they differ)."""
+    if state.get("train.settings_source") == handoff.SOURCE and choice is not None:
+        return choice.label if choice.label in preset_names() else "standard"
+    return state.get("train.preset", "standard")
+
+
+# -- the form's values: remembered ones, then a new hand-off from the estimate page ---------------
+defaults = config_form.defaults(FIELDS, PREFIX)
+defaults.update({key(path): None for path in AUTOMATIC})
+defaults.update({"train.settings_source": PRESET_SOURCE, "train.preset": "standard",
+                 FORM_OPEN: not jobs.running_jobs()})
+memory.restore(KEYS, defaults)
+choice = handoff.load()
+if choice is not None and choice.saved_at > float(memory.values().get("handoff_applied", 0.0)):
+    apply_choice(choice)  # applied once: later edits on this page are kept
+    state[FORM_OPEN] = True  # the settings just handed over are what the user came to see
+    memory.remember("handoff_applied", choice.saved_at)
+if choice is None and state.get("train.settings_source") == handoff.SOURCE:
+    state["train.settings_source"] = PRESET_SOURCE
+
+
+def grid(fields: list, container, columns: int = 4, plan: int | None = None) -> None:
+    """Widgets for `fields`, `columns` to a row."""
+    cells = container.columns(columns)
+    for index, field in enumerate(fields):
+        auto = field.path in AUTOMATIC
+        placeholder = None
+        if auto and plan is not None:
+            value = auto_warmup_steps(plan) if field.path == "warmup_steps" else auto_checkpoint_every(plan)
+            placeholder = f"auto: {value}"
+        config_form.draw(field, key(field.path), cells[index % columns], label=LABELS.get(field.path),
+                         allow_empty=auto, placeholder=placeholder)
+        if index % columns == columns - 1 and index + 1 < len(fields):
+            cells = container.columns(columns)
 
 
 def start_form() -> None:
@@ -31,64 +124,81 @@ def start_form() -> None:
         return
     errors = FieldErrors()
     by_path = {entry.path: entry for entry in found}
-    dataset = st.selectbox("Dataset", list(by_path), key="train.dataset", format_func=lambda p: by_path[p].label)
+    if state.get("train.dataset") not in by_path:  # never used, or deleted since: the newest
+        state["train.dataset"] = next(iter(by_path))
+    dataset = st.selectbox("Dataset", list(by_path), key="train.dataset", format_func=lambda p: by_path[p].label,
+                           help="Defaults to the dataset you used or built last.")
+    counts = by_path[dataset].metadata.get("counts", {})
+    train_docs = int(counts.get("train", 0) or 0)
+    st.caption(f"{train_docs} train · {counts.get('validation', 0)} validation · {counts.get('test', 0)} test documents")
     errors.slot("dataset")
-    choice = handoff.load()
-    sources = ["Preset"] + (["From the estimate page"] if choice else [])
-    source = st.radio("LoRA settings", sources, horizontal=True, key="train.settings_source")
-    c1, c2, c3 = st.columns(3)
-    if source == "Preset":
-        names = preset_names()
-        name = c1.selectbox("Preset", names, index=names.index("standard") if "standard" in names else 0,
-                            key="train.preset", help="; ".join(f"{n}: {preset_description(n)}" for n in names))
-        lora, model_name, interface = preset(name), None, None
+
+    sources = [PRESET_SOURCE] + ([handoff.SOURCE] if choice else [])
+    s1, s2 = st.columns([1, 2])
+    s1.radio("LoRA settings", sources, horizontal=True, key="train.settings_source", on_change=on_source)
+    if state["train.settings_source"] == PRESET_SOURCE:
+        s2.selectbox("Preset", preset_names(), key="train.preset", on_change=on_preset,
+                     help="Fills the LoRA settings (under **All settings**); editing them makes it `custom`. "
+                          + "; ".join(f"{n}: {preset_description(n)}" for n in preset_names()))
     else:
-        name, lora = choice.preset, choice.lora
-        c1.markdown(f"**{choice.preset}** · rank {lora.rank} · alpha {lora.alpha:g} · {lora.quantization}")
-        model_name, interface = choice.model, choice.vision_interface
-    model_name = c2.text_input("Model", value=model_name or default_of(ModelConfig, "name"), key=f"train.model.{source}",
-                               help="default (offline SmolLM2 + EasyOCR reader), tiny (tests), or a model folder")
-    interfaces = list(VISION_INTERFACES)
-    interface = c3.selectbox("Vision interface", interfaces,
-                             index=interfaces.index(interface or default_of(ModelConfig, "vision_interface")),
-                             key=f"train.vision_interface.{source}")
-    errors.slot("preset", "lora", "name", "vision_interface", "model")
-    d1, d2, d3, d4 = st.columns(4)
-    max_steps = d1.number_input("Max steps (0 = by epochs)", value=default_of(TrainConfig, "max_steps"),
-                                key="train.max_steps")
-    epochs = d2.number_input("Epochs", value=float(default_of(TrainConfig, "epochs")), step=0.5, key="train.epochs")
-    batch_size = d3.number_input("Batch size", value=default_of(TrainConfig, "batch_size"), key="train.batch_size")
-    learning_rate = d4.number_input("Learning rate", value=default_of(TrainConfig, "learning_rate"), format="%.1e",
-                                    step=1e-4, key="train.learning_rate")
-    errors.slot("max_steps", "epochs", "batch_size", "learning_rate")
-    e1, e2, e2s, e3, e4 = st.columns([4, 3, 3, 4, 4])
-    time_budget = e1.number_input("Time budget (s, 0 = none)", value=float(default_of(TrainConfig, "time_budget_s")),
-                                  key="train.time_budget_s")
-    eval_docs = e2.number_input("Eval documents", value=default_of(TrainConfig, "eval_docs"), key="train.eval_docs")
-    counts = by_path[dataset].metadata.get("counts", {})  # split sizes: a shortfall shows before training
-    eval_split = e2s.selectbox("Eval split", EVAL_SPLITS, key="train.eval_split",
-                               help=field_docs(TrainConfig)["eval_split"],
-                               format_func=lambda s: f"{s} ({counts.get(resolve_eval_split(s, counts), '?')} docs)")
-    experiment = e3.text_input("Experiment", value=default_of(TrainConfig, "experiment"), key="train.experiment")
-    run_name = e4.text_input("Run name", value=default_of(TrainConfig, "run_name"), key="train.run_name",
-                             placeholder="MLflow picks one")
-    errors.slot("time_budget_s", "eval_docs", "eval_split", "experiment", "run_name")
-    problems: list[tuple[str, str]] = []  # model and run settings checked together: every problem at once
+        s2.markdown(f"From the estimate page: **{choice.label}** · model `{choice.model}`")
+    label_slot = st.empty()
+    basic = [BY_PATH[path] for path in BASIC]
+    grid(basic[:4], st)
+    errors.slot("model.name", "model.vision_interface", "batch_size", "learning_rate", "model", "lora", "preset")
+    grid(basic[4:8], st)
+    errors.slot("max_steps", "epochs", "time_budget_s", "eval_docs")
+    grid(basic[8:], st, columns=3)
+    errors.slot("eval_split", "experiment", "run_name")
+
+    values = {f.path: config_form.config_value(f, state.get(key(f.path))) for f in FIELDS}
+    if isinstance(values.get("eval_docs"), int) and values.get("eval_split") in EVAL_SPLITS:
+        split = resolve_eval_split(values["eval_split"], counts)
+        shortfall = shortfall_message(values["eval_docs"], int(counts.get(split, 0) or 0), split)
+        if shortfall:
+            st.warning(f"Evaluation {shortfall}.", icon=":material/rule:")
     try:
-        model = ModelConfig(name=model_name.strip(), vision_interface=interface)
-    except ConfigError as error:
-        problems += error.problems
-        model = ModelConfig()
+        plan = planned_steps(train_docs, int(values["batch_size"]), int(values["max_steps"]), float(values["epochs"]))
+    except (TypeError, ValueError):
+        plan = None
+    rest = [f for f in FIELDS if f.path not in BASIC]
+    with st.expander(f"All settings ({len(rest)} more: schedule, checkpoints, evaluation, LoRA, model, machine)"):
+        groups = (("Training", [f for f in rest if "." not in f.path]),
+                  ("LoRA adapter", [f for f in rest if f.path.startswith("lora.")]),
+                  ("Model", [f for f in rest if f.path.startswith("model.")]))
+        for title, fields in groups:
+            st.markdown(f"**{title}**")
+            grid(fields, st, plan=plan)
+            errors.slot(*[f.path for f in fields])
+    memory.save(KEYS)
+
+    if plan is not None:
+        for path, automatic in (("warmup_steps", auto_warmup_steps), ("checkpoint_every", auto_checkpoint_every)):
+            if values[path] is None:
+                values[path] = automatic(plan)
+    values["tracking_uri"] = values["tracking_uri"] or config.uri
+    values["dataset"], values["preset"] = dataset, base_preset(choice)
     try:
-        train = TrainConfig(dataset=dataset, model=model, lora=lora, preset=name, max_steps=int(max_steps),
-                            epochs=float(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
-                            time_budget_s=float(time_budget), eval_docs=int(eval_docs), eval_split=eval_split,
-                            experiment=experiment.strip(),
-                            run_name=run_name.strip(), tracking_uri=config.uri)
+        train = from_dict(TrainConfig, config_form.nested(values))
     except ConfigError as error:
-        problems += error.problems
-    if problems:
-        errors.show(ConfigError(problems, "training settings"))
+        errors.show(error)
+        return
+    started_from = base_preset(choice)
+    if train.preset != started_from:
+        changed = [name for name in LORA_FIELDS if getattr(train.lora, name) != getattr(preset(started_from), name)]
+        label_slot.markdown(f"LoRA: **{train.preset}** (started from {started_from}; changed: {', '.join(changed)})")
+    else:
+        label_slot.markdown(f"LoRA: **{train.preset}** · rank {train.lora.rank} · alpha {train.lora.alpha:g} · "
+                            f"{train.lora.quantization if train.lora.is_quantized else 'no quantization'}")
+    here = machine.describe_run(train, train_docs, running=len(jobs.running_jobs()))
+    steps = train.max_steps or plan
+    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {train.warmup_steps} · checkpoint every "
+               f"{train.checkpoint_every} · {here.summary}")
+    for warning in here.warnings:
+        st.warning(warning, icon=":material/speed:")
+    for problem in here.problems:
+        st.error(problem)
+    if here.problems:
         return
     left, right = st.columns([3, 1])
     left.caption(f"Runs as `deepsynth train --config {TRAIN_CONFIG_FILE}` (preset **{train.preset}**); "
@@ -106,21 +216,19 @@ def start_form() -> None:
     sweeps.queue_or_sweep(train)  # queue it instead, or sweep from these settings (dashboard/ui/sweeps.py)
 
 
-with st.expander("Start a training job", expanded=not jobs.running_jobs()):
+with st.expander("Start a training job", key=FORM_OPEN, on_change="rerun"):
     start_form()
 
 sweeps.queue_and_progress(config.uri)  # waiting jobs with their position, sweeps' progress
 st.subheader("Jobs")
-all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
+all_jobs = live.jobs_table(config.uri)
 if not all_jobs:
     st.info("No jobs yet.")
     st.stop()
-st.dataframe([{"job": j.job_id, "state": j.state, "step": j.step, "user": j.user or "",
-               "attempt": j.attempt, "run": j.run_id or "",
-               "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.create_time)) if j.create_time else ""}
-              for j in all_jobs], hide_index=True, key="train.jobs_table")
 ids = [j.job_id for j in all_jobs]
+keep(["train.job"])
 if st.session_state.get("train.job") not in ids:
     st.session_state["train.job"] = ids[0]
-job_id = st.selectbox("Job", ids, key="train.job")
+words = {j.job_id: state_text(j.state, j.cancelled_by_user) for j in all_jobs}
+job_id = st.selectbox("Job", ids, key="train.job", format_func=lambda i: f"{i} · {words[i]}")
 live.panel(job_id, config.uri, spawn)

@@ -48,6 +48,12 @@ def live_history(uri: str, run_id: str, keys: tuple[str, ...]) -> Any:
     return _queries().metric_histories([run_id], keys, uri=uri)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def live_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    """Several jobs' curves at the live panel's pace (the jobs table shows the same step)."""
+    return _queries().metric_histories(run_ids, keys, uri=uri)
+
+
 @st.cache_data(ttl=RUNS_TTL_S, show_spinner=False)
 def adapters(uri: str) -> list[Any]:
     from deepsynth.tracking.registry import list_adapters

@@ -50,17 +50,23 @@ class FieldErrors:
 
 
 def run_label(run: Any) -> str:
+    """`rank16 · 1a2b3c4d · FINISHED · ROUGE-L 20.6`: enough to pick the right run."""
+    from deepsynth.tracking.alias_guard import score_of, score_text
+
     name = run.run_name or "(unnamed)"
-    return f"{name} · {run.run_id[:8]} · {run.status}"
+    return f"{name} · {run.run_id[:8]} · {run.status} · {score_text(score_of(run.metrics))}"
 
 
-def run_picker(runs: list[Any], key: str, label: str = "Run", help: str | None = None) -> Any | None:
-    """A select box over `runs` (newest first); returns the chosen RunSummary or None."""
+def run_picker(runs: list[Any], key: str, label: str = "Run", help: str | None = None,
+               on_change: Any = None) -> Any | None:
+    """A select box over `runs` (newest first), each with its status and score; returns the chosen
+    RunSummary or None."""
     if not runs:
         st.info("No runs in this tracking store yet: train one on the **Train** page.")
         return None
     by_id = {run.run_id: run for run in runs}
-    chosen = st.selectbox(label, list(by_id), key=key, format_func=lambda rid: run_label(by_id[rid]), help=help)
+    chosen = st.selectbox(label, list(by_id), key=key, format_func=lambda rid: run_label(by_id[rid]), help=help,
+                          on_change=on_change)
     return by_id.get(chosen)
 
 
@@ -92,3 +98,4 @@ def human_bytes(value: float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     return str(value)
+

@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="native VLMs: the page size as DeepSynth renders it in this mode "
                             "(instead of --page-width/--page-height)")
     lora_flags().add_to(model)
-    work = parser.add_argument_group("workload (--image-tokens: default the model's page size; --dtype: "
+    work = parser.add_argument_group("workload (--image-tokens: default the model's page size; --device: default "
+                                     "this machine's, cuda when nvidia-smi lists a GPU, else cpu; --dtype: "
                                      "default bfloat16 on cuda, float32 on cpu)")
     workload_flags().add_to(work)
     cost = parser.add_argument_group("time and cost")
@@ -81,6 +82,10 @@ def build(args: argparse.Namespace):
     if "image_tokens" not in work_values and arch.vlm is None:  # a VLM's come from its processor (estimate)
         uses_pages = arch.vision is not None and (arch.projector is not None or arch.vision.kind == "deepencoder")
         work_values["image_tokens"] = arch.vision.tokens_per_page if uses_pages else 0
+    if "device" not in work_values:
+        from deepsynth.estimate.this_machine import this_machine
+
+        work_values["device"] = this_machine().device
     if "dtype" not in work_values:
         work_values["dtype"] = "bfloat16" if work_values.get("device", "cuda") == "cuda" else "float32"
     problems: list[tuple[str, str]] = []

@@ -23,9 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "only this flag turns it on: an adapter's deepsynth_model.json never does")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"summaries": {label: summary}} (base labelled "base")')
+    parser.add_argument("--stream", action="store_true",
+                        help='print one JSON line per event as it happens: {"event": "loaded", "seconds"}, then '
+                             '{"event": "summary", "label", "summary", "seconds"} per model (the playground)')
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
     from deepsynth.errors import InputError
@@ -40,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as error:
             raise InputError(f"{args.text_file}: not UTF-8 text (byte {error.start})") from None
     first, *others = args.adapter
+    started = time.perf_counter()
     try:
         summarizer = Summarizer.for_adapter(first, device=args.device, uri=args.tracking_uri,
                                             trust_remote_code=args.trust_remote_code)
@@ -51,6 +56,17 @@ def run(args: argparse.Namespace) -> int:
                          "deepsynth_model.json never turns it on): do so only if you trust that folder") from None
     for source in others:
         summarizer.add_adapter(source, uri=args.tracking_uri)
+    if args.stream:
+        import json
+
+        print(json.dumps({"event": "loaded", "seconds": round(time.perf_counter() - started, 3)}), flush=True)
+        for label, summary in summarizer.compare_each(text=text, image=args.image, include_base=args.base,
+                                                      instruction=args.instruction,
+                                                      max_new_tokens=args.max_new_tokens):
+            print(json.dumps({"event": "summary", "label": label, "summary": summary,
+                              "seconds": round(time.perf_counter() - started, 3)}, ensure_ascii=False), flush=True)
+            started = time.perf_counter()
+        return 0
     results = summarizer.compare(text=text, image=args.image, include_base=args.base,
                                  instruction=args.instruction, max_new_tokens=args.max_new_tokens)
     if args.json:

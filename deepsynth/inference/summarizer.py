@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from deepsynth.adapter_format.files import (
     check_adapter_folder, has_adapter, read_adapter_config, read_model_card)
@@ -213,18 +213,22 @@ class Summarizer:
                 max_new_tokens: int | None = None) -> dict[str, str]:
         """Summaries of the same input by several adapters (and the base), side by side. Pages are
         read once per distinct render setting (an image is read once)."""
+        return dict(self.compare_each(text, image, adapters, include_base, instruction, max_new_tokens))
+
+    def compare_each(self, text: str | None = None, image: Any = None, adapters: list[str] | None = None,
+                     include_base: bool = True, instruction: str = "",
+                     max_new_tokens: int | None = None) -> Iterator[tuple[str, str]]:
+        """`compare`, one (label, summary) at a time as each is ready (for progress per model)."""
         names = list(adapters) if adapters is not None else list(self.adapters)
         if include_base and BASE not in names:
             names.insert(0, BASE)
         readings: dict[str, Any] = {}
-        results = {}
         for name in names:
             name = self._choose(name)
             key = repr(self.render_config_for(name)) if text is not None else "image"
             if key not in readings:
                 readings[key] = self.model.read_pages(self.pages_for(text, image, name))
-            results[name] = self._generate(readings[key], name, instruction, max_new_tokens)
-        return results
+            yield name, self._generate(readings[key], name, instruction, max_new_tokens)
 
     def _choose(self, adapter: str | None) -> str:
         if adapter is None:

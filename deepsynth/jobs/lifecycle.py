@@ -74,7 +74,17 @@ class Job:
     step: int | None
     """Last step the worker reported."""
     error: str | None
-    """Why it failed, when it did."""
+    """Why it failed or stopped, when it did (for a cancel: the signal; see `failure`)."""
+    total_steps: int | None = None
+    """Steps the worker plans in all, once it knows (report.json `total_steps`)."""
+    started_at: float | None = None
+    """When the job was first started (epoch seconds); a resume does not change it."""
+    resumed_at: tuple[float, ...] = ()
+    """When each later attempt (a resume) started."""
+    cancelled_by_user: bool = False
+    """It stopped because someone cancelled it (`cancel`), not because something went wrong."""
+    past_attempts: tuple[dict[str, Any], ...] = ()
+    """How each earlier attempt ended: `{"state", "step", "by_user", "error"}`, oldest first."""
     user: str | None = None
     """Who started the job (the dashboard's signed-in user), when known."""
 
@@ -85,6 +95,14 @@ class Job:
     @property
     def alive(self) -> bool:
         return self.state in (QUEUED, RUNNING, CANCELLING)
+
+    @property
+    def failure(self) -> str | None:
+        """The error to show as one: None while running, after finishing, or after a cancel the
+        user asked for (that is information, not a failure)."""
+        if self.state == FAILED or (self.state == KILLED and not self.cancelled_by_user):
+            return self.error
+        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -121,10 +139,18 @@ def _load(job_dir: Path) -> Job:
         state = FAILED
         error = (f"the worker (pid {pid}) exited without reporting: killed (kill -9, out of memory) "
                  f"or crashed; see {job_dir / LOG_FILE}")
+    total = report.get("total_steps")
+    attempts = record["attempts"]
     return Job(job_id=job_dir.name, job_dir=job_dir, train_args=tuple(record["train_args"]), pid=pid,
-               create_time=create_time, attempt=len(record["attempts"]), state=state,
+               create_time=create_time, attempt=len(attempts), state=state,
                run_id=report.get("run_id"), tracking_uri=report.get("tracking_uri"),
-               step=report.get("step"), error=error, user=record.get("user"))
+               step=report.get("step"), error=error,
+               total_steps=int(total) if isinstance(total, (int, float)) and total > 0 else None,
+               started_at=attempts[0].get("started_at"),
+               resumed_at=tuple(float(a.get("started_at", 0.0)) for a in attempts[1:]),
+               cancelled_by_user=state == KILLED and bool(attempt.get("cancel_requested_at")),
+               past_attempts=tuple(dict(a["ended"]) for a in attempts[:-1] if isinstance(a.get("ended"), dict)),
+               user=record.get("user"))
 
 
 def _close_orphaned_run(job: Job) -> None:
@@ -230,6 +256,8 @@ def resume(job_id: str, spawn: Spawn = subprocess.Popen, user: str | None = None
         raise DeepSynthError(f"job {job_id} already finished (run {job.run_id})")
     args = ["--resume", job.run_id] + (["--tracking-uri", job.tracking_uri] if job.tracking_uri else [])
     record = _read_json(job.job_dir / JOB_FILE)
+    record["attempts"][-1]["ended"] = {"state": job.state, "step": job.step, "by_user": job.cancelled_by_user,
+                                       "error": job.failure}
     attempt = _launch(job.job_dir, args, spawn, concurrent=len(running_jobs()) + 1, user=user or job.user)
     if user:
         attempt["user"] = user

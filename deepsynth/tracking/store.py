@@ -43,6 +43,12 @@ PARAMS_PER_BATCH = 100  # MAX_PARAMS_TAGS_PER_BATCH
 METRICS_PER_BATCH = 1000  # MAX_METRICS_PER_BATCH
 
 ERROR_TAG = "deepsynth.error"
+"""Why a run FAILED (only while it is FAILED: a resume moves it into the history)."""
+STOP_TAG = "deepsynth.stopped"
+"""Why a run was stopped on request (KILLED: cancelled); not an error."""
+HISTORY_TAG = "deepsynth.history"
+"""JSON list of what happened to a run before it was resumed: `{"event": "stopped" | "failed" |
+"resumed", "step", "reason", "at"}` (neutral information; the run's status says how it ended)."""
 RUN_DIR_TAG = "deepsynth.run_dir"
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 
@@ -146,19 +152,36 @@ class RunLogger:
 
     @classmethod
     def attach(cls, run_id: str, uri: str | None = None) -> "RunLogger":
-        """Continue an existing run (resume): it goes back to RUNNING, its history is kept."""
+        """Continue an existing run (resume): it goes back to RUNNING, its metric history is kept,
+        and why it stopped (the error or stop tag) moves into `HISTORY_TAG`, so a resumed run
+        that then finishes is FINISHED with no error left on it in any view."""
         logger = cls(run_id, uri)
+        run = with_retry(logger.client.get_run, run_id)
+        tags = dict(run.data.tags)
+        events = read_history(tags)
+        if run.info.status in (FAILED, KILLED):
+            events.append({"event": "failed" if run.info.status == FAILED else "stopped",
+                           "step": _last_step(logger.client, run_id),
+                           "reason": _truncate(tags.get(ERROR_TAG) or tags.get(STOP_TAG) or "", 300),
+                           "at": _iso(run.info.end_time)})
+        events.append({"event": "resumed", "at": _iso(int(time.time() * 1000))})
+        logger.set_tags({HISTORY_TAG: json.dumps(events[-HISTORY_EVENTS:])})
+        for stale in (ERROR_TAG, STOP_TAG):
+            if stale in tags:
+                with_retry(logger.client.delete_tag, run_id, stale)
         with_retry(logger.client.update_run, run_id, status=RUNNING)
         return logger
 
     def finish(self, status: str = FINISHED, error: str | None = None) -> None:
-        """Flush, stop system metrics, record the error (if any) and close the run with `status`."""
+        """Flush, stop system metrics, record why it ended (if it did not finish) and close the
+        run with `status`: the reason of a FAILED run is its error (`ERROR_TAG`), that of a
+        KILLED one (a cancel) a stop reason (`STOP_TAG`), which no view shows as a failure."""
         try:
             self.flush()
         finally:
             self.stop_system_metrics()
-            if error:
-                self.set_tags({ERROR_TAG: error})
+            if error and status != FINISHED:
+                self.set_tags({reason_tag(status): error})
             with_retry(self.client.set_terminated, self.run_id, status=status)
 
     # -- params, tags, metrics -------------------------------------------------------------------
@@ -265,6 +288,50 @@ class RunLogger:
         return with_retry(self.client.get_run, self.run_id).info.artifact_uri
 
 
+# -- why a run ended, and what happened before a resume ---------------------------------------------
+HISTORY_EVENTS = 40  # a tag holds at most 8000 characters: keep the latest events
+
+
+def reason_tag(status: str) -> str:
+    """The tag holding why a run ended with `status`: a failure's error, or a cancel's reason."""
+    return STOP_TAG if status == KILLED else ERROR_TAG
+
+
+def read_history(tags: dict[str, str]) -> list[dict[str, Any]]:
+    """The events of `HISTORY_TAG` (oldest first); [] when there are none or the tag is unreadable."""
+    try:
+        events = json.loads(tags.get(HISTORY_TAG) or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [event for event in events if isinstance(event, dict)] if isinstance(events, list) else []
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One history event for people: `stopped at step 5 (cancelled by SIGTERM) · 2026-11-28 17:40`."""
+    when = str(event.get("at", ""))[:16].replace("T", " ")
+    step = event.get("step")
+    kind = {"stopped": "cancelled", "failed": "failed", "resumed": "resumed"}.get(event.get("event"), str(event.get("event")))
+    text = kind + (f" at step {step}" if step is not None and kind != "resumed" else "")
+    reason = str(event.get("reason") or "")
+    if reason and kind == "failed":
+        text += f" ({reason})"
+    return f"{text} · {when}" if when else text
+
+
+def _last_step(client: MlflowClient, run_id: str) -> int | None:
+    """The last training step the run logged (where it stopped), None if it logged none."""
+    try:
+        history = with_retry(client.get_metric_history, run_id, "train/loss")
+    except MlflowException:
+        return None
+    return max((metric.step for metric in history), default=None)
+
+
+def _iso(ms: int | None) -> str:
+    seconds = (ms or 0) / 1000 or time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(seconds))
+
+
 # -- run-level helpers used by the worker and the job layer -----------------------------------------
 def run_status(run_id: str, uri: str | None = None) -> str:
     return with_retry(client_for(uri).get_run, run_id).info.status
@@ -286,8 +353,8 @@ def terminate_if_running(run_id: str, status: str, error: str | None = None,
     if run_status(run_id, uri) != RUNNING:
         return False
     logger = RunLogger(run_id, uri)
-    if error:
-        logger.set_tags({ERROR_TAG: error})
+    if error and status != FINISHED:
+        logger.set_tags({reason_tag(status): error})
     with_retry(logger.client.set_terminated, run_id, status=status)
     return True
 
@@ -299,5 +366,6 @@ def download_artifacts(run_id: str, artifact_path: str, dst: str | Path, uri: st
 __all__ = [
     "RunLogger", "with_retry", "is_locked_error", "ensure_experiment", "client_for", "run_status",
     "run_tags", "run_metric", "terminate_if_running", "download_artifacts", "resolve_tracking_uri",
-    "artifact_root_for", "FINISHED", "FAILED", "KILLED", "RUNNING", "ERROR_TAG", "RUN_DIR_TAG",
+    "artifact_root_for", "FINISHED", "FAILED", "KILLED", "RUNNING", "ERROR_TAG", "STOP_TAG", "HISTORY_TAG",
+    "RUN_DIR_TAG", "read_history", "reason_tag", "describe_event",
 ]

@@ -95,3 +95,16 @@ def element_after(app, key: str):
         if getattr(element, "key", None) == key:
             return elements[index + 1] if index + 1 < len(elements) else None
     raise AssertionError(f"no widget with key {key!r} on the page")
+
+
+def load_ui(name: str):
+    """A `dashboard/ui/<name>.py` module loaded from its file (pages import it as `ui.<name>`, with
+    Streamlit's script folder on sys.path; tests leave sys.path alone)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"dashboard_ui_{name}", ROOT / "dashboard" / "ui" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -1,8 +1,15 @@
-"""Dataset page: preview of a bundled corpus, upload checks, invalid settings, generate, browse."""
+"""Dataset page: preview of a bundled corpus, upload checks, column choices from the file, settings
+kept across a source switch and a reload, tiny splits flagged, errors in the page's words, generate,
+browse."""
 
 import json
 
 from dashboard_testing import element_after, texts
+
+
+
+def rows(n, text="document {i} " * 20, summary="gist {i}"):
+    return "\n".join(json.dumps({"body": text.format(i=i), "gist": summary.format(i=i)}) for i in range(n)).encode()
 
 
 def test_bundled_wiki_preview_shows_columns_table_and_first_page(open_page):
@@ -13,6 +20,15 @@ def test_bundled_wiki_preview_shows_columns_table_and_first_page(open_page):
     assert list(table.columns) == ["id", "text", "summary"] and len(table) == 20
     assert all(table["summary"].str.len() > 0)
     assert len(app.image) == 1 and "page 1 of 1" in app.image[0].proto.imgs[0].caption
+    assert app.selectbox(key="dataset.text_column").options[0] == "automatic (detected)"
+    assert "extract" in app.selectbox(key="dataset.text_column").options  # the corpus's own columns
+
+
+def test_no_grey_example_looks_like_a_value(open_page):
+    app = open_page("dataset")
+    instruction = app.text_area(key="dataset.instruction")
+    assert instruction.value == "" and not instruction.placeholder  # empty means empty, and says so
+    assert "No instruction: the pages show the document only." in texts(app)
 
 
 def test_upload_with_a_nul_byte_is_refused_next_to_the_uploader(open_page, workspace):
@@ -25,17 +41,46 @@ def test_upload_with_a_nul_byte_is_refused_next_to_the_uploader(open_page, works
     assert not (workspace / "workspace" / "datasets" / "uploads" / "docs.csv").exists()
 
 
-def test_upload_with_missing_summary_column_names_the_columns(open_page):
+def test_column_fields_offer_the_files_columns_and_errors_name_the_fields(open_page):
     app = open_page("dataset")
     app.radio(key="dataset.source_kind").set_value("Upload a file").run()
-    rows = "\n".join(json.dumps({"body": f"document {i} " * 20, "gist": f"gist {i}"}) for i in range(6))
-    app.file_uploader(key="dataset.upload").upload("docs.jsonl", rows.encode(), "application/json").run()
-    assert "cannot tell which column holds the summary" in texts(app)
-    app.text_input(key="dataset.text_column").set_value("body")
-    app.text_input(key="dataset.summary_column").set_value("gist").run()
-    assert not app.exception
+    app.file_uploader(key="dataset.upload").upload("docs.jsonl", rows(30), "application/json").run()
+    error = app.error[0].value
+    assert "cannot tell which column holds the summary" in error
+    assert "choose it in the “Summary column” field" in error and "--summary-column" not in error  # the page's words
+    assert app.selectbox(key="dataset.summary_column").options == ["automatic (detected)", "body", "gist"]
+    app.selectbox(key="dataset.text_column").set_value("body")
+    app.selectbox(key="dataset.summary_column").set_value("gist").run()
+    assert not app.exception and not app.error
     table = app.dataframe[0].value
-    assert table["summary"].tolist() == [f"gist {i}" for i in range(6)]
+    assert table["summary"].tolist() == [f"gist {i}" for i in range(20)]
+
+
+def test_switching_the_source_and_reloading_keep_the_other_settings(open_page):
+    app = open_page("dataset")
+    app.text_area(key="dataset.instruction").set_value("Summarize in one line:")
+    app.number_input(key="dataset.limit").set_value(60)
+    app.number_input(key="dataset.render.font_size").set_value(18).run()
+    app.radio(key="dataset.source_kind").set_value("Upload a file").run()  # no file yet: the page stops there
+    app.radio(key="dataset.source_kind").set_value("Bundled corpus").run()
+    assert app.text_area(key="dataset.instruction").value == "Summarize in one line:"
+    assert app.number_input(key="dataset.limit").value == 60
+    assert app.number_input(key="dataset.render.font_size").value == 18
+    reloaded = open_page("dataset")
+    assert reloaded.text_area(key="dataset.instruction").value == "Summarize in one line:"
+    assert reloaded.number_input(key="dataset.limit").value == 60
+
+
+def test_a_three_row_file_warns_about_its_splits_before_the_build(open_page):
+    app = open_page("dataset")
+    app.radio(key="dataset.source_kind").set_value("Upload a file").run()
+    app.file_uploader(key="dataset.upload").upload("three.jsonl", rows(3), "application/json").run()
+    app.selectbox(key="dataset.text_column").set_value("body")
+    app.selectbox(key="dataset.summary_column").set_value("gist").run()
+    assert "A build keeps 3 documents: 1 train · 1 validation · 1 test." in texts(app)
+    warnings = [w.value for w in app.warning]
+    assert any(w.startswith("1 training document(s)") for w in warnings)
+    assert any("1 validation and 1 test document(s)" in w for w in warnings)
 
 
 def test_invalid_render_and_split_settings_show_errors_next_to_their_fields(open_page):
@@ -49,18 +94,22 @@ def test_invalid_render_and_split_settings_show_errors_next_to_their_fields(open
     assert not app.dataframe  # nothing previewed from invalid settings
 
 
-def test_generate_then_browse(open_page, workspace):
+def test_generate_then_browse_and_train_starts_from_it(open_page, workspace):
     app = open_page("dataset")
     app.number_input(key="dataset.limit").set_value(6)
     app.number_input(key="dataset.workers").set_value(1)
     for key, value in (("font_size", 12), ("page_width", 320), ("page_height", 240), ("margin", 8)):
         app.number_input(key=f"dataset.render.{key}").set_value(value)
     app.text_input(key="dataset.name").set_value("tiny-wiki").run()
+    assert any("1 validation and 1 test" in w.value for w in app.warning)  # flagged before the build
     app.button(key="dataset.generate").click().run(timeout=120)
     assert not app.exception
     assert "Wrote" in app.success[0].value and "6 documents (4 train, 1 validation, 1 test)" in app.success[0].value
-    meta = json.loads((workspace / "workspace" / "datasets" / "tiny-wiki" / "deepsynth_dataset.json").read_text())
+    built = workspace / "workspace" / "datasets" / "tiny-wiki"
+    meta = json.loads((built / "deepsynth_dataset.json").read_text())
     assert meta["dataset_config"]["render"]["font_size"] == 12
+    train = open_page("train")
+    assert train.selectbox(key="train.dataset").value == str(built)
 
     app.segmented_control(key="dataset.mode").set_value("Browse").run()
     assert not app.exception

@@ -30,3 +30,13 @@ def test_summaries_come_back_from_a_child_process(tiny_adapter):
     assert set(summaries) == {BASE, str(tiny_adapter)}
     assert all(isinstance(text, str) for text in summaries.values())
     assert summaries[BASE] != summaries[str(tiny_adapter)]
+
+
+@pytest.mark.slow
+def test_each_model_streams_back_with_its_time(tiny_adapter):
+    seen = []
+    results = playground_client.summarize_each([str(tiny_adapter)], seen.append, text="The river flooded. " * 4,
+                                               include_base=True, max_new_tokens=8)
+    assert [(e.event, e.label) for e in seen] == [("loaded", ""), ("summary", BASE), ("summary", str(tiny_adapter))]
+    assert all(e.seconds > 0 for e in seen)
+    assert set(results) == {BASE, str(tiny_adapter)} and results[BASE].summary != results[str(tiny_adapter)].summary

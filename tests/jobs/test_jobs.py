@@ -104,6 +104,7 @@ def test_cancel_is_clean_then_harmless(workspace):
     cancelled = jobs.cancel(job.job_id, timeout_s=20)
     assert time.monotonic() - started < 10  # the worker exited on SIGTERM; no timeout needed
     assert cancelled.state == jobs.KILLED and "SIGTERM" in cancelled.error
+    assert cancelled.cancelled_by_user and cancelled.failure is None  # asked for: not a failure
     assert not psutil.pid_exists(job.pid)  # reaped, no zombie
     assert jobs.cancel(job.job_id).state == jobs.KILLED  # second cancel: nothing happens
     assert "stand-in running" in cancelled.log_path.read_text()
@@ -156,6 +157,9 @@ def test_a_worker_that_dies_silently_is_failed_and_its_run_closed(workspace, mlf
     resumed = jobs.resume(job.job_id, spawn=stand_in("obedient", logger.run_id, mlflow_tracking_uri, seen=seen))
     assert seen[0][0][-4:] == ["--resume", logger.run_id, "--tracking-uri", mlflow_tracking_uri]
     assert resumed.attempt == 2 and resumed.state == jobs.RUNNING
+    assert resumed.started_at == dead.started_at and len(resumed.resumed_at) == 1  # "started" = the first start
+    (ended,) = resumed.past_attempts
+    assert ended["state"] == jobs.FAILED and not ended["by_user"] and "without reporting" in ended["error"]
     with pytest.raises(DeepSynthError, match="still running"):
         jobs.resume(job.job_id)
     jobs.cancel(job.job_id, timeout_s=10)

@@ -1,0 +1,36 @@
+"""How many steps a run will take, and warm-up and checkpoint intervals that fit that many.
+
+`TrainConfig`'s fixed defaults (10 warm-up steps, a checkpoint every 50) suit runs of hundreds of
+steps; a 10-step run would spend all of it warming up and checkpoint only at the end. A form that
+leaves them empty gets these fractions of the planned steps instead, capped at those defaults.
+No torch here (the dashboard plans before anything heavy loads).
+"""
+
+from __future__ import annotations
+
+import math
+
+from deepsynth.configuration import default_of
+from deepsynth.training.config import TrainConfig
+
+WARMUP_FRACTION = 0.1
+"""Warm-up over the first 10% of the steps (the usual 3-10%), at most the `TrainConfig` default."""
+CHECKPOINT_FRACTION = 0.25
+"""A checkpoint every quarter of the run, at most the `TrainConfig` default interval."""
+
+
+def planned_steps(train_docs: int, batch_size: int, max_steps: int, epochs: float) -> int:
+    """Optimizer steps the worker will run (`training.loop.DataOrder.total_steps`): `max_steps`, or
+    enough batches for `epochs` passes over `train_docs` documents."""
+    if max_steps:
+        return int(max_steps)
+    per_epoch = math.ceil(max(1, train_docs) / max(1, batch_size))
+    return max(1, math.ceil(epochs * per_epoch))
+
+
+def auto_warmup_steps(steps: int) -> int:
+    return min(default_of(TrainConfig, "warmup_steps"), int(steps * WARMUP_FRACTION))
+
+
+def auto_checkpoint_every(steps: int) -> int:
+    return max(1, min(default_of(TrainConfig, "checkpoint_every"), int(steps * CHECKPOINT_FRACTION)))
