@@ -170,6 +170,11 @@ class VlmDocumentModel(DocumentModel):
             rows.append(_inner(base)(**inputs, use_cache=False).last_hidden_state)
         return torch.cat(rows)
 
+    def vision_tokens_read(self, reading: Any) -> int:
+        """Vision tokens the language model attends to for one document (all its pages): the
+        image placeholders in its prompt (`deepsynth.training.compression`'s hook)."""
+        return int((reading.prompt_ids == self.reader.image_token_id).sum())
+
     @torch.inference_mode()
     def generate(self, batch: dict[str, Any], max_new_tokens: int | None = None) -> list[str]:
         """Greedy, batched decoding through HF `generate` (KV cache); returns the summaries."""

@@ -28,9 +28,9 @@ from typing import Any, Sequence
 PREFIX = "compression/"
 RATIO = f"{PREFIX}ratio"
 VISION_TOKENS_HOOK = "vision_tokens_read"
-"""The hook for a vision-language model (the VLM path another engineer is adding): a model whose
-own vision encoder reads the pages defines `model.vision_tokens_read(reading) -> int`, the vision
-tokens its decoder attends to for one document (all pages); `tokens_read` then uses it."""
+"""A vision-language model (`deepsynth.models.vlm`) reads the pages with its own vision encoder and
+says how many vision tokens its language model attends to for one document (all pages):
+`model.vision_tokens_read(reading) -> int`. `max_source_tokens` does not cap those."""
 ACCURACY_DOCS = 64
 """Documents whose reading accuracy is measured (difflib costs ~10 ms per 500 characters)."""
 ACCURACY_CHARS = 1500
@@ -42,7 +42,7 @@ def tokens_read(model: Any, reading: Any) -> int:
     limit = model.config.max_source_tokens
     hook = getattr(model, VISION_TOKENS_HOOK, None)
     if callable(hook):
-        return min(int(hook(reading)), limit)
+        return int(hook(reading))
     if model.config.vision_interface == "features":
         return min(0 if reading.features is None else len(reading.features), limit)
     return len(model.prompts.page_ids(reading.text, limit))

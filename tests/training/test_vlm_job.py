@@ -60,3 +60,7 @@ def test_train_a_vlm_folder_as_a_job(family, tiny_dataset, mlflow_tracking_uri, 
     artifacts = Path(urlparse(run.info.artifact_uri).path) / "adapter"
     assert {"adapter_model.safetensors", "adapter_config.json", "deepsynth_model.json"} <= {
         p.name for p in artifacts.iterdir()}
+    # what the language model read: the vision tokens of the pages (the compression sweep's axis)
+    read_per_doc = run.data.metrics["compression/read_tokens_per_doc"]
+    assert read_per_doc > 0 and run.data.metrics["compression/ratio"] > 0
+    assert "compression/reading_accuracy" not in run.data.metrics  # no OCR text to compare
