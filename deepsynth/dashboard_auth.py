@@ -38,6 +38,8 @@ from deepsynth.errors import DeepSynthError
 
 USERS_FILE_ENV = "DEEPSYNTH_DASHBOARD_USERS"
 """Path of the users file (else `default_users_file()`)."""
+SESSION_USER_KEY = "deepsynth.user"
+"""Where the dashboard keeps the signed-in user name in a session (absent or None: no login)."""
 LOGIN_ENV = "DEEPSYNTH_DASHBOARD_LOGIN"
 """Set by `deepsynth dashboard` for the app: `password`, `oidc` or `none` (see `login_mode`)."""
 INSECURE_NO_LOGIN_ENV = "DEEPSYNTH_DASHBOARD_INSECURE_NO_LOGIN"

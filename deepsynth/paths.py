@@ -35,6 +35,11 @@ def datasets_dir() -> Path:
     return home() / "workspace" / "datasets"
 
 
+def models_dir() -> Path:
+    """Where the dashboard looks for model folders (a folder, or a link to one, per model)."""
+    return home() / "workspace" / "models"
+
+
 def exports_dir() -> Path:
     return home() / "workspace" / "exports"
 

@@ -21,6 +21,7 @@ from deepsynth.data.files import FORMATS_BY_SUFFIX
 from deepsynth.data.form_checks import (
     expected_documents, planned_splits, small_split_warnings, source_columns, with_field_names)
 from deepsynth.errors import DeepSynthError
+from deepsynth.estimate.model_folders import describe_reading, model_folders
 from deepsynth.render import MODES, RenderConfig
 from ui import cached, datasets, settings
 from ui.form_memory import FormMemory
@@ -224,6 +225,15 @@ page.container(border=True).image(png, caption=f"{rows[0]['id']}: page 1 of {n_p
                                   output_format="PNG")
 for warning in render_warnings:
     page.warning(warning)
+readers = ["default", *(str(path) for path in model_folders())]  # built-in reader + workspace/models/
+reading_model = page.selectbox("What a model reads from this page", readers, key="dataset.reading_model",
+                               format_func=lambda m: m.rsplit("/", 1)[-1],
+                               help="The models in workspace/models/ (one folder or link per model): a native "
+                                    "vision-language model reads the page through its own processor.")
+try:
+    page.caption(describe_reading(reading_model, render).describe())
+except DeepSynthError as error:
+    page.caption(str(error))
 
 # -- 4. generate ------------------------------------------------------------------------------------
 st.subheader("4 · Generate")

@@ -12,6 +12,10 @@ from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, estimate, load_architecture
 from deepsynth.estimate.cpu_time import cpu_throughput
+from deepsynth.estimate.model_folders import model_folders
+from deepsynth.estimate.vlm import model_family, page_layout_for
+from deepsynth.paths import models_dir
+from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.lora import BIASES, COMPUTE_DTYPES, CUSTOM_PRESET, LORA_FIELDS, QUANTIZATIONS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_names
 from deepsynth.units import GIB, readable_duration
@@ -25,6 +29,8 @@ st.title("Presets & estimate")
 st.caption(f"This machine: {here.describe()}.")
 errors = FieldErrors()
 DEVICES = ["cpu", "cuda"]
+OTHER_MODEL = "another folder or config.json…"
+FOUND = [str(path) for path in model_folders()]  # workspace/models/: one folder (or link) per model
 
 
 def lora_widgets(lora: LoraSettings) -> dict:
@@ -88,7 +94,8 @@ WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.
             "estimate.target_tokens": 48, "estimate.image_tokens": 0, "estimate.optimizer": "adamw",
             "estimate.gradient_checkpointing": False, "estimate.train_text_encoder": False,
             "estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
-            "estimate.model_path": "", "estimate.gpu": "A100 80GB"}
+            "estimate.model_path": "", "estimate.gpu": "A100 80GB", "estimate.render_mode": "none",
+            "estimate.pages": 1, "estimate.vision_cached": True, "estimate.train_projector": False}
 LORA_KEYS = [f"estimate.lora.{name}" for name in LORA_FIELDS]
 KEYS = [*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio", *LORA_KEYS]
 STANDARD = preset("standard")
@@ -100,12 +107,42 @@ memory.restore(KEYS, DEFAULTS)
 
 # -- model and LoRA -----------------------------------------------------------------------------------
 m1, m2, m3 = st.columns(3)
-model = m1.selectbox("Model", [*BUILTIN_MODELS, "config.json path"], key="estimate.model", on_change=model_changed)
-if model == "config.json path":
-    model = m1.text_input("config.json or model folder", key="estimate.model_path").strip()
+choices = [*BUILTIN_MODELS, *FOUND, OTHER_MODEL]
+if state.get("estimate.model") not in choices:  # a folder that has gone, or one typed before
+    state["estimate.model_path"] = state.get("estimate.model") or ""
+    state["estimate.model"] = OTHER_MODEL
+model = m1.selectbox("Model", choices, key="estimate.model", on_change=model_changed,
+                     format_func=lambda m: f"{m.rsplit('/', 1)[-1]} (workspace/models)" if m in FOUND else m,
+                     help=f"Built-in models, the model folders in {models_dir()} (one folder or link per model), "
+                          "or any other folder: a native VLM (DeepSeek-OCR-2, Qwen2-VL/2.5-VL, SmolVLM, Idefics3, "
+                          "Florence-2) or a causal LM.")
+if model == OTHER_MODEL:
+    model = m1.text_input("Model folder or config.json", key="estimate.model_path").strip()
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
                          disabled=model != "default", help="default model only: OCR text tokens or projected features")
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")
+architecture, model_problem = None, None
+try:
+    if model:
+        architecture = load_architecture(model, interface,
+                                         train_projector=bool(state.get("estimate.train_projector")))
+except DeepSynthError as error:
+    model_problem = str(error)
+native_vlm = architecture is not None and architecture.vlm is not None
+if native_vlm:  # the model reads the page with its own vision tower: what one page costs it
+    v1, v2, v3, v4 = st.columns(4)
+    render_mode = v1.selectbox("Page render mode", list(MODES), key="estimate.render_mode",
+                               help="The dataset's resolution mode: the page size the model's processor gets.")
+    pages = v2.number_input("Pages per document", min_value=1, step=1, key="estimate.pages")
+    v3.checkbox("Vision features cached", key="estimate.vision_cached",
+                help="DeepSynth runs the frozen tower once per page and reuses its features (not with a "
+                     "trained projector).")
+    v4.checkbox("Train the projector too", key="estimate.train_projector")
+    page_width, page_height = RenderConfig(mode=render_mode).output_size
+    vision_tokens = page_layout_for(architecture, page_width, page_height).tokens
+    st.caption(f"**{model_family(architecture)}**, a native vision-language model: {vision_tokens} vision "
+               f"tokens per {page_width}x{page_height} page (from its processor config), "
+               f"{vision_tokens * int(pages)} per document.")
 errors.slot("model", "text_encoder")
 p1, p2 = st.columns([1, 2])
 preset_name = p1.selectbox("Preset", [*preset_names(), CUSTOM_PRESET], key="estimate.preset", on_change=load_preset,
@@ -143,7 +180,9 @@ with st.expander("Workload", expanded=True):
     seq_len = w5.number_input("Sequence length (tokens)", step=64, key="estimate.seq_len")
     target_tokens = w6.number_input("Summary tokens", step=1, key="estimate.target_tokens")
     image_tokens = w7.number_input("Vision tokens / sample", step=64, key="estimate.image_tokens",
-                                   help="deepseek-ocr: 256 per page (set when you choose it)")
+                                   disabled=native_vlm,
+                                   help="deepseek-ocr: 256 per page (set when you choose it); a native VLM's "
+                                        "come from its processor and the page size above")
     dtype = w8.selectbox("Precision", ["bfloat16", "float16", "float32"], key="estimate.dtype")
     errors.slot("seq_len", "target_tokens", "image_tokens", "dtype")
     w9, w10, w11, _ = st.columns(4)
@@ -164,18 +203,18 @@ except ConfigError as error:
     lora = None
 try:
     workload = Workload(batch_size=int(batch_size), seq_len=int(seq_len), target_tokens=int(target_tokens),
-                        image_tokens=int(image_tokens), dtype=dtype, optimizer=optimizer,
+                        image_tokens=0 if native_vlm else int(image_tokens), dtype=dtype, optimizer=optimizer,
                         gradient_checkpointing=checkpointing, text_encoder=text_encoder,
                         train_text_encoder=train_encoder, num_documents=int(documents), epochs=int(epochs),
-                        device=device)
+                        device=device, **({"pages": int(pages), "page_width": page_width, "page_height": page_height,
+                                           "vision_cached": bool(state["estimate.vision_cached"])}
+                                          if native_vlm else {}))
 except ConfigError as error:
     problems += error.problems
-try:
-    architecture = load_architecture(model, interface) if model else None
-    if architecture is None:
-        problems.append(("model", "give the path of a config.json or a model folder"))
-except DeepSynthError as error:
-    problems.append(("model", str(error)))
+if not model:
+    problems.append(("model", "give the path of a config.json or a model folder"))
+elif model_problem:
+    problems.append(("model", model_problem))
 gpu = state.get("estimate.gpu", "A100 80GB")
 if not problems:
     try:

@@ -48,10 +48,23 @@ def checked(check, value: str, where, empty: str) -> bool:
         return False
 
 
-def follow_export() -> None:
-    """The register form follows the run chosen for export (it can still be changed)."""
+def package_path(run) -> str:
+    """Where a run's package is written unless the user types another path."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", run.run_name or "adapter").strip("-") or "adapter"
+    return str(exports / f"{stem}-{run.run_id[:8]}.zip")
+
+
+def register_follows_export() -> None:
+    """The register form starts on the run chosen for export (it can still be changed)."""
     if state.get("registry.export.run") in by_run:
         state["registry.register.run"] = state["registry.export.run"]
+
+
+def follow_export() -> None:
+    """A new run chosen for export: the register form and the package path follow it."""
+    register_follows_export()
+    if state.get("registry.export.run") in by_run:
+        state["registry.export.out"] = package_path(by_run[state["registry.export.run"]])
 
 
 def confirm(pending_key: str, warning: str, go_label: str) -> bool | None:
@@ -71,10 +84,10 @@ def confirm(pending_key: str, warning: str, go_label: str) -> bool | None:
 st.subheader("Export a package")
 run = run_picker(finished, key="registry.export.run", label="Finished run", on_change=follow_export)
 if run is not None:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", run.run_name or "adapter").strip("-") or "adapter"
+    if not state.get("registry.export.out"):
+        state["registry.export.out"] = package_path(run)
     c1, c2 = st.columns([3, 2])
-    target = c1.text_input("Package file", value=str(exports / f"{stem}-{run.run_id[:8]}.zip"),
-                           key=f"registry.export.out.{run.run_id}")
+    target = c1.text_input("Package file", key="registry.export.out")
     merge = c2.checkbox("Include a merged 16-bit decoder", key="registry.export.merge",
                         help="Adds merged/ (the base with the adapter folded in); slower and larger.")
     if st.button("Export", type="primary", key="registry.export.go"):
@@ -99,7 +112,7 @@ st.subheader("Register an adapter")
 adapters = cached.adapters(config.uri)
 by_name = {a.name: a for a in adapters}
 if "registry.register.run" not in state or state["registry.register.run"] not in by_run:
-    follow_export()
+    register_follows_export()
 run = run_picker(finished, key="registry.register.run", label="Run whose adapter to register",
                  help="Follows the run chosen for export above.")
 if run is not None:

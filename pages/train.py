@@ -102,8 +102,8 @@ if choice is None and state.get("train.settings_source") == handoff.SOURCE:
     state["train.settings_source"] = PRESET_SOURCE
 
 
-def grid(fields: list, container, columns: int = 4, plan: int | None = None) -> None:
-    """Widgets for `fields`, `columns` to a row."""
+def grid(fields: list, container, columns: int = 4, plan: int | None = None, formats: dict | None = None) -> None:
+    """Widgets for `fields`, `columns` to a row; `formats`: how the choices of a field read."""
     cells = container.columns(columns)
     for index, field in enumerate(fields):
         auto = field.path in AUTOMATIC
@@ -112,7 +112,7 @@ def grid(fields: list, container, columns: int = 4, plan: int | None = None) -> 
             value = auto_warmup_steps(plan) if field.path == "warmup_steps" else auto_checkpoint_every(plan)
             placeholder = f"auto: {value}"
         config_form.draw(field, key(field.path), cells[index % columns], label=LABELS.get(field.path),
-                         allow_empty=auto, placeholder=placeholder)
+                         allow_empty=auto, placeholder=placeholder, format_choice=(formats or {}).get(field.path))
         if index % columns == columns - 1 and index + 1 < len(fields):
             cells = container.columns(columns)
 
@@ -148,7 +148,8 @@ def start_form() -> None:
     errors.slot("model.name", "model.vision_interface", "batch_size", "learning_rate", "model", "lora", "preset")
     grid(basic[4:8], st)
     errors.slot("max_steps", "epochs", "time_budget_s", "eval_docs")
-    grid(basic[8:], st, columns=3)
+    split_sizes = {"eval_split": lambda s: f"{s} ({counts.get(resolve_eval_split(s, counts), 0)} docs)"}
+    grid(basic[8:], st, columns=3, formats=split_sizes)
     errors.slot("eval_split", "experiment", "run_name")
 
     values = {f.path: config_form.config_value(f, state.get(key(f.path))) for f in FIELDS}
@@ -156,7 +157,7 @@ def start_form() -> None:
         split = resolve_eval_split(values["eval_split"], counts)
         shortfall = shortfall_message(values["eval_docs"], int(counts.get(split, 0) or 0), split)
         if shortfall:
-            st.warning(f"Evaluation {shortfall}.", icon=":material/rule:")
+            st.caption(f":material/rule: Evaluation {shortfall}.")
     try:
         plan = planned_steps(train_docs, int(values["batch_size"]), int(values["max_steps"]), float(values["epochs"]))
     except (TypeError, ValueError):

@@ -90,15 +90,16 @@ def _number_format(field: FormField) -> str | None:
 
 
 def draw(field: FormField, key: str, container: Any = st, label: str | None = None,
-         disabled: bool = False, allow_empty: bool = False, placeholder: str | None = None) -> Any:
+         disabled: bool = False, allow_empty: bool = False, placeholder: str | None = None,
+         format_choice: Any = None) -> Any:
     """The widget for `field` under `key` (its value comes from session state, set beforehand);
-    `allow_empty`: a number input that may be left empty (None)."""
+    `allow_empty`: a number input that may be left empty (None); `format_choice`: how a choice reads."""
     label = label or field.label
     common = dict(key=key, help=field.help or None, disabled=disabled)
     if field.kind is bool:
         return container.checkbox(label, **common)
     if field.choices:
-        return container.selectbox(label, list(field.choices), **common)
+        return container.selectbox(label, list(field.choices), format_func=format_choice or str, **common)
     if field.kind is int and allow_empty:  # value=None: the field may be cleared (None = automatic)
         return container.number_input(label, value=None, step=1, placeholder=placeholder, **common)
     if field.kind is int:

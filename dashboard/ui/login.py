@@ -24,7 +24,7 @@ import streamlit as st
 from deepsynth import dashboard_auth as auth
 from deepsynth.errors import DeepSynthError
 
-USER_KEY = "deepsynth.user"
+USER_KEY = auth.SESSION_USER_KEY
 SESSION_KEY = "deepsynth.login.session"
 
 

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from render_sweep_runs import render_sweep_store  # noqa: F401  (a fixture)
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
@@ -257,7 +258,7 @@ def test_with_login_on_signed_out_shows_only_the_form_and_signing_in_shows_the_p
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, tmp_path, "login-train-page")
     page.get_by_role("link", name="Compare").click()
-    page.get_by_text("Params that differ").wait_for(timeout=60_000)
+    page.get_by_text("Params that differ", exact=True).wait_for(timeout=60_000)
     settled(page)
     screenshot(page, tmp_path, "login-compare-page")
 

@@ -118,3 +118,24 @@ def test_generate_then_browse_and_train_starts_from_it(open_page, workspace):
     summary = app.info[0].value
     text = app.text_area[0].value
     assert summary and text and summary != text
+
+
+def test_the_render_settings_show_what_a_vlm_reads_per_page(open_page, workspace):
+    """Vision tokens per page beside the page preview, for a VLM folder in workspace/models/, and
+    they follow the render mode; the default model reads OCR text."""
+    from deepsynth.estimate import vision_tokens_per_page
+    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.paths import models_dir
+    from deepsynth.render.config import RenderConfig
+
+    folder = build_tiny_vlm("idefics3", models_dir() / "tiny-idefics3")
+    app = open_page("dataset")
+    assert "reads the page as text" in texts(app)
+    app.selectbox(key="dataset.reading_model").set_value(str(folder)).run()
+    for mode in ("none", "tiny"):
+        app.selectbox(key="dataset.render.mode").set_value(mode).run()
+        size = RenderConfig(mode=mode).output_size
+        tokens = vision_tokens_per_page(folder, *size)
+        assert not app.exception
+        assert f"Idefics3 (native vision-language model): {tokens} vision tokens per {size[0]}x{size[1]} page" \
+            in texts(app), texts(app)[-2000:]

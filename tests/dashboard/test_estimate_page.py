@@ -118,7 +118,7 @@ def test_targets_that_match_nothing_and_a_missing_model_file(open_page, workspac
     error = element_after(app, "estimate.lora.target_modules")
     assert error.type == "error" and "no_such_proj" in error.value
     app.text_input(key="estimate.lora.target_modules").set_value("")
-    app.selectbox(key="estimate.model").set_value("config.json path").run()
+    app.selectbox(key="estimate.model").set_value("another folder or config.json…").run()
     app.text_input(key="estimate.model_path").set_value(str(workspace / "missing.json")).run()
     error = element_after(app, "estimate.text_encoder")
     assert error.type == "error" and "missing.json" in error.value
@@ -154,3 +154,28 @@ def test_the_train_page_opens_on_the_hand_off(open_page, datasets_setting, fake_
     assert not train.error
     started = started_config(fake_spawn.calls[-1])
     assert (started.lora.rank, started.lora.alpha, started.preset) == (24, 48, "custom")
+
+
+def test_a_vlm_folder_in_workspace_models_shows_its_family_and_vision_tokens(open_page, workspace):
+    """A native VLM brought as a folder: offered in the model picker, its family and the vision
+    tokens of one rendered page shown (from its processor config), and the estimate uses them."""
+    from deepsynth.estimate import vision_tokens_per_page
+    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.paths import models_dir
+    from deepsynth.render.config import RenderConfig
+
+    folder = build_tiny_vlm("qwen2_5_vl", models_dir() / "tiny-qwen2.5-vl")
+    app = open_estimate(open_page)
+    assert "tiny-qwen2.5-vl (workspace/models)" in app.selectbox(key="estimate.model").options
+    app.selectbox(key="estimate.model").set_value(str(folder)).run()
+    assert not app.exception
+    width, height = RenderConfig().output_size
+    tokens = vision_tokens_per_page(folder, width, height)
+    assert f"**Qwen2.5-VL**, a native vision-language model: {tokens} vision tokens per {width}x{height} page" \
+        in texts(app)
+    assert app.number_input(key="estimate.image_tokens").disabled
+    app.number_input(key="estimate.pages").set_value(2).run()
+    assert f"{2 * tokens} per document" in texts(app)
+    app.selectbox(key="estimate.render_mode").set_value("tiny").run()
+    small = vision_tokens_per_page(folder, *RenderConfig(mode="tiny").output_size)
+    assert f"{small} vision tokens per 512x512 page" in texts(app)

@@ -127,6 +127,16 @@ def test_the_right_password_opens_every_page_and_signing_out_closes_them(users, 
     assert "deepsynth.spawn" not in app.session_state  # nothing of the session is left
 
 
+def test_each_signed_in_user_keeps_their_own_train_form(users, fake_spawn, datasets_setting, workspace):
+    alice = sign_in(open_app("train", **{"deepsynth.spawn": fake_spawn}), "alice", PASSWORD)
+    alice.number_input(key="train.cfg.max_steps").set_value(10).run()
+    assert (workspace / "workspace" / "dashboard-forms" / "alice.json").is_file()
+    bob = sign_in(open_app("train", **{"deepsynth.spawn": fake_spawn}), "bob", "another long password")
+    assert bob.number_input(key="train.cfg.max_steps").value == 0  # alice's form is hers
+    again = sign_in(open_app("train", **{"deepsynth.spawn": fake_spawn}), "alice", PASSWORD)
+    assert again.number_input(key="train.cfg.max_steps").value == 10
+
+
 @pytest.mark.parametrize("address", ["0.0.0.0", "192.0.2.10", None])
 def test_without_a_login_an_app_reachable_from_other_machines_shows_nothing(address, workspace, monkeypatch):
     from streamlit import config

@@ -26,7 +26,7 @@ def train_page(open_page, fake_spawn, runners):
 def test_queue_a_job_then_move_and_remove_it(open_page, datasets_setting, fake_spawn):
     runners = []
     app = train_page(open_page, fake_spawn, runners)
-    app.number_input(key="train.max_steps").set_value(7)
+    app.number_input(key="train.cfg.max_steps").set_value(7)
     app.button(key="sweeps.queue_job").click().run()
     assert not app.exception and "at position 1" in app.success[0].value and runners == [1]
     app.button(key="sweeps.queue_job").click().run()
