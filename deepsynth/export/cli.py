@@ -1,13 +1,18 @@
-"""`deepsynth export --run RUN_ID --out FILE.zip [--merge]`: package an adapter for a colleague."""
+"""The export family's verbs: `deepsynth export --run RUN_ID --out FILE.zip [--merge]` packages an
+adapter for a colleague; `deepsynth import FILE.zip [--dest DIR]` validates a package, then unpacks
+it atomically."""
 
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
-HELP = "package a run's adapter (or an adapter folder) as a ZIP with model card, requirements and inference.py"
+HELP = {"export": "Package a run's adapter (or an adapter folder) as a ZIP with model card, requirements and inference.py",
+        "import": "Validate an adapter package (paths, sizes, hashes, file types, tensor shapes) and unpack it"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="RUN_ID", help="MLflow run whose adapter/ artifact to export")
     source.add_argument("--adapter-dir", metavar="DIR", help="an adapter folder written by DeepSynth")
@@ -48,7 +53,7 @@ def _checked_source(args: argparse.Namespace):
     return source
 
 
-def run(args: argparse.Namespace) -> int:
+def run_export(args: argparse.Namespace) -> int:
     import zipfile
 
     from tqdm import tqdm
@@ -77,3 +82,42 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {info.file_size:>12,}  {info.filename}")
     print(f"  {sum(i.file_size for i in vendored):>12,}  deepsynth_src/ ({len(vendored)} files: the DeepSynth code inference.py runs)")
     return 0
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("package", metavar="FILE.zip", help="package written by `deepsynth export`")
+    parser.add_argument("--dest", default=None, metavar="DIR",
+                        help="new folder to unpack into (default: workspace/imports/<package name>)")
+    parser.add_argument("--allow-location", action="append", default=[], metavar="PATH_OR_HUB_ID",
+                        help="a base model, text encoder or font outside the package that its "
+                             "deepsynth_model.json names and that you allow DeepSynth to read (exact value; "
+                             "repeat for each; a URL is never allowed)")
+
+
+def default_destination(package: str) -> Path:
+    from deepsynth import paths
+
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(package).stem).lstrip(".")[:64] or "package"
+    return paths.home() / "workspace" / "imports" / stem
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from deepsynth.export.safe_import import import_package
+
+    dest = args.dest or default_destination(args.package)
+    imported = import_package(args.package, dest, allowed_locations=args.allow_location)
+    print(f"imported {len(imported.files)} files into {imported.path}")
+    print(f"use it with: deepsynth infer --adapter {imported.path} --text-file FILE")
+    return 0
+
+
+def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
+    parser = subparsers.add_parser(verb, help=HELP[verb], description=HELP[verb])
+    if verb == "export":
+        _export_arguments(parser)
+        parser.set_defaults(handler=run_export)
+    elif verb == "import":
+        _import_arguments(parser)
+        parser.set_defaults(handler=run_import)
+    else:
+        raise ValueError(f"deepsynth.export.cli does not serve verb {verb!r}")

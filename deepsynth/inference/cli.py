@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "summarize a text file or a page image with one or more adapters (and the base)"
+HELP = "Summarize a text file or a page image with one or more adapters (and the base)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

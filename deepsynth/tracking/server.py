@@ -22,7 +22,6 @@ Clients point at it with `--tracking-uri http://HOST:PORT` (train, dashboard) an
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import signal
@@ -35,7 +34,6 @@ from typing import Callable
 from deepsynth import paths
 from deepsynth.configuration import Problems
 
-HELP = "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for a team)."
 ADMIN_PASSWORD_ENV = "DEEPSYNTH_ADMIN_PASSWORD"
 WEAK_PASSWORDS = {"password", "password1234", "admin", "mlflow", "changeme", "12345678"}
 MIN_PASSWORD_LENGTH = 12
@@ -52,13 +50,16 @@ class ServerConfig:
     port: int = 5000
     """TCP port."""
     backend_store_uri: str = ""
-    """Runs and params database: sqlite:///... or a database URI; empty = the workspace mlflow.db."""
+    """Runs and params database: sqlite:///... or, for a team, postgresql://USER[:PASSWORD]@HOST:PORT/DB;
+    empty = the workspace mlflow.db."""
     artifacts_destination: str = ""
     """Where the server stores artifacts it receives; empty = the workspace mlruns/ folder."""
     auth: bool = False
     """Turn on MLflow's basic-auth app (admin password from DEEPSYNTH_ADMIN_PASSWORD)."""
     insecure_no_auth: bool = False
-    """Allow a non-loopback bind without authentication (not recommended)."""
+    """Allow a non-loopback bind without authentication: anyone who can reach it can then read, change
+    and delete every experiment, run, metric, artifact and registered model, and upload files into
+    the artifact store (not recommended)."""
     workers: int = 1
     """Server worker processes."""
 
@@ -164,30 +165,3 @@ def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
         process.wait()
     except ProcessLookupError:
         pass
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--backend-store-uri", default="",
-                        help="sqlite:///... or, for a team, postgresql://USER[:PASSWORD]@HOST:PORT/DB")
-    parser.add_argument("--artifacts-destination", default="", help="artifact store (default ./mlruns)")
-    parser.add_argument("--auth", action="store_true", help=f"basic auth; admin password from ${ADMIN_PASSWORD_ENV}")
-    parser.add_argument("--insecure-no-auth", action="store_true",
-                        help="allow a non-loopback bind without auth: " + NO_AUTH_EXPOSURE)
-    parser.add_argument("--workers", type=int, default=1)
-
-
-def run(args: argparse.Namespace) -> int:
-    config = ServerConfig(host=args.host, port=args.port, backend_store_uri=args.backend_store_uri,
-                          artifacts_destination=args.artifacts_destination, auth=args.auth,
-                          insecure_no_auth=args.insecure_no_auth, workers=args.workers)
-    if config.insecure_no_auth and not config.auth and not is_loopback(config.host):
-        print(f"warning: --insecure-no-auth: {NO_AUTH_EXPOSURE}", file=sys.stderr)
-    process = start_server(config)
-    print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C stops it")
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        stop_server(process)
-        return 0

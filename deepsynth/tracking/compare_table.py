@@ -1,33 +1,17 @@
-"""`deepsynth compare RUN_A RUN_B [RUN...]`: is the difference between runs real?
+"""Comparing evaluated runs as rows and a text table (`deepsynth compare`, the Compare page's export).
 
 The first run is the reference. For each run: its split, document count, ROUGE-L with a 95%
 bootstrap interval; for each other run: the ROUGE-L difference to the reference with a paired
 bootstrap interval (same documents, resampled together) and the documents it wins, loses and ties.
-The reference run's base model and baselines follow, scored on the same documents. Runs evaluated
-on different documents are refused (exit 2): their means answer different questions.
+Runs evaluated on different documents are refused: their means answer different questions.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from typing import Any
 
-HELP = "Compare evaluated runs on the same documents: ROUGE-L with intervals, paired differences, wins."
-FORMATS = ("table", "json", "csv")
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="MLflow run ids; the first is the reference")
-    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
-                                                           "or the workspace's mlflow.db)")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object")
-    output.add_argument("--csv", action="store_true", help="print the table as CSV")
-
-
-def _load(run_ids: list[str], uri: str | None) -> tuple[list[Any], dict[str, Any]]:
+def load_runs(run_ids: list[str], uri: str | None) -> tuple[list[Any], dict[str, Any]]:
     from deepsynth.errors import InputError
     from deepsynth.evaluation.keys import PREDICTIONS_FILE
     from deepsynth.tracking import queries
@@ -110,31 +94,3 @@ def text_table(comparison: Any) -> str:
         lines.append("on the same documents (reference run): " +
                      ", ".join(f"{name} {value:.1f}" for name, value in reference_lines.items()))
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    from deepsynth.errors import InputError
-    from deepsynth.tracking.compare_runs import compare_runs
-    from deepsynth.tracking.store import resolve_tracking_uri
-
-    if len(dict.fromkeys(args.runs)) < 2:
-        raise InputError("give two different runs or more: deepsynth compare RUN_A RUN_B [RUN...]")
-    uri = resolve_tracking_uri(args.tracking_uri or None)
-    runs, predictions = _load(list(args.runs), uri)
-    check_same_documents(runs, predictions)
-    comparison = compare_runs(runs, runs[0].run_id, predictions)
-    if args.json:
-        print(json.dumps({"reference": runs[0].run_id, "runs": rows(comparison),
-                          "reference_lines": comparison.reference_lines(), "notes": list(comparison.notes)}))
-    elif args.csv:
-        import csv
-
-        records = rows(comparison)
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in records for k in r)))
-        writer.writeheader()
-        writer.writerows(records)
-    else:
-        print(text_table(comparison))
-        for note in comparison.notes:
-            print(f"note: {note}")
-    return 0

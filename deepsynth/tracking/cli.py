@@ -1,0 +1,157 @@
+"""The tracking family's verbs: `deepsynth register`, `alias`, `models` (the adapter registry),
+`deepsynth compare` (evaluated runs side by side) and `deepsynth server` (a shared tracking
+server, its flags built from `ServerConfig`). mlflow loads only inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+
+HELP = {
+    "register": "Register a run's adapter in the MLflow Model Registry (optionally with an alias)",
+    "alias": "Point an alias at a registered adapter version: NAME VERSION ALIAS (or NAME --delete ALIAS)",
+    "models": "List registered adapters, their versions and aliases",
+    "compare": "Compare evaluated runs on the same documents: ROUGE-L with intervals, paired differences, wins.",
+    "server": "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for a team).",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def server_flags():
+    from deepsynth.config_flags import ConfigFlags
+    from deepsynth.tracking.server import ServerConfig
+
+    return ConfigFlags(ServerConfig)
+
+
+def _tracking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI or the workspace's mlflow.db)")
+
+
+def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
+    parser = subparsers.add_parser(verb, help=HELP[verb], description=HELP[verb])
+    if verb == "compare":
+        _compare_arguments(parser)
+        parser.set_defaults(handler=run_compare)
+        return
+    if verb == "server":
+        server_flags().add_to(parser)
+        parser.set_defaults(handler=run_server)
+        return
+    if verb == "register":
+        parser.add_argument("--run", required=True, metavar="RUN_ID", help="run whose adapter/ to register")
+        parser.add_argument("--name", required=True, help="registered model name (letters, digits, . _ -)")
+        parser.add_argument("--alias", default=None, help="alias to point at the new version, e.g. champion")
+        parser.set_defaults(handler=run_register)
+    elif verb == "alias":
+        parser.add_argument("name", help="registered model name")
+        parser.add_argument("version", nargs="?", metavar="VERSION", help="version the alias points at")
+        parser.add_argument("alias", nargs="?", metavar="ALIAS", help="alias to set, e.g. champion")
+        parser.add_argument("--delete", metavar="ALIAS", default=None, help="delete this alias instead")
+        parser.set_defaults(handler=run_alias)
+    elif verb == "models":
+        parser.add_argument("name", nargs="?", default=None, help="show only this registered model")
+        parser.set_defaults(handler=run_models)
+    else:
+        raise ValueError(f"deepsynth.tracking.cli does not serve verb {verb!r}")
+    _tracking(parser)
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from deepsynth.tracking.registry import register_adapter
+
+    version = register_adapter(args.run, args.name, alias=args.alias, uri=args.tracking_uri)
+    aliases = f" (alias: {', '.join(version.aliases)})" if version.aliases else ""
+    print(f"registered {version.name} version {version.version}{aliases} from run {version.run_id}")
+    print(f"load it with: deepsynth infer --adapter models:/{version.name}/{version.version}")
+    return 0
+
+
+def run_alias(args: argparse.Namespace) -> int:
+    from deepsynth.errors import InputError
+    from deepsynth.tracking.registry import delete_alias, set_alias
+
+    if args.delete is not None:
+        if args.version is not None:
+            raise InputError("alias NAME --delete ALIAS takes no VERSION")
+        delete_alias(args.name, args.delete, uri=args.tracking_uri)
+        print(f"deleted alias {args.delete!r} of {args.name}")
+        return 0
+    if args.version is None or args.alias is None:
+        raise InputError("usage: deepsynth alias NAME VERSION ALIAS (or NAME --delete ALIAS)")
+    version = set_alias(args.name, args.version, args.alias, uri=args.tracking_uri)
+    print(f"{version.name}@{args.alias} -> version {version.version} (run {version.run_id})")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from deepsynth.tracking.registry import list_adapters
+
+    adapters = [a for a in list_adapters(uri=args.tracking_uri) if args.name in (None, a.name)]
+    if not adapters:
+        print("no registered adapters" + (f" named {args.name!r}" if args.name else ""))
+        return 0 if args.name is None else 1
+    for adapter in adapters:
+        aliases = ", ".join(f"{alias}->v{version}" for alias, version in sorted(adapter.aliases.items()))
+        print(f"{adapter.name}  ({len(adapter.versions)} version(s){'; ' + aliases if aliases else ''})")
+        for version in adapter.versions:
+            metrics = " ".join(f"{k}={v}" for k, v in sorted(version.tags.items()) if "/" in k)
+            print(f"  v{version.version}  run {version.run_id}  {metrics}".rstrip())
+    return 0
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="MLflow run ids; the first is the reference")
+    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
+                                                           "or the workspace's mlflow.db)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--csv", action="store_true", help="print the table as CSV")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from deepsynth.errors import InputError
+    from deepsynth.tracking.compare_runs import compare_runs
+    from deepsynth.tracking.compare_table import check_same_documents, load_runs, rows, text_table
+    from deepsynth.tracking.store import resolve_tracking_uri
+
+    if len(dict.fromkeys(args.runs)) < 2:
+        raise InputError("give two different runs or more: deepsynth compare RUN_A RUN_B [RUN...]")
+    uri = resolve_tracking_uri(args.tracking_uri or None)
+    runs, predictions = load_runs(list(args.runs), uri)
+    check_same_documents(runs, predictions)
+    comparison = compare_runs(runs, runs[0].run_id, predictions)
+    if args.json:
+        print(json.dumps({"reference": runs[0].run_id, "runs": rows(comparison),
+                          "reference_lines": comparison.reference_lines(), "notes": list(comparison.notes)}))
+    elif args.csv:
+        import csv
+
+        records = rows(comparison)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in records for k in r)))
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        print(text_table(comparison))
+        for note in comparison.notes:
+            print(f"note: {note}")
+    return 0
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from deepsynth.tracking.server import NO_AUTH_EXPOSURE, is_loopback, start_server, stop_server
+
+    config = server_flags().build(server_flags().typed(args), what="server options")
+    if config.insecure_no_auth and not config.auth and not is_loopback(config.host):
+        print(f"warning: --insecure-no-auth: {NO_AUTH_EXPOSURE}", file=sys.stderr)
+    process = start_server(config)
+    print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C stops it")
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        stop_server(process)
+        return 0
