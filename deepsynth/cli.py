@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "dataset": "deepsynth.data.cli",
     "estimate": "deepsynth.estimate.cli",
     "train": "deepsynth.training.cli",
-    "demo": "deepsynth.demo",
+    "demo": "deepsynth.demo.cli",
     "compare": "deepsynth.tracking.cli",
     "jobs": "deepsynth.jobs.cli",
     "sweep": "deepsynth.sweeps.cli",

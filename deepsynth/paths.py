@@ -35,6 +35,11 @@ def datasets_dir() -> Path:
     return home() / "workspace" / "datasets"
 
 
+def sweeps_dir() -> Path:
+    """One folder per sweep: its definition, points and the log of its summary run."""
+    return home() / "workspace" / "sweeps"
+
+
 def models_dir() -> Path:
     """Where the dashboard looks for model folders (a folder, or a link to one, per model)."""
     return home() / "workspace" / "models"

@@ -38,6 +38,7 @@ from typing import Any, Callable
 from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError
+from deepsynth.names import check_sweep_id
 from deepsynth.jobs import queue
 from deepsynth.processes import is_our_process, process_start_time, track_child
 from deepsynth.training.gpu_queue import GpuUnavailable, Probe, check_gpu, estimated_need, nvidia_smi_probe
@@ -111,9 +112,7 @@ def queue_job(config: Any, nproc: int = 1, job_id: str | None = None, start_runn
 
 def finish_sweep_in_background(sweep_id: str) -> None:
     """Start `deepsynth sweep --finish ID` detached (its output in the sweep's folder)."""
-    from deepsynth.sweeps.record import sweep_dir
-
-    folder = sweep_dir(sweep_id)
+    folder = paths.sweeps_dir() / check_sweep_id(sweep_id)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "finish.log", "ab") as log:
         child = subprocess.Popen([sys.executable, "-m", "deepsynth", "sweep", "--finish", sweep_id],

@@ -27,12 +27,8 @@ QUEUED, RUNNING, FINISHED, FAILED, NEW = "QUEUED", "RUNNING", "FINISHED", "FAILE
 POINT_STATES = (FINISHED, RUNNING, QUEUED, FAILED, NEW)
 
 
-def sweeps_dir() -> Path:
-    return paths.home() / "workspace" / "sweeps"
-
-
 def sweep_dir(sweep_id: str) -> Path:
-    return sweeps_dir() / check_sweep_id(sweep_id)
+    return paths.sweeps_dir() / check_sweep_id(sweep_id)
 
 
 def new_sweep_id() -> str:
@@ -83,7 +79,7 @@ def load_record(sweep_id: str) -> SweepRecord:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"no sweep {sweep_id!r} in {sweeps_dir()}") from None
+        raise InputError(f"no sweep {sweep_id!r} in {paths.sweeps_dir()}") from None
     except json.JSONDecodeError as error:
         raise InputError(f"{path}: unreadable sweep record ({error})") from None
     return SweepRecord(**data)
@@ -91,7 +87,7 @@ def load_record(sweep_id: str) -> SweepRecord:
 
 def list_sweeps() -> list[SweepRecord]:
     """Every sweep in the workspace, newest first."""
-    root = sweeps_dir()
+    root = paths.sweeps_dir()
     if not root.is_dir():
         return []
     found = []

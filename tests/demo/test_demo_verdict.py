@@ -5,7 +5,7 @@ document counts; the paired difference to the best baseline on the same document
 import pytest
 from evaluated_runs import log_evaluated_run
 
-from deepsynth import demo
+from deepsynth.demo import main_job as demo
 from deepsynth.tracking import queries
 
 KINDS = ["city in france", "american film actor", "species of plant"]

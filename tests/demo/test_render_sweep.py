@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from deepsynth import demo
-from deepsynth.sweeps.demo import DEFAULT_AXES, SIZES, _sized
+from deepsynth.demo import setup as demo
+from deepsynth.demo.render_sweep import DEFAULT_AXES, SIZES, _sized
 
 
 def parsed(*argv):

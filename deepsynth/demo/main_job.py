@@ -23,81 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-HELP = ("Run the main job: wiki pages -> LoRA fine-tune -> ROUGE on test vs base, the blank-page control "
-        "and baselines that need no training.")
+from deepsynth.demo.setup import demo_dataset, demo_train_config
 
 GOAL_MARGIN = 10.0
 """ROUGE-L points the tuned model must gain over the base and over the blank-page control."""
 BASELINE_MARGIN = 5.0
 """ROUGE-L points the tuned model must gain over the best non-learned baseline."""
 TIME_GOAL_S = 600
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vision-interface", choices=("ocr_text", "features"), default="ocr_text",
-                        help="how the decoder sees the page (default ocr_text)")
-    parser.add_argument("--model", default="default", help="default (embedded), tiny (a smoke test), or a folder")
-    parser.add_argument("--train-docs", type=int, default=200, help="training documents (200)")
-    parser.add_argument("--eval-docs", type=int, default=100,
-                        help="documents in each of the validation and test splits, all scored (100)")
-    parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
-                        help="score on test (default: the report) or validation (to choose settings)")
-    parser.add_argument("--max-chars", type=int, default=500, help="keep wiki extracts up to this long (500)")
-    parser.add_argument("--max-steps", type=int, default=90, help="training steps at most (90)")
-    parser.add_argument("--train-seconds", type=float, default=240.0,
-                        help="time budget of the tuned run's training (240); the blank control gets the same steps")
-    parser.add_argument("--batch-size", type=int, default=4, help="documents per step (4)")
-    parser.add_argument("--lr", type=float, default=3e-3,
-                        help="peak learning rate (3e-3, chosen on validation among 1e-3, 2e-3, 3e-3 and 5e-3)")
-    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (8, on q_proj and v_proj)")
-    parser.add_argument("--experiment", default="deepsynth-demo")
-    parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: ./mlflow.db)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads (0: from the cores other work leaves idle, sampled again before training)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--render-sweep", nargs="*", metavar="FIELD=V1,V2", default=None,
-                        help="instead: the tuned run over render settings, as a sweep, and its compression-vs-ROUGE "
-                             "table (default font_size=22,14 mode=none,tiny; deepsynth.sweeps.demo)")
-
-
-def _dataset(args: argparse.Namespace, say) -> str:
-    from deepsynth import paths
-    from deepsynth.configuration import to_dict
-    from deepsynth.data import DatasetConfig, build_dataset, read_metadata
-
-    total = args.train_docs + 2 * args.eval_docs
-    config = DatasetConfig(source="wiki", limit=total, max_text_chars=args.max_chars,
-                           validation_fraction=args.eval_docs / total, test_fraction=args.eval_docs / total,
-                           seed=args.seed)
-    folder = paths.datasets_dir() / f"demo-wiki-{args.train_docs}-{args.eval_docs}x2-{args.max_chars}-s{args.seed}"
-    if folder.is_dir():
-        try:
-            if read_metadata(folder)["dataset_config"] == to_dict(config):
-                say(f"dataset: reusing {folder}")
-                return str(folder)
-        except Exception:  # unreadable or foreign: rebuild it
-            pass
-    say(f"dataset: rendering {total} wiki extracts (<= {args.max_chars} characters) to pages "
-        f"({args.train_docs} train, {args.eval_docs} validation, {args.eval_docs} test)")
-    build_dataset(config, folder, overwrite=folder.is_dir())
-    return str(folder)
-
-
-def _train_config(args: argparse.Namespace, dataset: str, **overrides: Any):
-    from deepsynth.lora import preset
-    from deepsynth.models.config import ModelConfig
-    from deepsynth.training.config import TrainConfig
-
-    fields: dict[str, Any] = dict(
-        dataset=dataset,
-        model=ModelConfig(name=args.model, vision_interface=args.vision_interface, max_source_tokens=128,
-                          max_target_tokens=32),
-        lora=preset("minimal", rank=args.rank, alpha=2.0 * args.rank, target_modules=("q_proj", "v_proj")),
-        preset="custom", max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.lr,
-        warmup_steps=5, schedule="cosine", seed=args.seed, checkpoint_every=30, eval_docs=args.eval_docs,
-        eval_max_new_tokens=24, eval_batch_size=16, experiment=args.experiment,
-        tracking_uri=args.tracking_uri, threads=args.threads)
-    return TrainConfig(**{**fields, **overrides})
 
 
 def _trained_steps(run_id: str, uri: str) -> int:
@@ -157,11 +89,7 @@ def verdict(tuned: Any, blank: Any, total_s: float, uri: str | None = None) -> t
     return checks, paired, label
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.render_sweep is not None:  # hand-off: deepsynth/sweeps/demo.py
-        from deepsynth.sweeps.demo import run_render_sweep
-
-        return run_render_sweep(args)
+def run_main_job(args: argparse.Namespace) -> int:
     from deepsynth import paths
     from deepsynth.evaluation import keys
     from deepsynth.evaluation.scorecard import score_table
@@ -181,18 +109,18 @@ def run(args: argparse.Namespace) -> int:
 
     uri = resolve_tracking_uri(args.tracking_uri or None)
     mark = time.monotonic()
-    dataset = _dataset(args, say)
+    dataset = demo_dataset(args, say)
     mark = phase("dataset", mark)
 
     iface = args.vision_interface
     say(f"tuned run: LoRA r{args.rank} on q_proj,v_proj, up to {args.max_steps} steps or {args.train_seconds:.0f} s")
-    tuned_id = train(_train_config(args, dataset, time_budget_s=args.train_seconds, eval_base=True,
+    tuned_id = train(demo_train_config(args, dataset, time_budget_s=args.train_seconds, eval_base=True,
                                    eval_split=args.eval_split, run_name=f"demo-tuned-{iface}"))
     mark = phase("tuned run (read pages, train, evaluate tuned + base + baselines)", mark)
     steps = _trained_steps(tuned_id, uri)
 
     say(f"blank-page control: same {steps} steps on blank pages")
-    blank_id = train(_train_config(args, dataset, max_steps=max(1, steps), eval_base=False, blank_pages=True,
+    blank_id = train(demo_train_config(args, dataset, max_steps=max(1, steps), eval_base=False, blank_pages=True,
                                    eval_split=args.eval_split, run_name=f"demo-blank-{iface}"))
     phase("blank-page control (train, evaluate)", mark)
 

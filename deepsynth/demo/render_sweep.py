@@ -1,6 +1,6 @@
 """`deepsynth demo --render-sweep`: how far can the page be compressed before the summary suffers?
 
-The demo's tuned run (`deepsynth.demo`: bundled wiki extracts, the embedded default, LoRA r8)
+The demo's tuned run (`deepsynth.demo.main_job`: bundled wiki extracts, the embedded default, LoRA r8)
 repeated over render settings as a real sweep: one dataset per setting from the same documents,
 one queued job per setting run one after the other by the queue runner, then the table of
 compression ratio, reading accuracy and ROUGE-L per setting. The default grid crosses the font
@@ -25,10 +25,10 @@ POLL_S = 5.0
 
 def _sized(args: argparse.Namespace) -> argparse.Namespace:
     """`args` with the main demo's default sizes replaced by `SIZES` (typed values are kept)."""
-    from deepsynth import demo
+    from deepsynth.demo.setup import add_arguments
 
     parser = argparse.ArgumentParser()
-    demo.add_arguments(parser)
+    add_arguments(parser)
     defaults = vars(parser.parse_args([]))
     values = vars(args).copy()
     for name, size in SIZES.items():
@@ -39,7 +39,7 @@ def _sized(args: argparse.Namespace) -> argparse.Namespace:
 
 def run_render_sweep(args: argparse.Namespace) -> int:
     """Build the datasets, queue one run per render setting, wait, print the table."""
-    from deepsynth import demo
+    from deepsynth.demo.setup import demo_dataset, demo_train_config
     from deepsynth.jobs import queue
     from deepsynth.sweeps import finish_sweep, is_done, parse_axes, plan_sweep, start_sweep
     from deepsynth.sweeps.compression import format_table, render_sweep_table
@@ -54,8 +54,8 @@ def run_render_sweep(args: argparse.Namespace) -> int:
 
     args = _sized(args)
     axes = parse_axes(render=args.render_sweep or DEFAULT_AXES)
-    dataset = demo._dataset(args, say)
-    base = demo._train_config(args, dataset, time_budget_s=args.train_seconds, eval_base=False, run_name="")
+    dataset = demo_dataset(args, say)
+    base = demo_train_config(args, dataset, time_budget_s=args.train_seconds, eval_base=False, run_name="")
     plan = plan_sweep(base, axes)
     say(plan.describe())
     waiting = len(queue.list_queued())
