@@ -6,8 +6,8 @@
     result.to_json()   # {"total_params", "trainable_params", "memory_bytes": {...}, "gpu_fit": {...}}
 """
 
-from deepsynth.estimate.architecture import Architecture, Projector, TransformerShape, VisionTower, architecture_from_config
-from deepsynth.estimate.builtin import BUILTIN_MODELS, TEXT_ENCODERS, deepseek_ocr, default_model, load_architecture
+from deepsynth.estimate.architecture import Architecture, Projector, TransformerShape, VisionTower
+from deepsynth.estimate.builtin import BUILTIN_MODELS, architecture_from_config, TEXT_ENCODERS, deepseek_ocr, default_model, load_architecture
 from deepsynth.estimate.estimator import Estimate, estimate
 from deepsynth.estimate.gpus import GPUS, Gpu, local_device
 from deepsynth.estimate.params import ParameterCount, TargetMatch, count_parameters, match_targets, validate_lora_for

@@ -18,7 +18,7 @@ from deepsynth.estimate.architecture import (
     Projector,
     TransformerShape,
     VisionTower,
-    architecture_from_config,
+    read_config,
     shape_from_config,
 )
 
@@ -114,6 +114,17 @@ def load_architecture(model: str, vision_interface: str = "ocr_text", train_proj
         raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}) "
                          "and no such config file or directory")
     return architecture_from_config(model, train_projector=train_projector)
+
+
+def architecture_from_config(path: str | Path, train_projector: bool = False) -> Architecture:
+    """An `Architecture` from a Hugging Face config file or model directory: a decoder, an encoder, or a
+    native vision-language model (whose processor files, if any, sit next to its config.json)."""
+    from deepsynth.estimate.vlm.config import is_vision_language, vlm_architecture
+
+    data, file = read_config(path)
+    if is_vision_language(data):
+        return vlm_architecture(data, file.parent, str(path), str(file), train_projector=train_projector)
+    return Architecture(name=str(path), decoder=shape_from_config(data, where=str(file)), source=str(file))
 
 
 def text_encoder_shape(name: str) -> TransformerShape | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from deepsynth.estimate.architecture import Architecture
 from deepsynth.estimate.builtin import load_architecture
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.params import count_parameters
 from deepsynth.estimate.throughput import Throughput, flops_per_step
 from deepsynth.estimate.workload import Workload

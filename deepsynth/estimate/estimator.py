@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from deepsynth.estimate.architecture import Architecture
 from deepsynth.estimate.builtin import text_encoder_shape
 from deepsynth.estimate.gpus import GPUS, Gpu, find_gpu, fit_table, with_price
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.memory import (
     MemoryBreakdown,
     MemoryTerm,

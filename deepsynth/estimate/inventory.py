@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepsynth.estimate.architecture import Architecture, TransformerShape, VisionTower
+from deepsynth.estimate.architecture import TransformerShape, VisionTower
 
 LINEAR, CONV1D, CONV2D, EMBEDDING, EXPERTS = "linear", "conv1d", "conv2d", "embedding", "experts"
 
@@ -239,24 +239,6 @@ def _bert(b: _Builder, s: TransformerShape, prefix: str) -> None:
 def merge(*parts: Inventory) -> Inventory:
     return Inventory(tuple(p for part in parts for p in part.parameters),
                      tuple(m for part in parts for m in part.modules))
-
-
-def architecture_inventory(arch: Architecture) -> Inventory:
-    """The composite model: reader (frozen) + projection + decoder, or a native VLM's parts."""
-    if arch.vlm is not None:
-        from deepsynth.estimate.vlm.inventory import vlm_inventory
-
-        return vlm_inventory(arch)
-    parts = []
-    if arch.vision is not None:
-        parts.append(vision_inventory(arch.vision))
-    if arch.projector is not None:
-        b = _Builder("projector", quantize=False)
-        for name, in_f, out_f, bias in arch.projector.layers():
-            b.linear(name, in_f, out_f, bias)
-        parts.append(b.build())
-    parts.append(decoder_inventory(arch.decoder, arch.decoder_prefix))
-    return merge(*parts)
 
 
 def vision_inventory(tower: VisionTower) -> Inventory:

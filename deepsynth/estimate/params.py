@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from deepsynth.configuration import Problems
 from deepsynth.estimate.architecture import Architecture, TransformerShape
-from deepsynth.estimate.inventory import CONV2D, EMBEDDING, EXPERTS, LINEAR, Inventory, Module, architecture_inventory
+from deepsynth.estimate.inventory import CONV2D, EMBEDDING, EXPERTS, LINEAR, Inventory, Module
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.lora import LoraSettings
 
 # peft/utils/constants.py TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING (PEFT 0.21)

@@ -12,7 +12,7 @@ from deepsynth.cli import main
 from deepsynth.estimate import Workload, load_architecture
 from deepsynth.estimate import cpu_time, this_machine
 from deepsynth.estimate.throughput import flops_per_step
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.params import count_parameters
 from deepsynth.lora import preset
 from deepsynth.models.config import ModelConfig

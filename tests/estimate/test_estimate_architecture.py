@@ -5,7 +5,8 @@ import json
 import pytest
 
 from deepsynth.errors import InputError
-from deepsynth.estimate.architecture import _DECODER_DEFAULTS, architecture_from_config, shape_from_config
+from deepsynth.estimate.architecture import _DECODER_DEFAULTS, shape_from_config
+from deepsynth.estimate.builtin import architecture_from_config
 from deepsynth.estimate.builtin import SMOLLM2_135M, deepseek_ocr, load_architecture, text_encoder_shape
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from deepsynth.configuration import ConfigError
-from deepsynth.estimate.architecture import architecture_from_config
+from deepsynth.estimate.builtin import architecture_from_config
 from deepsynth.estimate.builtin import deepseek_ocr, default_model, smollm2_135m
 from deepsynth.estimate.params import count_parameters, default_targets, validate_lora_for
 from deepsynth.lora import LoraSettings

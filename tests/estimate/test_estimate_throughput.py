@@ -4,7 +4,7 @@ import pytest
 
 from deepsynth.estimate import Workload, estimate, load_architecture, local_device
 from deepsynth.estimate.gpus import GPUS, fit_table, find_gpu
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.params import count_parameters
 from deepsynth.estimate.throughput import active_weights_per_token, flops_per_step
 from deepsynth.lora import LoraSettings

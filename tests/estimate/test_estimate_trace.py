@@ -9,7 +9,7 @@ from estimate_helpers import measured_step
 
 from deepsynth.estimate.architecture import Architecture, shape_from_config
 from deepsynth.estimate.ops import Ops
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.memory import trace_settings
 from deepsynth.estimate.params import count_parameters
 from deepsynth.estimate.blocks import decoder_step

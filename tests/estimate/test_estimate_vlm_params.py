@@ -7,7 +7,7 @@ from vlm_helpers import TINY_VLMS, meta_model, vlm_config, write_config
 
 from deepsynth.errors import InputError
 from deepsynth.estimate import VLM_FAMILIES, load_architecture, model_family
-from deepsynth.estimate.architecture import architecture_from_config
+from deepsynth.estimate.builtin import architecture_from_config
 from deepsynth.estimate.params import count_parameters
 from deepsynth.lora import LoraSettings
 

@@ -6,7 +6,7 @@ import pytest
 from vlm_helpers import profiled_vlm_step, vlm_config, write_config
 
 from deepsynth.estimate import Workload, load_architecture
-from deepsynth.estimate.inventory import architecture_inventory
+from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.memory import trace_settings
 from deepsynth.estimate.ops import Ops
 from deepsynth.estimate.params import count_parameters

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepsynth.estimate.architecture import TransformerShape
+from deepsynth.estimate.shapes import TransformerShape
 
 # model_type -> the family name shown to users
 VLM_FAMILIES: dict[str, str] = {
