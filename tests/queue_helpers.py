@@ -12,10 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
+from waiting import wait_for
 
 WORKER = r"""
 import json, os, pathlib, sys, time
@@ -60,16 +60,6 @@ def runner_command(done_file: Path, idle_s: float = 3.0) -> list[str]:
 
 def release(job_dir: Path, outcome: str = "FINISHED") -> None:
     (job_dir / "release").write_text(outcome)
-
-
-def wait_for(condition, timeout_s: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def started_gpu(job_dir: Path) -> str | None:

@@ -223,10 +223,16 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], Path]:
     file = path / "config.json" if path.is_dir() else path
     if not file.is_file():
         raise InputError(f"{file}: no such config file (give a config.json or a model directory)")
+    return read_json_object(file), file
+
+
+def read_json_object(file: Path) -> dict[str, Any]:
+    """A JSON file whose top level is an object (config.json, a processor's config); `InputError`
+    naming the file, line and column otherwise."""
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise InputError(f"{file}, line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}") from None
     if not isinstance(data, dict):
         raise InputError(f"{file}: expected a JSON object at the top level")
-    return data, file
+    return data

@@ -17,7 +17,6 @@ from deepsynth.adapter_format.files import ADAPTER_WEIGHTS, MODEL_CARD, PROJECTI
 from deepsynth.adapter_format.safetensors_check import SafetensorsHeader, expected_adapter_shapes, unwrapped_name
 
 
-
 def adapter_shapes(base: Any, header: SafetensorsHeader, adapter_config: Mapping[str, Any]) -> dict[str, tuple]:
     """Expected shapes of an adapter file's tensors, each checked under the name PEFT loads it as on
     `base` (`vlm_checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
@@ -26,6 +25,23 @@ def adapter_shapes(base: Any, header: SafetensorsHeader, adapter_config: Mapping
     loaded_as = names_as_loaded(base, adapter_config, header.shapes)
     expected = expected_adapter_shapes(base, adapter_config, list(loaded_as.values()))
     return {saved: expected[loaded] for saved, loaded in loaded_as.items() if loaded in expected}
+
+
+def _oracle(base: Any, merged: Mapping[str, tuple], projection: Mapping[str, tuple]):
+    """The shape each tensor of a package file must have: merged weights, the adapter (checked on
+    `base`), DeepSynth's own projection weights; nothing for other files."""
+
+    def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
+        file = name.rsplit("/", 1)[-1]
+        if name.startswith("merged/"):
+            return merged
+        if file == ADAPTER_WEIGHTS:
+            return adapter_shapes(base, header, adapter_config or {})
+        if file == PROJECTION_WEIGHTS:
+            return projection
+        return {}
+
+    return oracle
 
 
 def oracle_for_model(model: Any):
@@ -41,17 +57,7 @@ def oracle_for_model(model: Any):
         if ".lora_" not in name:
             merged[unwrapped_name(name)] = tuple(parameter.shape)
 
-    def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
-        file = name.rsplit("/", 1)[-1]
-        if name.startswith("merged/"):
-            return merged
-        if file == ADAPTER_WEIGHTS:
-            return adapter_shapes(base, header, adapter_config or {})
-        if file == PROJECTION_WEIGHTS:
-            return projection
-        return {}
-
-    return oracle
+    return _oracle(base, merged, projection)
 
 
 def oracle_for_skeleton(base: Any):
@@ -59,15 +65,7 @@ def oracle_for_skeleton(base: Any):
     weights hold persistent buffers too (save_pretrained writes them)."""
     merged = {unwrapped_name(name): tuple(tensor.shape) for name, tensor in base.state_dict(keep_vars=True).items()}
 
-    def oracle(name: str, header: SafetensorsHeader, adapter_config: Mapping[str, Any] | None):
-        file = name.rsplit("/", 1)[-1]
-        if name.startswith("merged/"):
-            return merged
-        if file == ADAPTER_WEIGHTS:
-            return adapter_shapes(base, header, adapter_config or {})
-        return {}  # a VLM adapter has no DeepSynth-made parts (its projector trains through PEFT)
-
-    return oracle
+    return _oracle(base, merged, projection={})  # a VLM's projector trains through PEFT: no extra file
 
 
 def vlm_skeleton(folder: str):

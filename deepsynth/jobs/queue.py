@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError, InputError
+from deepsynth.file_locks import try_lock
 from deepsynth.names import check_job_id
 
 QUEUE_FILE, QUEUE_LOCK = "queue.json", "queue.lock"
@@ -125,18 +126,10 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _acquire(lock_path: Path, timeout_s: float) -> Any:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "a+")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                handle.close()
-                raise DeepSynthError(f"the job queue stayed locked for {timeout_s:.0f} s ({lock_path})") from None
-            time.sleep(0.02)
+    handle = try_lock(lock_path, timeout_s)
+    if handle is None:
+        raise DeepSynthError(f"the job queue stayed locked for {timeout_s:.0f} s ({lock_path})")
+    return handle
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from typing import Any, Callable
 from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError
+from deepsynth.file_locks import try_lock
 from deepsynth.names import check_sweep_id
 from deepsynth.jobs import queue
 from deepsynth.processes import is_our_process, process_start_time, track_child
@@ -241,19 +242,7 @@ class QueueRunner:
 
 
 def _take_runner_lock(wait_s: float) -> Any | None:
-    path = queue.queue_dir() / RUNNER_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                handle.close()
-                return None
-            time.sleep(0.2)
+    return try_lock(queue.queue_dir() / RUNNER_LOCK, wait_s, poll_s=0.2)
 
 
 def _forget_runner_file() -> None:

@@ -6,6 +6,7 @@ and, when DEEPSYNTH_SCREENSHOTS names a folder, there too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from render_sweep_runs import render_sweep_store  # noqa: F401  (a fixture)
+from waiting import wait_for
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
@@ -65,11 +67,18 @@ def served(workspace, store, datasets_setting, fake_spawn, tmp_path):
     (job.job_dir / "report.json").write_text(json.dumps(
         {"pid": job.pid, "run_id": store.finished[1], "tracking_uri": store.uri, "state": "RUNNING",
          "step": 30, "total_steps": 90}))
+    with serving(workspace, store, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(workspace, store, tmp_path, **env):
+    """`deepsynth dashboard`'s command on a free loopback port (extra environment: `env`); the URL."""
     port = free_port()
-    argv = dashboard_command("127.0.0.1", port)
     log = open(tmp_path / "dashboard.log", "wb")
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(workspace),
-                               env=dict(os.environ, DEEPSYNTH_HOME=str(workspace), MLFLOW_TRACKING_URI=store.uri))
+    process = subprocess.Popen(dashboard_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
+                               cwd=str(workspace), env=dict(os.environ, DEEPSYNTH_HOME=str(workspace),
+                                                            MLFLOW_TRACKING_URI=store.uri, **env))
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
@@ -131,7 +140,7 @@ def test_every_page_renders_in_chromium(served, browser, tmp_path):
 
 
 @pytest.mark.browser
-def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, browser, tmp_path):
+def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, workspace, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(served)
     page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
@@ -142,16 +151,20 @@ def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, browser
     page.get_by_text("From the estimate page: standard", exact=False).first.wait_for(timeout=60_000)
     settled(page)
     assert page.get_by_role("radio", name="From the estimate page").is_checked()
+    assert "Plan: 37 steps" not in page.inner_text("body")  # 37 cannot be the by-epochs plan here
     steps = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
-    steps.fill("7")
+    steps.fill("37")
     steps.press("Enter")
-    page.get_by_text("Plan: 7 steps", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("Plan: 37 steps", exact=False).first.wait_for(timeout=60_000)
     settled(page)
+    saved = workspace / "workspace" / "dashboard-forms" / "local.json"  # ui.form_memory's file, one user
+    wait_for(lambda: saved.exists() and json.loads(saved.read_text()).get("train", {}).get("train.cfg.max_steps") == 37,
+             timeout_s=30, what="the form's max steps on disk")
     screenshot(page, tmp_path, "train-before-reload")
     page.reload()  # a new session: the form comes back from disk
-    page.get_by_text("Plan: 7 steps", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("Plan: 37 steps", exact=False).first.wait_for(timeout=60_000)
     settled(page)
-    assert page.get_by_role("spinbutton", name="Max steps (0 = by epochs)").input_value() == "7"
+    assert page.get_by_role("spinbutton", name="Max steps (0 = by epochs)").input_value() == "37"
     assert page.get_by_role("radio", name="From the estimate page").is_checked()
     screenshot(page, tmp_path, "train-after-reload")
 
@@ -207,24 +220,9 @@ def served_with_login(workspace, store, datasets_setting, tmp_path):
 
     users = tmp_path / "private" / "dashboard-users.json"
     dashboard_auth.add_user(users, "alice", PASSWORD)
-    port = free_port()
-    log = open(tmp_path / "dashboard.log", "wb")
-    env = dict(os.environ, DEEPSYNTH_HOME=str(workspace), MLFLOW_TRACKING_URI=store.uri,
-               **{dashboard_auth.LOGIN_ENV: dashboard_auth.PASSWORD, dashboard_auth.USERS_FILE_ENV: str(users)})
-    process = subprocess.Popen(dashboard_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
-                               cwd=str(workspace), env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
+    with serving(workspace, store, tmp_path, **{dashboard_auth.LOGIN_ENV: dashboard_auth.PASSWORD,
+                                               dashboard_auth.USERS_FILE_ENV: str(users)}) as url:
         yield url
-    finally:
-        process.terminate()  # stop the server we started, by its pid
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.browser

@@ -1,15 +1,16 @@
 """Helpers for the fault tests: `deepsynth train` arguments for the tiny model, a `spawn` that
-injects a fault into the worker (fault_injection.py), polling, and process-group inspection."""
+injects a fault into the worker (fault_injection.py), polling (`wait_for`, from tests/waiting.py),
+and process-group inspection."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
+from waiting import wait_for  # noqa: F401  (the fault tests take it from here)
 
 FAULT_SCRIPT = Path(__file__).with_name("fault_injection.py")
 
@@ -34,17 +35,6 @@ def faulty_spawn(fault: str):
         return subprocess.Popen([argv[0], str(FAULT_SCRIPT), *argv[3:]], **options)
 
     return spawn
-
-
-def wait_for(condition, timeout_s: float, what: str, poll_s: float = 0.05):
-    """Poll `condition()` until it returns something true; fail naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def process_group(pgid: int) -> list[psutil.Process]:

@@ -15,6 +15,7 @@ from deepsynth.training.cli import parse_train_args
 from deepsynth.training.report import read_report
 from deepsynth.tracking import store
 from deepsynth.training import checkpoint
+from waiting import wait_for
 
 # Resumed vs uninterrupted final loss: CPU, 1 thread, same seed, RNG and data order restored,
 # so the replayed steps are the same computation; allow float32 round-off only.
@@ -26,16 +27,6 @@ def _train_args(dataset, uri, output_dir, max_steps, checkpoint_every):
             "--batch-size", "4", "--lr", "1e-3", "--warmup-steps", "0", "--checkpoint-every",
             str(checkpoint_every), "--eval-docs", "0", "--tracking-uri", uri, "--output-dir", str(output_dir),
             "--threads", "1", "--no-system-metrics", "--experiment", "tests-fault-tolerance"]
-
-
-def _wait_for(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def _report(job):
@@ -56,12 +47,12 @@ def test_kill_9_mid_run_then_resume_continues_the_same_run_and_matches_an_uninte
 
     args = _train_args(tiny_dataset, mlflow_tracking_uri, workspace / "runs", max_steps=60, checkpoint_every=5)
     job = jobs.start_job(*parse_train_args(args))
-    run_dir = Path(_wait_for(lambda: _report(job).get("run_dir"), 120, "the worker's MLflow run"))
-    _wait_for(lambda: (checkpoint.latest(run_dir) or checkpoint.Checkpoint(run_dir, 0)).step >= 10, 120,
+    run_dir = Path(wait_for(lambda: _report(job).get("run_dir"), 120, "the worker's MLflow run"))
+    wait_for(lambda: (checkpoint.latest(run_dir) or checkpoint.Checkpoint(run_dir, 0)).step >= 10, 120,
               "a checkpoint at step >= 10")
     time.sleep(random.uniform(0.0, 0.3))  # anywhere: mid-step, mid-checkpoint, mid-flush
     psutil.Process(job.pid).kill()  # SIGKILL: no handler runs
-    killed = _wait_for(lambda: (j := jobs.get_job(job.job_id)).state != jobs.RUNNING and j, 30, "the job to die")
+    killed = wait_for(lambda: (j := jobs.get_job(job.job_id)).state != jobs.RUNNING and j, 30, "the job to die")
     assert killed.state == jobs.FAILED and "without reporting" in killed.error
     run_id = killed.run_id
     assert store.run_status(run_id, mlflow_tracking_uri) == "FAILED"  # closed by the job layer
@@ -93,7 +84,7 @@ def test_cancel_stops_cleanly_marks_killed_and_a_second_cancel_is_harmless(
         workspace, tiny_dataset, mlflow_tracking_uri):
     args = _train_args(tiny_dataset, mlflow_tracking_uri, workspace / "runs", max_steps=2000, checkpoint_every=1000)
     job = jobs.start_job(*parse_train_args(args))
-    _wait_for(lambda: _report(job).get("total_steps"), 120, "training to start")
+    wait_for(lambda: _report(job).get("total_steps"), 120, "training to start")
     time.sleep(1.0)
     cancelled = jobs.cancel(job.job_id, timeout_s=60)
     assert cancelled.state == jobs.KILLED and cancelled.error and "SIGTERM" in cancelled.error

@@ -10,13 +10,13 @@ compares.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deepsynth.errors import InputError
+from deepsynth.estimate.architecture import read_json_object
 from deepsynth.estimate.vlm.spec import (
     DavitTower,
     DeepseekOcr2Tower,
@@ -42,16 +42,6 @@ class PageLayout:
     """Text tokens the processor adds around the image tokens (tile tags, separators)."""
 
 
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{file}, line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{file}: expected a JSON object at the top level")
-    return data
-
-
 def _processor_settings(folder: Path | None) -> tuple[dict[str, Any], dict[str, Any], str]:
     image: dict[str, Any] = {}
     processor: dict[str, Any] = {}
@@ -60,7 +50,7 @@ def _processor_settings(folder: Path | None) -> tuple[dict[str, Any], dict[str, 
         for name in PROCESSOR_FILES:
             file = folder / name
             if file.is_file():
-                data = _read_json(file)
+                data = read_json_object(file)
                 found.append(name)
                 if name == "processor_config.json":
                     processor = data
