@@ -21,7 +21,8 @@ WORKER = r"""
 import json, os, pathlib, sys, time
 from deepsynth.training.report import ENV_JOB_DIR, write_report
 job_dir = pathlib.Path(os.environ[ENV_JOB_DIR])
-(job_dir / "env.json").write_text(json.dumps({"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "started": time.time()}))
+(job_dir / "env.json").write_text(json.dumps({"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "started": time.time(),
+                                             "concurrent": os.environ.get("DEEPSYNTH_CONCURRENT_JOBS")}))
 write_report(job_dir, state="RUNNING", step=1)
 release, everyone = job_dir / "release", job_dir.parent / "release-all"
 while not release.exists() and not everyone.exists():

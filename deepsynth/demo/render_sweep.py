@@ -67,7 +67,7 @@ def run_render_sweep(args: argparse.Namespace) -> int:
             say(f"rendered {total} documents into {folder}")
 
     record = start_sweep(plan, tracking_uri=resolve_tracking_uri(args.tracking_uri or None), build_progress=built)
-    say(f"sweep {record.sweep_id}: {plan.count} job(s) queued (one at a time on CPU); "
+    say(f"sweep {record.sweep_id}: {plan.count} job(s) queued (two at a time on a CPU: the queue's auto limit); "
         f"parent MLflow run {record.parent_run_id}")
     seen: dict[int, str] = {}
     while True:

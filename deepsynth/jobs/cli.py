@@ -50,7 +50,7 @@ def _max_concurrent(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-MAX_CONCURRENT_HELP = "jobs running at once: a number, or auto (one on CPU, one per GPU on CUDA)"
+MAX_CONCURRENT_HELP = "jobs running at once: a number, or auto (one per GPU on CUDA; two on a CPU with two cores or more, threads shared)"
 
 
 def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:

@@ -220,11 +220,13 @@ def _launch(job_dir: Path, train_args: list[str], spawn: Spawn, concurrent: int,
 
 
 def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_id: str | None = None,
-              user: str | None = None) -> Job:
+              user: str | None = None, concurrent: int | None = None) -> Job:
     """Start `deepsynth train --config <job folder>/train_config.json` in the background for the
     `TrainConfig` `config` (any config: every field travels in the file); returns at once.
     `user` (who asked; the dashboard's signed-in user) goes into job.json and, through the
-    worker's environment (`ENV_USER`), onto the MLflow run as the `deepsynth.user` tag."""
+    worker's environment (`ENV_USER`), onto the MLflow run as the `deepsynth.user` tag.
+    `concurrent`: the jobs that will share the cores with this one, itself included (the queue
+    runner knows it is about to start another); else the running jobs + 1."""
     from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig, save_train_config
 
     if not isinstance(config, TrainConfig):  # e.g. a list of flags: parse them first (parse_train_args)
@@ -234,7 +236,7 @@ def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_
     job_dir.mkdir(parents=True, exist_ok=False)
     config_file = save_train_config(config, job_dir / TRAIN_CONFIG_FILE)
     train_args = ["--config", str(config_file)] + (["--nproc", str(int(nproc))] if nproc > 1 else [])
-    attempt = _launch(job_dir, train_args, spawn, concurrent=len(running_jobs()) + 1, user=user)
+    attempt = _launch(job_dir, train_args, spawn, concurrent=concurrent or len(running_jobs()) + 1, user=user)
     record = {"job_id": job_id, "train_args": train_args, "attempts": [attempt]}
     if user:
         record["user"] = user

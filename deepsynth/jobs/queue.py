@@ -5,7 +5,7 @@
   waiting jobs in the order they will start (each: `job_id`, `config` = the `TrainConfig` as a
   dict, `nproc`, `sweep_id`, `queued_at`); `started` the jobs the runner started and still follows
   (`job_id`, `sweep_id`, `gpu`, `started_at`); `failed` the jobs that could not start, with why.
-  `max_concurrent` null: one slot on CPU, one per GPU on CUDA (`deepsynth.jobs.queue_runner`).
+  `max_concurrent` null: one per GPU on CUDA, two on a CPU with 2+ cores (`deepsynth.jobs.queue_runner`).
 - `queue.lock`: an exclusive `flock` held by whoever reads, changes and rewrites queue.json (the
   CLI, the dashboard, the runner), so concurrent writers never lose an update; the kernel drops it
   when its holder dies. queue.json itself is replaced atomically (temporary file + rename), so a
@@ -240,7 +240,7 @@ def parse_max_concurrent(text: str) -> int | None:
 
 
 def set_max_concurrent(value: int | None) -> None:
-    """Jobs running at once (None: one on CPU, one per GPU on CUDA); the runner reads it each poll."""
+    """Jobs running at once (None: one per GPU on CUDA, two on a CPU with 2+ cores); the runner reads it each poll."""
     if value is not None and (not isinstance(value, int) or value < 1):
         raise InputError(f"max concurrent jobs must be an integer >= 1, got {value!r}")
     with locked() as state:

@@ -9,8 +9,12 @@ when it dies, kill -9 included); a second one waits for it, then serves or leave
 leaves by itself once the queue is empty and the jobs it started have ended; the queue lock makes
 "queue a job" and "the runner leaves" exclusive, so a job is never queued with no runner to come.
 
-Slots: `max_concurrent` from the queue (`--max-concurrent`), else one on CPU (two jobs on two
-cores fight for them: shared/MEASURING.md) and one per GPU on CUDA. Every live job counts, those
+Slots: `max_concurrent` from the queue (`--max-concurrent`), else one per GPU on CUDA and, on a
+CPU, two when the process may use two cores or more (`CPU_AUTO_SLOTS`): each worker then takes its
+share of the cores (`training.hardware`: threads divided among running jobs, never oversubscribed),
+and a job's single-threaded phases (start-up, loading, MLflow, generation) overlap the other's
+training. `bench/sweep.py` measured a 4-point sweep on 2 cores at 0.43-0.73x the wall time and
+0.85-1.13x the CPU time of one slot. Every live job counts, those
 started by hand (`jobs.start_job`) too. On CUDA a job starts on a GPU no other queued job holds,
 and only when `check_gpu` finds the memory `estimated_need` predicts; it is pinned there with
 `CUDA_VISIBLE_DEVICES`. The head of the queue waits for its turn: order is kept.
@@ -122,6 +126,16 @@ def finish_sweep_in_background(sweep_id: str) -> None:
     track_child(child)
 
 
+CPU_AUTO_SLOTS = 2
+"""Jobs at once on a CPU machine when the queue's limit is `auto` (fewer when fewer cores)."""
+
+
+def cpu_slots() -> int:
+    from deepsynth.training.hardware import available_cores
+
+    return max(1, min(CPU_AUTO_SLOTS, available_cores()))
+
+
 class QueueRunner:
     """Starts what fits (`tick`); `serve` calls it every `POLL_S`. `spawn` and `probe` are
     parameters so tests need neither real workers nor a GPU."""
@@ -143,7 +157,7 @@ class QueueRunner:
         return self._gpus
 
     def slots(self, state: queue.QueueState) -> int:
-        return state.max_concurrent or len(self.gpus()) or 1
+        return state.max_concurrent or len(self.gpus()) or cpu_slots()
 
     def tick(self) -> list[str]:
         """Forget ended jobs, start queued ones while slots are free; returns the started ids."""
@@ -202,7 +216,8 @@ class QueueRunner:
             if gpus is None:
                 return "wait"
         try:
-            start_job(config, nproc=nproc, spawn=self._spawn_on(gpus), job_id=job_id)
+            together = min(self.slots(state), len(alive) + len(state.entries))  # the cores' sharers, this one included
+            start_job(config, nproc=nproc, spawn=self._spawn_on(gpus), job_id=job_id, concurrent=together)
         except Exception as error:  # the queue goes on; the job says why it did not start
             state.fail(entry, f"{type(error).__name__}: {error}")
             return "failed"

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of --random (0)")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     parser.add_argument("--max-concurrent", metavar="N|auto", default=None,
-                        help="jobs running at once (the queue's setting; default auto: one on CPU, one per GPU)")
+                        help="jobs running at once (the queue's setting; default auto: one per GPU, two on a CPU with 2+ cores)")
 
 
 def _confirm(question: str) -> bool:

@@ -47,13 +47,14 @@ def wait_ended(job_id):
     return jobs.get_job(job_id)
 
 
-def test_jobs_start_in_order_one_at_a_time_on_cpu_and_a_failure_does_not_stop_the_queue(queue_workspace):
+def test_jobs_start_in_order_one_at_a_time_on_one_core_and_a_failure_does_not_stop_the_queue(queue_workspace, monkeypatch):
+    monkeypatch.setattr("deepsynth.training.hardware.available_cores", lambda: 1)
     first, second, third = queue_some(queue_workspace, 3)
     assert [j.position for j in jobs.list_queued()] == [1, 2, 3]
     assert not (queue_workspace / "workspace" / "jobs").exists()  # nothing runs before a runner
     serve = runner()
     assert serve.tick() == [first.job_id]
-    assert serve.tick() == []  # CPU: one slot, taken
+    assert serve.tick() == []  # one core: one slot, taken
     assert [j.job_id for j in jobs.list_queued()] == [second.job_id, third.job_id]
     started = jobs.get_job(first.job_id)
     assert started.state == jobs.RUNNING and json.loads((started.job_dir / "train_config.json").read_text())["run_name"] == "job 0"
@@ -66,6 +67,28 @@ def test_jobs_start_in_order_one_at_a_time_on_cpu_and_a_failure_does_not_stop_th
     release(job_dir(third))
     wait_ended(third.job_id)
     assert serve.tick() == [] and queue.snapshot().started == [] and jobs.list_queued() == []
+
+
+def test_auto_runs_two_jobs_on_two_cores_and_tells_each_it_shares_them(queue_workspace, monkeypatch):
+    """`auto` on a CPU with 2+ cores: two jobs at once (bench/sweep.py: 0.43-0.73x the wall time of
+    one slot on 2 cores), each told at start that two share the cores, so each takes one thread."""
+    monkeypatch.setattr("deepsynth.training.hardware.available_cores", lambda: 2)
+    first, second, third = queue_some(queue_workspace, 3)
+    serve = runner()
+    assert serve.tick() == [first.job_id, second.job_id]
+    assert serve.tick() == []  # both slots taken
+    for job in (first, second):
+        env = wait_for(lambda: (job_dir(job) / "env.json").is_file() and json.loads((job_dir(job) / "env.json").read_text()),
+                       what="the stand-in's environment")
+        assert env["concurrent"] == "2"
+    release(job_dir(first))
+    wait_ended(first.job_id)
+    assert serve.tick() == [third.job_id]  # the last one: it shares the cores with the one still running
+    env = wait_for(lambda: (job_dir(third) / "env.json").is_file() and json.loads((job_dir(third) / "env.json").read_text()),
+                   what="the stand-in's environment")
+    assert env["concurrent"] == "2"
+    (job_dir(second).parent / "release-all").write_text("")
+    wait_ended(second.job_id), wait_ended(third.job_id)
 
 
 def test_max_concurrent_slots_count_hand_started_jobs_and_reordering_changes_who_goes_next(queue_workspace):

@@ -11,6 +11,7 @@ import psutil
 from queue_helpers import release, runner_command, wait_for
 
 from deepsynth import jobs
+from deepsynth.jobs import queue
 from deepsynth.jobs.queue_runner import ensure_runner, runner_info
 from deepsynth.processes import forget_child
 from deepsynth.training.config import TrainConfig
@@ -31,6 +32,7 @@ def test_kill_9_of_the_runner_loses_no_queued_job(queue_workspace):
     done_file = queue_workspace / "sweeps-done.txt"
     command = runner_command(done_file, idle_s=2.0)
     config = TrainConfig(dataset=str(queue_workspace / "d"), sweep_id="sweep-k")
+    queue.set_max_concurrent(1)  # one at a time, whatever this machine's cores
     queued = [jobs.queue_job(config, start_runner=False) for _ in range(3)]
     ids = [job.job_id for job in queued]
 
