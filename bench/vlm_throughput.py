@@ -129,7 +129,7 @@ def collate_hf(features: list[dict]) -> dict:
     for key in features[0]:
         if key in batch:
             continue
-        if features[0][key].dim() == 1:  # per-token values, padded like the ids
+        if features[0][key].dim() == 1 and len(features[0][key]) == len(features[0]["input_ids"]):  # per token
             batch[key] = torch.zeros((len(features), width), dtype=features[0][key].dtype)
             for row, f in enumerate(features):
                 batch[key][row, :len(f[key])] = f[key]
