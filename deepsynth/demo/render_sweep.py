@@ -2,7 +2,7 @@
 
 The demo's tuned run (`deepsynth.demo.main_job`: bundled wiki extracts, the embedded default, LoRA r8)
 repeated over render settings as a real sweep: one dataset per setting from the same documents,
-one queued job per setting run one after the other by the queue runner, then the table of
+one queued job per setting run by the queue runner (two at a time on a 2+-core CPU), then the table of
 compression ratio, reading accuracy and ROUGE-L per setting. The default grid crosses the font
 size with DeepSeek-OCR's resolution modes: `font_size=22,14` x `mode=none,tiny` (a 1024x1448 page
 squeezed into 512x512 makes 14-px text unreadable to the line reader).
