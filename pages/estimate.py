@@ -238,7 +238,7 @@ c3.metric("Peak memory", human_bytes(memory["total"]))
 if device == "cpu":  # time for the machine the user is on, first
     speed = cpu_throughput(architecture, lora, workload, here.cpu_threads)
     c4.metric(f"Time on {speed.gpu}", readable_duration(speed.hours * 3600),
-              f"{speed.steps:,} steps × {speed.step_seconds:.1f} s", delta_color="off", delta_arrow="off",
+              f"{speed.steps:,} steps × {readable_duration(speed.step_seconds)}", delta_color="off", delta_arrow="off",
               help="An idle machine; other jobs on it share the cores. Measured rate: deepsynth/estimate/cpu_time.py.")
     if lora.is_quantized:
         st.warning(f"{lora.quantization} on a CPU: quantization saves GPU memory, not CPU time "

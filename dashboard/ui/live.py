@@ -67,7 +67,8 @@ def jobs_table(uri: str) -> list:
         current = jobs.list_jobs()
         steps = job_steps(current, uri)
         st.dataframe([{"job": j.job_id, "state": state_text(j.state, j.cancelled_by_user),
-                       "step": step_text(steps[j.job_id], j.total_steps), "attempts": j.attempt,
+                       "step": step_text(steps[j.job_id], j.total_steps) + (" (time budget)" if j.stopped_early else ""),
+                       "attempts": j.attempt,
                        "started": clock(j.started_at), "resumed": ", ".join(clock(t) for t in j.resumed_at),
                        "user": j.user or "", "run": j.run_id or ""} for j in current],
                      hide_index=True, key="train.jobs_table", width="stretch",
@@ -90,6 +91,9 @@ def header(job: Any, step: int | None) -> None:
         st.caption(" → ".join(history))
     if job.failure:
         st.error(job.failure)
+    elif job.stopped_early:
+        st.caption(f":material/timer: Finished at step {step_text(step, job.total_steps)}: {job.stopped_early} "
+                   "(the run's time budget; the adapter and scores are from that step).")
     elif job.cancelled_by_user:
         st.info(f"Cancelled by you at step {step_text(step, job.total_steps)}. **Resume** continues from the last "
                 "checkpoint, in the same MLflow run.", icon=":material/pause_circle:")

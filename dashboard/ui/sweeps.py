@@ -143,7 +143,7 @@ def _queue_panel() -> None:
     limit = queue.snapshot().max_concurrent
     st.subheader("Queue")
     st.caption(f"Runner: {'pid ' + str(runner.pid) if running else 'not running'} · "
-               f"max concurrent: {limit or 'auto (1 on CPU, 1 per GPU)'}")
+               f"max concurrent: {limit or queue_runner.auto_limit_text()}")
     if not queued:
         st.caption("No job waiting.")
     else:

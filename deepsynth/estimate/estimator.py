@@ -124,7 +124,7 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
     if any(m.group == "vision" for m in params.match.adapted):
         notes.append("targets reach the vision encoder: its training activations are not modelled")
     if workload.device == "cpu":
-        notes.append("CPU: the total counts tensors only")
+        notes.append("CPU: the peak counts tensors only (no CUDA context or allocator reserve to add)")
     return Estimate(arch.name, params, te_params, te_trainable, memory,
                     fit_table(memory.total, local_device, GPUS), predict(flops, workload, chosen, utilization),
                     tuple(notes), workload)

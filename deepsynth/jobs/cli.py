@@ -105,7 +105,7 @@ def _queue_run(args: argparse.Namespace) -> int:
         state = queue.snapshot()
         runner = queue_runner.runner_info()
         alive = runner is not None and runner.alive
-        limit = state.max_concurrent or "auto"
+        limit = state.max_concurrent or queue_runner.auto_limit_text()
         print(f"runner: {'pid ' + str(runner.pid) if alive else 'not running'} · max concurrent: {limit}")
         print(f"{'POS':>4}  {'JOB':<24} {'SWEEP':<28} RUN NAME / DATASET")
         for job in queue.list_queued():

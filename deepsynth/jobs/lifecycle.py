@@ -87,6 +87,8 @@ class Job:
     """How each earlier attempt ended: `{"state", "step", "by_user", "error"}`, oldest first."""
     user: str | None = None
     """Who started the job (the dashboard's signed-in user), when known."""
+    stopped_early: str | None = None
+    """Why a FINISHED job trained fewer steps than planned (the time budget ran out), else None."""
 
     @property
     def log_path(self) -> Path:
@@ -150,7 +152,8 @@ def _load(job_dir: Path) -> Job:
                resumed_at=tuple(float(a.get("started_at", 0.0)) for a in attempts[1:]),
                cancelled_by_user=state == KILLED and bool(attempt.get("cancel_requested_at")),
                past_attempts=tuple(dict(a["ended"]) for a in attempts[:-1] if isinstance(a.get("ended"), dict)),
-               user=record.get("user"))
+               user=record.get("user"),
+               stopped_early=(report.get("stopped_early") or None) if current and state == FINISHED else None)
 
 
 def _close_orphaned_run(job: Job) -> None:

@@ -136,6 +136,11 @@ def cpu_slots() -> int:
     return max(1, min(CPU_AUTO_SLOTS, available_cores()))
 
 
+def auto_limit_text() -> str:
+    """What `auto` means here, for people: `auto (2 on this CPU, 1 per GPU)`."""
+    return f"auto ({cpu_slots()} on this CPU, 1 per GPU)"
+
+
 class QueueRunner:
     """Starts what fits (`tick`); `serve` calls it every `POLL_S`. `spawn` and `probe` are
     parameters so tests need neither real workers nor a GPU."""

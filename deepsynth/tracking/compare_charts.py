@@ -26,6 +26,19 @@ def run_colors(run_ids: Sequence[str]) -> dict[str, str]:
     return {run_id: palette[index % len(palette)] for index, run_id in enumerate(run_ids)}
 
 
+LABEL_WIDTH = 44
+"""Axis labels longer than this keep their start and end (the run id) around an ellipsis: a chart
+in half the page's width otherwise clips long run names (a sweep's are long)."""
+
+
+def short_label(text: str, width: int = LABEL_WIDTH) -> str:
+    """`render.font_size=14 render.m…-bf0f#4) (31843279)`: the start and the end of `text`."""
+    if len(text) <= width:
+        return text
+    tail = min(18, width // 2)
+    return f"{text[:width - tail - 1]}…{text[-tail:]}"
+
+
 def _missing(value: Any) -> bool:
     return value is None or value != value  # None or NaN
 
@@ -47,7 +60,7 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
     shown = scores.dropna(subset=["ROUGE-L"])
     for row in shown.to_dict("records"):
         docs = "?" if _missing(row["docs"]) else int(row["docs"])
-        label = f"{row['run']} · n={docs}"
+        label = f"{short_label(row['run'])} · n={docs}"
         has_ci = not _missing(row["low"]) and not _missing(row["high"])
         figure.add_trace(go.Scatter(
             x=[row["ROUGE-L"]], y=[label], mode="markers", name=row["run"],
@@ -82,11 +95,15 @@ def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, st
 
     figure = go.Figure()
     for run_id, rows in history.groupby("run_id", sort=False):
-        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=labels.get(run_id, run_id),
-                                    line=dict(color=colors.get(run_id))))
+        name = labels.get(run_id, run_id)
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=short_label(name),
+                                    line=dict(color=colors.get(run_id)),
+                                    hovertemplate=f"{name}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
     figure.update_xaxes(title="step")
     figure.update_yaxes(title=metric)
-    return _layout(figure, 380, f"{metric} by step")
+    _layout(figure, 380 + 22 * len(labels), f"{metric} by step")
+    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))  # the plot keeps the width
+    return figure
 
 
 def parallel_chart(frame: Any, metric: str) -> Any:
@@ -137,7 +154,7 @@ def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) ->
     figure = go.Figure()
     shown = paired.dropna(subset=["delta ROUGE-L"])
     for row in shown.to_dict("records"):
-        label = f"{row['run']} · {int(row['wins'])} won / {int(row['losses'])} lost"
+        label = f"{short_label(row['run'])} · {int(row['wins'])} won / {int(row['losses'])} lost"
         figure.add_trace(go.Scatter(
             x=[row["delta ROUGE-L"]], y=[label], mode="markers", name=row["run"],
             marker=dict(size=12, color=colors.get(row["run_id"], "#333"), symbol="diamond"),
@@ -148,7 +165,7 @@ def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) ->
                            f"{int(row['ties'])} tied<extra></extra>")))
     figure.add_vline(x=0, line_color="#444", line_width=1.5)
     # as tall as the score chart beside it (which also has a row for the reference run)
-    _layout(figure, _height(len(paired) + 1), f"Δ ROUGE-L vs {reference_label} (paired, 95%)")
+    _layout(figure, _height(len(paired) + 1), f"Δ ROUGE-L vs {short_label(reference_label, 24)} (paired, 95%)")
     figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
     figure.update_xaxes(title="ROUGE-L points vs the reference", zeroline=False)
     figure.update_yaxes(autorange="reversed")

@@ -387,6 +387,7 @@ class _Session:
             self._last_report = time.monotonic()
         if out_of_time:
             self.record.tags({"deepsynth.stopped_early": f"time budget {config.time_budget_s}s at step {result.step}"})
+            self.record.report(stopped_early=f"its {config.time_budget_s:g} s time budget ran out")
             print(f"time budget reached at step {result.step}", flush=True)
         return out_of_time
 

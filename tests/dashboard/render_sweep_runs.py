@@ -18,7 +18,8 @@ POINTS = {28: (0.95, 420.0, 31.0, 2.5), 22: (1.02, 690.0, 33.5, 2.0), 14: (1.40,
 
 
 def log_render_sweep(uri: str) -> str:
-    """Three finished runs of one new render sweep (font sizes 28, 22, 14); returns the sweep id."""
+    """Three finished runs of one new render sweep (font sizes 28, 22, 14) and the sweep's parent run
+    (as `deepsynth sweep` makes it: same sweep tag, no scores); returns the sweep id."""
     from deepsynth.render import RenderConfig
     from deepsynth.configuration import to_dict
     from deepsynth.tracking.store import RunLogger
@@ -35,6 +36,10 @@ def log_render_sweep(uri: str) -> str:
         logger.log_metrics({"eval/rougeL": rouge, "eval/rougeL_lo": rouge - half, "eval/rougeL_hi": rouge + half,
                             "eval/docs": 100.0, "train/loss": 1.0}, step=90, flush=True)
         logger.finish()
+    parent = RunLogger.start(EXPERIMENT, run_name=f"sweep {sweep_id}", uri=uri, params={"sweep_id": sweep_id},
+                             tags={"deepsynth.sweep": sweep_id, "deepsynth.sweep_parent": sweep_id})
+    parent.log_metrics({"sweep/finished": 3.0}, step=0, flush=True)  # the newest run; it trained nothing
+    parent.finish()
     return sweep_id
 
 

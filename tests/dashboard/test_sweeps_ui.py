@@ -97,5 +97,5 @@ def test_the_train_pages_sweep_link_opens_compare_on_that_sweeps_runs(workspace,
     app.switch_page("../pages/compare.py").run()
     assert not app.exception, app.exception
     assert app.text_input(key="compare.tags").value == f"deepsynth.sweep={sweep_id}"
-    assert len(app.multiselect(key="compare.runs").value) == 3
+    assert len(app.multiselect(key="compare.runs").value) == 3  # the parent run (no scores) is not preselected
     assert "Render sweep: compression vs summary quality" in texts(app)

@@ -198,6 +198,20 @@ def test_a_finished_job_shows_its_scores_samples_and_a_single_point_curve(open_p
     assert samples["tuned_prediction"].tolist() == ["A Khmer temple complex in Cambodia"]
 
 
+def test_a_job_its_time_budget_stopped_says_so_beside_its_step(open_page, datasets_setting, fake_spawn, store):
+    """16 / 60 alone reads like a job that broke off; a time budget that ran out is said in words."""
+    job = jobs.start_job(*parse_train_args(["--dataset", str(datasets_setting), "--max-steps", "60",
+                                            "--time-budget", "75"]), spawn=fake_spawn)
+    fake_spawn.processes[-1].kill()
+    fake_spawn.processes[-1].wait()
+    (job.job_dir / "report.json").write_text(json.dumps(
+        {"pid": job.pid, "run_id": None, "tracking_uri": store.uri, "state": "FINISHED", "step": 16,
+         "total_steps": 60, "stopped_early": "its 75 s time budget ran out"}))
+    app = open_train(open_page, fake_spawn)
+    assert "Finished at step 16 / 60: its 75 s time budget ran out" in texts(app)
+    assert app.dataframe[0].value["step"].tolist() == ["16 / 60 (time budget)"]
+
+
 def test_job_list_is_read_from_disk_by_a_fresh_session(open_page, datasets_setting, fake_spawn):
     job = jobs.start_job(*parse_train_args(["--dataset", str(datasets_setting), "--preset", "minimal"]), spawn=fake_spawn)
     app = open_page("train")  # a new session: nothing in session state

@@ -72,6 +72,19 @@ def test_lora_trains_base_stays_and_the_adapter_reloads_with_vanilla_peft(
     assert not torch.allclose(actual, untuned)  # the adapter does something
 
 
+def test_a_spent_time_budget_stops_training_and_the_job_report_says_why(tiny_config, mlflow_tracking_uri, tmp_path,
+                                                                         monkeypatch):
+    from deepsynth.training.report import ENV_JOB_DIR, read_report
+
+    monkeypatch.setenv(ENV_JOB_DIR, str(tmp_path))
+    run_id = train(tiny_config(max_steps=100_000, time_budget_s=1.0, eval_docs=0), progress=False)
+    report = read_report(tmp_path)
+    assert report["state"] == "FINISHED" and report["step"] < 100_000
+    assert report["stopped_early"] == "its 1 s time budget ran out"
+    run = store.client_for(mlflow_tracking_uri).get_run(run_id)
+    assert run.data.tags["deepsynth.stopped_early"] == f"time budget 1.0s at step {report['step']}"
+
+
 def test_non_finite_loss_stops_within_patience_with_the_step_and_marks_the_run_failed(
         tiny_config, mlflow_tracking_uri, monkeypatch):
     """A NaN injected into the loss from the 4th step on (a huge learning rate does not do it
