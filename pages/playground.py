@@ -14,6 +14,7 @@ import streamlit as st
 from deepsynth.errors import DeepSynthError
 from deepsynth.inference import BASE, playground_client
 from deepsynth.render import RenderConfig
+from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking.alias_guard import score_of, score_text
 from ui import cached, datasets, settings
 from ui.widgets import run_label, show_error
@@ -37,7 +38,7 @@ for adapter in cached.adapters(config.uri):
         scores[f"models:/{adapter.name}/{version.version}"] = score_of(version.tags)
         choices[f"models:/{adapter.name}/{version.version}"] = (f"{adapter.name} version {version.version} · "
                                                                 f"{score_text(score_of(version.tags))}")
-for run in cached.runs(config.uri, None, ("FINISHED",)):
+for run in trained_runs(cached.runs(config.uri, None, ("FINISHED",))):
     choices[run.run_id] = f"run {run_label(run)}"
     scores[run.run_id] = score_of(run.metrics)
 if not choices:

@@ -15,6 +15,7 @@ import streamlit as st
 from deepsynth import paths
 from deepsynth.errors import DeepSynthError
 from deepsynth.names import check_alias, check_model_name
+from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking import registry
 from deepsynth.tracking.alias_guard import lower_score_warning, score_of, score_text
 from deepsynth.verb_runner import run_verb
@@ -31,7 +32,7 @@ for key in state.pop("registry.clear", []):  # fields an action used: empty agai
     state[key] = ""
 if flash := state.pop("registry.flash", None):  # a change made just before the rerun
     st.success(flash)
-finished = [run for run in cached.runs(config.uri, None, ("FINISHED",)) if run.artifact_uri]
+finished = [run for run in trained_runs(cached.runs(config.uri, None, ("FINISHED",))) if run.artifact_uri]
 by_run = {run.run_id: run for run in finished}
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from deepsynth.tracking import compare
 from deepsynth.tracking.queries import RUN_STATUSES, metric_keys
-from deepsynth.sweeps.parent_run import PARENT_TAG
+from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.training.config import SWEEP_TAG
 from ui import cached
 from ui.widgets import human_bytes, run_label, run_link, show_error
@@ -77,7 +77,7 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
     by_id = {run.run_id: run for run in runs}
     one_sweep = SWEEP_TAG in compare.parse_tag_filter(tag_text)  # a sweep's runs belong together
     limit = MAX_SWEEP_RUNS if one_sweep else 5
-    trained = [run.run_id for run in runs if PARENT_TAG not in run.tags]  # a sweep's parent run trains nothing
+    trained = [run.run_id for run in trained_runs(runs)]  # a sweep's parent run trains nothing
     default = ([rid for rid in trained if by_id[rid].status == "FINISHED"][:limit] or trained[:limit]
                or list(by_id)[:limit])
     # Keep the choices that still match the filters; when none do (a filter changed), start from the

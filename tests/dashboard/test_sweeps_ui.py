@@ -99,3 +99,16 @@ def test_the_train_pages_sweep_link_opens_compare_on_that_sweeps_runs(workspace,
     assert app.text_input(key="compare.tags").value == f"deepsynth.sweep={sweep_id}"
     assert len(app.multiselect(key="compare.runs").value) == 3  # the parent run (no scores) is not preselected
     assert "Render sweep: compression vs summary quality" in texts(app)
+
+
+def test_a_sweeps_parent_run_is_offered_nowhere_an_adapter_is_expected(open_page, workspace, render_sweep_store):
+    """The parent run holds the sweep's definition and summary, no adapter: exporting, registering
+    or trying it in the playground would fail, so those pickers leave it out."""
+    render_sweep_store.point_dashboard_at_it(workspace)
+    parent = f"sweep {render_sweep_store.sweep_id}"
+    registry = open_page("registry")
+    assert not registry.exception
+    offered = registry.selectbox(key="registry.export.run").options
+    assert len(offered) == 3 and not [label for label in offered if label.startswith(parent)]
+    playground = open_page("playground")
+    assert not [label for label in playground.multiselect(key="playground.adapters").options if parent in label]
