@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from remote_code_model import write_remote_code_model
 
 from deepsynth.errors import PackageRefused
 from deepsynth.export.safe_import import import_package, validate_package
@@ -45,18 +46,8 @@ def package(tmp_path, tiny_adapter_dir, zip_tools):
 def remote_code_model(tmp_path) -> tuple[Path, Path]:
     """(a model folder whose config.json maps the Auto classes to its own evil.py, the file evil.py
     creates when it is imported): what `trust_remote_code` would run."""
-    folder = tmp_path / "outside" / "evil-model"
-    folder.mkdir(parents=True)
     marker = tmp_path / "outside" / "REMOTE_CODE_RAN"
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "deepsynth_evil", "architectures": ["EvilModel"],
-        "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel",
-                     "AutoModelForCausalLM": "evil.EvilModel"}}))
-    (folder / "evil.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('owned')\n"
-        "from transformers import PretrainedConfig, PreTrainedModel\n"
-        "class EvilConfig(PretrainedConfig):\n    model_type = 'deepsynth_evil'\n"
-        "class EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n")
+    folder = write_remote_code_model(tmp_path / "outside" / "evil-model", marker)
     return folder, marker
 
 

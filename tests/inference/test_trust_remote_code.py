@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from remote_code_model import write_remote_code_model
 
 
 def _infer(adapter: Path, text: Path, cache: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -29,17 +30,7 @@ def _infer(adapter: Path, text: Path, cache: Path, *flags: str) -> subprocess.Co
 def _evil_adapter(two_adapters, tmp_path: Path) -> tuple[Path, Path]:
     """(an adapter whose card asks for remote code from a base folder that writes a marker, the marker)."""
     marker = tmp_path / "REMOTE_CODE_RAN"
-    base = tmp_path / "evil-base"
-    base.mkdir()
-    (base / "config.json").write_text(json.dumps({
-        "model_type": "deepsynth_evil", "architectures": ["EvilModel"],
-        "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel",
-                     "AutoModelForCausalLM": "evil.EvilModel"}}))
-    (base / "evil.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('owned')\n"
-        "from transformers import PretrainedConfig, PreTrainedModel\n"
-        "class EvilConfig(PretrainedConfig):\n    model_type = 'deepsynth_evil'\n"
-        "class EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n")
+    base = write_remote_code_model(tmp_path / "evil-base", marker)
     adapter = tmp_path / "adapter"
     shutil.copytree(two_adapters[0], adapter)
     card = json.loads((adapter / "deepsynth_model.json").read_text())
