@@ -17,7 +17,6 @@ import argparse
 import getpass
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import IO, Callable
@@ -113,7 +112,17 @@ def login_environment(args: argparse.Namespace, users_path: Path) -> dict[str, s
     return env
 
 
-def run(args: argparse.Namespace, call: Callable[..., int] = subprocess.call,
+def become_server(argv: list[str], env: dict[str, str]) -> int:
+    """Replace this process with the Streamlit server (exec): the pid that started `deepsynth
+    dashboard` is the server's, so stopping that pid stops the server. As a child it was left
+    running, serving, when its launcher alone was stopped by pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)
+    return 0  # not reached
+
+
+def run(args: argparse.Namespace, call: Callable[..., int] = become_server,
         stdin: IO[str] = sys.stdin, ask: Callable[[str], str] = getpass.getpass) -> int:
     users_path = Path(args.users_file).expanduser() if args.users_file else auth.users_file()
     if args.add_user is not None:
@@ -131,7 +140,4 @@ def run(args: argparse.Namespace, call: Callable[..., int] = subprocess.call,
     how = {auth.PASSWORD: f"sign-in: users in {users_path}", auth.OIDC: "sign-in: OpenID Connect (st.login)",
            auth.NONE: "no sign-in"}[login[auth.LOGIN_ENV]]
     print(f"DeepSynth dashboard: http://{shown}:{args.port}  ({how}; Ctrl-C to stop)", flush=True)
-    try:
-        return call(argv, env={**os.environ, **login})
-    except KeyboardInterrupt:
-        return 0
+    return call(argv, env={**os.environ, **login})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import signal
 import sys
 
 HELP = {
@@ -149,7 +151,14 @@ def run_server(args: argparse.Namespace) -> int:
     if config.insecure_no_auth and not config.auth and not is_loopback(config.host):
         print(f"warning: --insecure-no-auth: {NO_AUTH_EXPOSURE}", file=sys.stderr)
     process = start_server(config)
-    print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C stops it")
+    print(f"MLflow tracking server on http://{config.host}:{config.port} (pid {process.pid}); Ctrl-C, or "
+          f"SIGTERM to pid {os.getpid()}, stops it", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the server runs in its own session: stop its whole group below
+
+    for name in ("SIGTERM", "SIGHUP"):  # kill PID, or the terminal closing: never leave it serving
+        signal.signal(getattr(signal, name), stop)
     try:
         return process.wait()
     except KeyboardInterrupt:

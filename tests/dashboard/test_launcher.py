@@ -134,3 +134,48 @@ def test_plain_streamlit_run_from_the_repository_root_listens_on_loopback_only(t
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_stopping_the_dashboards_pid_stops_the_server(workspace, no_users, tmp_path):
+    """`deepsynth dashboard` becomes the server (exec): SIGTERM to the pid it started with leaves no
+    Streamlit process serving (a child server outlived its stopped launcher before)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import psutil
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with open(tmp_path / "dashboard.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "deepsynth", "dashboard", "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=str(workspace))
+    children = []  # the server's children, if any: stopped in `finally`, whatever happens
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                    assert answer.read().strip() == b"ok"
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "dashboard.log").read_text()
+                time.sleep(0.5)
+        children.extend(psutil.Process(process.pid).children(recursive=True))
+        assert "streamlit" in " ".join(psutil.Process(process.pid).cmdline())  # the pid is the server
+        assert not children
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        for child in children:
+            if child.is_running():
+                child.kill()

@@ -1,7 +1,11 @@
 """`deepsynth server`: binds loopback by default, refuses unsafe exposure, and really serves."""
 
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -9,7 +13,7 @@ import psutil
 import pytest
 
 from deepsynth.configuration import ConfigError
-from deepsynth.tracking.server import ADMIN_PASSWORD_ENV, ServerConfig, server_command, start_server, stop_server
+from deepsynth.tracking.server import ADMIN_PASSWORD_ENV, ServerConfig, server_command
 
 
 def free_port() -> int:
@@ -53,11 +57,14 @@ def test_auth_config_keeps_the_password_out_of_files(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_server_listens_only_on_loopback_and_stops(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+def test_server_listens_only_on_loopback_and_sigterm_to_its_pid_stops_it(tmp_path):
+    """`deepsynth server` as a user runs it: it serves on loopback only, and SIGTERM to the pid
+    it started with stops the MLflow server too (it runs in a session of its own, which a stopped
+    parent would have left serving)."""
     port = free_port()
     log = open(tmp_path / "server.log", "wb")
-    process = start_server(ServerConfig(port=port), log_file=log)
+    process = subprocess.Popen([sys.executable, "-m", "deepsynth", "server", "--port", str(port)], stdout=log,
+                               stderr=subprocess.STDOUT, env=dict(os.environ, DEEPSYNTH_HOME=str(tmp_path)))
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -78,10 +85,19 @@ def test_server_listens_only_on_loopback_and_stops(tmp_path, monkeypatch):
         ]
         assert listening, "nothing listens on the port"
         assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert not _server_processes(port), "server processes left running"
     finally:
-        stop_server(process)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
         log.close()
-    assert process.poll() is not None
-    time.sleep(0.5)
-    assert not [p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or [])
-                and "mlflow" in " ".join(p.info["cmdline"] or [])], "server processes left running"
+        for leftover in _server_processes(port):  # never leave them running, even when the test fails
+            leftover.kill()
+
+
+def _server_processes(port: int) -> list:
+    return [p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or [])
+            and "mlflow" in " ".join(p.info["cmdline"] or [])]
