@@ -17,7 +17,7 @@ from deepsynth.render import RenderConfig
 from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking.alias_guard import score_of, score_text
 from ui import cached, datasets, settings
-from ui.widgets import run_label, show_error
+from ui.widgets import default_adapter, run_label, show_error
 
 SAMPLE = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
           "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
@@ -44,7 +44,8 @@ for run in trained_runs(cached.runs(config.uri, None, ("FINISHED",))):
 if not choices:
     st.info("No adapters yet: train a run (**Train**) or register one (**Export & registry**).")
     st.stop()
-picked = st.multiselect("Adapters to compare", list(choices), default=list(choices)[:1], key="playground.adapters",
+picked = st.multiselect("Adapters to compare", list(choices), default=default_adapter(list(choices), scores),
+                        key="playground.adapters",
                         format_func=choices.get, max_selections=4,
                         help="Each with the ROUGE-L its run scored on its own held-out documents.")
 include_base = st.checkbox("Also the base model (no adapter)", value=True, key="playground.base")

@@ -57,6 +57,16 @@ def run_label(run: Any) -> str:
     return f"{name} · {run.run_id[:8]} · {run.status} · {score_text(score_of(run.metrics))}"
 
 
+def default_adapter(choices: list[str], scores: dict[str, float | None]) -> list[str]:
+    """What the playground starts with: a registered version or alias (someone chose it), else the
+    run that scored highest (the newest run is often a weak point of a sweep)."""
+    registered = [choice for choice in choices if choice.startswith("models:/")]
+    if registered or not choices:
+        return registered[:1]
+    scored = [choice for choice in choices if scores.get(choice) is not None]
+    return [max(scored, key=lambda choice: scores[choice])] if scored else choices[:1]
+
+
 def run_picker(runs: list[Any], key: str, label: str = "Run", help: str | None = None,
                on_change: Any = None) -> Any | None:
     """A select box over `runs` (newest first), each with its status and score; returns the chosen
