@@ -93,21 +93,34 @@ def draw(field: FormField, key: str, container: Any = st, label: str | None = No
          disabled: bool = False, allow_empty: bool = False, placeholder: str | None = None,
          format_choice: Any = None) -> Any:
     """The widget for `field` under `key` (its value comes from session state, set beforehand);
-    `allow_empty`: a number input that may be left empty (None); `format_choice`: how a choice reads."""
+    `allow_empty`: a number input that may be left empty (None); `format_choice`: how a choice reads.
+
+    The session's value is also passed as the widget's own default. A value set through session
+    state reaches the browser once (a one-shot `set_value`); a browser that mounts the widget
+    without it (seen after a reload on a loaded machine: the plan said 37 steps, the field 0)
+    shows the widget's default. With the key as the widget's identity, the default never resets a
+    value the user typed."""
     label = label or field.label
     common = dict(key=key, help=field.help or None, disabled=disabled)
+    current = st.session_state.get(key, widget_value(field, field.default))
     if field.kind is bool:
-        return container.checkbox(label, **common)
+        return container.checkbox(label, value=bool(current), **common)
     if field.choices:
-        return container.selectbox(label, list(field.choices), format_func=format_choice or str, **common)
+        options = list(field.choices)
+        index = options.index(current) if current in options else 0
+        return container.selectbox(label, options, index=index, format_func=format_choice or str, **common)
     if field.kind is int and allow_empty:  # value=None: the field may be cleared (None = automatic)
-        return container.number_input(label, value=None, step=1, placeholder=placeholder, **common)
+        value = int(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else None
+        return container.number_input(label, value=value, step=1, placeholder=placeholder, **common)
     if field.kind is int:
-        return container.number_input(label, step=1, **common)
+        value = int(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else 0
+        return container.number_input(label, value=value, step=1, **common)
     if field.kind is float:
         step = 1e-4 if _number_format(field) else 0.05 if isinstance(field.default, float) and field.default < 1 else 1.0
-        return container.number_input(label, step=step, format=_number_format(field), **common)
-    return container.text_input(label, placeholder=placeholder, **common)
+        value = float(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else 0.0
+        return container.number_input(label, value=value, step=step, format=_number_format(field), **common)
+    return container.text_input(label, value="" if current is None else str(current), placeholder=placeholder,
+                                **common)
 
 
 def defaults(fields: Iterable[FormField], prefix: str, values: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -164,7 +164,8 @@ def test_the_hand_off_is_preselected_and_a_reload_keeps_the_form(served, workspa
     page.reload()  # a new session: the form comes back from disk
     page.get_by_text("Plan: 37 steps", exact=False).first.wait_for(timeout=60_000)
     settled(page)
-    assert page.get_by_role("spinbutton", name="Max steps (0 = by epochs)").input_value() == "37"
+    field = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
+    wait_for(lambda: field.input_value() == "37", timeout_s=15, what="the Max steps field to show 37 after the reload")
     assert page.get_by_role("radio", name="From the estimate page").is_checked()
     screenshot(page, tmp_path, "train-after-reload")
 
