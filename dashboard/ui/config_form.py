@@ -89,6 +89,11 @@ def _number_format(field: FormField) -> str | None:
     return None
 
 
+def _number(value: Any, kind: type, missing: Any) -> Any:
+    """`value` as a number input's `kind` (int or float); `missing` for anything else (None, text)."""
+    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else missing
+
+
 def draw(field: FormField, key: str, container: Any = st, label: str | None = None,
          disabled: bool = False, allow_empty: bool = False, placeholder: str | None = None,
          format_choice: Any = None) -> Any:
@@ -109,16 +114,14 @@ def draw(field: FormField, key: str, container: Any = st, label: str | None = No
         options = list(field.choices)
         index = options.index(current) if current in options else 0
         return container.selectbox(label, options, index=index, format_func=format_choice or str, **common)
-    if field.kind is int and allow_empty:  # value=None: the field may be cleared (None = automatic)
-        value = int(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else None
-        return container.number_input(label, value=value, step=1, placeholder=placeholder, **common)
-    if field.kind is int:
-        value = int(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else 0
-        return container.number_input(label, value=value, step=1, **common)
+    if field.kind is int:  # allow_empty: value None, the field may be cleared (None = automatic)
+        value = _number(current, int, None if allow_empty else 0)
+        return container.number_input(label, value=value, step=1, placeholder=placeholder if allow_empty else None,
+                                      **common)
     if field.kind is float:
         step = 1e-4 if _number_format(field) else 0.05 if isinstance(field.default, float) and field.default < 1 else 1.0
-        value = float(current) if isinstance(current, (int, float)) and not isinstance(current, bool) else 0.0
-        return container.number_input(label, value=value, step=step, format=_number_format(field), **common)
+        return container.number_input(label, value=_number(current, float, 0.0), step=step,
+                                      format=_number_format(field), **common)
     return container.text_input(label, value="" if current is None else str(current), placeholder=placeholder,
                                 **common)
 

@@ -93,7 +93,7 @@ def header(job: Any, step: int | None) -> None:
         st.error(job.failure)
     elif job.stopped_early:
         st.caption(f":material/timer: Finished at step {step_text(step, job.total_steps)}: {job.stopped_early} "
-                   "(the run's time budget; the adapter and scores are from that step).")
+                   "(the adapter and scores are from that step).")
     elif job.cancelled_by_user:
         st.info(f"Cancelled by you at step {step_text(step, job.total_steps)}. **Resume** continues from the last "
                 "checkpoint, in the same MLflow run.", icon=":material/pause_circle:")

@@ -18,13 +18,13 @@ PARENT_TAG = "deepsynth.sweep_parent"
 """Tag of a sweep's parent run (its value: the sweep id)."""
 PARENT_RUN_TAG = "mlflow.parentRunId"
 """MLflow's own nesting tag, set on each point's run."""
+SUMMARY_METRICS = ("eval/rougeL", "eval/rougeL_lo", "eval/rougeL_hi", "eval/docs", "compression/ratio",
+                   "compression/chars_per_page", "train/loss")
 
 
 def trained_runs(runs: list[Any]) -> list[Any]:
     """`runs` without sweep parent runs (they hold a sweep's definition and summary, no adapter)."""
     return [run for run in runs if PARENT_TAG not in (getattr(run, "tags", None) or {})]
-SUMMARY_METRICS = ("eval/rougeL", "eval/rougeL_lo", "eval/rougeL_hi", "eval/docs", "compression/ratio",
-                   "compression/chars_per_page", "train/loss")
 
 
 def _params(record: SweepRecord) -> dict[str, Any]:

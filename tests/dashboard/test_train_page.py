@@ -174,8 +174,9 @@ def test_a_cancel_you_asked_for_then_a_resume_read_as_information(open_page, dat
 
 
 def test_a_finished_job_shows_its_scores_samples_and_a_single_point_curve(open_page, datasets_setting, fake_spawn,
-                                                                           store):
-    logger = RunLogger.start("dashboard-tests", run_name="one-step", uri=store.uri)
+                                                                           tmp_path):
+    uri = f"sqlite:///{tmp_path / 'own-mlflow.db'}"  # its own store: the shared one's newest runs stay the same
+    logger = RunLogger.start("dashboard-tests", run_name="one-step", uri=uri)
     logger.log_metrics({"train/loss": 2.5, "train/samples_per_s": 1.5}, 1, flush=True)
     logger.log_dict({"split": "validation", "docs": 4, "rouge": {"tuned": {"rouge1": 40.0, "rouge2": 30.0,
                      "rougeL": 38.4}, "base": {"rouge1": 29.0, "rouge2": 22.0, "rougeL": 28.7}}}, "eval/rouge.json")
@@ -187,7 +188,7 @@ def test_a_finished_job_shows_its_scores_samples_and_a_single_point_curve(open_p
     fake_spawn.processes[-1].kill()
     fake_spawn.processes[-1].wait()
     (job.job_dir / "report.json").write_text(json.dumps(
-        {"pid": job.pid, "run_id": logger.run_id, "tracking_uri": store.uri, "state": "FINISHED", "step": 1,
+        {"pid": job.pid, "run_id": logger.run_id, "tracking_uri": uri, "state": "FINISHED", "step": 1,
          "total_steps": 1}))
     app = open_train(open_page, fake_spawn)
     assert "**Finished** · step 1 / 1" in texts(app)
