@@ -79,7 +79,7 @@ def default_model(vision_interface: str = "ocr_text") -> Architecture:
     """The embedded default: EasyOCR english_g2 reader (frozen) + projection + SmolLM2-135M-Instruct.
 
     With `ocr_text` the reader's decoded text is fed as tokens (no projection); with `features` its
-    256-wide BiLSTM features go through DeepSynth's default projection (deepsynth/models/projection.py
+    256-wide BiLSTM features go through DeepSynth's default projection (deepsynth/models/builtin/projection.py
     SoftCharacterProjection: the reader's CTC head 256 -> 97, softmax, then 97 -> 576 character
     embeddings), trained next to the adapters.
     """

@@ -19,8 +19,8 @@ from deepsynth.adapter_format.safetensors_check import SafetensorsHeader, expect
 
 def adapter_shapes(base: Any, header: SafetensorsHeader, adapter_config: Mapping[str, Any]) -> dict[str, tuple]:
     """Expected shapes of an adapter file's tensors, each checked under the name PEFT loads it as on
-    `base` (`vlm_checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
-    from deepsynth.models.vlm_checkpoint_names import names_as_loaded
+    `base` (`vlm.checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
+    from deepsynth.models.vlm.checkpoint_names import names_as_loaded
 
     loaded_as = names_as_loaded(base, adapter_config, header.shapes)
     expected = expected_adapter_shapes(base, adapter_config, list(loaded_as.values()))
@@ -97,7 +97,7 @@ def oracle_for_card(card: Mapping[str, Any]):
         config = from_dict(ModelConfig, {**model_config, "trust_remote_code": False})
     except (ConfigError, TypeError) as error:
         raise PackageRefused(f"{MODEL_CARD}: invalid model_config: {error}") from None
-    from deepsynth.models.vlm_detect import VLM, detect_kind
+    from deepsynth.models.kinds import VLM, detect_kind
 
     try:
         if detect_kind(config.name).kind == VLM:  # shapes from config.json alone: no weights loaded

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.page_reader import CrnnPageReader, PageReading
-from deepsynth.models.prompt import DEFAULT_INSTRUCTION, PromptBuilder
+from deepsynth.models.builtin.page_reader import CrnnPageReader, PageReading
+from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION, PromptBuilder
 
 IGNORE_INDEX = -100
 BASE_PARTS = "__base__"

@@ -1,6 +1,6 @@
 """Loading a vision-language model folder for fine-tuning: weights, processor, what trains.
 
-- `AutoModelForImageTextToText` + the folder's processor (the family's own classes; `vlm_processor`
+- `AutoModelForImageTextToText` + the folder's processor (the family's own classes; `vlm.processor`
   leaves out a video part whose backend is missing). Decoder-only VLMs become `VlmDocumentModel`s,
   encoder-decoder ones (Florence-2) `VlmSeq2SeqModel`s; the "language model" is what `get_decoder()`
   returns (Florence-2: the whole BART encoder-decoder, so LoRA reaches encoder and decoder).
@@ -51,7 +51,7 @@ def submodule_path(model: Any, names: tuple[str, ...], outside: str) -> str | No
 
 
 def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
                    if name.startswith(lm_path + ".") and _linear_dims(module) is not None})
@@ -60,7 +60,7 @@ def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
 def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str]:
     """PEFT `target_modules`: the user's list as given, else a regex over the language model."""
     from deepsynth.configuration import Problems
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     if lora.target_modules:
         names = [name for name, module in model.named_modules() if _linear_dims(module) is not None]
@@ -79,7 +79,7 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str
 
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TABLE
 
-    from deepsynth.models.decoder import FAMILY_TARGETS
+    from deepsynth.models.builtin.decoder import FAMILY_TARGETS
 
     text_type = getattr(model.config.get_text_config(), "model_type", "")
     leaves = tuple(FAMILY_TARGETS.get(text_type) or PEFT_TABLE.get(text_type) or ())
@@ -97,7 +97,7 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str
 
 def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
     from deepsynth.configuration import Problems
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     dims = []
     for name, module in model.named_modules():
@@ -119,8 +119,8 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from deepsynth.models.decoder import _weights_dtype, quantization_config
-    from deepsynth.models.vlm_processor import load_processor
+    from deepsynth.models.builtin.decoder import _weights_dtype, quantization_config
+    from deepsynth.models.vlm.processor import load_processor
 
     kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
     quant = quantization_config(lora)
@@ -155,9 +155,9 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     """A `VlmDocumentModel` with a fresh LoRA adapter `default` on the language model."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from deepsynth.models.vlm import VlmDocumentModel
-    from deepsynth.models.vlm_seq2seq import VlmSeq2SeqModel
-    from deepsynth.models.vlm_reader import VlmPageReader, accepts_precomputed
+    from deepsynth.models.vlm.model import VlmDocumentModel
+    from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
+    from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
         raise DeepSynthError("a vision-language model reads the instruction itself: set text_encoder=none")

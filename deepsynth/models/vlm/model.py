@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.document_model import BASE_PARTS, IGNORE_INDEX, DocumentModel
-from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-from deepsynth.models.vlm_reader import VlmPageReader, VlmReading, accepts_precomputed
+from deepsynth.models.builtin.document_model import BASE_PARTS, IGNORE_INDEX, DocumentModel
+from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+from deepsynth.models.vlm.reader import VlmPageReader, VlmReading, accepts_precomputed
 
 log = logging.getLogger(__name__)
 
@@ -209,13 +209,13 @@ class VlmDocumentModel(DocumentModel):
 
     def save_adapter(self, folder, extra: dict[str, Any] | None = None):
         """As every DocumentModel, then the LoRA tensors renamed where vanilla PEFT would otherwise
-        load them onto nothing (`vlm_checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
+        load them onto nothing (`vlm.checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
         import os
 
         from safetensors.torch import load_file, save_file
 
         from deepsynth.adapter_format.files import ADAPTER_WEIGHTS
-        from deepsynth.models.vlm_checkpoint_names import loadable_state
+        from deepsynth.models.vlm.checkpoint_names import loadable_state
 
         saved = super().save_adapter(folder, extra)
         path = saved / ADAPTER_WEIGHTS

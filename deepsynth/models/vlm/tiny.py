@@ -217,7 +217,7 @@ DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen
 def _save(folder: Path, config: Any, processor: Any) -> None:
     from transformers import AutoModelForImageTextToText
 
-    from deepsynth.models.tiny import seeded
+    from deepsynth.models.builtin.tiny import seeded
 
     with seeded(TINY_VLM_SEED):
         model = AutoModelForImageTextToText.from_config(config)

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from deepsynth.errors import DeepSynthError
 from deepsynth.lora import LoraSettings
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.document_model import IGNORE_INDEX, DocumentModel
-from deepsynth.models.page_reader import PageReading
+from deepsynth.models.builtin.document_model import IGNORE_INDEX, DocumentModel
+from deepsynth.models.builtin.page_reader import PageReading
 
 
 def is_vision_encoder_decoder(name: str) -> bool:
@@ -135,7 +135,7 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
-    from deepsynth.models.decoder import check_lora_fit, default_targets
+    from deepsynth.models.builtin.decoder import check_lora_fit, default_targets
 
     if lora.is_quantized:
         raise DeepSynthError("QLoRA is not supported for VisionEncoderDecoder models; use quantization=none")

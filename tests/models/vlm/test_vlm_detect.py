@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from deepsynth.errors import DeepSynthError
-from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
-from deepsynth.models.vlm_detect import (
+from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
+from deepsynth.models.kinds import (
     BUILTIN, CAUSAL_LM, REMOTE_CODE, VISION_ENCODER_DECODER, VLM, detect_kind)
 
 
@@ -65,8 +65,8 @@ def test_a_vlm_without_processor_files_names_them(vlm_folder, tmp_path):
 
 def test_training_a_vlm_never_touches_the_ocr_reader(vlm_folder, vlm_documents, monkeypatch):
     """No english_g2, no SmolLM2: the VLM reads the pixels itself."""
-    import deepsynth.models.conversion as conversion
-    import deepsynth.models.crnn as crnn
+    import deepsynth.models.builtin.conversion as conversion
+    import deepsynth.models.builtin.crnn as crnn
     from deepsynth.lora import LoraSettings
     from deepsynth.models import ModelConfig, build_document_model
 
