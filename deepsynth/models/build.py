@@ -1,4 +1,5 @@
-"""`build_document_model`: assemble reader, decoder (+ LoRA / QLoRA via PEFT), encoder, projections."""
+"""`build_document_model`: the model's kind builds it; `build_decoder_model`: the OCR reader + a causal
+LM (+ LoRA / QLoRA via PEFT), instruction encoder, projections."""
 
 from __future__ import annotations
 
@@ -22,13 +23,22 @@ def build_reader(config: ModelConfig):
 
 
 def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
-    """A `DocumentModel` whose decoder carries a fresh LoRA adapter named `default`.
+    """A DocumentModel-API model whose trainable part carries a fresh LoRA adapter named `default`.
 
-    The kind of `model_config.name` is read from its config.json first (`kinds.detect_kind`):
-    a vision-language model gets its own processor and tower (`vlm.build.build_vlm`), a
-    VisionEncoderDecoder its own encoder; everything else the OCR reader + a causal LM.
+    The kind of `model_config.name` is read from its config.json first (`kinds.detect_kind`), and the
+    kind builds it: a vision-language model gets its own processor and tower (`vlm.build.build_vlm`),
+    a VisionEncoderDecoder its own encoder; everything else the OCR reader + a causal LM
+    (`build_decoder_model`).
+    """
+    from deepsynth.models.kinds import detect_kind
 
-    Targets: `lora.target_modules`, or the family's defaults (`decoder.default_targets`).
+    return detect_kind(model_config.name, model_config.trust_remote_code).kind.build(model_config, lora, device)
+
+
+def build_decoder_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
+    """A `DocumentModel`: the OCR reader + a causal LM (built-in, local folder, hub id or remote code).
+
+    Targets: `lora.target_modules`, or the family's defaults (`builtin.decoder.default_targets`).
     QLoRA (`lora.quantization` nf4/fp4/int8): the base loads quantized through bitsandbytes and
     `prepare_model_for_kbit_training` runs before LoRA is attached.
     """
@@ -39,16 +49,7 @@ def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: 
     from deepsynth.models.builtin.document_model import DocumentModel
     from deepsynth.models.builtin.projection import vision_projection
     from deepsynth.models.builtin.text_encoder import load_text_encoder
-    from deepsynth.models.vlm.vision_encoder_decoder import build_vision_encoder_decoder
-    from deepsynth.models.kinds import VISION_ENCODER_DECODER, VLM, detect_kind
 
-    kind = detect_kind(model_config.name, model_config.trust_remote_code).kind
-    if kind == VISION_ENCODER_DECODER:
-        return build_vision_encoder_decoder(model_config, lora, device)
-    if kind == VLM:
-        from deepsynth.models.vlm.build import build_vlm
-
-        return build_vlm(model_config, lora, device)
     loaded = load_decoder(model_config.name, lora, device, model_config.trust_remote_code)
     decoder, tokenizer = loaded.model, loaded.tokenizer
     reader = build_reader(model_config)

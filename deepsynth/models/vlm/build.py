@@ -50,6 +50,23 @@ def submodule_path(model: Any, names: tuple[str, ...], outside: str) -> str | No
     return min(found, key=len) if found else None
 
 
+def projector_and_tower(model: Any, lm_path: str) -> tuple[str | None, str | None]:
+    """Module paths of the projector and the vision tower: the family table's (`families`) for a
+    family it lists, else the shortest module named like one (`PROJECTOR_NAMES`, `TOWER_NAMES`)
+    outside the language model. A table path the model lacks is an error, not a guess."""
+    from deepsynth.models.vlm.families import family_facts
+
+    facts = family_facts(str(getattr(model.config, "model_type", "")))
+    if facts is None:
+        return submodule_path(model, PROJECTOR_NAMES, lm_path), submodule_path(model, TOWER_NAMES, lm_path)
+    names = {name for name, _ in model.named_modules()}
+    missing = [path for path in (facts.projector, facts.tower) if path not in names]
+    if missing:
+        raise DeepSynthError(f"{type(model).__name__} has no module {', '.join(missing)}, where the family table "
+                             f"(deepsynth/models/vlm/families.py) says {facts.display_name} keeps it")
+    return facts.projector, facts.tower
+
+
 def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
     from deepsynth.models.builtin.decoder import _linear_dims
 
@@ -151,10 +168,22 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     return model, processor
 
 
+def meta_skeleton(folder: str):
+    """The image-text-to-text model of `folder` built from its config.json on the meta device
+    (every module and shape, no weights read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        return AutoModelForImageTextToText.from_config(config)
+
+
 def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     """A `VlmDocumentModel` with a fresh LoRA adapter `default` on the language model."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    from deepsynth.models.kinds import IMAGE_TEXT_TO_TEXT
     from deepsynth.models.vlm.model import VlmDocumentModel
     from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
     from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
@@ -166,10 +195,9 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     lm_path = language_model_path(model)
     targets = lora_targets(model, lora, lm_path)
     _check_rank(model, targets, lora.rank)
-    projector = submodule_path(model, PROJECTOR_NAMES, lm_path)
+    projector, tower_path = projector_and_tower(model, lm_path)
     if config.train_projector and projector is None:
         raise DeepSynthError(f"train_projector: no projector ({', '.join(PROJECTOR_NAMES)}) in {path}")
-    tower_path = submodule_path(model, TOWER_NAMES, lm_path)
     model.requires_grad_(False)
     cuda = str(device).startswith("cuda")
     if lora.is_quantized:
@@ -192,7 +220,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
     reader = VlmPageReader(base, processor, path, cache_features)
     tower = base.get_submodule(tower_path) if tower_path else None
-    identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": "vlm",
+    identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel

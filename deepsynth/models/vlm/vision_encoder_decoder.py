@@ -8,7 +8,6 @@ from its start token), and `max_source_tokens` does not apply (cross-attention r
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,16 +20,6 @@ from deepsynth.lora import LoraSettings
 from deepsynth.models.config import ModelConfig
 from deepsynth.models.builtin.document_model import IGNORE_INDEX, DocumentModel
 from deepsynth.models.builtin.page_reader import PageReading
-
-
-def is_vision_encoder_decoder(name: str) -> bool:
-    config = Path(name).expanduser() / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text()).get("model_type") == "vision-encoder-decoder"
-    except json.JSONDecodeError:
-        return False
 
 
 class EncoderPageReader:

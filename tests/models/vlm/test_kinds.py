@@ -10,7 +10,7 @@ import pytest
 from deepsynth.errors import DeepSynthError
 from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
 from deepsynth.models.kinds import (
-    BUILTIN, CAUSAL_LM, REMOTE_CODE, VISION_ENCODER_DECODER, VLM, detect_kind)
+    BUILTIN, CAUSAL_LM, IMAGE_TEXT_TO_TEXT, REMOTE_CODE, VISION_ENCODER_DECODER, detect_kind)
 
 
 def config_folder(tmp_path, name, **config):
@@ -23,17 +23,17 @@ def config_folder(tmp_path, name, **config):
 @pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
 def test_vlm_folders_are_detected_before_any_auto_class(family, vlm_folder):
     kind = detect_kind(str(vlm_folder(family)))
-    assert (kind.kind, kind.model_type) == (VLM, family)
+    assert (kind.kind, kind.model_type) == (IMAGE_TEXT_TO_TEXT, family)
 
 
 def test_other_kinds(tmp_path):
-    assert detect_kind("tiny").kind == BUILTIN and detect_kind("default").kind == BUILTIN
-    assert detect_kind(str(config_folder(tmp_path, "llama", model_type="llama"))).kind == CAUSAL_LM
-    assert detect_kind(str(config_folder(tmp_path, "ved", model_type="vision-encoder-decoder"))).kind == \
+    assert detect_kind("tiny").kind is BUILTIN and detect_kind("default").kind is BUILTIN
+    assert detect_kind(str(config_folder(tmp_path, "llama", model_type="llama"))).kind is CAUSAL_LM
+    assert detect_kind(str(config_folder(tmp_path, "ved", model_type="vision-encoder-decoder"))).kind is \
         VISION_ENCODER_DECODER
     remote = config_folder(tmp_path, "ocr1", model_type="deepseek_vl_v2", auto_map={"AutoModel": "x.Model"})
-    assert detect_kind(str(remote), trust_remote_code=True).kind == REMOTE_CODE
-    assert detect_kind("someone/some-model").kind == CAUSAL_LM  # a hub id
+    assert detect_kind(str(remote), trust_remote_code=True).kind is REMOTE_CODE
+    assert detect_kind("someone/some-model").kind is CAUSAL_LM  # a hub id
 
 
 def test_errors_name_what_was_found(tmp_path):
