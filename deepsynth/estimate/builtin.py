@@ -116,6 +116,23 @@ def load_architecture(model: str, vision_interface: str = "ocr_text", train_proj
     return architecture_from_config(model, train_projector=train_projector)
 
 
+def workload_image_tokens(arch: Architecture) -> int:
+    """Image tokens one page adds to a workload by default: the tower's tokens per page where the
+    decoder reads the page as vision tokens (a projector, or DeepSeek-OCR's DeepEncoder), else 0 (the
+    page reaches the decoder as OCR text). A native VLM's come from its processor (`estimate`): 0 here."""
+    uses_pages = arch.vlm is None and arch.vision is not None and (
+        arch.projector is not None or arch.vision.kind == "deepencoder")
+    return arch.vision.tokens_per_page if uses_pages else 0
+
+
+def default_image_tokens(model: str, vision_interface: str = "ocr_text") -> int:
+    """`workload_image_tokens` of a built-in model by name (DeepSeek-OCR: 256 for a 1024x1024 page);
+    0 for a model folder, whose vision tokens its processor decides when the estimate runs."""
+    if model not in BUILTIN_MODELS:
+        return 0
+    return workload_image_tokens(load_architecture(model, vision_interface))
+
+
 def architecture_from_config(path: str | Path, train_projector: bool = False) -> Architecture:
     """An `Architecture` from a Hugging Face config file or model directory: a decoder, an encoder, or a
     native vision-language model (whose processor files, if any, sit next to its config.json)."""
