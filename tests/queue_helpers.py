@@ -35,7 +35,7 @@ sys.exit(0 if outcome == "FINISHED" else 1)
 RUNNER = r"""
 import subprocess, sys
 from deepsynth.jobs.queue_runner import QueueRunner, serve
-from deepsynth.training.gpu_queue import GpuUnavailable
+from deepsynth.gpu_probe import GpuUnavailable
 WORKER = {worker!r}
 def spawn(argv, **options):
     return subprocess.Popen([sys.executable, "-c", WORKER], **options)

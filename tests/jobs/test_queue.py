@@ -16,7 +16,7 @@ from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.jobs import queue
 from deepsynth.jobs.queue_runner import QueueRunner
 from deepsynth.training.config import TrainConfig
-from deepsynth.training.gpu_queue import GpuMemory, GpuUnavailable
+from deepsynth.gpu_probe import GpuMemory, GpuUnavailable
 
 GIB = 1 << 30
 

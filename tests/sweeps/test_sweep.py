@@ -21,7 +21,7 @@ from deepsynth.sweeps import (
     finish_sweep, load_record, parse_axes, plan_sweep, point_statuses, progress_counts, resume_sweep, start_sweep)
 from deepsynth.sweeps.parent_run import PARENT_TAG
 from deepsynth.tracking import queries
-from deepsynth.training.gpu_queue import GpuUnavailable
+from deepsynth.gpu_probe import GpuUnavailable
 
 
 def no_gpu():
