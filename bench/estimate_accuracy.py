@@ -5,7 +5,7 @@ in front], decoder, hidden states at the target positions only, LM head on those
 backward, AdamW step) in a FRESH subprocess (argv list, no shell), so no allocator state carries over.
 
 Measuring, CPU (the method, and why): RSS is not trustworthy here (glibc keeps and reuses freed
-memory: 38-90% off in shared/MEASURING.md), so the step runs under
+memory: 38-90% off in docs/MEASURING.md), so the step runs under
 `torch.profiler.profile(profile_memory=True)`. Every CPU allocation and free inside the step is an
 event; the running sum of their sizes peaks at the step's transient high-water mark above what was
 already allocated. Added to it: the resident tensors before the step (every live tensor storage
