@@ -26,6 +26,8 @@ SCANNED_FOLDERS = ("deepsynth", "dashboard", "pages", "bench", "scripts", "tests
 SCANNED_SUFFIXES = {".py", ".md", ".sh", ".toml", ".txt", ".tmpl"}
 MADE_UP = {"tests/test_words_stay_true.py", "tests/test_import_layers.py"}
 """Tests that build a made-up repository in a temporary folder: their paths are examples."""
+WRITTEN_BY_COMMANDS = ("docs/results/",)
+"""Files the measuring commands write (`--results`): `tests/test_readme_results.py` checks them."""
 TOP_FOLDERS = ("deepsynth", "dashboard", "pages", "bench", "scripts", "tests", "docs", ".ci")
 PATH = re.compile(r"(?<![\w./~$%{}<>*-])((?:\.ci|[A-Za-z_][\w-]*)/[\w./-]*[\w/])")
 CAPS_DOC = re.compile(r"(?<![\w./~$%{}<>*-])((?:[\w.-]+/)*[A-Z][A-Z0-9_]+\.md)\b")
@@ -52,6 +54,8 @@ def path_problem(token: str, root: Path, families: set[str]) -> str | None:
     if any(part in ("", "..") for part in token.rstrip("/").split("/")) or re.search(r"/[a-z](/|$)", token):
         return None  # `a//b`, `../x` and rates such as `docs/s` are no mentions
     first = token.split("/")[0]
+    if token.startswith(WRITTEN_BY_COMMANDS):
+        return None
     if first in TOP_FOLDERS:
         return None if (root / token).exists() else f"{token} does not exist"
     if first in families and token.endswith(".py"):
