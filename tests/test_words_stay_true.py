@@ -7,7 +7,8 @@ What counts as a mention (a token not inside a longer path, so `workspace/models
   `docs/TEAM.md`, `bench/sweep.py`, `dashboard/ui/`), checked from the repository root;
 - a library file named from inside the package (`training/worker.py`, `models/vlm_detect.py`):
   a `.py` path whose first folder is one of `deepsynth/`'s, checked under `deepsynth/`;
-- a document name in capitals (`MEASURING.md`, `shared/MEASURING.md`): it must be a file here;
+- a document name in capitals (`MEASURING.md`, `shared/MEASURING.md`): a file from the repository
+  root or from the folder of the file that names it;
 - a dotted module path (`deepsynth.models.tiny_vlm.build_tiny_vlm`): the longest importable prefix
   is a module or package here, and the next name, if any, is defined or imported in it. Names that
   are not modules (MLflow tags, session keys: `deepsynth.user`, `deepsynth.sweep`) are true when
@@ -63,10 +64,13 @@ def path_problem(token: str, root: Path, families: set[str]) -> str | None:
     return None
 
 
-def doc_problem(token: str, root: Path) -> str | None:
+def doc_problem(token: str, root: Path, beside: Path | None = None) -> str | None:
+    """A document name, from the repository root or from the folder of the file that names it."""
     if token.split("/")[0] in TOP_FOLDERS:
         return None  # a path under a top folder: `path_problem` answers for it
-    return None if (root / token).is_file() else f"{token} is not a file in the repository"
+    if (root / token).is_file() or (beside is not None and (beside / token).is_file()):
+        return None
+    return f"{token} is not a file in the repository"
 
 
 def names_in_code(files: list[Path]) -> set[str]:
@@ -111,7 +115,7 @@ def problems_in(path: Path, root: Path = ROOT, literals: set[str] = frozenset())
             if problem:
                 found.append(f"{where}: {problem}")
         for match in CAPS_DOC.finditer(line):
-            problem = doc_problem(match.group(1), root)
+            problem = doc_problem(match.group(1), root, path.parent)
             if problem:
                 found.append(f"{where}: {problem}")
         for match in MODULE.finditer(line):
@@ -142,6 +146,7 @@ def test_every_named_path_and_module_exists():
     ("`deepsynth.__file__`, rates of 3.2 docs/s and 14 pages/s/core", False),
     ("`deepsynth/errors.py` and `tests/test_names.py`", False),
     ("`docs/TEAM.md`, README.md, `bench/`", False),
+    ("TEAM.md beside this document", False),              # resolved from the naming file's folder
     ("folders under workspace/models/ or ~/.cache/deepsynth/models/x.py", False),  # runtime paths
     ("`cache_dir()/models/...`, mlruns/, eval/predictions.csv", False),
 ])

@@ -9,17 +9,6 @@ import pytest
 TINY_THREADS = 1  # tests stay off the other engineers' cores; also makes float sums repeatable
 
 
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-    """24 bundled wiki documents rendered to pages: 18 train, 6 validation."""
-    from deepsynth.data import DatasetConfig, build_dataset
-
-    out = tmp_path_factory.mktemp("data") / "wiki24"
-    config = DatasetConfig(source="wiki", limit=24, validation_fraction=0.25, test_fraction=0.0,
-                           max_text_chars=600, workers=1)
-    return str(build_dataset(config, out))
-
-
 @pytest.fixture
 def tiny_config(tiny_dataset, mlflow_tracking_uri, tmp_path):
     """A factory of short tiny-model TrainConfigs writing runs under this test's tmp dir."""

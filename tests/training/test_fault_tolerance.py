@@ -33,12 +33,6 @@ def _report(job):
     return read_report(job.job_dir)
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
-    return tmp_path
-
-
 def test_kill_9_mid_run_then_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
         workspace, tiny_dataset, mlflow_tracking_uri):
     from deepsynth.cli import build_parser
