@@ -11,7 +11,7 @@ kept under `docs/results/<name>.json`; the README's tables of figures are genera
                   notes=["The sweep was 1.51x faster."], figures={"wall_s": {...}})
 
 The file holds the command line, the machine (CPU model, cores, memory), the load average at the
-start, the date, the git commit (and whether the tree had changes), the seconds the measurement
+start, the date, the git commit at the start (and whether tracked files had changes), the seconds the measurement
 took, and what was measured: `tables` (rendered into the README as they are), `notes` (sentences
 with figures, rendered below them) and `figures` (the raw numbers, for whoever checks).
 """
@@ -50,17 +50,18 @@ class Table:
 
 @dataclass(frozen=True)
 class Started:
-    """When a measurement started, and how busy the machine was then."""
+    """When a measurement started, the code it measures (the commit then) and how busy the machine was."""
 
     date: str
     load_average: tuple[float, float, float]
+    git: dict[str, Any]
     monotonic: float = field(repr=False)
 
 
 def start_measuring() -> Started:
     """Call before the work: the load average is the one the measurement started under."""
     return Started(dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(), _load_average(),
-                   time.monotonic())
+                   git_commit(), time.monotonic())
 
 
 def _load_average() -> tuple[float, float, float]:
@@ -124,7 +125,7 @@ def write_results(path: str | Path, name: str, started: Started, *, tables: Mapp
         "seconds": round(time.monotonic() - started.monotonic, 1),
         "machine": host, "load_average_at_start": list(started.load_average),
         "loaded_machine": is_loaded(started.load_average, host["cores_usable"]),
-        "git": git_commit(),
+        "git": started.git,
         "tables": {key: table.to_dict() for key, table in (tables or {}).items()},
         "notes": list(notes), "figures": dict(figures or {}),
     }
