@@ -1,6 +1,6 @@
-"""Fixtures for training tests: a small wiki dataset and TrainConfigs for the tiny model.
+"""Fixtures for training tests: TrainConfigs for the tiny model over the shared `tiny_dataset`.
 
-The MLflow store is the session's shared one (`mlflow_tracking_uri`, tests/conftest.py)."""
+The dataset and the MLflow store are the session's shared ones (`tiny_dataset`, `mlflow_tracking_uri`, tests/conftest.py)."""
 
 import dataclasses
 

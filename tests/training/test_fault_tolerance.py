@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
