@@ -136,15 +136,17 @@ def write_results(path: str | Path, name: str, started: Started, *, tables: Mapp
 
 
 def _command_line() -> list[str]:
+    """`deepsynth VERB ...` for the CLI (console script or `python -m deepsynth`), `python SCRIPT ...`
+    with the script relative to the working directory for a benchmark."""
     argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("deepsynth", "__main__.py"):
+        return ["deepsynth", *argv[1:]]
     if argv and argv[0].endswith(".py"):
         try:
             argv[0] = str(Path(argv[0]).resolve().relative_to(Path.cwd()))
         except ValueError:
             pass
         return ["python", *argv]
-    if argv and Path(argv[0]).name in ("deepsynth", "__main__.py"):
-        return ["deepsynth", *argv[1:]]
     return argv
 
 

@@ -104,3 +104,13 @@ def test_loaded_means_more_runnable_work_than_cores(load, cores, loaded):
     from deepsynth.results_file import is_loaded
 
     assert is_loaded(load, cores) is loaded
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["/repo/.venv/bin/deepsynth", "demo", "--results", "docs/results/demo.json"], "deepsynth demo --results docs/results/demo.json"),
+    (["/repo/deepsynth/__main__.py", "demo"], "deepsynth demo"),  # python -m deepsynth demo
+])
+def test_the_command_line_is_written_as_the_user_typed_it(tmp_path, monkeypatch, argv, command):
+    monkeypatch.setattr(sys, "argv", argv)
+    record = json.loads(write_results(tmp_path / "r.json", "r", start_measuring()).read_text())
+    assert record["command"] == command
