@@ -55,13 +55,15 @@ class DeepSynthContender:
         from deepsynth.training.cancel import CancelSignal
         from deepsynth.training.config import TrainConfig
         from deepsynth.training.loop import DataOrder, TrainingLoop
+        from deepsynth.training.recorder import Recorder
         from deepsynth.training.worker import Progress, _Session
 
         config = TrainConfig(dataset=str(dataset), model=model_config, lora=lora, preset="custom",
                              max_steps=10**6, batch_size=batch_size, learning_rate=lr, warmup_steps=0,
                              checkpoint_every=10**9, measure_memory=False, system_metrics=False)
         logger = RunLogger.start("bench-throughput", "deepsynth-loop", uri=f"sqlite:///{workdir / 'mlflow.db'}")
-        self.session = _Session(config, logger, workdir / "run", CancelSignal(), None, progress=False, resumed=False)
+        self.session = _Session(config, Recorder(logger, None), workdir / "run", CancelSignal(), progress=False,
+                                resumed=False)
         self.session._last_report = time.monotonic()
         self.loop = TrainingLoop(model, lr, 10**6, max_grad_norm=1.0, schedule="cosine")
         self.progress = Progress(10**6, 0, enabled=False)
