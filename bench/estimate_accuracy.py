@@ -5,7 +5,7 @@ in front], decoder, hidden states at the target positions only, LM head on those
 backward, AdamW step) in a FRESH subprocess (argv list, no shell), so no allocator state carries over.
 
 Measuring, CPU (the method, and why): RSS is not trustworthy here (glibc keeps and reuses freed
-memory: 38-90% off in shared/MEASURING.md), so the step runs under
+memory: 38-90% off in docs/MEASURING.md), so the step runs under
 `torch.profiler.profile(profile_memory=True)`. Every CPU allocation and free inside the step is an
 event; the running sum of their sizes peaks at the step's transient high-water mark above what was
 already allocated. Added to it: the resident tensors before the step (every live tensor storage
@@ -553,11 +553,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate", action="store_true", help="check the measuring method first")
     parser.add_argument("--set", choices=("all", "text", "vlm"), default="all",
                         help="text models, native vision-language models, or both")
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the table to this results file (docs/results/NAME.json, shown in the README)")
     args = parser.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
         print(json.dumps((measure_vlm if "vlm" in spec else measure)(spec, args.device, args.threads)))
         return 0
+    from deepsynth.results_file import Table, start_measuring, write_results
+
+    measuring = start_measuring()
+    rows, notes = [], []
     chosen = {"all": CONFIGS + VLM_CONFIGS, "text": CONFIGS, "vlm": VLM_CONFIGS}[args.set]
     configs = [c for c in chosen if not args.only or any(part in c["name"] for part in args.only)]
     folders = tempfile.TemporaryDirectory()
@@ -582,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         predicted, params = ours(spec, args.device)
         if "error" in measured:
             print(f"{spec['name']:<24} not measured here: {measured['error'][:150]}")
+            notes.append(f"{spec['name']}: not measured here ({measured['error'][:150]}).")
             continue
         m = measured["measured"]
         if "vlm" in spec:  # the processor's image tokens must be what the estimator derived from the page
@@ -591,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
             tokens = vision_tokens_per_page(spec["folder"], *spec["page"])
             if tokens != measured["image_tokens"]:
                 print(f"{spec['name']:<24} image tokens: processor {measured['image_tokens']}, ours {tokens}")
+                notes.append(f"{spec['name']}: image tokens differ (processor {measured['image_tokens']}, ours {tokens}).")
         original, bucket = original_table(spec)
         rule = four_x_rule(params.base, spec, args.device)
         errors = [100 * (value / m - 1) for value in (predicted, original, rule)]
@@ -600,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec['name']:<24}{m / 2**20:>9.1f}Mi{predicted / 2**20:>9.1f}Mi{errors[0]:>+7.1f}%"
               f"{original / 2**20:>9.0f}Mi{errors[1]:>+8.0f}%{rule / 2**20:>9.1f}Mi{errors[2]:>+8.1f}%"
               f"{params.trainable:>11,}{bucket / 1e6:>7.0f}M", flush=True)
+        rows.append([spec["name"], f"{m / 2**20:.1f} MiB", f"{predicted / 2**20:.1f} MiB", f"{errors[0]:+.1f}%",
+                     f"{errors[1]:+.0f}%", f"{errors[2]:+.1f}%"])
     if ours_errors:
         print(f"\n|error| median / max: ours {statistics.median(ours_errors):.1f}% / {max(ours_errors):.1f}%;  "
               f"original {statistics.median(orig_errors):.0f}% / {max(orig_errors):.0f}%;  "
@@ -607,6 +617,16 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(ours_errors)} configurations, {args.device})")
         goal = statistics.median(ours_errors) <= 10 and max(ours_errors) <= 20
         print("goal (median <= 10%, max <= 20%):", "met" if goal else "NOT met")
+        notes.insert(0, f"|error| median / max over {len(ours_errors)} configurations ({args.device}): ours "
+                        f"{statistics.median(ours_errors):.1f}% / {max(ours_errors):.1f}%; the original tool's table "
+                        f"{statistics.median(orig_errors):.0f}% / {max(orig_errors):.0f}%; accelerate's 4× weights rule "
+                        f"{statistics.median(rule_errors):.1f}% / {max(rule_errors):.1f}%. Peak measured with the "
+                        "torch profiler over one training step in a fresh subprocess.")
+    if args.results:
+        table = Table(["configuration", "measured peak", "our estimate", "our error", "original table's error",
+                       "4× rule's error"], rows)
+        print("results file:", write_results(args.results, Path(args.results).stem, measuring,
+                                             tables={"configurations": table}, notes=notes))
     return 0
 
 

@@ -189,16 +189,21 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the table to this results file (docs/results/sweep.json: the README's)")
     args = parser.parse_args()
     arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
 
     from deepsynth import paths
+    from deepsynth.results_file import Table, start_measuring, write_results
     from deepsynth.sweeps import parse_axes, plan_sweep
     from deepsynth.sweeps.plan import point_config
     from deepsynth.training.config import save_train_config
 
     models = paths.cache_dir() / "models"
     root = Path(tempfile.mkdtemp(prefix="deepsynth-bench-sweep-"))
+    measuring = start_measuring()
+    rounds: list[str] = []
     times: dict[str, list[float]] = {arm: [] for arm in arms}
     cpu: dict[str, list[float]] = {arm: [] for arm in arms}
     try:
@@ -222,15 +227,26 @@ def main() -> int:
                 print(f"round {round_ + 1} {arm:<11} {elapsed:7.1f} s wall  {cpu_s:7.1f} s CPU  (load average "
                       f"{load:.1f} at the start)  jobs: {', '.join(states)}"
                       + ("" if ok else "  (NOT ALL FINISHED)"), flush=True)
+                rounds.append(f"round {round_ + 1}, {arm}: {elapsed:.1f} s wall, {cpu_s:.1f} s CPU, load average "
+                              f"{load:.1f} at its start" + ("" if ok else " (NOT ALL FINISHED)"))
         print()
         print("ratios: arm / sweep (above 1: the sweep was faster, or used less CPU)")
         print(f"{'arm':<11} {'median wall s':>13} {'wall ratio':>10} {'median CPU s':>12} {'CPU ratio':>9}")
+        rows = []
         for arm in arms:
             wall, work = statistics.median(times[arm]), statistics.median(cpu[arm])
             wall_ratio = f"{wall / statistics.median(times['sweep']):.2f}" if times.get("sweep") else "-"
             cpu_ratio = f"{work / statistics.median(cpu['sweep']):.2f}" if cpu.get("sweep") else "-"
             print(f"{arm:<11} {wall:13.1f} {wall_ratio:>10} {work:12.1f} {cpu_ratio:>9}")
+            rows.append([arm, f"{wall:.1f}", wall_ratio, f"{work:.1f}", cpu_ratio])
         print(json.dumps({"args": vars(args), "wall_s": times, "cpu_s": cpu}, default=str))
+        if args.results:
+            table = Table(["arm", "median wall s", "wall / sweep", "median CPU s", "CPU / sweep"], rows)
+            setup = (f"{args.model} model, {args.train_docs} train + {args.eval_docs} eval documents, "
+                     f"{args.steps} steps a job, grid {' x '.join(GRID)}, {args.rounds} round(s).")
+            print("results file:", write_results(args.results, Path(args.results).stem, measuring,
+                                                 tables={"arms": table}, notes=[setup, "; ".join(rounds) + "."],
+                                                 figures={"args": vars(args), "wall_s": times, "cpu_s": cpu}))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -55,13 +55,15 @@ class DeepSynthContender:
         from deepsynth.training.cancel import CancelSignal
         from deepsynth.training.config import TrainConfig
         from deepsynth.training.loop import DataOrder, TrainingLoop
+        from deepsynth.training.recorder import Recorder
         from deepsynth.training.worker import Progress, _Session
 
         config = TrainConfig(dataset=str(dataset), model=model_config, lora=lora, preset="custom",
                              max_steps=10**6, batch_size=batch_size, learning_rate=lr, warmup_steps=0,
                              checkpoint_every=10**9, measure_memory=False, system_metrics=False)
         logger = RunLogger.start("bench-throughput", "deepsynth-loop", uri=f"sqlite:///{workdir / 'mlflow.db'}")
-        self.session = _Session(config, logger, workdir / "run", CancelSignal(), None, progress=False, resumed=False)
+        self.session = _Session(config, Recorder(logger, None), workdir / "run", CancelSignal(), progress=False,
+                                resumed=False)
         self.session._last_report = time.monotonic()
         self.loop = TrainingLoop(model, lr, 10**6, max_grad_norm=1.0, schedule="cosine")
         self.progress = Progress(10**6, 0, enabled=False)
@@ -156,7 +158,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--docs", type=int, default=64)
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the table to this results file (docs/results/NAME.json, shown in the README)")
     args = parser.parse_args()
+
+    from deepsynth.results_file import Table, start_measuring, write_results
+
+    measuring = start_measuring()
 
     import torch
 
@@ -200,9 +208,19 @@ def main() -> int:
     for name, (per_wall, per_cpu, wall, cpu) in rows.items():
         print(f"{name:<12} {per_wall:>17.2f} {per_cpu:>14.2f} {wall:>13.2f} {cpu:>12.2f}")
     ours = rows["deepsynth"]
+    ratios = []
     for other, goal in (("bare", 0.95), ("hf_trainer", 1.0)):
         wall_ratio, cpu_ratio = ours[0] / rows[other][0], ours[1] / rows[other][1]
         print(f"deepsynth / {other:<10}: wall {wall_ratio:.3f}x, CPU {cpu_ratio:.3f}x  (goal >= {goal})")
+        ratios.append([f"DeepSynth / {other}", f"{wall_ratio:.3f}", f"{cpu_ratio:.3f}", f"≥ {goal}"])
+    if args.results:
+        loops = Table(["loop", "samples/s (wall)", "samples/CPU-s", "wall s/round", "CPU s/round"],
+                      [[name, f"{a:.2f}", f"{b:.2f}", f"{c:.2f}", f"{d:.2f}"] for name, (a, b, c, d) in rows.items()])
+        note = (f"Model {args.model}, batch {args.batch_size}, {args.steps} steps × {args.rounds} interleaved rounds, "
+                f"{args.threads} thread(s); same model, data and batches; medians over rounds.")
+        print("results file:", write_results(args.results, Path(args.results).stem, measuring,
+                                             tables={"ratios": Table(["", "wall", "CPU", "goal"], ratios),
+                                                     "loops": loops}, notes=[note]))
     return 0
 
 

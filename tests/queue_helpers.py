@@ -17,6 +17,8 @@ from pathlib import Path
 import psutil
 from waiting import wait_for
 
+from deepsynth.gpu_probe import GpuUnavailable
+
 WORKER = r"""
 import json, os, pathlib, sys, time
 from deepsynth.training.report import ENV_JOB_DIR, write_report
@@ -35,18 +37,22 @@ sys.exit(0 if outcome == "FINISHED" else 1)
 RUNNER = r"""
 import subprocess, sys
 from deepsynth.jobs.queue_runner import QueueRunner, serve
-from deepsynth.training.gpu_queue import GpuUnavailable
+sys.path.insert(0, {tests!r})
+from queue_helpers import no_gpu
 WORKER = {worker!r}
 def spawn(argv, **options):
     return subprocess.Popen([sys.executable, "-c", WORKER], **options)
-def no_gpu():
-    raise GpuUnavailable("no GPU in this test")
 done = []
 def sweep_done(sweep_id):
     with open({done_file!r}, "a") as out:
         out.write(sweep_id + "\n")
 sys.exit(serve(QueueRunner(spawn=spawn, probe=no_gpu, on_sweep_done=sweep_done), poll_s=0.2, idle_exit_s={idle}))
 """
+
+
+def no_gpu():
+    """A GPU probe that finds none (the queue then runs jobs on the CPU)."""
+    raise GpuUnavailable("no GPU in this test")
 
 
 def stand_in_spawn(argv, **options):
@@ -56,7 +62,8 @@ def stand_in_spawn(argv, **options):
 
 def runner_command(done_file: Path, idle_s: float = 3.0) -> list[str]:
     """A queue runner process (the real `serve` loop) whose jobs are stand-in workers."""
-    return [sys.executable, "-c", RUNNER.format(worker=WORKER, done_file=str(done_file), idle=idle_s)]
+    return [sys.executable, "-c", RUNNER.format(worker=WORKER, done_file=str(done_file), idle=idle_s,
+                                              tests=str(Path(__file__).resolve().parent))]
 
 
 def release(job_dir: Path, outcome: str = "FINISHED") -> None:

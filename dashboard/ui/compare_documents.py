@@ -14,7 +14,7 @@ import streamlit as st
 
 from deepsynth.evaluation import per_document
 from deepsynth.evaluation.keys import DATASET_TAG, LABELS
-from deepsynth.tracking import compare
+from deepsynth.tracking.compare import run_tables
 
 MAX_PAGES_SHOWN = 4
 ROW_HEIGHT, MAX_TABLE_HEIGHT = 35, 400  # st.dataframe's row height; the table scrolls beyond 10 rows
@@ -33,7 +33,7 @@ def _dataset(run: Any) -> tuple[Any, dict[str, tuple[str, int]]] | tuple[None, s
 
     path = run.tags.get(DATASET_TAG)
     if not path:
-        return None, f"{compare.run_label(run)} does not name its dataset (tag {DATASET_TAG})"
+        return None, f"{run_tables.run_label(run)} does not name its dataset (tag {DATASET_TAG})"
     if not Path(path).is_dir():
         return None, f"its dataset folder {path} is not on this machine"
     try:
@@ -47,7 +47,7 @@ def _dataset(run: Any) -> tuple[Any, dict[str, tuple[str, int]]] | tuple[None, s
 def table_for(comparison: Any, order: str) -> Any:
     """The joined per-document table (None when the reference run logged no predictions), with
     the reference run's best baseline beside the runs."""
-    best = compare.best_baseline(comparison.reference)
+    best = run_tables.best_baseline(comparison.reference)
     return comparison.documents(order, extra_models=(best[0],) if best else ())
 
 
@@ -59,10 +59,10 @@ def view(comparison: Any) -> Any:
                           "minus the reference run")
     joined = table_for(comparison, order)
     if joined is None:
-        st.info(f"{compare.run_label(comparison.reference)} logged no eval/predictions.csv (it was not "
+        st.info(f"{run_tables.run_label(comparison.reference)} logged no eval/predictions.csv (it was not "
                 "evaluated, or before per-document outputs were kept): choose another reference run.")
         return None
-    missing = [compare.run_label(r) for r in comparison.runs if comparison.predictions.get(r.run_id) is None]
+    missing = [run_tables.run_label(r) for r in comparison.runs if comparison.predictions.get(r.run_id) is None]
     if missing:
         st.caption(f"Without per-document outputs (left out): {', '.join(missing)}.")
     if joined.left_out:
@@ -109,7 +109,7 @@ def detail(comparison: Any, joined: Any, row: Any) -> None:
                      caption=[f"{document['id']} · page {i + 1} of {count}" for i in range(len(shown))])
     with right:
         st.markdown(f"**Reference summary**: {html.escape(row['reference'])}")
-        colors = {compare.run_label(r): comparison.colors[r.run_id] for r in comparison.runs}
+        colors = {run_tables.run_label(r): comparison.colors[r.run_id] for r in comparison.runs}
         lines = []
         for label in joined.labels:
             score = row[per_document.score_column(label)]

@@ -1,7 +1,7 @@
 """The Compare page's sections: choosing runs and a reference, scores with intervals against the
 baselines, paired differences, curves beside the params that differ, memory, export.
 
-Every table and interval comes from `deepsynth.tracking.compare_runs` (the library); this module
+Every table and interval comes from `deepsynth.tracking.compare.runs` (the library); this module
 only lays them out. Per-document outputs (`eval/predictions.csv`) are read once per run and cached.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from deepsynth.tracking import compare
+from deepsynth.tracking.compare import run_tables
 from deepsynth.tracking.queries import RUN_STATUSES, metric_keys
 from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.training.config import SWEEP_TAG
@@ -66,7 +66,7 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
     statuses = f2.multiselect("Status", RUN_STATUSES, key="compare.statuses", placeholder="any status")
     tag_text = f3.text_input("Tags (key=value, …)", key="compare.tags", placeholder="deepsynth.sweep=lr-sweep-1")
     try:
-        tag_filter = compare.tags_filter(compare.parse_tag_filter(tag_text))
+        tag_filter = run_tables.tags_filter(run_tables.parse_tag_filter(tag_text))
     except ValueError as error:
         f3.error(str(error))
         st.stop()
@@ -75,7 +75,7 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
         st.info("No runs match. Train one on the **Train** page, or widen the filters.")
         st.stop()
     by_id = {run.run_id: run for run in runs}
-    one_sweep = SWEEP_TAG in compare.parse_tag_filter(tag_text)  # a sweep's runs belong together
+    one_sweep = SWEEP_TAG in run_tables.parse_tag_filter(tag_text)  # a sweep's runs belong together
     limit = MAX_SWEEP_RUNS if one_sweep else 5
     trained = [run.run_id for run in trained_runs(runs)]  # a sweep's parent run trains nothing
     default = ([rid for rid in trained if by_id[rid].status == "FINISHED"][:limit] or trained[:limit]
@@ -95,14 +95,14 @@ def pick_runs(uri: str) -> tuple[list[Any], list[Any]]:
 def pick_reference(chosen: list[Any]) -> Any:
     by_id = {run.run_id: run for run in chosen}
     if st.session_state.get("compare.reference") not in by_id:
-        st.session_state["compare.reference"] = compare.default_reference(chosen).run_id
+        st.session_state["compare.reference"] = run_tables.default_reference(chosen).run_id
     reference = st.selectbox("Reference run (the others are measured against it)", list(by_id),
                              key="compare.reference", format_func=lambda rid: run_label(by_id[rid]))
     return by_id[reference]
 
 
 def build(uri: str, chosen: list[Any], reference: Any) -> Any:
-    from deepsynth.tracking.compare_runs import compare_runs
+    from deepsynth.tracking.compare.runs import compare_runs
 
     found = {run.run_id: predictions(uri, run.run_id, run) for run in chosen}
     return compare_runs(chosen, reference.run_id, found)
@@ -116,7 +116,7 @@ def _interval(low: Any, high: Any, signed: bool = False) -> str:
 
 def scores(comparison: Any, links: str | None) -> None:
     """The answer first: notes that limit the comparison, the score chart, the paired differences."""
-    from deepsynth.tracking.compare_charts import delta_chart
+    from deepsynth.tracking.compare.charts import delta_chart
 
     st.subheader("Which run scores higher, and is the difference real?")
     for note in comparison.notes:
@@ -166,12 +166,12 @@ def scores(comparison: Any, links: str | None) -> None:
 
 
 def run_label_of(run: Any) -> str:
-    return compare.run_label(run)
+    return run_tables.run_label(run)
 
 
 def curves_and_params(uri: str, comparison: Any) -> None:
     """How the runs trained, beside what was different about them."""
-    from deepsynth.tracking.compare_charts import curve_chart
+    from deepsynth.tracking.compare.charts import curve_chart
 
     st.subheader("How they trained, and what differs")
     left, right = st.columns([3, 2])
@@ -189,7 +189,7 @@ def curves_and_params(uri: str, comparison: Any) -> None:
                 st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
     with right:
         st.markdown("**Params that differ**")
-        differing = compare.differing_params(comparison.runs)
+        differing = run_tables.differing_params(comparison.runs)
         if len(comparison.runs) < 2:
             st.caption("Choose two runs or more to see what differs.")
         elif differing.empty:
@@ -198,12 +198,12 @@ def curves_and_params(uri: str, comparison: Any) -> None:
             st.dataframe(differing, key="compare.params")
     for run in comparison.runs:
         if run.error:
-            st.error(f"{compare.run_label(run)} failed: {run.error}")
+            st.error(f"{run_tables.run_label(run)} failed: {run.error}")
 
 
 def memory(chosen: list[Any]) -> None:
     with st.expander("Memory: estimate vs measured", expanded=False):
-        table = compare.memory_comparison(chosen)
+        table = run_tables.memory_comparison(chosen)
         if table[["estimated_bytes", "measured_bytes"]].isna().all().all():
             st.caption("None of these runs logged memory/estimated_bytes or memory/measured_peak_bytes.")
             return
@@ -215,15 +215,15 @@ def memory(chosen: list[Any]) -> None:
 
 def export(comparison: Any, documents: Any) -> None:
     """The comparison's tables as CSV (one ZIP) and a self-contained HTML report, built on click."""
-    from deepsynth.tracking.compare_report import html_report, tables_zip
+    from deepsynth.tracking.compare.report import html_report, tables_zip
 
     tables = {"scores": comparison.scores, "paired": comparison.paired,
-              "params": compare.differing_params(comparison.runs).reset_index()}
+              "params": run_tables.differing_params(comparison.runs).reset_index()}
     if documents is not None:
         tables["documents"] = documents.table
 
     def report() -> str:
-        from deepsynth.tracking.compare_charts import delta_chart
+        from deepsynth.tracking.compare.charts import delta_chart
 
         figures = [("Scores", comparison.score_figure())]
         if comparison.paired["delta ROUGE-L"].notna().any():
@@ -242,7 +242,7 @@ def export(comparison: Any, documents: Any) -> None:
 
 def all_final_metrics(chosen: list[Any], links: str | None) -> None:
     with st.expander("Every final metric", expanded=False):
-        table = compare.final_metrics(chosen)
+        table = run_tables.final_metrics(chosen)
         config = {k: st.column_config.NumberColumn(k, format="%.4g") for k in table.columns if "/" in k}
         if links:
             table["MLflow"] = [run_link(links, run) for run in chosen]

@@ -4,7 +4,7 @@ without a page edit.
 Each field becomes a widget keyed `<prefix>.<dotted path>` (`train.cfg.lora.rank`): a checkbox for
 a bool, a number input for an int or float, a select box for a `choice(...)` field, a text input
 for other strings and for tuples (comma-separated). Help comes from the field's docstring
-(`field_docs`), the default from the dataclass (`default_of`). `values()` reads them back as the
+(`field_docs`), the default from the dataclass (`default_of`). `config_value()` and `nested()` read them back as the
 nested dict `from_dict` builds the config from, so problems come back named by dotted path.
 """
 

@@ -89,6 +89,28 @@ def verdict(tuned: Any, blank: Any, total_s: float, uri: str | None = None) -> t
     return checks, paired, label
 
 
+def write_demo_results(path: str, measuring: Any, record: dict[str, Any], results: dict[str, dict[str, Any]],
+                       paired: Any, best_label: str, args: argparse.Namespace) -> Path:
+    """The demo's figures as a results file (`deepsynth.results_file`): the README's table of scores."""
+    from deepsynth.results_file import Table, write_results
+
+    rows = [[name, *(f"{by_key[k].mean:.1f}" for k in ("rouge1", "rouge2", "rougeL")),
+             f"[{by_key['rougeL'].low:.1f}, {by_key['rougeL'].high:.1f}]"] for name, by_key in results.items()]
+    timings = "; ".join(f"{k} {v:.0f} s" for k, v in record["timings_s"].items())
+    notes = [
+        f"Tuned − {best_label} (the best baseline), paired on the same {paired.documents} documents: "
+        f"{paired.delta:+.1f} [{paired.low:+.1f}, {paired.high:+.1f}] ROUGE-L; the tuned model is better on "
+        f"{paired.wins} documents, worse on {paired.losses}, tied on {paired.ties}.",
+        f"{record['steps']} of {args.max_steps} training steps, {record['threads']} torch thread(s), ROUGE on "
+        f"{record['docs']} {record['split']} documents; {record['seconds']:.0f} s for the demo ({timings}).",
+        "Goals: " + "; ".join(f"{'PASS' if ok else 'MISS'} {name}" for name, ok in record["checks"].items()) + ".",
+    ]
+    figures = {key: record[key] for key in ("interface", "split", "docs", "steps", "threads", "seconds",
+                                            "timings_s", "rouge", "tuned_vs_best_baseline", "checks")}
+    table = Table(["model", "R-1", "R-2", "R-L", "95% interval of R-L"], rows)
+    return write_results(path, Path(path).stem, measuring, tables={"scores": table}, notes=notes, figures=figures)
+
+
 def run_main_job(args: argparse.Namespace) -> int:
     from deepsynth import paths
     from deepsynth.evaluation import keys
@@ -97,6 +119,9 @@ def run_main_job(args: argparse.Namespace) -> int:
     from deepsynth.tracking.store import RUN_DIR_TAG, resolve_tracking_uri
     from deepsynth.training.worker import train
 
+    from deepsynth.results_file import start_measuring
+
+    measuring = start_measuring()
     started = time.monotonic()
     timings: dict[str, float] = {}
 
@@ -154,6 +179,8 @@ def run_main_job(args: argparse.Namespace) -> int:
                                    "high": paired.high, "wins": paired.wins, "losses": paired.losses},
         "checks": checks, "runs": {"tuned": tuned_id, "blank": blank_id}, "tracking_uri": uri,
         "dataset": dataset, "adapter": str(run_dir / "adapter")}
+    if args.results:
+        say(f"results file: {write_demo_results(args.results, measuring, record, results, paired, best_label, args)}")
     out = paths.home() / "workspace" / "demo" / f"summary-{iface}-{split}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 DEFAULT_AXES = ("font_size=22,14", "mode=none,tiny")
 SIZES = {"train_docs": 96, "eval_docs": 48, "max_steps": 60, "train_seconds": 75.0}
@@ -37,6 +38,31 @@ def _sized(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
+def write_sweep_results(path: str, measuring: Any, frame: Any, args: argparse.Namespace, counts: dict[str, int],
+                        settings: int) -> Any:
+    """The render sweep's table as a results file (`deepsynth.results_file`), as the README shows it."""
+    from pathlib import Path
+
+    from deepsynth.results_file import Table, write_results
+
+    def number(value: Any, digits: int) -> str:
+        return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+    rows = [[row["setting"], number(row["ratio"], 2), number(row["chars_per_page"], 0),
+             number(row["read_tokens_per_page"], 1),
+             "-" if row["reading_accuracy"] is None or row["reading_accuracy"] != row["reading_accuracy"]
+             else f"{100 * row['reading_accuracy']:.0f}%",
+             number(row["rougeL"], 1), f"[{number(row['rougeL_lo'], 1)}, {number(row['rougeL_hi'], 1)}]"]
+            for row in frame.to_dict("records")]
+    table = Table(["setting", "compression ratio", "characters / page", "tokens read / page", "reader recovered",
+                   "ROUGE-L", "95% interval"], rows)
+    notes = [f"{counts['FINISHED']} of {settings} settings finished; {args.train_docs} train / {args.eval_docs} "
+             f"held-out wiki documents, {args.model} model, up to {args.max_steps} steps or "
+             f"{args.train_seconds:.0f} s each."]
+    return write_results(path, Path(path).stem, measuring, tables={"render_sweep": table}, notes=notes,
+                         figures={"rows": frame.to_dict("records"), "counts": counts})
+
+
 def run_render_sweep(args: argparse.Namespace) -> int:
     """Build the datasets, queue one run per render setting, wait, print the table."""
     from deepsynth.demo.setup import demo_dataset, demo_train_config
@@ -47,6 +73,9 @@ def run_render_sweep(args: argparse.Namespace) -> int:
     from deepsynth.sweeps.record import load_record, point_statuses, progress_counts
     from deepsynth.tracking.store import resolve_tracking_uri
 
+    from deepsynth.results_file import start_measuring
+
+    measuring = start_measuring()
     started = time.monotonic()
 
     def say(message: str) -> None:
@@ -93,6 +122,8 @@ def run_render_sweep(args: argparse.Namespace) -> int:
     print("ratio = document text tokens / tokens the decoder reads from the page; reading = share of the "
           "page's characters the reader recovered; ROUGE-L of the tuned model on the held-out documents.")
     print(f"time: {total:.0f} s in all")
+    if args.results:
+        say(f"results file: {write_sweep_results(args.results, measuring, table, args, counts, len(statuses))}")
     print(f"compare: deepsynth dashboard (Compare page, ?sweep={record.sweep_id}); "
           f"status: deepsynth sweep --status {record.sweep_id}")
     return 0 if counts["FINISHED"] == len(statuses) else 1

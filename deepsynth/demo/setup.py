@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: from the cores other work leaves idle, sampled again before training)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the figures to this results file, with the command, machine, load and "
+                             "date (docs/results/demo.json is what the README shows)")
     parser.add_argument("--render-sweep", nargs="*", metavar="FIELD=V1,V2", default=None,
                         help="instead: the tuned run over render settings, as a sweep, and its compression-vs-ROUGE "
                              "table (default font_size=22,14 mode=none,tiny; deepsynth.demo.render_sweep)")

@@ -6,7 +6,7 @@ projection into the decoder's embedding space, and the decoder. Nothing here imp
 estimator must answer before anything heavy loads.
 
 Family defaults below are the defaults of the transformers 5.x config classes (a key missing from
-`config.json` takes the class default); `tests/estimate/test_architecture.py` checks them against
+`config.json` takes the class default); `tests/estimate/test_estimate_architecture.py` checks them against
 transformers itself.
 """
 

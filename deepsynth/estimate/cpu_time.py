@@ -29,6 +29,7 @@ from deepsynth.estimate.architecture import Architecture
 from deepsynth.estimate.builtin import load_architecture
 from deepsynth.estimate.model_inventory import architecture_inventory
 from deepsynth.estimate.params import count_parameters
+from deepsynth.estimate.steps import planned_steps
 from deepsynth.estimate.throughput import Throughput, flops_per_step
 from deepsynth.estimate.workload import Workload
 from deepsynth.lora import LoraSettings
@@ -138,8 +139,6 @@ def architecture_for(model_name: str, vision_interface: str) -> Architecture | N
 def run_time_on_cpu(config: object, train_docs: int, threads: int, has_bf16: bool | None = None) -> RunTime:
     """Predicted time of a `TrainConfig` on `threads` CPU threads with `train_docs` training
     documents (raises what `load_architecture` raises for a model it cannot read)."""
-    from deepsynth.training.step_plan import planned_steps
-
     steps = planned_steps(train_docs, config.batch_size, config.max_steps, config.epochs)
     workload = training_workload(config.model, config.batch_size, train_docs, config.epochs)
     arch = architecture_for(config.model.name, config.model.vision_interface)

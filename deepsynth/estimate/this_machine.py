@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Callable, Sequence
 
 from deepsynth.estimate.gpus import Gpu, local_device
+from deepsynth.gpu_probe import GpuUnavailable, nvidia_smi_probe
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,6 @@ def cpu_threads() -> int:
 def probe_machine(probe: Callable[[], Sequence] | None = None) -> Machine:
     """This machine's device: a GPU when `probe` (default `nvidia_smi_probe`) lists one, else the
     CPU. A missing or failing nvidia-smi means no usable GPU."""
-    from deepsynth.training.gpu_queue import GpuUnavailable, nvidia_smi_probe
-
     try:
         rows = list((probe or nvidia_smi_probe)())
     except GpuUnavailable:

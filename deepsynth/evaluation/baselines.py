@@ -5,7 +5,7 @@ answers every held-out document from the document's text alone, scored with the 
 models. On short Wikipedia descriptions these are strong: an extractive rule that copies the first
 sentence's predicate noun phrase ("X is a 1968 epic science fiction film ..." -> "1968 epic
 science fiction film ...") scored ROUGE-L ~46 on the demo's held-out documents, close to a tuned
-adapter, while the blank-page and constant controls score ~8 (shared/MEASURING.md).
+adapter (docs/MEASURING.md), while the blank-page control scores ~8 (README, "What the main job shows").
 
 - `lead_k`: the document's first k words; k chosen on train.
 - `first_clause`: the phrase after the first copula ("is/was/are/were", an article dropped) in the

@@ -43,10 +43,11 @@ from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.errors import DeepSynthError
 from deepsynth.file_locks import try_lock
+from deepsynth.gpu_probe import GpuUnavailable, Probe, nvidia_smi_probe
 from deepsynth.names import check_sweep_id
 from deepsynth.jobs import queue
 from deepsynth.processes import is_our_process, process_start_time, track_child
-from deepsynth.training.gpu_queue import GpuUnavailable, Probe, check_gpu, estimated_need, nvidia_smi_probe
+from deepsynth.training.gpu_queue import check_gpu, estimated_need
 
 RUNNER_FILE, RUNNER_LOG, RUNNER_LOCK = "runner.json", "runner.log", "runner.lock"
 RUNNER_ARGS = ("-m", "deepsynth", "jobs", "queue", "run")

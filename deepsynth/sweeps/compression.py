@@ -74,9 +74,10 @@ def compression_table(runs: Sequence[Any]) -> Any:
 
 def render_sweep_table(sweep_id: str, uri: str | None = None) -> Any:
     """`compression_table` of a sweep's runs, read from the tracking store."""
-    from deepsynth.tracking import compare, queries
+    from deepsynth.tracking import queries
+    from deepsynth.tracking.compare import run_tables
 
-    runs = queries.list_runs(uri=uri, filter_string=compare.tags_filter({SWEEP_TAG: sweep_id}))
+    runs = queries.list_runs(uri=uri, filter_string=run_tables.tags_filter({SWEEP_TAG: sweep_id}))
     return compression_table(runs)
 
 

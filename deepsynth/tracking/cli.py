@@ -117,8 +117,8 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     from deepsynth.errors import InputError
-    from deepsynth.tracking.compare_runs import compare_runs
-    from deepsynth.tracking.compare_table import check_same_documents, load_runs, rows, text_table
+    from deepsynth.tracking.compare.runs import compare_runs
+    from deepsynth.tracking.compare.text_table import check_same_documents, load_runs, rows, text_table
     from deepsynth.tracking.store import resolve_tracking_uri
 
     if len(dict.fromkeys(args.runs)) < 2:

@@ -2,7 +2,7 @@
 instead of starting into an out-of-memory error.
 
 The check compares the memory a run needs (`deepsynth estimate`'s prediction, CUDA context
-included) with what the GPU has free right now, as a *probe* reports it: `nvidia_smi_probe` by
+included) with what the GPU has free right now, as a *probe* reports it: `deepsynth.gpu_probe.nvidia_smi_probe` by
 default (the `nvidia-smi` query: no torch and no CUDA context in the caller, and it sees other
 processes' memory, which `torch.cuda.mem_get_info` also does but only after creating a context),
 any callable returning `GpuMemory` rows in tests.
@@ -18,57 +18,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.gpu_probe import GpuUnavailable, Probe, nvidia_smi_probe
 
-MIB = 1 << 20
-NVIDIA_SMI = ["nvidia-smi", "--query-gpu=index,memory.total,memory.free", "--format=csv,noheader,nounits"]
 FALLBACK_FRACTION = 0.5
 """Share of the GPU that must be free when the run's memory cannot be estimated (an unknown model)."""
-
-
-class GpuUnavailable(DeepSynthError):
-    """No usable GPU: the probe failed, the run can never fit, or the queue wait timed out."""
-
-
-@dataclass(frozen=True)
-class GpuMemory:
-    """One GPU's memory as a probe saw it."""
-
-    index: int
-    """CUDA device index."""
-    total_bytes: int
-    """Memory on the device."""
-    free_bytes: int
-    """Memory no process holds right now."""
-
-
-Probe = Callable[[], Sequence[GpuMemory]]
-
-
-def nvidia_smi_probe(run: Callable[..., Any] = subprocess.run) -> list[GpuMemory]:
-    """Every GPU's total and free memory from `nvidia-smi` (values in MiB)."""
-    try:
-        result = run(NVIDIA_SMI, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise GpuUnavailable(f"cannot query the GPUs with nvidia-smi: {error}") from None
-    if result.returncode != 0:
-        raise GpuUnavailable(f"nvidia-smi failed ({result.returncode}): {result.stderr.strip()[:300]}")
-    rows = []
-    for line in result.stdout.splitlines():
-        if not line.strip():
-            continue
-        try:
-            index, total, free = (int(float(part)) for part in line.split(","))
-        except ValueError:
-            raise GpuUnavailable(f"unexpected nvidia-smi output: {line!r}") from None
-        rows.append(GpuMemory(index, total * MIB, free * MIB))
-    return rows
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def sustained_busy_cores(samples: int = 3, sample_s: float = 0.4, sample: Callab
     A process busy for a moment (a test, a compile, an import) is not load a 10-minute run should
     give a core up for; one busy throughout is. On a 2-core machine a single 0.5 s sample taken
     while another process was briefly busy chose 1 thread: the demo trained 47 of 90 steps in its
-    time budget and took 12 min 25 s instead of ~7 (shared/MEASURING.md)."""
+    time budget and took 739 s instead of ~400 (docs/MEASURING.md)."""
     sample = sample or busy_cores
     return min(sample(sample_s) for _ in range(max(1, samples)))
 
@@ -34,7 +34,7 @@ def choose_threads(requested: int, concurrent_jobs: int, busy: float | None = No
     among the running jobs, and no more than the cores other work leaves idle (measured as
     `sustained_busy_cores`). Oversubscribed OpenMP threads spin: on 2 shared cores 2 threads were
     6x slower than 1 per step (20 vs 3.3 CPU s), and the default made tiny models 4-30x slower
-    (shared/MEASURING.md). The worker chooses again after the pages are read, so a
+    (docs/MEASURING.md). The worker chooses again after the pages are read, so a
     machine that was busy only at start gets its cores back for training."""
     if requested:
         return requested

@@ -1,6 +1,6 @@
 """Measured training memory, logged beside `deepsynth.estimate`'s prediction.
 
-CPU: RSS is not trustworthy (glibc reuses freed memory; 38-90% off, docs in shared/MEASURING.md),
+CPU: RSS is not trustworthy (glibc reuses freed memory; 38-90% off, docs in docs/MEASURING.md),
 so one step runs under `torch.profiler.profile(profile_memory=True)`; the peak of the running sum
 of its allocation events is the step's transient peak, to which the resident tensors (the
 model's parameters and buffers, the optimizer state, the batch) are added.

@@ -3,29 +3,22 @@
 `TrainConfig`'s fixed defaults (10 warm-up steps, a checkpoint every 50) suit runs of hundreds of
 steps; a 10-step run would spend all of it warming up and checkpoint only at the end. A form that
 leaves them empty gets these fractions of the planned steps instead, capped at those defaults.
-No torch here (the dashboard plans before anything heavy loads).
+No torch here (the dashboard plans before anything heavy loads). `planned_steps` lives with the
+estimator, below training, which counts with it too.
 """
 
 from __future__ import annotations
 
-import math
-
 from deepsynth.configuration import default_of
+from deepsynth.estimate.steps import planned_steps
 from deepsynth.training.config import TrainConfig
+
+__all__ = ["planned_steps", "auto_warmup_steps", "auto_checkpoint_every"]
 
 WARMUP_FRACTION = 0.1
 """Warm-up over the first 10% of the steps (the usual 3-10%), at most the `TrainConfig` default."""
 CHECKPOINT_FRACTION = 0.25
 """A checkpoint every quarter of the run, at most the `TrainConfig` default interval."""
-
-
-def planned_steps(train_docs: int, batch_size: int, max_steps: int, epochs: float) -> int:
-    """Optimizer steps the worker will run (`training.loop.DataOrder.total_steps`): `max_steps`, or
-    enough batches for `epochs` passes over `train_docs` documents."""
-    if max_steps:
-        return int(max_steps)
-    per_epoch = math.ceil(max(1, train_docs) / max(1, batch_size))
-    return max(1, math.ceil(epochs * per_epoch))
 
 
 def auto_warmup_steps(steps: int) -> int:

@@ -43,19 +43,19 @@ def store(mlflow_tracking_uri, tmp_path_factory) -> Store:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, store, request) -> Path:
-    """A fresh DEEPSYNTH_HOME pointed at the session store, and empty Streamlit caches."""
+def workspace(workspace, monkeypatch, store, request) -> Path:
+    """The shared `workspace` (tests/conftest.py) pointed at the session store, with empty Streamlit
+    caches and no login."""
     import streamlit as st
 
     from streamlit import config
 
     from deepsynth import dashboard_auth
 
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
     # no login unless a test sets one up (never this machine's own users file), served on loopback
     # as `deepsynth dashboard` does (tests/dashboard/test_login.py covers the other cases)
-    monkeypatch.setenv(dashboard_auth.USERS_FILE_ENV, str(tmp_path / "no-users.json"))
+    monkeypatch.setenv(dashboard_auth.USERS_FILE_ENV, str(workspace / "no-users.json"))
     for name in (dashboard_auth.LOGIN_ENV, dashboard_auth.INSECURE_NO_LOGIN_ENV, dashboard_auth.OIDC_ALLOW_ENV):
         monkeypatch.delenv(name, raising=False)
     address = config.get_option("server.address")
@@ -63,7 +63,7 @@ def workspace(tmp_path, monkeypatch, store, request) -> Path:
     request.addfinalizer(lambda: config.set_option("server.address", address))
     st.cache_data.clear()
     st.cache_resource.clear()
-    return tmp_path
+    return workspace
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def open_page(workspace):
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> Path:
+def small_pages_dataset(tmp_path_factory) -> Path:
     """Six wiki documents on small pages, built once per session through the library."""
     from deepsynth.data import DatasetConfig, build_dataset
     from deepsynth.render import RenderConfig
@@ -96,12 +96,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def datasets_setting(workspace, tiny_dataset) -> Path:
+def datasets_setting(workspace, small_pages_dataset) -> Path:
     """Point the dashboard's data-folder setting (its settings file) at the session's datasets."""
     settings = workspace / "workspace" / "dashboard.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps({"data_dir": str(tiny_dataset.parent)}))
-    return tiny_dataset
+    settings.write_text(json.dumps({"data_dir": str(small_pages_dataset.parent)}))
+    return small_pages_dataset
 
 
 @pytest.fixture

@@ -6,16 +6,16 @@ from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
 
 
-def test_settings_are_saved_to_disk_and_used_by_a_new_session(open_page, workspace, tiny_dataset):
+def test_settings_are_saved_to_disk_and_used_by_a_new_session(open_page, workspace, small_pages_dataset):
     app = open_page("train")
     assert "No datasets" in app.info[0].value
-    app.sidebar.text_input(key="settings.data_dir").set_value(str(tiny_dataset.parent)).run()
+    app.sidebar.text_input(key="settings.data_dir").set_value(str(small_pages_dataset.parent)).run()
     saved = json.loads((workspace / "workspace" / "dashboard.json").read_text())
-    assert saved["data_dir"] == str(tiny_dataset.parent)
+    assert saved["data_dir"] == str(small_pages_dataset.parent)
 
     fresh = open_page("train")  # a new browser session: nothing in session state
-    assert fresh.sidebar.text_input(key="settings.data_dir").value == str(tiny_dataset.parent)
-    assert fresh.selectbox(key="train.dataset").value == str(tiny_dataset)
+    assert fresh.sidebar.text_input(key="settings.data_dir").value == str(small_pages_dataset.parent)
+    assert fresh.selectbox(key="train.dataset").value == str(small_pages_dataset)
 
 
 def test_a_bad_tracking_uri_is_reported_by_the_page_that_needs_it(open_page, workspace):

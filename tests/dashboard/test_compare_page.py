@@ -170,8 +170,8 @@ def test_many_runs_get_parallel_coordinates_and_grouping_by_sweep(open_page, sto
 
 def test_export_builds_csv_tables_and_a_self_contained_html_report(open_page, eval_store, store):
     from deepsynth.tracking import queries
-    from deepsynth.tracking.compare_report import html_report, tables_zip
-    from deepsynth.tracking.compare_runs import compare_runs
+    from deepsynth.tracking.compare.report import html_report, tables_zip
+    from deepsynth.tracking.compare.runs import compare_runs
 
     app = _open_eval(open_page, eval_store)
     assert {b.label for b in app.get("download_button")} == {"Tables (CSV, zip)", "Report (HTML)"}

@@ -41,3 +41,25 @@ def test_the_demo_passes_only_when_tuned_beats_the_best_baseline_by_five(mlflow_
     assert all(interval.documents == 24 for by_key in rows.values() for interval in by_key.values())
     assert rows["tuned (LoRA)"]["rougeL"].low <= tuned_rl <= rows["tuned (LoRA)"]["rougeL"].high
     assert {"baseline: lead-k", "baseline: first-clause", "baseline: constant"} <= set(rows)
+
+
+def test_the_demo_writes_its_table_to_a_results_file(mlflow_tracking_uri, tmp_path):
+    import argparse
+    import json
+
+    from deepsynth.results_file import start_measuring
+
+    tuned, blank = _runs(mlflow_tracking_uri, REFS)
+    checks, paired, best = demo.verdict(tuned, blank, total_s=300, uri=mlflow_tracking_uri)
+    rows = demo.results_table(tuned, blank, queries.run_rouge_summary(tuned, mlflow_tracking_uri))
+    record = {"interface": "ocr_text", "split": "test", "docs": 24, "steps": 90, "threads": "2", "seconds": 300.0,
+              "timings_s": {"dataset": 4.0}, "rouge": {}, "tuned_vs_best_baseline": {}, "checks": checks}
+    out = demo.write_demo_results(str(tmp_path / "demo.json"), start_measuring(), record, rows, paired, best,
+                                  argparse.Namespace(max_steps=90))
+    written = json.loads(out.read_text())
+    assert written["name"] == "demo" and written["figures"]["checks"] == checks
+    table = written["tables"]["scores"]
+    assert table["columns"] == ["model", "R-1", "R-2", "R-L", "95% interval of R-L"]
+    tuned_row = next(row for row in table["rows"] if row[0] == "tuned (LoRA)")
+    assert tuned_row[3] == f"{tuned.metrics['eval/rougeL']:.1f}"
+    assert any(f"paired on the same {paired.documents} documents" in note for note in written["notes"])

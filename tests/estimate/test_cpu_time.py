@@ -17,7 +17,7 @@ from deepsynth.estimate.params import count_parameters
 from deepsynth.lora import preset
 from deepsynth.models.config import ModelConfig
 from deepsynth.training.config import TrainConfig
-from deepsynth.training.gpu_queue import GpuMemory, GpuUnavailable
+from deepsynth.gpu_probe import GpuMemory, GpuUnavailable
 
 
 def test_the_probe_decides_the_device():
@@ -33,7 +33,7 @@ def test_the_probe_decides_the_device():
     def no_binary(argv, **kwargs):
         raise FileNotFoundError(2, "No such file or directory", argv[0])
 
-    from deepsynth.training.gpu_queue import nvidia_smi_probe
+    from deepsynth.gpu_probe import nvidia_smi_probe
     assert this_machine.probe_machine(lambda: nvidia_smi_probe(run=no_binary)).device == "cpu"
 
 

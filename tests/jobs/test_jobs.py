@@ -40,15 +40,7 @@ time.sleep(600)
 """
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "deepsynth_dataset.json").write_text("{}")  # what TrainConfig checks for
-    yield tmp_path
-    for job in jobs.list_jobs():  # never leave a stand-in behind, even when a test fails
-        if job.alive:
-            jobs.cancel(job.job_id, timeout_s=1)
+pytestmark = pytest.mark.usefixtures("queue_workspace")  # `workspace` with a dataset folder TrainConfig accepts
 
 
 def stand_in(mode, run_id="none", uri="none", seen=None):

@@ -9,20 +9,16 @@ import subprocess
 import sys
 
 import pytest
-from queue_helpers import release, stand_in_spawn, started_gpu, wait_for
+from queue_helpers import no_gpu, release, stand_in_spawn, started_gpu, wait_for
 
 from deepsynth import jobs
 from deepsynth.errors import DeepSynthError, InputError
 from deepsynth.jobs import queue
 from deepsynth.jobs.queue_runner import QueueRunner
 from deepsynth.training.config import TrainConfig
-from deepsynth.training.gpu_queue import GpuMemory, GpuUnavailable
+from deepsynth.gpu_probe import GpuMemory
 
 GIB = 1 << 30
-
-
-def no_gpu():
-    raise GpuUnavailable("no GPU here")
 
 
 def a_config(workspace, **fields):

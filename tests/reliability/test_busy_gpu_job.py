@@ -17,7 +17,7 @@ from reliability_helpers import train_args, wait_for
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
 from deepsynth.training import gpu_queue as gpu_availability
-from deepsynth.training.gpu_queue import GpuMemory
+from deepsynth.gpu_probe import GpuMemory
 from deepsynth.tracking import store
 
 GIB = 1 << 30

@@ -1,5 +1,5 @@
-"""Fixtures for the sweep tests: a small rendered dataset, a tiny-model base config, and a
-throwaway workspace whose jobs and queue runner are stopped at the end (by pid)."""
+"""Fixtures for the sweep tests: a small rendered dataset, a tiny-model base config, and the shared
+`workspace` with the dataset and the session's MLflow store in it."""
 
 from __future__ import annotations
 
@@ -21,19 +21,12 @@ def sweep_source_dataset(tmp_path_factory):
 
 
 @pytest.fixture
-def sweep_workspace(tmp_path, monkeypatch, mlflow_tracking_uri, sweep_source_dataset):
-    """DEEPSYNTH_HOME here, with a private copy of the dataset (render variants are built beside it)."""
-    from deepsynth import jobs
-    from queue_helpers import stop_runner  # tests/ is on sys.path
-
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+def sweep_workspace(workspace, monkeypatch, mlflow_tracking_uri, sweep_source_dataset):
+    """`workspace` (jobs and queue runner stopped at the end) with a private copy of the dataset
+    (render variants are built beside it) and the session's MLflow store."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_tracking_uri)
-    shutil.copytree(sweep_source_dataset, tmp_path / "datasets" / "wiki8")
-    yield tmp_path
-    stop_runner()
-    for job in jobs.list_jobs():
-        if job.alive:
-            jobs.cancel(job.job_id, timeout_s=2)
+    shutil.copytree(sweep_source_dataset, workspace / "datasets" / "wiki8")
+    return workspace
 
 
 @pytest.fixture

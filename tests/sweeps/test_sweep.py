@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from queue_helpers import release, stand_in_spawn, wait_for
+from queue_helpers import no_gpu, release, stand_in_spawn, wait_for
 
 from deepsynth import jobs
 from deepsynth.configuration import ConfigError
@@ -21,11 +21,6 @@ from deepsynth.sweeps import (
     finish_sweep, load_record, parse_axes, plan_sweep, point_statuses, progress_counts, resume_sweep, start_sweep)
 from deepsynth.sweeps.parent_run import PARENT_TAG
 from deepsynth.tracking import queries
-from deepsynth.training.gpu_queue import GpuUnavailable
-
-
-def no_gpu():
-    raise GpuUnavailable("no GPU here")
 
 
 def test_a_grid_sweep_queues_one_job_per_point_with_its_values_and_a_parent_run(base_config, mlflow_tracking_uri):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from deepsynth.tracking.compare_charts import LABEL_WIDTH, score_chart, short_label
+from deepsynth.tracking.compare.charts import LABEL_WIDTH, score_chart, short_label
 
 SWEEP_RUNS = [f"render.font_size={size} render.mode={mode} (sweep-20261128-212405-bf0f#{n}) ({run_id})"
               for n, (size, mode, run_id) in enumerate([(22, "none", "20e3a994"), (22, "tiny", "ff0386ea"),

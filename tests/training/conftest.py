@@ -1,23 +1,12 @@
-"""Fixtures for training tests: a small wiki dataset and TrainConfigs for the tiny model.
+"""Fixtures for training tests: TrainConfigs for the tiny model over the shared `tiny_dataset`.
 
-The MLflow store is the session's shared one (`mlflow_tracking_uri`, tests/conftest.py)."""
+The dataset and the MLflow store are the session's shared ones (`tiny_dataset`, `mlflow_tracking_uri`, tests/conftest.py)."""
 
 import dataclasses
 
 import pytest
 
 TINY_THREADS = 1  # tests stay off the other engineers' cores; also makes float sums repeatable
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-    """24 bundled wiki documents rendered to pages: 18 train, 6 validation."""
-    from deepsynth.data import DatasetConfig, build_dataset
-
-    out = tmp_path_factory.mktemp("data") / "wiki24"
-    config = DatasetConfig(source="wiki", limit=24, validation_fraction=0.25, test_fraction=0.0,
-                           max_text_chars=600, workers=1)
-    return str(build_dataset(config, out))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
@@ -31,12 +30,6 @@ def _train_args(dataset, uri, output_dir, max_steps, checkpoint_every):
 
 def _report(job):
     return read_report(job.job_dir)
-
-
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
-    return tmp_path
 
 
 def test_kill_9_mid_run_then_resume_continues_the_same_run_and_matches_an_uninterrupted_one(

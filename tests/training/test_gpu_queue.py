@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from deepsynth.training.gpu_queue import (
-    MIB, GpuMemory, GpuUnavailable, check_gpu, estimated_need, nvidia_smi_probe, wait_for_gpu)
+from deepsynth.gpu_probe import MIB, GpuMemory, GpuUnavailable, nvidia_smi_probe
+from deepsynth.training.gpu_queue import check_gpu, estimated_need, wait_for_gpu
 
 GIB = 1 << 30
 
@@ -101,7 +101,8 @@ def test_a_run_bigger_than_the_gpu_fails_at_once_and_a_wait_can_time_out(tmp_pat
 
 CLAIMER = """
 import sys, time
-from deepsynth.training.gpu_queue import GpuMemory, wait_for_gpu
+from deepsynth.gpu_probe import GpuMemory
+from deepsynth.training.gpu_queue import wait_for_gpu
 claim = wait_for_gpu(1, lambda: [GpuMemory(0, 10, 10)], lock_dir=sys.argv[1])
 print("claimed", flush=True)
 time.sleep(600)

@@ -1,7 +1,7 @@
 """Florence-2's language model in training: the BART encoder over image + prompt tokens, the BART
 decoder over the summary with cross-attention, the LM head on every decoder position, cross-entropy.
 
-Mirrors transformers 5 `models/bart/modeling_bart.py` (post-LN layers, learned positions with an
+Mirrors transformers 5 `transformers/models/bart/modeling_bart.py` (post-LN layers, learned positions with an
 offset of 2, dropout after the embeddings' LayerNorm and on every residual branch) as called by
 `Florence2Model.forward`. Module names match `vlm/inventory.py`.
 """

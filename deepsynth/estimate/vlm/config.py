@@ -1,7 +1,7 @@
 """A native VLM's `config.json` -> `Architecture` (tower + projector + language model), without torch.
 
 Keys missing from the file take the transformers 5.23 config-class defaults written below
-(`tests/estimate/test_estimate_vlm_config.py` checks them against transformers itself). Hub configs
+(`tests/estimate/test_estimate_vlm_params.py` checks them against transformers itself). Hub configs
 of Qwen2-VL / Qwen2.5-VL keep the language model's keys at the top level ("flat"); transformers 5
 saves them under `text_config`: both are read.
 """

@@ -35,7 +35,7 @@ def check_same_documents(runs: list[Any], predictions: dict[str, Any]) -> None:
     """Refuse (DocumentMismatch) unless every run scored exactly the reference run's documents."""
     from deepsynth.evaluation.keys import TUNED
     from deepsynth.evaluation.paired import check_same_documents as check
-    from deepsynth.tracking.compare import run_label
+    from deepsynth.tracking.compare.run_tables import run_label
 
     reference = runs[0]
     for run in runs[1:]:

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 from deepsynth.evaluation import per_document
 from deepsynth.evaluation.baselines import BASELINE_NAMES
 from deepsynth.evaluation.keys import BASE, LABELS, SPLIT_TAG, metric_key
-from deepsynth.tracking import compare
-from deepsynth.tracking.compare_charts import run_colors, score_chart
+from deepsynth.tracking.compare import run_tables
+from deepsynth.tracking.compare.charts import run_colors, score_chart
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ class RunComparison:
     predictions: dict[str, Any]
     """run id -> `RunPredictions` (None for a run that logged none)."""
     scores: Any
-    """`compare.score_table`: one row per run."""
+    """`run_tables.score_table`: one row per run."""
     paired: Any
-    """`compare.paired_table`: every other run minus the reference, per document."""
+    """`run_tables.paired_table`: every other run minus the reference, per document."""
     notes: tuple[str, ...]
     """Warnings a reader needs before trusting a difference."""
     colors: dict[str, str]
@@ -40,7 +40,7 @@ class RunComparison:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {run.run_id: compare.run_label(run) for run in self.runs}
+        return {run.run_id: run_tables.run_label(run) for run in self.runs}
 
     def reference_lines(self) -> dict[str, float]:
         """The reference run's base model and baselines (label -> ROUGE-L), scored on its documents."""
@@ -84,8 +84,8 @@ def compare_runs(runs: Sequence[Any], reference_id: str, predictions: Mapping[st
         raise ValueError(f"reference run {reference_id} is not among the runs compared")
     reference = by_id[reference_id]
     kept = {run.run_id: predictions.get(run.run_id) for run in runs}
-    scores = compare.score_table(runs, kept)
-    paired = compare.paired_table(reference, runs, kept)
-    notes = compare.comparability_notes(runs)
+    scores = run_tables.score_table(runs, kept)
+    paired = run_tables.paired_table(reference, runs, kept)
+    notes = run_tables.comparability_notes(runs)
     return RunComparison(tuple(runs), reference, kept, scores, paired, tuple(notes),
                          run_colors([run.run_id for run in runs]))
