@@ -84,7 +84,7 @@ class Hints:
     max_items: int | None = None
     group: str | None = None
     order: int | None = None
-    advanced: bool = False
+    advanced: bool | None = None
     sources: frozenset[str] = ANYWHERE
     auto: bool = False
     place: str | None = None
@@ -94,14 +94,15 @@ class Hints:
 def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
             choices: Iterable[str] | None = None, minimum: float | None = None, maximum: float | None = None,
             max_length: int | None = None, max_items: int | None = None, group: str | None = None,
-            order: int | None = None, advanced: bool = False, sources: Iterable[str] = ANYWHERE,
+            order: int | None = None, advanced: bool | None = None, sources: Iterable[str] = ANYWHERE,
             auto: bool = False, place: str | None = None, label: str | None = None) -> Any:
     """A dataclass field with its setting hints.
 
     `choices`: the allowed values (a module constant: one definition); `minimum`/`maximum`: a
     number's bounds; `max_length`: a text's characters (a list's, per item); `max_items`: a list's
     length; `group`/`order`/`advanced`: where a generated form shows it (a nested config's `group`
-    is its fields' group unless they name their own); `sources`: where the value may come from
+    and `advanced` are its fields' unless they declare their own; `order` sorts within the form,
+    undeclared fields after the declared ones in declaration order); `sources`: where the value may come from
     (`FLAG_ONLY`: never from a file, a queue entry or a form); `auto`: the value may be `"auto"`,
     worked out by the run (`training.config.resolve_automatic`); `place`: a path or URI checked
     when it did not come from a flag (`WORKSPACE_PATH`, `TRACKING_URI`); `label`: the form's label."""
@@ -138,6 +139,8 @@ class Setting:
     """Bounds, display hints and sources (`setting(...)`)."""
     group: str
     """Form group (the nested config's group, else ""), for display."""
+    advanced: bool
+    """Shown under "more settings" (declared, or the nested config's)."""
     order: tuple[int, int]
     """(declared order or 1000, declaration index): how a form sorts the group's fields."""
 
@@ -153,10 +156,6 @@ class Setting:
     def option(self) -> str:
         """The flag derived from the field name (`--trust-remote-code`)."""
         return "--" + self.name.replace("_", "-")
-
-    @property
-    def advanced(self) -> bool:
-        return self.hints.advanced
 
     @property
     def auto(self) -> bool:
@@ -281,10 +280,10 @@ def settings_of(cls: type, skip: Iterable[str] = ()) -> list[Setting]:
 
 @functools.lru_cache(maxsize=None)
 def _settings(cls: type) -> tuple[Setting, ...]:
-    return tuple(_collect(cls, "", "", [0]))
+    return tuple(_collect(cls, "", "", False, [0]))
 
 
-def _collect(cls: type, prefix: str, group: str, counter: list[int]) -> list[Setting]:
+def _collect(cls: type, prefix: str, group: str, advanced: bool, counter: list[int]) -> list[Setting]:
     from deepsynth.configuration import field_docs
 
     hints_by_name = typing.get_type_hints(cls)
@@ -295,13 +294,15 @@ def _collect(cls: type, prefix: str, group: str, counter: list[int]) -> list[Set
         hints = hints_of(field)
         path = f"{prefix}{field.name}"
         if is_config(hint):
-            found += _collect(hint, f"{path}.", hints.group if hints.group is not None else group, counter)
+            found += _collect(hint, f"{path}.", hints.group if hints.group is not None else group,
+                              hints.advanced if hints.advanced is not None else advanced, counter)
             continue
         default, required = _default(field)
         counter[0] += 1
         order = (hints.order if hints.order is not None else 1000, counter[0])
         found.append(Setting(path, _kind(hint), default, required, hints.choices, docs.get(field.name, ""),
-                             hints, hints.group if hints.group is not None else group, order))
+                             hints, hints.group if hints.group is not None else group,
+                             hints.advanced if hints.advanced is not None else advanced, order))
     return found
 
 

@@ -141,9 +141,11 @@ def _launch_workers(nproc: int, config: Any = None, resume: str | None = None, u
 
         load_resume(resume, uri)
         return launch(nproc, ["--resume", resume] + (["--tracking-uri", uri] if uri else []))
+    from deepsynth.settings.sources import user_flags
+
     with tempfile.TemporaryDirectory(prefix="deepsynth-workers-") as folder:
         path = save_train_config(config, Path(folder) / TRAIN_CONFIG_FILE)
-        return launch(nproc, ["--config", str(path)])
+        return launch(nproc, ["--config", str(path), *user_flags(config)])
 
 
 def _given_tracking_uri(args: argparse.Namespace) -> str | None:
