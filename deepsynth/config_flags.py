@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from deepsynth.configuration import ConfigError, from_dict, to_dict
-from deepsynth.settings.fields import AUTO, FILE, Setting, settings_of, shown
+from deepsynth.settings.fields import AUTO, FILE, FLAG, Setting, settings_of, shown
 
 CONFIG_FILE_LIMIT = 1 << 20
 """Largest `--config` file read (1 MiB; `--print-config` writes about 3 KB)."""
@@ -106,6 +106,8 @@ class ConfigFlags:
         self._all_paths |= {path.rsplit(".", 1)[0] for path in self._all_paths if "." in path}
         self.flags: list[Flag] = []
         for found in settings_of(cls, skip=self.skip):
+            if not found.allows(FLAG):  # measured, never typed
+                continue
             preferred = self.renames.get(found.path, found.option)
             options = (preferred,) if preferred == found.option else (preferred, found.option)
             self.flags.append(Flag(found, options))

@@ -10,6 +10,7 @@ from deepsynth.configuration import Problems, choice, from_dict, to_dict
 from deepsynth.lora import CUSTOM_PRESET, LoraSettings, preset, preset_label, preset_names
 from deepsynth.models.config import ModelConfig
 from deepsynth.settings import AUTO, TRACKING_URI, WORKSPACE_PATH, setting, shown
+from deepsynth.settings.defaults import BATCH_SIZE
 
 SCHEDULES = ("constant", "linear", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
@@ -18,8 +19,6 @@ EVAL_SPLITS = (AUTO_SPLIT, "test", "validation", "train")
 TRAIN_CONFIG_FILE = "train_config.json"
 """A run's `TrainConfig` as JSON: in a job folder (what the job runs, `deepsynth train --config`)
 and in the run folder (what `--resume` continues)."""
-BATCH_SIZE = 8
-"""Documents per optimizer step by default (the estimator's workload starts from it too)."""
 MAX_STEPS = 10_000_000
 """Most optimizer steps a run (or its warm-up) may ask for: weeks on any machine."""
 NAME_LENGTH = 250
