@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepsynth.configuration import Problems, choice
+from deepsynth.models.config import ModelConfig
 from deepsynth.render.config import RenderConfig
+from deepsynth.settings import setting
+from deepsynth.settings.defaults import BATCH_SIZE, PROMPT_TOKENS
 
 DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -15,17 +18,19 @@ ATTENTIONS = ("sdpa", "eager")
 
 @dataclass(frozen=True)
 class Workload:
-    """One training configuration, as the estimator needs it."""
+    """One training configuration, as the estimator needs it. Its defaults are a training run's
+    (`TrainConfig`, `ModelConfig`: `deepsynth.settings.defaults`), so an estimate of the defaults
+    is an estimate of the run `deepsynth train` starts with the defaults."""
 
-    batch_size: int = 1
+    batch_size: int = BATCH_SIZE
     """Samples per optimizer step."""
-    seq_len: int = 512
+    seq_len: int = PROMPT_TOKENS + ModelConfig.max_source_tokens + ModelConfig.max_target_tokens
     """Text tokens per sample fed to the decoder (OCR text or prompt + instruction + summary); for an
     encoder-decoder VLM (Florence-2) the prompt goes to the encoder and the summary to the decoder."""
     image_tokens: int = 0
     """Vision tokens per sample placed in front of the text (the `features` interface, DeepSeek-OCR);
     for a native VLM, 0 means `pages` x the model's tokens for a page of `page_width` x `page_height`."""
-    target_tokens: int = 48
+    target_tokens: int = ModelConfig.max_target_tokens
     """Summary tokens per sample: DeepSynth applies the LM head and the loss to these positions only."""
     gradient_checkpointing: bool = False
     """Recompute each decoder layer in backward instead of keeping its activations."""
@@ -58,9 +63,10 @@ class Workload:
     """Native VLMs: page width in pixels as rendered (after the render mode), before the processor."""
     page_height: int = RenderConfig.page_height
     """Native VLMs: page height in pixels as rendered."""
-    vision_images: tuple[tuple[int, int], ...] = ()
+    vision_images: tuple[tuple[int, int], ...] = setting((), sources=())
     """Native VLMs: (height, width) of every image the tower runs on per sample, when known from a
-    batch (tiles, crops, views); empty: derived from the page size and the model's image processor."""
+    batch (tiles, crops, views); empty: derived from the page size and the model's image processor.
+    Measured, never typed: no flag, file or form sets it."""
 
     def __post_init__(self) -> None:
         problems = Problems("workload")

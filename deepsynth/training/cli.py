@@ -65,7 +65,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from deepsynth.lora import preset, preset_names
     from deepsynth.training.config import TrainConfig
 
-    base = read_config_file(args.config, TrainConfig) if getattr(args, "config", None) else {}
+    typed = train_flags().typed(args)
+    base = read_config_file(args.config, TrainConfig, given_as_flags=typed) if getattr(args, "config", None) else {}
     problems = []
     if getattr(args, "preset", None):
         if args.preset in preset_names():
@@ -73,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         else:
             problems.append(("--preset", f"unknown preset {args.preset!r}; choose one of {', '.join(preset_names())}"))
     try:
-        config = train_flags().build(train_flags().typed(args), base, source=getattr(args, "config", None),
+        config = train_flags().build(typed, base, source=getattr(args, "config", None),
                                      what="training arguments")
     except ConfigError as error:
         raise ConfigError(problems + error.problems, "training arguments") from None
@@ -140,9 +141,11 @@ def _launch_workers(nproc: int, config: Any = None, resume: str | None = None, u
 
         load_resume(resume, uri)
         return launch(nproc, ["--resume", resume] + (["--tracking-uri", uri] if uri else []))
+    from deepsynth.settings.sources import user_flags
+
     with tempfile.TemporaryDirectory(prefix="deepsynth-workers-") as folder:
         path = save_train_config(config, Path(folder) / TRAIN_CONFIG_FILE)
-        return launch(nproc, ["--config", str(path)])
+        return launch(nproc, ["--config", str(path), *user_flags(config)])
 
 
 def _given_tracking_uri(args: argparse.Namespace) -> str | None:

@@ -104,6 +104,10 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
 
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
+    from deepsynth.training.step_plan import resolve_automatic
+
+    if config is not None:  # `auto` warm-up and checkpoint intervals become this run's numbers
+        config = resolve_automatic(config)
     distributed = Distributed.from_env()  # under `deepsynth train --nproc N`: only rank 0 records
     job_dir = job_dir or job_dir_from_env()
     cancel = CancelSignal().install()
@@ -117,6 +121,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             record, uri = Recorder.silent(run_id), None
         elif resume_run_id:
             config, run_dir = load_resume(resume_run_id, tracking_uri)
+            config = resolve_automatic(config)
             _claim(run_dir)  # before touching the run: it may belong to a live worker
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
             record = Recorder(RunLogger.attach(resume_run_id, uri), job_dir)
@@ -138,6 +143,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             if distributed.enabled:
                 record.tags({"deepsynth.world_size": str(distributed.world_size)})
         record.started(uri, run_dir)
+        record.report(warmup_steps=config.warmup_steps, checkpoint_every=config.checkpoint_every)
         if on_run_started is not None and distributed.is_main:
             on_run_started(record.run_id)
         _Session(config, record, run_dir, cancel, progress and distributed.is_main,
