@@ -90,7 +90,7 @@ def flat(node) -> list:
 
 def element_after(app, key: str):
     """The element shown right after the widget with `key` (where a field's error goes)."""
-    elements = flat(app.main)
+    elements = [element for element in flat(app.main) if element.type != "column"]  # layout, not content
     for index, element in enumerate(elements):
         if getattr(element, "key", None) == key:
             return elements[index + 1] if index + 1 < len(elements) else None
