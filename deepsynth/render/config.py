@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepsynth.configuration import Problems
+from deepsynth.configuration import Problems, choice
 from deepsynth.settings import setting
 
 # DeepSeek-OCR's native resolution modes: the page is resized to fit this square and padded.
@@ -22,41 +22,41 @@ LAYOUT_ENGINES = ("auto", "raqm", "basic")
 class RenderConfig:
     """Page geometry, typography and output resolution for rendering one document."""
 
-    font_size: int = setting(22, label="Font size (px)", group="Page", order=2)
+    font_size: int = setting(22, order=2)
     """Body text size in pixels (the font's em size)."""
-    page_width: int = setting(1024, group="Page", order=5)
+    page_width: int = setting(1024, order=5)
     """Page width in pixels before any `mode` resize."""
-    page_height: int = setting(1448, group="Page", order=6)
+    page_height: int = setting(1448, order=6)
     """Page height in pixels before any `mode` resize (1448 = A4 proportions at width 1024)."""
-    margin: int = setting(48, group="Page", order=7)
+    margin: int = setting(48, order=7)
     """Blank border in pixels on all four sides; no ink is drawn inside it."""
-    line_spacing: float = setting(1.4, group="Page", order=8)
+    line_spacing: float = setting(1.4, order=8)
     """Distance between baselines as a multiple of `font_size` (>= 1.2 keeps lines separable)."""
-    text_color: int = setting(0, group="Page", advanced=True)
+    text_color: int = setting(0, advanced=True)
     """Gray level of the text, 0 (black) to 255 (white); pages are 8-bit grayscale ("L")."""
-    background_color: int = setting(255, group="Page", advanced=True)
+    background_color: int = setting(255, advanced=True)
     """Gray level of the page, 0 to 255; must differ from `text_color`."""
-    max_pages: int = setting(8, group="Page", order=4)
+    max_pages: int = setting(8, order=4)
     """Most pages one document may fill; the rest is cut and the result is marked truncated."""
-    mode: str = setting("none", choices=MODES, label="Resolution mode", group="Page", order=3)
+    mode: str = choice("none", MODES, order=3)
     """DeepSeek-OCR resolution: none (keep the page size), tiny 512, small 640, base 1024 or large
     1280 (each page resized to fit that square, aspect kept, and padded with the background)."""
-    font: str = setting("DejaVu Sans", group="Page", order=1)
+    font: str = setting("DejaVu Sans", order=1)
     """Main font: a name ("DejaVu Sans" from matplotlib's wheel, "Noto Sans" from manimgx-fonts)
     or the path of a .ttf/.otf/.ttc file."""
-    fallback: bool = setting(True, group="Fonts and layout", advanced=True)
+    fallback: bool = setting(True, advanced=True)
     """Draw characters the main font lacks with the first font that has them (Noto fonts for
     other scripts, symbols and emoji; a CJK font when one is installed)."""
-    fallback_fonts: tuple[str, ...] = setting((), group="Fonts and layout", advanced=True)
+    fallback_fonts: tuple[str, ...] = setting((), advanced=True)
     """Extra font files tried, in order, after `font` and before the bundled fallback fonts."""
-    layout_engine: str = setting("auto", choices=LAYOUT_ENGINES, group="Fonts and layout", advanced=True)
+    layout_engine: str = choice("auto", LAYOUT_ENGINES, advanced=True)
     """Text layout: raqm (shaping and right-to-left via HarfBuzz/FriBiDi), basic (no shaping), or
     auto (raqm when Pillow has it; a warning names text that needed it when it does not)."""
-    header_font_size: int = setting(0, group="Instruction header", advanced=True)
+    header_font_size: int = setting(0, advanced=True)
     """Size in pixels of the instruction header drawn above the body text; 0 = `font_size`."""
-    header_gap: int = setting(30, group="Instruction header", advanced=True)
+    header_gap: int = setting(30, advanced=True)
     """Blank pixels between the instruction header and the body text."""
-    header_on_every_page: bool = setting(False, group="Instruction header", advanced=True)
+    header_on_every_page: bool = setting(False, advanced=True)
     """Repeat the instruction header at the top of every page, not only the first."""
 
     def __post_init__(self) -> None:

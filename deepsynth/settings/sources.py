@@ -90,9 +90,11 @@ def place_problem(found: Setting, value: Any, source: str, allowed_uris: Iterabl
 
 
 def source_problems(cls: type, data: Mapping[str, Any], source: str, given_as_flags: Iterable[str] = (),
-                    allowed_uris: Iterable[str] = ()) -> list[tuple[str, str]]:
+                    allowed_uris: Iterable[str] = (), places: bool = True) -> list[tuple[str, str]]:
     """(dotted path, message) for every value in `data` (a nested dict for `cls`) that `source`
-    may not carry. `given_as_flags`: paths a flag set on top (the file's value is not used)."""
+    may not carry. `given_as_flags`: paths a flag set on top (the file's value is not used);
+    `places=False`: only the flag-only rule (a run folder's own settings, whose folders the user
+    chose when the run started)."""
     if source == FLAG:
         return []
     skipped = set(given_as_flags)
@@ -108,7 +110,7 @@ def source_problems(cls: type, data: Mapping[str, Any], source: str, given_as_fl
                                          f"the person running the command may, by typing {found.option} "
                                          f"(e.g. `deepsynth train --config FILE {found.option}`)"))
             continue
-        message = place_problem(found, value, source, allowed_uris)
+        message = place_problem(found, value, source, allowed_uris) if places else None
         if message:
             problems.append((found.path, message))
     return problems
@@ -132,3 +134,19 @@ def user_flags(config: Any) -> list[str]:
         elif found.hints.place and isinstance(value, str) and value.strip() and place_problem(found, value, FILE):
             flags += [found.option, value]
     return flags
+
+
+def without_flag_only(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (a nested dict for `cls`, changed in place and returned) with every setting that
+    only a flag may set put back to its default: what a settings file we write holds (a launcher
+    passes the user's choice on as a flag, `user_flags`)."""
+    for found in settings_of(cls):
+        if found.allows(FILE):
+            continue
+        node: Any = data
+        *parents, name = found.path.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and name in node:
+            node[name] = found.default
+    return data

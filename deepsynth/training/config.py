@@ -193,13 +193,28 @@ def _is_sweep_id(value: object) -> bool:
 
 
 def save_train_config(config: TrainConfig, path: str | Path) -> Path:
-    """Write `config` as the JSON `--config` reads (atomically)."""
+    """Write `config` as the JSON `--config` reads (atomically). A file never turns remote code on:
+    flag-only settings are written at their default (a launcher passes the user's own flag on to
+    the process it starts: `settings.sources.user_flags`)."""
     from deepsynth.atomic_files import write_json_atomic
+    from deepsynth.settings.sources import without_flag_only
 
     path = Path(path)
-    write_json_atomic(path, to_dict(config))
+    write_json_atomic(path, without_flag_only(TrainConfig, to_dict(config)))
     return path
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return from_dict(TrainConfig, json.loads(Path(path).read_text(encoding="utf-8")))
+    """A saved run's settings (a run folder's train_config.json, for `--resume`). The file is not
+    the person resuming: a flag-only setting it turns on (remote code) is refused; that person
+    types the flag (`deepsynth train --resume RUN_ID --trust-remote-code`)."""
+    from deepsynth.configuration import ConfigError
+    from deepsynth.settings import FILE
+    from deepsynth.settings.sources import source_problems
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    problems = source_problems(TrainConfig, data, FILE, places=False) if isinstance(data, dict) else []
+    if problems:
+        raise ConfigError([(f"{field} (in {path})", message) for field, message in problems],
+                          "saved training settings")
+    return from_dict(TrainConfig, data)

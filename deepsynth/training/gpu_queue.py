@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.settings.defaults import PROMPT_TOKENS  # one definition, shared with the estimator's Workload
 
 MIB = 1 << 20
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=index,memory.total,memory.free", "--format=csv,noheader,nounits"]
@@ -187,9 +188,6 @@ def wait_for_gpu(needed_bytes: int | None, probe: Probe = nvidia_smi_probe, inde
         sleep(poll_s)
 
 
-PROMPT_TOKENS = 64
-"""Chat markup + a default instruction, in tokens (SmolLM2's template with the default
-instruction is ~40): the part of a sequence that is neither page nor summary."""
 
 
 def estimated_need(config: Any) -> int | None:

@@ -11,6 +11,7 @@ FAILED with the error (NaN with its step, out of memory with advice, disk full).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -97,9 +98,11 @@ def _claim(run_dir: Path) -> None:
 
 def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
           tracking_uri: str | None = None, job_dir: str | Path | None = None, progress: bool = True,
-          on_run_started: Callable[[str], None] | None = None) -> str:
+          on_run_started: Callable[[str], None] | None = None, trust_remote_code: bool = False) -> str:
     """Run (or resume) a training run; returns its MLflow run id. Raises `DeepSynthError`
-    subclasses for the user's problems (the run is then FAILED or KILLED in MLflow)."""
+    subclasses for the user's problems (the run is then FAILED or KILLED in MLflow).
+    `trust_remote_code`: a resumed run may run its model's own code (the resuming user's flag;
+    a saved file never turns it on)."""
     from deepsynth.tracking.store import RUN_DIR_TAG, RunLogger, resolve_tracking_uri
 
     if (config is None) == (resume_run_id is None):
@@ -122,6 +125,8 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
         elif resume_run_id:
             config, run_dir = load_resume(resume_run_id, tracking_uri)
             config = resolve_automatic(config)
+            if trust_remote_code:
+                config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust_remote_code=True))
             _claim(run_dir)  # before touching the run: it may belong to a live worker
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
             record = Recorder(RunLogger.attach(resume_run_id, uri), job_dir)

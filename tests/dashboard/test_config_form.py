@@ -56,8 +56,9 @@ def test_any_config_dataclass_gets_a_form_that_builds_it():
         app = _app(f"{cls.__module__}.{cls.__name__}", prefix)
         assert not app.exception and not app.error, (cls, app.error)
         assert app.code[0].value == repr(cls())  # the defaults read back as the dataclass's own
-        from deepsynth.settings import settings_of
-        assert _keys(app) == {f"{prefix}.{s.path}" for s in settings_of(cls)}
+        from deepsynth.settings import FORM, settings_of
+        assert _keys(app) == {f"{prefix}.{s.path}" for s in settings_of(cls) if s.allows(FORM)}
+    assert "w.vision_images" not in _keys(app)  # measured from a batch, never typed
 
 
 def test_an_edit_reaches_the_config_and_a_bad_value_is_named():
