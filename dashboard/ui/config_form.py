@@ -16,7 +16,8 @@ How a page generates a form for any config dataclass (RenderConfig, LoraSettings
 
 `form.draw(st, paths=[...])` draws chosen fields where the page wants them (the rest later with
 `form.draw(st, skip_paths=...)`); `form.set(values)` puts values into the widgets (a dict, or a preset's LoraSettings);
-`form.values()` reads the widgets back as {dotted path: config value}; `form.build(extra={...})`
+`ConfigForm(..., on_change={"rank": callback, "*": for_the_others})` runs a callback when a field
+changes (a preset label that follows the values, alpha that follows rank). `form.values()` reads the widgets back as {dotted path: config value}; `form.build(extra={...})`
 adds what the page chose itself (the dataset). What differs between pages is metadata on the
 fields (`deepsynth.settings.setting`: group, order, advanced, bounds, label, sources), not code.
 
@@ -86,7 +87,7 @@ def _number(value: Any, kind: type, missing: Any) -> Any:
 
 def draw(field: Setting, key: str, container: Any = st, label: str | None = None,
          disabled: bool = False, allow_empty: bool | None = None, placeholder: str | None = None,
-         format_choice: Any = None) -> Any:
+         format_choice: Any = None, on_change: Any = None) -> Any:
     """The widget for `field` under `key` (its value comes from session state, set beforehand);
     `allow_empty`: a number input that may be left empty (None; default: where the setting takes
     `auto`, shown as `placeholder`, default "auto"); `format_choice`: how a choice reads.
@@ -101,7 +102,7 @@ def draw(field: Setting, key: str, container: Any = st, label: str | None = None
         allow_empty = field.auto
     if allow_empty and field.auto and placeholder is None:
         placeholder = AUTO
-    common = dict(key=key, help=field.help or None, disabled=disabled)
+    common = dict(key=key, help=field.help or None, disabled=disabled, on_change=on_change)
     current = st.session_state.get(key, widget_value(field, field.default))
     if field.kind is bool:
         return container.checkbox(label, value=bool(current), **common)
@@ -145,10 +146,12 @@ class ConfigForm:
 
     def __init__(self, cls: type, prefix: str, skip: Iterable[str] = (), labels: Mapping[str, str] | None = None,
                  formats: Mapping[str, Any] | None = None, placeholders: Mapping[str, str] | None = None,
-                 columns: int = 3, advanced_title: str = "More settings") -> None:
+                 columns: int = 3, advanced_title: str = "More settings",
+                 on_change: Mapping[str, Any] | None = None) -> None:
         self.cls, self.prefix, self.columns, self.advanced_title = cls, prefix, columns, advanced_title
         self.labels, self.formats = dict(labels or {}), dict(formats or {})
         self.placeholders = dict(placeholders or {})
+        self.on_change = dict(on_change or {})
         self.fields = form_fields(cls, skip=skip)
         self.by_path = {field.path: field for field in self.fields}
 
@@ -212,6 +215,7 @@ class ConfigForm:
         cells = container.columns(columns)
         for index, field in enumerate(fields):
             draw(field, self.key(field.path), cells[index % columns], label=self.labels.get(field.path),
+                 on_change=self.on_change.get(field.path, self.on_change.get("*")),
                  placeholder=self.placeholders.get(field.path), format_choice=self.formats.get(field.path))
             if index % columns == columns - 1 and index + 1 < len(fields):
                 cells = container.columns(columns)

@@ -97,6 +97,16 @@ def element_after(app, key: str):
     raise AssertionError(f"no widget with key {key!r} on the page")
 
 
+def error_after(app, key: str):
+    """The first error shown below the widget with `key` (a generated form puts a group's
+    problems in one slot under the group)."""
+    elements = [element for element in flat(app.main) if element.type != "column"]
+    keys = [getattr(element, "key", None) for element in elements]
+    if key not in keys:
+        raise AssertionError(f"no widget with key {key!r} on the page")
+    return next((element for element in elements[keys.index(key) + 1:] if element.type == "error"), None)
+
+
 def load_ui(name: str):
     """A `dashboard/ui/<name>.py` module loaded from its file (pages import it as `ui.<name>`, with
     Streamlit's script folder on sys.path; tests leave sys.path alone)."""
