@@ -1,9 +1,11 @@
-"""Command-line flags built from the configuration dataclasses: one definition of each setting.
+"""Command-line flags built from the settings of the configuration dataclasses (`deepsynth.settings`:
+one definition of each setting).
 
-Every field of a config dataclass (nested configs too) becomes a flag: `learning_rate` becomes
-`--learning-rate` (or the verb's shorter name, e.g. `--lr`), with the field's type (int, float,
-str, a tuple of str as `a,b,c`, a bool as `--x` / `--no-x`), its choices (`configuration.choice`),
-and its docstring and dataclass default as help. The parser's own defaults are `SUPPRESS`, so only
+Every setting of a config dataclass (nested configs too) becomes a flag: `learning_rate` becomes
+`--learning-rate` (or the verb's shorter name, e.g. `--lr`), with the setting's type (int, float,
+str, a tuple of str as `a,b,c`, a bool as `--x` / `--no-x`, `auto` where the setting takes it),
+its choices, and its docstring and dataclass default as help; the text is parsed by
+`Setting.parse`, as sweep axes are. The parser's own defaults are `SUPPRESS`, so only
 flags the user typed override anything: a changed dataclass default is what the CLI uses, and a
 `--config FILE` keeps every value the command line does not name.
 
@@ -20,31 +22,44 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import typing
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from deepsynth.configuration import ConfigError, field_choices, field_docs, from_dict, to_dict
+from deepsynth.configuration import ConfigError, from_dict, to_dict
+from deepsynth.settings.fields import AUTO, FILE, FLAG, Setting, settings_of, shown
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+CONFIG_FILE_LIMIT = 1 << 20
+"""Largest `--config` file read (1 MiB; `--print-config` writes about 3 KB)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-    """One config field as a command-line option."""
+    """One setting as a command-line option."""
 
-    path: str
-    """Dotted field path in the config (`lora.rank`)."""
+    setting: Setting
+    """What the flag sets (type, default, choices, bounds, help: `deepsynth.settings`)."""
     options: tuple[str, ...]
     """Option strings, the preferred first (`--lr`, `--learning-rate`)."""
-    kind: Any
-    """int, float, str, bool or tuple (of str)."""
-    default: Any
-    """The dataclass default (shown in the help)."""
-    choices: tuple[str, ...] | None
-    """Allowed values, from the field's `choice(...)` constant."""
-    help: str
-    """The field's docstring."""
+
+    @property
+    def path(self) -> str:
+        return self.setting.path
+
+    @property
+    def kind(self) -> Any:
+        return self.setting.kind
+
+    @property
+    def default(self) -> Any:
+        return self.setting.default
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        return self.setting.choices
+
+    @property
+    def help(self) -> str:
+        return self.setting.help
 
     @property
     def dest(self) -> str:
@@ -54,31 +69,19 @@ class Flag:
     def option(self) -> str:
         return self.options[0]
 
+    def parser(self) -> Any:
+        """The argparse `type`: the setting's own text parsing (`Setting.parse`), named like the
+        kind so argparse says "invalid int value: 'x'"."""
+        def parse(text: str) -> Any:
+            try:
+                return self.setting.parse(text)
+            except ValueError as error:
+                if self.kind in (int, float) and not self.setting.auto:
+                    raise ValueError(str(error)) from None  # argparse: "invalid int value: 'x'"
+                raise argparse.ArgumentTypeError(str(error)) from None
 
-def _option_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _kind(hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        return tuple
-    if hint in (int, float, str, bool):
-        return hint
-    return str
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected on/off (or true/false), got {text!r}")
-
-
-def _parse_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+        parse.__name__ = self.kind.__name__ if self.kind in (int, float) else "value"
+        return parse
 
 
 def _describe_default(value: Any) -> str:
@@ -98,9 +101,16 @@ class ConfigFlags:
         self.cls = cls
         self.renames = dict(renames or {})
         self.skip = set(skip)
+        every = settings_of(cls)
+        self._all_paths = {found.path for found in every}
+        self._all_paths |= {path.rsplit(".", 1)[0] for path in self._all_paths if "." in path}
         self.flags: list[Flag] = []
-        self._all_paths: set[str] = set()
-        self._collect(cls, "")
+        for found in settings_of(cls, skip=self.skip):
+            if not found.allows(FLAG):  # measured, never typed
+                continue
+            preferred = self.renames.get(found.path, found.option)
+            options = (preferred,) if preferred == found.option else (preferred, found.option)
+            self.flags.append(Flag(found, options))
         seen: dict[str, str] = {}
         for flag in self.flags:
             for option in flag.options:
@@ -110,29 +120,6 @@ class ConfigFlags:
         unknown = (set(self.renames) | self.skip) - self._all_paths
         if unknown:
             raise ValueError(f"no such config fields: {', '.join(sorted(unknown))}")
-
-    def _collect(self, cls: type, prefix: str) -> None:
-        hints = typing.get_type_hints(cls)
-        docs = field_docs(cls)
-        for field in dataclasses.fields(cls):
-            path = f"{prefix}{field.name}"
-            hint = hints[field.name]
-            self._all_paths.add(path)
-            if path in self.skip:
-                continue
-            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-                self._collect(hint, f"{path}.")
-                continue
-            if field.default is not dataclasses.MISSING:
-                default = field.default
-            elif field.default_factory is not dataclasses.MISSING:
-                default = field.default_factory()
-            else:
-                default = None
-            derived = _option_name(field.name)
-            preferred = self.renames.get(path, derived)
-            options = (preferred,) if preferred == derived else (preferred, derived)
-            self.flags.append(Flag(path, options, _kind(hint), default, field_choices(field), docs.get(field.name, "")))
 
     # -- argparse ------------------------------------------------------------------------------
     def add_to(self, parser: argparse.ArgumentParser | Any, groups: Mapping[str, str] | None = None) -> None:
@@ -147,18 +134,19 @@ class ConfigFlags:
             metavar = flag.path.rsplit(".", 1)[-1].upper()
             common = dict(dest=flag.dest, default=argparse.SUPPRESS, help=help_text)
             if flag.kind is bool:
-                target.add_argument(*flag.options, nargs="?", const=True, type=_parse_bool, metavar="on|off",
+                target.add_argument(*flag.options, nargs="?", const=True, type=flag.parser(), metavar="on|off",
                                     **common)
                 negatives = [f"--no-{option[2:]}" for option in flag.options]
                 target.add_argument(*negatives, action="store_const", const=False, dest=flag.dest,
                                     default=argparse.SUPPRESS, help=argparse.SUPPRESS)
             elif flag.kind is tuple:
-                target.add_argument(*flag.options, type=_parse_list, metavar=f"{metavar}[,...]", **common)
+                target.add_argument(*flag.options, type=flag.parser(), metavar=f"{metavar}[,...]", **common)
             elif flag.choices:  # checked by the dataclass, so every bad value is reported at once
-                target.add_argument(*flag.options, type=flag.kind, metavar="{" + ",".join(flag.choices) + "}",
+                target.add_argument(*flag.options, type=flag.parser(), metavar="{" + ",".join(flag.choices) + "}",
                                     **common)
             else:
-                target.add_argument(*flag.options, type=flag.kind, metavar=metavar, **common)
+                shown_metavar = f"{metavar}|{AUTO}" if flag.setting.auto else metavar
+                target.add_argument(*flag.options, type=flag.parser(), metavar=shown_metavar, **common)
 
     def typed(self, namespace: argparse.Namespace) -> dict[str, Any]:
         """{field path: value} for exactly the flags given on the command line."""
@@ -206,21 +194,39 @@ def _in_nested(data: Mapping[str, Any], path: str) -> bool:
     return True
 
 
-def read_config_file(path: str | Path, cls: type) -> dict[str, Any]:
+def read_config_file(path: str | Path, cls: type, given_as_flags: Iterable[str] = ()) -> dict[str, Any]:
     """A `--config` file's values as a nested dict (checked against `cls` when built). The file is
-    JSON, as `--print-config` writes it; a missing or malformed file is a `ConfigError` naming it."""
+    JSON, as `--print-config` writes it; a missing, oversized, malformed or too deeply nested file
+    is a `ConfigError` naming it. A settings file is not the person running the command: values it
+    may not carry (remote code, folders outside the workspace, stores not allowed:
+    `deepsynth.settings.sources`) are refused, unless a flag (`given_as_flags`: their paths)
+    replaces them."""
+    from deepsynth.settings.sources import source_problems
+
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        with file.open("rb") as handle:
+            raw = handle.read(CONFIG_FILE_LIMIT + 1)
+        if len(raw) > CONFIG_FILE_LIMIT:
+            raise ConfigError([("--config", f"{shown(str(file))}: larger than {CONFIG_FILE_LIMIT // 1024} KiB; "
+                                            "a config file from --print-config is a few KB")], "arguments")
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
-        raise ConfigError([("--config", f"{file}: no such file")], "arguments") from None
+        raise ConfigError([("--config", f"{shown(str(file))}: no such file")], "arguments") from None
+    except IsADirectoryError:
+        raise ConfigError([("--config", f"{shown(str(file))}: a folder, not a file")], "arguments") from None
     except UnicodeDecodeError as error:
         raise ConfigError([("--config", f"{file}: not UTF-8 text (byte {error.start})")], "arguments") from None
     except json.JSONDecodeError as error:
         raise ConfigError([("--config", f"{file}, line {error.lineno}, column {error.colno}: {error.msg}")],
                           "arguments") from None
+    except RecursionError:
+        raise ConfigError([("--config", f"{file}: nested too deeply to be a {cls.__name__}")], "arguments") from None
     if not isinstance(data, dict):
         raise ConfigError([("--config", f"{file}: expected a JSON object of {cls.__name__} fields")], "arguments")
+    problems = source_problems(cls, data, FILE, given_as_flags)
+    if problems:
+        raise ConfigError([(f"{field} (in {file})", message) for field, message in problems], "arguments")
     return data
 
 

@@ -15,11 +15,17 @@ from typing import Any, Iterable
 from deepsynth.errors import DeepSynthError
 
 
+MESSAGE_LIMIT = 1000
+"""Longest problem message kept (a value echoed whole could be megabytes: `settings.shown` cuts
+values short; this is the backstop)."""
+
+
 class ConfigError(DeepSynthError, ValueError):
     """One or more configuration problems, each tied to the field (or CLI flag) that caused it."""
 
     def __init__(self, problems: Iterable[tuple[str, str]], what: str = "configuration") -> None:
         self.problems: list[tuple[str, str]] = list(problems)
+        self.problems = [(str(field)[:MESSAGE_LIMIT], str(message)[:MESSAGE_LIMIT]) for field, message in self.problems]
         self.what = what
         lines = "\n".join(f"  - {field}: {message}" for field, message in self.problems)
         super().__init__(f"invalid {what} ({len(self.problems)} problem(s)):\n{lines}")
@@ -89,25 +95,47 @@ def to_dict(config: Any) -> dict[str, Any]:
     return convert(config)
 
 
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
+def from_dict(cls: type, data: dict[str, Any], source: str | None = None, given_as_flags: Iterable[str] = (),
+              allowed_uris: Iterable[str] = ()) -> Any:
     """Rebuild a (nested) config dataclass from `to_dict` output (a JSON file, a form).
 
     Every problem is collected before raising one `ConfigError`, each named by its dotted path
-    (`lora.rank`): unknown keys, and what each nested config's own validation says."""
-    config, problems, what = _build(cls, data, "")
+    (`lora.rank`): unknown keys, values that do not fit their setting's type or bounds
+    (`deepsynth.settings`), and what each nested config's own validation says. `source` (a
+    settings file, a queue entry, a form: `settings.FILE`, `QUEUE`, `FORM`) also refuses what that
+    source may not carry (`settings.sources`); `given_as_flags`: paths a flag set instead."""
+    problems: list[tuple[str, str]] = []
+    if source is not None:
+        from deepsynth.settings.sources import source_problems
+
+        problems = source_problems(cls, data, source, given_as_flags, allowed_uris) if isinstance(data, dict) else []
+    config, build_problems, what = _build(cls, data, "")
+    problems += [problem for problem in build_problems if problem not in problems]
     if problems:
         raise ConfigError(problems, what)
     return config
 
 
+def _own_settings(cls: type) -> dict[str, Any]:
+    from deepsynth.settings.fields import settings_of
+
+    return {found.path: found for found in settings_of(cls) if "." not in found.path}
+
+
 def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]], str]:
     """(config or None, problems, what the config is called in messages)."""
+    from deepsynth.settings.fields import shown
+
     what = cls.__name__
     if not isinstance(data, dict):
-        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {data!r}")], what
+        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {shown(data)}")], what
     known = {f.name for f in dataclasses.fields(cls)}
-    problems = [(f"{prefix}{key}", "unknown field") for key in sorted(set(data) - known)]
+    unknown = sorted(str(key) for key in set(data) - known)
+    problems = [(f"{prefix}{key}"[:200], "unknown field") for key in unknown[:20]]
+    if len(unknown) > 20:
+        problems.append((prefix.rstrip(".") or cls.__name__, f"{len(unknown) - 20} more unknown fields"))
     hints = _resolved_hints(cls)
+    settings = _own_settings(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         if name not in known:
@@ -119,8 +147,16 @@ def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]
             if child is None:
                 continue  # the parent's own fields are still checked, with this one at its default
             value = child
-        elif isinstance(value, list):
-            value = tuple(value)
+        else:
+            setting = settings.get(name)
+            problem = setting.problem(value) if setting is not None else None
+            if problem:  # reported here; the field stays at its default for the config's own checks
+                problems.append((f"{prefix}{name}", problem))
+                continue
+            if isinstance(value, list):
+                value = tuple(value)
+            elif setting is not None and setting.kind is int and isinstance(value, float):
+                value = int(value)
         kwargs[name] = value
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in data
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
@@ -145,10 +181,13 @@ def default_of(cls: type, name: str) -> Any:
     raise ValueError(f"{cls.__name__}.{name} has no default")
 
 
-def choice(default: str, options: Iterable[str]) -> Any:
+def choice(default: str, options: Iterable[str], **hints: Any) -> Any:
     """A str field whose value is one of `options` (a module constant: one definition), e.g.
-    `schedule: str = choice("cosine", SCHEDULES)`; command-line flags offer exactly these."""
-    return dataclasses.field(default=default, metadata={"choices": tuple(options)})
+    `schedule: str = choice("cosine", SCHEDULES)`; command-line flags and forms offer exactly
+    these. `hints`: the other `settings.setting` hints (group, order, advanced, ...)."""
+    from deepsynth.settings.fields import setting
+
+    return setting(default, choices=tuple(options), **hints)
 
 
 def field_choices(field: dataclasses.Field) -> tuple[str, ...] | None:

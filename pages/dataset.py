@@ -8,6 +8,7 @@ page's fields rather than command-line flags."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -17,13 +18,16 @@ import streamlit as st
 
 from deepsynth.configuration import ConfigError, default_of
 from deepsynth.data import DatasetConfig, build_dataset, collect_records, save_upload
+from deepsynth.data.config import FIRST_BUILD_LIMIT
 from deepsynth.data.files import FORMATS_BY_SUFFIX
 from deepsynth.data.form_checks import (
     expected_documents, planned_splits, small_split_warnings, source_columns, with_field_names)
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate.model_folders import describe_reading, model_folders
-from deepsynth.render import MODES, RenderConfig
+from deepsynth.render import RenderConfig
+from deepsynth.settings import setting_at
 from ui import cached, datasets, settings
+from ui.config_form import ConfigForm
 from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, show_error
 
@@ -36,14 +40,16 @@ LABELS = {"text_column": "Text column", "summary_column": "Summary column", "id_
           "max_summary_chars": "Max summary chars", "validation_fraction": "Validation fraction",
           "test_fraction": "Test fraction", "seed": "Split seed", "workers": "Render processes",
           "language": "Language", "source": "Source", "max_input_mb": "file size limit"}
-RENDER_FIELDS = ("font", "font_size", "mode", "max_pages", "page_width", "page_height", "margin", "line_spacing")
+PAGE_CHOSEN = ("source", "language", "text_column", "summary_column", "id_column", "instruction", "render",
+               "max_input_bytes")  # drawn above from the source's own choices; the file size limit is the admin's
+dataset_form = ConfigForm(DatasetConfig, "dataset", skip=PAGE_CHOSEN, columns=4, advanced_title="Filters and splits")
+render_form = ConfigForm(RenderConfig, "dataset.render", skip=("font",), columns=4,
+                         advanced_title="More rendering settings (colours, fonts, header)")
+LABELS.update({field.path: field.label for field in (*dataset_form.fields, *render_form.fields)})
 DEFAULTS = {"dataset.source_kind": "Bundled corpus", "dataset.bundled": "wiki", "dataset.language": "en",
             "dataset.path": "", "dataset.hf": "", "dataset.text_column": "", "dataset.summary_column": "",
-            "dataset.id_column": "", "dataset.instruction": "", "dataset.limit": 200,
-            **{f"dataset.{name}": default_of(DatasetConfig, name)
-               for name in ("min_text_chars", "max_text_chars", "seed", "validation_fraction", "test_fraction")},
-            "dataset.workers": 0,
-            **{f"dataset.render.{name}": default_of(RenderConfig, name) for name in RENDER_FIELDS}}
+            "dataset.id_column": "", "dataset.instruction": "", "dataset.render.font": default_of(RenderConfig, "font"),
+            **dataset_form.defaults({"limit": FIRST_BUILD_LIMIT}), **render_form.defaults()}
 
 config = settings.load()
 state = st.session_state
@@ -144,53 +150,31 @@ instruction = st.text_area("Instruction prompt, drawn above every document (opti
                                            "Leave it empty for pages without an instruction.")
 if not instruction.strip():
     st.caption("No instruction: the pages show the document only.")
-with st.expander("Filters and splits"):
-    f1, f2, f3, f4 = st.columns(4)
-    limit = f1.number_input("Keep at most (0 = all)", step=50, key="dataset.limit")
-    min_text = f2.number_input("Min text chars", step=1, key="dataset.min_text_chars")
-    max_text = f3.number_input("Max text chars (0 = none)", step=1, key="dataset.max_text_chars")
-    seed = f4.number_input("Split seed", step=1, key="dataset.seed")
-    errors.slot("limit", "min_text_chars", "max_text_chars", "seed", "min_summary_chars", "max_summary_chars")
-    s1, s2, s3 = st.columns(3)
-    validation = s1.number_input("Validation fraction", step=0.05, key="dataset.validation_fraction")
-    test = s2.number_input("Test fraction", step=0.05, key="dataset.test_fraction")
-    workers = s3.number_input("Render processes (0 = one per core)", step=1, key="dataset.workers")
-    errors.slot("validation_fraction", "test_fraction", "workers")
+dataset_form.draw(st, errors=errors)
 
 # -- 3. render settings -----------------------------------------------------------------------------
 st.subheader("3 · Rendering")
-r1, r2, r3, r4 = st.columns(4)
 fonts = cached.font_choices()
 if state.get("dataset.render.font") not in fonts:
     state["dataset.render.font"] = fonts[0]
-font = r1.selectbox("Font", fonts, key="dataset.render.font")
-font_size = r2.number_input("Font size (px)", step=1, key="dataset.render.font_size")
-render_mode = r3.selectbox("Resolution mode", list(MODES), key="dataset.render.mode")
-max_pages = r4.number_input("Max pages", step=1, key="dataset.render.max_pages")
-errors.slot("font", "font_size", "mode", "max_pages")
-r5, r6, r7, r8 = st.columns(4)
-page_width = r5.number_input("Page width", step=64, key="dataset.render.page_width")
-page_height = r6.number_input("Page height", step=64, key="dataset.render.page_height")
-margin = r7.number_input("Margin", step=1, key="dataset.render.margin")
-line_spacing = r8.number_input("Line spacing", step=0.1, key="dataset.render.line_spacing")
-errors.slot("page_width", "page_height", "margin", "line_spacing", "text_color")
+font_setting = setting_at(RenderConfig, "font")
+st.selectbox(font_setting.label, fonts, key="dataset.render.font", help=font_setting.help)
+render_form.draw(st, errors=errors, titles=False)
+errors.slot("font")
 memory.save(DEFAULTS)
 
 problems: list[tuple[str, str]] = []  # render and dataset settings checked together: every problem at once
 try:
-    render = RenderConfig(font=font, font_size=int(font_size), mode=render_mode, max_pages=int(max_pages),
-                          page_width=int(page_width), page_height=int(page_height), margin=int(margin),
-                          line_spacing=float(line_spacing))
+    render = render_form.build(extra={"font": state["dataset.render.font"]})
 except ConfigError as error:
     problems += error.problems
     render = RenderConfig()
 try:
-    dataset_config = DatasetConfig(
-        source=source, language=language, text_column=state["dataset.text_column"],
-        summary_column=state["dataset.summary_column"], id_column=state["dataset.id_column"],
-        instruction=instruction.strip(), limit=int(limit), min_text_chars=int(min_text), max_text_chars=int(max_text),
-        seed=int(seed), validation_fraction=float(validation), test_fraction=float(test), workers=int(workers),
-        render=render)
+    dataset_config = dataset_form.build(extra={
+        "source": source, "language": language, "text_column": state["dataset.text_column"],
+        "summary_column": state["dataset.summary_column"], "id_column": state["dataset.id_column"],
+        "instruction": instruction.strip()})
+    dataset_config = dataclasses.replace(dataset_config, render=render)
 except ConfigError as error:
     problems += error.problems
 if problems:

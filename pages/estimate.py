@@ -16,10 +16,11 @@ from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.vlm import model_family, page_layout_for
 from deepsynth.paths import models_dir
 from deepsynth.render.config import MODES, RenderConfig
-from deepsynth.lora import BIASES, COMPUTE_DTYPES, CUSTOM_PRESET, LORA_FIELDS, QUANTIZATIONS, LoraSettings, preset
+from deepsynth.lora import CUSTOM_PRESET, LORA_FIELDS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_names
 from deepsynth.units import GIB, readable_duration
 from ui import handoff, machine
+from ui.config_form import ConfigForm
 from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, human_bytes
 
@@ -28,17 +29,24 @@ here = machine.here()
 st.title("Presets & estimate")
 st.caption(f"This machine: {here.describe()}.")
 errors = FieldErrors()
-DEVICES = ["cpu", "cuda"]
 OTHER_MODEL = "another folder or config.json…"
 FOUND = [str(path) for path in model_folders()]  # workspace/models/: one folder (or link) per model
 
 
-def lora_widgets(lora: LoraSettings) -> dict:
-    """{widget key: value} of LoRA settings (targets as text; alpha and dropout as floats, the one
-    numeric type their number inputs keep)."""
-    return {f"estimate.lora.{name}": ", ".join(value) if name == "target_modules"
-            else float(value) if name in ("alpha", "dropout") else value
-            for name, value in ((name, getattr(lora, name)) for name in LORA_FIELDS)}
+lora_form = ConfigForm(LoraSettings, "estimate.lora", columns=4,
+                       labels={"target_modules": "Target modules (empty = default)"},
+                       on_change={"rank": lambda: rank_changed(), "alpha": lambda: alpha_changed(),
+                                  "*": lambda: relabel()})
+workload_form = ConfigForm(Workload, "estimate", columns=4, advanced_title="More workload settings",
+                           skip=("text_encoder", "vision_cached", "pages", "page_width", "page_height"),
+                           labels={"num_documents": "Training documents", "seq_len": "Sequence length (tokens)",
+                                   "target_tokens": "Summary tokens", "image_tokens": "Vision tokens / sample",
+                                   "dtype": "Precision"},
+                           on_change={"device": lambda: device_changed()})
+
+
+def lora_values(lora: LoraSettings) -> dict:
+    return {name: getattr(lora, name) for name in LORA_FIELDS}
 
 
 def load_preset() -> None:
@@ -46,19 +54,13 @@ def load_preset() -> None:
     if state["estimate.preset"] == CUSTOM_PRESET:
         return  # "custom" is what edited values are called, not values of its own
     chosen = preset(state["estimate.preset"])
-    state.update(lora_widgets(chosen))
+    lora_form.set(chosen)
     state["estimate.alpha_ratio"] = chosen.alpha / chosen.rank  # alpha follows rank until edited
 
 
 def current_lora() -> LoraSettings | None:
     try:
-        return LoraSettings(
-            rank=int(state["estimate.lora.rank"]), alpha=float(state["estimate.lora.alpha"]),
-            dropout=float(state["estimate.lora.dropout"]), bias=state["estimate.lora.bias"],
-            target_modules=tuple(t.strip() for t in state["estimate.lora.target_modules"].split(",") if t.strip()),
-            quantization=state["estimate.lora.quantization"],
-            double_quantization=state["estimate.lora.double_quantization"],
-            compute_dtype=state["estimate.lora.compute_dtype"])
+        return lora_form.build()
     except (ConfigError, ValueError, TypeError):
         return None
 
@@ -90,18 +92,15 @@ def model_changed() -> None:
     state["estimate.image_tokens"] = default_image_tokens(state["estimate.model"])
 
 
-WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.epochs": 1, "estimate.seq_len": 256,
-            "estimate.target_tokens": 48, "estimate.image_tokens": 0, "estimate.optimizer": "adamw",
-            "estimate.gradient_checkpointing": False, "estimate.train_text_encoder": False,
-            "estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
-            "estimate.model_path": "", "estimate.gpu": "A100 80GB", "estimate.render_mode": "none",
-            "estimate.pages": 1, "estimate.vision_cached": True, "estimate.train_projector": False}
-LORA_KEYS = [f"estimate.lora.{name}" for name in LORA_FIELDS]
-KEYS = [*WORKLOAD, "estimate.preset", "estimate.device", "estimate.dtype", "estimate.alpha_ratio", *LORA_KEYS]
+PAGE_CHOSEN = {"estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
+               "estimate.model_path": "", "estimate.gpu": "A100 80GB", "estimate.render_mode": "none",
+               "estimate.pages": 1, "estimate.vision_cached": True, "estimate.train_projector": False}
+KEYS = [*PAGE_CHOSEN, *workload_form.keys, *lora_form.keys, "estimate.preset", "estimate.alpha_ratio"]
 STANDARD = preset("standard")
-DEFAULTS = {**WORKLOAD, "estimate.preset": "standard", "estimate.device": here.device,  # this machine's device
-            "estimate.dtype": "bfloat16" if here.device == "cuda" else "float32",
-            "estimate.alpha_ratio": STANDARD.alpha / STANDARD.rank, **lora_widgets(STANDARD)}
+DEFAULTS = {**PAGE_CHOSEN, **workload_form.defaults({"device": here.device,  # this machine's device and precision
+                                                     "dtype": "bfloat16" if here.device == "cuda" else "float32"}),
+            "estimate.preset": "standard", "estimate.alpha_ratio": STANDARD.alpha / STANDARD.rank,
+            **lora_form.defaults(lora_values(STANDARD))}
 memory = FormMemory("estimate")  # the page as the user left it: a reload or a page switch keeps it
 memory.restore(KEYS, DEFAULTS)
 
@@ -149,66 +148,28 @@ preset_name = p1.selectbox("Preset", [*preset_names(), CUSTOM_PRESET], key="esti
                            help="Fills the LoRA fields below; editing any of them makes the settings `custom`.")
 p2.caption(preset_description(preset_name) if preset_name != CUSTOM_PRESET
            else "Edited settings: no preset has exactly these values. Choose a preset to start again from it.")
-l1, l2, l3, l4 = st.columns(4)
-rank = l1.number_input("Rank", step=1, key="estimate.lora.rank", on_change=rank_changed)
-alpha = l2.number_input("Alpha", step=1.0, key="estimate.lora.alpha", on_change=alpha_changed,
-                        help="The update is scaled by alpha / rank. It follows rank (keeping the preset's ratio) "
-                             "until you edit it.")
-dropout = l3.number_input("Dropout", step=0.05, key="estimate.lora.dropout", on_change=relabel)
-targets = l4.text_input("Target modules (empty = default)", key="estimate.lora.target_modules", on_change=relabel,
-                        help="Comma-separated module names (q_proj, v_proj, ...); empty: the model family's default.")
+lora_form.draw(st, errors=errors)
 if state.get("estimate.alpha_ratio"):
-    l2.caption(f"follows rank (× {state['estimate.alpha_ratio']:g})")
-errors.slot("rank", "alpha", "dropout", "target_modules")
-q1, q2, q3, q4 = st.columns(4)
-quantization = q1.selectbox("Base quantization", QUANTIZATIONS, key="estimate.lora.quantization", on_change=relabel)
-double_quant = q2.checkbox("Double quantization", key="estimate.lora.double_quantization", on_change=relabel)
-compute_dtype = q3.selectbox("Compute dtype", COMPUTE_DTYPES, key="estimate.lora.compute_dtype", on_change=relabel)
-bias = q4.selectbox("Bias", BIASES, key="estimate.lora.bias", on_change=relabel)
-errors.slot("quantization", "double_quantization", "compute_dtype", "bias")
+    st.caption(f"Alpha follows rank (× {state['estimate.alpha_ratio']:g}) until you edit it: the update is "
+               "scaled by alpha / rank.")
 
 # -- workload -----------------------------------------------------------------------------------------
-with st.expander("Workload", expanded=True):
-    w1, w2, w3, w4 = st.columns(4)
-    device = w1.selectbox("Device", DEVICES, key="estimate.device", on_change=device_changed,
-                          help=f"Defaults to this machine's ({here.device}).")
-    batch_size = w2.number_input("Batch size", step=1, key="estimate.batch_size")
-    documents = w3.number_input("Training documents", step=100, key="estimate.num_documents")
-    epochs = w4.number_input("Epochs", step=1, key="estimate.epochs")
-    errors.slot("device", "batch_size", "num_documents", "epochs")
-    w5, w6, w7, w8 = st.columns(4)
-    seq_len = w5.number_input("Sequence length (tokens)", step=64, key="estimate.seq_len")
-    target_tokens = w6.number_input("Summary tokens", step=1, key="estimate.target_tokens")
-    image_tokens = w7.number_input("Vision tokens / sample", step=64, key="estimate.image_tokens",
-                                   disabled=native_vlm,
-                                   help="deepseek-ocr: 256 per page (set when you choose it); a native VLM's "
-                                        "come from its processor and the page size above")
-    dtype = w8.selectbox("Precision", ["bfloat16", "float16", "float32"], key="estimate.dtype")
-    errors.slot("seq_len", "target_tokens", "image_tokens", "dtype")
-    w9, w10, w11, _ = st.columns(4)
-    optimizer = w9.selectbox("Optimizer", ["adamw", "adamw8bit"], key="estimate.optimizer")
-    checkpointing = w10.checkbox("Gradient checkpointing", key="estimate.gradient_checkpointing")
-    train_encoder = w11.checkbox("Train the text encoder", key="estimate.train_text_encoder")
-    errors.slot("optimizer", "gradient_checkpointing", "train_text_encoder")
+st.markdown("**Workload**")
+workload_form.draw(st, errors=errors, skip_paths=("image_tokens",) if native_vlm else ())
 
 memory.save(KEYS)
 
 problems: list[tuple[str, str]] = []  # every settings problem at once, each under its field
 try:
-    lora = LoraSettings(rank=int(rank), alpha=float(alpha), dropout=float(dropout), bias=bias,
-                        target_modules=tuple(t.strip() for t in targets.split(",") if t.strip()),
-                        quantization=quantization, double_quantization=double_quant, compute_dtype=compute_dtype)
+    lora = lora_form.build()
 except ConfigError as error:
     problems += error.problems
     lora = None
 try:
-    workload = Workload(batch_size=int(batch_size), seq_len=int(seq_len), target_tokens=int(target_tokens),
-                        image_tokens=0 if native_vlm else int(image_tokens), dtype=dtype, optimizer=optimizer,
-                        gradient_checkpointing=checkpointing, text_encoder=text_encoder,
-                        train_text_encoder=train_encoder, num_documents=int(documents), epochs=int(epochs),
-                        device=device, **({"pages": int(pages), "page_width": page_width, "page_height": page_height,
-                                           "vision_cached": bool(state["estimate.vision_cached"])}
-                                          if native_vlm else {}))
+    workload = workload_form.build(extra={
+        "text_encoder": text_encoder, **({"image_tokens": 0, "pages": int(pages), "page_width": page_width,
+                                          "page_height": page_height,
+                                          "vision_cached": bool(state["estimate.vision_cached"])} if native_vlm else {})})
 except ConfigError as error:
     problems += error.problems
 if not model:
@@ -235,7 +196,7 @@ c1.metric("Parameters", f"{result.total_params / 1e6:,.1f} M")
 c2.metric("Trainable", f"{result.trainable_params / 1e6:,.2f} M",
           f"{100 * result.trainable_params / max(result.total_params, 1):.2f} % of all", delta_color="off", delta_arrow="off")
 c3.metric("Peak memory", human_bytes(memory["total"]))
-if device == "cpu":  # time for the machine the user is on, first
+if workload.device == "cpu":  # time for the machine the user is on, first
     speed = cpu_throughput(architecture, lora, workload, here.cpu_threads)
     c4.metric(f"Time on {speed.gpu}", readable_duration(speed.hours * 3600),
               f"{speed.steps:,} steps × {readable_duration(speed.step_seconds)}", delta_color="off", delta_arrow="off",
@@ -279,7 +240,7 @@ for note in result.notes:
 st.divider()
 if st.button("Use these settings on the Train page", key="estimate.use"):
     saved = handoff.save(handoff.TrainingChoice(model, interface, preset_name if preset_name in preset_names()
-                                                else CUSTOM_PRESET, lora, int(batch_size), float(epochs)))
+                                                else CUSTOM_PRESET, lora, workload.batch_size, float(workload.epochs)))
     st.success(f"Saved: the Train page opens on “{handoff.SOURCE}” with these settings "
                f"({'custom' if preset_name == CUSTOM_PRESET else preset_name}, rank {lora.rank}, "
-               f"batch {int(batch_size)}).")
+               f"batch {workload.batch_size}).")

@@ -16,6 +16,7 @@ from deepsynth.inference import BASE, playground_client
 from deepsynth.render import RenderConfig
 from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking.alias_guard import score_of, score_text
+from deepsynth.tracking.registry import alias_uri, version_uri
 from ui import cached, datasets, settings
 from ui.widgets import default_adapter, run_label, show_error
 
@@ -31,12 +32,12 @@ scores: dict[str, float | None] = {}
 for adapter in cached.adapters(config.uri):
     tags = {v.version: v.tags for v in adapter.versions}
     for alias, version in sorted(adapter.aliases.items()):
-        scores[f"models:/{adapter.name}@{alias}"] = score_of(tags.get(version))
-        choices[f"models:/{adapter.name}@{alias}"] = (f"{adapter.name}@{alias} (version {version}) · "
+        scores[alias_uri(adapter.name, alias)] = score_of(tags.get(version))
+        choices[alias_uri(adapter.name, alias)] = (f"{adapter.name}@{alias} (version {version}) · "
                                                       f"{score_text(score_of(tags.get(version)))}")
     for version in adapter.versions:
-        scores[f"models:/{adapter.name}/{version.version}"] = score_of(version.tags)
-        choices[f"models:/{adapter.name}/{version.version}"] = (f"{adapter.name} version {version.version} · "
+        scores[version_uri(adapter.name, version.version)] = score_of(version.tags)
+        choices[version_uri(adapter.name, version.version)] = (f"{adapter.name} version {version.version} · "
                                                                 f"{score_text(score_of(version.tags))}")
 for run in trained_runs(cached.runs(config.uri, None, ("FINISHED",))):
     choices[run.run_id] = f"run {run_label(run)}"

@@ -7,13 +7,10 @@ empties the alias it used, so the next one never moves it by accident."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import streamlit as st
 
-from deepsynth import paths
 from deepsynth.errors import DeepSynthError
+from deepsynth.export.workspace_packages import default_package_path, workspace_packages
 from deepsynth.names import check_alias, check_model_name
 from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking import registry
@@ -24,7 +21,6 @@ from ui.form_memory import keep
 from ui.widgets import run_picker, show_error
 
 config = settings.load()
-exports = paths.exports_dir()
 state = st.session_state
 st.title("Export & registry")
 keep(["registry.register.run", "registry.register.name", "registry.register.alias", "registry.alias.alias"])
@@ -51,8 +47,7 @@ def checked(check, value: str, where, empty: str) -> bool:
 
 def package_path(run) -> str:
     """Where a run's package is written unless the user types another path."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", run.run_name or "adapter").strip("-") or "adapter"
-    return str(exports / f"{stem}-{run.run_id[:8]}.zip")
+    return str(default_package_path(run.run_name, run.run_id))
 
 
 def register_follows_export() -> None:
@@ -100,11 +95,11 @@ if run is not None:
         except DeepSynthError as error:
             show_error(error)
 
-packages = sorted(exports.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True) if exports.is_dir() else []
+packages = {str(package.path): package for package in workspace_packages()}
 if packages:
-    chosen = st.selectbox("Packages in the workspace", packages, key="registry.packages",
-                          format_func=lambda p: f"{p.name} · {p.stat().st_size / 1e6:.1f} MB")
-    st.download_button("Download", data=Path(chosen).read_bytes, file_name=Path(chosen).name,  # read on click
+    chosen = packages[st.selectbox("Packages in the workspace", list(packages), key="registry.packages",
+                                   format_func=lambda p: f"{packages[p].path.name} · {packages[p].size_bytes / 1e6:.1f} MB")]
+    st.download_button("Download", data=chosen.path.read_bytes, file_name=chosen.path.name,  # read on click
                        mime="application/zip", key="registry.download")
 
 # -- register ---------------------------------------------------------------------------------------
@@ -172,7 +167,7 @@ if not adapters:
 rows = [{"name": a.name, "version": int(v.version),
          "aliases": ", ".join(sorted(alias for alias, number in a.aliases.items() if number == v.version)),
          "rougeL": score_of(v.tags), "run name": v.tags.get("deepsynth.run_name", ""), "run_id": v.run_id,
-         "reference": f"models:/{a.name}/{v.version}"} for a in adapters for v in a.versions]
+         "reference": registry.version_uri(a.name, v.version)} for a in adapters for v in a.versions]
 st.dataframe(rows, hide_index=True, key="registry.table", width="stretch",
              column_config={"rougeL": st.column_config.NumberColumn("ROUGE-L", format="%.1f")})
 

@@ -11,13 +11,13 @@ import streamlit as st
 
 from deepsynth import jobs
 from deepsynth.config_flags import config_json
-from deepsynth.configuration import ConfigError, from_dict
+from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
 from deepsynth.jobs.progress import state_text
 from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
 from deepsynth.evaluation.scorecard import shortfall_message
 from deepsynth.training.config import EVAL_SPLITS, TRAIN_CONFIG_FILE, TrainConfig, resolve_eval_split
-from deepsynth.training.step_plan import auto_checkpoint_every, auto_warmup_steps, planned_steps
+from deepsynth.training.step_plan import AUTOMATIC, planned_steps, resolved_plan
 from ui import config_form, datasets, handoff, live, machine, settings, sweeps
 from ui.form_memory import FormMemory, keep
 from ui.login import signed_in_user
@@ -26,10 +26,7 @@ from ui.widgets import FieldErrors, show_error
 SPAWN_KEY = "deepsynth.spawn"  # tests put a fake process starter here; the app uses subprocess.Popen
 PREFIX = "train.cfg"
 PRESET_SOURCE = "Preset"
-BASIC = ("model.name", "model.vision_interface", "batch_size", "learning_rate",
-         "max_steps", "epochs", "time_budget_s", "eval_docs", "eval_split", "experiment", "run_name")
 DRAWN_BY_PAGE = ("dataset", "preset")
-AUTOMATIC = ("warmup_steps", "checkpoint_every")  # empty: a fraction of the planned steps (step_plan)
 LABELS = {"model.name": "Model", "max_steps": "Max steps (0 = by epochs)", "time_budget_s": "Time budget (s, 0 = none)",
           "eval_docs": "Eval documents (0 = skip)", "tracking_uri": "Tracking URI (empty = the sidebar's)",
           "run_name": "Run name (empty = MLflow picks one)", "warmup_steps": "Warmup steps (empty = auto)",
@@ -40,8 +37,9 @@ spawn = {"spawn": st.session_state[SPAWN_KEY]} if SPAWN_KEY in st.session_state 
 spawn["user"] = signed_in_user()  # who starts or resumes a job: job.json, MLflow tag deepsynth.user
 state = st.session_state
 memory = FormMemory("train")
-FIELDS = [f for f in config_form.form_fields(TrainConfig) if f.path not in DRAWN_BY_PAGE]
+FIELDS = config_form.form_fields(TrainConfig, skip=DRAWN_BY_PAGE)
 BY_PATH = {f.path: f for f in FIELDS}
+BASIC = [f.path for f in sorted((f for f in FIELDS if not f.advanced), key=lambda f: f.order)]  # the settings' metadata
 FORM_OPEN = "train.form_open"  # the form's expander, open or closed as the user left it
 KEYS = [FORM_OPEN, "train.dataset", "train.settings_source", "train.preset"] + [f"{PREFIX}.{f.path}" for f in FIELDS]
 st.title("Train")
@@ -88,8 +86,7 @@ def base_preset(choice: handoff.TrainingChoice | None) -> str:
 
 
 # -- the form's values: remembered ones, then a new hand-off from the estimate page ---------------
-defaults = config_form.defaults(FIELDS, PREFIX)
-defaults.update({key(path): None for path in AUTOMATIC})
+defaults = config_form.defaults(FIELDS, PREFIX)  # `auto` settings start empty (their placeholder says auto)
 defaults.update({"train.settings_source": PRESET_SOURCE, "train.preset": "standard",
                  FORM_OPEN: not jobs.running_jobs()})
 memory.restore(KEYS, defaults)
@@ -106,13 +103,11 @@ def grid(fields: list, container, columns: int = 4, plan: int | None = None, for
     """Widgets for `fields`, `columns` to a row; `formats`: how the choices of a field read."""
     cells = container.columns(columns)
     for index, field in enumerate(fields):
-        auto = field.path in AUTOMATIC
         placeholder = None
-        if auto and plan is not None:
-            value = auto_warmup_steps(plan) if field.path == "warmup_steps" else auto_checkpoint_every(plan)
-            placeholder = f"auto: {value}"
+        if field.path in AUTOMATIC and plan is not None:  # what `auto` resolves to (training.step_plan)
+            placeholder = f"auto: {AUTOMATIC[field.path](plan)}"
         config_form.draw(field, key(field.path), cells[index % columns], label=LABELS.get(field.path),
-                         allow_empty=auto, placeholder=placeholder, format_choice=(formats or {}).get(field.path))
+                         placeholder=placeholder, format_choice=(formats or {}).get(field.path))
         if index % columns == columns - 1 and index + 1 < len(fields):
             cells = container.columns(columns)
 
@@ -173,14 +168,10 @@ def start_form() -> None:
             errors.slot(*[f.path for f in fields])
     memory.save(KEYS)
 
-    if plan is not None:
-        for path, automatic in (("warmup_steps", auto_warmup_steps), ("checkpoint_every", auto_checkpoint_every)):
-            if values[path] is None:
-                values[path] = automatic(plan)
     values["tracking_uri"] = values["tracking_uri"] or config.uri
     values["dataset"], values["preset"] = dataset, base_preset(choice)
     try:
-        train = from_dict(TrainConfig, config_form.nested(values))
+        train = config_form.build(TrainConfig, values, allowed_uris=[config.uri])
     except ConfigError as error:
         errors.show(error)
         return
@@ -192,9 +183,10 @@ def start_form() -> None:
         label_slot.markdown(f"LoRA: **{train.preset}** · rank {train.lora.rank} · alpha {train.lora.alpha:g} · "
                             f"{train.lora.quantization if train.lora.is_quantized else 'no quantization'}")
     here = machine.describe_run(train, train_docs, running=len(jobs.running_jobs()))
-    steps = train.max_steps or plan
-    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {train.warmup_steps} · checkpoint every "
-               f"{train.checkpoint_every} · {here.summary}")
+    resolved = resolved_plan(train, train_docs)  # `auto` as the run will resolve it
+    steps = resolved["steps"]
+    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {resolved['warmup_steps']} · checkpoint every "
+               f"{resolved['checkpoint_every']} · {here.summary}")
     for warning in here.warnings:
         st.warning(warning, icon=":material/speed:")
     for problem in here.problems:

@@ -60,7 +60,9 @@ def run_label(run: Any) -> str:
 def default_adapter(choices: list[str], scores: dict[str, float | None]) -> list[str]:
     """What the playground starts with: a registered version or alias (someone chose it), else the
     run that scored highest (the newest run is often a weak point of a sweep)."""
-    registered = [choice for choice in choices if choice.startswith("models:/")]
+    from deepsynth.tracking.registry import is_registry_reference
+
+    registered = [choice for choice in choices if is_registry_reference(choice)]
     if registered or not choices:
         return registered[:1]
     scored = [choice for choice in choices if scores.get(choice) is not None]

@@ -9,8 +9,11 @@ from deepsynth.configuration import Problems, choice
 from deepsynth.data.bundled import WIKI_LANGUAGES
 from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, FORMATS_BY_SUFFIX
 from deepsynth.render import RenderConfig
+from deepsynth.settings import setting
 
 BUNDLED_SOURCES = ("wiki", "aclsum")
+FIRST_BUILD_LIMIT = 200
+"""The size the dashboard proposes for a first build (`limit` itself defaults to all documents)."""
 
 
 def source_kind(source: str) -> str:
@@ -37,28 +40,28 @@ class DatasetConfig:
     """Column holding a document id; empty: an `id` column if present, else `<source>-<row number>`."""
     instruction: str = ""
     """Instruction prompt rendered as a header above every document and kept as text ("" for none)."""
-    limit: int = 0
+    limit: int = setting(0, minimum=0, label="Keep at most (0 = all)", group="Filters and splits", order=1, advanced=True)
     """Keep at most this many documents (the first ones that pass the filters); 0 keeps all."""
     language: str = choice("en", WIKI_LANGUAGES)
     """Language of the bundled `wiki` source: en, fr or es."""
-    validation_fraction: float = 0.1
+    validation_fraction: float = setting(0.1, group="Filters and splits", order=6, advanced=True)
     """Share of documents in the validation split."""
-    test_fraction: float = 0.1
+    test_fraction: float = setting(0.1, group="Filters and splits", order=7, advanced=True)
     """Share of documents in the test split."""
-    seed: int = 0
+    seed: int = setting(0, label="Split seed", group="Filters and splits", order=8, advanced=True)
     """Seed of the shuffle that assigns documents to splits."""
-    min_text_chars: int = 1
+    min_text_chars: int = setting(1, minimum=0, label="Min text chars", group="Filters and splits", order=2, advanced=True)
     """Drop documents whose text is shorter than this many characters (after trimming)."""
-    max_text_chars: int = 0
+    max_text_chars: int = setting(0, minimum=0, label="Max text chars (0 = none)", group="Filters and splits", order=3, advanced=True)
     """Drop documents whose text is longer than this many characters; 0: no maximum (long
     documents are kept and cut at the renderer's page cap, with a warning)."""
-    min_summary_chars: int = 1
+    min_summary_chars: int = setting(1, minimum=0, label="Min summary chars", group="Filters and splits", order=4, advanced=True)
     """Drop documents whose summary is shorter than this many characters (after trimming)."""
-    max_summary_chars: int = 0
+    max_summary_chars: int = setting(0, minimum=0, label="Max summary chars (0 = none)", group="Filters and splits", order=5, advanced=True)
     """Drop documents whose summary is longer than this many characters; 0: no maximum."""
     render: RenderConfig = field(default_factory=RenderConfig)
     """How documents become page images."""
-    workers: int = 0
+    workers: int = setting(0, minimum=0, label="Render processes (0 = one per core)", group="Filters and splits", order=9, advanced=True)
     """Rendering processes; 0: one per CPU core available to this process; 1: render in-process."""
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     """Refuse local input files larger than this many bytes."""

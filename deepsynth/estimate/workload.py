@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepsynth.configuration import Problems, choice
+from deepsynth.models.config import ModelConfig
 from deepsynth.render.config import RenderConfig
+from deepsynth.settings import setting
+from deepsynth.settings.defaults import BATCH_SIZE, PROMPT_TOKENS
 
 DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -15,52 +18,55 @@ ATTENTIONS = ("sdpa", "eager")
 
 @dataclass(frozen=True)
 class Workload:
-    """One training configuration, as the estimator needs it."""
+    """One training configuration, as the estimator needs it. Its defaults are a training run's
+    (`TrainConfig`, `ModelConfig`: `deepsynth.settings.defaults`), so an estimate of the defaults
+    is an estimate of the run `deepsynth train` starts with the defaults."""
 
-    batch_size: int = 1
+    batch_size: int = setting(BATCH_SIZE, order=2)
     """Samples per optimizer step."""
-    seq_len: int = 512
+    seq_len: int = setting(PROMPT_TOKENS + ModelConfig.max_source_tokens + ModelConfig.max_target_tokens, order=5)
     """Text tokens per sample fed to the decoder (OCR text or prompt + instruction + summary); for an
     encoder-decoder VLM (Florence-2) the prompt goes to the encoder and the summary to the decoder."""
-    image_tokens: int = 0
+    image_tokens: int = setting(0, order=6)
     """Vision tokens per sample placed in front of the text (the `features` interface, DeepSeek-OCR);
     for a native VLM, 0 means `pages` x the model's tokens for a page of `page_width` x `page_height`."""
-    target_tokens: int = 48
+    target_tokens: int = ModelConfig.max_target_tokens
     """Summary tokens per sample: DeepSynth applies the LM head and the loss to these positions only."""
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = setting(False, order=9)
     """Recompute each decoder layer in backward instead of keeping its activations."""
-    optimizer: str = choice("adamw", OPTIMIZERS)
+    optimizer: str = choice("adamw", OPTIMIZERS, order=8)
     """adamw (torch AdamW, fp32 moments) or adamw8bit (bitsandbytes 8-bit AdamW)."""
-    dtype: str = choice("bfloat16", DTYPES)
+    dtype: str = choice("bfloat16", DTYPES, order=7)
     """Precision of activations and of weights that are not quantized: float32 (CPU), bfloat16, float16."""
-    device: str = choice("cuda", DEVICES)
+    device: str = choice("cuda", DEVICES, order=1)
     """cuda or cpu: decides the dropout mask size and the framework overhead."""
-    attention: str = choice("sdpa", ATTENTIONS)
+    attention: str = choice("sdpa", ATTENTIONS, advanced=True)
     """Attention implementation: sdpa (flash / memory-efficient kernels) or eager (materialised scores)."""
-    padded: bool = False
+    padded: bool = setting(False, advanced=True)
     """Batches carry an attention mask (padding): SDPA then keeps the mask and repeated k/v heads."""
     text_encoder: str = "none"
     """Instruction encoder: none, minilm, qwen3-embedding-8b, or a config path."""
     train_text_encoder: bool = False
     """Whether the text encoder's own weights train (its projection always trains)."""
-    instruction_tokens: int = 32
+    instruction_tokens: int = setting(32, advanced=True)
     """Tokens the text encoder reads per sample."""
-    num_documents: int = 1000
+    num_documents: int = setting(1000, order=3)
     """Training documents, for the time and cost prediction."""
-    epochs: int = 1
+    epochs: int = setting(1, order=4)
     """Passes over the documents."""
     vision_cached: bool = False
     """Native VLMs: the tower's features were computed once and are read from a cache, so the tower
     does not run in the step (nor its working set); the projector still runs if it trains."""
     pages: int = 1
     """Native VLMs: page images per sample."""
-    page_width: int = RenderConfig.page_width
+    page_width: int = setting(RenderConfig.page_width, advanced=True)
     """Native VLMs: page width in pixels as rendered (after the render mode), before the processor."""
-    page_height: int = RenderConfig.page_height
+    page_height: int = setting(RenderConfig.page_height, advanced=True)
     """Native VLMs: page height in pixels as rendered."""
-    vision_images: tuple[tuple[int, int], ...] = ()
+    vision_images: tuple[tuple[int, int], ...] = setting((), sources=())
     """Native VLMs: (height, width) of every image the tower runs on per sample, when known from a
-    batch (tiles, crops, views); empty: derived from the page size and the model's image processor."""
+    batch (tiles, crops, views); empty: derived from the page size and the model's image processor.
+    Measured, never typed: no flag, file or form sets it."""
 
     def __post_init__(self) -> None:
         problems = Problems("workload")

@@ -230,6 +230,7 @@ def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_
     worker's environment (`ENV_USER`), onto the MLflow run as the `deepsynth.user` tag.
     `concurrent`: the jobs that will share the cores with this one, itself included (the queue
     runner knows it is about to start another); else the running jobs + 1."""
+    from deepsynth.settings.sources import user_flags
     from deepsynth.training.config import TRAIN_CONFIG_FILE, TrainConfig, save_train_config
 
     if not isinstance(config, TrainConfig):  # e.g. a list of flags: parse them first (parse_train_args)
@@ -239,6 +240,7 @@ def start_job(config: Any, nproc: int = 1, spawn: Spawn = subprocess.Popen, job_
     job_dir.mkdir(parents=True, exist_ok=False)
     config_file = save_train_config(config, job_dir / TRAIN_CONFIG_FILE)
     train_args = ["--config", str(config_file)] + (["--nproc", str(int(nproc))] if nproc > 1 else [])
+    train_args += user_flags(config)  # what a file may not carry (remote code, outside folders) the caller chose
     attempt = _launch(job_dir, train_args, spawn, concurrent=concurrent or len(running_jobs()) + 1, user=user)
     record = {"job_id": job_id, "train_args": train_args, "attempts": [attempt]}
     if user:

@@ -172,13 +172,35 @@ def _queued(entries: list[dict[str, Any]]) -> list[QueuedJob]:
 
 
 def entry_for(config: Any, nproc: int = 1, job_id: str | None = None) -> dict[str, Any]:
-    """A queue entry for a `TrainConfig` (the config travels whole, as `start_job` writes it)."""
-    from deepsynth.configuration import to_dict
+    """A queue entry for a `TrainConfig` (the config travels whole, as `start_job` writes it).
+    A queued job starts later, when nobody is there to choose: what a queue entry may not carry
+    (remote code, folders outside the workspace, tracking stores not allowed:
+    `deepsynth.settings.sources`) is refused now, with what to do instead."""
+    from deepsynth.configuration import ConfigError, to_dict
+    from deepsynth.settings import QUEUE
+    from deepsynth.settings.sources import source_problems
 
     if nproc < 1:
         raise InputError(f"nproc must be >= 1, got {nproc}")
-    return {"job_id": check_job_id(job_id or new_job_id()), "config": to_dict(config), "nproc": int(nproc),
+    data = to_dict(config)
+    problems = source_problems(type(config), data, QUEUE)
+    if problems:
+        raise ConfigError(problems + [("queue", "start this job now instead (`deepsynth train` or `deepsynth jobs "
+                                                "start` without --queue), where your own flags count")],
+                          "queued job")
+    return {"job_id": check_job_id(job_id or new_job_id()), "config": data, "nproc": int(nproc),
             "sweep_id": getattr(config, "sweep_id", ""), "queued_at": time.time()}
+
+
+def entry_config(entry: dict[str, Any]) -> Any:
+    """The `TrainConfig` a queue entry starts, checked as a queue entry's values are: queue.json
+    is a file anyone with the workspace can edit, so it never turns remote code on, writes outside
+    the workspace or names a tracking store the user did not allow. `ConfigError` otherwise."""
+    from deepsynth.configuration import from_dict
+    from deepsynth.settings import QUEUE
+    from deepsynth.training.config import TrainConfig
+
+    return from_dict(TrainConfig, entry["config"], source=QUEUE)
 
 
 def add(entries: list[dict[str, Any]]) -> list[QueuedJob]:

@@ -198,9 +198,7 @@ class QueueRunner:
 
     def _start(self, entry: dict[str, Any], state: queue.QueueState, alive: set[str]) -> str:
         """'started', 'failed' (recorded in the queue) or 'wait' (no GPU has room yet)."""
-        from deepsynth.configuration import from_dict
         from deepsynth.jobs.lifecycle import JOB_FILE, start_job
-        from deepsynth.training.config import TrainConfig
 
         job_id, sweep_id = entry["job_id"], entry.get("sweep_id", "")
         job_dir = paths.jobs_dir() / job_id
@@ -211,7 +209,7 @@ class QueueRunner:
             state.fail(entry, f"a queue runner died while starting it: {job_dir} has no {JOB_FILE}")
             return "failed"
         try:
-            config = from_dict(TrainConfig, entry["config"])
+            config = queue.entry_config(entry)  # refuses what a queue entry may not carry (remote code)
         except DeepSynthError as error:
             state.fail(entry, f"its settings are no longer valid: {error}")
             return "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepsynth.configuration import Problems, choice
+from deepsynth.settings import FLAG_ONLY, setting
 
 VISION_INTERFACES = ("ocr_text", "features")
 BUILT_IN_MODELS = ("default", "tiny")  # `name` values that are no path (models.builtin.decoder.load_decoder; kinds.BuiltinKind)
@@ -17,13 +18,13 @@ READER_PRECISIONS = ("int8", "float32")
 class ModelConfig:
     """The document-reading model: page reader + decoder (+ optional text encoder)."""
 
-    name: str = "default"
+    name: str = setting("default", order=1, advanced=False)
     """`default` (EasyOCR english_g2 reader + SmolLM2-135M-Instruct, offline), `tiny` (random tiny
     model built from configs, for tests), a local Hugging Face folder: a vision-language model
     (image-text-to-text: DeepSeek-OCR-2, Qwen2-VL, Qwen2.5-VL, SmolVLM, Idefics3; read through its
     own processor and vision tower), a causal LM or a VisionEncoderDecoder model (DeepSeek-OCR v1
     needs trust_remote_code), or a hub id where the hub is reachable."""
-    vision_interface: str = choice("ocr_text", VISION_INTERFACES)
+    vision_interface: str = choice("ocr_text", VISION_INTERFACES, order=2, advanced=False)
     """How the decoder sees the page: `ocr_text` (the reader's CTC output decoded to text, fed as
     tokens) or `features` (reader features -> trainable projection -> decoder embeddings)."""
     text_encoder: str = "none"
@@ -35,8 +36,10 @@ class ModelConfig:
     """Cap on tokens the decoder reads from the page (OCR text tokens or vision tokens)."""
     max_target_tokens: int = 48
     """Cap on summary tokens (loss is computed on these only)."""
-    trust_remote_code: bool = False
-    """Allow a local model's own code (needed for DeepSeek-OCR); off by default."""
+    trust_remote_code: bool = setting(False, sources=FLAG_ONLY)
+    """Allow a local model's own code (needed for DeepSeek-OCR); off by default. Only a flag typed
+    by the person running the command turns it on: never a settings file, a job or queue entry,
+    or a dashboard form (`deepsynth.settings.sources`)."""
     feature_pool: int = 16
     """`features` interface: CRNN columns (4 px of a 64-px-high line each) averaged into one vision
     token (16 columns ~ 2.5 characters of 20-px text)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepsynth.configuration import Problems, choice
+from deepsynth.settings import setting
 
 # DeepSeek-OCR's native resolution modes: the page is resized to fit this square and padded.
 MODES: dict[str, int | None] = {"none": None, "tiny": 512, "small": 640, "base": 1024, "large": 1280}
@@ -21,41 +22,41 @@ LAYOUT_ENGINES = ("auto", "raqm", "basic")
 class RenderConfig:
     """Page geometry, typography and output resolution for rendering one document."""
 
-    font_size: int = 22
+    font_size: int = setting(22, order=2)
     """Body text size in pixels (the font's em size)."""
-    page_width: int = 1024
+    page_width: int = setting(1024, order=5)
     """Page width in pixels before any `mode` resize."""
-    page_height: int = 1448
+    page_height: int = setting(1448, order=6)
     """Page height in pixels before any `mode` resize (1448 = A4 proportions at width 1024)."""
-    margin: int = 48
+    margin: int = setting(48, order=7)
     """Blank border in pixels on all four sides; no ink is drawn inside it."""
-    line_spacing: float = 1.4
+    line_spacing: float = setting(1.4, order=8)
     """Distance between baselines as a multiple of `font_size` (>= 1.2 keeps lines separable)."""
-    text_color: int = 0
+    text_color: int = setting(0, advanced=True)
     """Gray level of the text, 0 (black) to 255 (white); pages are 8-bit grayscale ("L")."""
-    background_color: int = 255
+    background_color: int = setting(255, advanced=True)
     """Gray level of the page, 0 to 255; must differ from `text_color`."""
-    max_pages: int = 8
+    max_pages: int = setting(8, order=4)
     """Most pages one document may fill; the rest is cut and the result is marked truncated."""
-    mode: str = choice("none", MODES)
+    mode: str = choice("none", MODES, order=3)
     """DeepSeek-OCR resolution: none (keep the page size), tiny 512, small 640, base 1024 or large
     1280 (each page resized to fit that square, aspect kept, and padded with the background)."""
-    font: str = "DejaVu Sans"
+    font: str = setting("DejaVu Sans", order=1)
     """Main font: a name ("DejaVu Sans" from matplotlib's wheel, "Noto Sans" from manimgx-fonts)
     or the path of a .ttf/.otf/.ttc file."""
-    fallback: bool = True
+    fallback: bool = setting(True, advanced=True)
     """Draw characters the main font lacks with the first font that has them (Noto fonts for
     other scripts, symbols and emoji; a CJK font when one is installed)."""
-    fallback_fonts: tuple[str, ...] = ()
+    fallback_fonts: tuple[str, ...] = setting((), advanced=True)
     """Extra font files tried, in order, after `font` and before the bundled fallback fonts."""
-    layout_engine: str = choice("auto", LAYOUT_ENGINES)
+    layout_engine: str = choice("auto", LAYOUT_ENGINES, advanced=True)
     """Text layout: raqm (shaping and right-to-left via HarfBuzz/FriBiDi), basic (no shaping), or
     auto (raqm when Pillow has it; a warning names text that needed it when it does not)."""
-    header_font_size: int = 0
+    header_font_size: int = setting(0, advanced=True)
     """Size in pixels of the instruction header drawn above the body text; 0 = `font_size`."""
-    header_gap: int = 30
+    header_gap: int = setting(30, advanced=True)
     """Blank pixels between the instruction header and the body text."""
-    header_on_every_page: bool = False
+    header_on_every_page: bool = setting(False, advanced=True)
     """Repeat the instruction header at the top of every page, not only the first."""
 
     def __post_init__(self) -> None:

@@ -5,7 +5,7 @@
     points = expand(axes)                      # 12 dicts {path: value}, the grid in order
     points = expand(axes, random_draws=5, seed=0)
 
-Values take the field's type (`ConfigFlags`: int, float, on/off, a choice); a list field takes
+Values take the field's type and bounds (`deepsynth.settings`: int, float, on/off, a choice, `auto`); a list field takes
 items joined by `+` (`lora.target_modules=q_proj+v_proj,all-linear`). `preset=minimal,standard`
 sets the LoRA values of each preset (other `lora.*` axes then apply on top). Render fields are
 written `--render font_size=...` or `render.font_size=...`: a sweep over them renders the same
@@ -50,22 +50,20 @@ class Axis:
 
 
 @functools.lru_cache(maxsize=1)
-def _flags() -> dict[str, Any]:
-    """path -> `Flag` (type, choices) of every field a sweep can vary."""
-    from deepsynth.config_flags import ConfigFlags
+def _settings() -> dict[str, Any]:
+    """path -> `Setting` (type, choices, bounds) of every field a sweep can vary."""
     from deepsynth.render import RenderConfig
+    from deepsynth.settings import settings_of
     from deepsynth.training.config import TrainConfig
 
-    train = ConfigFlags(TrainConfig, skip=NOT_SWEPT)
-    render = ConfigFlags(RenderConfig)
-    fields = {flag.path: flag for flag in train.flags}
-    fields.update({RENDER + flag.path: flag for flag in render.flags})
+    fields = {found.path: found for found in settings_of(TrainConfig, skip=NOT_SWEPT)}
+    fields.update({RENDER + found.path: found for found in settings_of(RenderConfig)})
     return fields
 
 
 def sweepable_fields() -> list[str]:
     """Every path a sweep accepts, training fields first."""
-    return [PRESET] + sorted(p for p in _flags() if not p.startswith(RENDER)) + sorted(p for p in _flags() if p.startswith(RENDER))
+    return [PRESET] + sorted(p for p in _settings() if not p.startswith(RENDER)) + sorted(p for p in _settings() if p.startswith(RENDER))
 
 
 def _unknown(path: str) -> str:
@@ -75,38 +73,22 @@ def _unknown(path: str) -> str:
 
 
 def _typed(path: str, text: str) -> Any:
-    """`text` as the value of field `path`; ValueError saying why not."""
-    from deepsynth.config_flags import _parse_bool
+    """`text` as the value of field `path` (`Setting.parse`, as its flag reads it; a list's items
+    joined by `+`); ValueError saying why not."""
     from deepsynth.lora import preset_names
 
     if path == PRESET:
         if text not in preset_names():
             raise ValueError(f"{text!r} is not a preset; choose from {', '.join(preset_names())}")
         return text
-    flag = _flags()[path]
-    if flag.kind is bool:
-        try:
-            return _parse_bool(text)
-        except Exception:
-            raise ValueError(f"{text!r} is not on/off (true/false)") from None
-    if flag.kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an integer") from None
-    if flag.kind is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{text!r} is not a finite number")
-        return value
-    if flag.kind is tuple:
-        return tuple(item.strip() for item in text.split(LIST_JOIN) if item.strip())
-    if flag.choices and text not in flag.choices:
-        raise ValueError(f"{text!r} is not one of {', '.join(flag.choices)}")
-    return text
+    found = _settings()[path]
+    value = found.parse(text, list_separator=LIST_JOIN)
+    if found.choices and value not in found.choices:
+        raise ValueError(f"{text!r} is not one of {', '.join(found.choices)}")
+    problem = found.problem(value)
+    if problem:
+        raise ValueError(f"{text!r}: {problem}")
+    return value
 
 
 def parse_axes(grid: Iterable[str] = (), render: Iterable[str] = ()) -> list[Axis]:
@@ -122,7 +104,7 @@ def parse_axes(grid: Iterable[str] = (), render: Iterable[str] = ()) -> list[Axi
             problems.append((word or "(empty)", "write an axis as field=value1,value2,..."))
             continue
         path = name if name.startswith(RENDER) or not prefix else prefix + name
-        if path != PRESET and path not in _flags():
+        if path != PRESET and path not in _settings():
             problems.append((path, _unknown(path)))
             continue
         if any(axis.path == path for axis in axes):

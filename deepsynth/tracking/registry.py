@@ -31,6 +31,7 @@ from deepsynth.tracking.store import client_for, resolve_tracking_uri, with_retr
 ADAPTER_ARTIFACT = "adapter"
 KEY_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
                "memory/measured_peak_bytes")
+REGISTRY_SCHEME = "models:/"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[^/@]+))$")
 
 
@@ -71,6 +72,21 @@ def _not_found(error: MlflowException) -> bool:
 def _version(entity) -> AdapterVersion:
     return AdapterVersion(entity.name, str(entity.version), entity.run_id or "", entity.source,
                           tuple(getattr(entity, "aliases", []) or []), dict(entity.tags or {}))
+
+
+def alias_uri(name: str, alias: str) -> str:
+    """The reference to the version an alias points at: `models:/NAME@ALIAS`."""
+    return f"{REGISTRY_SCHEME}{name}@{alias}"
+
+
+def version_uri(name: str, version: str | int) -> str:
+    """The reference to one version: `models:/NAME/VERSION`."""
+    return f"{REGISTRY_SCHEME}{name}/{version}"
+
+
+def is_registry_reference(text: str) -> bool:
+    """Whether `text` names a registered version or alias (rather than a run or a folder)."""
+    return str(text).startswith(REGISTRY_SCHEME)
 
 
 def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
@@ -144,7 +160,7 @@ def set_alias(name: str, version: str, alias: str, uri: str | None = None) -> Ad
 def delete_alias(name: str, alias: str, uri: str | None = None) -> None:
     check_model_name(name)
     check_alias(alias)
-    resolve(f"models:/{name}@{alias}", uri)  # a clear error for an unknown alias
+    resolve(alias_uri(name, alias), uri)  # a clear error for an unknown alias
     with_retry(client_for(uri).delete_registered_model_alias, name, alias)
 
 

@@ -21,6 +21,8 @@ FLAG_NAMES = {
     "lora.target_modules": "--targets", "lora.quantization": "--quant",
     "lora.double_quantization": "--double-quant",
 }
+TRUST_REMOTE_CODE = "model.trust_remote_code"
+"""The one model setting `--resume` takes: whether the resuming user lets the model's code run."""
 GROUPS = {"model": "model (what reads the page and writes the summary)",
           "lora": "LoRA adapter (on top of --preset; the run is then recorded as preset 'custom')"}
 
@@ -65,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from deepsynth.lora import preset, preset_names
     from deepsynth.training.config import TrainConfig
 
-    base = read_config_file(args.config, TrainConfig) if getattr(args, "config", None) else {}
+    typed = train_flags().typed(args)
+    base = read_config_file(args.config, TrainConfig, given_as_flags=typed) if getattr(args, "config", None) else {}
     problems = []
     if getattr(args, "preset", None):
         if args.preset in preset_names():
@@ -73,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         else:
             problems.append(("--preset", f"unknown preset {args.preset!r}; choose one of {', '.join(preset_names())}"))
     try:
-        config = train_flags().build(train_flags().typed(args), base, source=getattr(args, "config", None),
+        config = train_flags().build(typed, base, source=getattr(args, "config", None),
                                      what="training arguments")
     except ConfigError as error:
         raise ConfigError(problems + error.problems, "training arguments") from None
@@ -110,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
     nproc = checked_nproc(args.nproc)
     if args.resume:
         _check_resume_flags(args)
+        trust = bool(train_flags().typed(args).get(TRUST_REMOTE_CODE))  # the resuming user's own flag
         if nproc > 1 and not place.enabled:  # the launcher: the same run in N processes
-            return _launch_workers(nproc, resume=args.resume, uri=_given_tracking_uri(args))
-        run_id = train(resume_run_id=args.resume, tracking_uri=_given_tracking_uri(args), on_run_started=started)
+            return _launch_workers(nproc, resume=args.resume, uri=_given_tracking_uri(args), trust_remote_code=trust)
+        run_id = train(resume_run_id=args.resume, tracking_uri=_given_tracking_uri(args), on_run_started=started,
+                       trust_remote_code=trust)
     else:
         config = config_from_args(args)
         if args.print_config:
@@ -126,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _launch_workers(nproc: int, config: Any = None, resume: str | None = None, uri: str | None = None) -> int:
+def _launch_workers(nproc: int, config: Any = None, resume: str | None = None, uri: str | None = None,
+                    trust_remote_code: bool = False) -> int:
     """Run the same training in `nproc` torchrun processes; they read one config file (or resume
     one run). A run that cannot resume fails here, once, not in every worker."""
     import tempfile
@@ -139,10 +145,13 @@ def _launch_workers(nproc: int, config: Any = None, resume: str | None = None, u
         from deepsynth.training.worker import load_resume
 
         load_resume(resume, uri)
-        return launch(nproc, ["--resume", resume] + (["--tracking-uri", uri] if uri else []))
+        return launch(nproc, ["--resume", resume] + (["--tracking-uri", uri] if uri else [])
+                      + (["--trust-remote-code"] if trust_remote_code else []))
+    from deepsynth.settings.sources import user_flags
+
     with tempfile.TemporaryDirectory(prefix="deepsynth-workers-") as folder:
         path = save_train_config(config, Path(folder) / TRAIN_CONFIG_FILE)
-        return launch(nproc, ["--config", str(path)])
+        return launch(nproc, ["--config", str(path), *user_flags(config)])
 
 
 def _given_tracking_uri(args: argparse.Namespace) -> str | None:
@@ -153,8 +162,9 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     from deepsynth.errors import InputError
 
     typed = train_flags().typed(args)
-    given = [train_flags().option_for(path) for path in typed if path != "tracking_uri"]
+    given = [train_flags().option_for(path) for path in typed if path not in ("tracking_uri", TRUST_REMOTE_CODE)]
     given += [flag for flag, value in (("--config", args.config), ("--preset", args.preset),
                                        ("--print-config", args.print_config)) if value]
     if given:
-        raise InputError(f"--resume continues a run with its saved settings; drop {', '.join(given)}")
+        raise InputError(f"--resume continues a run with its saved settings (--tracking-uri and "
+                         f"--trust-remote-code aside); drop {', '.join(given)}")

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from deepsynth.errors import DeepSynthError
 from deepsynth.gpu_probe import GpuUnavailable, Probe, nvidia_smi_probe
+from deepsynth.settings.defaults import PROMPT_TOKENS  # one definition, shared with the estimator's Workload
 
 FALLBACK_FRACTION = 0.5
 """Share of the GPU that must be free when the run's memory cannot be estimated (an unknown model)."""
@@ -146,9 +147,6 @@ def wait_for_gpu(needed_bytes: int | None, probe: Probe = nvidia_smi_probe, inde
         sleep(poll_s)
 
 
-PROMPT_TOKENS = 64
-"""Chat markup + a default instruction, in tokens (SmolLM2's template with the default
-instruction is ~40): the part of a sequence that is neither page nor summary."""
 
 
 def estimated_need(config: Any) -> int | None:

@@ -1,29 +1,74 @@
-"""How many steps a run will take, and warm-up and checkpoint intervals that fit that many.
+"""How many steps a run will take, and the warm-up and checkpoint intervals `auto` stands for.
 
-`TrainConfig`'s fixed defaults (10 warm-up steps, a checkpoint every 50) suit runs of hundreds of
-steps; a 10-step run would spend all of it warming up and checkpoint only at the end. A form that
-leaves them empty gets these fractions of the planned steps instead, capped at those defaults.
-No torch here (the dashboard plans before anything heavy loads). `planned_steps` lives with the
-estimator, below training, which counts with it too.
+`TrainConfig.warmup_steps` and `checkpoint_every` default to `auto`: a fraction of the planned
+steps, capped (a 10-step run would otherwise spend all of it warming up and checkpoint only at
+the end; a long run warms up over 10 steps and checkpoints every 50). `resolve_automatic` is the
+one place `auto` becomes a number, for the CLI, the dashboard, jobs and sweeps alike: the worker
+calls it before it records the run's params, so MLflow and report.json show the numbers while
+`--print-config` and the job's train_config.json keep `auto`. No torch here (the dashboard plans
+before anything heavy loads).
 """
 
 from __future__ import annotations
 
-from deepsynth.configuration import default_of
-from deepsynth.estimate.steps import planned_steps
-from deepsynth.training.config import TrainConfig
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
 
-__all__ = ["planned_steps", "auto_warmup_steps", "auto_checkpoint_every"]
+from deepsynth.settings import AUTO
+from deepsynth.estimate.steps import planned_steps
+
+__all__ = ["planned_steps", "auto_warmup_steps", "auto_checkpoint_every", "resolve_automatic"]
 
 WARMUP_FRACTION = 0.1
-"""Warm-up over the first 10% of the steps (the usual 3-10%), at most the `TrainConfig` default."""
+"""Warm-up over the first 10% of the steps (the usual 3-10%), at most `WARMUP_CAP`."""
+WARMUP_CAP = 10
+"""Longest automatic warm-up, in steps."""
 CHECKPOINT_FRACTION = 0.25
-"""A checkpoint every quarter of the run, at most the `TrainConfig` default interval."""
+"""A checkpoint every quarter of the run, at most every `CHECKPOINT_CAP` steps."""
+CHECKPOINT_CAP = 50
+"""Longest automatic checkpoint interval, in steps."""
+DATASET_FILE = "deepsynth_dataset.json"
 
 
 def auto_warmup_steps(steps: int) -> int:
-    return min(default_of(TrainConfig, "warmup_steps"), int(steps * WARMUP_FRACTION))
+    return min(WARMUP_CAP, int(steps * WARMUP_FRACTION))
 
 
 def auto_checkpoint_every(steps: int) -> int:
-    return max(1, min(default_of(TrainConfig, "checkpoint_every"), int(steps * CHECKPOINT_FRACTION)))
+    return max(1, min(CHECKPOINT_CAP, int(steps * CHECKPOINT_FRACTION)))
+
+
+AUTOMATIC = {"warmup_steps": auto_warmup_steps, "checkpoint_every": auto_checkpoint_every}
+"""The `TrainConfig` fields that take `auto`, and the rule each follows given the planned steps."""
+
+
+def train_documents(dataset: str | Path) -> int:
+    """Documents in a dataset folder's train split, from its `deepsynth_dataset.json` counts."""
+    try:
+        counts = json.loads((Path(dataset) / DATASET_FILE).read_text(encoding="utf-8")).get("counts", {})
+        return int(counts.get("train", 0) or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def resolve_automatic(config: Any, train_docs: int | None = None) -> Any:
+    """`config` (a `TrainConfig`) with every `auto` replaced by its number for this run;
+    `train_docs`: the train split's size (default: read from the dataset folder)."""
+    automatic = [name for name in AUTOMATIC if getattr(config, name) == AUTO]
+    if not automatic:
+        return config
+    docs = train_documents(config.dataset) if train_docs is None else train_docs
+    steps = planned_steps(docs, config.batch_size, config.max_steps, config.epochs)
+    return dataclasses.replace(config, **{name: AUTOMATIC[name](steps) for name in automatic})
+
+
+def resolved_plan(config: Any, train_docs: int | None = None) -> dict[str, int]:
+    """{"steps", "warmup_steps", "checkpoint_every"} the run will use: what the CLI, the Train page
+    and a sweep point show, and what a test compares between them."""
+    docs = train_documents(config.dataset) if train_docs is None else train_docs
+    resolved = resolve_automatic(config, docs)
+    return {"steps": planned_steps(docs, config.batch_size, config.max_steps, config.epochs),
+            "warmup_steps": resolved.warmup_steps, "checkpoint_every": resolved.checkpoint_every}

@@ -11,6 +11,7 @@ FAILED with the error (NaN with its step, out of memory with advice, disk full).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -97,13 +98,19 @@ def _claim(run_dir: Path) -> None:
 
 def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
           tracking_uri: str | None = None, job_dir: str | Path | None = None, progress: bool = True,
-          on_run_started: Callable[[str], None] | None = None) -> str:
+          on_run_started: Callable[[str], None] | None = None, trust_remote_code: bool = False) -> str:
     """Run (or resume) a training run; returns its MLflow run id. Raises `DeepSynthError`
-    subclasses for the user's problems (the run is then FAILED or KILLED in MLflow)."""
+    subclasses for the user's problems (the run is then FAILED or KILLED in MLflow).
+    `trust_remote_code`: a resumed run may run its model's own code (the resuming user's flag;
+    a saved file never turns it on)."""
     from deepsynth.tracking.store import RUN_DIR_TAG, RunLogger, resolve_tracking_uri
 
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
+    from deepsynth.training.step_plan import resolve_automatic
+
+    if config is not None:  # `auto` warm-up and checkpoint intervals become this run's numbers
+        config = resolve_automatic(config)
     distributed = Distributed.from_env()  # under `deepsynth train --nproc N`: only rank 0 records
     job_dir = job_dir or job_dir_from_env()
     cancel = CancelSignal().install()
@@ -117,6 +124,9 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             record, uri = Recorder.silent(run_id), None
         elif resume_run_id:
             config, run_dir = load_resume(resume_run_id, tracking_uri)
+            config = resolve_automatic(config)
+            if trust_remote_code:
+                config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust_remote_code=True))
             _claim(run_dir)  # before touching the run: it may belong to a live worker
             uri = resolve_tracking_uri(tracking_uri or config.tracking_uri)
             record = Recorder(RunLogger.attach(resume_run_id, uri), job_dir)
@@ -138,6 +148,7 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
             if distributed.enabled:
                 record.tags({"deepsynth.world_size": str(distributed.world_size)})
         record.started(uri, run_dir)
+        record.report(warmup_steps=config.warmup_steps, checkpoint_every=config.checkpoint_every)
         if on_run_started is not None and distributed.is_main:
             on_run_started(record.run_id)
         _Session(config, record, run_dir, cancel, progress and distributed.is_main,

@@ -90,11 +90,21 @@ def flat(node) -> list:
 
 def element_after(app, key: str):
     """The element shown right after the widget with `key` (where a field's error goes)."""
-    elements = flat(app.main)
+    elements = [element for element in flat(app.main) if element.type != "column"]  # layout, not content
     for index, element in enumerate(elements):
         if getattr(element, "key", None) == key:
             return elements[index + 1] if index + 1 < len(elements) else None
     raise AssertionError(f"no widget with key {key!r} on the page")
+
+
+def error_after(app, key: str):
+    """The first error shown below the widget with `key` (a generated form puts a group's
+    problems in one slot under the group)."""
+    elements = [element for element in flat(app.main) if element.type != "column"]
+    keys = [getattr(element, "key", None) for element in elements]
+    if key not in keys:
+        raise AssertionError(f"no widget with key {key!r} on the page")
+    return next((element for element in elements[keys.index(key) + 1:] if element.type == "error"), None)
 
 
 def load_ui(name: str):

@@ -87,7 +87,7 @@ def test_invalid_render_and_split_settings_show_errors_next_to_their_fields(open
     app = open_page("dataset")
     app.number_input(key="dataset.render.font_size").set_value(2)
     app.number_input(key="dataset.test_fraction").set_value(0.95).run()
-    font_error = element_after(app, "dataset.render.max_pages")  # the slot under the first render row
+    font_error = element_after(app, "dataset.render.line_spacing")  # the slot under the page settings
     assert font_error.type == "error" and "font_size" in font_error.value and "[6, 400]" in font_error.value
     split_error = element_after(app, "dataset.workers")
     assert "test_fraction" in split_error.value
@@ -139,3 +139,18 @@ def test_the_render_settings_show_what_a_vlm_reads_per_page(open_page, workspace
         assert not app.exception
         assert f"Idefics3 (native vision-language model): {tokens} vision tokens per {size[0]}x{size[1]} page" \
             in texts(app), texts(app)[-2000:]
+
+
+def test_every_render_and_filter_setting_has_a_widget_generated_from_its_config(open_page):
+    """A setting added to RenderConfig or DatasetConfig appears on the page without a page edit."""
+    from deepsynth.data import DatasetConfig
+    from deepsynth.render import RenderConfig
+    from deepsynth.settings import settings_of
+
+    app = open_page("dataset")
+    keys = {widget.key for kind in ("number_input", "selectbox", "checkbox", "text_input", "text_area")
+            for widget in getattr(app, kind)}
+    for found in settings_of(RenderConfig):
+        assert f"dataset.render.{found.path}" in keys, found.path
+    for found in settings_of(DatasetConfig, skip=("render", "source", "max_input_bytes")):
+        assert f"dataset.{found.path}" in keys or found.path in ("language",), found.path

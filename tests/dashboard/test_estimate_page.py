@@ -5,7 +5,7 @@ the Train page, which opens on it."""
 
 import json
 
-from dashboard_testing import element_after, started_config, texts
+from dashboard_testing import element_after, error_after, started_config, texts
 
 from deepsynth.estimate import GPUS, Workload, estimate, load_architecture
 from deepsynth.estimate.cpu_time import cpu_throughput
@@ -36,7 +36,7 @@ def open_estimate(open_page, machine=CPU, **state):
 def test_a_cpu_only_machine_sees_cpu_time_first_and_gpu_tables_as_if(open_page):
     app = open_estimate(open_page)
     assert app.selectbox(key="estimate.device").value == "cpu" and app.selectbox(key="estimate.dtype").value == "float32"
-    workload = Workload(batch_size=8, seq_len=256, dtype="float32", device="cpu")
+    workload = Workload(dtype="float32", device="cpu")  # the page starts from a training run's defaults
     expected = estimate(load_architecture("default"), preset("standard"), workload)
     shown = metrics(app)
     assert shown["Parameters"] == f"{expected.total_params / 1e6:,.1f} M"
@@ -66,7 +66,7 @@ def test_a_gpu_machine_defaults_to_cuda_and_lists_its_own_gpu(open_page):
 def test_formulas_are_shown_whole(open_page):
     app = open_estimate(open_page)
     expected = estimate(load_architecture("default"), preset("standard"),
-                        Workload(batch_size=8, seq_len=256, dtype="float32", device="cpu"))
+                        Workload(dtype="float32", device="cpu"))
     table = app.table[0].value
     assert table.loc["activations", "formula"] == expected.memory.activations.formula  # not cut at a width
 
@@ -78,7 +78,7 @@ def test_presets_fill_the_fields_and_edits_read_custom(open_page):
     assert app.selectbox(key="estimate.lora.quantization").value == "nf4"
     assert app.checkbox(key="estimate.lora.double_quantization").value is True
     expected = estimate(load_architecture("default"), preset("qlora_4bit"),
-                        Workload(batch_size=8, seq_len=256, dtype="float32", device="cpu"))
+                        Workload(dtype="float32", device="cpu"))
     assert metrics(app)["Peak memory"] == human(expected.memory.total) != standard
     assert "saves GPU memory, not CPU time" in app.warning[0].value  # qlora on a CPU-only machine
 
@@ -103,20 +103,19 @@ def test_invalid_settings_are_reported_under_their_fields(open_page):
     app.number_input(key="estimate.lora.dropout").set_value(1.0)
     app.checkbox(key="estimate.lora.double_quantization").set_value(True)
     app.number_input(key="estimate.batch_size").set_value(0).run()
-    lora_row = element_after(app, "estimate.lora.target_modules")
-    assert lora_row.type == "error" and "**rank**" in lora_row.value and "**dropout**" in lora_row.value
-    quant_row = element_after(app, "estimate.lora.bias")
-    assert "double_quantization" in quant_row.value
-    workload_row = element_after(app, "estimate.epochs")
-    assert "batch_size" in workload_row.value
+    lora_row = error_after(app, "estimate.lora.rank")  # under the LoRA fields, before the workload
+    assert "**rank**" in lora_row.value and "**dropout**" in lora_row.value
+    assert "double_quantization" in lora_row.value
+    assert error_after(app, "estimate.device") is not lora_row
+    assert "batch_size" in error_after(app, "estimate.device").value
     assert not app.metric and not app.get("plotly_chart")  # no estimate from invalid settings
 
 
 def test_targets_that_match_nothing_and_a_missing_model_file(open_page, workspace):
     app = open_estimate(open_page)
     app.text_input(key="estimate.lora.target_modules").set_value("no_such_proj").run()
-    error = element_after(app, "estimate.lora.target_modules")
-    assert error.type == "error" and "no_such_proj" in error.value
+    error = error_after(app, "estimate.lora.target_modules")
+    assert "no_such_proj" in error.value
     app.text_input(key="estimate.lora.target_modules").set_value("")
     app.selectbox(key="estimate.model").set_value("another folder or config.json…").run()
     app.text_input(key="estimate.model_path").set_value(str(workspace / "missing.json")).run()
@@ -173,7 +172,7 @@ def test_a_vlm_folder_in_workspace_models_shows_its_family_and_vision_tokens(ope
     tokens = vision_tokens_per_page(folder, width, height)
     assert f"**Qwen2.5-VL**, a native vision-language model: {tokens} vision tokens per {width}x{height} page" \
         in texts(app)
-    assert app.number_input(key="estimate.image_tokens").disabled
+    assert "estimate.image_tokens" not in {w.key for w in app.number_input}  # from its processor, not typed
     app.number_input(key="estimate.pages").set_value(2).run()
     assert f"{2 * tokens} per document" in texts(app)
     app.selectbox(key="estimate.render_mode").set_value("tiny").run()

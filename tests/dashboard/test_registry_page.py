@@ -4,6 +4,7 @@ moves to a lower score, and fields that stay empty unless the user fills them.""
 
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
 from dashboard_testing import EXPERIMENT, element_after, texts, write_fake_adapter
@@ -33,7 +34,7 @@ def test_export_writes_a_package_offered_for_download(open_page, store, workspac
     with zipfile.ZipFile(target) as archive:
         names = set(archive.namelist())
     assert {"adapter_model.safetensors", "adapter_config.json", "README.md", "manifest.json"} <= names
-    assert app.selectbox(key="registry.packages").value.name == f"rank16-{store.with_adapter[:8]}.zip"
+    assert Path(app.selectbox(key="registry.packages").value).name == f"rank16-{store.with_adapter[:8]}.zip"
     assert len(app.get("download_button")) == 1
 
 

@@ -9,13 +9,13 @@ import sys
 from dashboard_testing import element_after, load_ui, started_config, texts
 
 from deepsynth import jobs
-from deepsynth.configuration import default_of
 from deepsynth.estimate.gpus import local_device
 from deepsynth.estimate.this_machine import Machine
 from deepsynth.jobs.progress import clock
 from deepsynth.tracking.store import RunLogger
 from deepsynth.training.cli import parse_train_args
 from deepsynth.training.config import TrainConfig
+from deepsynth.training.step_plan import CHECKPOINT_CAP, resolve_automatic
 
 CPU = Machine("cpu", 2)
 FIELD_KEY = "train.cfg.{}"
@@ -99,13 +99,15 @@ def test_warmup_and_checkpoints_follow_a_short_run(open_page, datasets_setting, 
     assert "warmup 1 · checkpoint every 2" in texts(app)
     app.button(key="train.start").click().run()
     started = started_config(fake_spawn.calls[0])
-    assert (started.max_steps, started.warmup_steps, started.checkpoint_every) == (10, 1, 2)
+    assert (started.warmup_steps, started.checkpoint_every) == ("auto", "auto")  # the job's file says auto
+    resolved = resolve_automatic(started)  # ...which the run resolves (training.step_plan), as the page showed
+    assert (resolved.max_steps, resolved.warmup_steps, resolved.checkpoint_every) == (10, 1, 2)
     number(app, "max_steps").set_value(1000)
     number(app, "warmup_steps").set_value(30).run()
     app.button(key="train.start").click().run()
-    started = started_config(fake_spawn.calls[1])
+    started = resolve_automatic(started_config(fake_spawn.calls[1]))
     assert started.warmup_steps == 30  # typed: kept
-    assert started.checkpoint_every == default_of(TrainConfig, "checkpoint_every")  # long run: the default
+    assert started.checkpoint_every == CHECKPOINT_CAP  # long run: the longest automatic interval
 
 
 def test_qlora_on_this_cpu_warns_with_the_estimated_time(open_page, datasets_setting, fake_spawn):

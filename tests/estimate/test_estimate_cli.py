@@ -41,7 +41,7 @@ def test_default_json_and_table(capsys):
 
 
 def test_flags_change_the_answer(capsys, tmp_path):
-    base = run_json(capsys, "--model", "smollm2-135m")
+    base = run_json(capsys, "--model", "smollm2-135m", "--batch-size", "1", "--seq-len", "512")
     bigger = run_json(capsys, "--model", "smollm2-135m", "--batch-size", "8", "--seq-len", "2048")
     assert bigger["memory_bytes"]["activations"] > 10 * base["memory_bytes"]["activations"]
     assert not bigger["gpu_fit"]["T4 16GB"] or bigger["memory_bytes"]["total"] <= 15360 * 2**20
@@ -106,7 +106,7 @@ def test_invalid_workload_lists_fields():
 def test_a_native_vlm_folder_is_estimated_with_its_vision_tokens(capsys, tmp_path):
     """`deepsynth estimate --model <VLM folder>`: the page's vision tokens come from the model's own
     processor config and the rendered page size (the render mode changes them), targets read short."""
-    from deepsynth.estimate import vision_tokens_per_page
+    from deepsynth.estimate import Workload, vision_tokens_per_page
     from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.render.config import RenderConfig
 
@@ -114,8 +114,9 @@ def test_a_native_vlm_folder_is_estimated_with_its_vision_tokens(capsys, tmp_pat
     assert main(["estimate", "--model", str(folder), "--device", "cpu", "--render-mode", "tiny"]) == 0
     table = capsys.readouterr().out
     expected = vision_tokens_per_page(folder, *RenderConfig(mode="tiny").output_size)
-    assert expected > 0 and f"512 text + {expected} image) tokens" in table
+    text = Workload().seq_len  # the default workload's text tokens (a training run's defaults)
+    assert expected > 0 and f"{text} text + {expected} image) tokens" in table
     assert "targets=q_proj,v_proj in model" in table
     assert main(["estimate", "--model", str(folder), "--device", "cpu", "--page-width", "64", "--page-height", "2000"]) == 0
     tall = vision_tokens_per_page(folder, 64, 2000)
-    assert tall != expected and f"512 text + {tall} image) tokens" in capsys.readouterr().out
+    assert tall != expected and f"{text} text + {tall} image) tokens" in capsys.readouterr().out
