@@ -49,7 +49,7 @@ def workspace(tmp_path, monkeypatch, store, request) -> Path:
 
     from streamlit import config
 
-    from deepsynth import dashboard_auth
+    from deepsynth.dashboard_host import users as dashboard_auth
 
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deepsynth import dashboard_auth as auth
-from deepsynth import dashboard_launcher
+from deepsynth.dashboard_host import users as auth
+from deepsynth.dashboard_host import launcher as dashboard_launcher
 from deepsynth.cli import build_parser
 from deepsynth.errors import DeepSynthError
 
@@ -17,9 +17,25 @@ def test_default_command_serves_the_app_on_loopback_without_telemetry():
     argv = dashboard_launcher.dashboard_command()
     assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
     assert Path(argv[4]) == Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    options = dict(zip(argv[5::2], argv[6::2]))
+    pairs = list(zip(argv[5::2], argv[6::2]))
+    options = dict(pairs)
     assert options == {"--server.address": "127.0.0.1", "--server.port": "8501", "--server.headless": "true",
-                       "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal"}
+                       "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal",
+                       "--server.enableCORS": "true", "--server.enableXsrfProtection": "true",
+                       "--server.allowedHosts": "::1"}
+    assert [value for flag, value in pairs if flag == "--server.allowedHosts"] == ["localhost", "127.0.0.1", "::1"]
+
+
+def test_the_team_adds_host_names_and_a_wildcard_bind_accepts_this_machines_names():
+    import socket
+
+    argv = dashboard_launcher.dashboard_command("0.0.0.0", 8600, ["Dash.Example.org", "*.team.example.org"])
+    hosts = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--server.allowedHosts"]
+    assert hosts[:3] == ["localhost", "127.0.0.1", "::1"] and hosts[-2:] == ["dash.example.org", "*.team.example.org"]
+    assert socket.gethostname().lower() in hosts and "0.0.0.0" not in hosts and "*" not in hosts
+    for bad in ("*", "evil.example/x", "a b"):
+        with pytest.raises(DeepSynthError, match="--allowed-host"):
+            dashboard_launcher.dashboard_command("127.0.0.1", 8600, [bad])
 
 
 class Calls(list):
@@ -49,8 +65,9 @@ def test_verb_parses_and_runs_the_command_it_built(capsys, no_users):
     ((argv, env),) = launch("--port", "8611")
     assert argv[argv.index("--server.port") + 1] == "8611"
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
-    assert env[auth.LOGIN_ENV] == auth.NONE and auth.INSECURE_NO_LOGIN_ENV not in env
-    assert "http://127.0.0.1:8611  (no sign-in" in capsys.readouterr().out
+    assert auth.LOGIN_ENV not in env and auth.INSECURE_NO_LOGIN_ENV not in env
+    assert env[auth.USERS_FILE_ENV] == str(no_users)  # named even while empty: read on every run
+    assert "http://127.0.0.1:8611  (no sign-in until a user is added to" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7"])
@@ -68,7 +85,7 @@ def test_a_public_address_without_a_login_is_refused(host, no_users):
 def test_the_override_flag_serves_it_and_says_what_it_exposes(capsys, no_users):
     ((argv, env),) = launch("--host", "0.0.0.0", "--insecure-no-login")
     assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
-    assert env[auth.LOGIN_ENV] == auth.NONE and env[auth.INSECURE_NO_LOGIN_ENV] == "1"
+    assert auth.LOGIN_ENV not in env and env[auth.INSECURE_NO_LOGIN_ENV] == "1"
     assert "warning: --insecure-no-login: anyone who can reach 0.0.0.0:8501 can start and cancel training jobs" \
         in capsys.readouterr().err
 
@@ -77,9 +94,20 @@ def test_add_user_reads_the_password_from_stdin_and_then_the_login_is_on(capsys,
     assert launch("--add-user", "alice", stdin=io.StringIO("a long enough password\n")) == []
     assert stat.S_IMODE(no_users.stat().st_mode) == 0o600
     assert auth.verify_password("a long enough password", auth.read_users(no_users)["alice"])
-    assert f"added dashboard user 'alice' in {no_users}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"added dashboard user 'alice' in {no_users}" in out and "asks everyone to sign in from its next click" in out
     ((argv, env),) = launch("--host", "0.0.0.0")  # a login now: exposing it is allowed
-    assert env[auth.LOGIN_ENV] == auth.PASSWORD and env[auth.USERS_FILE_ENV] == str(no_users)
+    assert auth.LOGIN_ENV not in env and env[auth.USERS_FILE_ENV] == str(no_users)
+
+
+def test_login_settings_of_the_calling_shell_never_reach_the_app(no_users, monkeypatch):
+    monkeypatch.setenv(auth.LOGIN_ENV, "none")
+    monkeypatch.setenv(auth.INSECURE_NO_LOGIN_ENV, "1")
+    ((argv, env),) = launch("--trusted-proxy", "127.0.0.1")
+    assert auth.LOGIN_ENV not in env and auth.INSECURE_NO_LOGIN_ENV not in env
+    assert env["DEEPSYNTH_DASHBOARD_TRUSTED_PROXIES"] == "127.0.0.1"
+    with pytest.raises(DeepSynthError, match="--trusted-proxy 'proxy.lan'"):
+        launch("--trusted-proxy", "proxy.lan")
 
 
 def test_add_user_at_a_terminal_asks_twice(no_users):
