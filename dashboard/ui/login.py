@@ -140,7 +140,8 @@ def _password_gate(users: dict[str, str], sections: Any) -> str:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         counts = FailedSignIns(throttle_file(auth.users_file()))
-        result = sessions.sign_in(users, name.strip(), password, counts, client_address())
+        result = sessions.sign_in(users, name.strip(), password, counts, client_address(),
+                                  every_address=not addresses.addresses_are_real())
         if result.user is not None:
             st.session_state[USER_KEY] = result.user
             st.rerun()

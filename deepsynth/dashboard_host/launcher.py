@@ -54,7 +54,7 @@ def dashboard_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allowe
 
 
 LAUNCHER_ENV = (auth.USERS_FILE_ENV, auth.LOGIN_ENV, auth.INSECURE_NO_LOGIN_ENV, auth.OIDC_ALLOW_ENV,
-                addresses.TRUSTED_PROXIES_ENV)
+                addresses.TRUSTED_PROXIES_ENV, addresses.FORWARDED_ALLOW_IPS_ENV)
 """What the launcher alone says to the app: never inherited from the shell that started it."""
 EXPOSURE = ("anyone who can reach {where} can start and cancel training jobs (processes running as "
             "this user), read the datasets, runs and adapters this account can read, export and register "
@@ -103,9 +103,11 @@ def login_environment(args: argparse.Namespace, users_path: Path) -> dict[str, s
     The users file is named even while it is empty: the app reads it on every run, so a user added
     later turns the login on at the next click."""
     exposed = not is_loopback(args.host)
-    env = {auth.USERS_FILE_ENV: str(users_path)}
-    if args.trusted_proxy:
-        env[addresses.TRUSTED_PROXIES_ENV] = ",".join(addresses.check_proxy_address(a) for a in args.trusted_proxy)
+    proxies = [addresses.check_proxy_address(address) for address in args.trusted_proxy]
+    env = {auth.USERS_FILE_ENV: str(users_path),  # uvicorn believes X-Forwarded-For from these alone
+           addresses.FORWARDED_ALLOW_IPS_ENV: addresses.forwarded_allow_ips(proxies)}
+    if proxies:
+        env[addresses.TRUSTED_PROXIES_ENV] = ",".join(proxies)
     if args.oidc:
         if importlib.util.find_spec("authlib") is None:
             raise DeepSynthError("--oidc needs Authlib (pip install Authlib>=1.3.2), which Streamlit's st.login uses")

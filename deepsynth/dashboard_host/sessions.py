@@ -32,9 +32,11 @@ def too_many(wait_s: float) -> str:
     return f"Too many failed sign-ins: try again in {int(wait_s + 0.999)} s."
 
 
-def sign_in(users: Mapping[str, str], name: str, password: str, counts: FailedSignIns, address: str) -> SignIn:
-    """Check one attempt from `address` (`addresses.client_address`)."""
-    waiting = counts.wait_s(name, address)
+def sign_in(users: Mapping[str, str], name: str, password: str, counts: FailedSignIns, address: str,
+            every_address: bool = False) -> SignIn:
+    """Check one attempt from `address` (`addresses.client_address`); `every_address`: the
+    user name's failures slow every address down (the address may be forged)."""
+    waiting = counts.wait_s(name, address, every_address)
     if waiting > 0:
         return SignIn(None, too_many(waiting), waiting)
     record = users.get(name)
@@ -42,7 +44,7 @@ def sign_in(users: Mapping[str, str], name: str, password: str, counts: FailedSi
     if matched and record is not None:
         counts.succeeded(name, address)
         return SignIn(name, "", 0.0)
-    return SignIn(None, accounts.WRONG_CREDENTIALS, counts.failed(name, address))
+    return SignIn(None, accounts.WRONG_CREDENTIALS, counts.failed(name, address, every_address))
 
 
 def live_user(session_user: str | None, mode: str, users: Mapping[str, str], oidc_email: str | None = None,

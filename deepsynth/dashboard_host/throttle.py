@@ -11,10 +11,13 @@ Two counts, each forgotten `forget_after_s` after its last failure:
 - per user name (case and spaces folded, known or not): every failure for it, from anywhere.
 After `free_attempts` failures a count makes the next attempt wait `base_delay_s`, then twice as
 long after each further failure, at most `max_delay_s` (defaults: 3 free failures, then 2, 4, 8,
-16, 30, 30 ... s). An attempt waits for its address's count, and for its user name's count only
-when its address has failed before: a guesser slows down wherever it guesses from, while the real
-user signing in from another (clean) address is never made to wait. A successful sign-in clears
-its address's count. The file holds at most `max_keys` counts (the oldest are forgotten first).
+16, 30, 30 ... s): three attempts go through at once, the fourth waits 2 s. An attempt waits for
+its address's count, and for its user name's count only when its address has failed before: a
+guesser slows down wherever it guesses from, while the real user signing in from another (clean)
+address is never made to wait (after a typo there, at most 30 s). When the server cannot vouch
+for client addresses (`addresses.addresses_are_real()` is False: a client could pick a fresh one
+for every guess), the user name's count applies to every address. A successful sign-in clears its
+address's count. The file holds at most `max_keys` counts (the oldest are forgotten first).
 """
 
 from __future__ import annotations
@@ -102,24 +105,26 @@ class FailedSignIns:
         delay = delay_after(count.failures, self.free_attempts, self.base_delay_s, self.max_delay_s)
         return max(0.0, count.last_failure + delay - now)
 
-    def _wait_in(self, counts: dict[str, Count], name: str, address: str, now: float) -> float:
+    def _wait_in(self, counts: dict[str, Count], name: str, address: str, now: float,
+                 every_address: bool = False) -> float:
         address_key, user_key = self._keys(name, address)
         waits = [self._wait(counts.get(address_key), now)]
-        if address_key in counts:  # the user name's count slows only addresses that failed before
+        if every_address or address_key in counts:  # else the name's count slows only addresses that failed
             waits.append(self._wait(counts.get(user_key), now))
         return max(waits)
 
-    def wait_s(self, name: str, address: str) -> float:
+    def wait_s(self, name: str, address: str, every_address: bool = False) -> float:
         """Seconds before `name` may try again from `address` (0: now). When the file cannot be
-        locked in time the answer is a short wait, never "go ahead"."""
+        locked in time the answer is a short wait, never "go ahead". `every_address`: the name's
+        count applies even to an address with no failures (addresses may be forged)."""
         handle = self._locked()
         if handle is None:
             return 1.0
         with handle:
             now = self.clock()
-            return self._wait_in(self._live(self._read(), now), name, address, now)
+            return self._wait_in(self._live(self._read(), now), name, address, now, every_address)
 
-    def failed(self, name: str, address: str) -> float:
+    def failed(self, name: str, address: str, every_address: bool = False) -> float:
         """Count one failure; returns the wait before the next attempt from `address`."""
         handle = self._locked()
         if handle is None:
@@ -131,7 +136,7 @@ class FailedSignIns:
                 before = counts.get(key)
                 counts[key] = Count((before.failures if before else 0) + 1, now)
             self._write(counts)
-            return self._wait_in(counts, name, address, now)
+            return self._wait_in(counts, name, address, now, every_address)
 
     def succeeded(self, name: str, address: str) -> None:
         """A right password: the address starts afresh (the user name's count stays: it is how a
