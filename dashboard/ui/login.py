@@ -84,8 +84,9 @@ def require_login(sections: Any = None) -> str | None:
     """Let the session through (returning its user name, None without a login) or draw the
     sign-in form / the refusal and stop the script run.
 
-    `sections` (what `st.navigation` takes) are declared hidden while signed out: nothing is
-    drawn, but the page a link asked for (/train) is the one shown after signing in."""
+    While signed out only the page a link asked for (/train) is declared, hidden (`sections` is
+    what `st.navigation` takes): nothing is drawn, no other page is named, and that page is the
+    one shown after signing in."""
     try:
         mode = auth.login_mode()
         if mode == auth.PASSWORD:
@@ -119,9 +120,32 @@ def _sidebar_user(user: str, sign_out) -> None:
         st.button("Sign out", key="login.sign_out", on_click=sign_out)
 
 
+def _asked_page(pages: list) -> Any:
+    """The page this run was asked for (a link's /train, a rerun of the page on screen), if it is
+    one of `pages`: what `st.navigation` itself would resolve."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    manager = ctx.pages_manager if ctx is not None else None
+    if manager is None:
+        return None
+    for wanted in (manager.intended_page_script_hash, manager.current_page_script_hash):
+        found = next((page for page in pages if wanted and page._script_hash == wanted), None)
+        if found is not None:
+            return found
+    name = manager.intended_page_name
+    return next((page for page in pages if name and page.url_path == name), None)
+
+
 def _keep_the_asked_page(sections: Any) -> None:
-    if sections:
-        st.navigation(sections, position="hidden")  # routes only: no page runs, nothing is drawn
+    """Declare the one page the address asks for (else the default one), hidden: nothing runs or
+    is drawn, the browser learns no other page's name, and after signing in the same page shows
+    (a page's identity is its url path)."""
+    if not sections:
+        return
+    pages = [page for section in sections.values() for page in section]
+    chosen = _asked_page(pages) or next((page for page in pages if page.default), pages[0])
+    st.navigation([chosen], position="hidden")
 
 
 def _password_gate(users: dict[str, str], sections: Any) -> str:

@@ -9,7 +9,8 @@ has users, the login is on for every address, from the next click of a dashboard
 (the app reads the file on every run). The app learns where the file is, and whether OIDC is
 used, from the environment the launcher gives it (`DEEPSYNTH_DASHBOARD_USERS`,
 `DEEPSYNTH_DASHBOARD_LOGIN`); the Streamlit settings come from `server_options`. It runs as
-`python -m streamlit run ...` from this interpreter, an argv list (no shell), in the foreground
+`python dashboard/serve.py run dashboard/app.py ...` (`streamlit run` with the additions listed in
+dashboard/serve.py) from this interpreter, an argv list (no shell), in the foreground
 until Ctrl-C. This module never imports streamlit: `deepsynth/` stays free of it.
 """
 
@@ -34,9 +35,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 
 
-def app_path() -> Path:
+def app_path(name: str = "app.py") -> Path:
     """`<repo>/dashboard/app.py` (the dashboard ships beside the package, not inside it)."""
-    path = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+    path = Path(__file__).resolve().parents[2] / "dashboard" / name
     if not path.is_file():
         raise DeepSynthError(f"dashboard app not found at {path}: run DeepSynth from its source checkout "
                              "(`pip install -e .`), where dashboard/ sits beside deepsynth/")
@@ -49,7 +50,9 @@ def dashboard_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allowe
     if not 1 <= port <= 65535:
         raise DeepSynthError(f"--port must be in 1..65535, got {port}")
     extra = [server_options.check_allowed_host(name) for name in allowed_hosts]
-    return [sys.executable, "-m", "streamlit", "run", str(app_path()),
+    # dashboard/serve.py is `streamlit run` plus a Host/Origin check on every HTTP route, no
+    # metrics route and no install path sent before sign-in (what Streamlit has no setting for)
+    return [sys.executable, str(app_path("serve.py")), "run", str(app_path()),
             *server_options.streamlit_flags(host, port, extra)]
 
 
@@ -73,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"users file (default ${auth.USERS_FILE_ENV} or {auth.default_users_file()})")
     parser.add_argument("--oidc", action="store_true",
                         help="sign in through Streamlit's st.login (OpenID Connect; needs Authlib and an "
-                             "[auth] section in .streamlit/secrets.toml, see docs/TEAM.md)")
+                             "[auth] section in a .streamlit/secrets.toml, see docs/TEAM.md)")
     parser.add_argument("--oidc-allow", action="append", default=[], metavar="EMAIL|@DOMAIN",
                         help="with --oidc: who may sign in (repeat; required: an identity provider such as "
                              "Google signs in anyone with an account)")

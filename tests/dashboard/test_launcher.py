@@ -15,9 +15,10 @@ from deepsynth.errors import DeepSynthError
 
 def test_default_command_serves_the_app_on_loopback_without_telemetry():
     argv = dashboard_launcher.dashboard_command()
-    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(argv[4]) == Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    pairs = list(zip(argv[5::2], argv[6::2]))
+    root = Path(__file__).resolve().parents[2]
+    assert argv[:3] == [sys.executable, str(root / "dashboard" / "serve.py"), "run"]
+    assert Path(argv[3]) == root / "dashboard" / "app.py"
+    pairs = list(zip(argv[4::2], argv[5::2]))
     options = dict(pairs)
     assert options == {"--server.address": "127.0.0.1", "--server.port": "8501", "--server.headless": "true",
                        "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal",
@@ -129,41 +130,6 @@ def test_oidc_needs_an_allow_list(no_users):
         launch("--oidc", "--host", "0.0.0.0")
 
 
-def test_plain_streamlit_run_from_the_repository_root_listens_on_loopback_only(tmp_path):
-    """`.streamlit/config.toml` at the root sets server.address (Streamlit binds every interface
-    without it); the server's listening sockets are checked, then it is stopped by its pid."""
-    import os
-    import socket
-    import subprocess
-    import time
-    import urllib.request
-
-    import psutil
-
-    root = Path(__file__).resolve().parents[2]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, DEEPSYNTH_HOME=str(tmp_path), **{auth.USERS_FILE_ENV: str(tmp_path / "none.json")})
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
-                                str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-                time.sleep(0.3)
-        listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
-        assert listening == {"127.0.0.1"}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def test_stopping_the_dashboards_pid_stops_the_server(workspace, no_users, tmp_path):
     """`deepsynth dashboard` becomes the server (exec): SIGTERM to the pid it started with leaves no
     Streamlit process serving (a child server outlived its stopped launcher before)."""
@@ -194,7 +160,7 @@ def test_stopping_the_dashboards_pid_stops_the_server(workspace, no_users, tmp_p
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "dashboard.log").read_text()
                 time.sleep(0.5)
         children.extend(psutil.Process(process.pid).children(recursive=True))
-        assert "streamlit" in " ".join(psutil.Process(process.pid).cmdline())  # the pid is the server
+        assert "serve.py run" in " ".join(psutil.Process(process.pid).cmdline())  # the pid is the server
         assert not children
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

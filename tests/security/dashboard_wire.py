@@ -82,6 +82,11 @@ class Run:
 
     widgets: list[Widget] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+    """Page names the navigation message(s) declared."""
+    script_path: str = ""
+    """`main_script_path` of the session's first message."""
+    gather_usage_stats: bool | None = None
 
     def widget(self, label: str) -> Widget:
         matches = [w for w in self.widgets if w.label == label]
@@ -125,13 +130,17 @@ class Client:
         message.clear_cache = True
         self.send(message)
 
-    def run(self, page: str = "", widgets: list = (), fragment_id: str = "", timeout: float = 60) -> Run:
-        """Ask for a script run (a page load, a click) and collect what it sends until it finishes."""
+    def run(self, page: str = "", widgets: list = (), fragment_id: str = "", timeout: float = 60,
+            url: str = "") -> Run:
+        """Ask for a script run (a page load, a click) and collect what it sends until it finishes;
+        `url` is the address the browser says it is at."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
         message = BackMsg()
         state = message.rerun_script
         state.page_name = page
+        if url:
+            state.context_info.url = url
         state.fragment_id = fragment_id
         state.widget_states.widgets.extend(widgets)
         self.send(message)
@@ -158,6 +167,11 @@ class Client:
                 if hasattr(inner, "id") and getattr(inner, "id", ""):
                     run.widgets.append(Widget(element.WhichOneof("type"), inner.id, getattr(inner, "label", ""),
                                               message.delta.fragment_id))
+            elif kind == "navigation":
+                run.pages += [page.page_name for page in message.navigation.app_pages]
+            elif kind == "new_session":
+                run.script_path = message.new_session.main_script_path
+                run.gather_usage_stats = message.new_session.config.gather_usage_stats
             elif kind == "script_finished":
                 if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:  # st.rerun(): the next run follows
                     return run
