@@ -1,7 +1,8 @@
 """The live panel of one training job: state in words, its history, step, loss curve, samples/s,
 ETA, the final scores and sample outputs, the log without its noise, and the cancel / resume
-buttons. It reruns on its own every 2 s while the job runs (`login.fragment`: `st.fragment` that checks the session first), reading only the job
-folder and the run's metric history, so the rest of the page stays still.
+buttons. It reruns on its own every 2 s while the job runs (`login.fragment`: `st.fragment` that
+checks the session first), reading only the job folder and the run's metric history, so the rest
+of the page stays still.
 
 One step figure everywhere: `progress.current_step` (the later of the job report and the last
 logged metric) as `step_text` (`7 / 10`), in the header and the Step metric alike."""

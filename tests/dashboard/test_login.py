@@ -175,3 +175,22 @@ def test_with_oidc_signed_out_shows_only_the_sign_in_button(workspace, monkeypat
         assert [t.value for t in app.title] == ["DeepSynth"] and [b.label for b in app.button] == ["Sign in"]
         assert not app.text_input and not app.selectbox and len(app.sidebar) == 0
     assert not fake_spawn.calls and jobs.list_jobs() == []
+
+
+def test_every_fragment_checks_the_session():
+    """A fragment's own reruns skip app.py's gate: every one must be `login.fragment`."""
+    from dashboard_testing import ROOT
+
+    sources = [*ROOT.joinpath("dashboard").rglob("*.py"), *ROOT.joinpath("pages").glob("*.py")]
+    direct = [str(path.relative_to(ROOT)) for path in sources
+              if "st.fragment(" in path.read_text() and path.name != "login.py"]
+    assert direct == []
+
+
+def test_a_settings_change_from_a_removed_user_is_not_saved(users, workspace):
+    app = sign_in(open_app(), "alice", PASSWORD)
+    users.write_text(users.read_text().replace('"alice"', '"alice-revoked"'))
+    app.text_input(key="settings.tracking_uri").input("http://attacker.example:5000").run()
+    assert_only_the_login_form(app)
+    saved = workspace / "workspace" / "dashboard.json"
+    assert not saved.exists() or "attacker" not in saved.read_text()

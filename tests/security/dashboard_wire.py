@@ -23,7 +23,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(os.environ.get("DEEPSYNTH_ATTACK_TARGET") or Path(__file__).resolve().parents[2])
+"""The checkout whose dashboard is attacked: this one, or (to watch the attacks succeed on an older
+version) the one `$DEEPSYNTH_ATTACK_TARGET` names."""
 APP = CHECKOUT / "dashboard" / "app.py"
 
 
