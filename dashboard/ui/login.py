@@ -144,7 +144,7 @@ def _keep_the_asked_page(sections: Any) -> None:
     if not sections:
         return
     pages = [page for section in sections.values() for page in section]
-    chosen = _asked_page(pages) or next((page for page in pages if page.default), pages[0])
+    chosen = _asked_page(pages) or next((page for page in pages if page.url_path == ""), pages[0])  # "": the default
     st.navigation([chosen], position="hidden")
 
 

@@ -41,6 +41,7 @@ def test_signed_out_nothing_but_the_form_and_the_asked_page_is_told(users_file, 
         code, body = status(port, "/_stcore/metrics")  # now the app's page shell, like any unknown path
         assert b"active_sessions" not in body and b"# TYPE" not in body and b"<!doctype html>" in body.lower()
         with Client(port) as client:
+            assert client.run().pages == ["Presets & estimate"]  # at /: the default page alone
             url = f"http://127.0.0.1:{port}/train"
             form = client.run(page="train", url=url)
             assert str(CHECKOUT) not in form.script_path and form.script_path == "dashboard/app.py"
