@@ -13,6 +13,8 @@ import sys
 import time
 import tomllib
 
+import pytest
+
 from dashboard_wire import APP, CHECKOUT, Client, free_port, serving
 
 from deepsynth.dashboard_host import server_options
@@ -120,3 +122,32 @@ def test_deepsynth_server_refuses_a_forged_host(tmp_path):
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@pytest.mark.parametrize(("headers", "served"), [
+    ({"host": "127.0.0.1:8501"}, True),
+    ({"host": "LOCALHOST.:8501"}, True),
+    ({"host": "[::1]:8501"}, True),
+    ({"host": "dash.team.example"}, True),
+    ({"host": f"{REBOUND}:8501"}, False),
+    ({"host": "localhost.attacker.example"}, False),
+    ({}, False),  # no Host at all
+    ({"host": "127.0.0.1:8501", "origin": "http://127.0.0.1:8501"}, True),
+    ({"host": "127.0.0.1:8501", "origin": f"http://{REBOUND}:8501"}, False),
+    ({"host": "127.0.0.1:8501", "origin": "null"}, False),  # a sandboxed frame or a file:// page
+    ({"host": "127.0.0.1:8501", "origin": "file://"}, False),
+])
+def test_the_host_and_origin_rule(headers, served, monkeypatch):
+    import importlib.util
+
+    from streamlit import config
+
+    spec = importlib.util.spec_from_file_location("dashboard_serve", CHECKOUT / "dashboard" / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    before = config.get_option("server.allowedHosts")
+    config.set_option("server.allowedHosts", server_options.allowed_hosts("127.0.0.1", ["dash.team.example"]))
+    try:
+        assert serve.accepted(headers) is served
+    finally:
+        config.set_option("server.allowedHosts", before)
