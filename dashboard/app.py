@@ -28,7 +28,7 @@ def main() -> None:
     from ui import cached, login, settings
     from ui.widgets import STATE_ICONS
 
-    @st.fragment(run_every="5s")
+    @login.fragment(run_every="5s")
     def running_jobs() -> None:
         """The jobs still running, on every page (they outlive a dashboard restart)."""
         from deepsynth.jobs import running_jobs as alive

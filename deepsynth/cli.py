@@ -30,7 +30,7 @@ COMMANDS: dict[str, str] = {
     "models": "deepsynth.tracking.cli",
     "infer": "deepsynth.inference.cli",
     "server": "deepsynth.tracking.cli",
-    "dashboard": "deepsynth.dashboard_launcher",
+    "dashboard": "deepsynth.dashboard_host.launcher",
 }
 
 

@@ -23,7 +23,7 @@ import streamlit as st
 
 from deepsynth import paths
 from deepsynth.atomic_files import write_json_atomic
-from deepsynth.dashboard_auth import SESSION_USER_KEY as USER_KEY  # absent: the single local user
+from deepsynth.dashboard_host.users import SESSION_USER_KEY as USER_KEY  # absent: the single local user
 
 FOLDER = "dashboard-forms"
 LOCAL_USER = "local"

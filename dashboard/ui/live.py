@@ -1,7 +1,8 @@
 """The live panel of one training job: state in words, its history, step, loss curve, samples/s,
 ETA, the final scores and sample outputs, the log without its noise, and the cancel / resume
-buttons. It reruns on its own every 2 s while the job runs (`st.fragment`), reading only the job
-folder and the run's metric history, so the rest of the page stays still.
+buttons. It reruns on its own every 2 s while the job runs (`login.fragment`: `st.fragment` that
+checks the session first), reading only the job folder and the run's metric history, so the rest
+of the page stays still.
 
 One step figure everywhere: `progress.current_step` (the later of the job report and the last
 logged metric) as `step_text` (`7 / 10`), in the header and the Step metric alike."""
@@ -18,7 +19,7 @@ from deepsynth import jobs
 from deepsynth.errors import DeepSynthError
 from deepsynth.jobs.progress import current_step, eta_seconds, history_lines, log_tail, state_text, step_text
 from deepsynth.units import readable_duration
-from ui import cached
+from ui import cached, login
 from ui.widgets import STATE_ICONS, show_error
 
 REFRESH = "2s"
@@ -62,7 +63,7 @@ def jobs_table(uri: str) -> list:
 
     all_jobs = jobs.list_jobs()  # read from disk: survives a dashboard restart
 
-    @st.fragment(run_every=REFRESH if any(job.alive for job in all_jobs) else None)
+    @login.fragment(run_every=REFRESH if any(job.alive for job in all_jobs) else None)
     def draw() -> None:
         current = jobs.list_jobs()
         steps = job_steps(current, uri)
@@ -131,7 +132,7 @@ def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
     """Draw the panel for `job_id`; refreshes itself while the job is alive."""
     job = jobs.get_job(job_id)
 
-    @st.fragment(run_every=REFRESH if job.alive else None)
+    @login.fragment(run_every=REFRESH if job.alive else None)
     def draw() -> None:
         current = jobs.get_job(job_id)
         if current.state != job.state:  # started, finished or failed since the page drew: redraw all of it

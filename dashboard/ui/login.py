@@ -1,37 +1,36 @@
-"""The sign-in gate: `require_login()` runs in `app.py` before any page or navigation is drawn.
+"""The sign-in gate: `require_login()` runs in `app.py` before any page or navigation is drawn, and
+`fragment()` (used instead of `st.fragment` everywhere) runs the same check before every fragment
+run, so a click inside a live panel is refused once its session no longer counts.
 
-- Password login (`deepsynth dashboard --add-user NAME` made the users file): a form; the pages
-  run only for a session whose user is still in the users file (it is read on every run, so
-  removing a user signs them out). A wrong password gets one neutral answer, and repeated
-  failures slow down (`deepsynth.dashboard_auth.LoginThrottle`, one per server process).
+- Password login (the users file has users: `deepsynth dashboard --add-user NAME`): a form; pages
+  and fragments run only for a session whose user is in the users file as it is NOW (read on every
+  run: removing a user signs them out at their next click, adding the first user turns the login
+  on without a restart). A wrong password gets one neutral answer, and repeated failures slow down
+  (`deepsynth.dashboard_host.throttle`: counted on disk per client address and per user name, out
+  of reach of Streamlit's "clear cache" message).
 - OIDC (`deepsynth dashboard --oidc`): Streamlit's `st.login`; only the e-mails or @domains in
   `DEEPSYNTH_DASHBOARD_OIDC_ALLOW` get in.
 - No login: served only on loopback. Reachable from other machines (`server.address` unset or
-  not loopback, e.g. a plain `streamlit run dashboard/app.py` outside the repository root) the
-  app draws a refusal and nothing else, unless the launcher's `--insecure-no-login` said so.
+  not loopback) the app draws a refusal and nothing else, unless the launcher's
+  `--insecure-no-login` said so.
 The signed-in user name is kept in `st.session_state[USER_KEY]` (None without a login): the Train
 page records it on the jobs it starts.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import secrets
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
 
-from deepsynth import dashboard_auth as auth
+from deepsynth.dashboard_host import addresses, sessions
+from deepsynth.dashboard_host import users as auth
+from deepsynth.dashboard_host.throttle import FailedSignIns, throttle_file
 from deepsynth.errors import DeepSynthError
 
 USER_KEY = auth.SESSION_USER_KEY
-SESSION_KEY = "deepsynth.login.session"
-
-
-@st.cache_resource
-def throttle() -> auth.LoginThrottle:
-    """The failed-sign-in counts of this server process, shared by every session."""
-    return auth.LoginThrottle()
 
 
 def signed_in_user() -> str | None:
@@ -39,12 +38,55 @@ def signed_in_user() -> str | None:
     return st.session_state.get(USER_KEY)
 
 
+def client_address() -> str:
+    """The address failed sign-ins from this browser are counted against."""
+    try:
+        remote = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For") if st.context.headers else []
+    except Exception:  # no browser connection (a test run): this machine
+        remote, forwarded = None, []
+    return addresses.client_address(remote, forwarded, addresses.trusted_proxies())
+
+
+def _oidc_email() -> str | None:
+    return str(st.user.get("email") or "") or None if st.user.get("is_logged_in") else None
+
+
+def session_is_live() -> bool:
+    """Whether this session may act now, against the users file as it is now."""
+    try:
+        mode = auth.login_mode()
+        users = auth.read_users(auth.users_file()) if mode == auth.PASSWORD else {}
+    except DeepSynthError:
+        return False  # a broken users file lets no one act
+    email = _oidc_email() if mode == auth.OIDC else None
+    return sessions.live_user(signed_in_user(), mode, users, email, os.environ.get(auth.OIDC_ALLOW_ENV, ""))
+
+
+def fragment(function: Callable | None = None, **options: Any):
+    """`st.fragment` whose every run first checks the session: a fragment's own reruns (its
+    `run_every` timer, a click inside it) do not run `app.py`, so `require_login` alone would
+    never see them. A session that no longer counts reruns the whole app, which shows the form."""
+    def wrap(body: Callable) -> Callable:
+        @functools.wraps(body)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not session_is_live():
+                st.session_state.pop(USER_KEY, None)
+                st.rerun(scope="app")
+            return body(*args, **kwargs)
+
+        return st.fragment(guarded, **options)
+
+    return wrap(function) if function is not None else wrap
+
+
 def require_login(sections: Any = None) -> str | None:
     """Let the session through (returning its user name, None without a login) or draw the
     sign-in form / the refusal and stop the script run.
 
-    `sections` (what `st.navigation` takes) are declared hidden while signed out: nothing is
-    drawn, but the page a link asked for (/train) is the one shown after signing in."""
+    While signed out only the page a link asked for (/train) is declared, hidden (`sections` is
+    what `st.navigation` takes): nothing is drawn, no other page is named, and that page is the
+    one shown after signing in."""
     try:
         mode = auth.login_mode()
         if mode == auth.PASSWORD:
@@ -62,7 +104,7 @@ def require_login(sections: Any = None) -> str | None:
         st.error(
             f"This dashboard is reachable from other machines ({where}) and has no login, so it shows "
             "nothing. Serve it on this machine only: `deepsynth dashboard` (127.0.0.1), or `streamlit run "
-            "dashboard/app.py` from the repository root (its .streamlit/config.toml binds 127.0.0.1). "
+            "dashboard/app.py` (dashboard/.streamlit/config.toml binds 127.0.0.1). "
             "For a team, create a login first: `deepsynth dashboard --add-user NAME` (see docs/TEAM.md).")
         st.stop()
     return None
@@ -78,19 +120,41 @@ def _sidebar_user(user: str, sign_out) -> None:
         st.button("Sign out", key="login.sign_out", on_click=sign_out)
 
 
+def _asked_page(pages: list) -> Any:
+    """The page this run was asked for (a link's /train, a rerun of the page on screen), if it is
+    one of `pages`: what `st.navigation` itself would resolve."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    manager = ctx.pages_manager if ctx is not None else None
+    if manager is None:
+        return None
+    for wanted in (manager.intended_page_script_hash, manager.current_page_script_hash):
+        found = next((page for page in pages if wanted and page._script_hash == wanted), None)
+        if found is not None:
+            return found
+    name = manager.intended_page_name
+    return next((page for page in pages if name and page.url_path == name), None)
+
+
 def _keep_the_asked_page(sections: Any) -> None:
-    if sections:
-        st.navigation(sections, position="hidden")  # routes only: no page runs, nothing is drawn
+    """Declare the one page the address asks for (else the default one), hidden: nothing runs or
+    is drawn, the browser learns no other page's name, and after signing in the same page shows
+    (a page's identity is its url path)."""
+    if not sections:
+        return
+    pages = [page for section in sections.values() for page in section]
+    chosen = _asked_page(pages) or next((page for page in pages if page.url_path == ""), pages[0])  # "": the default
+    st.navigation([chosen], position="hidden")
 
 
 def _password_gate(users: dict[str, str], sections: Any) -> str:
     user = st.session_state.get(USER_KEY)
-    if user is not None and user in users:
+    if sessions.live_user(user, auth.PASSWORD, users):
         _sidebar_user(user, _sign_out)
         return user
     st.session_state.pop(USER_KEY, None)
     _keep_the_asked_page(sections)
-    session = st.session_state.setdefault(SESSION_KEY, secrets.token_hex(16))
     st.title("DeepSynth")
     st.caption("This dashboard is shared: sign in to use it.")
     with st.form("login.form", clear_on_submit=True, width=420):
@@ -99,7 +163,9 @@ def _password_gate(users: dict[str, str], sections: Any) -> str:
                                  autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        result = auth.sign_in(users, name.strip(), password, throttle(), session)
+        counts = FailedSignIns(throttle_file(auth.users_file()))
+        result = sessions.sign_in(users, name.strip(), password, counts, client_address(),
+                                  every_address=not addresses.addresses_are_real())
         if result.user is not None:
             st.session_state[USER_KEY] = result.user
             st.rerun()

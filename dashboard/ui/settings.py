@@ -58,6 +58,10 @@ def save(settings: Settings) -> None:
 
 
 def _save_from_widgets() -> None:
+    from ui import login
+
+    if not login.session_is_live():  # a callback runs before the page's gate: check here too
+        return
     changes = {f.name: st.session_state[f"settings.{f.name}"] for f in fields(Settings)
                if f"settings.{f.name}" in st.session_state}
     save(replace(load(), **changes))

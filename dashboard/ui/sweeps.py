@@ -27,6 +27,7 @@ from deepsynth.jobs import queue_runner
 from deepsynth.sweeps import record as sweep_record
 from deepsynth.sweeps.grid import label, parse_axes, point_count, sweepable_fields
 from deepsynth.sweeps.plan import MAX_POINTS_WITHOUT_YES
+from ui import login
 from ui.widgets import show_error
 
 RUNNER_KEY = "deepsynth.ensure_runner"
@@ -128,7 +129,7 @@ def queue_and_progress(uri: str) -> None:
     """Waiting jobs (position, move, cancel) and each sweep's progress; refreshes while busy."""
     busy = bool(queue.list_queued()) or bool(queue.snapshot().started)
 
-    @st.fragment(run_every=REFRESH if busy else None)
+    @login.fragment(run_every=REFRESH if busy else None)
     def draw() -> None:
         _queue_panel()
         _sweeps_panel(uri)

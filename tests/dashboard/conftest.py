@@ -50,7 +50,7 @@ def workspace(workspace, monkeypatch, store, request) -> Path:
 
     from streamlit import config
 
-    from deepsynth import dashboard_auth
+    from deepsynth.dashboard_host import users as dashboard_auth
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
     # no login unless a test sets one up (never this machine's own users file), served on loopback

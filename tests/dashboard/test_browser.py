@@ -22,7 +22,7 @@ from waiting import wait_for
 
 from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
-from deepsynth.dashboard_launcher import dashboard_command
+from deepsynth.dashboard_host.launcher import dashboard_command
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -217,7 +217,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def served_with_login(workspace, store, datasets_setting, tmp_path):
     """The dashboard as `deepsynth dashboard` serves it once a user exists: login on."""
-    from deepsynth import dashboard_auth
+    from deepsynth.dashboard_host import users as dashboard_auth
 
     users = tmp_path / "private" / "dashboard-users.json"
     dashboard_auth.add_user(users, "alice", PASSWORD)

@@ -7,19 +7,36 @@ from pathlib import Path
 
 import pytest
 
-from deepsynth import dashboard_auth as auth
-from deepsynth import dashboard_launcher
+from deepsynth.dashboard_host import users as auth
+from deepsynth.dashboard_host import launcher as dashboard_launcher
 from deepsynth.cli import build_parser
 from deepsynth.errors import DeepSynthError
 
 
 def test_default_command_serves_the_app_on_loopback_without_telemetry():
     argv = dashboard_launcher.dashboard_command()
-    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(argv[4]) == Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    options = dict(zip(argv[5::2], argv[6::2]))
+    root = Path(__file__).resolve().parents[2]
+    assert argv[:3] == [sys.executable, str(root / "dashboard" / "serve.py"), "run"]
+    assert Path(argv[3]) == root / "dashboard" / "app.py"
+    pairs = list(zip(argv[4::2], argv[5::2]))
+    options = dict(pairs)
     assert options == {"--server.address": "127.0.0.1", "--server.port": "8501", "--server.headless": "true",
-                       "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal"}
+                       "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal",
+                       "--server.enableCORS": "true", "--server.enableXsrfProtection": "true",
+                       "--server.allowedHosts": "::1"}
+    assert [value for flag, value in pairs if flag == "--server.allowedHosts"] == ["localhost", "127.0.0.1", "::1"]
+
+
+def test_the_team_adds_host_names_and_a_wildcard_bind_accepts_this_machines_names():
+    import socket
+
+    argv = dashboard_launcher.dashboard_command("0.0.0.0", 8600, ["Dash.Example.org", "*.team.example.org"])
+    hosts = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--server.allowedHosts"]
+    assert hosts[:3] == ["localhost", "127.0.0.1", "::1"] and hosts[-2:] == ["dash.example.org", "*.team.example.org"]
+    assert socket.gethostname().lower() in hosts and "0.0.0.0" not in hosts and "*" not in hosts
+    for bad in ("*", "evil.example/x", "a b"):
+        with pytest.raises(DeepSynthError, match="--allowed-host"):
+            dashboard_launcher.dashboard_command("127.0.0.1", 8600, [bad])
 
 
 class Calls(list):
@@ -49,8 +66,9 @@ def test_verb_parses_and_runs_the_command_it_built(capsys, no_users):
     ((argv, env),) = launch("--port", "8611")
     assert argv[argv.index("--server.port") + 1] == "8611"
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
-    assert env[auth.LOGIN_ENV] == auth.NONE and auth.INSECURE_NO_LOGIN_ENV not in env
-    assert "http://127.0.0.1:8611  (no sign-in" in capsys.readouterr().out
+    assert auth.LOGIN_ENV not in env and auth.INSECURE_NO_LOGIN_ENV not in env
+    assert env[auth.USERS_FILE_ENV] == str(no_users)  # named even while empty: read on every run
+    assert "http://127.0.0.1:8611  (no sign-in until a user is added to" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7"])
@@ -68,7 +86,7 @@ def test_a_public_address_without_a_login_is_refused(host, no_users):
 def test_the_override_flag_serves_it_and_says_what_it_exposes(capsys, no_users):
     ((argv, env),) = launch("--host", "0.0.0.0", "--insecure-no-login")
     assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
-    assert env[auth.LOGIN_ENV] == auth.NONE and env[auth.INSECURE_NO_LOGIN_ENV] == "1"
+    assert auth.LOGIN_ENV not in env and env[auth.INSECURE_NO_LOGIN_ENV] == "1"
     assert "warning: --insecure-no-login: anyone who can reach 0.0.0.0:8501 can start and cancel training jobs" \
         in capsys.readouterr().err
 
@@ -77,9 +95,20 @@ def test_add_user_reads_the_password_from_stdin_and_then_the_login_is_on(capsys,
     assert launch("--add-user", "alice", stdin=io.StringIO("a long enough password\n")) == []
     assert stat.S_IMODE(no_users.stat().st_mode) == 0o600
     assert auth.verify_password("a long enough password", auth.read_users(no_users)["alice"])
-    assert f"added dashboard user 'alice' in {no_users}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"added dashboard user 'alice' in {no_users}" in out and "asks everyone to sign in from its next click" in out
     ((argv, env),) = launch("--host", "0.0.0.0")  # a login now: exposing it is allowed
-    assert env[auth.LOGIN_ENV] == auth.PASSWORD and env[auth.USERS_FILE_ENV] == str(no_users)
+    assert auth.LOGIN_ENV not in env and env[auth.USERS_FILE_ENV] == str(no_users)
+
+
+def test_login_settings_of_the_calling_shell_never_reach_the_app(no_users, monkeypatch):
+    monkeypatch.setenv(auth.LOGIN_ENV, "none")
+    monkeypatch.setenv(auth.INSECURE_NO_LOGIN_ENV, "1")
+    ((argv, env),) = launch("--trusted-proxy", "127.0.0.1")
+    assert auth.LOGIN_ENV not in env and auth.INSECURE_NO_LOGIN_ENV not in env
+    assert env["DEEPSYNTH_DASHBOARD_TRUSTED_PROXIES"] == "127.0.0.1"
+    with pytest.raises(DeepSynthError, match="--trusted-proxy 'proxy.lan'"):
+        launch("--trusted-proxy", "proxy.lan")
 
 
 def test_add_user_at_a_terminal_asks_twice(no_users):
@@ -99,41 +128,6 @@ def test_add_user_at_a_terminal_asks_twice(no_users):
 def test_oidc_needs_an_allow_list(no_users):
     with pytest.raises(DeepSynthError, match="--oidc needs"):
         launch("--oidc", "--host", "0.0.0.0")
-
-
-def test_plain_streamlit_run_from_the_repository_root_listens_on_loopback_only(tmp_path):
-    """`.streamlit/config.toml` at the root sets server.address (Streamlit binds every interface
-    without it); the server's listening sockets are checked, then it is stopped by its pid."""
-    import os
-    import socket
-    import subprocess
-    import time
-    import urllib.request
-
-    import psutil
-
-    root = Path(__file__).resolve().parents[2]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, DEEPSYNTH_HOME=str(tmp_path), **{auth.USERS_FILE_ENV: str(tmp_path / "none.json")})
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
-                                str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-                time.sleep(0.3)
-        listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
-        assert listening == {"127.0.0.1"}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_stopping_the_dashboards_pid_stops_the_server(workspace, no_users, tmp_path):
@@ -166,7 +160,7 @@ def test_stopping_the_dashboards_pid_stops_the_server(workspace, no_users, tmp_p
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "dashboard.log").read_text()
                 time.sleep(0.5)
         children.extend(psutil.Process(process.pid).children(recursive=True))
-        assert "streamlit" in " ".join(psutil.Process(process.pid).cmdline())  # the pid is the server
+        assert "serve.py run" in " ".join(psutil.Process(process.pid).cmdline())  # the pid is the server
         assert not children
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

@@ -31,8 +31,10 @@ print(json.dumps({"heavy": heavy, "shown": shown}))
 
 def test_no_page_imports_the_training_stack(workspace, store, datasets_setting):
     env = dict(os.environ, DEEPSYNTH_HOME=str(workspace), MLFLOW_TRACKING_URI=store.uri)
+    # started in dashboard/, AppTest reads dashboard/.streamlit/config.toml (loopback) as
+    # `streamlit run` does from anywhere; AppTest alone reads only the current folder's
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(APP), ",".join(PAGES), ",".join(HEAVY)],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env, timeout=600, cwd=str(APP.parent))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result["shown"]) == set(PAGES) and all(n > 2 for n in result["shown"].values())

@@ -12,7 +12,8 @@ import psutil
 import pytest
 from dashboard_testing import APP, PAGES, texts
 
-from deepsynth import dashboard_auth, jobs
+from deepsynth import jobs
+from deepsynth.dashboard_host import users as dashboard_auth
 
 PASSWORD = "correct horse battery staple"
 PAGE_TITLES = ("Presets & estimate", "Dataset", "Train", "Compare runs", "Export & registry", "Playground")
@@ -92,20 +93,31 @@ def test_a_wrong_password_gets_the_same_answer_whether_or_not_the_user_exists(us
     assert dashboard_auth.WRONG_CREDENTIALS == "Wrong user name or password."
 
 
-def test_repeated_failures_slow_down_per_user_name_and_per_session(users):
+@pytest.fixture
+def client_address(monkeypatch):
+    """Set the address the next AppTest runs come from (`st.context.ip_address`; None: this machine)."""
+    from streamlit.runtime.context import ContextProxy
+
+    current = [None]
+    monkeypatch.setattr(ContextProxy, "ip_address", property(lambda self: current[0]))
+    return current
+
+
+def test_repeated_failures_slow_down_per_address_and_per_user_name(users, client_address):
+    client_address[0] = "203.0.113.9"
     app = open_app()
     for _ in range(3):  # the free attempts
         assert [e.value for e in sign_in(app, "alice", "guess").error] == [dashboard_auth.WRONG_CREDENTIALS]
-    assert [e.value for e in sign_in(app, "alice", "guess").error] == [dashboard_auth.WRONG_CREDENTIALS]
-    locked = sign_in(app, "alice", PASSWORD).error  # even the right password waits now
+    locked = sign_in(app, "alice", PASSWORD).error  # the 4th attempt waits, even with the right password
     assert [e.value for e in locked] == ["Too many failed sign-ins: try again in 2 s."]
-    # per user name: another session cannot try alice either; per session: nor another name here
+    # per address: a fresh session from there cannot try alice, nor another name
     assert "Too many failed sign-ins" in sign_in(open_app(), "alice", PASSWORD).error[0].value
-    assert "Too many failed sign-ins" in sign_in(app, "bob", "another long password").error[0].value
+    assert "Too many failed sign-ins" in sign_in(open_app(), "bob", "another long password").error[0].value
     assert_only_the_login_form(app)
-    # bob, from a fresh session, is not slowed by alice's attacker
-    other = sign_in(open_app(), "bob", "another long password")
-    assert not other.error and "Signed in as **bob**" in texts(other)
+    # the real alice, from another address, is not slowed by the guesser
+    client_address[0] = "198.51.100.7"
+    other = sign_in(open_app(), "alice", PASSWORD)
+    assert not other.error and "Signed in as **alice**" in texts(other)
 
 
 def test_the_right_password_opens_every_page_and_signing_out_closes_them(users, fake_spawn, datasets_setting):
@@ -163,3 +175,22 @@ def test_with_oidc_signed_out_shows_only_the_sign_in_button(workspace, monkeypat
         assert [t.value for t in app.title] == ["DeepSynth"] and [b.label for b in app.button] == ["Sign in"]
         assert not app.text_input and not app.selectbox and len(app.sidebar) == 0
     assert not fake_spawn.calls and jobs.list_jobs() == []
+
+
+def test_every_fragment_checks_the_session():
+    """A fragment's own reruns skip app.py's gate: every one must be `login.fragment`."""
+    from dashboard_testing import ROOT
+
+    sources = [*ROOT.joinpath("dashboard").rglob("*.py"), *ROOT.joinpath("pages").glob("*.py")]
+    direct = [str(path.relative_to(ROOT)) for path in sources
+              if "st.fragment(" in path.read_text() and path.name != "login.py"]
+    assert direct == []
+
+
+def test_a_settings_change_from_a_removed_user_is_not_saved(users, workspace):
+    app = sign_in(open_app(), "alice", PASSWORD)
+    users.write_text(users.read_text().replace('"alice"', '"alice-revoked"'))
+    app.text_input(key="settings.tracking_uri").input("http://attacker.example:5000").run()
+    assert_only_the_login_form(app)
+    saved = workspace / "workspace" / "dashboard.json"
+    assert not saved.exists() or "attacker" not in saved.read_text()

@@ -1,8 +1,8 @@
-"""Who may use the dashboard: hashed passwords, the users file, and slowing down password guessing.
+"""Who may use the dashboard: hashed passwords, the users file, and how the app signs people in.
 
-The dashboard (`dashboard/ui/login.py` draws the form; this module never imports streamlit) asks
-for a user name and password whenever a login is configured, and `deepsynth dashboard` refuses to
-bind beyond loopback without one. Passwords are never stored: each user has a scrypt hash (RFC
+The dashboard (`dashboard/ui/login.py` draws the form; this package never imports streamlit) asks
+for a user name and password whenever the users file has users, and `deepsynth dashboard` refuses to
+bind beyond loopback without a login. Passwords are never stored: each user has a scrypt hash (RFC
 7914; n=2**14, r=8, p=1: ~16 MiB and ~50 ms per check, the parameters OWASP's password storage
 cheat sheet lists) with a random 16-byte salt of its own, compared with `hmac.compare_digest`.
 
@@ -11,10 +11,9 @@ outside the repository: `$DEEPSYNTH_DASHBOARD_USERS`, else `~/.config/deepsynth/
 (`$XDG_CONFIG_HOME` honoured). `deepsynth dashboard --add-user NAME` writes it (mode 0600, atomically);
 a file that other users can read, or one inside the DeepSynth checkout, is refused.
 
-A failed sign-in answers the same whether or not the user exists, after the same work (an unknown
-name is checked against a dummy hash). Repeated failures slow down: after `free_attempts` failures
-for one user name (known or not) or one browser session, the next attempt must wait 2, 4, 8 ... s
-(at most `max_delay_s`); a success clears both counts.
+The file is read again on every script run and every fragment run (`sessions.live_user`): a user
+added, removed or given a new password counts from the next click, without a restart. Checking one
+attempt is `sessions.sign_in`; slowing guessing down is `throttle.FailedSignIns`.
 """
 
 from __future__ import annotations
@@ -27,12 +26,9 @@ import os
 import re
 import secrets
 import stat
-import threading
-import time
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from deepsynth.errors import DeepSynthError
 
@@ -41,13 +37,15 @@ USERS_FILE_ENV = "DEEPSYNTH_DASHBOARD_USERS"
 SESSION_USER_KEY = "deepsynth.user"
 """Where the dashboard keeps the signed-in user name in a session (absent or None: no login)."""
 LOGIN_ENV = "DEEPSYNTH_DASHBOARD_LOGIN"
-"""Set by `deepsynth dashboard` for the app: `password`, `oidc` or `none` (see `login_mode`)."""
+"""Set to `oidc` by `deepsynth dashboard --oidc`; unset (or `password`): the users file decides."""
 INSECURE_NO_LOGIN_ENV = "DEEPSYNTH_DASHBOARD_INSECURE_NO_LOGIN"
 """Set to 1 by `deepsynth dashboard --insecure-no-login`: serve beyond loopback without a login."""
 OIDC_ALLOW_ENV = "DEEPSYNTH_DASHBOARD_OIDC_ALLOW"
 """With `--oidc`: the e-mail addresses and `@domain`s allowed in, comma-separated."""
 PASSWORD, OIDC, NONE = "password", "oidc", "none"
-LOGIN_MODES = (PASSWORD, OIDC, NONE)
+LOGIN_MODES = (PASSWORD, OIDC)
+"""What `DEEPSYNTH_DASHBOARD_LOGIN` may say. `none` is not one of them: without users the dashboard
+has no login, and the first `--add-user` turns the login on at the next click."""
 WRONG_CREDENTIALS = "Wrong user name or password."
 """The one answer to a failed sign-in: it never says whether the user exists."""
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -129,7 +127,7 @@ def _dummy_record() -> str:
 
 # -- the users file ----------------------------------------------------------------------------
 def _source_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def check_outside_repository(path: Path) -> None:
@@ -182,13 +180,14 @@ def add_user(path: Path, name: str, password: str) -> bool:
 
 
 def login_mode(environ: Mapping[str, str] = os.environ) -> str:
-    """How the app signs people in: what the launcher said (`DEEPSYNTH_DASHBOARD_LOGIN`), else a
-    password login when the users file has users, else none."""
+    """How the app signs people in, decided again on every run: OpenID Connect when the launcher
+    said `--oidc`, else a password login when the users file has users (read now: a user added to a
+    running dashboard turns the login on at the next click), else none."""
     mode = environ.get(LOGIN_ENV)
-    if mode:
-        if mode not in LOGIN_MODES:
-            raise DeepSynthError(f"{LOGIN_ENV}={mode!r}: must be one of {', '.join(LOGIN_MODES)}")
-        return mode
+    if mode and mode not in LOGIN_MODES:
+        raise DeepSynthError(f"{LOGIN_ENV}={mode!r}: must be one of {', '.join(LOGIN_MODES)} (or unset)")
+    if mode == OIDC:
+        return OIDC
     return PASSWORD if read_users(users_file(environ)) else NONE
 
 
@@ -208,72 +207,3 @@ def reachable_beyond_loopback(address: str | None) -> bool:
     from deepsynth.tracking.server import is_loopback
 
     return not address or not is_loopback(address)
-
-
-# -- slowing down guessing ---------------------------------------------------------------------
-class LoginThrottle:
-    """Failed sign-ins counted per user name (known or not) and per browser session; past
-    `free_attempts` failures each further attempt must wait `base_delay_s * 2**k` (capped).
-    One per server process, shared by its sessions (thread-safe)."""
-
-    def __init__(self, free_attempts: int = 3, base_delay_s: float = 2.0, max_delay_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
-        self.free_attempts, self.base_delay_s, self.max_delay_s = free_attempts, base_delay_s, max_delay_s
-        self.clock, self.max_keys = clock, max_keys
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (failures, not before)
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _keys(name: str, session: str) -> tuple[str, str]:
-        return f"user:{name.strip().casefold()}", f"session:{session}"
-
-    def wait_s(self, name: str, session: str) -> float:
-        """Seconds before `name` may try again from `session` (0: now)."""
-        now = self.clock()
-        with self._lock:
-            return max(max(0.0, self._failures.get(key, (0, now))[1] - now) for key in self._keys(name, session))
-
-    def failed(self, name: str, session: str) -> None:
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) >= self.max_keys:  # forget the oldest; a flood cannot grow memory
-                for key in sorted(self._failures, key=lambda k: self._failures[k][1])[: self.max_keys // 10]:
-                    del self._failures[key]
-            for key in self._keys(name, session):
-                count = self._failures.get(key, (0, now))[0] + 1
-                extra = count - self.free_attempts
-                delay = min(self.max_delay_s, self.base_delay_s * 2 ** (extra - 1)) if extra > 0 else 0.0
-                self._failures[key] = (count, now + delay)
-
-    def succeeded(self, name: str, session: str) -> None:
-        with self._lock:
-            for key in self._keys(name, session):
-                self._failures.pop(key, None)
-
-
-@dataclass(frozen=True)
-class SignIn:
-    """The outcome of one sign-in attempt."""
-
-    user: str | None
-    """The signed-in user name, or None."""
-    message: str
-    """What to show when it failed (never says whether the user exists)."""
-    retry_after_s: float
-    """Seconds before another attempt is accepted (0: at once)."""
-
-
-def sign_in(users: Mapping[str, str], name: str, password: str, throttle: LoginThrottle,
-            session: str) -> SignIn:
-    """Check one attempt: throttled first (no hashing while locked), then the password against
-    the user's record or, for an unknown user, a dummy one (same work, same answer)."""
-    waiting = throttle.wait_s(name, session)
-    if waiting > 0:
-        return SignIn(None, f"Too many failed sign-ins: try again in {int(waiting + 0.999)} s.", waiting)
-    record = users.get(name)
-    matched = verify_password(password, record if record is not None else _dummy_record())
-    if matched and record is not None:
-        throttle.succeeded(name, session)
-        return SignIn(name, "", 0.0)
-    throttle.failed(name, session)
-    return SignIn(None, WRONG_CREDENTIALS, throttle.wait_s(name, session))

@@ -2,12 +2,15 @@
 
 Streamlit listens on every interface unless told otherwise; the dashboard starts jobs, reads and
 writes files, so it binds loopback unless `--host` names another address. Beyond loopback a login
-is required (`deepsynth.dashboard_auth`): users made with `--add-user NAME` (a scrypt hash in a
+is required (`deepsynth.dashboard_host.users`): users made with `--add-user NAME` (a scrypt hash in a
 0600 users file outside the repository), or Streamlit's OIDC login (`--oidc`). Without one the
 launch is REFUSED, unless `--insecure-no-login` says the exposure is wanted. Once the users file
-has users, the login is on for every address. The app learns the mode from the environment the
-launcher gives it (`DEEPSYNTH_DASHBOARD_LOGIN`, `DEEPSYNTH_DASHBOARD_USERS`). It runs as
-`python -m streamlit run ...` from this interpreter, an argv list (no shell), in the foreground
+has users, the login is on for every address, from the next click of a dashboard already running
+(the app reads the file on every run). The app learns where the file is, and whether OIDC is
+used, from the environment the launcher gives it (`DEEPSYNTH_DASHBOARD_USERS`,
+`DEEPSYNTH_DASHBOARD_LOGIN`); the Streamlit settings come from `server_options`. It runs as
+`python dashboard/serve.py run dashboard/app.py ...` (`streamlit run` with the additions listed in
+dashboard/serve.py) from this interpreter, an argv list (no shell), in the foreground
 until Ctrl-C. This module never imports streamlit: `deepsynth/` stays free of it.
 """
 
@@ -21,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import IO, Callable
 
-from deepsynth import dashboard_auth as auth
+from deepsynth.dashboard_host import addresses, server_options
+from deepsynth.dashboard_host import users as auth
 from deepsynth.errors import DeepSynthError
 from deepsynth.tracking.server import is_loopback
 
@@ -31,29 +35,30 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 
 
-def app_path() -> Path:
+def app_path(name: str = "app.py") -> Path:
     """`<repo>/dashboard/app.py` (the dashboard ships beside the package, not inside it)."""
-    path = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    path = Path(__file__).resolve().parents[2] / "dashboard" / name
     if not path.is_file():
         raise DeepSynthError(f"dashboard app not found at {path}: run DeepSynth from its source checkout "
                              "(`pip install -e .`), where dashboard/ sits beside deepsynth/")
     return path
 
 
-def dashboard_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> list[str]:
-    """The argv that serves the dashboard: this Python, loopback unless asked, no telemetry."""
+def dashboard_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allowed_hosts: list[str] = ()) -> list[str]:
+    """The argv that serves the dashboard: this Python, loopback unless asked, no telemetry, only
+    the bound names (and the team's `allowed_hosts`) accepted as Host."""
     if not 1 <= port <= 65535:
         raise DeepSynthError(f"--port must be in 1..65535, got {port}")
-    return [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",  # no "Deploy" button: this app is not for Streamlit Cloud
-    ]
+    extra = [server_options.check_allowed_host(name) for name in allowed_hosts]
+    # dashboard/serve.py is `streamlit run` plus a Host/Origin check on every HTTP route, no
+    # metrics route and no install path sent before sign-in (what Streamlit has no setting for)
+    return [sys.executable, str(app_path("serve.py")), "run", str(app_path()),
+            *server_options.streamlit_flags(host, port, extra)]
 
 
+LAUNCHER_ENV = (auth.USERS_FILE_ENV, auth.LOGIN_ENV, auth.INSECURE_NO_LOGIN_ENV, auth.OIDC_ALLOW_ENV,
+                addresses.TRUSTED_PROXIES_ENV, addresses.FORWARDED_ALLOW_IPS_ENV)
+"""What the launcher alone says to the app: never inherited from the shell that started it."""
 EXPOSURE = ("anyone who can reach {where} can start and cancel training jobs (processes running as "
             "this user), read the datasets, runs and adapters this account can read, export and register "
             "adapters, and run inference")
@@ -71,10 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"users file (default ${auth.USERS_FILE_ENV} or {auth.default_users_file()})")
     parser.add_argument("--oidc", action="store_true",
                         help="sign in through Streamlit's st.login (OpenID Connect; needs Authlib and an "
-                             "[auth] section in .streamlit/secrets.toml, see docs/TEAM.md)")
+                             "[auth] section in a .streamlit/secrets.toml, see docs/TEAM.md)")
     parser.add_argument("--oidc-allow", action="append", default=[], metavar="EMAIL|@DOMAIN",
                         help="with --oidc: who may sign in (repeat; required: an identity provider such as "
                              "Google signs in anyone with an account)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name teammates use to reach the dashboard (repeat; *.example.org for a "
+                             "domain); the bound address and this machine's names are always accepted, any other "
+                             "Host is refused (DNS rebinding)")
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                        help="IP address of a reverse proxy in front of the dashboard (repeat): failed sign-ins are "
+                             "then counted per the address it forwards (X-Forwarded-For); ignored otherwise")
     parser.add_argument("--insecure-no-login", action="store_true",
                         help="serve a non-loopback --host WITHOUT a login: " + EXPOSURE.format(where="the port"))
 
@@ -90,23 +102,29 @@ def read_new_password(stdin: IO[str] = sys.stdin, ask: Callable[[str], str] = ge
 
 
 def login_environment(args: argparse.Namespace, users_path: Path) -> dict[str, str]:
-    """The environment that tells the app how to sign people in; refuses an exposed bind without one."""
+    """The environment that tells the app how to sign people in; refuses an exposed bind without one.
+    The users file is named even while it is empty: the app reads it on every run, so a user added
+    later turns the login on at the next click."""
     exposed = not is_loopback(args.host)
+    proxies = [addresses.check_proxy_address(address) for address in args.trusted_proxy]
+    env = {auth.USERS_FILE_ENV: str(users_path),  # uvicorn believes X-Forwarded-For from these alone
+           addresses.FORWARDED_ALLOW_IPS_ENV: addresses.forwarded_allow_ips(proxies)}
+    if proxies:
+        env[addresses.TRUSTED_PROXIES_ENV] = ",".join(proxies)
     if args.oidc:
         if importlib.util.find_spec("authlib") is None:
             raise DeepSynthError("--oidc needs Authlib (pip install Authlib>=1.3.2), which Streamlit's st.login uses")
         if not args.oidc_allow:
             raise DeepSynthError("--oidc needs --oidc-allow EMAIL or --oidc-allow @DOMAIN (repeat): who may sign in")
-        return {auth.LOGIN_ENV: auth.OIDC, auth.OIDC_ALLOW_ENV: ",".join(args.oidc_allow)}
+        return {**env, auth.LOGIN_ENV: auth.OIDC, auth.OIDC_ALLOW_ENV: ",".join(args.oidc_allow)}
     if auth.read_users(users_path):
-        return {auth.LOGIN_ENV: auth.PASSWORD, auth.USERS_FILE_ENV: str(users_path)}
+        return env
     if exposed and not args.insecure_no_login:
         raise DeepSynthError(
             f"--host {args.host} is reachable from other machines and the dashboard has no login: "
             + EXPOSURE.format(where=f"{args.host}:{args.port}") + ". Create a user first "
             f"(`deepsynth dashboard --add-user NAME`, stored in {users_path}) or use --oidc; "
             "--insecure-no-login serves it anyway")
-    env = {auth.LOGIN_ENV: auth.NONE}
     if exposed:
         env[auth.INSECURE_NO_LOGIN_ENV] = "1"
     return env
@@ -129,15 +147,21 @@ def run(args: argparse.Namespace, call: Callable[..., int] = become_server,
         auth.check_user_name(args.add_user)
         created = auth.add_user(users_path, args.add_user, read_new_password(stdin, ask))
         print(f"{'added' if created else 'changed the password of'} dashboard user {args.add_user!r} in "
-              f"{users_path} (scrypt hash, mode 600); the dashboard now asks everyone to sign in")
+              f"{users_path} (scrypt hash, mode 600); a dashboard using this file asks everyone to sign in "
+              "from its next click (one started with --oidc signs in through the identity provider instead)")
         return 0
-    argv = dashboard_command(args.host, args.port)
+    argv = dashboard_command(args.host, args.port, args.allowed_host)
     login = login_environment(args, users_path)
     if login.get(auth.INSECURE_NO_LOGIN_ENV):
         print(f"warning: --insecure-no-login: {EXPOSURE.format(where=f'{args.host}:{args.port}')}, with no "
               "login; prefer --add-user, or an SSH tunnel to 127.0.0.1", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    how = {auth.PASSWORD: f"sign-in: users in {users_path}", auth.OIDC: "sign-in: OpenID Connect (st.login)",
-           auth.NONE: "no sign-in"}[login[auth.LOGIN_ENV]]
+    if login.get(auth.LOGIN_ENV) == auth.OIDC:
+        how = "sign-in: OpenID Connect (st.login)"
+    elif auth.read_users(users_path):
+        how = f"sign-in: users in {users_path}"
+    else:
+        how = f"no sign-in until a user is added to {users_path}"
     print(f"DeepSynth dashboard: http://{shown}:{args.port}  ({how}; Ctrl-C to stop)", flush=True)
-    return call(argv, env={**os.environ, **login})
+    inherited = {name: value for name, value in os.environ.items() if name not in LAUNCHER_ENV}
+    return call(argv, env={**inherited, **login})
