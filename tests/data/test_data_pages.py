@@ -1,0 +1,178 @@
+"""Page sources: PDFs (text layer kept), images, manifests, LLaVA JSON; tasks and per-example prompts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from page_documents import encoded, image_pdf, page_image, text_pdf
+
+from deepsynth.data import build_dataset, load_dataset_dir, read_metadata
+from deepsynth.data.page_examples import collect_page_examples, parse_pages
+from deepsynth.data.tasks import DEFAULT_PROMPTS
+from deepsynth.errors import InputError
+
+
+def _rows(out):
+    loaded = load_dataset_dir(out)
+    return {row["id"]: row for split in loaded.dataset.values() for row in split}, loaded
+
+
+def _split_of(loaded):
+    return {row_id: split for split, data in loaded.dataset.items() for row_id in data["id"]}
+
+
+def test_transcribe_pdfs_without_a_manifest_one_example_per_page(tmp_path, make_config):
+    folder = tmp_path / "pdfs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.pdf").write_bytes(text_pdf(["Alpha page one", "Alpha page two\nsecond line", "Alpha three"]))
+    (folder / "sub" / "b.pdf").write_bytes(text_pdf(["Beta one", "Beta two"]))
+    out = build_dataset(make_config(folder, task="transcribe", dpi=72), tmp_path / "out")
+    rows, loaded = _rows(out)
+    assert sorted(rows) == ["a-p0001", "a-p0002", "a-p0003", "sub-b-p0001", "sub-b-p0002"]
+    row = rows["a-p0002"]
+    assert row["summary"] == "Alpha page two\nsecond line" == row["page_texts"][0] == row["text"]
+    assert row["prompt"] == DEFAULT_PROMPTS["transcribe"] and row["instruction"] == ""
+    assert row["page_sources"] == [{"file": "a.pdf", "page": 2, "dpi": 72}]
+    assert row["num_pages"] == 1 and row["pages"][0].size == (612, 792)  # 8.5 x 11 in at 72 DPI
+    metadata = read_metadata(out)
+    assert metadata["task"] == "transcribe" == metadata["dataset_config"]["task"]
+    assert metadata["counts"]["kept"] == 5 and metadata["counts"]["pages"] == 5
+    # split by document: all pages of one PDF in one split
+    splits = _split_of(loaded)
+    assert len({splits[i] for i in rows if i.startswith("a-")}) == 1
+    assert len({splits[i] for i in rows if i.startswith("sub-b-")}) == 1
+
+
+def test_dpi_sets_the_raster_size(tmp_path, make_config):
+    path = tmp_path / "one.pdf"
+    path.write_bytes(text_pdf(["Some text"], size=(144, 216)))
+    rows, _ = _rows(build_dataset(make_config(path, task="transcribe", dpi=144), tmp_path / "out"))
+    assert rows["one-p0001"]["pages"][0].size == (288, 432)
+    assert rows["one-p0001"]["page_sources"][0]["dpi"] == 144
+
+
+def test_images_of_every_format_with_a_csv_manifest(tmp_path, make_config):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encoded(page_image("png"), "PNG"))
+    (folder / "b.jpg").write_bytes(encoded(page_image("jpeg"), "JPEG", dpi=(300, 300)))
+    (folder / "c.webp").write_bytes(encoded(page_image("webp"), "WEBP"))
+    frames = [page_image(f"tiff {i}", mode="L") for i in range(3)]
+    (folder / "d.tiff").write_bytes(encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:]))
+    (folder / "manifest.csv").write_text(
+        "file,target,prompt,pages,id\n"
+        "a.png,answer a,What is a?,,\n"
+        "b.jpg,answer b,What is b?,1,B\n"
+        "c.webp,answer c,,,\n"
+        "d.tiff,answer d,What is on pages 2 and 3?,2-3,D\n", encoding="utf-8")
+    out = build_dataset(make_config(folder, task="qa", prompt="What does the page say?"), tmp_path / "out")
+    rows, _ = _rows(out)
+    assert set(rows) == {"a-row1", "B", "c-row3", "D"}
+    assert rows["B"]["page_sources"] == [{"file": "b.jpg", "page": 1, "dpi": 300}]
+    assert rows["D"]["num_pages"] == 2 and [s["page"] for s in rows["D"]["page_sources"]] == [2, 3]
+    assert rows["D"]["pages"][0].size == (200, 120)
+    assert rows["c-row3"]["prompt"] == "What does the page say?"  # --prompt fills rows without one
+    assert rows["a-row1"]["prompt"] == "What is a?" and rows["a-row1"]["summary"] == "answer a"
+    assert rows["a-row1"]["text"] == "" and rows["a-row1"]["page_texts"] == [""]
+
+
+def test_several_questions_about_one_document_stay_in_one_split(tmp_path, make_config):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    lines = []
+    for doc in range(8):
+        (folder / f"doc{doc}.pdf").write_bytes(text_pdf([f"Document {doc}", "Second page"]))
+        lines += [json.dumps({"file": f"doc{doc}.pdf", "target": f"answer {doc}.{q}", "prompt": f"Question {q}?",
+                              "id": f"d{doc}q{q}", "pages": "1" if q else "1-2"}) for q in range(3)]
+    manifest = tmp_path / "elsewhere.jsonl"  # --manifest FILE outside the folder
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = make_config(folder, task="qa", manifest=str(manifest), dpi=36, validation_fraction=0.25,
+                         test_fraction=0.25)
+    rows, loaded = _rows(build_dataset(config, tmp_path / "out"))
+    assert len(rows) == 24
+    splits = _split_of(loaded)
+    for doc in range(8):
+        assert len({splits[f"d{doc}q{q}"] for q in range(3)}) == 1, f"doc{doc} is in two splits"
+    assert {len(data) for data in loaded.dataset.values()} == {6, 12}  # 2 + 2 + 4 documents of 3 rows
+    assert rows["d3q0"]["num_pages"] == 2 and rows["d3q1"]["page_texts"] == ["Document 3"]
+
+
+def test_llava_sharegpt_and_messages_json(tmp_path, make_config):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "p1.png").write_bytes(encoded(page_image("one"), "PNG"))
+    (tmp_path / "img" / "p2.png").write_bytes(encoded(page_image("two"), "PNG"))
+    items = [
+        {"id": "x", "image": "img/p1.png", "conversations": [
+            {"from": "system", "value": "You read documents."},
+            {"from": "human", "value": "<image>\nWhat is the title?"}, {"from": "gpt", "value": "One"},
+            {"from": "human", "value": "And the year?"}, {"from": "gpt", "value": "1999"}]},
+        {"id": "y", "images": ["img/p1.png", "img/p2.png"], "messages": [
+            {"role": "user", "content": "<image><image>Compare the pages."},
+            {"role": "assistant", "content": "They differ."}]},
+    ]
+    path = tmp_path / "llava.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+    rows, loaded = _rows(build_dataset(make_config(path, task="qa"), tmp_path / "out"))
+    assert set(rows) == {"x-1", "x-2", "y"}
+    assert rows["x-1"]["prompt"] == "What is the title?" and rows["x-1"]["summary"] == "One"
+    assert rows["x-2"]["prompt"] == "And the year?" and rows["x-2"]["summary"] == "1999"
+    assert rows["y"]["num_pages"] == 2 and [s["file"] for s in rows["y"]["page_sources"]] == ["img/p1.png", "img/p2.png"]
+    splits = _split_of(loaded)
+    assert splits["x-1"] == splits["x-2"] == splits["y"]  # they share p1.png
+
+
+def test_text_table_with_target_and_prompt_columns(tmp_path, make_config, write_file):
+    rows = [{"id": f"r{i}", "text": f"Paper {i} studies topic {i}.", "target": f"Topic {i}",
+             "prompt": f"What does paper {i} study?"} for i in range(4)]
+    path = write_file("qa.jsonl", "\n".join(json.dumps(r) for r in rows))
+    out = build_dataset(make_config(path, task="qa"), tmp_path / "out")
+    built, _ = _rows(out)
+    assert built["r2"]["summary"] == "Topic 2" and built["r2"]["prompt"] == "What does paper 2 study?"
+    assert built["r2"]["page_sources"] == [] and read_metadata(out)["columns"]["prompt"] == "prompt"
+
+
+def test_blank_pages_are_kept_and_counted(tmp_path, make_config):
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    (folder / "blank.pdf").write_bytes(image_pdf(2, blank=True))
+    (folder / "inked.pdf").write_bytes(image_pdf(1))
+    (folder / "manifest.csv").write_text("file,target\nblank.pdf,nothing here\ninked.pdf,scan 0\n", encoding="utf-8")
+    out = build_dataset(make_config(folder, task="summarize", dpi=72), tmp_path / "out")
+    metadata = read_metadata(out)
+    assert metadata["counts"]["blank_pages"] == 2 and metadata["counts"]["kept"] == 2
+    assert any("2 blank page(s) (no ink) kept: blank-row1 page 1, blank-row1 page 2" in w for w in metadata["warnings"])
+
+
+def test_transcribe_drops_scans_without_a_text_layer_and_says_so(tmp_path, make_config):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "text.pdf").write_bytes(text_pdf(["Real text"]))
+    (folder / "scan.pdf").write_bytes(image_pdf(1))
+    out = build_dataset(make_config(folder, task="transcribe", dpi=36), tmp_path / "out")
+    metadata = read_metadata(out)
+    assert metadata["counts"]["kept"] == 1 and metadata["counts"]["dropped_no_text_layer"] == 1
+    assert any("no text layer" in w and "scan-p0001" in w for w in metadata["warnings"])
+
+
+def test_unnamed_files_are_a_warning(tmp_path, make_config):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "named.png").write_bytes(encoded(page_image("n"), "PNG"))
+    (folder / "forgotten.png").write_bytes(encoded(page_image("f"), "PNG"))
+    (folder / "manifest.csv").write_text("file,target\nnamed.png,ok\n", encoding="utf-8")
+    page_set = collect_page_examples(make_config(folder))
+    assert page_set.counts["unnamed_files"] == 1
+    assert any("1 page file(s)" in w and "forgotten.png" in w for w in page_set.warnings)
+
+
+@pytest.mark.parametrize("spec, expected", [("1-3", (0, 1, 2)), ("2", (1,)), ("1,4-5", (0, 3, 4)), ("4-", (3, 4))])
+def test_page_ranges(spec, expected):
+    assert parse_pages(spec, 5, "m.csv line 2") == expected
+
+
+@pytest.mark.parametrize("spec, message", [("0-2", "not a range"), ("3-1", "not a range"), ("x", "expected page numbers"),
+                                           ("4-9", r"go past the end of the file \(5 page")])
+def test_bad_page_ranges(spec, message):
+    with pytest.raises(InputError, match=message):
+        parse_pages(spec, 5, "m.csv line 2")
