@@ -8,7 +8,8 @@ import time
 
 from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, MiB
 
-HELP = "Render a corpus (CSV/JSONL/Parquet, hf:NAME, wiki, aclsum) into a train/validation/test dataset."
+HELP = ("Build a train/validation/test dataset of page images: render a corpus (CSV/JSONL/Parquet, hf:NAME, "
+        "wiki, aclsum) or rasterize page files (PDFs, images, a folder with a manifest, LLaVA JSON).")
 
 
 @functools.lru_cache(maxsize=1)
