@@ -61,7 +61,7 @@ class _OpenFiles:
             if len(self.open) >= OPEN_FILES:
                 self.open.popitem(last=False)[1].close()
             self.open[key] = PageFile(self.page_set.files[key], key, self.config.max_input_bytes,
-                                      self.config.dpi, self.config.max_page_pixels)
+                                      self.config.dpi, self.config.max_page_pixels, self.config.page_color)
         self.open.move_to_end(key)
         return self.open[key].page(index)
 

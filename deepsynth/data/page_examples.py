@@ -117,7 +117,7 @@ class _Opened:
     def page_count(self, key: str, path: Path) -> int:
         if key not in self.counts:
             with PageFile(path, key, self.config.max_input_bytes, self.config.dpi,
-                          self.config.max_page_pixels) as opened:
+                          self.config.max_page_pixels, self.config.page_color) as opened:
                 self.counts[key] = opened.page_count
             self.paths[key] = path
         return self.counts[key]

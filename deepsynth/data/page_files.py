@@ -60,7 +60,7 @@ class Page:
     """One rasterized page and where it came from."""
 
     image: Image.Image
-    """"RGB" or "L" pixels."""
+    """"L" pixels, or "RGB" when the file is opened with `color=True`."""
     text: str
     """The PDF's text layer on this page ("" for images, or a PDF page without one)."""
     number: int
@@ -70,7 +70,8 @@ class Page:
 
     @property
     def blank(self) -> bool:
-        low, high = self.image.convert("L").getextrema()
+        gray = self.image if self.image.mode == "L" else self.image.convert("L")
+        low, high = gray.getextrema()
         return high - low <= BLANK_RANGE
 
 
@@ -78,8 +79,9 @@ class PageFile:
     """An open PDF or image file: `page_count`, `page(index)`; close it (or use `with`)."""
 
     def __init__(self, path: Path, name: str, max_bytes: int, dpi: int = DEFAULT_DPI,
-                 max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS) -> None:
+                 max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS, color: bool = False) -> None:
         self.path, self.name, self.dpi, self.max_page_pixels = path, name, dpi, max_page_pixels
+        self.color = color
         self.kind = _checked_kind(path, name, max_bytes)
         self._document: Any = None
         self._image: Image.Image | None = None
@@ -115,8 +117,11 @@ class PageFile:
                     f"that is {pixels / 1e6:.0f} million pixels, over the {self.max_page_pixels / 1e6:g} "
                     "million limit (max_page_pixels); lower --dpi")
             try:
-                bitmap = page.render(scale=scale)
-                image = bitmap.to_pil().convert("RGB")
+                # Greyscale straight from PDFium: ~15x faster than its BGR->RGB colour path here.
+                image = page.render(scale=scale, grayscale=not self.color).to_pil()
+                wanted = "RGB" if self.color else "L"
+                if image.mode != wanted:
+                    image = image.convert(wanted)
                 text_page = page.get_textpage()
                 try:
                     text = text_page.get_text_bounded()
@@ -138,15 +143,14 @@ class PageFile:
         except (OSError, EOFError, ValueError, SyntaxError) as error:
             raise InputError(f"{self.name}: page {index + 1}: unreadable {self.kind} image data ({error}); "
                              "the file may be truncated") from None
-        if frame.mode in ("1", "L", "I", "I;16", "F"):
-            frame = frame.convert("L")
-        elif frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info:
+        if frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info:
             rgba = frame.convert("RGBA")  # transparent areas become white paper
             flattened = Image.new("RGB", frame.size, "white")
             flattened.paste(rgba, mask=rgba.getchannel("A"))
             frame = flattened
-        else:
-            frame = frame.convert("RGB")
+        wanted = "RGB" if self.color else "L"
+        if frame.mode != wanted:
+            frame = frame.convert(wanted)
         stated = image.info.get("dpi")
         dpi = round(float(stated[0])) if isinstance(stated, tuple) and stated and stated[0] else 0
         return Page(image=frame, text="", number=index + 1, dpi=dpi)

@@ -176,3 +176,18 @@ def test_page_ranges(spec, expected):
 def test_bad_page_ranges(spec, message):
     with pytest.raises(InputError, match=message):
         parse_pages(spec, 5, "m.csv line 2")
+
+
+def test_pages_are_greyscale_unless_colour_is_asked_for(tmp_path, make_config):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "t.pdf").write_bytes(text_pdf(["Colour or not"]))
+    red = page_image("x")
+    red.paste((255, 0, 0), (0, 0, 20, 20))
+    (folder / "r.png").write_bytes(encoded(red.convert("RGBA"), "PNG"))
+    (folder / "manifest.csv").write_text("file,target\nt.pdf,a\nr.png,b\n", encoding="utf-8")
+    grey, _ = _rows(build_dataset(make_config(folder, dpi=36), tmp_path / "grey"))
+    assert {row["pages"][0].mode for row in grey.values()} == {"L"}
+    colour, _ = _rows(build_dataset(make_config(folder, dpi=36, page_color=True), tmp_path / "colour"))
+    assert {row["pages"][0].mode for row in colour.values()} == {"RGB"}
+    assert colour["r-row2"]["pages"][0].getpixel((5, 5)) == (255, 0, 0)
