@@ -60,8 +60,10 @@ class _OpenFiles:
         if key not in self.open:
             if len(self.open) >= OPEN_FILES:
                 self.open.popitem(last=False)[1].close()
-            self.open[key] = PageFile(self.page_set.files[key], key, self.config.max_input_bytes,
-                                      self.config.dpi, self.config.max_page_pixels, self.config.page_color)
+            source = self.page_set.files[key]
+            path, data = (source, None) if isinstance(source, Path) else (None, source.read())
+            self.open[key] = PageFile(path, key, self.config.max_input_bytes, self.config.dpi,
+                                      self.config.max_page_pixels, self.config.page_color, data=data)
         self.open.move_to_end(key)
         return self.open[key].page(index)
 

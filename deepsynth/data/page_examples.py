@@ -54,12 +54,15 @@ class PageSet:
 
     name: str
     """How messages name the source."""
-    files: dict[str, Path]
-    """File key (its path as the user wrote it, relative to the source folder) -> path."""
+    files: dict[str, Any]
+    """File key (its path as the user wrote it, relative to the source folder) -> its `Path`, or a
+    `RowImage` (an image cell of a table row)."""
     examples: list[PageExample]
     columns: dict[str, str | None]
     counts: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    """File key -> a key shared by identical files (image cells with the same bytes)."""
 
     def groups(self) -> list[str]:
         """The split unit of each example: examples that share a file share a group, so that no
@@ -73,14 +76,19 @@ class PageSet:
             return key
 
         for example in self.examples:
-            keys = [key for key, _ in example.pages]
+            keys = [self.aliases.get(key, key) for key, _ in example.pages]
             for other in keys[1:]:
                 parent[root(other)] = root(keys[0])
-        return [root(example.pages[0][0]) for example in self.examples]
+        return [root(self.aliases.get(example.pages[0][0], example.pages[0][0])) for example in self.examples]
 
 
 def page_source_kind(config: DatasetConfig) -> str | None:
-    """`manifest`, `folder`, `file` (one PDF/image), `llava`, or None for a text table source."""
+    """`manifest`, `folder`, `file` (one PDF/image), `llava`, `image_table` (Parquet or a local
+    save_to_disk folder with an image column), or None for a text table source."""
+    from deepsynth.data.image_tables import is_image_table
+
+    if config.source_kind == "hf":
+        return "image_table" if is_image_table(config) else None
     if config.source_kind != "file":
         return None
     if config.manifest:
@@ -92,6 +100,8 @@ def page_source_kind(config: DatasetConfig) -> str | None:
         return "file"
     if path.suffix.lower() in (".json", ".jsonl") and path.is_file() and _looks_like_llava(path, config):
         return "llava"
+    if is_image_table(config):
+        return "image_table"
     return None
 
 
@@ -101,6 +111,10 @@ def collect_page_examples(config: DatasetConfig) -> PageSet:
         return _from_manifest(config)
     if kind == "llava":
         return _from_llava(config)
+    if kind == "image_table":
+        from deepsynth.data.image_tables import collect_image_table
+
+        return collect_image_table(config)
     if kind in ("folder", "file"):
         return _from_files(config, kind)
     raise InputError(f"{config.source}: not a page source (a PDF, an image, a folder or a LLaVA JSON)")

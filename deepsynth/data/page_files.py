@@ -10,6 +10,7 @@ any pixel is decoded). Every problem is an `InputError` naming the file (and the
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,20 +77,32 @@ class Page:
 
 
 class PageFile:
-    """An open PDF or image file: `page_count`, `page(index)`; close it (or use `with`)."""
+    """An open PDF or image: `page_count`, `page(index)`; close it (or use `with`).
 
-    def __init__(self, path: Path, name: str, max_bytes: int, dpi: int = DEFAULT_DPI,
-                 max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS, color: bool = False) -> None:
+    `path` is a file whose suffix must agree with its content; or `data` holds the bytes (an image
+    cell of a table), whose type is read from the bytes alone."""
+
+    def __init__(self, path: Path | None, name: str, max_bytes: int, dpi: int = DEFAULT_DPI,
+                 max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS, color: bool = False,
+                 data: bytes | None = None) -> None:
         self.path, self.name, self.dpi, self.max_page_pixels = path, name, dpi, max_page_pixels
         self.color = color
-        self.kind = _checked_kind(path, name, max_bytes)
         self._document: Any = None
         self._image: Image.Image | None = None
+        if data is not None:
+            check_size(len(data), max_bytes, name, "max_input_bytes / --max-input-mb")
+            self.kind = sniff(data[:1024])
+            if self.kind is None:
+                raise InputError(f"{name}: not a PDF or image DeepSynth reads (its first bytes: {data[:8]!r})")
+            tail, source = data[-_PDF_EOF_WINDOW:], data
+        else:
+            self.kind = _checked_kind(path, name, max_bytes)
+            tail, source = None, path
         if self.kind == PDF_KIND:
-            self._document = _open_pdf(path, name)
+            self._document = _open_pdf(source, name, tail)
             self.page_count = len(self._document)
         else:
-            self._image = _open_image(path, name, max_page_pixels)
+            self._image = _open_image(io.BytesIO(data) if data is not None else path, name, max_page_pixels)
             self.page_count = getattr(self._image, "n_frames", 1)
         if self.page_count == 0:
             self.close()
@@ -189,25 +202,28 @@ def _checked_kind(path: Path, name: str, max_bytes: int) -> str:
     return actual
 
 
-def _open_pdf(path: Path, name: str) -> Any:
+def _open_pdf(source: Path | bytes, name: str, tail: bytes | None) -> Any:
     import pypdfium2
 
-    size = path.stat().st_size
-    with path.open("rb") as stream:
-        stream.seek(max(0, size - _PDF_EOF_WINDOW))
-        tail = stream.read()
+    if isinstance(source, Path):
+        size = source.stat().st_size
+        with source.open("rb") as stream:
+            stream.seek(max(0, size - _PDF_EOF_WINDOW))
+            tail = stream.read()
+    else:
+        size = len(source)
     if b"%%EOF" not in tail:
         raise InputError(f"{name}: the PDF is truncated (no %%EOF marker at its end, {human_size(size)} "
                          "read); download or copy it again")
     try:
-        return pypdfium2.PdfDocument(str(path))
+        return pypdfium2.PdfDocument(str(source) if isinstance(source, Path) else source)
     except pypdfium2.PdfiumError as error:
         if getattr(error, "err_code", None) == 4:  # FPDF_ERR_PASSWORD
             raise InputError(f"{name}: the PDF is encrypted (password-protected); save an unprotected copy") from None
         raise InputError(f"{name}: not a readable PDF (corrupt): {error}") from None
 
 
-def _open_image(path: Path, name: str, max_page_pixels: int) -> Image.Image:
+def _open_image(path: Path | io.BytesIO, name: str, max_page_pixels: int) -> Image.Image:
     import warnings
 
     try:

@@ -191,3 +191,44 @@ def test_pages_are_greyscale_unless_colour_is_asked_for(tmp_path, make_config):
     colour, _ = _rows(build_dataset(make_config(folder, dpi=36, page_color=True), tmp_path / "colour"))
     assert {row["pages"][0].mode for row in colour.values()} == {"RGB"}
     assert colour["r-row2"]["pages"][0].getpixel((5, 5)) == (255, 0, 0)
+
+
+def _image_dataset(multi: bool = False):
+    """6 rows, 2 questions per page image (identical bytes), Hugging Face Image features."""
+    import datasets
+
+    pictures = [encoded(page_image(f"form {i}", size=(160, 100)), "PNG") for i in range(3)]
+    rows = {"question": [], "answers": [], "image": []}
+    for i, data in enumerate(pictures):
+        for q in range(2):
+            rows["question"].append(f"Field {q} of form {i}?")
+            rows["answers"].append([f"value {i}.{q}", "alternative"])
+            rows["image"].append([{"bytes": data, "path": None}] * 2 if multi else {"bytes": data, "path": None})
+    image = datasets.List(datasets.Image()) if multi else datasets.Image()
+    features = datasets.Features({"question": datasets.Value("string"), "answers": datasets.List(datasets.Value("string")),
+                                  "image": image})
+    return datasets.Dataset.from_dict(rows, features=features)
+
+
+def test_hugging_face_save_to_disk_folder_with_an_image_column(tmp_path, make_config, hf_cache):
+    _image_dataset().save_to_disk(str(tmp_path / "docvqa"))
+    config = make_config(f"hf:{tmp_path / 'docvqa'}", task="qa", validation_fraction=0.34, test_fraction=0.0)
+    rows, loaded = _rows(build_dataset(config, tmp_path / "out"))
+    assert len(rows) == 6
+    row = rows["docvqa-000003"]
+    assert row["prompt"] == "Field 1 of form 1?" and row["summary"] == "value 1.1"  # the first answer
+    assert row["page_sources"] == [{"file": "docvqa row 3", "page": 1, "dpi": 0}] and row["pages"][0].size == (160, 100)
+    splits = _split_of(loaded)
+    for form in range(3):  # both questions about one page image share its split
+        assert splits[f"docvqa-{2 * form:06d}"] == splits[f"docvqa-{2 * form + 1:06d}"]
+    assert read_metadata(tmp_path / "out")["columns"] == {"file": "image", "target": "answers", "prompt": "question",
+                                                          "id": None, "pages": None}
+
+
+def test_parquet_with_image_bytes_and_several_pages_per_row(tmp_path, make_config, hf_cache):
+    path = tmp_path / "forms.parquet"
+    _image_dataset(multi=True).to_parquet(str(path))
+    rows, _ = _rows(build_dataset(make_config(path, task="qa"), tmp_path / "out"))
+    row = rows["forms-000000"]
+    assert row["num_pages"] == 2 and [s["file"] for s in row["page_sources"]] == [
+        "forms.parquet row 0 image 1", "forms.parquet row 0 image 2"]
