@@ -75,13 +75,21 @@ def preview_records(config: DatasetConfig, n: int = 20) -> list[Record]:
 
 
 def collect_records(config: DatasetConfig, limit: int | None = None) -> Collected:
-    """Read, map, filter and limit; raise `InputError` if nothing usable is left."""
+    """Read, map, filter and limit; raise `InputError` if nothing usable is left.
+
+    Under `--task transcribe` without `--summary-column` each document's target is its own text
+    (what the rendered page shows; a document cut at `render.max_pages` keeps its whole text)."""
     limit = config.limit if limit is None else limit
     table = open_source(config)
     requested = {"text": config.text_column, "summary": config.summary_column, "id": config.id_column,
                  "prompt": config.prompt_column}
-    columns = {role: _resolve(table, role, requested[role]) for role in ("text", "summary", "id", "prompt")}
-    if columns["text"] == columns["summary"]:
+    # transcribe: the target is the rendered text itself, unless a target column is named
+    from_text = config.task == "transcribe" and not config.summary_column
+    roles = ("text", "id", "prompt") if from_text else ("text", "summary", "id", "prompt")
+    columns = {role: _resolve(table, role, requested[role]) for role in roles}
+    if from_text:
+        columns["summary"] = columns["text"]
+    elif columns["text"] == columns["summary"]:
         raise InputError(f"{table.name}: the text and the summary are both read from column "
                          f"{columns['text']!r}; name different columns")
     counts = {"rows_read": 0, "kept": 0}

@@ -232,3 +232,20 @@ def test_parquet_with_image_bytes_and_several_pages_per_row(tmp_path, make_confi
     row = rows["forms-000000"]
     assert row["num_pages"] == 2 and [s["file"] for s in row["page_sources"]] == [
         "forms.parquet row 0 image 1", "forms.parquet row 0 image 2"]
+
+
+def test_transcribe_a_text_corpus_targets_its_own_text(tmp_path, make_config, docs_jsonl):
+    out = build_dataset(make_config(docs_jsonl, task="transcribe"), tmp_path / "out")
+    rows, _ = _rows(out)
+    assert all(row["summary"] == row["text"] and row["prompt"] == DEFAULT_PROMPTS["transcribe"] for row in rows.values())
+    assert read_metadata(out)["columns"]["summary"] == "text"
+
+
+def test_llava_jsonl_with_messages(tmp_path, make_config):
+    (tmp_path / "p.png").write_bytes(encoded(page_image("p"), "PNG"))
+    lines = [{"messages": [{"role": "user", "content": "<image>Read it."}, {"role": "assistant", "content": f"p {i}"}],
+              "images": ["p.png"], "id": f"m{i}"} for i in range(3)]
+    path = tmp_path / "swift.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    rows, _ = _rows(build_dataset(make_config(path, task="custom"), tmp_path / "out"))
+    assert sorted(rows) == ["m0", "m1", "m2"] and rows["m1"]["prompt"] == "Read it." and rows["m1"]["summary"] == "p 1"
