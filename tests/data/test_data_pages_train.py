@@ -75,3 +75,41 @@ def test_tiny_model_trains_on_pdf_and_image_pages_with_per_example_questions(
     expected.update({f"s{scan}": "What is scanned?" for scan in range(2)})
     assert train_data.ids == load_dataset_dir(qa_pages).dataset["train"]["id"]
     assert train_data.instructions == [expected[row_id] for row_id in train_data.ids]
+
+
+@pytest.mark.slow
+def test_tiny_vlm_trains_on_pdf_pages_to_transcribe_them(mlflow_tracking_uri, tmp_path, monkeypatch):
+    import deepsynth.training.worker as worker
+    from deepsynth.lora import preset
+    from deepsynth.models.config import ModelConfig
+    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.tracking import store
+    from deepsynth.training.config import TrainConfig
+    from deepsynth.training.worker import train
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    for doc in range(4):
+        (folder / f"d{doc}.pdf").write_bytes(text_pdf([f"Page one of {doc}", f"Page two of {doc}"]))
+    dataset = build_dataset(DatasetConfig(source=str(folder), task="transcribe", dpi=36, validation_fraction=0.25,
+                                          test_fraction=0.0, workers=1), tmp_path / "dataset")
+    seen = []
+    original = worker.read_split
+
+    def spy(*args, **kwargs):
+        seen.append(original(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(worker, "read_split", spy)
+    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path / "home"))
+    vlm = build_tiny_vlm("deepseek_ocr2", tmp_path / "vlm")
+    config = TrainConfig(
+        dataset=str(dataset), model=ModelConfig(name=str(vlm), text_encoder="none", max_target_tokens=16),
+        lora=preset("minimal"), preset="minimal", max_steps=2, batch_size=2, learning_rate=1e-3, warmup_steps=0,
+        checkpoint_every=2, eval_docs=2, eval_max_new_tokens=4, eval_batch_size=2, experiment="tests-page-vlm",
+        tracking_uri=mlflow_tracking_uri, output_dir=str(tmp_path / "runs"), threads=1, system_metrics=False)
+    run = store.client_for(mlflow_tracking_uri).get_run(train(config, progress=False))
+    assert run.info.status == "FINISHED" and run.data.metrics["eval/docs"] == 2
+    rows = load_dataset_dir(dataset).dataset["train"]
+    assert seen[0].summaries == list(rows["summary"]) == list(rows["text"])  # targets: the text layer
+    assert set(seen[0].instructions) == {"Transcribe the text of the page."}
