@@ -98,6 +98,8 @@ def page_source_kind(config: DatasetConfig) -> str | None:
         return "manifest" if any((path / name).is_file() for name in MANIFEST_NAMES) else "folder"
     if is_page_file(path):
         return "file"
+    if path.name.lower() in MANIFEST_NAMES:
+        return "manifest"  # --source FOLDER/manifest.csv: the folder it sits in
     if path.suffix.lower() in (".json", ".jsonl") and path.is_file() and _looks_like_llava(path, config):
         return "llava"
     if is_image_table(config):
@@ -166,8 +168,8 @@ def _from_files(config: DatasetConfig, kind: str) -> PageSet:
 
 def _from_manifest(config: DatasetConfig) -> PageSet:
     source = Path(config.source).expanduser()
-    if config.manifest:
-        manifest = Path(config.manifest).expanduser()
+    if config.manifest or not source.is_dir():
+        manifest = Path(config.manifest or config.source).expanduser()
         root = source if source.is_dir() else manifest.parent
     else:
         found = [source / name for name in MANIFEST_NAMES if (source / name).is_file()]

@@ -249,3 +249,12 @@ def test_llava_jsonl_with_messages(tmp_path, make_config):
     path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
     rows, _ = _rows(build_dataset(make_config(path, task="custom"), tmp_path / "out"))
     assert sorted(rows) == ["m0", "m1", "m2"] and rows["m1"]["prompt"] == "Read it." and rows["m1"]["summary"] == "p 1"
+
+
+def test_a_manifest_named_as_the_source_reads_its_folder(tmp_path, make_config):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encoded(page_image("a"), "PNG"))
+    (folder / "manifest.csv").write_text("file,target\na.png,the answer\n", encoding="utf-8")
+    rows, _ = _rows(build_dataset(make_config(folder / "manifest.csv"), tmp_path / "out"))
+    assert rows["a-row1"]["summary"] == "the answer"
