@@ -49,7 +49,7 @@ def split_by_document(page_set: PageSet, config: DatasetConfig) -> list[str]:
     return [split_of_group[group] for group in groups]
 
 
-class _OpenFiles:
+class OpenPageFiles:
     """A few `PageFile`s kept open, least recently used closed first."""
 
     def __init__(self, page_set: PageSet, config: DatasetConfig) -> None:
@@ -82,7 +82,7 @@ def write_page_splits(page_set: PageSet, split_of: list[str], config: DatasetCon
     writers = {split: ArrowWriter(features=schema, path=str(folder / f"{split}.arrow"),
                                   writer_batch_size=WRITER_BATCH) for split in SPLITS}
     report = PageReport()
-    files = _OpenFiles(page_set, config)
+    files = OpenPageFiles(page_set, config)
     total = len(page_set.examples)
     try:
         for done, (example, split) in enumerate(zip(page_set.examples, split_of), start=1):

@@ -258,3 +258,18 @@ def test_a_manifest_named_as_the_source_reads_its_folder(tmp_path, make_config):
     (folder / "manifest.csv").write_text("file,target\na.png,the answer\n", encoding="utf-8")
     rows, _ = _rows(build_dataset(make_config(folder / "manifest.csv"), tmp_path / "out"))
     assert rows["a-row1"]["summary"] == "the answer"
+
+
+def test_preview_shows_thumbnails_provenance_text_layer_and_target(tmp_path, make_config):
+    from deepsynth.data.page_preview import THUMBNAIL, preview_page_examples
+
+    path = tmp_path / "two.pdf"
+    path.write_bytes(text_pdf(["First page words", "Second page words"]))
+    previews = preview_page_examples(make_config(path, task="transcribe"), n=1)
+    assert len(previews) == 1
+    first = previews[0]
+    assert (first.id, first.target, first.prompt) == ("two-p0001", "First page words", DEFAULT_PROMPTS["transcribe"])
+    page = first.pages[0]
+    assert (page.file, page.page, page.dpi, page.text, page.blank) == ("two.pdf", 1, 144, "First page words", False)
+    assert max(page.thumbnail.size) == THUMBNAIL
+    assert not (tmp_path / "out").exists()
