@@ -108,18 +108,23 @@ def page_source_kind(config: DatasetConfig) -> str | None:
 
 
 def collect_page_examples(config: DatasetConfig) -> PageSet:
+    """The examples of a page source (the first `config.limit` when set), every named file checked."""
     kind = page_source_kind(config)
     if kind == "manifest":
-        return _from_manifest(config)
-    if kind == "llava":
-        return _from_llava(config)
-    if kind == "image_table":
+        page_set = _from_manifest(config)
+    elif kind == "llava":
+        page_set = _from_llava(config)
+    elif kind == "image_table":
         from deepsynth.data.image_tables import collect_image_table
 
-        return collect_image_table(config)
-    if kind in ("folder", "file"):
-        return _from_files(config, kind)
-    raise InputError(f"{config.source}: not a page source (a PDF, an image, a folder or a LLaVA JSON)")
+        page_set = collect_image_table(config)
+    elif kind in ("folder", "file"):
+        page_set = _from_files(config, kind)
+    else:
+        raise InputError(f"{config.source}: not a page source (a PDF, an image, a folder or a LLaVA JSON)")
+    if config.limit and len(page_set.examples) > config.limit:
+        page_set.examples = page_set.examples[:config.limit]
+    return page_set
 
 
 class _Opened:
@@ -146,7 +151,7 @@ def _from_files(config: DatasetConfig, kind: str) -> PageSet:
         if not paths:
             raise InputError(f"{source}: no manifest ({' or '.join(MANIFEST_NAMES)}) and no page files "
                              f"({', '.join(sorted(PAGE_SUFFIXES))}) in the folder")
-        keys = [str(p.relative_to(source)) for p in paths]
+        keys = [p.relative_to(source).as_posix() for p in paths]
     else:
         paths, keys = [source], [source.name]
     if config.task != "transcribe":
@@ -156,8 +161,12 @@ def _from_files(config: DatasetConfig, kind: str) -> PageSet:
             "or pass --manifest FILE; only --task transcribe reads its targets from the PDF's text layer")
     opened = _Opened(config)
     examples = []
+    stems: dict[str, int] = {}
     for key, path in zip(keys, paths):
         stem = Path(key).with_suffix("").as_posix().replace("/", "-")
+        stems[stem] = stems.get(stem, 0) + 1
+        if stems[stem] > 1:  # a-b.pdf and a/b.pdf, or a.pdf beside a.png
+            stem = f"{stem}-{stems[stem]}"
         for index in range(opened.page_count(key, path)):
             where = f"{key} page {index + 1}"
             prompt = effective_prompt(config.task, "", config.prompt, where)
@@ -194,7 +203,7 @@ def _from_manifest(config: DatasetConfig) -> PageSet:
     for number, (where, row) in enumerate(table.rows, start=1):
         file_value = _cell(row, "file", where)
         if not file_value:
-            raise InputError(f"{where}: empty `file`")
+            raise InputError(f"{where}: no `file` (a path relative to {root})")
         path = _inside(root, file_value, where)
         if not path.exists():
             raise InputError(f"{where}: file {file_value!r} does not exist (looked in {root})")

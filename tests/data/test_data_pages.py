@@ -273,3 +273,15 @@ def test_preview_shows_thumbnails_provenance_text_layer_and_target(tmp_path, mak
     assert (page.file, page.page, page.dpi, page.text, page.blank) == ("two.pdf", 1, 144, "First page words", False)
     assert max(page.thumbnail.size) == THUMBNAIL
     assert not (tmp_path / "out").exists()
+
+
+def test_limit_and_same_named_files_in_a_folder(tmp_path, make_config):
+    folder = tmp_path / "f"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a-b.pdf").write_bytes(text_pdf(["one", "two"]))
+    (folder / "a" / "b.pdf").write_bytes(text_pdf(["three"]))
+    every = collect_page_examples(make_config(folder, task="transcribe"))
+    ids = [e.id for e in every.examples]
+    assert len(ids) == 3 and len(set(ids)) == 3 and {i.rsplit("-p", 1)[0] for i in ids} == {"a-b", "a-b-2"}
+    limited = collect_page_examples(make_config(folder, task="transcribe", limit=2))
+    assert [e.id for e in limited.examples] == ids[:2]
