@@ -135,3 +135,42 @@ def test_cli_reports_a_bad_pdf_without_a_traceback(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "secret.pdf: the PDF is encrypted" in result.stderr and "Traceback" not in result.stderr
     _assert_nothing_left(tmp_path)
+
+
+def _image_table(tmp_path, images, **columns) -> Path:
+    import datasets
+
+    data = datasets.Dataset.from_dict({"image": images, **columns},
+                                      features=datasets.Features({"image": datasets.Image(),
+                                                                  **{k: datasets.Value("string") for k in columns}}))
+    data = data.cast_column("image", datasets.Image(decode=False))
+    folder = tmp_path / "table"
+    data.save_to_disk(str(folder))
+    return folder
+
+
+def test_image_table_cells_that_name_files_instead_of_holding_bytes(tmp_path, make_config):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "refs.parquet"
+    pq.write_table(pa.table({"image": [{"bytes": None, "path": "/somewhere/page.png"}], "answer": ["x"]}), path)
+    with pytest.raises(InputError, match=r"refs\.parquet row 0: column 'image' names a file \('/somewhere/page\.png'\) "
+                                         r"instead of holding the image bytes"):
+        build_dataset(make_config(path, task="transcribe"), tmp_path / "out")
+    _assert_nothing_left(tmp_path)
+
+
+def test_image_table_without_a_target_column(tmp_path, make_config, hf_cache):
+    folder = _image_table(tmp_path, [{"bytes": PNG, "path": None}], note=["x"])
+    with pytest.raises(InputError, match=r"cannot tell which column holds the target; name it with --summary-column; "
+                                         r"columns: image, note"):
+        build_dataset(make_config(f"hf:{folder}", task="transcribe"), tmp_path / "out")
+    _assert_nothing_left(tmp_path)
+
+
+def test_image_table_cell_that_is_not_an_image(tmp_path, make_config, hf_cache):
+    folder = _image_table(tmp_path, [{"bytes": b"plain text, not a picture", "path": None}], answer=["x"])
+    with pytest.raises(InputError, match=r"table row 0 \(image\): not a PDF or image DeepSynth reads"):
+        build_dataset(make_config(f"hf:{folder}", task="transcribe"), tmp_path / "out")
+    _assert_nothing_left(tmp_path)
