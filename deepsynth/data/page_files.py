@@ -45,7 +45,7 @@ def sniff(head: bytes) -> str | None:
         return "PNG"
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):  # TIFF, BigTIFF
         return "TIFF"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
@@ -151,6 +151,11 @@ class PageFile:
         image = self._image
         try:
             image.seek(index)
+            width, height = image.size
+            if width * height > self.max_page_pixels:  # each frame of a TIFF has its own size
+                raise InputError(f"{self.name}: page {index + 1} is {width} x {height} = {width * height / 1e6:.0f} "
+                                 f"million pixels, over the {self.max_page_pixels / 1e6:g} million limit "
+                                 "(max_page_pixels): refused as a possible decompression bomb")
             image.load()
             frame = ImageOps.exif_transpose(image)
         except (OSError, EOFError, ValueError, SyntaxError) as error:

@@ -174,3 +174,15 @@ def test_image_table_cell_that_is_not_an_image(tmp_path, make_config, hf_cache):
     with pytest.raises(InputError, match=r"table row 0 \(image\): not a PDF or image DeepSynth reads"):
         build_dataset(make_config(f"hf:{folder}", task="transcribe"), tmp_path / "out")
     _assert_nothing_left(tmp_path)
+
+
+def test_a_tiff_frame_over_the_pixel_limit_is_refused(tmp_path, make_config):
+    frames = [page_image("small", size=(100, 100)), page_image("large", size=(1000, 1000))]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "scan.tiff").write_bytes(encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:]))
+    (folder / "manifest.csv").write_text("file,target\nscan.tiff,x\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"scan\.tiff: page 2 is 1000 x 1000 = 1 million pixels, over the 0\.5 million "
+                                         r"limit \(max_page_pixels\)"):
+        build_dataset(make_config(folder, max_page_pixels=500_000), tmp_path / "out")
+    _assert_nothing_left(tmp_path)
