@@ -1,4 +1,5 @@
-"""`build_dataset`: records -> rendered pages -> a `DatasetDict` on disk, all or nothing.
+"""`build_dataset`: records -> rendered pages (or page files -> rasterized pages, see
+`page_builder`) -> a `DatasetDict` on disk, all or nothing.
 
 Rows are streamed into one Arrow file per split as the pool renders them (memory stays bounded by
 a batch, not the corpus), then saved with `save_to_disk` into a staging folder beside the
@@ -227,7 +228,8 @@ def _publish(final: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
+    """The first `LISTED` items, comma-separated, then how many more."""
     shown = ", ".join(items[:LISTED])
     return shown + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")
 
@@ -241,13 +243,13 @@ def _render_counts_and_warnings(config: DatasetConfig, collected: Collected, spl
     warnings = list(collected.warnings)
     if report.truncated:
         warnings.append(f"{len(report.truncated)} document(s) filled the {config.render.max_pages}-page cap "
-                        f"(render.max_pages) and were cut: {_listed(report.truncated)}")
+                        f"(render.max_pages) and were cut: {listed(report.truncated)}")
     if report.missing:
         chars = sorted(report.missing, key=lambda c: -report.missing[c])
         hint = "" if config.render.fallback else "; fallback fonts are off (render.fallback)"
         warnings.append(f"{len(report.missing_docs)} document(s) have characters no font covers, drawn as "
-                        f"boxes ({_listed([repr(c) for c in chars])}{hint}): {_listed(report.missing_docs)}")
-    warnings.extend(f"{message} ({len(ids)} document(s): {_listed(ids)})" for message, ids in report.warnings.items())
+                        f"boxes ({listed([repr(c) for c in chars])}{hint}): {listed(report.missing_docs)}")
+    warnings.extend(f"{message} ({len(ids)} document(s): {listed(ids)})" for message, ids in report.warnings.items())
     return counts, warnings
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from deepsynth.data.builder import assign_splits
+from deepsynth.data.builder import assign_splits, listed
 from deepsynth.data.config import DatasetConfig
 from deepsynth.data.page_examples import PageSet
 from deepsynth.data.page_files import Page, PageFile
@@ -25,7 +25,6 @@ WRITER_BATCH = 8
 """Rows the Arrow writer holds before flushing: a few pages' PNGs, not the corpus."""
 OPEN_FILES = 4
 """Page files kept open between examples (manifest rows about one file usually follow each other)."""
-LISTED = 10
 
 
 @dataclass
@@ -116,7 +115,7 @@ def write_page_splits(page_set: PageSet, split_of: list[str], config: DatasetCon
             writer.close()
     if not sum(report.per_split.values()):
         raise InputError(f"{page_set.name}: no usable examples: all {total} have no target and no text layer "
-                         f"(scanned pages?); give targets in a manifest ({_listed(report.no_text_layer)})")
+                         f"(scanned pages?); give targets in a manifest ({listed(report.no_text_layer)})")
     return report
 
 
@@ -127,12 +126,9 @@ def page_counts_and_warnings(page_set: PageSet, report: PageReport) -> tuple[dic
     counts.update(report.per_split)
     warnings = list(page_set.warnings)
     if report.blank:
-        warnings.append(f"{len(report.blank)} blank page(s) (no ink) kept: {_listed(report.blank)}")
+        warnings.append(f"{len(report.blank)} blank page(s) (no ink) kept: {listed(report.blank)}")
     if report.no_text_layer:
         warnings.append(f"{len(report.no_text_layer)} example(s) dropped: no target and no text layer to "
-                        f"transcribe (scanned pages?): {_listed(report.no_text_layer)}")
+                        f"transcribe (scanned pages?): {listed(report.no_text_layer)}")
     return counts, warnings
 
-
-def _listed(items: list[str]) -> str:
-    return ", ".join(items[:LISTED]) + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")

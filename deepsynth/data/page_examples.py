@@ -30,7 +30,6 @@ IMAGE_TOKEN = "<image>"
 """Where an image goes in a LLaVA/ShareGPT user turn (LLaMA-Factory's and ms-swift's token)."""
 USER_ROLES = ("human", "user")
 ANSWER_ROLES = ("gpt", "assistant")
-LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -235,7 +234,9 @@ def _from_manifest(config: DatasetConfig) -> PageSet:
     unnamed = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                      if p.is_file() and is_page_file(p) and p.resolve() not in named)
     if unnamed:
-        shown = ", ".join(unnamed[:LISTED]) + (f" and {len(unnamed) - LISTED} more" if len(unnamed) > LISTED else "")
+        from deepsynth.data.builder import listed
+
+        shown = listed(unnamed)
         warnings.append(f"{manifest}: {len(unnamed)} page file(s) in {root} are named by no row and were "
                         f"left out: {shown}")
     counts = {"rows_read": len(examples), "unnamed_files": len(unnamed)}
