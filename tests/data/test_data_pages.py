@@ -285,3 +285,35 @@ def test_limit_and_same_named_files_in_a_folder(tmp_path, make_config):
     assert len(ids) == 3 and len(set(ids)) == 3 and {i.rsplit("-p", 1)[0] for i in ids} == {"a-b", "a-b-2"}
     limited = collect_page_examples(make_config(folder, task="transcribe", limit=2))
     assert [e.id for e in limited.examples] == ids[:2]
+
+
+def test_a_prompt_column_is_given_as_text_and_never_rendered(tmp_path, make_config, write_file):
+    plain = [{"id": f"r{i}", "text": f"Document {i} about birds.", "summary": f"Birds {i}."} for i in range(3)]
+    asked = [{**row, "prompt": "Which animals does it name?"} for row in plain]
+    without = build_dataset(make_config(write_file("plain.jsonl", "\n".join(json.dumps(r) for r in plain))),
+                            tmp_path / "without")
+    with_prompt = build_dataset(make_config(write_file("asked.jsonl", "\n".join(json.dumps(r) for r in asked))),
+                                tmp_path / "with")
+    a, _ = _rows(without)
+    b, _ = _rows(with_prompt)
+    for row_id in a:
+        assert [p.tobytes() for p in a[row_id]["pages"]] == [p.tobytes() for p in b[row_id]["pages"]]
+        assert (a[row_id]["prompt"], b[row_id]["prompt"]) == ("", "Which animals does it name?")
+
+
+def test_cli_builds_from_a_folder_of_pdfs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(text_pdf(["One", "Two", "Three"]))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "deepsynth", "dataset", "--source", str(folder), "--task", "transcribe",
+                             "--dpi", "36", "--workers", "1", "--out", str(tmp_path / "out"), "--no-progress"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "3 examples (" in result.stdout and "3 pages" in result.stdout and "task transcribe" in result.stdout
+    assert read_metadata(tmp_path / "out")["dataset_config"]["dpi"] == 36
