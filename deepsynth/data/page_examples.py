@@ -134,11 +134,17 @@ class _Opened:
         self.counts: dict[str, int] = {}
         self.paths: dict[str, Path] = {}
 
-    def page_count(self, key: str, path: Path) -> int:
+    def page_count(self, key: str, path: Path, where: str = "") -> int:
+        """Pages in the file; a problem names `where` (the row naming the file) before the file."""
         if key not in self.counts:
-            with PageFile(path, key, self.config.max_input_bytes, self.config.dpi,
-                          self.config.max_page_pixels, self.config.page_color) as opened:
-                self.counts[key] = opened.page_count
+            try:
+                with PageFile(path, key, self.config.max_input_bytes, self.config.dpi,
+                              self.config.max_page_pixels, self.config.page_color) as opened:
+                    self.counts[key] = opened.page_count
+            except InputError as error:
+                if not where:
+                    raise
+                raise InputError(f"{where}: {error}") from None
             self.paths[key] = path
         return self.counts[key]
 
@@ -207,7 +213,7 @@ def _from_manifest(config: DatasetConfig) -> PageSet:
         if not path.exists():
             raise InputError(f"{where}: file {file_value!r} does not exist (looked in {root})")
         key = Path(file_value).as_posix()
-        count = opened.page_count(key, path)
+        count = opened.page_count(key, path, where)
         pages_spec = _cell(row, columns["pages"], where) if columns["pages"] else ""
         indices = parse_pages(pages_spec, count, f"{where}: {key}") if pages_spec else tuple(range(count))
         _check_cap(len(indices), config, f"{where}: {key}" + (f" pages {pages_spec}" if pages_spec else ""),
@@ -319,7 +325,7 @@ def _from_llava(config: DatasetConfig) -> PageSet:
             if not image_path.exists():
                 raise InputError(f"{where}: image {image!r} does not exist (looked in {image_path.parent})")
             keys.append(image)
-            opened.page_count(image, image_path)
+            opened.page_count(image, image_path, where)
         pairs = list(_turn_pairs(item, where, len(images)))
         pages = tuple((key, i) for key in keys for i in range(opened.counts[key]))
         _check_cap(len(pages), config, where, ranged=False)

@@ -186,3 +186,14 @@ def test_a_tiff_frame_over_the_pixel_limit_is_refused(tmp_path, make_config):
                                          r"limit \(max_page_pixels\)"):
         build_dataset(make_config(folder, max_page_pixels=500_000), tmp_path / "out")
     _assert_nothing_left(tmp_path)
+
+
+def test_a_bad_file_named_by_a_manifest_row_names_the_row_too(tmp_path, make_config):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ok.png").write_bytes(PNG)
+    (folder / "secret.pdf").write_bytes(encrypted_pdf())
+    (folder / "manifest.csv").write_text("file,target\nok.png,a\nsecret.pdf,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"manifest\.csv line 3: secret\.pdf: the PDF is encrypted"):
+        build_dataset(make_config(folder), tmp_path / "out")
+    _assert_nothing_left(tmp_path)
