@@ -12,6 +12,7 @@ from typing import Any
 
 from deepsynth.data.bundled import read_aclsum, read_wiki
 from deepsynth.data.config import DatasetConfig
+from deepsynth.data.page_files import is_page_file
 from deepsynth.data.sources import RawTable, Row, read_file, read_hf
 from deepsynth.data.tasks import check_target, effective_prompt
 from deepsynth.errors import InputError
@@ -60,7 +61,11 @@ def open_source(config: DatasetConfig) -> RawTable:
         return read_aclsum()
     if kind == "hf":
         return read_hf(config.source)
-    return read_file(Path(config.source).expanduser(), config.max_input_bytes)
+    path = Path(config.source).expanduser()
+    if path.is_dir() or is_page_file(path):
+        raise InputError(f"{config.source}: page files have no text rows to read; build them with "
+                         "build_dataset, or look at them with deepsynth.data.page_preview.preview_page_examples")
+    return read_file(path, config.max_input_bytes)
 
 
 def read_records(config: DatasetConfig) -> list[Record]:

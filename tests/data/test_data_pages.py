@@ -317,3 +317,12 @@ def test_cli_builds_from_a_folder_of_pdfs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 examples (" in result.stdout and "3 pages" in result.stdout and "task transcribe" in result.stdout
     assert read_metadata(tmp_path / "out")["dataset_config"]["dpi"] == 36
+
+
+def test_text_record_readers_point_page_sources_to_the_page_preview(tmp_path, make_config):
+    from deepsynth.data import preview_records
+
+    path = tmp_path / "a.pdf"
+    path.write_bytes(text_pdf(["x"]))
+    with pytest.raises(InputError, match=r"a\.pdf: page files have no text rows to read; .*preview_page_examples"):
+        preview_records(make_config(path))
