@@ -1,4 +1,5 @@
-"""Examples made of page files: a PDF or image, a folder (with or without a manifest), a LLaVA JSON.
+"""Examples made of page files: a PDF or image, a folder (with or without a manifest), a LLaVA JSON,
+or a table with an image column (`deepsynth.data.image_tables`).
 
 Collecting reads no pixels: it opens each named file once to check it (type, encryption, page
 count) and returns `PageExample`s that say which pages of which files make each example, its
