@@ -1,4 +1,5 @@
-"""`build_dataset`: records -> rendered pages -> a `DatasetDict` on disk, all or nothing.
+"""`build_dataset`: records -> rendered pages (or page files -> rasterized pages, see
+`page_builder`) -> a `DatasetDict` on disk, all or nothing.
 
 Rows are streamed into one Arrow file per split as the pool renders them (memory stays bounded by
 a batch, not the corpus), then saved with `save_to_disk` into a staging folder beside the
@@ -66,33 +67,48 @@ def build_dataset(config: DatasetConfig, out_dir: str | os.PathLike[str], progre
     existing DeepSynth dataset folder (never any other folder). `pool` lets a caller (the
     dashboard) keep worker processes alive across builds.
     """
+    from deepsynth.data.page_examples import collect_page_examples, page_source_kind
+
     out_dir = Path(out_dir).expanduser().absolute()
     _check_destination(out_dir, overwrite)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    collected = collect_records(config)
+    pages_source = page_source_kind(config) is not None
+    if pages_source:
+        page_set = collect_page_examples(config)
+    else:
+        collected = collect_records(config)
     timings["read_s"] = time.perf_counter() - start
-    records = collected.records
-    split_of = assign_splits(len(records), config)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-{os.getpid()}-", dir=out_dir.parent))
-    own_pool = pool is None
-    pool = pool or RenderPool(config.workers)
+    own_pool = pool is None and not pages_source
     try:
         start = time.perf_counter()
-        report = _render_to_arrow(records, split_of, config, pool, staging / "arrow", progress)
+        if pages_source:
+            from deepsynth.data.page_builder import page_counts_and_warnings, split_by_document, write_page_splits
+
+            report = write_page_splits(page_set, split_by_document(page_set, config), config,
+                                       staging / "arrow", progress)
+            counts, warnings = page_counts_and_warnings(page_set, report)
+            columns = page_set.columns
+        else:
+            pool = pool or RenderPool(config.workers)
+            split_of = assign_splits(len(collected.records), config)
+            render_report = _render_to_arrow(collected.records, split_of, config, pool, staging / "arrow", progress)
+            counts, warnings = _render_counts_and_warnings(config, collected, split_of, render_report)
+            columns = collected.columns
         timings["render_s"] = time.perf_counter() - start
         start = time.perf_counter()
         final = staging / "dataset"
         _save(staging / "arrow", final)
         timings["save_s"] = time.perf_counter() - start
-        metadata = _metadata(config, collected, split_of, report, timings)
+        metadata = _metadata(config, columns, counts, warnings, timings)
         (final / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
         _publish(final, out_dir)
     finally:
-        if own_pool:
+        if own_pool and pool is not None:
             pool.close()
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
@@ -167,6 +183,7 @@ def _render_to_arrow(records: list[Record], split_of: list[str], config: Dataset
                 "id": record.id, "text": record.text, "summary": record.summary,
                 "instruction": instruction, "augmented_text": augmented_text(record.text, instruction),
                 "image": pages[0], "pages": pages, "num_pages": len(pages), "truncated": rendered.truncated,
+                "prompt": record.prompt, "page_texts": [], "page_sources": [],
             }
             writers[split].write(schema.encode_example(row))
             if progress is not None:
@@ -211,13 +228,14 @@ def _publish(final: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
+    """The first `LISTED` items, comma-separated, then how many more."""
     shown = ", ".join(items[:LISTED])
     return shown + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")
 
 
-def _metadata(config: DatasetConfig, collected: Collected, split_of: list[str], report: _RenderReport,
-              timings: dict[str, float]) -> dict:
+def _render_counts_and_warnings(config: DatasetConfig, collected: Collected, split_of: list[str],
+                                report: _RenderReport) -> tuple[dict[str, int], list[str]]:
     counts = dict(collected.counts)
     counts.update({split: split_of.count(split) for split in SPLITS})
     counts.update(pages=report.pages, truncated_documents=len(report.truncated),
@@ -225,16 +243,22 @@ def _metadata(config: DatasetConfig, collected: Collected, split_of: list[str], 
     warnings = list(collected.warnings)
     if report.truncated:
         warnings.append(f"{len(report.truncated)} document(s) filled the {config.render.max_pages}-page cap "
-                        f"(render.max_pages) and were cut: {_listed(report.truncated)}")
+                        f"(render.max_pages) and were cut: {listed(report.truncated)}")
     if report.missing:
         chars = sorted(report.missing, key=lambda c: -report.missing[c])
         hint = "" if config.render.fallback else "; fallback fonts are off (render.fallback)"
         warnings.append(f"{len(report.missing_docs)} document(s) have characters no font covers, drawn as "
-                        f"boxes ({_listed([repr(c) for c in chars])}{hint}): {_listed(report.missing_docs)}")
-    warnings.extend(f"{message} ({len(ids)} document(s): {_listed(ids)})" for message, ids in report.warnings.items())
+                        f"boxes ({listed([repr(c) for c in chars])}{hint}): {listed(report.missing_docs)}")
+    warnings.extend(f"{message} ({len(ids)} document(s): {listed(ids)})" for message, ids in report.warnings.items())
+    return counts, warnings
+
+
+def _metadata(config: DatasetConfig, columns: dict[str, str | None], counts: dict[str, int],
+              warnings: list[str], timings: dict[str, float]) -> dict:
     return {
         "dataset_config": to_dict(config),
-        "columns": collected.columns,
+        "task": config.task,
+        "columns": columns,
         "counts": counts,
         "warnings": warnings,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -8,7 +8,8 @@ import time
 
 from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, MiB
 
-HELP = "Render a corpus (CSV/JSONL/Parquet, hf:NAME, wiki, aclsum) into a train/validation/test dataset."
+HELP = ("Build a train/validation/test dataset of page images: render a corpus (CSV/JSONL/Parquet, hf:NAME, "
+        "wiki, aclsum) or rasterize page files (PDFs, images, a folder with a manifest, LLaVA JSON).")
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepsynth.data.builder import build_dataset
+    from deepsynth.data.page_examples import page_source_kind
     from deepsynth.data.storage import read_metadata
 
     config = config_from_args(args)
@@ -62,11 +64,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     bar = None
+    rasterizing = page_source_kind(config) is not None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="doc", desc="rendering", disable=args.no_progress)
+            bar = tqdm(total=total, unit="example" if rasterizing else "doc",
+                       desc="rasterizing" if rasterizing else "rendering", disable=args.no_progress)
         bar.update(done - bar.n)
 
     try:
@@ -77,9 +81,11 @@ def run(args: argparse.Namespace) -> int:
     metadata = read_metadata(out)
     counts = metadata["counts"]
     elapsed = time.perf_counter() - started
-    print(f"wrote {out}: {counts['kept']} documents ({counts['train']} train, {counts['validation']} "
+    noun, rate = ("examples", "examples/s") if rasterizing else ("documents", "docs/s")
+    task = "" if config.task == "summarize" else f", task {config.task}"
+    print(f"wrote {out}: {counts['kept']} {noun} ({counts['train']} train, {counts['validation']} "
           f"validation, {counts['test']} test), {counts['pages']} pages in {elapsed:.1f} s "
-          f"({counts['kept'] / max(elapsed, 1e-9):.1f} docs/s)")
+          f"({counts['kept'] / max(elapsed, 1e-9):.1f} {rate}){task}")
     for warning in metadata["warnings"]:
         print(f"warning: {warning}")
     return 0

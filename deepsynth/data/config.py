@@ -8,6 +8,8 @@ from pathlib import Path
 from deepsynth.configuration import Problems, choice
 from deepsynth.data.bundled import WIKI_LANGUAGES
 from deepsynth.data.files import DEFAULT_MAX_INPUT_BYTES, FORMATS_BY_SUFFIX
+from deepsynth.data.page_files import DEFAULT_DPI, DEFAULT_MAX_PAGE_PIXELS, PAGE_SUFFIXES
+from deepsynth.data.tasks import TASKS
 from deepsynth.render import RenderConfig
 from deepsynth.settings import setting
 
@@ -17,7 +19,8 @@ FIRST_BUILD_LIMIT = 200
 
 
 def source_kind(source: str) -> str:
-    """`wiki`, `aclsum`, `hf` (hf:NAME[:CONFIG][@SPLIT]) or `file` (a local path)."""
+    """`wiki`, `aclsum`, `hf` (hf:NAME[:CONFIG][@SPLIT]) or `file` (a local path: a table, a page
+    file, a folder of page files or a LLaVA JSON)."""
     if source in BUNDLED_SOURCES:
         return source
     if source.startswith("hf:"):
@@ -31,7 +34,9 @@ class DatasetConfig:
 
     source: str = "wiki"
     """`wiki` (bundled Wikipedia extracts), `aclsum` (bundled ACL papers), `hf:NAME[:CONFIG][@SPLIT]`
-    (a Hugging Face dataset, or a local dataset folder), or a path to a .csv/.tsv/.jsonl/.json/.parquet file."""
+    (a Hugging Face dataset, or a local dataset folder), a path to a .csv/.tsv/.jsonl/.json/.parquet file,
+    a PDF or image (.pdf .png .jpg .tif .webp), a folder of them (with manifest.csv / manifest.jsonl:
+    file, target, id, pages, prompt), or a LLaVA/ShareGPT JSON (image(s) + conversations/messages)."""
     text_column: str = ""
     """Column holding the document; empty: the source's default or a common name (text, document, article...)."""
     summary_column: str = ""
@@ -65,6 +70,26 @@ class DatasetConfig:
     """Rendering processes; 0: one per CPU core available to this process; 1: render in-process."""
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     """Refuse local input files larger than this many bytes."""
+    task: str = "summarize"
+    """What the model is asked: summarize, transcribe, qa, extract, translate or custom; sets the
+    default prompt and, through deepsynth_dataset.json, the metric training and evaluation use."""
+    prompt: str = ""
+    """Prompt for examples whose row has none, given to the model as text (never rendered); empty:
+    the task's default (summarize: the model's default instruction)."""
+    prompt_column: str = ""
+    """Column holding a per-example prompt or question; empty: a `prompt` column if present."""
+    manifest: str = ""
+    """Manifest of a page-file folder (.csv/.jsonl: file, target, id, pages, prompt); empty:
+    manifest.csv or manifest.jsonl inside the --source folder."""
+    dpi: int = DEFAULT_DPI
+    """PDF rasterizing resolution (144: 11-pt text at the renderer's 22-px font size)."""
+    max_document_pages: int = 16
+    """Page cap of one example from page files (a PDF or a manifest row); more is an error naming it."""
+    max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS
+    """Refuse page images (and PDF pages at --dpi) with more pixels than this (decompression bombs)."""
+    page_color: bool = False
+    """Keep PDF and image pages in colour (RGB); off: greyscale, like rendered pages (a third of the
+    pixels, PNG encoding ~3x faster)."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -74,9 +99,11 @@ class DatasetConfig:
         problems.check(isinstance(self.source, str) and bool(self.source.strip()), "source", "must not be empty")
         if isinstance(self.source, str) and source_kind(self.source) == "file" and self.source.strip():
             suffix = Path(self.source).suffix.lower()
-            problems.check(suffix in FORMATS_BY_SUFFIX, "source",
-                           f"{self.source!r} is not wiki, aclsum, hf:NAME or a file ending in "
-                           f"{', '.join(sorted(FORMATS_BY_SUFFIX))}")
+            is_folder = Path(self.source).expanduser().is_dir()
+            problems.check(is_folder or suffix in FORMATS_BY_SUFFIX or suffix in PAGE_SUFFIXES, "source",
+                           f"{self.source!r} is not wiki, aclsum, hf:NAME, a folder or a file ending in "
+                           f"{', '.join(sorted({*FORMATS_BY_SUFFIX, *PAGE_SUFFIXES}))}")
+        problems.check(self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {self.task!r}")
         problems.check(self.language in WIKI_LANGUAGES, "language",
                        f"must be one of {', '.join(WIKI_LANGUAGES)}, got {self.language!r}")
         for name in ("limit", "min_text_chars", "max_text_chars", "min_summary_chars",
@@ -101,7 +128,15 @@ class DatasetConfig:
         problems.check(isinstance(self.render, RenderConfig), "render", "must be a RenderConfig")
         problems.check(isinstance(self.max_input_bytes, int) and self.max_input_bytes >= 1,
                        "max_input_bytes", f"must be an integer >= 1, got {self.max_input_bytes!r}")
-        for name in ("text_column", "summary_column", "id_column", "instruction"):
+        problems.check(isinstance(self.page_color, bool), "page_color", "must be true or false")
+        for name in ("dpi", "max_document_pages", "max_page_pixels"):
+            value = getattr(self, name)
+            problems.check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                           name, f"must be an integer >= 1, got {value!r}")
+        if isinstance(self.dpi, int):
+            problems.check(self.dpi <= 1200, "dpi", f"must be at most 1200, got {self.dpi}")
+        for name in ("text_column", "summary_column", "id_column", "instruction", "prompt",
+                     "prompt_column", "manifest"):
             problems.check(isinstance(getattr(self, name), str), name, "must be a string")
         problems.raise_if_any()
 

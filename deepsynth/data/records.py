@@ -12,17 +12,21 @@ from typing import Any
 
 from deepsynth.data.bundled import read_aclsum, read_wiki
 from deepsynth.data.config import DatasetConfig
+from deepsynth.data.page_files import is_page_file
 from deepsynth.data.sources import RawTable, Row, read_file, read_hf
+from deepsynth.data.tasks import check_target, effective_prompt
 from deepsynth.errors import InputError
 
 # Column names tried, in order, when the user names no column (common summarization corpora:
 # CNN/DailyMail article/highlights, XSum document/summary, arXiv article/abstract).
 CANDIDATES = {
     "text": ("text", "document", "article", "content", "body", "source", "input", "extract"),
-    "summary": ("summary", "highlights", "abstract", "target", "output", "description", "headline"),
+    "summary": ("summary", "target", "highlights", "abstract", "output", "description", "headline"),
     "id": ("id", "doc_id", "document_id", "uid", "guid"),
+    "prompt": ("prompt", "question"),
 }
-FLAGS = {"text": "--text-column", "summary": "--summary-column", "id": "--id-column"}
+FLAGS = {"text": "--text-column", "summary": "--summary-column", "id": "--id-column",
+         "prompt": "--prompt-column"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Record:
     """The document (trimmed, line endings normalised to \\n)."""
     summary: str
     """The reference summary (trimmed, line endings normalised to \\n)."""
+    prompt: str = ""
+    """The prompt given to the model as text ("": the rendered instruction or the model's default)."""
 
 
 @dataclass
@@ -55,7 +61,11 @@ def open_source(config: DatasetConfig) -> RawTable:
         return read_aclsum()
     if kind == "hf":
         return read_hf(config.source)
-    return read_file(Path(config.source).expanduser(), config.max_input_bytes)
+    path = Path(config.source).expanduser()
+    if path.is_dir() or is_page_file(path):
+        raise InputError(f"{config.source}: page files have no text rows to read; build them with "
+                         "build_dataset, or look at them with deepsynth.data.page_preview.preview_page_examples")
+    return read_file(path, config.max_input_bytes)
 
 
 def read_records(config: DatasetConfig) -> list[Record]:
@@ -70,12 +80,21 @@ def preview_records(config: DatasetConfig, n: int = 20) -> list[Record]:
 
 
 def collect_records(config: DatasetConfig, limit: int | None = None) -> Collected:
-    """Read, map, filter and limit; raise `InputError` if nothing usable is left."""
+    """Read, map, filter and limit; raise `InputError` if nothing usable is left.
+
+    Under `--task transcribe` without `--summary-column` each document's target is its own text
+    (what the rendered page shows; a document cut at `render.max_pages` keeps its whole text)."""
     limit = config.limit if limit is None else limit
     table = open_source(config)
-    requested = {"text": config.text_column, "summary": config.summary_column, "id": config.id_column}
-    columns = {role: _resolve(table, role, requested[role]) for role in ("text", "summary", "id")}
-    if columns["text"] == columns["summary"]:
+    requested = {"text": config.text_column, "summary": config.summary_column, "id": config.id_column,
+                 "prompt": config.prompt_column}
+    # transcribe: the target is the rendered text itself, unless a target column is named
+    from_text = config.task == "transcribe" and not config.summary_column
+    roles = ("text", "id", "prompt") if from_text else ("text", "summary", "id", "prompt")
+    columns = {role: _resolve(table, role, requested[role]) for role in roles}
+    if from_text:
+        columns["summary"] = columns["text"]
+    elif columns["text"] == columns["summary"]:
         raise InputError(f"{table.name}: the text and the summary are both read from column "
                          f"{columns['text']!r}; name different columns")
     counts = {"rows_read": 0, "kept": 0}
@@ -90,6 +109,8 @@ def collect_records(config: DatasetConfig, limit: int | None = None) -> Collecte
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
+        check_target(config.task, summary, where)
+        prompt = effective_prompt(config.task, _text(row, columns["prompt"], where, "prompt"), config.prompt, where)
         record_id = _record_id(row, columns["id"], where, table.name, counts["rows_read"] - 1)
         if record_id in seen_ids:
             seen_ids[record_id] += 1
@@ -97,7 +118,7 @@ def collect_records(config: DatasetConfig, limit: int | None = None) -> Collecte
             counts[dropped_key] = counts.get(dropped_key, 0) + 1
             record_id = f"{record_id}-{seen_ids[record_id]}"
         seen_ids.setdefault(record_id, 1)
-        records.append(Record(record_id, text, summary))
+        records.append(Record(record_id, text, summary, prompt))
         if limit and len(records) >= limit:
             break
     _check_columns_seen(table, requested)
@@ -133,7 +154,7 @@ def _resolve(table: RawTable, role: str, requested: str) -> str | None:
     for candidate in CANDIDATES[role]:
         if candidate in lowered:
             return lowered[candidate]
-    if role == "id":
+    if role in ("id", "prompt"):
         return None
     raise InputError(f"{table.name}: cannot tell which column holds the {role}; name it with "
                      f"{FLAGS[role]}; columns: {listing}")

@@ -1,8 +1,9 @@
 """The dataset on disk (docs/ARCHITECTURE.md, "Dataset on disk"): columns, metadata, loading.
 
 A dataset folder is `DatasetDict.save_to_disk` output (splits train/validation/test) plus
-`deepsynth_dataset.json`, which records the `DatasetConfig` (render settings included), counts,
-warnings, the creation time and the DeepSynth version.
+`deepsynth_dataset.json`, which records the `DatasetConfig` (render settings included), the task,
+counts, warnings, the creation time and the DeepSynth version. Datasets built before `prompt`,
+`page_texts` and `page_sources` existed load without them: read them with `column_or_default`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from deepsynth.errors import InputError
 
 METADATA_FILE = "deepsynth_dataset.json"
 SPLITS = ("train", "validation", "test")
-COLUMNS = ("id", "text", "summary", "instruction", "augmented_text", "image", "pages", "num_pages", "truncated")
+COLUMNS = ("id", "text", "summary", "instruction", "augmented_text", "image", "pages", "num_pages", "truncated",
+           "prompt", "page_texts", "page_sources")
+"""`summary` holds the target of any task (the reference answer); `prompt` is the per-example
+prompt given to the model as text ("" : the rendered `instruction`, else the model's default);
+`page_texts` is each page's PDF text layer (reference and baselines, never shown to the model);
+`page_sources` says where each page came from (file, 1-based page, DPI; empty for pages DeepSynth
+rendered from text)."""
 
 
 def features() -> Any:
@@ -35,7 +42,17 @@ def features() -> Any:
         "pages": List(Image()),
         "num_pages": Value("int32"),
         "truncated": Value("bool"),
+        "prompt": Value("string"),
+        "page_texts": List(Value("string")),
+        "page_sources": List({"file": Value("string"), "page": Value("int32"), "dpi": Value("int32")}),
     })
+
+
+def column_or_default(split: Any, name: str, default: Any) -> list[Any]:
+    """A column of a split as a list, or `default` per row when an older dataset lacks it."""
+    if name in split.column_names:
+        return list(split[name])
+    return [default] * len(split)
 
 
 @dataclass

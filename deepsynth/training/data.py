@@ -22,7 +22,8 @@ class SplitData:
     readings: list[Any]
     """What the frozen reader saw (`PageReading`), one per document."""
     instructions: list[str]
-    """Instruction column ("" means the model's default instruction)."""
+    """What the model is asked, as text: the row's `prompt`, else its rendered `instruction`
+    ("" means the model's default instruction)."""
     summaries: list[str]
     """Reference summaries (the training targets)."""
 
@@ -46,7 +47,16 @@ def read_split(model: Any, split: Any, blank_pages: bool, render: Any, descripti
             readings.append(by_count[count])
     else:
         readings = read_dataset(model, split, progress=progress, description=description)
-    return SplitData(list(split["id"]), readings, list(split["instruction"]), list(split["summary"]))
+    return SplitData(list(split["id"]), readings, example_prompts(split), list(split["summary"]))
+
+
+def example_prompts(split: Any) -> list[str]:
+    """Per row: its `prompt` (a question, a task instruction) when it has one, else the
+    `instruction` rendered above its page; datasets without a `prompt` column use the latter."""
+    from deepsynth.data.storage import column_or_default
+
+    prompts = column_or_default(split, "prompt", "")
+    return [prompt or instruction for prompt, instruction in zip(prompts, split["instruction"])]
 
 
 def dataset_profile(loaded: Any) -> tuple[str, dict[str, Any]]:

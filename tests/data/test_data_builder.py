@@ -54,7 +54,8 @@ def test_metadata(wiki_build):
     assert metadata["counts"]["kept"] == 12
     assert metadata["counts"]["train"] + metadata["counts"]["validation"] + metadata["counts"]["test"] == 12
     assert metadata["counts"]["pages"] >= 12
-    assert metadata["columns"] == {"text": "extract", "summary": "description", "id": "title"}
+    assert metadata["columns"] == {"text": "extract", "summary": "description", "id": "title", "prompt": None}
+    assert metadata["task"] == "summarize"
     assert metadata["created"].endswith("+00:00")
     assert metadata["deepsynth_version"]
     assert read_metadata(out) == metadata

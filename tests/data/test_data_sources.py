@@ -36,7 +36,7 @@ def test_jsonl_with_bom_and_crlf_autodetects_columns_and_numbers_ids(write_file,
     path = write_file("arts.jsonl", '\ufeff{"article": "A long article.", "highlights": "Short."}\n\n'
                                     '{"article": "Another one.", "highlights": "Two."}\r\n')
     collected = collect_records(make_config(path))
-    assert collected.columns == {"text": "article", "summary": "highlights", "id": None}
+    assert collected.columns == {"text": "article", "summary": "highlights", "id": None, "prompt": None}
     assert [r.id for r in collected.records] == ["arts-000000", "arts-000001"]
     assert collected.records[1].summary == "Two."
 

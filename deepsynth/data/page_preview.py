@@ -1,0 +1,57 @@
+"""A look at the first examples of a page source before building: thumbnails, provenance, text
+layer, target and prompt (for the Dataset page; the same checks as a build, nothing written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from deepsynth.data.config import DatasetConfig
+
+THUMBNAIL = 256
+"""Longest side of a preview thumbnail, in pixels."""
+
+
+@dataclass(frozen=True)
+class PreviewPage:
+    thumbnail: Image.Image
+    file: str
+    page: int
+    """1-based page number in its file."""
+    dpi: int
+    text: str
+    """The page's text layer ("" when it has none)."""
+    blank: bool
+
+
+@dataclass(frozen=True)
+class PreviewExample:
+    id: str
+    prompt: str
+    target: str
+    """The reference answer (for transcribe without a target: the text layer)."""
+    pages: tuple[PreviewPage, ...]
+
+
+def preview_page_examples(config: DatasetConfig, n: int = 8) -> list[PreviewExample]:
+    """The first `n` examples of a page source, rasterized at `config.dpi` and shrunk to thumbnails."""
+    from deepsynth.data.page_builder import OpenPageFiles
+    from deepsynth.data.page_examples import collect_page_examples
+
+    page_set = collect_page_examples(config)
+    files = OpenPageFiles(page_set, config)
+    previews = []
+    try:
+        for example in page_set.examples[:n]:
+            pages = []
+            for key, index in example.pages:
+                page = files.page(key, index)
+                thumbnail = page.image.copy()
+                thumbnail.thumbnail((THUMBNAIL, THUMBNAIL))
+                pages.append(PreviewPage(thumbnail, key, page.number, page.dpi, page.text, page.blank))
+            target = example.target if example.target is not None else "\n\n".join(p.text for p in pages if p.text)
+            previews.append(PreviewExample(example.id, example.prompt, target, tuple(pages)))
+    finally:
+        files.close()
+    return previews
