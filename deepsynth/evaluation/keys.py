@@ -90,3 +90,19 @@ def primary_metric(tags: dict[str, str] | None) -> str:
     """The metric a run is ranked by, from its tags (`rougeL` when it names none or an unknown one)."""
     name = (tags or {}).get(PRIMARY_METRIC_TAG, "")
     return name if name in METRIC_NAMES else DEFAULT_PRIMARY
+
+
+def direction_of_key(key: str) -> str:
+    """`lower` for a tracked metric key of an error rate (`eval/cer`, `eval/base_wer_lo`,
+    `eval/cer_corpus`, `sweep/best_cer`), else `higher` (ROUGE, ANLS... and keys outside the registry)."""
+    from deepsynth.evaluation.metrics import direction
+
+    name = key.rsplit("/", 1)[-1]
+    for suffix in (f"_{LOW}", f"_{HIGH}", f"_{CORPUS}"):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+            break
+    for metric in sorted(METRIC_NAMES, key=len, reverse=True):
+        if name == metric or name.endswith(f"_{metric}"):
+            return direction(metric)
+    return "higher"

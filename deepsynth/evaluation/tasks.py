@@ -2,15 +2,18 @@
 
     summarize   rougeL (rouge1, rouge2 beside it): today's scores, unchanged
     transcribe  cer (wer beside it): lower is better
-    qa          anls (exact_match, rougeL beside it) when answers are short; rougeL when the
-                dataset's median reference answer is over `LONG_ANSWER_WORDS` words: ANLS gives a
-                long answer worded differently nothing, and exact match never matches it
+    qa          anls (exact_match beside it) when answers are short; rougeL (rouge1, rouge2 beside
+                it) when the dataset's median reference answer is over `LONG_ANSWER_WORDS` words:
+                ANLS gives a long answer worded differently nothing, and exact match never matches it
     extract     field_f1 (json_valid beside it)
     translate   chrf (bleu beside it)
     custom      the primary metric the user names (any in `deepsynth.evaluation.metrics`), with
                 the other metrics of its family beside it
 
-`task_metrics` returns the choice and its reason, so that reports and pages can say it.
+`task_metrics` returns the choice and its reason, so that reports and pages can say it. Each
+primary metric is logged only by its own tasks (ANLS never beside ROUGE-L), so the metrics a run
+logged say its primary metric where its tags are not at hand (`PRIMARY_BY_PRESENCE`); a custom
+run is known by its tag only.
 """
 
 from __future__ import annotations
@@ -96,9 +99,13 @@ def task_metrics(task: str, references: Sequence[str] = (), primary: str | None 
 def _qa_choice(references: Sequence[str]) -> tuple[tuple[str, ...], str, str]:
     words = median_words(references)
     if words > LONG_ANSWER_WORDS:
-        return (("rougeL", "rouge1", "rouge2", "anls", "exact_match"), "rougeL",
+        return (("rougeL", "rouge1", "rouge2"), "rougeL",
                 f"the median reference answer has {words:g} words (over {LONG_ANSWER_WORDS}): long answers are "
                 "scored by ROUGE-L, since ANLS and exact match give a correct answer in other words nothing")
-    return (("anls", "exact_match", "rougeL"), "anls",
+    return (("anls", "exact_match"), "anls",
             f"the median reference answer has {words:g} words (at most {LONG_ANSWER_WORDS}): short answers are "
             "scored by ANLS (DocVQA's metric)")
+
+
+PRIMARY_BY_PRESENCE = ("cer", "anls", "field_f1", "chrf", "rougeL")
+"""The fixed tasks' primary metrics, in the order to look for them among a run's metrics."""
