@@ -10,7 +10,8 @@ corpus scores, which pool n-gram statistics over all documents: the figure to qu
 
 from __future__ import annotations
 
-from typing import Sequence
+from functools import lru_cache
+from typing import Any, Sequence
 
 from deepsynth.evaluation.metric import HIGHER, Metric, check_lengths
 
@@ -19,17 +20,25 @@ def _clip(value: float) -> float:
     return min(100.0, max(0.0, float(value)))
 
 
-def translation_scores(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
-    import sacrebleu
+@lru_cache(maxsize=1)
+def _sentence_scorers() -> tuple[Any, Any]:
+    """sacrebleu's chrF and sentence BLEU scorers, built once (`sentence_chrf`/`sentence_bleu`
+    build a new one per call: 4x slower here; same settings, same scores)."""
+    from sacrebleu.metrics import BLEU, CHRF
 
+    return CHRF(), BLEU(effective_order=True)
+
+
+def translation_scores(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
     check_lengths(predictions, references)
+    chrf, bleu = _sentence_scorers()
     rows = []
     for prediction, reference in zip(predictions, references):
         if not prediction.strip() and not reference.strip():
             rows.append({"chrf": 100.0, "bleu": 100.0})
             continue
-        rows.append({"chrf": _clip(sacrebleu.sentence_chrf(prediction, [reference]).score),
-                     "bleu": _clip(sacrebleu.sentence_bleu(prediction, [reference]).score)})
+        rows.append({"chrf": _clip(chrf.sentence_score(prediction, [reference]).score),
+                     "bleu": _clip(bleu.sentence_score(prediction, [reference]).score)})
     return rows
 
 

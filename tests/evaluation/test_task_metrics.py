@@ -92,6 +92,9 @@ def test_chrf_and_bleu():
     assert one("chrf", "", "the cat") == 0.0 and one("bleu", "", "the cat") == 0.0
     assert one("chrf", "xyz", "abc") == 0.0
     predictions, references = ["the cat sat on a mat", "a dog"], ["the cat sat on the mat", "the dog barked"]
+    for name, sentence in (("chrf", sacrebleu.sentence_chrf), ("bleu", sacrebleu.sentence_bleu)):
+        assert registry.get_metric(name).per_document(predictions, references) == pytest.approx(
+            [sentence(p, [r]).score for p, r in zip(predictions, references)])
     assert registry.get_metric("bleu").aggregate(predictions, references) == pytest.approx(
         sacrebleu.corpus_bleu(predictions, [references]).score)
     assert registry.get_metric("chrf").aggregate(predictions, references) == pytest.approx(
