@@ -109,3 +109,47 @@ def test_direction_of_a_tracked_key(key, expected):
     from deepsynth.evaluation.keys import direction_of_key
 
     assert direction_of_key(key) == expected
+
+
+def test_recorded_transcription_runs_compare_through_their_predictions_file():
+    """Two runs recorded as the worker records them (`record_scorecard`), read back from their
+    predictions.csv and tags as `deepsynth compare` does: the one with the lower CER is better."""
+    from deepsynth.evaluation import metrics as registry
+    from deepsynth.evaluation.predictions import read_predictions_csv
+    from deepsynth.evaluation.scorecard import build_scorecard
+    from deepsynth.evaluation.tasks import task_metrics
+    from deepsynth.training.evaluate import record_scorecard
+
+    class Recorded:
+        def __init__(self):
+            self.metrics_logged, self.tags_logged, self.files = {}, {}, {}
+
+        def metrics(self, metrics, step, flush=False):
+            self.metrics_logged.update(metrics)
+
+        def tags(self, tags):
+            self.tags_logged.update(tags)
+
+        def text_artifact(self, text, name):
+            self.files[name] = text
+
+        def json_artifact(self, data, name):
+            self.files[name] = data
+
+    transcribe = task_metrics("transcribe")
+    references = ["the quick brown fox jumps", "over the lazy dog", "pack my box", "with five dozen jugs"] * 2
+    noisy = ["tha quick brown fox jumps", "ovr the lazy dog", "pack my bx", "with five dozen jugs"] * 2
+    worse = ["tha quikc brovn fox jump", "ovr teh lazy dg", "pak my bx", "wth fiv dozen jgs"] * 2
+    runs, predictions = [], {}
+    for run_id, outputs in (("aaaaaaaa1", worse), ("bbbbbbbb2", noisy)):
+        card = build_scorecard("test", 8, 8, {"tuned": registry.score(IDS, references, outputs, transcribe.names)},
+                               resamples=300, tasks=transcribe)
+        recorded = Recorded()
+        record_scorecard(recorded, card, step=1, samples=0)
+        runs.append(_run(run_id, recorded.metrics_logged, recorded.tags_logged))
+        predictions[run_id] = read_predictions_csv(recorded.files["eval/predictions.csv"])
+    assert predictions["bbbbbbbb2"].metric == "cer"
+    row = compare.paired_table(runs[0], runs, predictions).iloc[0]
+    assert row["verdict"] == "better" and row["wins"] == 8 and row["delta ROUGE-L"] < 0
+    assert compare.score_table(runs, predictions).set_index("run_id").loc["bbbbbbbb2", "ROUGE-L"] == \
+        pytest.approx(runs[1].metrics["eval/cer"])
