@@ -4,8 +4,8 @@ Both runs scored the same held-out documents, so the question is about the per-d
 differences d_i = B_i - A_i: their mean (the change in mean ROUGE-L, CER...), a paired bootstrap
 95% interval of that mean (resampling documents, each keeping both of its scores), and how often B
 wins, loses or ties. "Wins" and the verdict read the metric's direction: with an error rate, a
-negative difference is an improvement. Pairing removes the spread between documents (some are easy for every model), so it
-detects smaller differences than two separate intervals that overlap. Runs scored on different
+negative difference is an improvement. Pairing removes the spread between documents (some are
+easy for every model), so it detects smaller differences than two separate intervals that overlap. Runs scored on different
 documents are refused: their means answer different questions.
 """
 

@@ -25,7 +25,8 @@ from typing import Sequence
 from deepsynth.evaluation import metrics as registry
 from deepsynth.evaluation.metric import direction_words
 
-SUMMARIZE, TRANSCRIBE, QA, EXTRACT, TRANSLATE, CUSTOM = "summarize", "transcribe", "qa", "extract", "translate", "custom"
+SUMMARIZE, TRANSCRIBE, QA = "summarize", "transcribe", "qa"
+EXTRACT, TRANSLATE, CUSTOM = "extract", "translate", "custom"
 TASKS = (SUMMARIZE, TRANSCRIBE, QA, EXTRACT, TRANSLATE, CUSTOM)
 """Every task, in the order the CLI and pages list them."""
 DEFAULT_TASK = SUMMARIZE

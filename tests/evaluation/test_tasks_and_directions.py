@@ -103,7 +103,8 @@ def test_predictions_round_trip_keeps_every_metric_primary_first():
     evaluations = {"tuned": registry.score(ids, refs, ["abce", "x y"], ("cer", "wer")),
                    "reader": registry.score(ids, refs, ["abcd", "x"], ("cer", "wer"))}
     text = predictions_csv(evaluations, ("cer", "wer"))
-    assert text.splitlines()[0] == "id,reference,tuned_prediction,tuned_cer,tuned_wer,reader_prediction,reader_cer,reader_wer"
+    assert text.splitlines()[0] == ("id,reference,tuned_prediction,tuned_cer,tuned_wer,"
+                                    "reader_prediction,reader_cer,reader_wer")
     back = read_predictions_csv(text)
     assert back.metric == "cer" and back.direction == "lower"
     assert back.scores("tuned") == {"d1": 25.0, "d2": 0.0}
