@@ -20,7 +20,7 @@ import unicodedata
 from collections import Counter
 from typing import Any, Sequence
 
-from deepsynth.evaluation.metric import HIGHER, Metric, check_lengths
+from deepsynth.evaluation.metric import HIGHER, BadReference, Metric, check_lengths
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 
@@ -63,7 +63,7 @@ def _counts(predictions: Sequence[str], references: Sequence[str]) -> list[tuple
     for index, (prediction, reference) in enumerate(zip(predictions, references)):
         ok_reference, expected = parse_json(reference)
         if not ok_reference:
-            raise ValueError(f"reference {index + 1} is not valid JSON: {reference[:60]!r}")
+            raise BadReference(index, f"the reference is not valid JSON: {reference[:60]!r}")
         valid, found = parse_json(prediction)
         want = field_pairs(expected)
         got = field_pairs(found) if valid else Counter()

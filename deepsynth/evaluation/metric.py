@@ -60,6 +60,14 @@ class Metric:
         return sum(scores) / len(scores) if scores else 0.0
 
 
+class BadReference(ValueError):
+    """A reference a metric cannot score (extraction: not JSON): the dataset's error, at `index`."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 def check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from deepsynth.evaluation import answers, error_rates, fields, rouge, translation
-from deepsynth.evaluation.metric import HIGHER, Metric
+from deepsynth.errors import InputError
+from deepsynth.evaluation.metric import HIGHER, BadReference, Metric
 
 METRICS: dict[str, Metric] = {m.name: m for family in (rouge, error_rates, answers, fields, translation)
                               for m in family.METRICS}
@@ -65,7 +66,10 @@ def score(ids: Sequence[str], references: Sequence[str], predictions: Sequence[s
     `Evaluation.corpus`). With the ROUGE keys it is `rouge.score` itself (the summarize path)."""
     if tuple(names) == rouge.ROUGE_KEYS:
         return rouge.score(ids, references, predictions)
-    rows = per_document(names, predictions, references)
+    try:
+        rows = per_document(names, predictions, references)
+    except BadReference as error:  # the dataset's row, named: no traceback for bad input
+        raise InputError(f"document {ids[error.index]!r}: {error}") from None
     means = {name: (sum(r[name] for r in rows) / len(rows) if rows else 0.0) for name in names}
     return rouge.Evaluation(tuple(ids), tuple(references), tuple(predictions), means, tuple(rows),
                             corpus(names, predictions, references) if rows else {})

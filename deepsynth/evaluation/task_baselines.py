@@ -166,8 +166,9 @@ def fit_task_baselines(tasks: TaskMetrics, train_texts: Sequence[str], train_tar
     elif tasks.task == EXTRACT:
         values = fit_frequent_values(targets)
         output = json.dumps(values, ensure_ascii=False)
+        scorable = [t for t in targets if parse_json(t)[0]]  # a target that is not JSON teaches nothing here
         fitted.append(TaskBaseline(FREQUENT_VALUES, {"fields": sorted(values)}, metric,
-                                   _mean(metric, [output] * len(targets), targets),
+                                   _mean(metric, [output] * len(scorable), scorable),
                                    f"always {output[:60]!r}", lambda text, prompt, reading: output))
     elif tasks.task == TRANSLATE:
         fitted.append(TaskBaseline(COPY_SOURCE, {}, metric, _mean(metric, texts, targets), "the source, unchanged",

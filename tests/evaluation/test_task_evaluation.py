@@ -112,3 +112,10 @@ def test_the_dataset_task_decides_the_metrics_and_a_bad_one_is_refused_by_name(p
         dataset_tasks(with_task(task="custom"), None)
     with pytest.raises(InputError, match="unknown task 'ocr'"):
         dataset_tasks(with_task(task="ocr"), None)
+
+
+def test_an_extraction_target_that_is_not_json_is_named(page_dataset):
+    from deepsynth.errors import InputError
+
+    with pytest.raises(InputError, match=r"document 'doc\d+': the reference is not valid JSON: '\w+ \w+"):
+        _evaluate(page_dataset, "extract", Recorded())

@@ -72,8 +72,12 @@ def test_json_validity_and_field_f1_by_hand():
     assert one("field_f1", '{"items": ["a", "b"]}', '{"items": ["b", "a", "a"]}') == pytest.approx(80.0)
     assert one("field_f1", "{}", "{}") == 100.0
     assert one("field_f1", "", '{"a": 1}') == 0.0  # empty prediction: not JSON
-    with pytest.raises(ValueError, match="reference 1 is not valid JSON"):
+    with pytest.raises(ValueError, match="the reference is not valid JSON"):
         one("field_f1", "{}", "not json")
+    from deepsynth.errors import InputError
+
+    with pytest.raises(InputError, match="document 'inv-2': the reference is not valid JSON: 'total: 3'"):
+        registry.score(["inv-1", "inv-2"], ['{"a": 1}', "total: 3"], ["{}", "{}"], ("json_valid", "field_f1"))
 
 
 def test_field_f1_corpus_is_micro():
