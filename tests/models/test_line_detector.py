@@ -213,3 +213,33 @@ def test_reading_order_is_title_then_columns_left_to_right_then_footer():
     footer = _line(10, 200, 590)
     shuffled = [right[2], footer, left[1], title, right[0], left[3], left[0], right[3], left[2], right[1]]
     assert reading_order(shuffled) == [title, *left, *right, footer]
+
+
+def test_a_built_dataset_is_read_by_its_layout_without_loading_the_detector(tmp_path, english_g2, monkeypatch):
+    """The default reader on a dataset DeepSynth built (PNG pages saved and loaded by `datasets`):
+    the same texts as the layout-only reader, and the detector never even loads (the demo's
+    readings, and so its scores, stay as they were)."""
+    import datasets
+
+    from deepsynth.data import DatasetConfig, build_dataset
+    from deepsynth.data.storage import load_dataset_dir
+    from deepsynth.models.build import build_reader
+    from deepsynth.models.builtin.page_reader import CrnnPageReader
+    from deepsynth.models.config import ModelConfig
+    from deepsynth.models.reading import read_dataset
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(f'{{"id": "d{i}", "text": "Document {i} is about rivers and hills.", '
+                              f'"summary": "Rivers {i}."}}\n' for i in range(6)))
+    small = RenderConfig(font_size=12, page_width=320, page_height=240, margin=8, max_pages=1)
+    folder = build_dataset(DatasetConfig(source=str(source), render=small, workers=1), tmp_path / "ds")
+    split = load_dataset_dir(folder).dataset["train"]
+    reader = build_reader(ModelConfig(name="default", reader_precision="float32"))
+    assert reader.line_detector is not None and not reader.line_detector.loaded
+    readings = read_dataset(reader, split, cache_dir=tmp_path / "readings", progress=False)
+    assert not reader.line_detector.loaded
+    layout_only = CrnnPageReader(english_g2, "easyocr-english_g2", "test")
+    expected = layout_only.read_documents(split["pages"])
+    assert [r.text for r in readings] == [r.text for r in expected]
+    assert all(r.text.startswith("Document") for r in readings)
