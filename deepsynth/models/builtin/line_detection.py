@@ -268,16 +268,17 @@ def _bands(lines: list[DetectedLine]) -> list[list[DetectedLine]]:
 
 
 def crop_line(gray: Image.Image, line: DetectedLine, margin: float = LINE_MARGIN,
-              side_margin: float = SIDE_MARGIN) -> Image.Image:
-    """The line cut out along its centre line, upright, at the page's own resolution."""
+              side_margin: float = SIDE_MARGIN, background: int | None = None) -> Image.Image:
+    """The line cut out along its centre line, upright, at the page's own resolution; past the
+    page's edges it is filled with `background` (default: the page's paper shade)."""
     quad = line.quad(margin, side_margin)
     width = max(1, round(math.hypot(quad[6] - quad[0], quad[7] - quad[1])))
     height = max(1, round(line.height * (1 + 2 * margin)))
     return gray.transform((width, height), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR,
-                          fillcolor=_background(gray))
+                          fillcolor=page_background(gray) if background is None else background)
 
 
-def _background(gray: Image.Image) -> int:
+def page_background(gray: Image.Image) -> int:
     """The page's paper shade (its brightest common value), used past the page's edges."""
     return int(np.percentile(np.asarray(gray.reduce(4) if min(gray.size) >= 16 else gray), 90))
 
@@ -329,7 +330,9 @@ class LineDetector:
 
     def line_images(self, gray: Image.Image) -> list[Image.Image]:
         """The page's lines, cut out upright, in reading order."""
-        return [crop_line(gray, line, self.margin, self.side_margin) for line in self.detect(gray)]
+        lines = self.detect(gray)
+        background = page_background(gray) if lines else 255
+        return [crop_line(gray, line, self.margin, self.side_margin, background) for line in lines]
 
 
 def load_line_detector(canvas: int = DEFAULT_CANVAS, lazy: bool = True) -> LineDetector:
