@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_lora_decoder():
-    """The tiny decoder (models.tiny) with a LoRA adapter whose B is non-zero, and its saved files."""
+    """The tiny decoder (models.builtin.tiny) with a LoRA adapter whose B is non-zero, and its saved files."""
     from peft import LoraConfig, get_peft_model
 
     from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer

@@ -61,7 +61,7 @@ def vlm_architecture(config: dict[str, Any], folder: Path | None, name: str, whe
     text_type = facts.text_model_type or str((config.get("text_config") or {}).get("model_type", "llama"))
     vlm = VisionLanguage(model_type=facts.model_type, tower=tower,
                          processing=read_processing(facts.model_type, tower, folder),
-                         language_root=facts.language_model, projector=facts.projector,
+                         language_root=facts.language_model, tower_root=facts.tower, projector=facts.projector,
                          train_projector=train_projector, bart=bart, text_model_type=text_type,
                          per_sample_rope=facts.per_sample_rope)
     notes = [f"{vlm.family}: vision tower frozen (forward without gradients, or cached features)",

@@ -252,6 +252,8 @@ class VisionLanguage:
     """How pages become tower inputs and language tokens."""
     language_root: str
     """Module path of the language model (`model.language_model`, `model.text_model`)."""
+    tower_root: str
+    """Module path of the vision tower (`model.visual`, `model.vision_model`, `model.vision_tower`)."""
     projector: str
     """Module path of the projector/merger/connector (what `modules_to_save` names)."""
     train_projector: bool = False

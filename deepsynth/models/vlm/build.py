@@ -8,11 +8,13 @@
   tower, the projector and the LM head stay in 16 bits (`llm_int8_skip_modules`).
 - Frozen: everything but LoRA. LoRA goes on the language model's linear layers, chosen by module
   path (a suffix such as `q_proj` also names attention inside some vision towers): the family's
-  default suffixes (`decoder.default_targets` on the text config), restricted to modules under
+  default suffixes (`builtin.decoder.default_targets` on the text config), restricted to modules under
   the language model, as a regex. `lora.target_modules`, when given, is PEFT's `target_modules`
   exactly (a suffix matches everywhere, the tower included, as in PEFT).
 - `train_projector`: the projector (multi-modal projector / connector / merger) trains in full,
-  through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way).
+  through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way). Where the projector
+  and the tower sit: the family table (`vlm.families`) for the families it lists, else a search by
+  module name (`projector_and_tower`).
 - Gradient checkpointing on CUDA only (it trades ~30% time for memory; CPU memory is ample).
 """
 
