@@ -1,6 +1,7 @@
 """Read a whole dataset split with the frozen reader once, and cache the readings on disk.
 
-The cache key is the dataset's fingerprint (plus its ids) and the reader's `identity()`; files are
+The cache key is the dataset's fingerprint (plus its ids), the reader's `identity()` and its line
+detector's (weights, canvas); files are
 `readings-<key>.json` (texts) and, for vision tokens, `readings-<key>.safetensors`, each written to
 a temporary name and renamed, the JSON last (it marks the cache complete).
 """
@@ -53,6 +54,9 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
         "reader": reader.identity(),
         "cache_version": CACHE_VERSION,
     }
+    detector = getattr(reader, "line_detector", None)
+    if detector is not None:  # lines of pages DeepSynth did not render: weights, canvas, thresholds
+        description["line_detector"] = detector.identity()
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -190,7 +190,10 @@ def test_readings_are_cached_with_the_detector_in_the_key(tmp_path, english_g2, 
     other_canvas = CrnnPageReader(english_g2, "easyocr-english_g2", "test",
                                   line_detector=LineDetector(detector.craft, detector.weights_id, canvas=736))
     assert dataset_key(split, other_canvas) != dataset_key(split, reader)
-    assert reader.identity()["line_detector"]["weights"].startswith("craft_mlt_25k:")
+    assert dataset_key(split, layout_only := CrnnPageReader(english_g2, "easyocr-english_g2", "test")) \
+        != dataset_key(split, reader)
+    assert reader.identity() == layout_only.identity()  # adapter cards: trained before the detector, still fit
+    assert detector.identity()["weights"].startswith("craft_mlt_25k:") and detector.identity()["canvas"] == CANVAS
 
 
 def test_a_script_the_reader_does_not_know_is_reported_unreadable(reader):

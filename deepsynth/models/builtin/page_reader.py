@@ -94,7 +94,9 @@ class CrnnPageReader:
         self.width_scale = width_scale
         self.margin = margin
         self.line_detector = line_detector
-        """`LineDetector` for pages DeepSynth did not render untouched; None: layout for all."""
+        """`LineDetector` for pages DeepSynth did not render untouched; None: layout for all. Its
+        identity is part of the readings cache key (`reading.dataset_key`), not of `identity()`:
+        adapter cards record that, and adapters trained before the detector must still load."""
 
     @property
     def feature_size(self) -> int:
@@ -107,8 +109,6 @@ class CrnnPageReader:
                     "margin": self.margin, "features": self.with_features,
                     "feature_pool": self.feature_pool, "max_feature_tokens": self.max_feature_tokens,
                     "version": 1}
-        if self.line_detector is not None:
-            identity["line_detector"] = self.line_detector.identity()
         if self.precision == "int8":
             import PIL
 
