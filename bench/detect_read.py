@@ -156,7 +156,8 @@ def main() -> None:
     confidences["English rendered, layout"] = min(mean_confidence(layout_reader, [p]) for p in pages)
     for script, text in OTHER_SCRIPTS.items():
         confidences[f"{script} rendered, layout"] = mean_confidence(layout_reader, render_document(text, config).pages)
-    print(f"\nmean character confidence (English: lowest page, or first page through the detector; a page under MIN_CONFIDENCE={MIN_CONFIDENCE} is reported unreadable)")
+    print("\nmean character confidence (English: lowest page, or the first page through the detector; "
+          f"a page under MIN_CONFIDENCE={MIN_CONFIDENCE} is reported unreadable)")
     for name, value in confidences.items():
         print(f"  {name:<36}{value:6.3f}  {'unreadable' if value < MIN_CONFIDENCE else 'read'}")
 
