@@ -8,7 +8,8 @@ from deepsynth.models.config import ModelConfig
 
 
 def build_reader(config: ModelConfig):
-    """The frozen page reader: a tiny random CRNN for `tiny`, EasyOCR english_g2 otherwise."""
+    """The frozen page reader: a tiny random CRNN for `tiny`, EasyOCR english_g2 otherwise (with
+    the CRAFT line detector for pages DeepSynth did not render)."""
     from deepsynth.models.builtin.crnn import english_g2_weights_path, file_sha256, load_english_g2, tiny_crnn
     from deepsynth.models.builtin.page_reader import CrnnPageReader
 
@@ -17,9 +18,13 @@ def build_reader(config: ModelConfig):
                 "line_height": config.reader_line_height}
     if config.name == "tiny":  # float32: quantizing would cost more than the tiny reader saves
         return CrnnPageReader(tiny_crnn(), "tiny-crnn", "seed-0", **settings)
+    from deepsynth.models.builtin.line_detection import load_line_detector
+
     path = english_g2_weights_path()
+    # Pages DeepSynth did not render untouched (scans, PDFs, degraded copies) need the detector;
+    # it loads on the first such page. The tiny reader reads every page by its layout.
     return CrnnPageReader(load_english_g2(path), "easyocr-english_g2", file_sha256(str(path)),
-                          precision=config.reader_precision, **settings)
+                          precision=config.reader_precision, line_detector=load_line_detector(), **settings)
 
 
 def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):

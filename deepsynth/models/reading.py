@@ -1,6 +1,7 @@
 """Read a whole dataset split with the frozen reader once, and cache the readings on disk.
 
-The cache key is the dataset's fingerprint (plus its ids) and the reader's `identity()`; files are
+The cache key is the dataset's fingerprint (plus its ids), the reader's `identity()` and its line
+detector's (weights, canvas); files are
 `readings-<key>.json` (texts) and, for vision tokens, `readings-<key>.safetensors`, each written to
 a temporary name and renamed, the JSON last (it marks the cache complete).
 """
@@ -8,6 +9,7 @@ a temporary name and renamed, the JSON last (it marks the cache complete).
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextlib import contextmanager
 import json
 from pathlib import Path
@@ -17,6 +19,25 @@ from deepsynth.atomic_files import replacing, write_bytes_atomic
 from deepsynth.errors import InputError
 
 CACHE_VERSION = 1
+_COUNTS = ("pages_without_lines", "unreadable_pages")
+"""Per-reading page counts (`PageReading`) kept in the cache beside the texts."""
+
+logger = logging.getLogger(__name__)
+
+
+def unread_pages_report(readings: Sequence[Any]) -> dict[str, int]:
+    """How many documents had unreadable pages and pages with no text line (and how many pages),
+    for the dataset, the training log and the user: such pages are counted, never hidden."""
+    report = {"documents": len(readings), "documents_unreadable": 0, "unreadable_pages": 0,
+              "documents_without_lines": 0, "pages_without_lines": 0}
+    for reading in readings:
+        unreadable = getattr(reading, "unreadable_pages", 0)
+        without = getattr(reading, "pages_without_lines", 0)
+        report["documents_unreadable"] += unreadable > 0
+        report["unreadable_pages"] += unreadable
+        report["documents_without_lines"] += without > 0
+        report["pages_without_lines"] += without
+    return report
 
 
 def _reader_of(model_or_reader: Any):
@@ -33,6 +54,9 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
         "reader": reader.identity(),
         "cache_version": CACHE_VERSION,
     }
+    detector = getattr(reader, "line_detector", None)
+    if detector is not None:  # lines of pages DeepSynth did not render: weights, canvas, thresholds
+        description["line_detector"] = detector.identity()
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -106,7 +130,8 @@ def _save(readings: Sequence[Any], stem: Path, key: str) -> None:
         with replacing(stem.with_suffix(".safetensors")) as temporary:
             save_file(tensors, str(temporary))
     record = {"key": key, "version": CACHE_VERSION, "features": with_features,
-              "texts": [r.text for r in readings]}
+              "texts": [r.text for r in readings],
+              **{name: [getattr(r, name, 0) for r in readings] for name in _COUNTS}}
     write_bytes_atomic(stem.with_suffix(".json"), json.dumps(record).encode("utf-8"))
 
 
@@ -123,13 +148,15 @@ def _load(stem: Path) -> list[Any] | None:
     texts = record["texts"]
     if record.get("tensor_readings"):
         return _load_tensor_readings(stem, record)
+    counts = [{name: record.get(name, [0] * len(texts))[row] for name in _COUNTS} for row in range(len(texts))]
     if not record.get("features"):
-        return [PageReading(text=text) for text in texts]
+        return [PageReading(text=text, **count) for text, count in zip(texts, counts)]
     from safetensors.torch import load_file
 
     tensors = load_file(str(stem.with_suffix(".safetensors")))
     chunks = tensors["features"].float().split(tensors["lengths"].tolist())
-    return [PageReading(text=text, features=chunk.clone()) for text, chunk in zip(texts, chunks)]
+    return [PageReading(text=text, features=chunk.clone(), **count)
+            for text, chunk, count in zip(texts, chunks, counts)]
 
 
 def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: str | Path | None = None,
@@ -158,6 +185,12 @@ def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: str | Path
             return cached
         readings = _read_all(reader, dataset_split, column, batch_documents, progress, description)
         _save(readings, stem, key)
+    report = unread_pages_report(readings)
+    if report["unreadable_pages"] or report["pages_without_lines"]:
+        logger.warning("the page reader recovered almost nothing from %d page(s) of %d document(s) and found "
+                       "no text line on %d page(s) of %d document(s), of %d documents",
+                       report["unreadable_pages"], report["documents_unreadable"], report["pages_without_lines"],
+                       report["documents_without_lines"], report["documents"])
     return readings
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.render.fonts import CJK_FONT_HINT, raqm_available
 from deepsynth.render.layout import Line, place, wrap
+from deepsynth.render.mark import mark_rendered
 from deepsynth.render.words import TextStyle, text_style
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def render_document(text: str, config: RenderConfig | None = None,
     side = MODES[config.mode]
     if side is not None:
         pages = [fit_to_square(page, side, config.background_color) for page in pages]
+    for page in pages:
+        mark_rendered(page)  # the page reader may trust this layout while the pixels stay as drawn
 
     drawn = [word for page in layout.pages for _, line, _ in page for word in line.words]
     missing = tuple(dict.fromkeys(c for word in drawn for c in word.missing))

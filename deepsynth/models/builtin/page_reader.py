@@ -3,8 +3,16 @@
 A reading is a pure function of the page pixels and the reader's `identity()`, so readings are
 computed once per dataset and cached (`deepsynth.models.reading.read_dataset`).
 
+Lines: a page DeepSynth rendered and nobody changed since (`deepsynth.render.mark`) is cut by its
+own layout (`lines.find_lines`, exact); any other page (a degraded copy, a scan, a PDF page) goes
+through the reader's `line_detector` (CRAFT, `line_detection.py`) when it has one.
+
 Speed: lines of all the documents in a call are cut, resized to 64 px high, sorted by width and
 read in batches of similar width (little padding), under `torch.inference_mode`.
+
+Pages the reader cannot read are counted on each reading, never hidden: `pages_without_lines`
+(blank, or no text found) and `unreadable_pages` (lines found, but the characters read have a mean
+confidence under `MIN_CONFIDENCE`: a script english_g2 does not know, a page too degraded).
 """
 
 from __future__ import annotations
@@ -20,6 +28,13 @@ from PIL import Image
 from deepsynth.models.builtin.crnn import (
     ENGLISH_G2_CHARACTERS, LINE_HEIGHT, Crnn, columns_for_width, ctc_greedy_decode)
 from deepsynth.models.builtin.lines import find_lines, line_tensor
+from deepsynth.render.mark import is_untouched_render
+
+MIN_CONFIDENCE = 0.93
+"""A page whose characters were read with a mean CTC probability below this recovered almost
+nothing (english_g2, bench/detect_read.py: English wiki pages 0.99 by layout, 0.98-0.99 through
+the detector, degraded too; Greek 0.91, Russian 0.89 (read as look-alike Latin letters), Arabic
+0.82, Hindi 0.75; CJK drawn as missing-glyph boxes 0.83)."""
 
 
 @dataclass(frozen=True)
@@ -30,11 +45,21 @@ class PageReading:
     """Greedy CTC text, lines joined by spaces, pages by newlines."""
     features: torch.Tensor | None = field(default=None, compare=False)
     """(tokens, feature_size) float32 vision tokens (pooled CRNN columns), or None."""
+    pages_without_lines: int = field(default=0, compare=False)
+    """Pages where no text line was found (blank pages, pictures): kept, counted."""
+    unreadable_pages: int = field(default=0, compare=False)
+    """Pages with lines from which the reader recovered almost nothing (see `MIN_CONFIDENCE`)."""
+
+    @property
+    def unreadable(self) -> bool:
+        """True when some page of the document could not be read: not to be trained on silently."""
+        return self.unreadable_pages > 0
 
 
 @dataclass
 class _Line:
     document: int
+    page: int
     order: int
     pixels: np.ndarray  # (64, W) float32 in [-1, 1]
     page_break: bool  # first line of a page after the first
@@ -47,7 +72,7 @@ class CrnnPageReader:
                  feature_pool: int = 16, max_feature_tokens: int = 192,
                  max_batch_pixels: int = 64 * 2600 * 16, characters: str = ENGLISH_G2_CHARACTERS,
                  line_height: int = LINE_HEIGHT, width_scale: float = 1.0, margin: float = 0.25,
-                 precision: str = "float32") -> None:
+                 precision: str = "float32", line_detector: Any = None) -> None:
         from deepsynth.models.builtin.reader_int8 import int8_available, quantize_crnn
 
         crnn = crnn.eval().requires_grad_(False)
@@ -68,6 +93,10 @@ class CrnnPageReader:
         self.line_height = line_height
         self.width_scale = width_scale
         self.margin = margin
+        self.line_detector = line_detector
+        """`LineDetector` for pages DeepSynth did not render untouched; None: layout for all. Its
+        identity is part of the readings cache key (`reading.dataset_key`), not of `identity()`:
+        adapter cards record that, and adapters trained before the detector must still load."""
 
     @property
     def feature_size(self) -> int:
@@ -99,13 +128,16 @@ class CrnnPageReader:
         lines = self._cut_lines(documents)
         texts: list[str] = [""] * len(lines)
         features: list[torch.Tensor | None] = [None] * len(lines)
+        confidences: list[float] = [0.0] * len(lines)
         for batch in self._batches(lines):
-            batch_texts, batch_features = self._read_batch([lines[i].pixels for i in batch])
+            batch_texts, batch_features, batch_confidences = self._read_batch([lines[i].pixels for i in batch])
             for slot, index in enumerate(batch):
                 texts[index] = batch_texts[slot]
+                confidences[index] = batch_confidences[slot]
                 if batch_features is not None:
                     features[index] = batch_features[slot]
-        return self._assemble(len(documents), lines, texts, features)
+        page_counts = [len(pages) for pages in documents]
+        return self._assemble(page_counts, lines, texts, features, confidences)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -115,13 +147,19 @@ class CrnnPageReader:
             order = 0
             for page_index, page in enumerate(pages):
                 gray = page.convert("L") if page.mode != "L" else page
-                boxes = find_lines(np.asarray(gray), margin=self.margin)
-                for box_index, box in enumerate(boxes):
-                    crop = gray.crop((box.left, box.top, box.right, box.bottom))
-                    lines.append(_Line(doc_index, order, line_tensor(crop, self.line_height, self.width_scale),
+                for box_index, crop in enumerate(self._line_images(page, gray)):
+                    lines.append(_Line(doc_index, page_index, order,
+                                       line_tensor(crop, self.line_height, self.width_scale),
                                        page_break=page_index > 0 and box_index == 0))
                     order += 1
         return lines
+
+    def _line_images(self, page: Image.Image, gray: Image.Image) -> list[Image.Image]:
+        """The page's text lines in reading order, each cropped from `gray`."""
+        if self.line_detector is not None and not is_untouched_render(page):
+            return self.line_detector.line_images(gray)
+        boxes = find_lines(np.asarray(gray), margin=self.margin)
+        return [gray.crop((box.left, box.top, box.right, box.bottom)) for box in boxes]
 
     def _batches(self, lines: list[_Line]) -> list[list[int]]:
         """Indices grouped by similar width (sorted), each batch under `max_batch_pixels`."""
@@ -139,7 +177,9 @@ class CrnnPageReader:
             batches.append(current)
         return batches
 
-    def _read_batch(self, images: list[np.ndarray]) -> tuple[list[str], list[torch.Tensor] | None]:
+    def _read_batch(self, images: list[np.ndarray]) -> tuple[list[str], list[torch.Tensor] | None, list[float]]:
+        """Texts, pooled features (or None) and, per line, the summed probability of the
+        characters read (their count is the text's length)."""
         widths = [image.shape[1] for image in images]
         max_width = max(widths)
         # Pad on the right by repeating the last column, as EasyOCR's NormalizePAD does.
@@ -153,10 +193,11 @@ class CrnnPageReader:
             logits = self.crnn.Prediction(columns)
             steps = torch.tensor([columns_for_width(w) for w in widths])
             texts = ctc_greedy_decode(logits, steps, self.characters)
+            confidences = _character_confidences(logits, steps)
             if not self.with_features:
-                return texts, None
+                return texts, None, confidences
             pooled = [self._pool(columns[row, : int(steps[row])]) for row in range(len(images))]
-        return texts, pooled
+        return texts, pooled, confidences
 
     def _pool(self, columns: torch.Tensor) -> torch.Tensor:
         """Average non-overlapping windows of `feature_pool` columns: (T, F) -> (ceil(T/p), F)."""
@@ -166,9 +207,9 @@ class CrnnPageReader:
             columns = torch.cat([columns, columns[-1:].expand(pad, size)])
         return columns.reshape(-1, self.feature_pool, size).mean(dim=1).float().clone()
 
-    def _assemble(self, count: int, lines: list[_Line], texts: list[str],
-                  features: list[torch.Tensor | None]) -> list[PageReading]:
-        per_doc: list[list[int]] = [[] for _ in range(count)]
+    def _assemble(self, page_counts: list[int], lines: list[_Line], texts: list[str],
+                  features: list[torch.Tensor | None], confidences: list[float]) -> list[PageReading]:
+        per_doc: list[list[int]] = [[] for _ in page_counts]
         for index, line in enumerate(lines):
             per_doc[line.document].append(index)
         readings = []
@@ -184,5 +225,31 @@ class CrnnPageReader:
                 parts = [features[i] for i in indices if features[i] is not None]
                 doc_features = (torch.cat(parts)[: self.max_feature_tokens] if parts
                                 else torch.zeros(0, self.feature_size))
-            readings.append(PageReading(text=text, features=doc_features))
+            without_lines, unreadable = _page_counts(page_counts[len(readings)], [lines[i] for i in indices],
+                                                     [texts[i] for i in indices], [confidences[i] for i in indices])
+            readings.append(PageReading(text=text, features=doc_features, pages_without_lines=without_lines,
+                                        unreadable_pages=unreadable))
         return readings
+
+
+def _character_confidences(logits: torch.Tensor, steps: torch.Tensor) -> list[float]:
+    """Per row, the sum of the best-path probabilities at the steps that emit a character (a
+    non-blank class different from the step before: what greedy decoding keeps)."""
+    best, classes = logits.float().softmax(dim=-1).max(dim=-1)  # (B, T)
+    previous = torch.nn.functional.pad(classes[:, :-1], (1, 0))
+    emitted = (classes != 0) & (classes != previous)
+    emitted &= torch.arange(classes.shape[1]).unsqueeze(0) < steps.unsqueeze(1)
+    return (best * emitted).sum(dim=1).tolist()
+
+
+def _page_counts(pages: int, lines: list[_Line], texts: list[str], confidences: list[float]) -> tuple[int, int]:
+    """(pages with no line, pages with lines whose characters' mean confidence < MIN_CONFIDENCE)."""
+    characters, probability = [0] * pages, [0.0] * pages
+    has_lines = [False] * pages
+    for line, text, confidence in zip(lines, texts, confidences):
+        has_lines[line.page] = True
+        characters[line.page] += len(text)
+        probability[line.page] += confidence
+    unreadable = sum(1 for page in range(pages) if has_lines[page]
+                     and (characters[page] == 0 or probability[page] / characters[page] < MIN_CONFIDENCE))
+    return pages - sum(has_lines), unreadable
