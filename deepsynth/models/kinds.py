@@ -3,7 +3,8 @@
 A kind is decided from the model's `config.json` before any Auto class is chosen
 (`AutoModelForCausalLM` also accepts some VLM folders and silently ignores their vision tower, so
 the order of the rules matters). Callers ask the detected kind what to do (build, default LoRA
-targets, read pages, estimate, export, merge); none compares kind names. `ModelKind.name` is what a
+targets, read pages, export, merge); none compares kind names. The estimator reads a source itself
+(`estimate.builtin.load_architecture`): models/ sits below the estimator and never imports it. `ModelKind.name` is what a
 trained adapter's `deepsynth_model.json` records (`base_model.kind`, VLMs only today).
 
 Rules, in order (`KINDS`; the first kind that detects a source wins):
@@ -76,7 +77,7 @@ class LoadedBase:
 
 
 class ModelKind:
-    """One kind of model source: how DeepSynth detects, loads, adapts, estimates, exports and merges it."""
+    """One kind of model source: how DeepSynth detects, loads, adapts, exports and merges it."""
 
     name: ClassVar[str]
     """Stable identifier (written as `base_model.kind` into adapters of kinds that record it)."""
@@ -105,12 +106,6 @@ class ModelKind:
     def read_pages(self, model: Any, pages: Sequence[Any]) -> Any:
         """What `model` (built by `build`) reads from one document's pages: a reading for `collate`."""
         return model.read_pages(pages)
-
-    def architecture(self, source: ModelSource, vision_interface: str = "ocr_text", train_projector: bool = False):
-        """The estimator's `Architecture` of the source (no weights loaded, no torch)."""
-        from deepsynth.estimate.builtin import load_architecture
-
-        return load_architecture(source.name, vision_interface, train_projector=train_projector)
 
     def load_base(self, config: Any, lora: Any, device: str) -> LoadedBase:
         """The base model (quantized as `lora` says) an adapter of this kind is merged into."""

@@ -101,12 +101,15 @@ def test_each_kind_is_asked_not_compared(vlm_folder, tmp_path):
     assert not is_vlm_card({"base_model": {"name": "tiny"}}) and not is_vlm_card({})
 
 
-def test_the_estimate_of_a_kind_is_the_estimators_architecture(vlm_folder):
+def test_the_estimator_describes_each_kind_from_its_source(vlm_folder):
+    """The estimator (below nothing in models/) reads the kind's source; models/ never imports it."""
+    from deepsynth.estimate.builtin import load_architecture
+
     vlm = detect_kind(str(vlm_folder("smolvlm")))
-    arch = vlm.kind.architecture(vlm.source, train_projector=True)
+    arch = load_architecture(vlm.source.name, "ocr_text", train_projector=True)
     assert arch.vlm is not None and arch.vlm.train_projector
     builtin = detect_kind("default")
-    assert builtin.kind.architecture(builtin.source).vlm is None
+    assert load_architecture(builtin.source.name, "ocr_text").vlm is None
 
 
 def test_the_vlm_model_runs_the_shared_constructor(vlm_folder, vlm_documents):
