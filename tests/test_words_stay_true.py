@@ -34,7 +34,7 @@ PATH = re.compile(r"(?<![\w./~$%{}<>*-])((?:\.ci|[A-Za-z_][\w-]*)/[\w./-]*[\w/])
 CAPS_DOC = re.compile(r"(?<![\w./~$%{}<>*-])((?:[\w.-]+/)*[A-Z][A-Z0-9_]+\.md)\b")
 MODULE = re.compile(r"(?<![\w./])(deepsynth(?:\.[A-Za-z_]\w*)+)")
 LITERAL = re.compile(r"""["'](deepsynth(?:\.\w+)+)""")
-DEFINED = r"(?m)^\s*(?:def|class|async def)\s+{0}\b|^\s*{0}\s*[:=]|\bimport\b.*\b{0}\b|^\s+{0},|^{0}\b"
+DEFINED = r"(?m)^\s*(?:def|class|async def)\s+{0}\b|^\s*{0}\s*[:=]|\bimport\b.*\b{0}\b|\bimport\s*\([^)]*\b{0}\b|^\s+{0},|^{0}\b"
 
 
 def scanned_files(root: Path = ROOT) -> list[Path]:

@@ -3,7 +3,7 @@
 The task is recorded in `deepsynth_dataset.json` (`task`, and `dataset_config.task`) so that
 training and evaluation pick the task's metric (`deepsynth.evaluation`). A prompt is given to the
 model as text and never rendered onto the page. An empty prompt means the model's own default
-instruction (`deepsynth.models.prompt.DEFAULT_INSTRUCTION`, a summary request): `summarize`
+instruction (`deepsynth.models.builtin.prompt.DEFAULT_INSTRUCTION`, a summary request): `summarize`
 therefore stores "" and trains exactly as datasets built before tasks existed.
 """
 

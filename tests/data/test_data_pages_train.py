@@ -82,7 +82,7 @@ def test_tiny_vlm_trains_on_pdf_pages_to_transcribe_them(mlflow_tracking_uri, tm
     import deepsynth.training.worker as worker
     from deepsynth.lora import preset
     from deepsynth.models.config import ModelConfig
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.tracking import store
     from deepsynth.training.config import TrainConfig
     from deepsynth.training.worker import train
