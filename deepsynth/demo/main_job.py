@@ -67,23 +67,35 @@ def results_table(tuned: Any, blank: Any, summary: dict[str, Any]) -> dict[str, 
 
 
 def verdict(tuned: Any, blank: Any, total_s: float, uri: str | None = None) -> tuple[dict[str, bool], Any, str]:
-    """The goals (name -> met), the paired comparison tuned vs the best baseline, and its name."""
+    """The goals (name -> met), the paired comparison tuned vs the best baseline, and its name.
+    Margins are on the run's primary metric (ROUGE-L for summaries) and read its direction: with
+    an error rate, "tuned beats X by 5" means 5 points LOWER."""
     from deepsynth.evaluation import keys
-    from deepsynth.evaluation.baselines import BASELINE_NAMES
+    from deepsynth.evaluation.metric import LOWER, best_of, gain
+    from deepsynth.evaluation.metrics import direction
     from deepsynth.evaluation.paired import paired_comparison
     from deepsynth.tracking import queries
 
-    rl = {model: tuned.metrics[keys.metric_key(model)] for model in (keys.TUNED, keys.BASE, *BASELINE_NAMES)}
-    best = max(BASELINE_NAMES, key=lambda name: rl[name])
+    metric = keys.primary_metric(tuned.tags)
+    toward = direction(metric)
+    scores = {model: tuned.metrics[keys.metric_key(model, metric)] for model in (keys.TUNED, keys.BASE)}
+    baselines = {name: tuned.metrics[keys.metric_key(name, metric)] for name in keys.ALL_BASELINES
+                 if keys.metric_key(name, metric) in tuned.metrics}
+    best = best_of(baselines, toward)
     predictions = queries.run_predictions(tuned, uri)
-    paired = paired_comparison(predictions.scores(best), predictions.scores(keys.TUNED))
+    paired = paired_comparison(predictions.scores(best), predictions.scores(keys.TUNED), direction=toward)
     label = keys.LABELS[best]
+    beats, sign = ("<=", "-") if toward == LOWER else (">=", "+")
+
+    def ahead(score: float, other: float, margin: float) -> bool:
+        return gain(score - other, toward) >= margin
+
     checks = {
-        f"tuned >= best baseline ({label} {rl[best]:.1f}) + {BASELINE_MARGIN:g}":
-            rl[keys.TUNED] >= rl[best] + BASELINE_MARGIN,
-        f"tuned >= base + {GOAL_MARGIN:g}": rl[keys.TUNED] >= rl[keys.BASE] + GOAL_MARGIN,
-        f"tuned >= blank control + {GOAL_MARGIN:g}":
-            rl[keys.TUNED] >= blank.metrics[keys.metric_key(keys.TUNED)] + GOAL_MARGIN,
+        f"tuned {beats} best baseline ({label} {baselines[best]:.1f}) {sign} {BASELINE_MARGIN:g}":
+            ahead(scores[keys.TUNED], baselines[best], BASELINE_MARGIN),
+        f"tuned {beats} base {sign} {GOAL_MARGIN:g}": ahead(scores[keys.TUNED], scores[keys.BASE], GOAL_MARGIN),
+        f"tuned {beats} blank control {sign} {GOAL_MARGIN:g}":
+            ahead(scores[keys.TUNED], blank.metrics[keys.metric_key(keys.TUNED, metric)], GOAL_MARGIN),
         "total <= 10 min": total_s <= TIME_GOAL_S,
     }
     return checks, paired, label

@@ -1,9 +1,11 @@
 """A run's per-document outputs: `eval/predictions.csv`, written and read back.
 
 One row per evaluated document: `id`, `reference`, then for each model scored on the run
-(`tuned`, `base`, the baselines) `<model>_prediction` and `<model>_rougeL` (points, 2 decimals).
-The document id is what joins runs per document (`deepsynth.evaluation.per_document`) and finds
-the page image in the run's dataset.
+(`tuned`, `base`, the baselines) `<model>_prediction` and its per-document scores (points, 2
+decimals), the run's primary metric first: `<model>_rougeL` for a summarize run (as before tasks
+existed), `<model>_cer`, `<model>_wer` for a transcription run, and so on. The document id is what
+joins runs per document (`deepsynth.evaluation.per_document`) and finds the page image in the
+run's dataset.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from deepsynth.errors import InputError
 from deepsynth.evaluation.rouge import Evaluation
 
 ID, REFERENCE = "id", "reference"
 PREDICTION_SUFFIX, SCORE_SUFFIX = "_prediction", "_rougeL"
+DEFAULT_METRIC = "rougeL"
+"""The score column of summarize runs, and of every run evaluated before tasks existed."""
 
 
-def predictions_csv(evaluations: Mapping[str, Evaluation]) -> str:
-    """One row per document: id, reference, then each model's prediction and its ROUGE-L."""
+def predictions_csv(evaluations: Mapping[str, Evaluation], metrics: Sequence[str] = (DEFAULT_METRIC,)) -> str:
+    """One row per document: id, reference, then each model's prediction and its scores in
+    `metrics` (the primary metric first)."""
     names = list(evaluations)
     first = evaluations[names[0]]
     for name, evaluation in evaluations.items():
@@ -29,12 +34,13 @@ def predictions_csv(evaluations: Mapping[str, Evaluation]) -> str:
             raise ValueError(f"{name} was scored on other documents than {names[0]}")
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([ID, REFERENCE] + [c for n in names for c in (f"{n}{PREDICTION_SUFFIX}", f"{n}{SCORE_SUFFIX}")])
+    writer.writerow([ID, REFERENCE] + [c for n in names for c in (f"{n}{PREDICTION_SUFFIX}",
+                                                                   *[f"{n}_{m}" for m in metrics])])
     for index, doc_id in enumerate(first.ids):
         row = [doc_id, first.references[index]]
         for name in names:
             evaluation = evaluations[name]
-            row += [evaluation.predictions[index], f"{evaluation.per_document[index]['rougeL']:.2f}"]
+            row += [evaluation.predictions[index], *[f"{evaluation.per_document[index][m]:.2f}" for m in metrics]]
         writer.writerow(row)
     return out.getvalue()
 
@@ -46,21 +52,48 @@ class RunPredictions:
     ids: tuple[str, ...]
     """Document ids, in the order the run scored them."""
     references: tuple[str, ...]
-    """Reference summaries, same order."""
+    """Reference targets, same order."""
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Model -> what it wrote for each document."""
-    rougeL: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    """Model -> ROUGE-L (points) of each document."""
+    primary_scores: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Model -> the primary metric (points) of each document."""
+    metric: str = DEFAULT_METRIC
+    """The primary metric's short name (`rougeL`, `cer`...): the first score column of each model."""
+    other_scores: dict[str, dict[str, tuple[float, ...]]] = field(default_factory=dict)
+    """Metric -> model -> per-document points, for the other score columns."""
 
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(self.outputs)
 
-    def scores(self, model: str) -> dict[str, float]:
-        """Document id -> ROUGE-L of `model` (what paired comparisons take)."""
-        if model not in self.rougeL:
-            raise KeyError(f"no {model} scores in this run's predictions (has {', '.join(self.rougeL) or 'none'})")
-        return dict(zip(self.ids, self.rougeL[model]))
+    @property
+    def direction(self) -> str:
+        from deepsynth.evaluation.metrics import direction
+
+        return direction(self.metric)
+
+    def scores(self, model: str, metric: str | None = None) -> dict[str, float]:
+        """Document id -> the primary metric (or `metric`) of `model` (what paired comparisons take)."""
+        table = self.primary_scores if metric in (None, self.metric) else self.other_scores.get(metric, {})
+        if model not in table:
+            raise KeyError(f"no {model} {metric or self.metric} scores in this run's predictions "
+                           f"(has {', '.join(table) or 'none'})")
+        return dict(zip(self.ids, table[model]))
+
+
+def _score_columns(header: list[str], models: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """model -> [(metric, column index)], the columns `<model>_<metric>` after its prediction."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for model in models:
+        start = header.index(f"{model}{PREDICTION_SUFFIX}") + 1
+        columns = []
+        for index in range(start, len(header)):
+            name = header[index]
+            if name.endswith(PREDICTION_SUFFIX) or not name.startswith(f"{model}_"):
+                break
+            columns.append((name[len(model) + 1:], index))
+        found[model] = columns
+    return found
 
 
 def read_predictions_csv(text: str, where: str = "eval/predictions.csv") -> RunPredictions:
@@ -74,9 +107,11 @@ def read_predictions_csv(text: str, where: str = "eval/predictions.csv") -> RunP
         raise InputError(f"{where}: line 1 must start with columns id,reference; got {header[:2]}")
     models = [c[:-len(PREDICTION_SUFFIX)] for c in header[2:] if c.endswith(PREDICTION_SUFFIX)]
     columns = {name: index for index, name in enumerate(header)}
+    by_model = _score_columns(header, models)
+    primary = next((cols[0][0] for cols in by_model.values() if cols), DEFAULT_METRIC)
     ids, references = [], []
     outputs: dict[str, list[str]] = {m: [] for m in models}
-    scores: dict[str, list[float]] = {m: [] for m in models if f"{m}{SCORE_SUFFIX}" in columns}
+    scores: dict[str, dict[str, list[float]]] = {}
     for line, row in enumerate(reader, start=2):
         if not row:
             continue
@@ -86,10 +121,16 @@ def read_predictions_csv(text: str, where: str = "eval/predictions.csv") -> RunP
         references.append(row[1])
         for model in models:
             outputs[model].append(row[columns[f"{model}{PREDICTION_SUFFIX}"]])
-            if model in scores:
+            for metric, index in by_model[model]:
                 try:
-                    scores[model].append(float(row[columns[f"{model}{SCORE_SUFFIX}"]]))
+                    value = float(row[index])
                 except ValueError:
-                    raise InputError(f"{where}: line {line}: {model}{SCORE_SUFFIX} is not a number") from None
+                    raise InputError(f"{where}: line {line}: {header[index]} is not a number") from None
+                scores.setdefault(metric, {}).setdefault(model, []).append(value)
+    if not ids:  # a header only: the models still count as scored (on no documents)
+        for model in models:
+            for metric, _ in by_model[model]:
+                scores.setdefault(metric, {}).setdefault(model, [])
+    as_tuples = {metric: {m: tuple(v) for m, v in by.items()} for metric, by in scores.items()}
     return RunPredictions(tuple(ids), tuple(references), {m: tuple(v) for m, v in outputs.items()},
-                          {m: tuple(v) for m, v in scores.items()})
+                          as_tuples.pop(primary, {}), primary, as_tuples)

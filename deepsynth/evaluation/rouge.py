@@ -9,7 +9,7 @@ on the same >= 100 documents, paired (`deepsynth.evaluation.paired`).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
@@ -88,7 +88,10 @@ class Evaluation:
     scores: dict[str, float]
     """Mean rouge1/rouge2/rougeL (points)."""
     per_document: tuple[dict[str, float], ...]
-    """ROUGE of each document."""
+    """ROUGE (or the task's metrics, `deepsynth.evaluation.metrics.score`) of each document."""
+    corpus: dict[str, float] = field(default_factory=dict)
+    """Corpus aggregates of the metrics that have their own (CER pooled over characters, corpus
+    BLEU...); empty for ROUGE, whose corpus figure is the mean."""
 
 
 def score(ids: Sequence[str], references: Sequence[str], predictions: Sequence[str]) -> Evaluation:
@@ -121,3 +124,19 @@ def sample_predictions(evaluations: dict[str, Evaluation], count: int = 5, width
         for name in names:
             lines.append(f"    {name:>8}: {evaluations[name].predictions[index][:width]!r}")
     return "\n".join(lines)
+
+
+def _rouge_family(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
+    return rouge_per_document(predictions, references)
+
+
+def _metrics() -> tuple:
+    from deepsynth.evaluation.metric import HIGHER, Metric
+
+    words = "F-measure of word {} (rouge-score, Porter stemming, lower-cased), points"
+    return (Metric("rouge1", "ROUGE-1", HIGHER, _rouge_family, words.format("unigrams")),
+            Metric("rouge2", "ROUGE-2", HIGHER, _rouge_family, words.format("bigrams")),
+            Metric("rougeL", "ROUGE-L", HIGHER, _rouge_family, words.format("longest common subsequence")))
+
+
+METRICS = _metrics()

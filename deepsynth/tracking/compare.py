@@ -97,10 +97,19 @@ def parse_tag_filter(text: str) -> dict[str, str]:
 
 
 # -- scores with their uncertainty ----------------------------------------------------------------
+# A run's score is its primary metric (`keys.primary_metric`: ROUGE-L unless its task says CER,
+# ANLS...); "better", "best" and wins read that metric's direction (a lower CER is better).
 def _score(run: Any, model: str, bound: str = "") -> float | None:
-    from deepsynth.evaluation.keys import metric_key
+    from deepsynth.evaluation.keys import metric_key, primary_metric
 
-    return run.metrics.get(metric_key(model, "rougeL", bound))
+    return run.metrics.get(metric_key(model, primary_metric(run.tags), bound))
+
+
+def run_metric(run: Any) -> str:
+    """The short name of the metric `run` is ranked by (`rougeL`, `cer`...)."""
+    from deepsynth.evaluation.keys import primary_metric
+
+    return primary_metric(run.tags)
 
 
 def _docs(run: Any) -> int | None:
@@ -111,11 +120,17 @@ def _docs(run: Any) -> int | None:
 
 
 def best_baseline(run: Any) -> tuple[str, float] | None:
-    """(name, mean ROUGE-L) of the run's best non-learned baseline, or None if it logged none."""
-    from deepsynth.evaluation.baselines import BASELINE_NAMES
+    """(name, mean primary metric) of the run's best non-learned baseline (the lowest error rate
+    for CER), or None if it logged none."""
+    from deepsynth.evaluation.keys import ALL_BASELINES
+    from deepsynth.evaluation.metric import best_of
+    from deepsynth.evaluation.metrics import direction
 
-    scored = [(name, _score(run, name)) for name in BASELINE_NAMES if _score(run, name) is not None]
-    return max(scored, key=lambda item: item[1]) if scored else None
+    scored = {name: _score(run, name) for name in ALL_BASELINES if _score(run, name) is not None}
+    if not scored:
+        return None
+    best = best_of(scored, direction(run_metric(run)))
+    return best, scored[best]
 
 
 def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = None) -> Any:
@@ -127,8 +142,11 @@ def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = Non
 
     from deepsynth.evaluation.baselines import BASELINE_NAMES
     from deepsynth.evaluation.keys import BASE, LABELS, SHORTFALL_TAG, SPLIT_TAG, TUNED
+    from deepsynth.evaluation.metrics import direction
     from deepsynth.evaluation.paired import paired_comparison
+    from deepsynth.evaluation.task_baselines import TASK_BASELINE_NAMES
 
+    shown = [*BASELINE_NAMES, *[n for n in TASK_BASELINE_NAMES if any(_score(r, n) is not None for r in runs)]]
     rows = []
     for run in runs:
         best = best_baseline(run)
@@ -137,22 +155,23 @@ def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = Non
             "split": run.tags.get(SPLIT_TAG, ""), "docs": _docs(run),
             "ROUGE-L": _score(run, TUNED), "low": _score(run, TUNED, "lo"), "high": _score(run, TUNED, "hi"),
             "base": _score(run, BASE),
-            **{LABELS[name]: _score(run, name) for name in BASELINE_NAMES},
+            **{LABELS[name]: _score(run, name) for name in shown},
             "best baseline": LABELS[best[0]] if best else "",
             "vs best baseline": None, "vs best low": None, "vs best high": None,
             "ROUGE-1": run.metrics.get("eval/rouge1"), "ROUGE-2": run.metrics.get("eval/rouge2"),
-            "note": run.tags.get(SHORTFALL_TAG, "") or (run.error or ""),
+            "note": run.tags.get(SHORTFALL_TAG, "") or (run.error or ""), "metric": run_metric(run),
         }
         if best and row["ROUGE-L"] is not None:
             row["vs best baseline"] = row["ROUGE-L"] - best[1]
             found = (predictions or {}).get(run.run_id)
-            if found is not None and best[0] in found.rougeL and TUNED in found.rougeL:
-                paired = paired_comparison(found.scores(best[0]), found.scores(TUNED))
+            if found is not None and best[0] in found.primary_scores and TUNED in found.primary_scores:
+                paired = paired_comparison(found.scores(best[0]), found.scores(TUNED),
+                                           direction=direction(run_metric(run)))
                 row.update({"vs best baseline": paired.delta, "vs best low": paired.low, "vs best high": paired.high})
         rows.append(row)
     columns = ["run", "run_id", "status", "split", "docs", "ROUGE-L", "low", "high", "base",
-               *[LABELS[n] for n in BASELINE_NAMES], "best baseline", "vs best baseline", "vs best low",
-               "vs best high", "ROUGE-1", "ROUGE-2", "note"]
+               *[LABELS[n] for n in shown], "best baseline", "vs best baseline", "vs best low",
+               "vs best high", "ROUGE-1", "ROUGE-2", "note", "metric"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -183,6 +202,13 @@ def comparability_notes(runs: Sequence[Any]) -> list[str]:
         notes.append(f"Few documents: {', '.join(few)}. With under {SMALL_EVALUATION} documents an interval "
                      "is too wide to tell runs apart.")
     notes.extend(f"{run_label(r)}: {r.tags[SHORTFALL_TAG]}." for r in runs if r.tags.get(SHORTFALL_TAG))
+    by_metric: dict[str, list[str]] = {}
+    for run in scored:
+        by_metric.setdefault(run_metric(run), []).append(run_label(run))
+    if len(by_metric) > 1:
+        notes.append("Ranked by different metrics: " + "; ".join(f"{metric} ({', '.join(labels)})"
+                                                            for metric, labels in by_metric.items())
+                     + ". Their scores are not comparable.")
     return notes
 
 
@@ -209,23 +235,28 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
     import pandas as pd
 
     from deepsynth.evaluation.keys import SPLIT_TAG, TUNED
+    from deepsynth.evaluation.metrics import direction
     from deepsynth.evaluation.paired import DocumentMismatch, paired_comparison
 
     rows = []
     base = predictions.get(reference.run_id)
+    metric = run_metric(reference)
     for run in runs:
         if run.run_id == reference.run_id:
             continue
         row: dict[str, Any] = {"run": run_label(run), "run_id": run.run_id, "docs": None, "delta ROUGE-L": None,
                                "low": None, "high": None, "wins": None, "losses": None, "ties": None, "verdict": ""}
         found = predictions.get(run.run_id)
-        if base is None or found is None or TUNED not in found.rougeL or TUNED not in base.rougeL:
+        if base is None or found is None or TUNED not in found.primary_scores or TUNED not in base.primary_scores:
             missing = run_label(reference) if base is None else run_label(run)
             row["verdict"] = f"no per-document predictions for {missing}"
+        elif run_metric(run) != metric:
+            row["verdict"] = f"not comparable: scored by {run_metric(run)}, the reference by {metric}"
         else:
             try:
                 paired = paired_comparison(base.scores(TUNED), found.scores(TUNED),
-                                           reference_name=run_label(reference), candidate_name=run_label(run))
+                                           reference_name=run_label(reference), candidate_name=run_label(run),
+                                           direction=direction(metric))
             except DocumentMismatch:
                 common = len(set(base.ids) & set(found.ids))
                 row["verdict"] = (f"not comparable: other documents ({len(found.ids)} {run.tags.get(SPLIT_TAG, '')} "
@@ -234,8 +265,7 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
             else:
                 row.update({"docs": paired.documents, "delta ROUGE-L": paired.delta, "low": paired.low,
                             "high": paired.high, "wins": paired.wins, "losses": paired.losses, "ties": paired.ties,
-                            "verdict": ("better" if paired.low > 0 else "worse" if paired.high < 0
-                                        else "no clear difference")})
+                            "verdict": paired.verdict})
         rows.append(row)
     return pd.DataFrame(rows, columns=["run", "run_id", "docs", "delta ROUGE-L", "low", "high", "wins", "losses",
                                        "ties", "verdict"])
@@ -304,8 +334,14 @@ def group_frame(runs: Sequence[Any], tag: str, metric: str) -> Any:
 
 
 def group_summary(frame: Any, tag: str, metric: str) -> Any:
-    """Per value of `tag`: runs, mean, best and worst `metric`, and the best run."""
+    """Per value of `tag`: runs, mean, best and worst `metric` (lowest is best for an error rate,
+    `keys.direction_of_key`), and the best run; best groups first."""
+    from deepsynth.evaluation.keys import direction_of_key
+
+    higher = direction_of_key(metric) == "higher"
     grouped = frame.groupby(tag, sort=True)
-    summary = grouped[metric].agg(runs="count", mean="mean", best="max", worst="min").reset_index()
-    best_runs = frame.loc[grouped[metric].idxmax(), [tag, "run"]].rename(columns={"run": "best run"})
-    return summary.merge(best_runs, on=tag).sort_values("best", ascending=False, kind="stable")
+    summary = grouped[metric].agg(runs="count", mean="mean", best="max" if higher else "min",
+                                  worst="min" if higher else "max").reset_index()
+    best_index = grouped[metric].idxmax() if higher else grouped[metric].idxmin()
+    best_runs = frame.loc[best_index, [tag, "run"]].rename(columns={"run": "best run"})
+    return summary.merge(best_runs, on=tag).sort_values("best", ascending=not higher, kind="stable")

@@ -50,10 +50,11 @@ def _layout(figure: Any, height: int, title: str) -> Any:
 
 
 def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping[str, float],
-                reference_note: str = "") -> Any:
-    """ROUGE-L of each run (a dot with its 95% interval as a bar), the document count in its
-    label, and the base model and baselines as vertical reference lines (named in the legend;
-    `reference_note` says which documents they were scored on)."""
+                reference_note: str = "", metric_label: str = "ROUGE-L", direction: str = "higher") -> Any:
+    """The primary score of each run (`ROUGE-L` column: ROUGE-L, or the metric named by
+    `metric_label`), a dot with its 95% interval as a bar, the document count in its label, and the
+    base model and baselines as vertical reference lines (named in the legend; `reference_note`
+    says which documents they were scored on); the axis says which way is better."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
@@ -67,19 +68,19 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
             marker=dict(size=12, color=colors.get(row["run_id"], "#333")),
             error_x=dict(type="data", symmetric=False, array=[(row["high"] - row["ROUGE-L"]) if has_ci else 0],
                          arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
-            hovertemplate=(f"{row['run']}<br>ROUGE-L %{{x:.1f}}"
+            hovertemplate=(f"{row['run']}<br>{metric_label} %{{x:.1f}}"
                            + (f" [{row['low']:.1f}, {row['high']:.1f}]" if has_ci else "")
                            + f"<br>{docs} documents<extra></extra>")))
     for name, value in reference_lines.items():  # in the legend, not as labels that collide at the top
         figure.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="paper", showlegend=True,
                          name=f"{name} {value:.1f}", line=dict(dash=BASELINE_STYLE.get(name, "dash"), color="#444",
                                                                width=1.5))
-    _layout(figure, _height(len(shown)), "ROUGE-L per run, 95% interval")
+    _layout(figure, _height(len(shown)), f"{metric_label} per run, 95% interval")
     figure.update_traces(showlegend=False)
     figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0,
                                      title=dict(text=f"{reference_note}:" if reference_note else "", side="top")),
                          margin=dict(l=10, r=30, t=50, b=10))
-    figure.update_xaxes(title="ROUGE-L (points)")
+    figure.update_xaxes(title=f"{metric_label} (points{', lower is better' if direction == 'lower' else ''})")
     figure.update_yaxes(autorange="reversed")
     return figure
 
@@ -146,9 +147,11 @@ def group_chart(frame: Any, group: str, metric: str) -> Any:
     return _layout(figure, 360, f"{metric} by {group}")
 
 
-def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) -> Any:
+def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str, metric_label: str = "ROUGE-L",
+                direction: str = "higher") -> Any:
     """Each run minus the reference run (paired over the same documents): a dot with its 95%
-    interval, a line at 0, and the documents won / lost in the label."""
+    interval, a line at 0, and the documents won / lost in the label (won: better in the metric's
+    direction; for an error rate a negative difference is the improvement, and the axis says so)."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
@@ -160,13 +163,14 @@ def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str) ->
             marker=dict(size=12, color=colors.get(row["run_id"], "#333"), symbol="diamond"),
             error_x=dict(type="data", symmetric=False, array=[row["high"] - row["delta ROUGE-L"]],
                          arrayminus=[row["delta ROUGE-L"] - row["low"]], thickness=2, width=6),
-            hovertemplate=(f"{row['run']}<br>Δ ROUGE-L %{{x:+.1f}} [{row['low']:+.1f}, {row['high']:+.1f}]"
+            hovertemplate=(f"{row['run']}<br>Δ {metric_label} %{{x:+.1f}} [{row['low']:+.1f}, {row['high']:+.1f}]"
                            f"<br>{int(row['docs'])} documents: {int(row['wins'])} won, {int(row['losses'])} lost, "
                            f"{int(row['ties'])} tied<extra></extra>")))
     figure.add_vline(x=0, line_color="#444", line_width=1.5)
     # as tall as the score chart beside it (which also has a row for the reference run)
-    _layout(figure, _height(len(paired) + 1), f"Δ ROUGE-L vs {short_label(reference_label, 24)} (paired, 95%)")
+    _layout(figure, _height(len(paired) + 1), f"Δ {metric_label} vs {short_label(reference_label, 24)} (paired, 95%)")
     figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
-    figure.update_xaxes(title="ROUGE-L points vs the reference", zeroline=False)
+    better = "; below 0 is better" if direction == "lower" else ""
+    figure.update_xaxes(title=f"{metric_label} points vs the reference{better}", zeroline=False)
     figure.update_yaxes(autorange="reversed")
     return figure

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from deepsynth.evaluation import per_document
-from deepsynth.evaluation.baselines import BASELINE_NAMES
-from deepsynth.evaluation.keys import BASE, LABELS, SPLIT_TAG, metric_key
+from deepsynth.evaluation.keys import ALL_BASELINES, BASE, LABELS, SPLIT_TAG, metric_key
+from deepsynth.evaluation.metrics import direction, label
 from deepsynth.tracking import compare
 from deepsynth.tracking.compare_charts import run_colors, score_chart
 
@@ -42,11 +42,24 @@ class RunComparison:
     def labels(self) -> dict[str, str]:
         return {run.run_id: compare.run_label(run) for run in self.runs}
 
+    @property
+    def metric(self) -> str:
+        """The reference run's primary metric (`rougeL`, `cer`...): what scores and deltas are in."""
+        return compare.run_metric(self.reference)
+
+    @property
+    def metric_label(self) -> str:
+        return label(self.metric)
+
+    @property
+    def direction(self) -> str:
+        return direction(self.metric)
+
     def reference_lines(self) -> dict[str, float]:
-        """The reference run's base model and baselines (label -> ROUGE-L), scored on its documents."""
+        """The reference run's base model and baselines (label -> primary metric), scored on its documents."""
         lines = {}
-        for model in (BASE, *BASELINE_NAMES):
-            value = self.reference.metrics.get(metric_key(model))
+        for model in (BASE, *ALL_BASELINES):
+            value = self.reference.metrics.get(metric_key(model, self.metric))
             if value is not None:
                 lines[LABELS[model]] = value
         return lines
@@ -59,7 +72,8 @@ class RunComparison:
         return f"reference run's base & baselines ({int(docs)} {split} docs)".replace("  ", " ")
 
     def score_figure(self) -> Any:
-        return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note())
+        return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note(),
+                           self.metric_label, self.direction)
 
     def documents(self, order: str = per_document.DISAGREEMENT,
                   extra_models: tuple[str, ...] = ()) -> per_document.DocumentTable | None:

@@ -71,7 +71,10 @@ def rows(comparison: Any) -> list[dict[str, Any]]:
 def text_table(comparison: Any) -> str:
     records = rows(comparison)
     width = max(len(r["run"]) for r in records)
-    lines = [f"{'run':<{width}}  {'split':<10} {'docs':>4}  {'ROUGE-L [95% CI]':<20} "
+    score_header = f"{getattr(comparison, 'metric_label', 'ROUGE-L')} [95% CI]"
+    if getattr(comparison, "direction", "higher") == "lower":
+        score_header += " (lower is better)"
+    lines = [f"{'run':<{width}}  {'split':<10} {'docs':>4}  {score_header:<20} "
              f"{'delta vs ref [95% CI]':<22} {'win/loss/tie':<13} verdict"]
     for r in records:
         if r["rougeL"] is None:

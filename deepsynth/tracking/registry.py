@@ -30,7 +30,12 @@ from deepsynth.tracking.store import client_for, resolve_tracking_uri, with_retr
 
 ADAPTER_ARTIFACT = "adapter"
 KEY_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
-               "memory/measured_peak_bytes")
+               "memory/measured_peak_bytes",
+               # the other tasks' metrics (deepsynth.evaluation.metrics): the alias guard ranks by them
+               "eval/cer", "eval/wer", "eval/anls", "eval/exact_match", "eval/json_valid", "eval/field_f1",
+               "eval/chrf", "eval/bleu")
+COPIED_TAGS = ("deepsynth.task", "deepsynth.primary_metric")
+"""Run tags copied onto a version: which metric ranks it (absent: a summarize run, ROUGE-L)."""
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[^/@]+))$")
 
 
@@ -114,6 +119,7 @@ def register_adapter(run_id: str, name: str, alias: str | None = None, uri: str 
             if getattr(create_error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                 raise
     tags = {key: f"{run.data.metrics[key]:.6g}" for key in KEY_METRICS if key in run.data.metrics}
+    tags.update({key: run.data.tags[key] for key in COPIED_TAGS if run.data.tags.get(key)})
     tags["deepsynth.run_name"] = run.info.run_name or ""
     created = with_retry(client.create_model_version, name,
                          source=f"{run.info.artifact_uri}/{ADAPTER_ARTIFACT}", run_id=run_id, tags=tags)
