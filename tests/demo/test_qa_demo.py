@@ -46,7 +46,8 @@ def test_rows_with_the_same_pages_are_read_once(tmp_path):
 
     pages = [Image.new("L", (40, 30), shade) for shade in (255, 120, 30)]
     rows = {"id": ["a#1", "a#2", "b#1", "a#3", "c#1", "b#2"],
-            "pages": [[pages[0]], [pages[0]], [pages[1], pages[2]], [pages[0]], [pages[2], pages[1]], [pages[1], pages[2]]]}
+            "pages": [[pages[0]], [pages[0]], [pages[1], pages[2]], [pages[0]], [pages[2], pages[1]],
+                      [pages[1], pages[2]]]}
     split = Dataset.from_dict(rows, features=Features({"id": Value("string"), "pages": List(ImageFeature())}))
     reader = _CountingReader()
     readings = read_dataset(reader, split, cache_dir=tmp_path, batch_documents=4, progress=False)
@@ -66,7 +67,6 @@ def test_the_default_demo_still_runs_the_main_job(monkeypatch):
     assert demo_cli.run(_args("--task", "qa")) == 23
 
 
-@pytest.mark.slow  # ~40 s alone, 150 s on the loaded 2 shared cores it was written on
 def test_qa_demo_end_to_end_on_four_papers(tmp_path, monkeypatch, capsys, mlflow_tracking_uri):
     import deepsynth.models as models
     from deepsynth.data.storage import load_dataset_dir
@@ -89,7 +89,7 @@ def test_qa_demo_end_to_end_on_four_papers(tmp_path, monkeypatch, capsys, mlflow
         return model
 
     monkeypatch.setattr(models, "build_document_model", counting_model)
-    args = _args("--task", "qa", "--model", "tiny", "--papers", "2", "--eval-papers", "1", "--max-steps", "2",
+    args = _args("--task", "qa", "--model", "tiny", "--papers", "2", "--eval-papers", "1", "--qa-steps", "2",
                  "--threads", "1", "--tracking-uri", mlflow_tracking_uri, "--experiment", "tests-demo-qa")
     assert demo_cli.run(args) == 0
     out = capsys.readouterr().out
@@ -141,5 +141,6 @@ def test_the_metrics_code_picks_rouge_l_for_answers_over_five_words(answers, pri
 
     assert task_metrics("qa", answers).primary == primary
     aclsum_answers = [answer for trio in aclsum_questions().values() for _, _, answer in trio]
-    assert len(aclsum_answers) == 3 * 250 and set(a for trio in aclsum_questions().values() for a, _, _ in trio) == set(ACLSUM_ASPECTS)
+    aspects = {aspect for trio in aclsum_questions().values() for aspect, _, _ in trio}
+    assert len(aclsum_answers) == 3 * 250 and aspects == set(ACLSUM_ASPECTS)
     assert task_metrics("qa", aclsum_answers).primary == "rougeL"
