@@ -6,6 +6,7 @@
 - `aclsum`: ACLSum (Takeshita et al., NAACL 2024), 250 ACL papers (its train+val+test files, in
   that order; DeepSynth makes its own seeded splits): abstract + introduction + conclusion ->
   the three aspect summaries (challenge, approach, outcome), each also available as a column.
+  Its QA view (`aclsum_questions`): one question per aspect, the aspect summary as the answer.
 
 Their files are located with `importlib.util.find_spec` and read directly: importing the packages
 would pull their runtime dependencies (the OVOS runtime, `sienna`).
@@ -27,6 +28,12 @@ WIKI_LANGUAGES = {"en": "en-us", "fr": "fr-fr", "es": "es-es"}
 ACLSUM_SPLITS = ("train", "val", "test")
 ACLSUM_SECTIONS = ("abstract", "introduction", "conclusion")
 ACLSUM_ASPECTS = ("challenge", "approach", "outcome")
+ACLSUM_QUESTIONS = {
+    "challenge": "What problem does this paper address?",
+    "approach": "How does this paper address the problem?",
+    "outcome": "What are the results of this paper?",
+}
+"""The question asked for each aspect in ACLSum's QA view; the aspect's summary is the answer."""
 
 
 def package_dir(package: str) -> Path:
@@ -114,3 +121,9 @@ def read_aclsum() -> RawTable:
     columns = ["id", "title", "text", "abstract", "summary", *ACLSUM_ASPECTS, "aclsum_split"]
     return RawTable(name="aclsum", columns=columns, rows=rows(),
                     defaults={"id": "id", "text": "text", "summary": "summary"})
+
+
+def aclsum_questions() -> dict[str, list[tuple[str, str, str]]]:
+    """ACLSum as questions: paper id -> (aspect, question, answer) for each of its three aspects."""
+    return {paper["id"]: [(aspect, ACLSUM_QUESTIONS[aspect], paper[aspect]) for aspect in ACLSUM_ASPECTS]
+            for paper in _aclsum_rows()}

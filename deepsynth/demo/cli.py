@@ -1,23 +1,44 @@
-"""`deepsynth demo`: the main job (`main_job.py`) or, with `--render-sweep`, the compression sweep
-over render settings (`render_sweep.py`)."""
+"""`deepsynth demo`: the main job (`main_job.py`), with `--task qa` the questions-about-papers
+showcase (`qa_job.py`), or, with `--render-sweep`, the compression sweep over render settings
+(`render_sweep.py`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from deepsynth.demo.setup import add_arguments
+from deepsynth.demo import setup
 
 HELP = ("Run the main job: wiki pages -> LoRA fine-tune -> ROUGE on test vs base, the blank-page control "
-        "and baselines that need no training.")
+        "and baselines that need no training (--task qa: three questions about each ACLSum paper).")
+DEMO_TASKS = ("summarize", "qa")
+"""`--task`: summarize (the main job on wiki pages) or qa (ACLSum papers, three questions each)."""
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from deepsynth.demo.qa_job import add_qa_arguments
+
+    setup.add_arguments(parser)
+    parser.add_argument("--task", choices=DEMO_TASKS, default="summarize",
+                        help="summarize (default: the main job on wiki pages) or qa (ACLSum: each paper's "
+                             "challenge, approach and outcome asked as questions, scored by ROUGE-L)")
+    add_qa_arguments(parser)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.render_sweep is not None:
+        if getattr(args, "task", "summarize") != "summarize":
+            from deepsynth.errors import InputError
+
+            raise InputError("--render-sweep runs the summarize demo; leave out --task qa")
         from deepsynth.demo.render_sweep import run_render_sweep
 
         return run_render_sweep(args)
+    if getattr(args, "task", "summarize") == "qa":
+        from deepsynth.demo.qa_job import run_qa_job
+
+        return run_qa_job(args)
     from deepsynth.demo.main_job import run_main_job
 
     return run_main_job(args)

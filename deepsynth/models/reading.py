@@ -1,5 +1,6 @@
 """Read a whole dataset split with the frozen reader once, and cache the readings on disk.
 
+Rows whose pages are identical (a manifest's several questions about one file) are read once.
 The cache key is the dataset's fingerprint (plus its ids), the reader's `identity()` and its line
 detector's (weights, canvas); files are
 `readings-<key>.json` (texts) and, for vision tokens, `readings-<key>.safetensors`, each written to
@@ -212,12 +213,36 @@ def _read_all(reader: Any, dataset_split: Any, column: str, batch_documents: int
     from tqdm.auto import tqdm
 
     images = dataset_split.select_columns([column])
-    readings: list[Any] = []
+    readings: list[Any] = [None] * len(images)
+    first_with: dict[str, int] = {}  # page content -> the first row that has it
+    copies: list[tuple[int, int]] = []  # (row, the earlier row with the same pages)
     with tqdm(total=len(images), desc=description, unit="doc", disable=not progress) as bar:
         for start in range(0, len(images), batch_documents):
             documents = images[start:start + batch_documents][column]
             if column == "image":
                 documents = [[page] for page in documents]
-            readings.extend(reader.read_documents(documents))
+            unread, rows = [], []
+            for row, pages in enumerate(documents, start=start):
+                key = pages_key(pages)
+                if key in first_with:
+                    copies.append((row, first_with[key]))
+                else:
+                    first_with[key] = row
+                    unread.append(pages)
+                    rows.append(row)
+            for row, reading in zip(rows, reader.read_documents(unread) if unread else []):
+                readings[row] = reading
             bar.update(len(documents))
+    for row, earlier in copies:
+        readings[row] = readings[earlier]
     return readings
+
+
+def pages_key(pages: Sequence[Any]) -> str:
+    """A digest of a document's pixels: rows with the same pages (several questions about one
+    document) are read once, since a reading is a function of the pixels alone."""
+    digest = hashlib.sha256()
+    for page in pages:
+        digest.update(f"{page.mode}:{page.size[0]}x{page.size[1]}|".encode())
+        digest.update(page.tobytes())
+    return digest.hexdigest()
