@@ -1,0 +1,309 @@
+"""Issue 21, item 14: sign in through the team's OpenID Connect provider.
+
+Fast tests: the allow-list, the roles rule, the "signed out everywhere" check, the settings file
+and the secrets the launcher writes for Streamlit. The end-to-end test runs a REAL OpenID Connect
+provider on a free loopback port (`oidc-provider-mock`, started and stopped by pid), serves the
+dashboard with `deepsynth dashboard --oidc-provider ...`, and signs in with Debian's headless
+Chromium: refused without sign-in, allowed after, refused for an address not on the list and for
+an unverified one, signed out everywhere (from the dashboard's button and from the command line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_wire import CHECKOUT, free_port, serving
+
+from deepsynth.cli import build_parser
+from deepsynth.dashboard_host import launcher, oidc, roles
+from deepsynth.dashboard_host import users as accounts
+from deepsynth.errors import DeepSynthError
+
+ALICE = {"sub": "alice", "email": "Alice@Team.example", "email_verified": True}
+BOB = {"sub": "bob", "email": "bob@team.example", "email_verified": True}
+MALLORY = {"sub": "mallory", "email": "mallory@elsewhere.example", "email_verified": True}
+EVE = {"sub": "eve", "email": "eve@team.example", "email_verified": False}  # claims a team address, unverified
+SIGN_IN = "This dashboard is shared: sign in to use it."
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+# -- the allow-list, the verified e-mail, the roles rule --------------------------------------------
+def signed_in(claims: dict, **extra) -> dict:
+    return {"is_logged_in": True, "iat": 1_000, **claims, **extra}
+
+
+def test_the_allow_list_takes_addresses_and_whole_domains():
+    allow = "alice@team.example,@partner.example"
+    assert oidc.allowed("alice@team.example", allow) and oidc.allowed("ALICE@Team.Example", allow)
+    assert oidc.allowed("carol@partner.example", allow)
+    assert not oidc.allowed("bob@team.example", allow)
+    assert not oidc.allowed("carol@evil-partner.example", allow)  # a domain is matched whole, not as a suffix
+    assert not oidc.allowed("carol@partner.example.evil.org", allow)
+    assert not oidc.allowed("alice@team.example", "")  # an empty list lets no one in
+    assert not oidc.allowed(None, allow) and not oidc.allowed("team.example", "@team.example")
+
+
+def test_only_a_verified_email_names_a_session():
+    assert oidc.verified_email(signed_in(ALICE)) == "alice@team.example"
+    assert oidc.verified_email(signed_in(EVE)) is None
+    assert oidc.verified_email(signed_in(ALICE, email_verified="yes")) is None
+    assert oidc.verified_email(signed_in({"email": "alice@team.example"})) is None  # no claim: not verified
+    assert oidc.verified_email({**ALICE, "is_logged_in": False}) is None
+
+
+def test_a_session_counts_while_verified_allowed_and_not_signed_out_since(tmp_path):
+    signed_out = oidc.SignedOut(tmp_path / oidc.SIGNED_OUT_FILE_NAME)
+    allow = "@team.example"
+    assert oidc.session_user(signed_in(ALICE, iat=1_000), allow, signed_out) == "alice@team.example"
+    assert oidc.session_user(signed_in(MALLORY), allow, signed_out) is None
+    assert oidc.session_user(signed_in(EVE), allow, signed_out) is None
+    assert oidc.session_user({**signed_in(ALICE), "iat": None}, allow, signed_out) is None  # no sign-in time
+
+    signed_out.sign_out_everywhere("ALICE@team.example", now=2_000.5)
+    assert stat.S_IMODE(signed_out.path.stat().st_mode) == 0o600
+    assert oidc.session_user(signed_in(ALICE, iat=1_000), allow, signed_out) is None
+    assert oidc.session_user(signed_in(ALICE, iat=2_000), allow, signed_out) is None  # same second: refused
+    assert oidc.session_user(signed_in(ALICE, iat=2_001), allow, signed_out) == "alice@team.example"
+    assert oidc.session_user(signed_in(BOB, iat=1_000), allow, signed_out) == "bob@team.example"  # only alice's
+
+
+def test_a_tampered_signed_out_file_lets_no_one_act(tmp_path):
+    signed_out = oidc.SignedOut(tmp_path / oidc.SIGNED_OUT_FILE_NAME)
+    signed_out.sign_out_everywhere("alice@team.example", now=5.0)
+    os.chmod(signed_out.path, 0o666)
+    with pytest.raises(DeepSynthError, match="chmod 600"):
+        signed_out.valid_after("alice@team.example")
+    os.chmod(signed_out.path, 0o600)
+    signed_out.path.write_text('{"format": 1, "valid_after": {"alice@team.example": "never"}}')
+    with pytest.raises(DeepSynthError, match="not a DeepSynth signed-out file"):
+        signed_out.valid_after("alice@team.example")
+
+
+def test_members_train_compare_export_and_admins_also_delete_move_aliases_allow_downloads():
+    admins = ["root@team.example"]
+    for action in (roles.TRAIN, roles.COMPARE, roles.EXPORT):
+        assert roles.may("alice@team.example", action, admins) and roles.may("ROOT@team.example", action, admins)
+    for action in (roles.DELETE, roles.MOVE_ALIAS, roles.ALLOW_DOWNLOAD):
+        assert not roles.may("alice@team.example", action, admins)
+        assert roles.may("Root@Team.example", action, admins)
+    assert roles.may(None, roles.MOVE_ALIAS, [])  # no login: the machine's own user
+    with pytest.raises(ValueError, match="unknown dashboard action"):
+        roles.may("root@team.example", "format disk", admins)
+
+
+def test_admins_come_from_the_launchers_environment(monkeypatch):
+    monkeypatch.setenv(roles.ADMINS_ENV, "root@team.example, lead@team.example")
+    assert roles.may("lead@team.example", roles.DELETE) and not roles.may("alice@team.example", roles.DELETE)
+    monkeypatch.delenv(roles.ADMINS_ENV)
+    assert not roles.may("lead@team.example", roles.DELETE)
+
+
+# -- settings and the secrets the launcher writes ----------------------------------------------------
+def write_settings(folder: Path, mode: int = 0o600, **values) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / oidc.SETTINGS_FILE_NAME
+    path.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items()))
+    os.chmod(path, mode)
+    return path
+
+
+def parse(*flags: str):
+    return build_parser().parse_args(["dashboard", *flags])
+
+
+def test_the_launcher_writes_private_auth_secrets_and_passes_only_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    write_settings(tmp_path / "config" / "deepsynth", client_id="deepsynth", client_secret="s3cret-from-the-file",
+                   allow_domain=["team.example"], admin="root@team.example")
+    calls = []
+    assert launcher.run(parse("--port", "8600", "--oidc-provider", "https://idp.example/.well-known/openid-configuration",
+                              "--allow-email", "guest@else.example"),
+                        call=lambda argv, env: calls.append((argv, env)) or 0) == 0
+    (argv, env), = calls
+    secrets_path = Path(argv[argv.index("--secrets.files") + 1])
+    assert argv.count("--secrets.files") == 1 and str(CHECKOUT) not in str(secrets_path.resolve())
+    assert stat.S_IMODE(secrets_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(secrets_path.parent.stat().st_mode) == 0o700
+    auth = tomllib.loads(secrets_path.read_text())["auth"]
+    assert auth["client_secret"] == "s3cret-from-the-file" and auth["client_id"] == "deepsynth"
+    assert auth["redirect_uri"] == "http://127.0.0.1:8600/oauth2callback"
+    assert auth["server_metadata_url"] == "https://idp.example/.well-known/openid-configuration"
+    assert len(auth["cookie_secret"]) >= 40
+    assert "s3cret-from-the-file" not in " ".join(argv)  # never on a command line (ps shows it)
+    assert env[accounts.LOGIN_ENV] == accounts.OIDC
+    assert env[accounts.OIDC_ALLOW_ENV] == "guest@else.example,@team.example"
+    assert env[roles.ADMINS_ENV] == "root@team.example"
+
+    launcher.run(parse("--port", "8600", "--oidc-provider", "https://idp.example/x"), call=lambda argv, env: 0)
+    assert tomllib.loads(secrets_path.read_text())["auth"]["cookie_secret"] != auth["cookie_secret"]  # new per launch
+
+
+@pytest.mark.parametrize("settings, flags, message", [
+    ({"client_id": "c", "client_secret": "s"}, ["--oidc-provider", "https://idp.example/x"], "needs an allow-list"),
+    ({"client_id": "c"}, ["--oidc-provider", "https://idp.example/x", "--allow-domain", "team.example"], "client_secret"),
+    ({"client_id": "c", "client_secret": "s"}, ["--oidc-provider", "http://idp.example/x", "--allow-domain", "t.example"],
+     "https://"),
+    ({"client_id": "c", "client_secret": "s"}, ["--oidc-provider", "https://i.example/x", "--allow-domain", "*.example"],
+     "--allow-domain"),
+    ({"client_id": "c", "client_secret": "s"}, ["--oidc-provider", "https://i.example/x", "--allow-email", "nobody"],
+     "--allow-email"),
+    ({"client_id": "c", "client_secret": "s", "allow_domain": "t.example"},
+     ["--oidc-provider", "https://i.example/x", "--host", "0.0.0.0"], "--oidc-redirect-uri"),
+    ({"client_id": "c", "client_secret": "s", "colour": "blue"}, ["--oidc"], "unknown setting"),
+])
+def test_incomplete_or_unsafe_oidc_settings_are_refused_naming_the_flag(tmp_path, monkeypatch, settings, flags, message):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(oidc.CLIENT_SECRET_ENV, raising=False)
+    write_settings(tmp_path / "config" / "deepsynth", **settings)
+    with pytest.raises(DeepSynthError, match=message.replace("*", r"\*").replace(".", r"\.")):
+        launcher.run(parse(*flags), call=lambda argv, env: 0)
+
+
+def test_a_settings_file_others_can_read_or_inside_the_checkout_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    write_settings(tmp_path / "config" / "deepsynth", mode=0o644, client_id="c", client_secret="s")
+    with pytest.raises(DeepSynthError, match="chmod 600"):
+        launcher.run(parse("--oidc-provider", "https://i.example/x", "--allow-domain", "t.example"),
+                     call=lambda argv, env: 0)
+    with pytest.raises(DeepSynthError, match="outside the DeepSynth checkout"):
+        oidc.check_private_file(CHECKOUT / "requirements.txt", "OIDC settings file")
+
+
+def test_sign_out_everywhere_from_the_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    before = time.time()
+    assert launcher.run(parse("--sign-out-everywhere", "Alice@Team.example"), call=None) == 0
+    signed_out = oidc.SignedOut(oidc.signed_out_file(accounts.users_file()))
+    assert before <= signed_out.valid_after("alice@team.example") <= time.time()
+    assert "alice@team.example" in capsys.readouterr().out
+    with pytest.raises(DeepSynthError, match="--sign-out-everywhere"):
+        launcher.run(parse("--sign-out-everywhere", "not-an-address"), call=None)
+
+
+# -- the whole flow: a real provider, a real dashboard, a real browser --------------------------------
+@pytest.fixture
+def provider(tmp_path):
+    """oidc-provider-mock on a free loopback port, with predefined users; its discovery URL."""
+    port = free_port()
+    claims = [json.dumps(user) for user in (ALICE, BOB, MALLORY, EVE)]
+    log = open(tmp_path / "provider.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "oidc_provider_mock", "--port", str(port),
+                                *[flag for each in claims for flag in ("--user-claims", each)]],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/.well-known/openid-configuration"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    assert json.loads(answer.read())["issuer"]
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "provider.log").read_text()
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()  # stopped by its pid
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def wait_text(page, text: str, timeout_ms: int = 60_000) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=timeout_ms)
+
+
+def sign_in_as(page, url: str, sub: str) -> None:
+    """Open the dashboard, press Sign in, pick `sub` at the provider, come back."""
+    page.goto(url)
+    wait_text(page, SIGN_IN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize**", timeout=60_000)
+    page.get_by_role("button", name=sub, exact=True).click()
+    page.wait_for_url(f"{url}/**", timeout=60_000)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path):
+    config = tmp_path / "config"
+    write_settings(config / "deepsynth", client_id="deepsynth-dashboard", client_secret="a-client-secret")
+    env = {"XDG_CONFIG_HOME": str(config), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    flags = ["--oidc-provider", provider, "--allow-domain", "team.example", "--admin", "bob@team.example"]
+    with serving(tmp_path, env, *flags) as port:
+        url = f"http://127.0.0.1:{port}"
+        first = browser.new_context().new_page()
+
+        # refused without sign-in: only the button, no page, no navigation
+        first.goto(f"{url}/train")
+        wait_text(first, SIGN_IN)
+        first.wait_for_timeout(1_000)
+        body = first.inner_text("body")
+        assert "Jobs" not in body and "Compare" not in body and "Signed in as" not in body
+
+        # allowed after: named by the verified e-mail (lower-cased), the page asked for is shown
+        sign_in_as(first, url, "alice")
+        wait_text(first, "Signed in as alice@team.example")
+        wait_text(first, "Jobs")
+
+        # a second browser of the same person
+        second = browser.new_context().new_page()
+        sign_in_as(second, url, "alice")
+        wait_text(second, "Signed in as alice@team.example")
+
+        # refused for an address not on the list, and for an unverified team address
+        for sub, shown in (("mallory", "mallory@elsewhere.example may not use this dashboard"),
+                           ("eve", "eve@team.example: the identity provider did not say this address is verified")):
+            other = browser.new_context().new_page()
+            sign_in_as(other, url, sub)
+            wait_text(other, shown)
+            assert "Jobs" not in other.inner_text("body") and "Signed in as" not in other.inner_text("body")
+            other.context.close()
+
+        # signed out everywhere, from the first browser: the second one's next page load is refused
+        first.get_by_role("button", name="Sign out everywhere").click()
+        wait_text(first, SIGN_IN)
+        second.reload()
+        wait_text(second, "alice@team.example was signed out everywhere")
+        assert "Jobs" not in second.inner_text("body")
+
+        # signing in again (a newer sign-in) works
+        time.sleep(1.1)  # ID token times are whole seconds: a sign-in in the same second is refused
+        second.get_by_role("button", name="Sign out").click()
+        wait_text(second, SIGN_IN)
+        sign_in_as(second, url, "alice")
+        wait_text(second, "Signed in as alice@team.example")
+
+        # ... and from the command line, for a session that signed in earlier
+        time.sleep(1.1)
+        subprocess.run([sys.executable, "-m", "deepsynth", "dashboard", "--sign-out-everywhere", "alice@team.example"],
+                       check=True, env={**os.environ, **env, "PYTHONPATH": str(CHECKOUT)}, capture_output=True)
+        second.reload()
+        wait_text(second, "alice@team.example was signed out everywhere")
