@@ -250,6 +250,16 @@ def sign_in_as(page, url: str, sub: str) -> None:
     page.wait_for_url(f"{url}/**", timeout=60_000)
 
 
+def sign_out(page, url: str, button: str) -> None:
+    """Press `button`; Streamlit's sign-out ends the session at the provider too (RP-initiated
+    logout: the provider asks to confirm), then the browser is back, signed out."""
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_url("**/oauth2/end_session**", timeout=60_000)
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{url}/**", timeout=60_000)
+    wait_text(page, SIGN_IN)
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path):
@@ -266,12 +276,14 @@ def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path
         wait_text(first, SIGN_IN)
         first.wait_for_timeout(1_000)
         body = first.inner_text("body")
-        assert "Jobs" not in body and "Compare" not in body and "Signed in as" not in body
+        assert "Jobs" not in body and "Export & registry" not in body and "Signed in as" not in body
 
-        # allowed after: named by the verified e-mail (lower-cased), the page asked for is shown
+        # allowed after: named by the verified e-mail (lower-cased); the provider sends the browser
+        # back to the dashboard's root, the default page, with every page in the navigation
         sign_in_as(first, url, "alice")
         wait_text(first, "Signed in as alice@team.example")
-        wait_text(first, "Jobs")
+        wait_text(first, "Memory per term")
+        assert "Export & registry" in first.inner_text("body")
 
         # a second browser of the same person
         second = browser.new_context().new_page()
@@ -284,20 +296,18 @@ def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path
             other = browser.new_context().new_page()
             sign_in_as(other, url, sub)
             wait_text(other, shown)
-            assert "Jobs" not in other.inner_text("body") and "Signed in as" not in other.inner_text("body")
+            assert "Memory per term" not in other.inner_text("body") and "Signed in as" not in other.inner_text("body")
             other.context.close()
 
         # signed out everywhere, from the first browser: the second one's next page load is refused
-        first.get_by_role("button", name="Sign out everywhere").click()
-        wait_text(first, SIGN_IN)
+        sign_out(first, url, "Sign out everywhere")
         second.reload()
         wait_text(second, "alice@team.example was signed out everywhere")
-        assert "Jobs" not in second.inner_text("body")
+        assert "Memory per term" not in second.inner_text("body")
 
         # signing in again (a newer sign-in) works
         time.sleep(1.1)  # ID token times are whole seconds: a sign-in in the same second is refused
-        second.get_by_role("button", name="Sign out").click()
-        wait_text(second, SIGN_IN)
+        sign_out(second, url, "Sign out")
         sign_in_as(second, url, "alice")
         wait_text(second, "Signed in as alice@team.example")
 
