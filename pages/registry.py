@@ -144,6 +144,8 @@ if run is not None:
                                    f"run {run.run_name or run.run_id[:8]}", score_of(run.metrics))
 
     def register_now() -> None:
+        if alias.strip() and not roles.may(user := login.signed_in_user(), roles.MOVE_ALIAS):
+            return st.error(roles.refusal(user, roles.MOVE_ALIAS))
         try:
             register()
         except DeepSynthError as error:

@@ -317,3 +317,59 @@ def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path
                        check=True, env={**os.environ, **env, "PYTHONPATH": str(CHECKOUT)}, capture_output=True)
         second.reload()
         wait_text(second, "alice@team.example was signed out everywhere")
+
+
+# -- the roles rule where the dashboard moves aliases ---------------------------------------------------
+@pytest.fixture
+def two_versions(tmp_path, monkeypatch):
+    """A tracking store with one adapter registered twice (`shared`: `champion` -> version 1), and a
+    password login for alice (member) and bob (admin)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
+    from dashboard_testing import write_fake_adapter
+
+    from deepsynth.tracking.registry import register_adapter
+    from deepsynth.tracking.store import RunLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = RunLogger.start("roles-tests", run_name="run", uri=uri, params={"lora.rank": 4})
+    logger.log_artifacts(write_fake_adapter(tmp_path / "adapter"), "adapter")
+    logger.finish()
+    register_adapter(logger.run_id, "shared", alias="champion", uri=uri)
+    register_adapter(logger.run_id, "shared", uri=uri)
+    users_file = tmp_path / "private" / "users.json"
+    for name in ("alice", "bob"):
+        accounts.add_user(users_file, name, "correct horse battery staple")
+    for name, value in {"DEEPSYNTH_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": uri, roles.ADMINS_ENV: "bob",
+                        accounts.USERS_FILE_ENV: str(users_file)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(accounts.LOGIN_ENV, raising=False)
+    return uri
+
+
+def move_champion_to_2(user: str):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    app = AppTest.from_file(str(CHECKOUT / "dashboard" / "app.py"), default_timeout=60)
+    app.session_state[accounts.SESSION_USER_KEY] = user
+    app.switch_page("../pages/registry.py").run()
+    app.selectbox(key="registry.alias.name").set_value("shared").run()
+    app.selectbox(key="registry.alias.version").set_value("2")
+    app.text_input(key="registry.alias.alias").set_value("champion").run()
+    app.button(key="registry.alias.go").click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_only_an_admin_moves_an_alias_on_the_registry_page(two_versions):
+    from deepsynth.tracking.registry import list_adapters
+
+    def champion() -> str:
+        return next(a for a in list_adapters(uri=two_versions) if a.name == "shared").aliases["champion"]
+
+    refused = move_champion_to_2("alice")
+    assert any("alice may not move alias" in error.value for error in refused.error)
+    assert champion() == "1"
+    allowed_app = move_champion_to_2("bob")
+    assert not allowed_app.error and champion() == "2"
