@@ -373,3 +373,52 @@ def test_only_an_admin_moves_an_alias_on_the_registry_page(two_versions):
     assert champion() == "1"
     allowed_app = move_champion_to_2("bob")
     assert not allowed_app.error and champion() == "2"
+
+
+# -- the gate, run by Streamlit's AppTest with a signed-in st.user ---------------------------------------
+@pytest.fixture
+def oidc_app(tmp_path, monkeypatch):
+    """open(user_claims) -> AppTest of the Train page in a dashboard started with OIDC (allow-list
+    @team.example), the signed-out file beside the users file in tmp_path."""
+    from streamlit.testing.v1 import AppTest
+
+    for name, value in {"DEEPSYNTH_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+                        accounts.USERS_FILE_ENV: str(tmp_path / "private" / "users.json"),
+                        accounts.LOGIN_ENV: accounts.OIDC, accounts.OIDC_ALLOW_ENV: "@team.example"}.items():
+        monkeypatch.setenv(name, value)
+
+    def open_(user: dict) -> AppTest:
+        app = AppTest.from_file(str(CHECKOUT / "dashboard" / "app.py"), default_timeout=60)
+        app.user = user
+        app.switch_page("../pages/train.py").run()
+        assert not app.exception, app.exception
+        return app
+
+    return open_
+
+
+def test_the_session_is_named_by_the_verified_email(oidc_app):
+    app = oidc_app(signed_in(ALICE, iat=time.time()))
+    assert app.session_state[accounts.SESSION_USER_KEY] == "alice@team.example"  # what jobs and MLflow tags record
+    assert any("Signed in as **alice@team.example**" in caption.value for caption in app.sidebar.caption)
+    assert [button.label for button in app.sidebar.button] == ["Sign out", "Sign out everywhere"]
+
+
+@pytest.mark.parametrize("claims, shown", [
+    (MALLORY, "mallory@elsewhere.example may not use this dashboard"),
+    (EVE, "eve@team.example: the identity provider did not say this address is verified"),
+])
+def test_an_address_off_the_list_or_unverified_sees_only_a_refusal(oidc_app, claims, shown):
+    app = oidc_app(signed_in(claims, iat=time.time()))
+    assert [error.value for error in app.error] and shown in app.error[0].value
+    assert accounts.SESSION_USER_KEY not in app.session_state and len(app.sidebar) == 0
+    assert [button.label for button in app.button] == ["Sign out"]
+
+
+def test_a_session_older_than_sign_out_everywhere_is_refused_at_its_next_run(oidc_app, tmp_path):
+    app = oidc_app(signed_in(ALICE, iat=time.time() - 60))
+    assert app.session_state[accounts.SESSION_USER_KEY] == "alice@team.example"
+    oidc.SignedOut(tmp_path / "private" / oidc.SIGNED_OUT_FILE_NAME).sign_out_everywhere("alice@team.example")
+    app.run()
+    assert "alice@team.example was signed out everywhere" in app.error[0].value
+    assert accounts.SESSION_USER_KEY not in app.session_state
