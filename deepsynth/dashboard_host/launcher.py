@@ -3,7 +3,10 @@
 Streamlit listens on every interface unless told otherwise; the dashboard starts jobs, reads and
 writes files, so it binds loopback unless `--host` names another address. Beyond loopback a login
 is required (`deepsynth.dashboard_host.users`): users made with `--add-user NAME` (a scrypt hash in a
-0600 users file outside the repository), or Streamlit's OIDC login (`--oidc`). Without one the
+0600 users file outside the repository), or the team's OpenID Connect provider (`--oidc-provider URL`
+or `--oidc`: `deepsynth.dashboard_host.oidc` writes Streamlit's private `[auth]` secrets for this
+run, passed with `--secrets.files`; `--allow-email/--allow-domain` say who gets in, `--admin` who
+may also delete, move aliases and allow downloads). Without one the
 launch is REFUSED, unless `--insecure-no-login` says the exposure is wanted. Once the users file
 has users, the login is on for every address, from the next click of a dashboard already running
 (the app reads the file on every run). The app learns where the file is, and whether OIDC is
@@ -166,12 +169,14 @@ def oidc_settings(args: argparse.Namespace) -> oidc.OidcSettings:
         raise DeepSynthError(f"--oidc-config {args.oidc_config}: no such file")
     read = oidc.read_settings(path)
     admins = [*read.admins, *args.admin]
+    emails = [entry for entry in args.allow_email if not entry.strip().startswith("@")]
+    domains = [entry for entry in args.allow_email if entry.strip().startswith("@")]  # --oidc-allow @DOMAIN
     settings = oidc.OidcSettings(
         server_metadata_url=args.oidc_provider or read.server_metadata_url,
         client_id=args.oidc_client_id or read.client_id, client_secret=read.client_secret,
         redirect_uri=args.oidc_redirect_uri or read.redirect_uri,
-        allow_emails=tuple(dict.fromkeys(oidc.check_email(e, "--allow-email") for e in [*read.allow_emails, *args.allow_email])),
-        allow_domains=tuple(dict.fromkeys(oidc.check_domain(d) for d in [*read.allow_domains, *args.allow_domain])),
+        allow_emails=tuple(dict.fromkeys(oidc.check_email(e, "--allow-email") for e in [*read.allow_emails, *emails])),
+        allow_domains=tuple(dict.fromkeys(oidc.check_domain(d) for d in [*read.allow_domains, *domains, *args.allow_domain])),
         admins=tuple(dict.fromkeys(oidc.check_email(a, "--admin") for a in admins)))
     return oidc.complete(settings, args.host, args.port)
 

@@ -189,6 +189,11 @@ def streamlit_secrets(settings: OidcSettings, cookie_secret: str) -> str:
 def write_streamlit_secrets(folder: Path, settings: OidcSettings, port: int) -> Path:
     """Write the `[auth]` secrets for the dashboard on `port` into `folder` (0700), mode 600 from the
     start, with a new random cookie secret (restarting the dashboard signs everyone out)."""
+    resolved, root = folder.expanduser().resolve(), _source_root()
+    if resolved == root or root in resolved.parents:
+        raise DeepSynthError(f"{folder}: the dashboard's secrets must be written outside the DeepSynth checkout "
+                             f"({root}); keep the users file (--users-file) in a private folder such as "
+                             f"{default_settings_file().parent}")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     path = folder / f"secrets-{port}.toml"

@@ -144,7 +144,9 @@ def test_the_launcher_writes_private_auth_secrets_and_passes_only_them(tmp_path,
     assert env[accounts.OIDC_ALLOW_ENV] == "guest@else.example,@team.example"
     assert env[roles.ADMINS_ENV] == "root@team.example"
 
-    launcher.run(parse("--port", "8600", "--oidc-provider", "https://idp.example/x"), call=lambda argv, env: 0)
+    launcher.run(parse("--port", "8600", "--oidc-provider", "https://idp.example/x", "--oidc-allow", "@old.example"),
+                 call=lambda argv, env: calls.append((argv, env)) or 0)
+    assert calls[-1][1][accounts.OIDC_ALLOW_ENV] == "@team.example,@old.example"  # the older --oidc-allow @DOMAIN
     assert tomllib.loads(secrets_path.read_text())["auth"]["cookie_secret"] != auth["cookie_secret"]  # new per launch
 
 
@@ -177,6 +179,9 @@ def test_a_settings_file_others_can_read_or_inside_the_checkout_is_refused(tmp_p
                      call=lambda argv, env: 0)
     with pytest.raises(DeepSynthError, match="outside the DeepSynth checkout"):
         oidc.check_private_file(CHECKOUT / "requirements.txt", "OIDC settings file")
+    with pytest.raises(DeepSynthError, match="outside the DeepSynth checkout"):
+        oidc.write_streamlit_secrets(CHECKOUT / "dashboard-secrets", oidc.OidcSettings(), 8501)
+    assert not (CHECKOUT / "dashboard-secrets").exists()
 
 
 def test_sign_out_everywhere_from_the_command_line(tmp_path, monkeypatch, capsys):
