@@ -5,7 +5,9 @@ and the secrets the launcher writes for Streamlit. The end-to-end test runs a RE
 provider on a free loopback port (`oidc-provider-mock`, started and stopped by pid), serves the
 dashboard with `deepsynth dashboard --oidc-provider ...`, and signs in with Debian's headless
 Chromium: refused without sign-in, allowed after, refused for an address not on the list and for
-an unverified one, signed out everywhere (from the dashboard's button and from the command line)."""
+an unverified one, signed out everywhere (from the dashboard's button and from the command line),
+including a click on the live job panel's Cancel (a fragment: its reruns skip app.py) sent over the
+websocket of another tab that still holds the 30-day sign-in cookie: the job stays alive."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_wire import CHECKOUT, free_port, serving
+from dashboard_wire import CHECKOUT, Client, click, free_port, serving
 
 from deepsynth.cli import build_parser
 from deepsynth.dashboard_host import launcher, oidc, roles
@@ -228,6 +230,38 @@ def provider(tmp_path):
 
 
 @pytest.fixture
+def running_job(tmp_path, monkeypatch):
+    """A job whose process is a harmless sleeper, in the workspace the server will use (tmp_path)."""
+    from deepsynth import jobs
+    from deepsynth.training.cli import parse_train_args
+
+    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "deepsynth_dataset.json").write_text("{}")  # enough for a job that never trains
+    processes = []
+
+    def sleeper(argv, **kwargs):
+        processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], **kwargs))
+        return processes[-1]
+
+    job = jobs.start_job(*parse_train_args(["--dataset", str(tmp_path / "data"), "--preset", "minimal"]),
+                         spawn=sleeper)
+    (job.job_dir / "report.json").write_text(json.dumps({"pid": job.pid, "state": "RUNNING", "step": 3,
+                                                         "total_steps": 90}))
+    yield job
+    for process in processes:
+        if process.poll() is None:
+            process.kill()  # the sleeper we started, by its pid
+            process.wait(timeout=10)
+
+
+def job_alive(job) -> bool:
+    from deepsynth import jobs
+
+    return jobs.get_job(job.job_id).alive
+
+
+@pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -255,6 +289,21 @@ def sign_in_as(page, url: str, sub: str) -> None:
     page.wait_for_url(f"{url}/**", timeout=60_000)
 
 
+def browser_tab(port: int, url: str, cookies: list[dict]) -> Client:
+    """A websocket session carrying a browser's cookies, as its page would open it: the sign-in
+    cookie counts only with the page's Origin and the XSRF token (the `_streamlit_xsrf` cookie)."""
+    import socket
+
+    from websockets.sync.client import connect
+
+    xsrf = next(cookie["value"] for cookie in cookies if cookie["name"] == "_streamlit_xsrf")
+    headers = {"Origin": url, "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in cookies)}
+    tab = Client.__new__(Client)
+    tab.socket = connect(f"ws://127.0.0.1:{port}/_stcore/stream", sock=socket.create_connection(("127.0.0.1", port)),
+                         subprotocols=["streamlit", xsrf], additional_headers=headers, open_timeout=20, max_size=None)
+    return tab
+
+
 def sign_out(page, url: str, button: str) -> None:
     """Press `button`; Streamlit's sign-out ends the session at the provider too (RP-initiated
     logout: the provider asks to confirm), then the browser is back, signed out."""
@@ -267,7 +316,7 @@ def sign_out(page, url: str, button: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path):
+def test_sign_in_through_a_real_provider_in_chromium(provider, browser, running_job, tmp_path):
     config = tmp_path / "config"
     write_settings(config / "deepsynth", client_id="deepsynth-dashboard", client_secret="a-client-secret")
     env = {"XDG_CONFIG_HOME": str(config), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
@@ -304,8 +353,19 @@ def test_sign_in_through_a_real_provider_in_chromium(provider, browser, tmp_path
             assert "Memory per term" not in other.inner_text("body") and "Signed in as" not in other.inner_text("body")
             other.context.close()
 
+        # a third tab of alice's, open on the Train page over its own websocket (her cookie): the
+        # live job panel's Cancel button, a fragment whose clicks do not run app.py
+        tab = browser_tab(port, url, first.context.cookies())
+        train = tab.run(page="train")
+        assert train.has("Signed in as **alice@team.example**"), train.texts
+        cancel = train.widget("Cancel")
+        assert cancel.fragment_id, "Cancel is drawn inside the live panel's fragment"
+
         # signed out everywhere, from the first browser: the second one's next page load is refused
         sign_out(first, url, "Sign out everywhere")
+        answer = tab.run(page="train", widgets=[click(cancel.id)], fragment_id=cancel.fragment_id)
+        assert answer.has("alice@team.example was signed out everywhere") and job_alive(running_job)
+        tab.close()
         second.reload()
         wait_text(second, "alice@team.example was signed out everywhere")
         assert "Memory per term" not in second.inner_text("body")
