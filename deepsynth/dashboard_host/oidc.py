@@ -37,8 +37,6 @@ from urllib.parse import urlparse
 
 from deepsynth.errors import DeepSynthError
 
-ALLOW_EMAILS_ENV = "DEEPSYNTH_DASHBOARD_OIDC_ALLOW"
-"""The allow-list handed to the app: e-mail addresses and `@domain`s, comma-separated."""
 CLIENT_SECRET_ENV = "DEEPSYNTH_OIDC_CLIENT_SECRET"
 """The client secret, when it is not in the settings file (e.g. from a secrets manager)."""
 SETTINGS_FILE_NAME = "oidc.toml"
@@ -62,7 +60,7 @@ class OidcSettings:
     admins: tuple[str, ...] = ()
 
     def allow_list(self) -> str:
-        """`a@x.org,@y.org`: the form the app reads from `ALLOW_EMAILS_ENV`."""
+        """`a@x.org,@y.org`: the form the app reads from `users.OIDC_ALLOW_ENV`."""
         return ",".join([*self.allow_emails, *("@" + domain for domain in self.allow_domains)])
 
 
@@ -221,12 +219,10 @@ def verified_email(user_info: Mapping[str, Any]) -> str | None:
 
 def allowed(email: str | None, allow_list: str) -> bool:
     """Whether `email` is on the allow-list (`a@x.org,@x.org`: exact addresses or whole domains,
-    case-insensitive). An empty list allows no one."""
-    if not email or "@" not in email:
-        return False
-    email = email.strip().casefold()
-    entries = {entry.strip().casefold() for entry in allow_list.split(",") if entry.strip()}
-    return email in entries or "@" + email.rsplit("@", 1)[1] in entries
+    case-insensitive; an empty list allows no one): the rule is `users.oidc_allowed`."""
+    from deepsynth.dashboard_host.users import oidc_allowed
+
+    return bool(email) and oidc_allowed(email, allow_list)
 
 
 def signed_in_at(user_info: Mapping[str, Any]) -> float | None:
