@@ -16,7 +16,8 @@ from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking import registry
 from deepsynth.tracking.alias_guard import lower_score_warning, score_of, score_text
 from deepsynth.verb_runner import run_verb
-from ui import cached, settings
+from deepsynth.dashboard_host import roles
+from ui import cached, login, settings
 from ui.form_memory import keep
 from ui.widgets import run_picker, show_error
 
@@ -138,6 +139,8 @@ if run is not None:
                                    f"run {run.run_name or run.run_id[:8]}", score_of(run.metrics))
 
     def register_now() -> None:
+        if alias.strip() and not roles.may(user := login.signed_in_user(), roles.MOVE_ALIAS):
+            return st.error(roles.refusal(user, roles.MOVE_ALIAS))
         try:
             register()
         except DeepSynthError as error:
@@ -186,6 +189,8 @@ alias_slot = c3.empty()
 
 
 def move_alias(target_alias: str, target_version: str) -> None:
+    if not roles.may(user := login.signed_in_user(), roles.MOVE_ALIAS):
+        return st.error(roles.refusal(user, roles.MOVE_ALIAS))
     moved_from = adapter.aliases.get(target_alias)
     try:
         registry.set_alias(adapter.name, target_version, target_alias, uri=config.uri)

@@ -8,8 +8,10 @@ run, so a click inside a live panel is refused once its session no longer counts
   on without a restart). A wrong password gets one neutral answer, and repeated failures slow down
   (`deepsynth.dashboard_host.throttle`: counted on disk per client address and per user name, out
   of reach of Streamlit's "clear cache" message).
-- OIDC (`deepsynth dashboard --oidc`): Streamlit's `st.login`; only the e-mails or @domains in
-  `DEEPSYNTH_DASHBOARD_OIDC_ALLOW` get in.
+- OIDC (`deepsynth dashboard --oidc-provider URL`): Streamlit's `st.login`; a session is named by
+  its VERIFIED e-mail, gets in only when it is on the allow-list (`DEEPSYNTH_DASHBOARD_OIDC_ALLOW`),
+  and stops counting once its user was signed out everywhere after it signed in
+  (`deepsynth.dashboard_host.oidc`: `session_user`, checked on every run and fragment run).
 - No login: served only on loopback. Reachable from other machines (`server.address` unset or
   not loopback) the app draws a refusal and nothing else, unless the launcher's
   `--insecure-no-login` said so.
@@ -25,7 +27,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from deepsynth.dashboard_host import addresses, sessions
+from deepsynth.dashboard_host import addresses, oidc, sessions
 from deepsynth.dashboard_host import users as auth
 from deepsynth.dashboard_host.throttle import FailedSignIns, throttle_file
 from deepsynth.errors import DeepSynthError
@@ -48,8 +50,13 @@ def client_address() -> str:
     return addresses.client_address(remote, forwarded, addresses.trusted_proxies())
 
 
-def _oidc_email() -> str | None:
-    return str(st.user.get("email") or "") or None if st.user.get("is_logged_in") else None
+def _signed_out() -> oidc.SignedOut:
+    return oidc.SignedOut(oidc.signed_out_file(auth.users_file()))
+
+
+def _oidc_user() -> str | None:
+    """The verified, allowed e-mail this browser signed in with, if its sign-in still counts."""
+    return oidc.session_user(st.user.to_dict(), os.environ.get(auth.OIDC_ALLOW_ENV, ""), _signed_out())
 
 
 def session_is_live() -> bool:
@@ -57,10 +64,12 @@ def session_is_live() -> bool:
     try:
         mode = auth.login_mode()
         users = auth.read_users(auth.users_file()) if mode == auth.PASSWORD else {}
+        if mode == auth.OIDC:
+            email = _oidc_user()
+            return email is not None and signed_in_user() == email
     except DeepSynthError:
-        return False  # a broken users file lets no one act
-    email = _oidc_email() if mode == auth.OIDC else None
-    return sessions.live_user(signed_in_user(), mode, users, email, os.environ.get(auth.OIDC_ALLOW_ENV, ""))
+        return False  # a broken users or signed-out file lets no one act
+    return sessions.live_user(signed_in_user(), mode, users)
 
 
 def fragment(function: Callable | None = None, **options: Any):
@@ -91,12 +100,12 @@ def require_login(sections: Any = None) -> str | None:
         mode = auth.login_mode()
         if mode == auth.PASSWORD:
             return _password_gate(auth.read_users(auth.users_file()), sections)
+        if mode == auth.OIDC:
+            return _oidc_gate(sections)
     except DeepSynthError as error:
         st.session_state.pop(USER_KEY, None)
         st.error(f"The dashboard's login is misconfigured, so it shows nothing: {error}")
         st.stop()
-    if mode == auth.OIDC:
-        return _oidc_gate(sections)
     st.session_state[USER_KEY] = None
     address = st.get_option("server.address")
     if auth.reachable_beyond_loopback(address) and os.environ.get(auth.INSECURE_NO_LOGIN_ENV) != "1":
@@ -175,21 +184,46 @@ def _password_gate(users: dict[str, str], sections: Any) -> str:
     st.stop()
 
 
+def _sign_out_everywhere() -> None:
+    email = signed_in_user()
+    if email:
+        _signed_out().sign_out_everywhere(email)
+    st.session_state.clear()
+    st.logout()
+
+
 def _oidc_gate(sections: Any) -> str:
-    allowed = os.environ.get(auth.OIDC_ALLOW_ENV, "")
-    if not st.user.get("is_logged_in"):  # absent when no identity was set up
+    info = st.user.to_dict()
+    if not info.get("is_logged_in"):  # absent when no identity was set up
         st.session_state.pop(USER_KEY, None)
         _keep_the_asked_page(sections)
         st.title("DeepSynth")
         st.caption("This dashboard is shared: sign in to use it.")
         st.button("Sign in", type="primary", key="login.oidc", on_click=st.login)
         st.stop()
-    email = str(st.user.get("email") or "")
-    if not auth.oidc_allowed(email, allowed):
+    email = _oidc_user()
+    if email is None:
         st.session_state.pop(USER_KEY, None)
-        st.error(f"{email or 'This account'} may not use this dashboard (allowed: {auth.OIDC_ALLOW_ENV}).")
+        _keep_the_asked_page(sections)
+        st.title("DeepSynth")
+        st.error(_oidc_refusal(info))
         st.button("Sign out", key="login.sign_out", on_click=st.logout)
         st.stop()
     st.session_state[USER_KEY] = email
-    _sidebar_user(email, st.logout)
+    with st.sidebar:
+        st.caption(f"Signed in as **{email}**")
+        st.button("Sign out", key="login.sign_out", on_click=st.logout)
+        st.button("Sign out everywhere", key="login.sign_out_everywhere", on_click=_sign_out_everywhere,
+                  help="Ends your sessions in every browser (Sign out ends this one).")
     return email
+
+
+def _oidc_refusal(info: dict) -> str:
+    """Why a signed-in browser is refused: unverified address, not on the list, or signed out everywhere."""
+    claimed = str(info.get("email") or "this account")
+    email = oidc.verified_email(info)
+    if email is None:
+        return f"{claimed}: the identity provider did not say this address is verified, so it may not use this dashboard."
+    if not oidc.allowed(email, os.environ.get(auth.OIDC_ALLOW_ENV, "")):
+        return f"{email} may not use this dashboard: ask the person who runs it to add it (--allow-email)."
+    return f"{email} was signed out everywhere since this browser signed in: sign out, then sign in again."
