@@ -36,6 +36,7 @@ from deepsynth.errors import InputError, PackageRefused
 from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SUFFIXES
 from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
 from deepsynth.export.card_check import check_card
+from deepsynth.hub_offline import base_loading
 
 MANIFEST = "manifest.json"
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
@@ -276,7 +277,11 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
     if shape_oracle is None and oracle_from_card is not None:
         if not isinstance(card, dict):
             raise _refuse(f"no {MODEL_CARD} object at the package root: the base model is unknown")
-        shape_oracle = oracle_from_card(card)
+        try:  # the folders an allowed location names; a hub id read from the local cache only
+            with base_loading({**card["model_config"], "trust_remote_code": False}, MODEL_CARD):
+                shape_oracle = oracle_from_card(card)
+        except InputError as error:  # a folder or hub id refused: the package is
+            raise _refuse(str(error)) from None
     if shape_oracle is not None:
         adapter_config = texts.get(ADAPTER_CONFIG)
         for name, header in sorted(headers.items()):
