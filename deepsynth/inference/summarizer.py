@@ -157,6 +157,7 @@ class Summarizer:
         from deepsynth.configuration import to_dict
         from deepsynth.export.base_shapes import oracle_for_model
         from deepsynth.export.card_check import check_loaded_card
+        from deepsynth.export.safe_import import ImportLimits, layer_replication_problem
         from deepsynth.adapter_format.safetensors_check import check_shapes, read_header
 
         label = label or str(source)
@@ -169,6 +170,9 @@ class Summarizer:
         _same_base(card, to_dict(self.model_config), self.model.identity, self.model.reader.identity(), str(folder))
         oracle = oracle_for_model(self.model)
         adapter_config = read_adapter_config(folder)
+        replication = layer_replication_problem(adapter_config, ImportLimits().max_replicated_layers)
+        if replication is not None:
+            raise InputError(f"{folder}/{replication}")
         for weights in check_adapter_folder(folder):
             header = read_header(weights)
             check_shapes(header, oracle(weights.name, header, adapter_config), str(weights))

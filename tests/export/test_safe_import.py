@@ -39,7 +39,9 @@ def refuse(workspace: Path, zip_path: Path, oracle, pattern: str, limits: Import
 
 
 def test_a_valid_package_imports_byte_for_byte(workspace, adapter_bytes, shape_oracle, zip_tools):
-    files = {**adapter_bytes, "README.md": b"# card\n", "inference.py": b"print('hi')\n"}
+    from deepsynth.export.inference_script import inference_script
+
+    files = {**adapter_bytes, "README.md": b"# card\n", "inference.py": inference_script().encode()}
     package = zip_tools.build_package(workspace / "zips" / "ok.zip", files)
     imported = import_package(package, workspace / "imports" / "pkg", shape_oracle=shape_oracle)
     assert imported.path == workspace / "imports" / "pkg"
