@@ -17,7 +17,6 @@ import pytest
 from conftest import run_deepsynth, tampered_adapter
 
 from deepsynth.errors import InputError
-from deepsynth.export.card_check import check_loaded_card
 
 HUB_ID = "someone-else/tiny-base"
 
@@ -100,6 +99,8 @@ def test_a_loaded_card_is_checked_like_an_imported_one(tmp_path, tiny_adapter, f
 
 
 def test_a_loaded_card_may_name_this_machines_folders_and_its_trust_flag_is_ignored(tiny_adapter):
+    from deepsynth.export.card_check import check_loaded_card
+
     card = json.loads((tiny_adapter / "deepsynth_model.json").read_text())
     card["model_config"].update(name="/srv/models/our-own-base", trust_remote_code=True)
     check_loaded_card(card, "adapter")  # the local user's own folders; remote code only by their flag

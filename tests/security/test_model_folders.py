@@ -13,7 +13,12 @@ import pytest
 from conftest import run_deepsynth, tampered_adapter
 
 from deepsynth.errors import InputError
-from deepsynth.model_folder_check import check_model_folders
+
+
+def check_model_folders(*args, **kwargs):
+    from deepsynth.model_folder_check import check_model_folders as check
+
+    return check(*args, **kwargs)
 
 LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
          "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 2, "vocab_size": 300}

@@ -21,7 +21,9 @@ import pytest
 
 from deepsynth.configuration import ConfigError
 from deepsynth.tracking import server
-from deepsynth.tracking.server import ADMIN_PASSWORD_ENV, SECRET_KEY_ENV, ServerConfig, server_command
+from deepsynth.tracking.server import ADMIN_PASSWORD_ENV, ServerConfig, server_command
+
+SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # MLflow's name (not imported: the attack runs on any version)
 
 PASSWORD = "correct-horse-battery-staple-42"
 
