@@ -75,13 +75,11 @@ def _links_out(folder: Path) -> list[str]:
 
 
 def folder_problems(value: str, flag: str, may_run_code: bool, code_advice: str) -> list[str]:
-    """Every problem of the model folder `value` (named by `flag`); a value that is no existing
-    path (a built-in name or a hub id) has none here."""
+    """Every problem of the model folder `value` (named by `flag`); a value that is no folder (a
+    built-in name, a hub id, a file) has none here: its loader says what is wrong with it."""
     path = Path(value).expanduser()
-    if not path.exists():
+    if not path.is_dir():  # a hub id, a built-in name, or a file (estimate reads a config.json)
         return []
-    if not path.is_dir():
-        return [f"{flag} {value!r}: a model is a folder (config.json, weights, tokenizer), not a file"]
     folder = Path(os.path.realpath(path))  # the folder itself may be a link (workspace/models/NAME)
     problems = []
     maps = _code_maps(folder)

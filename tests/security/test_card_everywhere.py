@@ -72,11 +72,11 @@ def test_infer_with_a_card_naming_a_hub_id_requests_nothing_without_the_users_pe
     for source in (str(adapter), logger.run_id):
         done = run_deepsynth(["infer", "--adapter", source, "--tracking-uri", mlflow_tracking_uri,
                               "--text-file", str(text)], home, **_online(endpoint))
+        assert requests == [], f"{source}: the card made DeepSynth contact the hub: {requests}"
         assert done.returncode == 2, done.stderr[-3000:]
         assert "Traceback" not in done.stderr
         assert f"its base model '{HUB_ID}' is a Hugging Face hub id that is not in this machine's Hugging Face " \
                "cache; DeepSynth downloads it only if you add --allow-download" in done.stderr, done.stderr[-3000:]
-        assert requests == [], f"{source}: the card made DeepSynth contact the hub: {requests}"
 
     allowed = run_deepsynth(["infer", "--adapter", str(adapter), "--text-file", str(text), "--allow-download"],
                             home, **_online(endpoint))

@@ -99,6 +99,12 @@ def test_train_refuses_the_folder_before_any_run_exists(tmp_path, tiny_dataset, 
     assert "MLflow run" not in done.stdout and not _runs_recorded(home), "a run was created"
 
 
+def test_a_config_file_given_to_estimate_is_not_a_folder_to_check(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(LLAMA))
+    check_model_folders({"name": str(config)})
+
+
 def test_estimate_refuses_a_config_linked_from_outside(tmp_path):
     folder = _linked_out(tmp_path / "model", tmp_path / "outside" / "config.json")
     done = run_deepsynth(["estimate", "--model", str(folder)], tmp_path)

@@ -117,11 +117,11 @@ def test_train_with_a_text_encoder_that_ships_code_is_refused_before_any_run(tmp
     home.mkdir()
     done = run_deepsynth(["train", "--dataset", tiny_dataset, "--model", "tiny", "--text-encoder",
                           str(folder), "--max-steps", "1", "--no-system-metrics"], home, stdin=YES)
+    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert f"--text-encoder '{folder}': the folder runs its own Python code (auto_map in config.json); DeepSynth " \
            "never runs a text encoder's own code" in done.stderr, done.stderr[-3000:]
-    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert "MLflow run" not in done.stdout and not (home / "mlruns").exists()
 
 
@@ -137,10 +137,10 @@ def test_import_with_the_text_encoder_allowed_still_never_runs_its_code(tmp_path
     home.mkdir()
     done = run_deepsynth(["import", str(package), "--dest", str(home / "in"), "--allow-location", str(folder)],
                          home, stdin=YES)
+    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "model_config.text_encoder" in done.stderr and "never runs a text encoder's own code" in done.stderr
-    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert not (home / "in").exists()
 
 
@@ -160,8 +160,8 @@ def test_infer_a_teammates_run_whose_text_encoder_ships_code_runs_nothing(tmp_pa
     home.mkdir()
     done = run_deepsynth(["infer", "--adapter", logger.run_id, "--tracking-uri", mlflow_tracking_uri,
                           "--text-file", str(text)], home, stdin=YES)
+    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "deepsynth_model.json model_config.text_encoder" in done.stderr
     assert "never runs a text encoder's own code" in done.stderr
-    assert not marker.exists(), "answering 'y' ran the text encoder's own code"
