@@ -73,7 +73,7 @@ def vlm_skeleton(folder: str):
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(folder)
     with torch.device("meta"):
         return AutoModelForImageTextToText.from_config(config)
 
