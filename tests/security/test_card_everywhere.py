@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import run_deepsynth, tampered_adapter
+from attack_tools import run_deepsynth, tampered_adapter
+from attack_tools import tiny_adapter  # noqa: F401  (fixtures)
 
 from deepsynth.errors import InputError
 

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_deepsynth, tampered_adapter
+from attack_tools import run_deepsynth, tampered_adapter
+from attack_tools import tiny_adapter, attack_dataset  # noqa: F401  (fixtures)
 
 from deepsynth.errors import InputError
 
@@ -85,12 +86,12 @@ def _runs_recorded(home: Path) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tokenizer-code", "link-out"])
-def test_train_refuses_the_folder_before_any_run_exists(tmp_path, tiny_dataset, kind):
+def test_train_refuses_the_folder_before_any_run_exists(tmp_path, attack_dataset, kind):
     folder = (_tokenizer_with_code(tmp_path / "model") if kind == "tokenizer-code"
               else _linked_out(tmp_path / "model", tmp_path / "outside" / "config.json"))
     home = tmp_path / "home"
     home.mkdir()
-    done = run_deepsynth(["train", "--dataset", tiny_dataset, "--model", str(folder), "--max-steps", "1",
+    done = run_deepsynth(["train", "--dataset", attack_dataset, "--model", str(folder), "--max-steps", "1",
                           "--no-system-metrics"], home)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

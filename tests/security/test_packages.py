@@ -14,7 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import build_package
+from attack_tools import build_package
+from attack_tools import tiny_adapter  # noqa: F401  (fixtures)
 
 from deepsynth.errors import PackageRefused
 from deepsynth.export.safe_import import import_package

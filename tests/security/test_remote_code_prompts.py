@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CHECKOUT, build_package, run_deepsynth, tampered_adapter
+from attack_tools import CHECKOUT, build_package, run_deepsynth, tampered_adapter
+from attack_tools import tiny_adapter, attack_dataset  # noqa: F401  (fixtures)
 from remote_code_model import write_remote_code_model
 
 YES = "y\n" * 20
@@ -111,11 +112,11 @@ def test_the_library_never_asks_even_when_called_directly(tmp_path, evil_encoder
 
 
 @pytest.mark.slow
-def test_train_with_a_text_encoder_that_ships_code_is_refused_before_any_run(tmp_path, evil_encoder, tiny_dataset):
+def test_train_with_a_text_encoder_that_ships_code_is_refused_before_any_run(tmp_path, evil_encoder, attack_dataset):
     folder, marker = evil_encoder
     home = tmp_path / "home"
     home.mkdir()
-    done = run_deepsynth(["train", "--dataset", tiny_dataset, "--model", "tiny", "--text-encoder",
+    done = run_deepsynth(["train", "--dataset", attack_dataset, "--model", "tiny", "--text-encoder",
                           str(folder), "--max-steps", "1", "--no-system-metrics"], home, stdin=YES)
     assert not marker.exists(), "answering 'y' ran the text encoder's own code"
     assert done.returncode == 2, done.stderr[-3000:]

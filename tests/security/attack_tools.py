@@ -1,5 +1,7 @@
-"""Fixtures for the attack tests: a real tiny adapter to tamper with, and a way to run the CLI as a
-user would (a child process, this checkout's code, its own Hugging Face caches)."""
+"""Shared by the attack tests of issue 21 (items 6-9, 11, 12): a real tiny adapter to tamper with, a
+small dataset, and a way to run the CLI as a user would (a child process, this checkout's code, its
+own Hugging Face caches). Test modules import the fixtures they use by name (not a conftest, so
+that this file never collides with another one in tests/security/)."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def tampered_adapter(adapter: Path, folder: Path, **model_config: object) -> Pat
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> str:
+def attack_dataset(tmp_path_factory) -> str:
     """4 bundled wiki documents rendered to pages (3 train, 1 validation)."""
     from deepsynth.data import DatasetConfig, build_dataset
 
