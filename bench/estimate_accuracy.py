@@ -28,7 +28,7 @@ Native vision-language models (`--set vlm`): a tiny model of each family (Qwen2-
 SmolVLM, Idefics3, DeepSeek-OCR-2, Florence-2; a few million parameters, from config.json) in a model
 folder with its preprocessor_config.json; one rendered page (1024 x 1448, blank) per document goes
 through the family's real image processor, the step runs as DeepSynth's VLM model runs it
-(deepsynth/models/vlm.py: LoRA on the language model's q/v projections, the tower frozen in eval mode,
+(deepsynth/models/vlm/model.py: LoRA on the language model's q/v projections, the tower frozen in eval mode,
 `get_image_features` per document or cached features, `mm_encoder_outputs`, loss on the summary
 positions), measured the same way. Ours reads only the folder's JSON files and the page size.
 
@@ -395,7 +395,7 @@ def page_inputs(spec: dict, processor) -> tuple[dict, int]:
 
 def measure_vlm(spec: dict, device: str, threads: int) -> dict:
     """One training step of a tiny native VLM under the profiler, the way DeepSynth's VLM model runs
-    it (deepsynth/models/vlm.py): tower frozen in eval mode; features from `get_image_features` one
+    it (deepsynth/models/vlm/model.py): tower frozen in eval mode; features from `get_image_features` one
     document at a time (grad enabled: a trained projector learns) or read from a cache, handed to the
     model as `mm_encoder_outputs`; the LM head on the summary positions only."""
     import torch

@@ -57,9 +57,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from deepsynth.models.crnn import load_english_g2
-    from deepsynth.models.lines import find_lines
-    from deepsynth.models.page_reader import CrnnPageReader
+    from deepsynth.models.builtin.crnn import load_english_g2
+    from deepsynth.models.builtin.lines import find_lines
+    from deepsynth.models.builtin.page_reader import CrnnPageReader
     from deepsynth.render import RenderConfig, render_document
 
     torch.set_num_threads(args.threads)

@@ -4,7 +4,7 @@
         [--quantization nf4] [--docs 8]
 
 `--model`: a local VLM folder (real weights); without it a tiny random one of `--family` is built
-(`deepsynth.models.tiny_vlm`). Pages: bundled wiki documents rendered at 1024x1448 and read through
+(`deepsynth.models.vlm.tiny`). Pages: bundled wiki documents rendered at 1024x1448 and read through
 the model's own processor. Training: bf16, QLoRA (`--quantization`, the vision tower in 16 bits),
 gradient checkpointing, DeepSynth's `TrainingLoop` (bf16 autocast) on `model.collate` batches.
 Prints the loss per step, samples/s, `torch.cuda.max_memory_allocated()` over the training steps
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from deepsynth.data import DatasetConfig, build_dataset, load_dataset_dir
     from deepsynth.lora import LoraSettings
     from deepsynth.models import ModelConfig, build_document_model, read_dataset
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.training.config import TrainConfig
     from deepsynth.training.loop import DataOrder, TrainingLoop
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/vlm_throughput.py [--family deepseek_ocr2] [--docs 8] [--batch-size 2]
         [--rounds 3] [--threads 1] [--width 512] [--image-size N]
 
-One tiny VLM folder of `--family` (`deepsynth.models.tiny_vlm`; deepseek_ocr2: width `--width` for the
+One tiny VLM folder of `--family` (`deepsynth.models.vlm.tiny`; deepseek_ocr2: width `--width` for the
 language model and the towers alike; `--image-size`: the processor's view side, the family's tiny
 default otherwise), bundled wiki documents rendered to real 1024x1448 pages and fed through the
 family's own processor (deepseek_ocr2: global view + tiles, 1000+ image tokens a page; qwen2_vl /
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 def prepare(workdir: Path, docs: int, family: str, width: int, image_size: int | None):
     from deepsynth.data import DatasetConfig, build_dataset, load_dataset_dir
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
 
     dataset = build_dataset(DatasetConfig(source="wiki", limit=docs, max_text_chars=500, validation_fraction=0.0,
                                           test_fraction=0.0, workers=1), workdir / "data")
@@ -90,8 +90,8 @@ def hf_examples(model, split) -> list[dict]:
     """The processor's full output per document (prompt + summary), labels on the summary only."""
     import torch
 
-    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-    from deepsynth.models.vlm_prompt import prepare_pages, processor_settings
+    from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+    from deepsynth.models.vlm.prompt import prepare_pages, processor_settings
 
     processor, examples = model.processor, []
     for row in split:
@@ -183,7 +183,7 @@ def run_hf(folder: Path, split, batch_size: int, workdir: Path) -> tuple[float, 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
+    from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
 
     parser.add_argument("--family", default="deepseek_ocr2",
                         choices=[f for f in TINY_VLM_FAMILIES if f != "florence2"])

@@ -10,7 +10,7 @@ import streamlit as st
 
 from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
-from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, estimate, load_architecture
+from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, default_image_tokens, estimate, load_architecture
 from deepsynth.estimate.cpu_time import cpu_throughput
 from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.vlm import model_family, page_layout_for
@@ -87,7 +87,7 @@ def device_changed() -> None:
 
 
 def model_changed() -> None:
-    state["estimate.image_tokens"] = 256 if state["estimate.model"] == "deepseek-ocr" else 0
+    state["estimate.image_tokens"] = default_image_tokens(state["estimate.model"])
 
 
 WORKLOAD = {"estimate.batch_size": 8, "estimate.num_documents": 1000, "estimate.epochs": 1, "estimate.seq_len": 256,

@@ -79,7 +79,7 @@ def default_model(vision_interface: str = "ocr_text") -> Architecture:
     """The embedded default: EasyOCR english_g2 reader (frozen) + projection + SmolLM2-135M-Instruct.
 
     With `ocr_text` the reader's decoded text is fed as tokens (no projection); with `features` its
-    256-wide BiLSTM features go through DeepSynth's default projection (deepsynth/models/projection.py
+    256-wide BiLSTM features go through DeepSynth's default projection (deepsynth/models/builtin/projection.py
     SoftCharacterProjection: the reader's CTC head 256 -> 97, softmax, then 97 -> 576 character
     embeddings), trained next to the adapters.
     """
@@ -114,6 +114,23 @@ def load_architecture(model: str, vision_interface: str = "ocr_text", train_proj
         raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}) "
                          "and no such config file or directory")
     return architecture_from_config(model, train_projector=train_projector)
+
+
+def workload_image_tokens(arch: Architecture) -> int:
+    """Image tokens one page adds to a workload by default: the tower's tokens per page where the
+    decoder reads the page as vision tokens (a projector, or DeepSeek-OCR's DeepEncoder), else 0 (the
+    page reaches the decoder as OCR text). A native VLM's come from its processor (`estimate`): 0 here."""
+    uses_pages = arch.vlm is None and arch.vision is not None and (
+        arch.projector is not None or arch.vision.kind == "deepencoder")
+    return arch.vision.tokens_per_page if uses_pages else 0
+
+
+def default_image_tokens(model: str, vision_interface: str = "ocr_text") -> int:
+    """`workload_image_tokens` of a built-in model by name (DeepSeek-OCR: 256 for a 1024x1024 page);
+    0 for a model folder, whose vision tokens its processor decides when the estimate runs."""
+    if model not in BUILTIN_MODELS:
+        return 0
+    return workload_image_tokens(load_architecture(model, vision_interface))
 
 
 def architecture_from_config(path: str | Path, train_projector: bool = False) -> Architecture:

@@ -67,7 +67,7 @@ def build(args: argparse.Namespace):
     """(architecture, LoRA settings, workload) from parsed arguments; all problems raised together,
     each named by its flag."""
     from deepsynth.configuration import to_dict
-    from deepsynth.estimate.builtin import load_architecture
+    from deepsynth.estimate.builtin import load_architecture, workload_image_tokens
     from deepsynth.lora import preset
 
     from deepsynth.model_folder_check import check_model_folders
@@ -83,8 +83,7 @@ def build(args: argparse.Namespace):
         work_values.setdefault("page_width", width)
         work_values.setdefault("page_height", height)
     if "image_tokens" not in work_values and arch.vlm is None:  # a VLM's come from its processor (estimate)
-        uses_pages = arch.vision is not None and (arch.projector is not None or arch.vision.kind == "deepencoder")
-        work_values["image_tokens"] = arch.vision.tokens_per_page if uses_pages else 0
+        work_values["image_tokens"] = workload_image_tokens(arch)
     if "device" not in work_values:
         from deepsynth.estimate.this_machine import this_machine
 

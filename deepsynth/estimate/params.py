@@ -51,11 +51,11 @@ def language_linear_modules(inventory: Inventory) -> tuple[str, ...]:
 
 
 def vlm_default_targets(arch: Architecture, inventory: Inventory) -> tuple[str, ...]:
-    """A VLM's default LoRA targets, as DeepSynth's VLM model chooses them (models/vlm_build.py
+    """A VLM's default LoRA targets, as DeepSynth's VLM model chooses them (models/vlm/build.py
     `lora_targets`): the text model family's suffixes (DeepSynth's FAMILY_TARGETS, then PEFT's table),
     else q_proj + v_proj, else every `*proj` layer, all restricted to the language model by path.
     Returned as full module names (PEFT matches them exactly)."""
-    from deepsynth.models.decoder import FAMILY_TARGETS
+    from deepsynth.models.builtin.decoder import FAMILY_TARGETS
 
     linear = language_linear_modules(inventory)
     available = {name.rsplit(".", 1)[-1] for name in linear}

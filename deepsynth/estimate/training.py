@@ -3,7 +3,7 @@
 `estimate_for_training(config=TrainConfig, model=DocumentModel, batch=dict)` reads the shapes it
 needs from the objects (the decoder's Hugging Face config, the batch's tensor shapes, the device)
 and calls `estimate`. It never imports torch itself and never probes CUDA. A native VLM model
-(models/vlm.py) is recognised from its Hugging Face config; see `estimate/vlm/live.py` for what it
+(models/vlm/model.py) is recognised from its Hugging Face config; see `estimate/vlm/live.py` for what it
 reads from that model and its batches.
 """
 

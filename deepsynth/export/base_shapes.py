@@ -19,8 +19,8 @@ from deepsynth.adapter_format.safetensors_check import SafetensorsHeader, expect
 
 def adapter_shapes(base: Any, header: SafetensorsHeader, adapter_config: Mapping[str, Any]) -> dict[str, tuple]:
     """Expected shapes of an adapter file's tensors, each checked under the name PEFT loads it as on
-    `base` (`vlm_checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
-    from deepsynth.models.vlm_checkpoint_names import names_as_loaded
+    `base` (`vlm.checkpoint_names`: transformers renames DeepSeek-OCR-2's modules on load)."""
+    from deepsynth.models.vlm.checkpoint_names import names_as_loaded
 
     loaded_as = names_as_loaded(base, adapter_config, header.shapes)
     expected = expected_adapter_shapes(base, adapter_config, list(loaded_as.values()))
@@ -68,22 +68,12 @@ def oracle_for_skeleton(base: Any):
     return _oracle(base, merged, projection={})  # a VLM's projector trains through PEFT: no extra file
 
 
-def vlm_skeleton(folder: str):
-    """The image-text-to-text model of `folder` built from its config.json on the meta device."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    config = AutoConfig.from_pretrained(folder)
-    with torch.device("meta"):
-        return AutoModelForImageTextToText.from_config(config)
-
-
 def oracle_for_card(card: Mapping[str, Any]):
     """Build the base named in a package's deepsynth_model.json and return its shape oracle.
 
     The package is untrusted: its model config may name a built-in base or a local folder, never
-    with `trust_remote_code`; a base that cannot be built refuses the package. A vision-language
-    base is built from its config.json on the meta device (no weights read)."""
+    with `trust_remote_code`; a base that cannot be built refuses the package. A base whose kind can
+    be built from its config.json on the meta device (a vision-language model) is, with no weights read."""
     from deepsynth.configuration import ConfigError, from_dict
     from deepsynth.errors import DeepSynthError
     from deepsynth.lora import LoraSettings
@@ -97,11 +87,13 @@ def oracle_for_card(card: Mapping[str, Any]):
         config = from_dict(ModelConfig, {**model_config, "trust_remote_code": False})
     except (ConfigError, TypeError) as error:
         raise PackageRefused(f"{MODEL_CARD}: invalid model_config: {error}") from None
-    from deepsynth.models.vlm_detect import VLM, detect_kind
+    from deepsynth.models.kinds import detect_kind
 
     try:
-        if detect_kind(config.name).kind == VLM:  # shapes from config.json alone: no weights loaded
-            return oracle_for_skeleton(vlm_skeleton(config.name))
+        detected = detect_kind(config.name)
+        skeleton = detected.kind.meta_skeleton(detected.source)  # shapes from config.json alone, where the kind can
+        if skeleton is not None:
+            return oracle_for_skeleton(skeleton)
         model = build_document_model(config, LoraSettings(rank=1, dropout=0.0), "cpu")
     except (DeepSynthError, OSError) as error:
         raise PackageRefused(f"base model {config.name!r} named in {MODEL_CARD} is not available "

@@ -122,37 +122,14 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     return merged, saver, report
 
 
-@dataclass(frozen=True)
-class _ProcessorFiles:
-    """A VLM's processor, saved beside the merged weights as its folder holds it (copied: one loaded
-    without its video part, `vlm_processor`, would lose that part's settings if saved again)."""
-
-    folder: Path
-    """The base model folder."""
-
-    def save_pretrained(self, out: str) -> None:
-        from deepsynth.models.vlm_processor import copy_processor_files
-
-        copy_processor_files(self.folder, Path(out))
-
-
 def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
-    """(base model, tokenizer for the probe, what to save beside the merged weights): a causal LM
-    and its tokenizer, or a vision-language model and its processor files (probed on text alone:
-    the adapter's LoRA sits in its language model)."""
-    from deepsynth.models.decoder import load_decoder
-    from deepsynth.models.vlm_detect import VLM, detect_kind
+    """(base model, tokenizer for the probe, what to save beside the merged weights), as the base's
+    kind loads it: a causal LM and its tokenizer, or a vision-language model and its processor files
+    (probed on text alone: the adapter's LoRA sits in its language model)."""
+    from deepsynth.models.kinds import detect_kind
 
-    if detect_kind(config.name, config.trust_remote_code).kind == VLM:
-        from pathlib import Path
-
-        from deepsynth.models.vlm_build import load_vlm
-
-        folder = Path(config.name).expanduser().resolve()
-        model, processor = load_vlm(folder, lora, device)
-        return model, processor.tokenizer, _ProcessorFiles(folder)
-    loaded = load_decoder(config.name, lora, device, trust_remote_code=config.trust_remote_code)
-    return loaded.model, loaded.tokenizer, loaded.tokenizer
+    base = detect_kind(config.name, config.trust_remote_code).kind.load_base(config, lora, device)
+    return base.model, base.tokenizer, base.files
 
 
 def write_merged(adapter_dir: str | Path, out_dir: str | Path, quantization: str = "none",

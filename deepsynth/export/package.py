@@ -116,8 +116,12 @@ def vendored_source_files() -> dict[str, Path]:
 
 
 def is_vlm_card(model_json: Mapping[str, Any]) -> bool:
-    """Whether the adapter was trained on a vision-language model (its base identity says so)."""
-    return (model_json.get("base_model") or {}).get("kind") == "vlm"
+    """Whether the adapter's base is of a kind whose package runs on transformers + PEFT alone (a
+    vision-language model; its base identity records the kind)."""
+    from deepsynth.models.kinds import kind_of_identity
+
+    kind = kind_of_identity(model_json.get("base_model") or {})
+    return kind is not None and kind.standalone_package
 
 
 def vlm_requirements() -> str:

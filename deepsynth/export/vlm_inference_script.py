@@ -127,9 +127,9 @@ if __name__ == "__main__":
 def vlm_inference_script() -> str:
     import inspect
 
-    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-    from deepsynth.models.vlm_processor import load_processor
-    from deepsynth.models.vlm_prompt import MAX_PAGE_SIDE, SMALL_MODE_SIDE, places_image_tokens
+    from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+    from deepsynth.models.vlm.processor import load_processor
+    from deepsynth.models.vlm.prompt import MAX_PAGE_SIDE, SMALL_MODE_SIDE, places_image_tokens
 
     # Self-contained functions, carried verbatim: the script loads and prompts as training did.
     helpers = "\n\n".join(inspect.getsource(function).rstrip() for function in (load_processor, places_image_tokens))

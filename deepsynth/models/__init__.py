@@ -28,11 +28,11 @@ def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: Any = None
 
 def __getattr__(name: str) -> Any:
     if name == "PageReading":
-        from deepsynth.models.page_reader import PageReading
+        from deepsynth.models.builtin.page_reader import PageReading
 
         return PageReading
     if name == "DocumentModel":
-        from deepsynth.models.document_model import DocumentModel
+        from deepsynth.models.builtin.document_model import DocumentModel
 
         return DocumentModel
     raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""`build_document_model`: assemble reader, decoder (+ LoRA / QLoRA via PEFT), encoder, projections."""
+"""`build_document_model`: the model's kind builds it; `build_decoder_model`: the OCR reader + a causal
+LM (+ LoRA / QLoRA via PEFT), instruction encoder, projections."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from deepsynth.models.config import ModelConfig
 
 def build_reader(config: ModelConfig):
     """The frozen page reader: a tiny random CRNN for `tiny`, EasyOCR english_g2 otherwise."""
-    from deepsynth.models.crnn import english_g2_weights_path, file_sha256, load_english_g2, tiny_crnn
-    from deepsynth.models.page_reader import CrnnPageReader
+    from deepsynth.models.builtin.crnn import english_g2_weights_path, file_sha256, load_english_g2, tiny_crnn
+    from deepsynth.models.builtin.page_reader import CrnnPageReader
 
     settings = {"with_features": config.vision_interface == "features",
                 "feature_pool": config.feature_pool, "max_feature_tokens": config.max_source_tokens,
@@ -22,33 +23,33 @@ def build_reader(config: ModelConfig):
 
 
 def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
-    """A `DocumentModel` whose decoder carries a fresh LoRA adapter named `default`.
+    """A DocumentModel-API model whose trainable part carries a fresh LoRA adapter named `default`.
 
-    The kind of `model_config.name` is read from its config.json first (`vlm_detect.detect_kind`):
-    a vision-language model gets its own processor and tower (`vlm_build.build_vlm`), a
-    VisionEncoderDecoder its own encoder; everything else the OCR reader + a causal LM.
+    The kind of `model_config.name` is read from its config.json first (`kinds.detect_kind`), and the
+    kind builds it: a vision-language model gets its own processor and tower (`vlm.build.build_vlm`),
+    a VisionEncoderDecoder its own encoder; everything else the OCR reader + a causal LM
+    (`build_decoder_model`).
+    """
+    from deepsynth.models.kinds import detect_kind
 
-    Targets: `lora.target_modules`, or the family's defaults (`decoder.default_targets`).
+    return detect_kind(model_config.name, model_config.trust_remote_code).kind.build(model_config, lora, device)
+
+
+def build_decoder_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
+    """A `DocumentModel`: the OCR reader + a causal LM (built-in, local folder, hub id or remote code).
+
+    Targets: `lora.target_modules`, or the family's defaults (`builtin.decoder.default_targets`).
     QLoRA (`lora.quantization` nf4/fp4/int8): the base loads quantized through bitsandbytes and
     `prepare_model_for_kbit_training` runs before LoRA is attached.
     """
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from deepsynth.models.decoder import check_lora_fit, default_targets, load_decoder
-    from deepsynth.models.document_model import DocumentModel
-    from deepsynth.models.projection import vision_projection
-    from deepsynth.models.text_encoder import load_text_encoder
-    from deepsynth.models.vision_encoder_decoder import build_vision_encoder_decoder
-    from deepsynth.models.vlm_detect import VISION_ENCODER_DECODER, VLM, detect_kind
+    from deepsynth.models.builtin.decoder import check_lora_fit, default_targets, load_decoder
+    from deepsynth.models.builtin.document_model import DocumentModel
+    from deepsynth.models.builtin.projection import vision_projection
+    from deepsynth.models.builtin.text_encoder import load_text_encoder
 
-    kind = detect_kind(model_config.name, model_config.trust_remote_code).kind
-    if kind == VISION_ENCODER_DECODER:
-        return build_vision_encoder_decoder(model_config, lora, device)
-    if kind == VLM:
-        from deepsynth.models.vlm_build import build_vlm
-
-        return build_vlm(model_config, lora, device)
     loaded = load_decoder(model_config.name, lora, device, model_config.trust_remote_code)
     decoder, tokenizer = loaded.model, loaded.tokenizer
     reader = build_reader(model_config)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from deepsynth.configuration import Problems, choice
 
 VISION_INTERFACES = ("ocr_text", "features")
-BUILT_IN_MODELS = ("default", "tiny")  # `name` values that are no path (models.decoder.load_decoder)
+BUILT_IN_MODELS = ("default", "tiny")  # `name` values that are no path (models.builtin.decoder.load_decoder; kinds.BuiltinKind)
 TEXT_ENCODERS = ("none", "minilm", "tiny")  # or a local path to a (Qwen3) embedding model
 PROJECTION_INITS = ("soft_characters", "random")
 READER_PRECISIONS = ("int8", "float32")

@@ -67,7 +67,7 @@ def _save_tensor_readings(readings: Sequence[Any], stem: Path, key: str) -> None
 def _load_tensor_readings(stem: Path, record: dict[str, Any]) -> list[Any]:
     from safetensors.torch import load_file
 
-    from deepsynth.models.vlm_reader import VlmReading
+    from deepsynth.models.vlm.reader import VlmReading
 
     if record["tensor_readings"] != VlmReading.__name__:
         return None
@@ -111,7 +111,7 @@ def _save(readings: Sequence[Any], stem: Path, key: str) -> None:
 
 
 def _load(stem: Path) -> list[Any] | None:
-    from deepsynth.models.page_reader import PageReading
+    from deepsynth.models.builtin.page_reader import PageReading
 
     index = stem.with_suffix(".json")
     if not index.is_file():

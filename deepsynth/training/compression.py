@@ -28,7 +28,7 @@ from typing import Any, Sequence
 PREFIX = "compression/"
 RATIO = f"{PREFIX}ratio"
 VISION_TOKENS_HOOK = "vision_tokens_read"
-"""A vision-language model (`deepsynth.models.vlm`) reads the pages with its own vision encoder and
+"""A vision-language model (`deepsynth.models.vlm.model`) reads the pages with its own vision encoder and
 says how many vision tokens its language model attends to for one document (all pages):
 `model.vision_tokens_read(reading) -> int`. `max_source_tokens` does not cap those."""
 ACCURACY_DOCS = 64

@@ -124,7 +124,7 @@ def test_the_render_settings_show_what_a_vlm_reads_per_page(open_page, workspace
     """Vision tokens per page beside the page preview, for a VLM folder in workspace/models/, and
     they follow the render mode; the default model reads OCR text."""
     from deepsynth.estimate import vision_tokens_per_page
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.paths import models_dir
     from deepsynth.render.config import RenderConfig
 

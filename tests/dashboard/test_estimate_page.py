@@ -160,7 +160,7 @@ def test_a_vlm_folder_in_workspace_models_shows_its_family_and_vision_tokens(ope
     """A native VLM brought as a folder: offered in the model picker, its family and the vision
     tokens of one rendered page shown (from its processor config), and the estimate uses them."""
     from deepsynth.estimate import vision_tokens_per_page
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.paths import models_dir
     from deepsynth.render.config import RenderConfig
 

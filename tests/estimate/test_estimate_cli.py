@@ -107,7 +107,7 @@ def test_a_native_vlm_folder_is_estimated_with_its_vision_tokens(capsys, tmp_pat
     """`deepsynth estimate --model <VLM folder>`: the page's vision tokens come from the model's own
     processor config and the rendered page size (the render mode changes them), targets read short."""
     from deepsynth.estimate import vision_tokens_per_page
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.render.config import RenderConfig
 
     folder = build_tiny_vlm("idefics3", tmp_path / "idefics3")

@@ -51,14 +51,14 @@ def test_counts_equal_peft(tmp_path, family, targets, train_projector, bias):
 
 
 def _deepsynth_default_targets(model) -> list[str]:
-    """DeepSynth's VLM rule (models/vlm_build.py): the text family's suffixes, else q_proj + v_proj,
+    """DeepSynth's VLM rule (models/vlm/build.py): the text family's suffixes, else q_proj + v_proj,
     under the language model's path (found from the real model)."""
     import torch
     from peft.utils.constants import (
         TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_table,
     )
 
-    from deepsynth.models.decoder import FAMILY_TARGETS
+    from deepsynth.models.builtin.decoder import FAMILY_TARGETS
 
     decoder = model.get_decoder()
     root = next(name for name, module in model.named_modules() if module is decoder)

@@ -115,3 +115,15 @@ def test_token_counts_feed_the_workload(tmp_path):
     assert result.throughput.tokens_per_step == 64 + 2 * tokens
     with pytest.raises(Exception, match="page"):
         vision_tokens_per_page(str(folder), 0, 100)
+
+
+def test_default_image_tokens_of_a_model_name():
+    """What the Estimate page puts in its image-tokens field when a model is picked (one rule, the
+    CLI's): DeepSeek-OCR's 256 vision tokens a page; 0 where the page is read as OCR text; 0 for a
+    folder, whose tokens its processor decides."""
+    from deepsynth.estimate import default_image_tokens
+
+    assert default_image_tokens("deepseek-ocr") == 256
+    assert default_image_tokens("default") == 0 and default_image_tokens("smollm2-135m") == 0
+    assert default_image_tokens("default", vision_interface="features") == 192
+    assert default_image_tokens("/no/such/folder") == 0

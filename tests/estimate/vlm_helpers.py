@@ -119,7 +119,7 @@ def profiled_vlm_step(config: dict, documents: list[dict], image_tokens: int, te
                  "mm_token_type_ids": (ids == image_id).int()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    def forward():  # its locals (features, hidden states) are gone before backward, as in models/vlm.py
+    def forward():  # its locals (features, hidden states) are gone before backward, as in models/vlm/model.py
         rows = []
         for pixels in documents:
             pooled = base.model.get_image_features(**pixels).pooler_output

@@ -17,10 +17,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_lora_decoder():
-    """The tiny decoder (models.tiny) with a LoRA adapter whose B is non-zero, and its saved files."""
+    """The tiny decoder (models.builtin.tiny) with a LoRA adapter whose B is non-zero, and its saved files."""
     from peft import LoraConfig, get_peft_model
 
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     base = tiny_decoder(len(tiny_tokenizer()))
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))

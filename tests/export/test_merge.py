@@ -17,7 +17,7 @@ def unmerged_decoder(adapter_dir):
     """The tiny base (float32, as training ran on CPU) with the adapter loaded by PEFT."""
     from peft import PeftModel
 
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     return PeftModel.from_pretrained(tiny_decoder(len(tiny_tokenizer())), str(adapter_dir)).eval()
 

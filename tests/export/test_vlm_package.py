@@ -13,7 +13,7 @@ import zipfile
 import pytest
 import torch
 
-from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
+from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
 
 # Runs inference.py with every `deepsynth` import refused: the script must not need DeepSynth.
 NO_DEEPSYNTH = ("import runpy, sys; sys.modules['deepsynth'] = None; sys.argv = sys.argv[1:]; "
@@ -31,7 +31,7 @@ def vlm_adapter(tmp_path_factory):
     from deepsynth.configuration import to_dict
     from deepsynth.lora import LoraSettings
     from deepsynth.models import ModelConfig, build_document_model
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.render import RenderConfig
 
     built = {}
@@ -117,8 +117,8 @@ def test_merge_into_a_16_bit_base_matches_the_unmerged_model(family, vlm_adapter
     from transformers import AutoModelForImageTextToText
 
     from deepsynth.export.merge import write_merged
-    from deepsynth.models.vlm_processor import load_processor
-    from deepsynth.models.vlm_prompt import VlmPrompt, prepare_pages
+    from deepsynth.models.vlm.processor import load_processor
+    from deepsynth.models.vlm.prompt import VlmPrompt, prepare_pages
 
     base, adapter = vlm_adapter(family)
     report = write_merged(adapter, tmp_path / "merged", dtype="float16")

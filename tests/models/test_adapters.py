@@ -27,7 +27,7 @@ def _logits(decoder, ids):
 def test_saved_adapter_reloads_with_vanilla_peft(lora, tiny_pages, tmp_path):
     from peft import PeftModel
 
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     model = build_document_model(ModelConfig(name="tiny"), lora)
     batch = model.collate(model.read_documents(tiny_pages), None, ["A cat.", "Rivers."])

@@ -13,7 +13,7 @@ def fake_gguf(tmp_path, monkeypatch):
     """A stand-in GGUF: transformers' loaders are patched to return the tiny model instead."""
     import transformers
 
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     gguf = tmp_path / "src" / "model.gguf"
     gguf.parent.mkdir()
@@ -32,7 +32,7 @@ def fake_gguf(tmp_path, monkeypatch):
 
 
 def test_convert_writes_a_plain_safetensors_folder(fake_gguf, tmp_path, monkeypatch):
-    from deepsynth.models.conversion import MARKER, convert
+    from deepsynth.models.builtin.conversion import MARKER, convert
 
     gguf, calls = fake_gguf
     target = tmp_path / "cache" / "converted"
@@ -44,7 +44,7 @@ def test_convert_writes_a_plain_safetensors_folder(fake_gguf, tmp_path, monkeypa
     monkeypatch.undo()  # the real loader reads the converted folder
     from transformers import AutoModelForCausalLM
 
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     reloaded = AutoModelForCausalLM.from_pretrained(str(target))
     original = tiny_decoder(len(tiny_tokenizer()))
@@ -56,7 +56,7 @@ def test_convert_writes_a_plain_safetensors_folder(fake_gguf, tmp_path, monkeypa
 def test_a_crash_during_conversion_leaves_nothing(fake_gguf, tmp_path, monkeypatch):
     import safetensors.torch
 
-    from deepsynth.models.conversion import convert
+    from deepsynth.models.builtin.conversion import convert
 
     gguf, _ = fake_gguf
 

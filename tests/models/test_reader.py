@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from deepsynth.models.crnn import (
+from deepsynth.models.builtin.crnn import (
     ENGLISH_G2_CHARACTERS, Crnn, ctc_greedy_decode, english_g2_weights_path, load_english_g2)
-from deepsynth.models.lines import find_lines
+from deepsynth.models.builtin.lines import find_lines
 
 
 def test_english_g2_state_dict_loads_strictly_into_our_network():
@@ -79,7 +79,7 @@ def _character_errors(reference: str, hypothesis: str) -> int:
 
 @pytest.mark.slow
 def test_english_g2_reads_a_rendered_page():
-    from deepsynth.models.page_reader import CrnnPageReader
+    from deepsynth.models.builtin.page_reader import CrnnPageReader
     from deepsynth.render import RenderConfig, render_document
 
     text = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. "
@@ -93,7 +93,7 @@ def test_english_g2_reads_a_rendered_page():
 
 
 def test_int8_reader_reads_like_float32(render_lines):
-    from deepsynth.models.page_reader import CrnnPageReader
+    from deepsynth.models.builtin.page_reader import CrnnPageReader
 
     text = "Paris is the capital of France, with 2,102,650 residents."
     page = render_lines([text], size=22)

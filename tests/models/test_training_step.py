@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from deepsynth.models import ModelConfig, build_document_model
-from deepsynth.models.document_model import IGNORE_INDEX
+from deepsynth.models.builtin.document_model import IGNORE_INDEX
 
 
 def _build(lora, **config):

@@ -11,7 +11,7 @@ def tiny_ved_folder(tmp_path):
     from transformers import (ByT5Tokenizer, TrOCRConfig, TrOCRForCausalLM, ViTConfig,
                               ViTImageProcessorPil, ViTModel, VisionEncoderDecoderModel)
 
-    from deepsynth.models.tiny import seeded
+    from deepsynth.models.builtin.tiny import seeded
 
     tokenizer = ByT5Tokenizer()
     with seeded(7):

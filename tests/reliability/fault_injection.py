@@ -94,7 +94,7 @@ def _install(kind: str, step: int) -> None:
 
         safetensors.torch.save_file = full_disk
     elif kind == "inf-loss":
-        from deepsynth.models.document_model import DocumentModel
+        from deepsynth.models.builtin.document_model import DocumentModel
 
         original_forward = DocumentModel.forward
         calls = [0]

@@ -18,7 +18,7 @@ def test_default_model_trains_evaluates_and_its_adapter_reloads(mlflow_tracking_
     from deepsynth.data import DatasetConfig, build_dataset
     from deepsynth.lora import preset
     from deepsynth.models.config import ModelConfig
-    from deepsynth.models.conversion import converted_smollm2
+    from deepsynth.models.builtin.conversion import converted_smollm2
     from deepsynth.training.config import TrainConfig
     from deepsynth.training.worker import train
 

@@ -30,7 +30,7 @@ sys.meta_path.insert(0, HideOcrPackages())
 @pytest.mark.parametrize("family", ["deepseek_ocr2", "florence2"])  # decoder-only, encoder-decoder
 def test_train_a_vlm_folder_as_a_job(family, tiny_dataset, mlflow_tracking_uri, tmp_path, monkeypatch):
     from deepsynth import jobs
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
     from deepsynth.tracking import store
     from deepsynth.training.cli import parse_train_args
 

@@ -23,7 +23,7 @@ def test_lora_trains_base_stays_and_the_adapter_reloads_with_vanilla_peft(
     from peft import PeftModel
 
     from deepsynth.models import build_document_model
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     config = tiny_config(max_steps=6)
     run_id = train(config, progress=False)
@@ -89,7 +89,7 @@ def test_non_finite_loss_stops_within_patience_with_the_step_and_marks_the_run_f
         tiny_config, mlflow_tracking_uri, monkeypatch):
     """A NaN injected into the loss from the 4th step on (a huge learning rate does not do it
     here: the tiny Llama's RMSNorm turns overflowing activations into zeros, not NaN)."""
-    from deepsynth.models.document_model import DocumentModel
+    from deepsynth.models.builtin.document_model import DocumentModel
 
     original, calls = DocumentModel.forward, []
 
@@ -199,7 +199,7 @@ def test_resume_is_refused_while_another_live_process_trains_the_run(tiny_config
 
 
 def test_out_of_memory_is_reported_as_such_with_advice(tiny_config, mlflow_tracking_uri, monkeypatch):
-    from deepsynth.models.document_model import DocumentModel
+    from deepsynth.models.builtin.document_model import DocumentModel
     from deepsynth.training.worker import TrainingOutOfMemory
 
     def exhausted(self, *args, **kwargs):

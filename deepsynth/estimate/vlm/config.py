@@ -19,7 +19,6 @@ from deepsynth.estimate.architecture import (
 )
 from deepsynth.estimate.vlm.processing import read_processing
 from deepsynth.estimate.vlm.spec import (
-    VLM_FAMILIES,
     BartShape,
     DavitTower,
     DeepseekOcr2Tower,
@@ -28,6 +27,7 @@ from deepsynth.estimate.vlm.spec import (
     SiglipVisionTower,
     VisionLanguage,
 )
+from deepsynth.models.vlm.families import FAMILIES, FamilyFacts
 
 # config keys that mark a composite vision-language config
 _VISION_KEYS = ("vision_config", "vision_tower", "mm_vision_tower", "visual")
@@ -35,7 +35,7 @@ _VISION_KEYS = ("vision_config", "vision_tower", "mm_vision_tower", "visual")
 
 def is_vision_language(config: dict[str, Any]) -> bool:
     """Whether a config.json describes a vision-language model (a vision sub-config is present)."""
-    return config.get("model_type") in VLM_FAMILIES or any(key in config for key in _VISION_KEYS)
+    return config.get("model_type") in FAMILIES or any(key in config for key in _VISION_KEYS)
 
 
 def _get(config: dict[str, Any], key: str, default: Any) -> Any:
@@ -53,26 +53,20 @@ def vlm_architecture(config: dict[str, Any], folder: Path | None, name: str, whe
     model_type = config.get("model_type")
     if model_type == "deepseek_vl_v2" and isinstance(config.get("language_config"), dict):
         raise InputError(f"{where}: DeepSeek-OCR's composite config; use `--model deepseek-ocr` (built-in spec)")
-    if model_type not in VLM_FAMILIES:
+    facts = FAMILIES.get(str(model_type))
+    if facts is None:
         raise InputError(f"{where}: model_type {model_type!r} is a vision-language model the estimator cannot describe; "
-                         f"supported vision-language families: {', '.join(VLM_FAMILIES)}")
-    readers = {"qwen2_vl": _qwen, "qwen2_5_vl": _qwen, "smolvlm": _siglip, "idefics3": _siglip,
-               "deepseek_ocr2": _deepseek_ocr2, "florence2": _florence2}
-    decoder, tower, root, projector, bart = readers[model_type](config, where)
-    text_types = {"qwen2_vl": "qwen2_vl_text", "qwen2_5_vl": "qwen2_5_vl_text", "deepseek_ocr2": "deepseek_ocr2_text",
-                  "florence2": "bart"}
-    text_type = text_types.get(model_type) or str((config.get("text_config") or {}).get("model_type", "llama"))
-    vlm = VisionLanguage(model_type=model_type, tower=tower, processing=read_processing(model_type, tower, folder),
-                         language_root=root, projector=projector, train_projector=train_projector, bart=bart,
-                         text_model_type=text_type)
+                         f"supported vision-language families: {', '.join(FAMILIES)}")
+    decoder, tower, bart, design_notes = _READERS[facts.design](config, where, facts)
+    text_type = facts.text_model_type or str((config.get("text_config") or {}).get("model_type", "llama"))
+    vlm = VisionLanguage(model_type=facts.model_type, tower=tower,
+                         processing=read_processing(facts.model_type, tower, folder),
+                         language_root=facts.language_model, tower_root=facts.tower, projector=facts.projector,
+                         train_projector=train_projector, bart=bart, text_model_type=text_type,
+                         per_sample_rope=facts.per_sample_rope)
     notes = [f"{vlm.family}: vision tower frozen (forward without gradients, or cached features)",
-             f"projector `{vlm.projector_leaf}` " + ("trained in full (modules_to_save)" if train_projector else "frozen")]
-    if model_type == "deepseek_ocr2":
-        text = _text(config)
-        if "mlp_layer_types" not in text:
-            notes.append("text_config.mlp_layer_types missing: first_k_dense_replace (default 1) dense layers assumed")
-        if text.get("num_experts_per_tok") is None:
-            notes.append("text_config.num_experts_per_tok missing: 6 experts per token assumed")
+             f"projector `{vlm.projector_leaf}` " + ("trained in full (modules_to_save)" if train_projector else "frozen"),
+             *design_notes]
     return Architecture(name=name, decoder=decoder, vlm=vlm, source=where, notes=tuple(notes))
 
 
@@ -90,12 +84,12 @@ def _tied(config: dict[str, Any], default: bool, text_forwards: bool) -> bool:
     return root
 
 
-# ---- Qwen2-VL, Qwen2.5-VL ------------------------------------------------------------------------
+# ---- merger_vit, windowed_merger_vit (Qwen2-VL, Qwen2.5-VL) --------------------------------------
 _QWEN_TEXT_DEFAULTS = dict(vocab_size=152064, hidden_size=8192, intermediate_size=29568, num_hidden_layers=80,
                            num_attention_heads=64, num_key_value_heads=8)
 
 
-def _qwen(config: dict[str, Any], where: str):
+def _merger_vit(config: dict[str, Any], where: str, facts: FamilyFacts):
     given = _text(config)
     text = {**_QWEN_TEXT_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
     if "num_key_value_heads" in given and given["num_key_value_heads"] is None:  # None means one per head
@@ -104,7 +98,7 @@ def _qwen(config: dict[str, Any], where: str):
     text.pop("head_dim", None)  # Qwen2VLAttention: head_dim = hidden_size // num_attention_heads
     decoder = shape_from_config(text, where=f"{where} text_config")
     vision = config.get("vision_config") or {}
-    if config["model_type"] == "qwen2_vl":
+    if facts.design == "merger_vit":
         width = int(_get(vision, "embed_dim", 1280))
         tower = QwenVisionTower(
             width=width, depth=int(_get(vision, "depth", 32)), heads=int(_get(vision, "num_heads", 16)),
@@ -122,11 +116,11 @@ def _qwen(config: dict[str, Any], where: str):
             merge_size=int(_get(vision, "spatial_merge_size", 2)), out_width=int(_get(vision, "out_hidden_size", 3584)),
             window_size=int(_get(vision, "window_size", 112)),
             full_attention_blocks=_tuple(_get(vision, "fullatt_block_indexes", (7, 15, 23, 31))))
-    return decoder, tower, "model.language_model", "model.visual.merger", None
+    return decoder, tower, None, ()
 
 
-# ---- SmolVLM, Idefics3 ---------------------------------------------------------------------------
-def _siglip(config: dict[str, Any], where: str):
+# ---- siglip_pixel_shuffle (SmolVLM, Idefics3) ----------------------------------------------------
+def _siglip_pixel_shuffle(config: dict[str, Any], where: str, facts: FamilyFacts):
     text = dict(config.get("text_config") or {})
     text.setdefault("model_type", "llama")  # SubConfigSpec(model_type="llama")
     text["tie_word_embeddings"] = _tied(config, False, text_forwards=False)
@@ -138,11 +132,11 @@ def _siglip(config: dict[str, Any], where: str):
         channels=int(_get(vision, "num_channels", 3)), image_size=int(_get(vision, "image_size", 224)),
         patch_size=int(_get(vision, "patch_size", 32)), hidden_act=str(_get(vision, "hidden_act", "gelu_pytorch_tanh")),
         scale_factor=int(_get(config, "scale_factor", 2)), out_width=decoder.hidden_size)
-    return decoder, tower, "model.text_model", "model.connector", None
+    return decoder, tower, None, ()
 
 
-# ---- DeepSeek-OCR-2 ------------------------------------------------------------------------------
-def _deepseek_ocr2(config: dict[str, Any], where: str):
+# ---- sam_query_encoder (DeepSeek-OCR-2) -----------------------------------------------------------
+def _sam_query_encoder(config: dict[str, Any], where: str, facts: FamilyFacts):
     text = dict(config.get("text_config") or {})
     hidden = int(_get(text, "hidden_size", 4096))
     heads = int(_get(text, "num_attention_heads", 32))
@@ -186,11 +180,16 @@ def _deepseek_ocr2(config: dict[str, Any], where: str):
         num_kv_heads=int(_get(enc, "num_key_value_heads", enc_heads)), head_dim=enc_hidden // enc_heads,
         vocab_size=0, hidden_act=str(_get(enc, "hidden_act", "silu")), qkv_bias=True, head="none")
     tower = DeepseekOcr2Tower(sam=sam_encoder, encoder=encoder, out_width=hidden)
-    return decoder, tower, "model.language_model", "model.multi_modal_projector", None
+    notes, text = [], _text(config)
+    if "mlp_layer_types" not in text:
+        notes.append("text_config.mlp_layer_types missing: first_k_dense_replace (default 1) dense layers assumed")
+    if text.get("num_experts_per_tok") is None:
+        notes.append("text_config.num_experts_per_tok missing: 6 experts per token assumed")
+    return decoder, tower, None, tuple(notes)
 
 
-# ---- Florence-2 ----------------------------------------------------------------------------------
-def _florence2(config: dict[str, Any], where: str):
+# ---- davit_bart (Florence-2) ----------------------------------------------------------------------
+def _davit_bart(config: dict[str, Any], where: str, facts: FamilyFacts):
     text = dict(config.get("text_config") or {})
     if text.get("model_type", "bart") != "bart":
         raise InputError(f"{where}: Florence-2 text_config model_type {text.get('model_type')!r}; only bart is described")
@@ -228,4 +227,9 @@ def _florence2(config: dict[str, Any], where: str):
         max_position_embeddings=int(_get(vision, "max_position_embeddings", 50)),
         max_temporal_embeddings=int(_get(vision, "max_temporal_embeddings", 100)),
         drop_path_rate=float(_get(vision, "drop_path_rate", 0.1)))
-    return decoder, tower, "model.language_model", "model.multi_modal_projector", bart
+    return decoder, tower, bart, ()
+
+
+_READERS = {"merger_vit": _merger_vit, "windowed_merger_vit": _merger_vit, "siglip_pixel_shuffle": _siglip_pixel_shuffle,
+            "sam_query_encoder": _sam_query_encoder, "davit_bart": _davit_bart}
+"""Tower design (`families.DESIGNS`) -> (decoder shape, tower, BART shape or None, notes) from config.json."""

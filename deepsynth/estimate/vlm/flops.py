@@ -29,30 +29,30 @@ def _weights(inventory: Inventory, prefix: str, group: str = "vision") -> int:
 def tower_flops(arch: Architecture, inventory: Inventory, images: list[tuple[int, int]], trains_projector: bool,
                 views: int = 1) -> float:
     """FLOPs of the tower (forward) and projector for one document's images."""
-    t = arch.vlm.tower
+    t, root = arch.vlm.tower, arch.vlm.tower_root
     projector = _weights(inventory, "", "projector") * sample_tokens(arch.vlm, images, views)
     flops = (6 if trains_projector else 2) * projector
     if isinstance(t, QwenVisionTower):
         patches = [(h // t.patch_size) * (w // t.patch_size) for h, w in images]
-        flops += 2 * _weights(inventory, "model.visual") * sum(patches)
+        flops += 2 * _weights(inventory, root) * sum(patches)
         window = (t.window_size // t.patch_size) ** 2 if t.gated_mlp else 0
         for block in range(t.depth):
             full = not t.gated_mlp or block in t.full_attention_blocks
             flops += sum(4 * n * (n if full else min(n, window)) * t.width for n in patches)
     elif isinstance(t, SiglipVisionTower):
         patches = [(h // t.patch_size) * (w // t.patch_size) for h, w in images]
-        flops += sum(2 * _weights(inventory, "model.vision_model") * n + 4 * t.layers * n * n * t.width for n in patches)
+        flops += sum(2 * _weights(inventory, root) * n + 4 * t.layers * n * n * t.width for n in patches)
     elif isinstance(t, DeepseekOcr2Tower):
         sam, encoder = t.sam, t.encoder
         for side, _ in images:
             grid = side // sam.patch_size
             patches, queries = deepseek_grid(t, side)
             length = patches + queries
-            flops += 2 * _weights(inventory, "model.vision_tower.sam_encoder") * grid * grid
+            flops += 2 * _weights(inventory, f"{root}.sam_encoder") * grid * grid
             for block in range(sam.layers):
                 window = grid if block in sam.global_blocks else sam.window_size
                 flops += 4 * grid * grid * min(window * window, grid * grid) * sam.width
-            flops += 2 * _weights(inventory, "model.vision_tower.vision_encoder") * length
+            flops += 2 * _weights(inventory, f"{root}.vision_encoder") * length
             flops += 4 * encoder.num_layers * length * length * encoder.q_width
     elif isinstance(t, DavitTower):
         for height, width in images:
@@ -62,7 +62,7 @@ def tower_flops(arch: Architecture, inventory: Inventory, images: list[tuple[int
                                   "patch_stride": (t.patch_stride[stage],), "patch_padding": (t.patch_padding[stage],)}),
                     height, width)
                 tokens = height * width
-                stage_weights = _weights(inventory, f"model.vision_tower.convs.{stage}.") + \
-                    _weights(inventory, f"model.vision_tower.blocks.{stage}.")
+                stage_weights = _weights(inventory, f"{root}.convs.{stage}.") + \
+                    _weights(inventory, f"{root}.blocks.{stage}.")
                 flops += 2 * stage_weights * tokens + 4 * t.depths[stage] * tokens * t.window_size ** 2 * dim
     return flops

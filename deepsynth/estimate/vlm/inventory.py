@@ -33,13 +33,13 @@ def vlm_inventory(arch: Architecture) -> Inventory:
     projector = _Builder("projector", quantize=False)
     tower = vlm.tower
     if isinstance(tower, QwenVisionTower):
-        _qwen_tower(vision, projector, tower)
+        _qwen_tower(vision, projector, tower, vlm)
     elif isinstance(tower, SiglipVisionTower):
-        _siglip_tower(vision, projector, tower)
+        _siglip_tower(vision, projector, tower, vlm)
     elif isinstance(tower, DeepseekOcr2Tower):
-        _deepseek_tower(vision, projector, tower)
+        _deepseek_tower(vision, projector, tower, vlm)
     elif isinstance(tower, DavitTower):
-        _davit_tower(vision, projector, tower)
+        _davit_tower(vision, projector, tower, vlm)
     language = language_inventory(arch)
     return merge(vision.build(), projector.build(), language)
 
@@ -58,9 +58,9 @@ def _norm(b: _Builder, name: str, width: int, layer_norm: bool) -> None:
     b.norm(name, width, bias=layer_norm)
 
 
-# ---- Qwen2-VL / Qwen2.5-VL: model.visual ---------------------------------------------------------
-def _qwen_tower(b: _Builder, p: _Builder, t: QwenVisionTower) -> None:
-    root, w, layer_norm = "model.visual", t.width, not t.gated_mlp
+# ---- merger_vit, windowed_merger_vit (Qwen2-VL, Qwen2.5-VL): the tower with its merger -----------
+def _qwen_tower(b: _Builder, p: _Builder, t: QwenVisionTower, vlm: VisionLanguage) -> None:
+    root, w, layer_norm = vlm.tower_root, t.width, not t.gated_mlp
     b.conv2d(f"{root}.patch_embed.proj", t.in_channels, w, (t.temporal_patch_size, t.patch_size, t.patch_size), False)
     for i in range(t.depth):
         block = f"{root}.blocks.{i}"
@@ -74,14 +74,14 @@ def _qwen_tower(b: _Builder, p: _Builder, t: QwenVisionTower) -> None:
             b.linear(f"{block}.mlp.fc1", w, t.mlp_width, True)
             b.linear(f"{block}.mlp.fc2", t.mlp_width, w, True)
     merged = w * t.merge_size ** 2
-    _norm(p, f"{root}.merger.ln_q", w, layer_norm)
-    p.linear(f"{root}.merger.mlp.0", merged, merged, True)
-    p.linear(f"{root}.merger.mlp.2", merged, t.out_width, True)
+    _norm(p, f"{vlm.projector}.ln_q", w, layer_norm)
+    p.linear(f"{vlm.projector}.mlp.0", merged, merged, True)
+    p.linear(f"{vlm.projector}.mlp.2", merged, t.out_width, True)
 
 
-# ---- SmolVLM / Idefics3: model.vision_model + model.connector ------------------------------------
-def _siglip_tower(b: _Builder, p: _Builder, t: SiglipVisionTower) -> None:
-    root, w = "model.vision_model", t.width
+# ---- siglip_pixel_shuffle (SmolVLM, Idefics3): the tower + the connector -------------------------
+def _siglip_tower(b: _Builder, p: _Builder, t: SiglipVisionTower, vlm: VisionLanguage) -> None:
+    root, w = vlm.tower_root, t.width
     b.conv2d(f"{root}.embeddings.patch_embedding", t.channels, w, t.patch_size, True)
     b.embedding(f"{root}.embeddings.position_embedding", (t.image_size // t.patch_size) ** 2, w)
     for i in range(t.layers):
@@ -93,12 +93,12 @@ def _siglip_tower(b: _Builder, p: _Builder, t: SiglipVisionTower) -> None:
         b.linear(f"{layer}.mlp.fc2", t.intermediate_size, w, True)
         _norm(b, f"{layer}.layer_norm2", w, True)
     _norm(b, f"{root}.post_layernorm", w, True)
-    p.linear("model.connector.modality_projection.proj", w * t.scale_factor ** 2, t.out_width, False)
+    p.linear(f"{vlm.projector}.modality_projection.proj", w * t.scale_factor ** 2, t.out_width, False)
 
 
-# ---- DeepSeek-OCR-2: model.vision_tower (SAM + query encoder) + model.multi_modal_projector --------
-def _deepseek_tower(b: _Builder, p: _Builder, t: DeepseekOcr2Tower) -> None:
-    sam, root = t.sam, "model.vision_tower.sam_encoder"
+# ---- sam_query_encoder (DeepSeek-OCR-2): SAM + query encoder, then the projector ------------------
+def _deepseek_tower(b: _Builder, p: _Builder, t: DeepseekOcr2Tower, vlm: VisionLanguage) -> None:
+    sam, root = t.sam, f"{vlm.tower_root}.sam_encoder"
     side, head_dim = sam.image_size // sam.patch_size, sam.width // sam.heads
     b.param("model.view_separator", t.out_width)  # learned separator appended to every image's tokens
     if sam.use_abs_pos:
@@ -125,20 +125,20 @@ def _deepseek_tower(b: _Builder, p: _Builder, t: DeepseekOcr2Tower) -> None:
     b.conv2d(f"{root}.proj.conv2", sam.downsample_channels[0], sam.downsample_channels[1], 3, False)
     encoder = t.encoder
     for i in range(encoder.num_layers):
-        layer = f"model.vision_tower.vision_encoder.layers.{i}"
+        layer = f"{vlm.tower_root}.vision_encoder.layers.{i}"
         _attention(b, encoder, f"{layer}.self_attn")
         _gated_mlp(b, f"{layer}.mlp", encoder.hidden_size, encoder.intermediate_size, False)
         b.norm(f"{layer}.input_layernorm", encoder.hidden_size, False)
         b.norm(f"{layer}.post_attention_layernorm", encoder.hidden_size, False)
-    b.norm("model.vision_tower.vision_encoder.norm", encoder.hidden_size, False)
-    b.embedding("model.vision_tower.query_768_resolution", 144, encoder.hidden_size)  # 12 x 12 queries
-    b.embedding("model.vision_tower.query_1024_resolution", 256, encoder.hidden_size)  # 16 x 16 queries
-    p.linear("model.multi_modal_projector", encoder.hidden_size, t.out_width, True)
+    b.norm(f"{vlm.tower_root}.vision_encoder.norm", encoder.hidden_size, False)
+    b.embedding(f"{vlm.tower_root}.query_768_resolution", 144, encoder.hidden_size)  # 12 x 12 queries
+    b.embedding(f"{vlm.tower_root}.query_1024_resolution", 256, encoder.hidden_size)  # 16 x 16 queries
+    p.linear(vlm.projector, encoder.hidden_size, t.out_width, True)
 
 
-# ---- Florence-2: model.vision_tower (DaViT) + model.multi_modal_projector ------------------------
-def _davit_tower(b: _Builder, p: _Builder, t: DavitTower) -> None:
-    root = "model.vision_tower"
+# ---- davit_bart (Florence-2): the DaViT tower + the projector -------------------------------------
+def _davit_tower(b: _Builder, p: _Builder, t: DavitTower, vlm: VisionLanguage) -> None:
+    root = vlm.tower_root
     for stage, dim in enumerate(t.embed_dim):
         in_c = t.in_channels if stage == 0 else t.embed_dim[stage - 1]
         conv = f"{root}.convs.{stage}"
@@ -156,7 +156,7 @@ def _davit_tower(b: _Builder, p: _Builder, t: DavitTower) -> None:
                 _norm(b, f"{block}.norm2", dim, True)
                 b.linear(f"{block}.ffn.fc1", dim, mlp, True)
                 b.linear(f"{block}.ffn.fc2", mlp, dim, True)
-    last, proj = t.embed_dim[-1], "model.multi_modal_projector"
+    last, proj = t.embed_dim[-1], vlm.projector
     p.linear(f"{proj}.image_projection", last, t.projection_dim, False)
     _norm(p, f"{proj}.image_proj_norm", t.projection_dim, True)
     p.embedding(f"{proj}.image_position_embed.row_embeddings", t.max_position_embeddings, last // 2)

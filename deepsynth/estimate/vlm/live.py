@@ -2,7 +2,7 @@
 `config`, its Workload from the batch's tensor shapes (no torch import: tensors are only asked for
 `.shape`, comparisons and sums).
 
-The model is DeepSynth's VLM `DocumentModel` (models/vlm.py): `model.decoder` is the PeftModel,
+The model is DeepSynth's VLM `DocumentModel` (models/vlm/model.py): `model.decoder` is the PeftModel,
 `model.decoder.get_base_model().config` the composite config, `model.device`. The batch is its
 `collate` output: `input_ids` (image placeholders expanded), `attention_mask`, `labels` (-100 outside
 the summary), then either `image_features` (cached: the tower does not run) or `pixel_inputs` (one

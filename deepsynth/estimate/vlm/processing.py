@@ -27,7 +27,7 @@ from deepsynth.estimate.vlm.spec import (
 )
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
-SMOLVLM_MAX_IMAGE_SIZE = 4096  # transformers smolvlm/idefics3 MAX_IMAGE_SIZE: absolute bound on a side
+TILE_PROCESSOR_MAX_IMAGE_SIZE = 4096  # MAX_IMAGE_SIZE of transformers' SmolVLM / Idefics3 image processors: a bound on a side
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def qwen_resize(height: int, width: int, factor: int, min_pixels: int, max_pixel
 
 
 def _rescale_to_max_len(height: int, width: int, max_len: int) -> tuple[int, int]:
-    # smolvlm image processing: _resize_output_size_rescale_to_max_len (even sides, min 1)
+    # the SmolVLM image processor's _resize_output_size_rescale_to_max_len (even sides, min 1)
     aspect = width / height
     if width >= height:
         width = max_len
@@ -165,7 +165,7 @@ def _tiles(processing: ImageProcessing, width: int, height: int) -> PageLayout:
     if not processing.split:
         return PageLayout(per_tile, ((tile, tile),), wrapper_tokens=3)
     height, width = _rescale_to_max_len(height, width, processing.longest_edge)
-    height, width = _below_upper_bound(height, width, SMOLVLM_MAX_IMAGE_SIZE)
+    height, width = _below_upper_bound(height, width, TILE_PROCESSOR_MAX_IMAGE_SIZE)
     aspect = width / height  # resize_for_vision_encoder
     if width >= height:
         width = math.ceil(width / tile) * tile

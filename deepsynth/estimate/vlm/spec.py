@@ -13,16 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepsynth.estimate.shapes import TransformerShape
+from deepsynth.models.vlm.families import FAMILIES
 
-# model_type -> the family name shown to users
-VLM_FAMILIES: dict[str, str] = {
-    "deepseek_ocr2": "DeepSeek-OCR-2",
-    "qwen2_vl": "Qwen2-VL",
-    "qwen2_5_vl": "Qwen2.5-VL",
-    "smolvlm": "SmolVLM",
-    "idefics3": "Idefics3",
-    "florence2": "Florence-2",
-}
+VLM_FAMILIES: dict[str, str] = {model_type: facts.display_name for model_type, facts in FAMILIES.items()}
+"""model_type -> the family name shown to users (read from the family table, `models/vlm/families.py`)."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +252,8 @@ class VisionLanguage:
     """How pages become tower inputs and language tokens."""
     language_root: str
     """Module path of the language model (`model.language_model`, `model.text_model`)."""
+    tower_root: str
+    """Module path of the vision tower (`model.visual`, `model.vision_model`, `model.vision_tower`)."""
     projector: str
     """Module path of the projector/merger/connector (what `modules_to_save` names)."""
     train_projector: bool = False
@@ -267,6 +263,8 @@ class VisionLanguage:
     text_model_type: str = ""
     """The language model's model_type (`config.get_text_config().model_type`), which picks the
     default LoRA target suffixes."""
+    per_sample_rope: bool = False
+    """Multimodal (3-D) rotary positions: the language model builds a position table per sample."""
 
     @property
     def family(self) -> str:

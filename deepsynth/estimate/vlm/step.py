@@ -68,7 +68,7 @@ def vlm_step(o: Ops, arch: Architecture, workload: Workload) -> T:
         states = bart.decoder(o, vlm.bart, memory, vlm.language_root, b, workload.target_tokens, s,
                               workload.gradient_checkpointing)
         return bart.summary_loss(o, vlm.bart, states, b, workload.target_tokens)
-    rope_rows = b if vlm.model_type in ("qwen2_vl", "qwen2_5_vl") else 1  # 3-D positions: a table per sample
+    rope_rows = b if vlm.per_sample_rope else 1  # 3-D positions: a table per sample
     x = decoder_layers(o, shape, x, b, s, vlm.language_root, checkpointing=workload.gradient_checkpointing,
                        rope_rows=rope_rows)
     return lm_loss(o, shape, x, b, s, workload.target_tokens, "lm_head")

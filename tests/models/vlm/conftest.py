@@ -1,4 +1,4 @@
-"""Tiny VLM folders (deepsynth.models.tiny_vlm), built once per session, and small pages."""
+"""Tiny VLM folders (deepsynth.models.vlm.tiny), built once per session, and small pages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 @pytest.fixture(scope="session")
 def vlm_folder(tmp_path_factory):
     """family -> the folder of its tiny VLM (built on first use)."""
-    from deepsynth.models.tiny_vlm import build_tiny_vlm
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
 
     built = {}
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 import torch
 
-from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
+from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
 
 INSTRUCTIONS = ["", "Summarize briefly."]
 SUMMARIES = ["A cat sat.", "Rivers flow to the sea."]
@@ -32,8 +32,8 @@ def vanilla_inputs(model, pages, instruction, summary):
     """What a user of transformers would feed: the processor's output for the prompt text, the
     target appended (labels -100 on the prompt), for a decoder-only model; for an encoder-decoder,
     the processor's output and the target as `labels`."""
-    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-    from deepsynth.models.vlm_prompt import prepare_pages, processor_settings
+    from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+    from deepsynth.models.vlm.prompt import prepare_pages, processor_settings
 
     processor = model.processor
     text = model.prompts.render(len(pages), instruction or DEFAULT_INSTRUCTION)
@@ -70,8 +70,8 @@ def test_the_loss_equals_the_vanilla_models_on_the_processors_own_inputs(family,
 @pytest.mark.parametrize("family", ["deepseek_ocr2", "idefics3"])
 def test_the_template_renders_as_the_processors_own_apply_chat_template(family, vlm_folder):
     """DeepSynth renders through the tokenizer (SmolVLM's processor reads its video settings)."""
-    from deepsynth.models.vlm_processor import load_processor
-    from deepsynth.models.vlm_prompt import VlmPrompt
+    from deepsynth.models.vlm.processor import load_processor
+    from deepsynth.models.vlm.prompt import VlmPrompt
 
     processor = load_processor(str(vlm_folder(family)))
     prompt = VlmPrompt(processor)
@@ -99,7 +99,7 @@ def test_a_processor_loads_without_a_video_part_whose_backend_is_missing(family,
                                                                          no_video_backend, caplog, make_page):
     import transformers
 
-    from deepsynth.models.vlm_processor import load_processor
+    from deepsynth.models.vlm.processor import load_processor
 
     folder = vlm_folder(family)
     with pytest.raises(ImportError):
@@ -131,7 +131,7 @@ def test_a_missing_image_processor_backend_is_still_an_error(vlm_folder, monkeyp
 def test_florence2_reads_the_instruction_as_its_processor_does_and_one_page_per_prompt(vlm_folder, vlm_lora,
                                                                                       make_page):
     from deepsynth.errors import DeepSynthError
-    from deepsynth.models.vlm_prompt import prepare_pages
+    from deepsynth.models.vlm.prompt import prepare_pages
 
     model = build(vlm_folder("florence2"), vlm_lora)
     assert model.prompts.places_images and model.prompts.render(1, "Summarize.") == "Summarize."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deepsynth.models.tiny_vlm import TINY_VLM_FAMILIES
+from deepsynth.models.vlm.tiny import TINY_VLM_FAMILIES
 
 INSTRUCTIONS = ["", "Summarize briefly."]
 SUMMARIES = ["A cat sat.", "Rivers flow to the sea."]
@@ -43,8 +43,8 @@ def test_one_step_trains_lora_in_the_language_model_only(family, vlm_folder, vlm
 
 @pytest.mark.parametrize("family", TINY_VLM_FAMILIES)
 def test_loss_only_on_summary_tokens_and_prompt_equals_the_processors(family, vlm_folder, vlm_lora, documents_for):
-    from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-    from deepsynth.models.vlm_prompt import prepare_pages, processor_settings
+    from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+    from deepsynth.models.vlm.prompt import prepare_pages, processor_settings
 
     vlm_documents = documents_for(family)
     model = build(vlm_folder(family), vlm_lora)

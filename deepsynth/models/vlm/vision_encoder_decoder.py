@@ -8,7 +8,6 @@ from its start token), and `max_source_tokens` does not apply (cross-attention r
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,18 +18,8 @@ import torch.nn.functional as F
 from deepsynth.errors import DeepSynthError
 from deepsynth.lora import LoraSettings
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.document_model import IGNORE_INDEX, DocumentModel
-from deepsynth.models.page_reader import PageReading
-
-
-def is_vision_encoder_decoder(name: str) -> bool:
-    config = Path(name).expanduser() / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text()).get("model_type") == "vision-encoder-decoder"
-    except json.JSONDecodeError:
-        return False
+from deepsynth.models.builtin.document_model import IGNORE_INDEX, DocumentModel
+from deepsynth.models.builtin.page_reader import PageReading
 
 
 class EncoderPageReader:
@@ -135,7 +124,7 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
-    from deepsynth.models.decoder import check_lora_fit, default_targets
+    from deepsynth.models.builtin.decoder import check_lora_fit, default_targets
 
     if lora.is_quantized:
         raise DeepSynthError("QLoRA is not supported for VisionEncoderDecoder models; use quantization=none")

@@ -161,7 +161,7 @@ def load_from_folder(path: str | Path, lora: LoraSettings, device: str = "cpu",
 
 
 def load_tiny(lora: LoraSettings, device: str = "cpu") -> LoadedDecoder:
-    from deepsynth.models.tiny import tiny_decoder, tiny_tokenizer
+    from deepsynth.models.builtin.tiny import tiny_decoder, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     model = tiny_decoder(len(tokenizer))
@@ -176,7 +176,7 @@ def load_tiny(lora: LoraSettings, device: str = "cpu") -> LoadedDecoder:
 
 
 def load_default(lora: LoraSettings, device: str = "cpu") -> LoadedDecoder:
-    from deepsynth.models.conversion import converted_smollm2
+    from deepsynth.models.builtin.conversion import converted_smollm2
 
     folder, identity = converted_smollm2()
     model, tokenizer = load_from_folder(folder, lora, device)

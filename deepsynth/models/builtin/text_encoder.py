@@ -61,7 +61,7 @@ class InstructionEncoder(nn.Module):
 def load_text_encoder(spec: str, trainable: bool) -> InstructionEncoder:
     """The instruction encoder named by `ModelConfig.text_encoder` (not `none`)."""
     if spec == "tiny":
-        from deepsynth.models.tiny import tiny_text_encoder
+        from deepsynth.models.builtin.tiny import tiny_text_encoder
 
         encoder, tokenizer = tiny_text_encoder()
         return InstructionEncoder(encoder, tokenizer, "tiny", trainable)

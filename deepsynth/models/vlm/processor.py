@@ -96,3 +96,15 @@ def copy_processor_files(source: Path, target: Path) -> list[str]:
             shutil.copyfile(path, target / path.name)
             copied.append(path.name)
     return copied
+
+
+class ProcessorFiles:
+    """A VLM's processor, saved beside merged weights as its folder holds it (copied: one loaded
+    without its video part, `load_processor`, would lose that part's settings if saved again)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        """The base model folder."""
+
+    def save_pretrained(self, out: str) -> None:
+        copy_processor_files(self.folder, Path(out))

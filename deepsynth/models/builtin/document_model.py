@@ -13,58 +13,29 @@ Sequences are left-padded (generation appends on the right); position ids come f
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepsynth.models.builtin.page_reader import CrnnPageReader, PageReading
+from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION, PromptBuilder
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.page_reader import CrnnPageReader, PageReading
-from deepsynth.models.prompt import DEFAULT_INSTRUCTION, PromptBuilder
+from deepsynth.models.document_model_base import BASE_PARTS, IGNORE_INDEX, DocumentModelBase
 
-IGNORE_INDEX = -100
-BASE_PARTS = "__base__"
-"""Name of the untrained copy of the non-PEFT parts, used inside `disable_adapter()`."""
+__all__ = ["BASE_PARTS", "IGNORE_INDEX", "DocumentModel"]
 
 
-class DocumentModel(nn.Module):
+class DocumentModel(DocumentModelBase):
     """See the module docstring. Build it with `deepsynth.models.build_document_model`."""
 
     def __init__(self, config: ModelConfig, decoder: nn.Module, tokenizer: Any,
                  reader: CrnnPageReader, make_parts: Callable[[], nn.ModuleDict],
                  instruction_encoder: nn.Module | None, identity: dict[str, Any],
                  device: str = "cpu") -> None:
-        super().__init__()
-        self.config = config
-        self.decoder = decoder  # a peft.PeftModel
-        self.tokenizer = tokenizer
-        self.reader = reader  # frozen; not an nn.Module on purpose (never trained, never saved)
-        self.instruction_encoder = instruction_encoder
-        self.identity = identity
-        self.prompts = PromptBuilder(tokenizer)
-        self._make_parts = make_parts
-        self.parts = nn.ModuleDict({"default": make_parts()})
-        base_parts = make_parts()
-        base_parts.load_state_dict(self.parts["default"].state_dict())
-        self.parts[BASE_PARTS] = base_parts.requires_grad_(False)
-        self.active_adapter = "default"
-        self._parts_in_use = "default"
-        # The decoder was placed by its loader (a quantized model must not be moved again).
-        self.parts.to(device)
-        if instruction_encoder is not None:
-            instruction_encoder.to(device)
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def read_pages(self, pages: Sequence[Any]) -> PageReading:
-        """What the frozen reader sees in one document's pages (pure function of the pixels)."""
-        return self.reader.read_pages(pages)
-
-    def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[PageReading]:
-        """Several documents at once (lines of all of them batched together: faster)."""
-        return self.reader.read_documents(documents)
+        super().__init__(config, decoder, tokenizer, reader, make_parts, identity, PromptBuilder(tokenizer),
+                         instruction_encoder, device)
 
     # -- batching ---------------------------------------------------------------------------
 
@@ -191,67 +162,8 @@ class DocumentModel(nn.Module):
             self.train(was_training)
         return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
-    def train(self, mode: bool = True) -> "DocumentModel":
-        super().train(mode)
+    def frozen_modules(self) -> list[nn.Module]:
+        """A text encoder that does not train stays in eval mode (no dropout)."""
         if self.instruction_encoder is not None and not self.config.train_text_encoder:
-            self.instruction_encoder.eval()  # frozen parts stay in eval mode (no dropout)
-        return self
-
-    # -- adapters ---------------------------------------------------------------------------
-
-    def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Optimizer groups: LoRA (and a trained text encoder) at `lr`, projections at
-        `lr * config.projection_lr_scale`. Empty groups are left out."""
-        adapter, projections = [], []
-        for name, parameter in self.named_parameters():
-            if parameter.requires_grad:
-                (projections if name.startswith("parts.") else adapter).append(parameter)
-        groups = [{"name": "adapter", "params": adapter, "lr": lr},
-                  {"name": "projection", "params": projections, "lr": lr * self.config.projection_lr_scale}]
-        return [group for group in groups if group["params"]]
-
-    def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Every trainable tensor by parameter name (for checkpoints and resume)."""
-        return {name: p.detach().clone() for name, p in self.named_parameters() if p.requires_grad}
-
-    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
-        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
-        if missing or unexpected:
-            raise ValueError(f"trainable state mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value)
-
-    def save_adapter(self, folder, extra: dict[str, Any] | None = None):
-        """Write the active adapter as vanilla PEFT files + projection.safetensors +
-        deepsynth_model.json into `folder`, atomically. Returns the folder's Path."""
-        from deepsynth.models.adapters import save_adapter
-
-        return save_adapter(self, folder, extra or {})
-
-    def load_adapter(self, folder, adapter_name: str) -> None:
-        """Load a saved adapter next to the others (inactive until `set_adapter`)."""
-        from deepsynth.models.adapters import load_adapter
-
-        load_adapter(self, folder, adapter_name)
-
-    def set_adapter(self, adapter_name: str) -> None:
-        if adapter_name not in self.parts or adapter_name == BASE_PARTS:
-            raise KeyError(f"no adapter named {adapter_name!r}; loaded: {self.adapter_names()}")
-        self.decoder.set_adapter(adapter_name)
-        self.active_adapter = self._parts_in_use = adapter_name
-
-    def adapter_names(self) -> list[str]:
-        return [name for name in self.parts if name != BASE_PARTS]
-
-    @contextlib.contextmanager
-    def disable_adapter(self) -> Iterator[None]:
-        """The untouched base inside the block: LoRA off and projections at their initial weights."""
-        previous = self._parts_in_use
-        self._parts_in_use = BASE_PARTS
-        try:
-            with self.decoder.disable_adapter():
-                yield
-        finally:
-            self._parts_in_use = previous
+            return [self.instruction_encoder]
+        return []

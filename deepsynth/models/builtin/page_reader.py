@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deepsynth.models.crnn import (
+from deepsynth.models.builtin.crnn import (
     ENGLISH_G2_CHARACTERS, LINE_HEIGHT, Crnn, columns_for_width, ctc_greedy_decode)
-from deepsynth.models.lines import find_lines, line_tensor
+from deepsynth.models.builtin.lines import find_lines, line_tensor
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class CrnnPageReader:
                  max_batch_pixels: int = 64 * 2600 * 16, characters: str = ENGLISH_G2_CHARACTERS,
                  line_height: int = LINE_HEIGHT, width_scale: float = 1.0, margin: float = 0.25,
                  precision: str = "float32") -> None:
-        from deepsynth.models.reader_int8 import int8_available, quantize_crnn
+        from deepsynth.models.builtin.reader_int8 import int8_available, quantize_crnn
 
         crnn = crnn.eval().requires_grad_(False)
         self.head = crnn.Prediction  # the CTC head stays float32 (soft-character projection init)
@@ -83,7 +83,7 @@ class CrnnPageReader:
         if self.precision == "int8":
             import PIL
 
-            from deepsynth.models.reader_int8 import CALIBRATION_VERSION
+            from deepsynth.models.builtin.reader_int8 import CALIBRATION_VERSION
 
             identity.update(calibration=CALIBRATION_VERSION, pillow=PIL.__version__)
         return identity

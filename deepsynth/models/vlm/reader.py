@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import torch
 
 from deepsynth.errors import DeepSynthError
-from deepsynth.models.vlm_prompt import RESOLUTION_RULE, VlmPrompt, prepare_pages, processor_settings
+from deepsynth.models.vlm.prompt import RESOLUTION_RULE, VlmPrompt, prepare_pages, processor_settings
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from deepsynth.models.crnn import Crnn
-from deepsynth.models.lines import line_tensor
+from deepsynth.models.builtin.crnn import Crnn
+from deepsynth.models.builtin.lines import line_tensor
 
 CALIBRATION_TEXTS = (
     "The quick brown fox jumps over the lazy dog 0123456789.",

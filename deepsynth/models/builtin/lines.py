@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from deepsynth.models.crnn import LINE_HEIGHT
+from deepsynth.models.builtin.crnn import LINE_HEIGHT
 
 INK_THRESHOLD = 160
 """A pixel darker than this (0-255) is ink."""

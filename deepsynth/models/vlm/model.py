@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepsynth.models.config import ModelConfig
-from deepsynth.models.document_model import BASE_PARTS, IGNORE_INDEX, DocumentModel
-from deepsynth.models.prompt import DEFAULT_INSTRUCTION
-from deepsynth.models.vlm_reader import VlmPageReader, VlmReading, accepts_precomputed
+from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
+from deepsynth.models.document_model_base import IGNORE_INDEX, DocumentModelBase
+from deepsynth.models.vlm.reader import VlmPageReader, VlmReading, accepts_precomputed
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +33,15 @@ def _inner(model: Any) -> Any:
     return getattr(model, model.base_model_prefix, model)
 
 
-class VlmDocumentModel(DocumentModel):
-    """DocumentModel API over an image-text-to-text model (`self.decoder` is its PeftModel)."""
+class VlmDocumentModel(DocumentModelBase):
+    """The DocumentModel API over an image-text-to-text model (`self.decoder` is its PeftModel)."""
 
     def __init__(self, config: ModelConfig, decoder: nn.Module, processor: Any, reader: VlmPageReader,
                  identity: dict[str, Any], tower: nn.Module | None) -> None:
-        nn.Module.__init__(self)
-        self.config = config
-        self.decoder = decoder
+        # No DeepSynth-made parts (`nn.ModuleDict` makes empty ones): the projector trains through PEFT.
+        super().__init__(config, decoder, processor.tokenizer, reader, nn.ModuleDict, identity, reader.prompt)
         self.processor = processor
-        self.tokenizer = processor.tokenizer
-        self.reader = reader
-        self.prompts = reader.prompt
-        self.instruction_encoder = None
-        self.identity = identity
         self.tower = tower
-        self._make_parts = nn.ModuleDict  # no DeepSynth-made parts: the projector trains through PEFT
-        self.parts = nn.ModuleDict({"default": nn.ModuleDict(), BASE_PARTS: nn.ModuleDict()})
-        self.active_adapter = "default"
-        self._parts_in_use = "default"
         self.precomputed = accepts_precomputed(decoder.get_base_model())
 
     @property
@@ -209,13 +199,13 @@ class VlmDocumentModel(DocumentModel):
 
     def save_adapter(self, folder, extra: dict[str, Any] | None = None):
         """As every DocumentModel, then the LoRA tensors renamed where vanilla PEFT would otherwise
-        load them onto nothing (`vlm_checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
+        load them onto nothing (`vlm.checkpoint_names`; DeepSeek-OCR-2), the file replaced atomically."""
         import os
 
         from safetensors.torch import load_file, save_file
 
         from deepsynth.adapter_format.files import ADAPTER_WEIGHTS
-        from deepsynth.models.vlm_checkpoint_names import loadable_state
+        from deepsynth.models.vlm.checkpoint_names import loadable_state
 
         saved = super().save_adapter(folder, extra)
         path = saved / ADAPTER_WEIGHTS
@@ -227,14 +217,6 @@ class VlmDocumentModel(DocumentModel):
             os.replace(partial, path)
         return saved
 
-    def train(self, mode: bool = True) -> "VlmDocumentModel":
-        nn.Module.train(self, mode)
-        if self.tower is not None:
-            self.tower.eval()  # frozen: no dropout, ever
-        return self
-
-    def read_pages(self, pages: Sequence[Any]) -> VlmReading:
-        return self.reader.read_pages(pages)
-
-    def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
-        return self.reader.read_documents(documents)
+    def frozen_modules(self) -> list[nn.Module]:
+        """The vision tower: frozen, no dropout, ever."""
+        return [self.tower] if self.tower is not None else []

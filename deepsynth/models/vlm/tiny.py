@@ -7,14 +7,16 @@ parameters); the processor is the family's own class around the family's image p
 small size and a byte-level BPE trained in-process with `tokenizers`, carrying the family's special
 tokens and a chat template with its image placeholder.
 
-Sizes agree by construction (the image tokens a processor inserts == the features the tower yields):
-- deepseek_ocr2: the tower always yields 144 queries for an input whose SAM grid, after the /4
+The recipe follows the family's tower design and its sizes come from the family table
+(`families.FAMILIES[model_type].tiny`). Sizes agree by construction (the image tokens a processor
+inserts == the features the tower yields):
+- sam_query_encoder: the tower always yields 144 queries for an input whose SAM grid, after the /4
   neck, has <= 144 cells (the "768" queries), so the processor counts ceil(side / (patch_size *
   downsample_ratio))^2 = 144 per view: side 96 with patch_size 8 x downsample_ratio 1;
-- idefics3 / smolvlm: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4 (smolvlm
-  with SmolVLMProcessor and SmolVLMImageProcessor, as SmolVLM2 checkpoints ship; idefics3 with its own);
-- qwen2_vl / qwen2_5_vl: tokens = grid_h * grid_w / merge_size^2, as the processor computes them;
-- florence2: image_seq_length = (side / 32)^2 + 1 (DaViT strides 4x2x2x2, plus the projector's pooled
+- siglip_pixel_shuffle: image_seq_len = (tile / patch)^2 / scale_factor^2 = (32 / 8)^2 / 4 = 4 (with the
+  processor and image processor classes the table names, as the family's checkpoints ship);
+- merger_vit / windowed_merger_vit: tokens = grid_h * grid_w / merge_size^2, as the processor computes them;
+- davit_bart: image_seq_length = (side / 32)^2 + 1 (DaViT strides 4x2x2x2, plus the projector's pooled
   token): 10 for side 96.
 """
 
@@ -24,8 +26,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from deepsynth.models.vlm.families import FAMILIES, FamilyFacts
+
 TINY_VLM_SEED = 4321
-TINY_VLM_FAMILIES = ("deepseek_ocr2", "idefics3", "smolvlm", "qwen2_vl", "qwen2_5_vl", "florence2")
+TINY_VLM_FAMILIES = tuple(FAMILIES)
+"""The model_types a tiny folder can be built for (every family of `families.FAMILIES`)."""
 
 _CORPUS = (
     "Summarize the document in one or two sentences. The quick brown fox jumps over the lazy dog. "
@@ -71,7 +76,7 @@ def _chat_template(turn_open: str, turn_close: str, image: str, assistant_open: 
     )
 
 
-def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
+def _sam_query_encoder(facts: FamilyFacts, folder: Path, image_size: int, width: int = 64) -> None:
     from transformers import AutoConfig, DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor
 
     tokens = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<image>", "<|User|>", "<|Assistant|>"]
@@ -86,7 +91,7 @@ def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
                                       chat_template=tokenizer.chat_template, patch_size=image_size // 12,
                                       downsample_ratio=1)
     config = AutoConfig.for_model(
-        "deepseek_ocr2", image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        facts.model_type, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
                          max_position_embeddings=4096,
@@ -103,81 +108,76 @@ def _deepseek_ocr2(folder: Path, image_size: int, width: int = 64) -> None:
     _save(folder, config, processor)
 
 
-def _idefics3_like(family: str) -> Callable[[Path, int], None]:
-    def build(folder: Path, image_size: int) -> None:
-        from transformers import AutoConfig, Idefics3ImageProcessorPil, Idefics3Processor, SmolVLMImageProcessorPil
+def _siglip_pixel_shuffle(facts: FamilyFacts, folder: Path, image_size: int) -> None:
+    import transformers
+    from transformers import AutoConfig
 
-        rows = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
-        tokens = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
-                  "<global-img>", *rows]
-        tokenizer = _fast_tokenizer(tokens, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-                                    pad_token="<|endoftext|>")
-        tokenizer.chat_template = _chat_template(
-            "<|im_start|>ROLE:", "<end_of_utterance>\n", "<image>", "<|im_start|>Assistant:",
-            {"user": "User", "assistant": "Assistant", "system": "System"})
-        tile, patch, scale = image_size, 8, 2
-        image_seq_len = (tile // patch) ** 2 // scale ** 2
-        image_class = SmolVLMImageProcessorPil if family == "smolvlm" else Idefics3ImageProcessorPil
-        image_processor = image_class(size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile})
-        config = AutoConfig.for_model(
-            family, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=scale,
-            text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                             max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id,
-                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                             initializer_range=0.2),
-            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                               image_size=tile, patch_size=patch))
-        if family == "idefics3":
-            _save(folder, config, Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
-                                                    image_seq_len=image_seq_len,
-                                                    chat_template=tokenizer.chat_template))
-        else:  # SmolVLM2 checkpoints name SmolVLMProcessor, whose video part needs torchvision
-            _save_processor_files(folder, config, tokenizer, image_processor, "SmolVLMProcessor",
-                                  image_seq_len=image_seq_len)
-
-    return build
-
-
-def _qwen_vl(family: str) -> Callable[[Path, int], None]:
-    def build(folder: Path, image_size: int) -> None:
-        from transformers import AutoConfig, Qwen2VLImageProcessorPil
-
-        tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|image_pad|>", "<|video_pad|>"]
-        tokenizer = _fast_tokenizer(tokens, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-        tokenizer.chat_template = _chat_template(
-            "<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>",
-            "<|im_start|>assistant\n", {"user": "user", "assistant": "assistant", "system": "system"})
-        patch, merge = 14, 2
-        side = patch * merge
-        image_processor = Qwen2VLImageProcessorPil(
-            size={"shortest_edge": side * side, "longest_edge": side * side * max(1, image_size // side) ** 2},
-            patch_size=patch, merge_size=merge, temporal_patch_size=2)
-        ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
-            ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-            ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-        vision = dict(depth=1, num_heads=2, patch_size=patch, spatial_merge_size=merge, temporal_patch_size=2)
-        if family == "qwen2_vl":
-            vision.update(embed_dim=32, hidden_size=64, mlp_ratio=2)
-        else:
-            vision.update(hidden_size=32, intermediate_size=64, out_hidden_size=64, fullatt_block_indexes=[0],
-                          window_size=56)
-        config = AutoConfig.for_model(
-            family, **ids, vision_config=vision,
-            text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                             initializer_range=0.2, eos_token_id=tokenizer.eos_token_id,
-                             pad_token_id=tokenizer.pad_token_id,
-                             rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                              "mrope_section": [2, 3, 3]}))
-        processor_class = "Qwen2_5_VLProcessor" if family == "qwen2_5_vl" else "Qwen2VLProcessor"
-        _save_processor_files(folder, config, tokenizer, image_processor, processor_class)
-
-    return build
+    rows = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+    tokens = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
+              "<global-img>", *rows]
+    tokenizer = _fast_tokenizer(tokens, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
+                                pad_token="<|endoftext|>")
+    tokenizer.chat_template = _chat_template(
+        "<|im_start|>ROLE:", "<end_of_utterance>\n", "<image>", "<|im_start|>Assistant:",
+        {"user": "User", "assistant": "Assistant", "system": "System"})
+    tile, patch, scale = image_size, 8, 2
+    image_seq_len = (tile // patch) ** 2 // scale ** 2
+    settings = facts.tiny.settings
+    image_class = getattr(transformers, settings["image_processor"])
+    image_processor = image_class(size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile})
+    config = AutoConfig.for_model(
+        facts.model_type, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=scale,
+        text_config=dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         initializer_range=0.2),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=tile, patch_size=patch))
+    if settings["processor_in_full"]:
+        processor_class = getattr(transformers, settings["processor"])
+        _save(folder, config, processor_class(image_processor=image_processor, tokenizer=tokenizer,
+                                              image_seq_len=image_seq_len, chat_template=tokenizer.chat_template))
+    else:  # a processor whose video part needs torchvision: its files, part by part
+        _save_processor_files(folder, config, tokenizer, image_processor, settings["processor"],
+                              image_seq_len=image_seq_len)
 
 
-def _florence2(folder: Path, image_size: int) -> None:
+def _merger_vit(facts: FamilyFacts, folder: Path, image_size: int) -> None:
+    from transformers import AutoConfig, Qwen2VLImageProcessorPil
+
+    tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+              "<|image_pad|>", "<|video_pad|>"]
+    tokenizer = _fast_tokenizer(tokens, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = _chat_template(
+        "<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>",
+        "<|im_start|>assistant\n", {"user": "user", "assistant": "assistant", "system": "system"})
+    patch, merge = 14, 2
+    side = patch * merge
+    image_processor = Qwen2VLImageProcessorPil(
+        size={"shortest_edge": side * side, "longest_edge": side * side * max(1, image_size // side) ** 2},
+        patch_size=patch, merge_size=merge, temporal_patch_size=2)
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+    vision = dict(depth=1, num_heads=2, patch_size=patch, spatial_merge_size=merge, temporal_patch_size=2)
+    if facts.design == "merger_vit":
+        vision.update(embed_dim=32, hidden_size=64, mlp_ratio=2)
+    else:
+        vision.update(hidden_size=32, intermediate_size=64, out_hidden_size=64, fullatt_block_indexes=[0],
+                      window_size=56)
+    config = AutoConfig.for_model(
+        facts.model_type, **ids, vision_config=vision,
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         initializer_range=0.2, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                          "mrope_section": [2, 3, 3]}))
+    _save_processor_files(folder, config, tokenizer, image_processor, facts.tiny.settings["processor"])
+
+
+def _davit_bart(facts: FamilyFacts, folder: Path, image_size: int) -> None:
     from transformers import AutoConfig, CLIPImageProcessorPil, Florence2Processor
 
     tokens = ["<s>", "<pad>", "</s>", "<unk>", "<image>"]
@@ -190,7 +190,7 @@ def _florence2(folder: Path, image_size: int) -> None:
     ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                pad_token_id=tokenizer.pad_token_id)
     config = AutoConfig.for_model(
-        "florence2", image_token_id=tokenizer.image_token_id,
+        facts.model_type, image_token_id=tokenizer.image_token_id,
         text_config=dict(vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2,
                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
                          max_position_embeddings=256, decoder_start_token_id=tokenizer.eos_token_id,
@@ -201,23 +201,20 @@ def _florence2(folder: Path, image_size: int) -> None:
     _save(folder, config, processor)
 
 
-_BUILDERS: dict[str, Callable[[Path, int], None]] = {
-    "deepseek_ocr2": _deepseek_ocr2,
-    "idefics3": _idefics3_like("idefics3"),
-    "smolvlm": _idefics3_like("smolvlm"),
-    "qwen2_vl": _qwen_vl("qwen2_vl"),
-    "qwen2_5_vl": _qwen_vl("qwen2_5_vl"),
-    "florence2": _florence2,
+_RECIPES: dict[str, Callable[..., None]] = {
+    "sam_query_encoder": _sam_query_encoder,
+    "siglip_pixel_shuffle": _siglip_pixel_shuffle,
+    "merger_vit": _merger_vit,
+    "windowed_merger_vit": _merger_vit,
+    "davit_bart": _davit_bart,
 }
-DEFAULT_IMAGE_SIZES = {"deepseek_ocr2": 96, "idefics3": 32, "smolvlm": 32, "qwen2_vl": 56, "qwen2_5_vl": 56,
-                       "florence2": 96}
-"""Per family: the processor's view side in pixels (deepseek_ocr2: 89..96 keeps 144 tokens a view)."""
+"""Tower design (`families.DESIGNS`) -> the recipe that builds a tiny model of it."""
 
 
 def _save(folder: Path, config: Any, processor: Any) -> None:
     from transformers import AutoModelForImageTextToText
 
-    from deepsynth.models.tiny import seeded
+    from deepsynth.models.builtin.tiny import seeded
 
     with seeded(TINY_VLM_SEED):
         model = AutoModelForImageTextToText.from_config(config)
@@ -240,15 +237,16 @@ def _save_processor_files(folder: Path, config: Any, tokenizer: Any, image_proce
 
 
 def build_tiny_vlm(family: str, folder: str | Path, image_size: int | None = None, width: int | None = None) -> Path:
-    """Write a tiny random VLM of `family` (one of TINY_VLM_FAMILIES) with its processor into
-    `folder` (created); the same weights in every process. Returns the folder. `width`
-    (deepseek_ocr2 only): the language model's hidden size (64), the towers scaled alike."""
-    if family not in _BUILDERS:
+    """Write a tiny random VLM of `family` (a model_type of TINY_VLM_FAMILIES) with its processor
+    into `folder` (created); the same weights in every process. Returns the folder. `width`
+    (the sam_query_encoder design only): the language model's hidden size (64), the towers scaled alike."""
+    if family not in FAMILIES:
         raise ValueError(f"no tiny VLM for {family!r}; families: {', '.join(TINY_VLM_FAMILIES)}")
+    facts = FAMILIES[family]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if width is not None and family != "deepseek_ocr2":
-        raise ValueError("width applies to deepseek_ocr2 only")
+    if width is not None and facts.design != "sam_query_encoder":
+        raise ValueError(f"width applies to the sam_query_encoder design only, not {family}'s {facts.design}")
     extra = {"width": width} if width is not None else {}
-    _BUILDERS[family](folder, image_size or DEFAULT_IMAGE_SIZES[family], **extra)
+    _RECIPES[facts.design](facts, folder, image_size or facts.tiny.image_size, **extra)
     return folder

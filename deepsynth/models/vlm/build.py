@@ -1,6 +1,6 @@
 """Loading a vision-language model folder for fine-tuning: weights, processor, what trains.
 
-- `AutoModelForImageTextToText` + the folder's processor (the family's own classes; `vlm_processor`
+- `AutoModelForImageTextToText` + the folder's processor (the family's own classes; `vlm.processor`
   leaves out a video part whose backend is missing). Decoder-only VLMs become `VlmDocumentModel`s,
   encoder-decoder ones (Florence-2) `VlmSeq2SeqModel`s; the "language model" is what `get_decoder()`
   returns (Florence-2: the whole BART encoder-decoder, so LoRA reaches encoder and decoder).
@@ -8,11 +8,13 @@
   tower, the projector and the LM head stay in 16 bits (`llm_int8_skip_modules`).
 - Frozen: everything but LoRA. LoRA goes on the language model's linear layers, chosen by module
   path (a suffix such as `q_proj` also names attention inside some vision towers): the family's
-  default suffixes (`decoder.default_targets` on the text config), restricted to modules under
+  default suffixes (`builtin.decoder.default_targets` on the text config), restricted to modules under
   the language model, as a regex. `lora.target_modules`, when given, is PEFT's `target_modules`
   exactly (a suffix matches everywhere, the tower included, as in PEFT).
 - `train_projector`: the projector (multi-modal projector / connector / merger) trains in full,
-  through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way).
+  through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way). Where the projector
+  and the tower sit: the family table (`vlm.families`) for the families it lists, else a search by
+  module name (`projector_and_tower`).
 - Gradient checkpointing on CUDA only (it trades ~30% time for memory; CPU memory is ample).
 """
 
@@ -50,8 +52,25 @@ def submodule_path(model: Any, names: tuple[str, ...], outside: str) -> str | No
     return min(found, key=len) if found else None
 
 
+def projector_and_tower(model: Any, lm_path: str) -> tuple[str | None, str | None]:
+    """Module paths of the projector and the vision tower: the family table's (`families`) for a
+    family it lists, else the shortest module named like one (`PROJECTOR_NAMES`, `TOWER_NAMES`)
+    outside the language model. A table path the model lacks is an error, not a guess."""
+    from deepsynth.models.vlm.families import family_facts
+
+    facts = family_facts(str(getattr(model.config, "model_type", "")))
+    if facts is None:
+        return submodule_path(model, PROJECTOR_NAMES, lm_path), submodule_path(model, TOWER_NAMES, lm_path)
+    names = {name for name, _ in model.named_modules()}
+    missing = [path for path in (facts.projector, facts.tower) if path not in names]
+    if missing:
+        raise DeepSynthError(f"{type(model).__name__} has no module {', '.join(missing)}, where the family table "
+                             f"(deepsynth/models/vlm/families.py) says {facts.display_name} keeps it")
+    return facts.projector, facts.tower
+
+
 def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
                    if name.startswith(lm_path + ".") and _linear_dims(module) is not None})
@@ -60,7 +79,7 @@ def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
 def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str]:
     """PEFT `target_modules`: the user's list as given, else a regex over the language model."""
     from deepsynth.configuration import Problems
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     if lora.target_modules:
         names = [name for name, module in model.named_modules() if _linear_dims(module) is not None]
@@ -79,7 +98,7 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str
 
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TABLE
 
-    from deepsynth.models.decoder import FAMILY_TARGETS
+    from deepsynth.models.builtin.decoder import FAMILY_TARGETS
 
     text_type = getattr(model.config.get_text_config(), "model_type", "")
     leaves = tuple(FAMILY_TARGETS.get(text_type) or PEFT_TABLE.get(text_type) or ())
@@ -97,7 +116,7 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str
 
 def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
     from deepsynth.configuration import Problems
-    from deepsynth.models.decoder import _linear_dims
+    from deepsynth.models.builtin.decoder import _linear_dims
 
     dims = []
     for name, module in model.named_modules():
@@ -119,8 +138,8 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from deepsynth.models.decoder import _weights_dtype, quantization_config
-    from deepsynth.models.vlm_processor import load_processor
+    from deepsynth.models.builtin.decoder import _weights_dtype, quantization_config
+    from deepsynth.models.vlm.processor import load_processor
 
     kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
     quant = quantization_config(lora)
@@ -151,13 +170,25 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     return model, processor
 
 
+def meta_skeleton(folder: str):
+    """The image-text-to-text model of `folder` built from its config.json on the meta device
+    (every module and shape, no weights read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        return AutoModelForImageTextToText.from_config(config)
+
+
 def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     """A `VlmDocumentModel` with a fresh LoRA adapter `default` on the language model."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from deepsynth.models.vlm import VlmDocumentModel
-    from deepsynth.models.vlm_seq2seq import VlmSeq2SeqModel
-    from deepsynth.models.vlm_reader import VlmPageReader, accepts_precomputed
+    from deepsynth.models.kinds import IMAGE_TEXT_TO_TEXT
+    from deepsynth.models.vlm.model import VlmDocumentModel
+    from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
+    from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
         raise DeepSynthError("a vision-language model reads the instruction itself: set text_encoder=none")
@@ -166,10 +197,9 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     lm_path = language_model_path(model)
     targets = lora_targets(model, lora, lm_path)
     _check_rank(model, targets, lora.rank)
-    projector = submodule_path(model, PROJECTOR_NAMES, lm_path)
+    projector, tower_path = projector_and_tower(model, lm_path)
     if config.train_projector and projector is None:
         raise DeepSynthError(f"train_projector: no projector ({', '.join(PROJECTOR_NAMES)}) in {path}")
-    tower_path = submodule_path(model, TOWER_NAMES, lm_path)
     model.requires_grad_(False)
     cuda = str(device).startswith("cuda")
     if lora.is_quantized:
@@ -192,7 +222,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
     reader = VlmPageReader(base, processor, path, cache_features)
     tower = base.get_submodule(tower_path) if tower_path else None
-    identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": "vlm",
+    identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel

@@ -66,7 +66,7 @@ def convert(gguf: Path, target: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from deepsynth.models.crnn import file_sha256
+    from deepsynth.models.builtin.crnn import file_sha256
 
     started = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

@@ -20,7 +20,7 @@ import logging
 from functools import lru_cache
 from typing import Any, Sequence
 
-from deepsynth.models.prompt import DEFAULT_INSTRUCTION
+from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class VlmPrompt:
             return self.image_token * pages + "\n" + instruction
         # The tokenizer renders the processor's template exactly as the processor's own
         # apply_chat_template does (same special tokens), without reading its video settings
-        # (SmolVLM's does, and its video processor may be left out: `vlm_processor`).
+        # (SmolVLM's does, and its video processor may be left out: `vlm.processor`).
         return self.tokenizer.apply_chat_template(self.messages(pages, instruction), chat_template=self.template,
                                                   tokenize=False, add_generation_prompt=True)
 

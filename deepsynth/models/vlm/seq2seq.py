@@ -21,9 +21,9 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from deepsynth.models.document_model import IGNORE_INDEX
-from deepsynth.models.vlm import VlmDocumentModel, _inner
-from deepsynth.models.vlm_reader import VlmReading
+from deepsynth.models.builtin.document_model import IGNORE_INDEX
+from deepsynth.models.vlm.model import VlmDocumentModel, _inner
+from deepsynth.models.vlm.reader import VlmReading
 
 
 class VlmSeq2SeqModel(VlmDocumentModel):
