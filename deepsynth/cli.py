@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from deepsynth import paths
 from deepsynth.errors import DeepSynthError
 
 # verb -> module implementing it (HELP, add_arguments, run)
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        paths.apply_umask()  # before anything is created: workspaces, stores and logs are private
         return int(args.handler(args) or 0)
     except DeepSynthError as error:
         print(f"deepsynth {args.command}: error: {error}", file=sys.stderr)

@@ -70,6 +70,9 @@ def build(args: argparse.Namespace):
     from deepsynth.estimate.builtin import load_architecture, workload_image_tokens
     from deepsynth.lora import preset
 
+    from deepsynth.model_folder_check import check_model_folders
+
+    check_model_folders({"name": args.model})  # a clear message, not a traceback from transformers
     arch = load_architecture(args.model, args.vision_interface, train_projector=args.train_projector)
     lora_values = lora_flags().typed(args)
     if lora_values.get("quantization") in ("nf4", "fp4"):

@@ -19,6 +19,14 @@ outside the package are read, or that the network is reached; `safe_import.valid
   honours, and a package should not carry instructions nobody checked. A sender on a newer
   DeepSynth exports again with the receiver's version, or the receiver upgrades.
 Every problem is listed in one `PackageRefused`.
+
+The same card is checked wherever an adapter is LOADED from (`check_loaded_card`: `deepsynth infer`
+with a folder, run id or registry version, the playground, which runs `infer`, and `export --merge`),
+since a teammate's run on a shared tracking server is someone else's card too. There, paths name
+this machine's own folders (checked by `deepsynth.model_folder_check` for remote code and links
+out) and the card's `trust_remote_code` is ignored (the local user's flag decides); URLs, unknown
+fields and invalid values are refused, and a hub id is read from the local Hugging Face cache only
+(`hub_offline`) unless the user adds `--allow-download`.
 """
 
 from __future__ import annotations
@@ -52,9 +60,18 @@ def location_kind(value: str) -> str:
     return "a path relative to the working directory, outside the package"
 
 
+def is_hub_id(value: str) -> bool:
+    """Whether a card's model name would be looked up on the Hugging Face hub (no such local path)."""
+    from pathlib import Path
+
+    return (bool(_HUB_ID.match(value)) and not value.startswith(".") and not _URL.match(value)
+            and not Path(value).expanduser().exists())
+
+
 def _check_location(field: str, value: Any, built_in: Collection[str], allowed: Collection[str],
-                    problems: list[str], case_insensitive: bool = False) -> None:
-    """Add a problem unless `value` is a built-in name or a location the user allowed."""
+                    problems: list[str], case_insensitive: bool = False, loading: bool = False) -> None:
+    """Add a problem unless `value` is a built-in name or a location the user allowed (when
+    `loading`: any path or hub id on this machine; never a URL)."""
     if not isinstance(value, str) or not value:
         problems.append(f"{field}: must be a non-empty string, got {value!r}")
         return
@@ -64,7 +81,7 @@ def _check_location(field: str, value: Any, built_in: Collection[str], allowed: 
     if kind == "a URL":
         problems.append(f"{field}: {value!r} is a URL; a package never makes DeepSynth download anything")
         return
-    if value in allowed:
+    if value in allowed or loading:
         return
     problems.append(f"{field}: {value!r} is {kind}; a package does not choose which files DeepSynth "
                     f"reads (if you trust it, import again with {ALLOW_FLAG} {value!r})")
@@ -77,8 +94,9 @@ def _unknown(fields: Any, known: Collection[str], where: str, problems: list[str
                         "does not know what they do)")
 
 
-def card_problems(card: Any, allowed_locations: Collection[str] = ()) -> list[str]:
-    """Every reason to refuse a card (empty list: the card may be imported)."""
+def card_problems(card: Any, allowed_locations: Collection[str] = (), loading: bool = False) -> list[str]:
+    """Every reason to refuse a card (empty list: the card may be imported). `loading`: the rules
+    for an adapter loaded where it is (see the module docstring), not imported."""
     import dataclasses
 
     from deepsynth.configuration import ConfigError, from_dict
@@ -97,13 +115,14 @@ def card_problems(card: Any, allowed_locations: Collection[str] = ()) -> list[st
     else:
         before = len(problems)
         _unknown(model, {f.name for f in dataclasses.fields(ModelConfig)}, "model_config: ", problems)
-        if model.get("trust_remote_code") is not False and "trust_remote_code" in model:
+        if not loading and model.get("trust_remote_code") is not False and "trust_remote_code" in model:
             problems.append(f"model_config.trust_remote_code: {model['trust_remote_code']!r} would run the Python "
                             "code of the base model's folder; a package never turns it on (only you do, with "
                             "`deepsynth infer --trust-remote-code`)")
-        _check_location("model_config.name", model.get("name", "default"), BUILT_IN_MODELS, allowed, problems)
+        _check_location("model_config.name", model.get("name", "default"), BUILT_IN_MODELS, allowed, problems,
+                        loading=loading)
         _check_location("model_config.text_encoder", model.get("text_encoder", "none"), TEXT_ENCODERS,
-                        allowed, problems)
+                        allowed, problems, loading=loading)
         if len(problems) == before:  # the config's own checks, once it asks for nothing refused
             try:
                 from_dict(ModelConfig, {**model, "trust_remote_code": False})
@@ -116,12 +135,12 @@ def card_problems(card: Any, allowed_locations: Collection[str] = ()) -> list[st
         before = len(problems)
         _unknown(render, {f.name for f in dataclasses.fields(RenderConfig)}, "render: ", problems)
         _check_location("render.font", render.get("font", RenderConfig.font), NAMED_FONTS, allowed,
-                        problems, case_insensitive=True)
+                        problems, case_insensitive=True, loading=loading)
         fallbacks = render.get("fallback_fonts", ())
         if not isinstance(fallbacks, (list, tuple)):
             problems.append(f"render.fallback_fonts: must be a list of font files, got {fallbacks!r}")
         for index, font in enumerate(fallbacks if isinstance(fallbacks, (list, tuple)) else ()):
-            _check_location(f"render.fallback_fonts[{index}]", font, (), allowed, problems)
+            _check_location(f"render.fallback_fonts[{index}]", font, (), allowed, problems, loading=loading)
         if len(problems) == before:
             try:
                 from_dict(RenderConfig, dict(render))
@@ -137,3 +156,14 @@ def check_card(card: Any, allowed_locations: Collection[str] = ()) -> None:
     if problems:
         raise PackageRefused(f"{MODEL_CARD} asks for what a package may not decide:\n"
                              + "\n".join(f"  - {problem}" for problem in problems))
+
+
+def check_loaded_card(card: Any, where: str) -> None:
+    """Refuse (`InputError`, every problem) the card of an adapter about to be loaded where it is:
+    the rules of `card_problems(loading=True)`; `where` names the adapter folder."""
+    from deepsynth.errors import InputError
+
+    problems = card_problems(card, loading=True)
+    if problems:
+        raise InputError(f"{where}/{MODEL_CARD} asks for what an adapter may not decide:\n"
+                         + "\n".join(f"  - {problem}" for problem in problems))

@@ -81,6 +81,8 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     from deepsynth.configuration import from_dict
     from deepsynth.lora import QUANTIZATIONS, LoraSettings
     from deepsynth.adapter_format.files import read_model_card
+    from deepsynth.export.card_check import check_loaded_card
+    from deepsynth.hub_offline import base_loading
     from deepsynth.models.config import ModelConfig
 
     if dtype not in MERGE_DTYPES:
@@ -88,9 +90,11 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     if quantization not in QUANTIZATIONS:
         raise InputError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     card = read_model_card(adapter_dir)
+    check_loaded_card(card, str(adapter_dir))  # the rules of any adapter loaded where it is
     config = from_dict(ModelConfig, {**card["model_config"], "trust_remote_code": trust_remote_code})
     lora = LoraSettings(quantization=quantization, compute_dtype="float32")
-    base, tokenizer, saver = _load_base(config, lora, device)
+    with base_loading(config, str(adapter_dir)):  # folders checked; a hub id only from the local cache
+        base, tokenizer, saver = _load_base(config, lora, device)
     if quantization != "none":
         base = base.dequantize()  # bnb blocks -> dense weights, exactly what training saw
     model = PeftModel.from_pretrained(base.float().eval(), str(adapter_dir), is_trainable=False)

@@ -6,7 +6,9 @@ renamed into place, so a refused or interrupted import leaves nothing behind. Wh
 why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes):
 - paths that leave the package: `..`, absolute paths, drive letters, backslashes, control chars;
 - symlinks and other special entries (the Unix mode in the ZIP's external attributes), encryption;
-- duplicate names (also case-insensitively: they collide on macOS/Windows filesystems);
+- duplicate names (also case-insensitively and after Unicode normalization: they collide on
+  macOS/Windows filesystems, or look the same), and names with control or invisible formatting
+  characters (bidirectional overrides) or look-alikes (fullwidth letters: not in NFKC form);
 - more than `max_entries` entries, more than `max_unpacked_bytes` in all, and entries that inflate
   more than `max_ratio` times (a zip bomb is detected from the directory, before inflating);
 - any file type but safetensors, JSON and text; pickle formats (.bin/.pt/.pkl...) are named;
@@ -16,7 +18,10 @@ why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes
 - a `deepsynth_model.json` that asks for what a package may not decide (`card_check`): remote code
   (`trust_remote_code`), a base model, text encoder or font outside the package (a path or hub id,
   unless the user allows that exact value; a URL never), or fields this DeepSynth does not know
-  (refused, naming them, not ignored).
+  (refused, naming them, not ignored);
+- code or requirements that differ from what `deepsynth export` writes (`package_code`): the
+  README tells the receiver to run `python inference.py` and `pip install -r requirements.txt`;
+- an adapter config whose `layer_replication` would build more than `max_replicated_layers` layers.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import re
 import shutil
 import stat
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,6 +42,8 @@ from deepsynth.errors import InputError, PackageRefused
 from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SUFFIXES
 from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
 from deepsynth.export.card_check import check_card
+from deepsynth.export.package_code import check_package_code
+from deepsynth.hub_offline import base_loading
 
 MANIFEST = "manifest.json"
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
@@ -67,6 +75,9 @@ class ImportLimits:
     `deepsynth_src/deepsynth/estimate/vlm/__init__.py`)."""
     max_header_bytes: int = MAX_HEADER_BYTES
     """Largest safetensors JSON header."""
+    max_replicated_layers: int = 512
+    """Most decoder layers an adapter's `layer_replication` may build in all (PEFT copies a layer
+    per entry: 2000 ranges took 122 s and 1.08 GB to load; DeepSynth's bases have <= 40 layers)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,32 @@ def _refuse(message: str) -> PackageRefused:
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def _unicode_problem(name: str) -> str | None:
+    """Why a name could show as something it is not, else None: control and format characters
+    (bidirectional overrides, zero-width joiners) and characters that normalize to others
+    (fullwidth look-alikes, decomposed accents: NFKC changes the name)."""
+    for char in name:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp") or (category == "Zs" and char != " "):
+            kind = {"Cc": "control", "Cf": "invisible formatting (e.g. a bidirectional override)"}.get(
+                category, "invisible or unassigned")
+            return f"{kind} character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')}) in its name"
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        odd = next((c for c in name if unicodedata.normalize("NFKC", c) != c or unicodedata.combining(c)), name[0])
+        looks = ("combines with the character before it" if unicodedata.combining(odd)
+                 else f"looks like {unicodedata.normalize('NFKC', odd)!r}")
+        return (f"character U+{ord(odd):04X} ({unicodedata.name(odd, 'unnamed')}) in its name {looks} "
+                f"(not in Unicode normal form NFKC: {normal!r})")
+    return None
+
+
+def name_key(name: str) -> str:
+    """What two entry names are compared by: names equal after NFKC normalization and case folding
+    are the same file on macOS and Windows, and the same to a reader."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def check_entry_name(name: str, max_depth: int) -> PurePosixPath:
     """The package-relative path of one entry, or a refusal naming what is wrong with it."""
     if not name:
@@ -95,6 +132,9 @@ def check_entry_name(name: str, max_depth: int) -> PurePosixPath:
     bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
         raise _refuse(f"entry {name!r}: control character U+{ord(bad):04X} in its name")
+    problem = _unicode_problem(name)
+    if problem is not None:
+        raise _refuse(f"entry {ascii(name)}: {problem}")
     if "\\" in name:
         raise _refuse(f"entry {name!r}: backslash in its path (a Windows path separator)")
     if _DRIVE.match(name):
@@ -151,7 +191,7 @@ def _scan_directory(archive: zipfile.ZipFile, limits: ImportLimits) -> dict[str,
             raise _refuse(f"entry {raw!r}: NUL byte in its name")
         path = check_entry_name(raw, limits.max_depth)
         _check_entry_kind(info)
-        folded = str(path).casefold()
+        folded = name_key(str(path))
         if folded in seen:
             raise _refuse(f"duplicate entry {raw!r} (also present as {seen[folded]!r})")
         seen[folded] = raw
@@ -222,6 +262,25 @@ def _check_text(name: str, data: bytes) -> Any:
     return text
 
 
+def layer_replication_problem(adapter_config: Any, limit: int) -> str | None:
+    """Why an adapter config's `layer_replication` (PEFT: a list of [start, end) layer ranges,
+    stacked into a deeper model) is refused, else None."""
+    if not isinstance(adapter_config, Mapping):
+        return None
+    ranges = adapter_config.get("layer_replication")
+    if ranges is None:
+        return None
+    if not isinstance(ranges, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in r)
+            and 0 <= r[0] < r[1] for r in ranges):
+        return f"{ADAPTER_CONFIG}: layer_replication must be a list of [start, end] layer ranges"
+    layers = sum(end - start for start, end in ranges)
+    if layers > limit:
+        return (f"{ADAPTER_CONFIG}: layer_replication builds {layers:,} layers from {len(ranges):,} ranges "
+                f"(limit {limit:,}): loading it would copy the model's layers that many times")
+    return None
+
+
 def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = None,
                      limits: ImportLimits = ImportLimits(),
                      oracle_from_card: Callable[[Mapping[str, Any]], ShapeOracle] | None = None,
@@ -273,10 +332,18 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
     card = texts.get(MODEL_CARD)
     if MODEL_CARD in texts:
         check_card(card, allowed_locations)
+    replication = layer_replication_problem(texts.get(ADAPTER_CONFIG), limits.max_replicated_layers)
+    if replication is not None:
+        raise _refuse(replication)
+    check_package_code(digests, texts, manifest, card if isinstance(card, dict) else None)
     if shape_oracle is None and oracle_from_card is not None:
         if not isinstance(card, dict):
             raise _refuse(f"no {MODEL_CARD} object at the package root: the base model is unknown")
-        shape_oracle = oracle_from_card(card)
+        try:  # the folders an allowed location names; a hub id read from the local cache only
+            with base_loading({**card["model_config"], "trust_remote_code": False}, MODEL_CARD):
+                shape_oracle = oracle_from_card(card)
+        except InputError as error:  # a folder or hub id refused: the package is
+            raise _refuse(str(error)) from None
     if shape_oracle is not None:
         adapter_config = texts.get(ADAPTER_CONFIG)
         for name, header in sorted(headers.items()):

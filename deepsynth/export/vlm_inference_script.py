@@ -100,7 +100,7 @@ def main(argv=None):
     tokenizer = processor.tokenizer
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=dtype).to(args.device).eval()
+    model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=dtype, trust_remote_code=False).to(args.device).eval()
     if not args.base_only:
         from peft import PeftModel
 

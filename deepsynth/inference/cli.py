@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run the Python code shipped in the base model's folder (DeepSeek-OCR needs it); "
                              "only this flag turns it on: an adapter's deepsynth_model.json never does")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let a base model named by a Hugging Face hub id in the adapter's card download "
+                             "when it is not in the local cache (otherwise nothing is requested from the hub)")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"summaries": {label: summary}} (base labelled "base")')
     parser.add_argument("--stream", action="store_true",
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         summarizer = Summarizer.for_adapter(first, device=args.device, uri=args.tracking_uri,
-                                            trust_remote_code=args.trust_remote_code)
+                                            trust_remote_code=args.trust_remote_code,
+                                            allow_download=args.allow_download)
     except ValueError as error:  # transformers: the base folder's config maps to its own code
         if args.trust_remote_code or "trust_remote_code" not in str(error):
             raise

@@ -126,20 +126,28 @@ class Summarizer:
 
     @classmethod
     def for_adapter(cls, source: str | Path, device: str = "cpu", uri: str | None = None,
-                    label: str | None = None, trust_remote_code: bool = False, **kwargs: Any) -> "Summarizer":
+                    label: str | None = None, trust_remote_code: bool = False, allow_download: bool = False,
+                    **kwargs: Any) -> "Summarizer":
         """A summarizer on the base `source`'s adapter was trained on, with that adapter loaded.
 
         `trust_remote_code` (run the base folder's own Python code) comes from the local user only
         (`deepsynth infer --trust-remote-code`): the card's value is ignored, so an adapter folder,
-        run or registry version made by someone else never decides that code runs here."""
+        run or registry version made by someone else never decides that code runs here. The card is
+        checked first (`card_check.check_loaded_card`), then the model folders it names
+        (`model_folder_check`); a base named by a hub id loads from the local Hugging Face cache
+        only, unless `allow_download` (`deepsynth infer --allow-download`)."""
         from deepsynth.configuration import from_dict
+        from deepsynth.export.card_check import check_loaded_card
+        from deepsynth.hub_offline import base_loading
         from deepsynth.models.config import ModelConfig
 
         folder = resolve_adapter(source, uri)
         card = read_model_card(folder)
+        check_loaded_card(card, str(folder))
         model_config = from_dict(ModelConfig, {**dict(card.get("model_config", {})),
                                                "trust_remote_code": bool(trust_remote_code)})
-        summarizer = cls(model_config, device=device, **kwargs)
+        with base_loading(model_config, str(folder), allow_download):  # deepsynth.hub_offline
+            summarizer = cls(model_config, device=device, **kwargs)
         summarizer.add_adapter(folder, label=label or str(source))
         return summarizer
 
@@ -148,6 +156,8 @@ class Summarizer:
         """Load an adapter next to the others (no reload of the base); returns its label."""
         from deepsynth.configuration import to_dict
         from deepsynth.export.base_shapes import oracle_for_model
+        from deepsynth.export.card_check import check_loaded_card
+        from deepsynth.export.safe_import import ImportLimits, layer_replication_problem
         from deepsynth.adapter_format.safetensors_check import check_shapes, read_header
 
         label = label or str(source)
@@ -156,9 +166,13 @@ class Summarizer:
                              else f"{BASE!r} names the base model; choose another label")
         folder = resolve_adapter(source, uri)
         card = read_model_card(folder)
+        check_loaded_card(card, str(folder))
         _same_base(card, to_dict(self.model_config), self.model.identity, self.model.reader.identity(), str(folder))
         oracle = oracle_for_model(self.model)
         adapter_config = read_adapter_config(folder)
+        replication = layer_replication_problem(adapter_config, ImportLimits().max_replicated_layers)
+        if replication is not None:
+            raise InputError(f"{folder}/{replication}")
         for weights in check_adapter_folder(folder):
             header = read_header(weights)
             check_shapes(header, oracle(weights.name, header, adapter_config), str(weights))

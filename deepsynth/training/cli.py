@@ -103,6 +103,7 @@ def checked_nproc(nproc: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from deepsynth.config_flags import config_json
+    from deepsynth.model_folder_check import check_model_folders
     from deepsynth.training.distributed import Distributed
     from deepsynth.training.worker import train
 
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         if args.print_config:
             print(config_json(config), end="")
             return 0
+        check_model_folders(config.model)  # before any run exists: remote code, links out of the folder
         if nproc > 1 and not place.enabled:
             return _launch_workers(nproc, config=config)
         run_id = train(config, on_run_started=started)

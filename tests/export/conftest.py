@@ -52,7 +52,9 @@ def shape_oracle(tiny_lora_decoder):
 
 
 def manifest_for(files: dict[str, bytes]) -> bytes:
-    return json.dumps({"format": 1, "files": {
+    import deepsynth
+
+    return json.dumps({"format": 1, "deepsynth_version": deepsynth.__version__, "files": {
         name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         for name, data in files.items()}}).encode()
 

@@ -39,7 +39,9 @@ def refuse(import_area: Path, zip_path: Path, oracle, pattern: str, limits: Impo
 
 
 def test_a_valid_package_imports_byte_for_byte(import_area, adapter_bytes, shape_oracle, zip_tools):
-    files = {**adapter_bytes, "README.md": b"# card\n", "inference.py": b"print('hi')\n"}
+    from deepsynth.export.inference_script import inference_script
+
+    files = {**adapter_bytes, "README.md": b"# card\n", "inference.py": inference_script().encode()}
     package = zip_tools.build_package(import_area / "zips" / "ok.zip", files)
     imported = import_package(package, import_area / "imports" / "pkg", shape_oracle=shape_oracle)
     assert imported.path == import_area / "imports" / "pkg"

@@ -71,8 +71,8 @@ def load_text_encoder(spec: str, trainable: bool) -> InstructionEncoder:
     if not path.exists():
         raise DeepSynthError(f"text_encoder {spec!r}: no such folder")
     try:
-        encoder = AutoModel.from_pretrained(str(path), dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        encoder = AutoModel.from_pretrained(str(path), dtype=torch.float32, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except OSError as error:
         raise DeepSynthError(f"cannot load text encoder {path}: {error}") from error
     if tokenizer.pad_token is None:

@@ -141,10 +141,10 @@ def load_vlm(path: Path, lora: LoraSettings, device: str) -> tuple[Any, Any]:
     from deepsynth.models.builtin.decoder import _weights_dtype, quantization_config
     from deepsynth.models.vlm.processor import load_processor
 
-    kwargs: dict[str, Any] = {"dtype": _weights_dtype(device)}
+    kwargs: dict[str, Any] = {"dtype": _weights_dtype(device), "trust_remote_code": False}
     quant = quantization_config(lora)
     try:
-        config = AutoConfig.from_pretrained(str(path))
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
         if quant is not None:
             with torch.device("meta"):
                 skeleton = AutoModelForImageTextToText.from_config(config)
@@ -176,7 +176,7 @@ def meta_skeleton(folder: str):
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    config = AutoConfig.from_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     with torch.device("meta"):
         return AutoModelForImageTextToText.from_config(config)
 

@@ -33,7 +33,7 @@ def load_processor(folder: str) -> Any:
     from transformers.processing_utils import MODALITY_TO_AUTOPROCESSOR_MAPPING
 
     try:
-        return AutoProcessor.from_pretrained(folder)
+        return AutoProcessor.from_pretrained(folder, trust_remote_code=False)
     except ImportError as error:
         first_error = error
     # The class AutoProcessor chose: named in the processor files, else the model type's.
@@ -56,7 +56,7 @@ def load_processor(folder: str) -> Any:
         if loader is None:  # a secondary part (e.g. decoder_tokenizer): transformers' rules only
             raise first_error
         try:
-            parts.append(loader.from_pretrained(folder))
+            parts.append(loader.from_pretrained(folder, trust_remote_code=False))
             kept.append(attribute)
         except ImportError as error:
             if attribute in ("image_processor", "tokenizer"):  # what DeepSynth needs: no way round

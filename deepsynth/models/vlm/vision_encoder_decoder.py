@@ -133,9 +133,9 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
                              "vision_interface=features and text_encoder=none")
     path = Path(config.name).expanduser().resolve()
     try:
-        model = VisionEncoderDecoderModel.from_pretrained(str(path)).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        processor = AutoImageProcessor.from_pretrained(str(path))
+        model = VisionEncoderDecoderModel.from_pretrained(str(path), trust_remote_code=False).to(device)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+        processor = AutoImageProcessor.from_pretrained(str(path), trust_remote_code=False)
     except (OSError, ImportError) as error:
         raise DeepSynthError(f"cannot load VisionEncoderDecoder model {path}: {error}") from error
     if tokenizer.pad_token_id is None:
