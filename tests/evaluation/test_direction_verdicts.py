@@ -7,7 +7,8 @@ import types
 import pytest
 
 from deepsynth.evaluation.predictions import RunPredictions
-from deepsynth.tracking import alias_guard, compare
+from deepsynth.tracking import alias_guard
+from deepsynth.tracking.compare import run_tables as compare
 
 IDS = [f"d{i}" for i in range(8)]
 
