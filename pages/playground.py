@@ -15,7 +15,7 @@ from deepsynth.errors import DeepSynthError
 from deepsynth.inference import BASE, playground_client
 from deepsynth.render import RenderConfig
 from deepsynth.sweeps.parent_run import trained_runs
-from deepsynth.tracking.alias_guard import score_of, score_text
+from deepsynth.tracking.alias_guard import ranking_score, score_of, score_text
 from deepsynth.tracking.registry import alias_uri, version_uri
 from ui import cached, datasets, settings
 from ui.widgets import default_adapter, run_label, show_error
@@ -32,16 +32,16 @@ scores: dict[str, float | None] = {}
 for adapter in cached.adapters(config.uri):
     tags = {v.version: v.tags for v in adapter.versions}
     for alias, version in sorted(adapter.aliases.items()):
-        scores[alias_uri(adapter.name, alias)] = score_of(tags.get(version))
+        scores[alias_uri(adapter.name, alias)] = ranking_score(tags.get(version))
         choices[alias_uri(adapter.name, alias)] = (f"{adapter.name}@{alias} (version {version}) · "
                                                       f"{score_text(score_of(tags.get(version)))}")
     for version in adapter.versions:
-        scores[version_uri(adapter.name, version.version)] = score_of(version.tags)
+        scores[version_uri(adapter.name, version.version)] = ranking_score(version.tags)
         choices[version_uri(adapter.name, version.version)] = (f"{adapter.name} version {version.version} · "
                                                                 f"{score_text(score_of(version.tags))}")
 for run in trained_runs(cached.runs(config.uri, None, ("FINISHED",))):
     choices[run.run_id] = f"run {run_label(run)}"
-    scores[run.run_id] = score_of(run.metrics)
+    scores[run.run_id] = ranking_score(run.metrics)
 if not choices:
     st.info("No adapters yet: train a run (**Train**) or register one (**Export & registry**).")
     st.stop()

@@ -1,5 +1,5 @@
 """The Compare page's per-document view: held-out documents with the reference summary and every
-chosen run's output and ROUGE-L, sorted by the question asked; the selected row shows the page
+chosen run's output and score (the task's primary metric), sorted by the question asked; the selected row shows the page
 image(s) the model read (from the reference run's dataset folder, found by document id) and what
 each run wrote for it.
 """
@@ -69,9 +69,10 @@ def view(comparison: Any) -> Any:
         st.caption(f"Left out, scored on other documents than the reference run's {len(joined.table)}: "
                    + ", ".join(f"{label} ({n} documents)" for label, n in joined.left_out.items()) + ".")
     table = joined.table.reset_index(drop=True)
-    score_columns = [c for c in table.columns if c.endswith(f"· {per_document.SCORE}")]
-    # a score column sits right after its run's output column: "ROUGE-L" is enough (full name on hover)
-    config: dict[str, Any] = {c: st.column_config.NumberColumn("ROUGE-L", help=c, format="%.1f", width="small")
+    score_label = joined.score_label  # the task's primary metric (ROUGE-L, CER, ANLS...)
+    score_columns = [c for c in table.columns if c.endswith(f"· {score_label}")]
+    # a score column sits right after its run's output column: the metric's name is enough (full name on hover)
+    config: dict[str, Any] = {c: st.column_config.NumberColumn(score_label, help=c, format="%.1f", width="small")
                               for c in score_columns}
     config.update({c: st.column_config.TextColumn(c, width="medium") for c in table.columns
                    if c.endswith(f"· {per_document.OUTPUT}") or c == "reference"})
@@ -112,15 +113,15 @@ def detail(comparison: Any, joined: Any, row: Any) -> None:
         colors = {run_tables.run_label(r): comparison.colors[r.run_id] for r in comparison.runs}
         lines = []
         for label in joined.labels:
-            score = row[per_document.score_column(label)]
+            score = row[per_document.score_column(label, joined.score_label)]
             output = row[per_document.output_column(label)] or "(empty)"
             chip = f"<span style='color:{colors.get(label, '#444')};font-size:1.2em'>●</span>"
             tag = " (reference)" if label == joined.reference else ""
-            lines.append(f"{chip} <b>{html.escape(label)}</b>{tag} · ROUGE-L {score:.1f}<br>{html.escape(output)}")
+            lines.append(f"{chip} <b>{html.escape(label)}</b>{tag} · {joined.score_label} {score:.1f}<br>{html.escape(output)}")
         for name, model in joined.extras.items():
-            score = row[per_document.score_column(name)]
+            score = row[per_document.score_column(name, joined.score_label)]
             lines.append(f"<span style='color:#444'>◇</span> <b>baseline {html.escape(LABELS.get(model, model))}</b> "
-                         f"(no training) · ROUGE-L {score:.1f}<br>{html.escape(row[per_document.output_column(name)])}")
+                         f"(no training) · {joined.score_label} {score:.1f}<br>{html.escape(row[per_document.output_column(name)])}")
         st.markdown("<br><br>".join(lines), unsafe_allow_html=True)
         if document is not None:
             with st.expander("Document text"):

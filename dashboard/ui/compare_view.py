@@ -130,7 +130,8 @@ def scores(comparison: Any, links: str | None) -> None:
         right.info(f"{run_label_of(comparison.reference)} logged no per-document predictions "
                    "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
     elif paired["delta ROUGE-L"].notna().any():
-        right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference)),
+        right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference),
+                                       comparison.metric_label, comparison.direction),
                            key="compare.delta_chart")
     else:
         right.info("No run can be compared document by document with the reference run: "
@@ -228,7 +229,8 @@ def export(comparison: Any, documents: Any) -> None:
         figures = [("Scores", comparison.score_figure())]
         if comparison.paired["delta ROUGE-L"].notna().any():
             figures.append(("Against the reference run", delta_chart(comparison.paired, comparison.colors,
-                                                                     run_label_of(comparison.reference))))
+                                                                     run_label_of(comparison.reference),
+                                                                     comparison.metric_label, comparison.direction)))
         return html_report(f"DeepSynth comparison: {len(comparison.runs)} runs", comparison.notes, figures,
                            [(name.capitalize(), frame) for name, frame in tables.items()])
 

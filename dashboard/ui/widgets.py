@@ -59,7 +59,8 @@ def run_label(run: Any) -> str:
 
 def default_adapter(choices: list[str], scores: dict[str, float | None]) -> list[str]:
     """What the playground starts with: a registered version or alias (someone chose it), else the
-    run that scored highest (the newest run is often a weak point of a sweep)."""
+    run that scored best (`scores`: oriented so higher is better, `alias_guard.ranking_score`; the
+    newest run is often a weak point of a sweep)."""
     from deepsynth.tracking.registry import is_registry_reference
 
     registered = [choice for choice in choices if is_registry_reference(choice)]

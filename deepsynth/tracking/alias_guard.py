@@ -50,6 +50,17 @@ def score_of(values: Mapping[str, Any] | None, primary: str | None = None) -> fl
         return None
 
 
+def ranking_score(values: Mapping[str, Any] | None, primary: str | None = None) -> float | None:
+    """The main score oriented so that higher is better (an error rate negated): what "the best
+    run" maximises whatever the task's metric."""
+    from deepsynth.evaluation.metrics import direction
+
+    score = score_of(values, primary)
+    if score is None:
+        return None
+    return score if direction(main_metric(values, primary)) == "higher" else -score
+
+
 def score_text(score: float | None, metric: str = "rougeL") -> str:
     from deepsynth.evaluation.metrics import label
 

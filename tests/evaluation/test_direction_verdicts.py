@@ -7,7 +7,8 @@ import types
 import pytest
 
 from deepsynth.evaluation.predictions import RunPredictions
-from deepsynth.tracking import alias_guard, compare
+from deepsynth.tracking import alias_guard
+from deepsynth.tracking.compare import run_tables as compare
 
 IDS = [f"d{i}" for i in range(8)]
 
@@ -153,3 +154,13 @@ def test_recorded_transcription_runs_compare_through_their_predictions_file():
     assert row["verdict"] == "better" and row["wins"] == 8 and row["delta ROUGE-L"] < 0
     assert compare.score_table(runs, predictions).set_index("run_id").loc["bbbbbbbb2", "ROUGE-L"] == \
         pytest.approx(runs[1].metrics["eval/cer"])
+
+
+def test_the_best_run_is_the_lowest_error_rate_and_the_highest_rouge():
+    """`ranking_score` orients every metric so that the playground's "best run" maximises it."""
+    from deepsynth.tracking.alias_guard import ranking_score
+
+    low_cer, high_cer = {"eval/cer": 5.0}, {"eval/cer": 40.0}
+    assert ranking_score(low_cer) > ranking_score(high_cer)
+    assert ranking_score({"eval/rougeL": 30.0}) > ranking_score({"eval/rougeL": 20.0})
+    assert ranking_score({}) is None
