@@ -128,7 +128,8 @@ def _build(cls: type, data: Any, prefix: str) -> tuple[Any, list[tuple[str, str]
 
     what = cls.__name__
     if not isinstance(data, dict):
-        return None, [(prefix.rstrip(".") or cls.__name__, f"must be an object of {cls.__name__} fields, got {shown(data)}")], what
+        where = prefix.rstrip(".") or cls.__name__
+        return None, [(where, f"must be an object of {cls.__name__} fields, got {shown(data)}")], what
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(str(key) for key in set(data) - known)
     problems = [(f"{prefix}{key}"[:200], "unknown field") for key in unknown[:20]]

@@ -185,8 +185,8 @@ def start_form() -> None:
     here = machine.describe_run(train, train_docs, running=len(jobs.running_jobs()))
     resolved = resolved_plan(train, train_docs)  # `auto` as the run will resolve it
     steps = resolved["steps"]
-    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {resolved['warmup_steps']} · checkpoint every "
-               f"{resolved['checkpoint_every']} · {here.summary}")
+    st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {resolved['warmup_steps']} · "
+               f"checkpoint every {resolved['checkpoint_every']} · {here.summary}")
     for warning in here.warnings:
         st.warning(warning, icon=":material/speed:")
     for problem in here.problems:

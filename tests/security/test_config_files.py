@@ -79,7 +79,8 @@ def test_numbers_out_of_range_are_refused(workspace, dataset, capsys, tmp_path, 
 
 def test_outputs_from_a_file_stay_inside_the_workspace(workspace, dataset, capsys, tmp_path):
     for place in ("/tmp/elsewhere", "../../outside", str(tmp_path / "not-home")):
-        code, _, err = _train(capsys, "--config", _write(tmp_path / "o.json", {"dataset": dataset, "output_dir": place}))
+        config = _write(tmp_path / "o.json", {"dataset": dataset, "output_dir": place})
+        code, _, err = _train(capsys, "--config", config)
         assert code == 2 and "output_dir (in " in err and "outside the workspace" in err and "--output-dir" in err
     inside = str(workspace / "workspace" / "my-runs")
     code, out, _ = _train(capsys, "--config", _write(tmp_path / "i.json", {"dataset": dataset, "output_dir": inside}))

@@ -52,3 +52,20 @@ def test_bad_axes_are_all_named_at_once():
         parse_axes(["lora.rank=4", "lora.rank=8"])
     for not_an_axis in ("dataset", "sweep_id"):
         assert not_an_axis not in sweepable_fields()
+
+
+def test_axis_values_follow_the_field_spec_as_flags_do():
+    """One description of a setting: an axis value is parsed and bounded exactly as its flag is
+    (`deepsynth.settings`), `auto` included where the setting takes it."""
+    from deepsynth.configuration import ConfigError
+    from deepsynth.sweeps.grid import parse_axes
+    from deepsynth.training.cli import train_flags
+
+    (warmup,) = parse_axes(["warmup_steps=auto,5"])
+    assert warmup.values == ("auto", 5)
+    flag = next(f for f in train_flags().flags if f.path == "warmup_steps")
+    assert [flag.parser()(text) for text in ("auto", "5")] == list(warmup.values)
+    with pytest.raises(ConfigError) as refused:
+        parse_axes(["batch_size=4,1000000000000", "seed=auto"])
+    messages = dict(refused.value.problems)
+    assert "<= 65536" in messages["batch_size"] and "not an integer" in messages["seed"]

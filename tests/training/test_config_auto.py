@@ -13,9 +13,11 @@ def test_auto_follows_the_planned_steps_and_typed_numbers_stay(tiny_config):
     config = tiny_config(warmup_steps="auto", checkpoint_every="auto", max_steps=0, epochs=2.0, batch_size=4)
     resolved = resolve_automatic(config, train_docs=18)
     steps = planned_steps(18, 4, 0, 2.0)
-    assert (resolved.warmup_steps, resolved.checkpoint_every) == (auto_warmup_steps(steps), auto_checkpoint_every(steps))
-    assert resolve_automatic(tiny_config(warmup_steps="auto", max_steps=10_000), 18).warmup_steps == WARMUP_CAP
-    assert resolve_automatic(tiny_config(checkpoint_every="auto", max_steps=10_000), 18).checkpoint_every == CHECKPOINT_CAP
+    assert resolved.warmup_steps == auto_warmup_steps(steps)
+    assert resolved.checkpoint_every == auto_checkpoint_every(steps)
+    long_run = tiny_config(warmup_steps="auto", checkpoint_every="auto", max_steps=10_000)
+    assert (resolve_automatic(long_run, 18).warmup_steps, resolve_automatic(long_run, 18).checkpoint_every) == (
+        WARMUP_CAP, CHECKPOINT_CAP)
     typed = tiny_config(warmup_steps=7, checkpoint_every=3)
     assert resolve_automatic(typed) is typed
 
@@ -45,6 +47,7 @@ def test_the_run_records_the_resolved_numbers(tiny_config, mlflow_tracking_uri, 
                          measure_memory=False)
     run_id = train(config, job_dir=tmp_path, progress=False)
     params = get_run(run_id, mlflow_tracking_uri).params
-    assert (params["warmup_steps"], params["checkpoint_every"]) == (str(auto_warmup_steps(8)), str(auto_checkpoint_every(8)))
+    expected = (auto_warmup_steps(8), auto_checkpoint_every(8))
+    assert (params["warmup_steps"], params["checkpoint_every"]) == tuple(map(str, expected))
     report = json.loads((tmp_path / "report.json").read_text())
-    assert (report["warmup_steps"], report["checkpoint_every"]) == (auto_warmup_steps(8), auto_checkpoint_every(8))
+    assert (report["warmup_steps"], report["checkpoint_every"]) == expected
