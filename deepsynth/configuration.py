@@ -13,6 +13,7 @@ import functools
 from typing import Any, Iterable
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.settings.fields import field_docs  # noqa: F401  (a field's docstring: the settings' help)
 
 
 MESSAGE_LIMIT = 1000
@@ -195,30 +196,6 @@ def field_choices(field: dataclasses.Field) -> tuple[str, ...] | None:
     return field.metadata.get("choices")
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal right after it in the class body), whitespace
-    collapsed: the help text of the field's flag and the dashboard's tooltips."""
-    return dict(_field_docs(cls))
-
-
-@functools.lru_cache(maxsize=None)
-def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
-    import ast
-    import inspect
-    import textwrap
-
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return ()
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs = []
-    for node, following in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)):
-            docs.append((node.target.id, " ".join(following.value.value.split())))
-    return tuple(docs)
 
 
 def _resolved_hints(cls: type) -> dict[str, Any]:

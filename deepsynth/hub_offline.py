@@ -12,10 +12,23 @@ clear message instead of a download. `--allow-download` (the user's own flag) li
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from deepsynth.errors import InputError
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""`org/name`: what the Hugging Face hub would look up."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|\\\\)")
+
+
+def is_hub_id(value: str) -> bool:
+    """Whether a model name would be looked up on the Hugging Face hub (no such local path)."""
+    from pathlib import Path
+
+    return (bool(HUB_ID.match(value)) and not value.startswith(".") and not _URL.match(value)
+            and not Path(value).expanduser().exists())
 
 ALLOW_DOWNLOAD_FLAG = "--allow-download"
 
@@ -57,7 +70,6 @@ def base_loading(model_config: Any, where: str, allow_download: bool = False) ->
     (`model_folder_check`, named as card fields), and a hub-id base is read from the local Hugging
     Face cache only (no request) unless the user allowed a download."""
     from deepsynth.adapter_format.files import MODEL_CARD
-    from deepsynth.export.card_check import is_hub_id
     from deepsynth.model_folder_check import check_model_folders
 
     check_model_folders(model_config, flags={"name": f"{MODEL_CARD} model_config.name",

@@ -36,6 +36,7 @@ from typing import Any, Collection, Mapping
 
 from deepsynth.adapter_format.files import MODEL_CARD
 from deepsynth.errors import PackageRefused
+from deepsynth.hub_offline import HUB_ID, is_hub_id  # noqa: F401  (is_hub_id: the card check's callers use it)
 
 CARD_FIELDS = frozenset({
     "model_config", "base_model", "reader", "adapter_name", "target_modules", "projection_tensors",
@@ -46,7 +47,7 @@ CARD_FIELDS = frozenset({
 ALLOW_FLAG = "--allow-location"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|\\\\)")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_ID = HUB_ID
 
 
 def location_kind(value: str) -> str:
@@ -58,14 +59,6 @@ def location_kind(value: str) -> str:
     if _HUB_ID.match(value) and not value.startswith("."):
         return "a Hugging Face hub id (downloaded when the hub is reachable) or a folder outside the package"
     return "a path relative to the working directory, outside the package"
-
-
-def is_hub_id(value: str) -> bool:
-    """Whether a card's model name would be looked up on the Hugging Face hub (no such local path)."""
-    from pathlib import Path
-
-    return (bool(_HUB_ID.match(value)) and not value.startswith(".") and not _URL.match(value)
-            and not Path(value).expanduser().exists())
 
 
 def _check_location(field: str, value: Any, built_in: Collection[str], allowed: Collection[str],

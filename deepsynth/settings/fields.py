@@ -278,14 +278,38 @@ def settings_of(cls: type, skip: Iterable[str] = ()) -> list[Setting]:
     return [s for s in _settings(cls) if not any(s.path == p or s.path.startswith(p + ".") for p in skip)]
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal right after it in the class body), whitespace
+    collapsed: the help text of the field's flag and the dashboard's tooltips."""
+    return dict(_field_docs(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return ()
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = []
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            docs.append((node.target.id, " ".join(following.value.value.split())))
+    return tuple(docs)
+
+
 @functools.lru_cache(maxsize=None)
 def _settings(cls: type) -> tuple[Setting, ...]:
     return tuple(_collect(cls, "", "", False, [0]))
 
 
 def _collect(cls: type, prefix: str, group: str, advanced: bool, counter: list[int]) -> list[Setting]:
-    from deepsynth.configuration import field_docs
-
     hints_by_name = typing.get_type_hints(cls)
     docs = field_docs(cls)
     found: list[Setting] = []

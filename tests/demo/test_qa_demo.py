@@ -29,7 +29,7 @@ class _CountingReader:
         self.documents: list[tuple[bytes, ...]] = []
 
     def read_documents(self, documents):
-        from deepsynth.models.page_reader import PageReading
+        from deepsynth.models.builtin.page_reader import PageReading
 
         self.documents.extend(tuple(page.tobytes() for page in pages) for pages in documents)
         return [PageReading(text=f"reading {len(self.documents) - len(documents) + i}") for i in range(len(documents))]

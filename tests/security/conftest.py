@@ -21,21 +21,15 @@ def small_dataset(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, mlflow_tracking_uri):
-    """DEEPSYNTH_HOME in this test's temp dir, the session's store allowed as MLFLOW_TRACKING_URI;
-    every job and queue runner still alive at the end is stopped, by pid."""
-    from deepsynth import jobs
-    from queue_helpers import stop_runner  # tests/ is on sys.path
-
-    home = tmp_path / "home"
+def workspace(workspace, monkeypatch, mlflow_tracking_uri):
+    """The shared workspace (tests/conftest.py: DEEPSYNTH_HOME in the test's temp dir, jobs and
+    runners stopped by pid at the end) under `home/`, with the session's store allowed as
+    MLFLOW_TRACKING_URI."""
+    home = workspace / "home"
     home.mkdir()
     monkeypatch.setenv("DEEPSYNTH_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_tracking_uri)
-    yield home
-    stop_runner()
-    for job in jobs.list_jobs():
-        if job.alive:
-            jobs.cancel(job.job_id, timeout_s=2)
+    return home
 
 
 @pytest.fixture

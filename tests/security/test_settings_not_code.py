@@ -86,10 +86,7 @@ def test_a_queue_entry_cannot_turn_remote_code_on(workspace, small_dataset, evil
     from deepsynth import jobs
     from deepsynth.jobs import queue
     from deepsynth.jobs.queue_runner import QueueRunner
-    from deepsynth.training.gpu_queue import GpuUnavailable
-
-    def no_gpu():
-        raise GpuUnavailable("no GPU in this test")
+    from queue_helpers import no_gpu  # tests/ is on sys.path
 
     folder, marker = evil_model
     data = json.loads(_config_file(workspace / "entry.json", small_dataset, folder).read_text())
