@@ -146,6 +146,13 @@ def _asked_page(pages: list) -> Any:
     return next((page for page in pages if name and page.url_path == name), None)
 
 
+SIGN_IN_ROOT_TITLE = "Sign in"
+
+
+def _sign_in_root() -> None:
+    """The root's stand-in while signed out (never run: the gate stops the script first)."""
+
+
 def _keep_the_asked_page(sections: Any) -> None:
     """Declare the one page the address asks for (else the default one), hidden: nothing runs or
     is drawn, the browser learns no other page's name, and after signing in the same page shows
@@ -153,8 +160,16 @@ def _keep_the_asked_page(sections: Any) -> None:
     if not sections:
         return
     pages = [page for section in sections.values() for page in section]
-    chosen = _asked_page(pages) or next((page for page in pages if page.url_path == ""), pages[0])  # "": the default
-    st.navigation([chosen], position="hidden")
+    default = next((page for page in pages if page.url_path == ""), pages[0])  # "": the default page
+    chosen = _asked_page(pages) or default
+    # The first page declared is the default one and is served at the root (its own path is
+    # dropped): a "Sign in" stand-in takes the root, so the asked page keeps its path (/train, not
+    # "Page not found"); the browser learns that one page and the sign-in root, nothing else.
+    if chosen is default:
+        st.navigation([default], position="hidden")
+    else:
+        st.navigation([st.Page(_sign_in_root, title=SIGN_IN_ROOT_TITLE, url_path="sign-in", default=True), chosen],
+                      position="hidden")
 
 
 def _password_gate(users: dict[str, str], sections: Any) -> str:

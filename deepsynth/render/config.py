@@ -22,7 +22,7 @@ LAYOUT_ENGINES = ("auto", "raqm", "basic")
 class RenderConfig:
     """Page geometry, typography and output resolution for rendering one document."""
 
-    font_size: int = setting(22, order=2)
+    font_size: int = setting(22, order=2, label="Font size (px)")
     """Body text size in pixels (the font's em size)."""
     page_width: int = setting(1024, order=5)
     """Page width in pixels before any `mode` resize."""

@@ -103,7 +103,10 @@ def client_address(monkeypatch):
     return current
 
 
-def test_repeated_failures_slow_down_per_address_and_per_user_name(users, client_address):
+def test_repeated_failures_slow_down_per_address_and_per_user_name(users, client_address, monkeypatch):
+    from deepsynth.dashboard_host.addresses import FORWARDED_ALLOW_IPS_ENV
+
+    monkeypatch.setenv(FORWARDED_ALLOW_IPS_ENV, "")  # as `deepsynth dashboard` starts it: addresses are real
     client_address[0] = "203.0.113.9"
     app = open_app()
     for _ in range(3):  # the free attempts

@@ -45,7 +45,7 @@ def test_signed_out_nothing_but_the_form_and_the_asked_page_is_told(users_file, 
             url = f"http://127.0.0.1:{port}/train"
             form = client.run(page="train", url=url)
             assert str(CHECKOUT) not in form.script_path and form.script_path == "dashboard/app.py"
-            assert form.pages == ["Train"]  # only the page the address names, hidden
+            assert form.pages == ["Sign in", "Train"]  # the page the address names (hidden) and the root's stand-in
             assert not any(name in form.pages for name in ("Dataset", "Compare", "Playground"))
             git = BackMsg()
             git.load_git_info = True
