@@ -42,7 +42,7 @@ LABELS = {"text_column": "Text column", "summary_column": "Summary column", "id_
           "language": "Language", "source": "Source", "max_input_mb": "file size limit"}
 PAGE_CHOSEN = ("source", "language", "text_column", "summary_column", "id_column", "instruction", "render",
                "max_input_bytes")  # drawn above from the source's own choices; the file size limit is the admin's
-dataset_form = ConfigForm(DatasetConfig, "dataset", skip=PAGE_CHOSEN, columns=4, advanced_title="Filters and splits")
+dataset_form = ConfigForm(DatasetConfig, "dataset", skip=PAGE_CHOSEN, columns=4, advanced_title="Filters, splits and page files")
 render_form = ConfigForm(RenderConfig, "dataset.render", skip=("font",), columns=4,
                          advanced_title="More rendering settings (colours, fonts, header)")
 LABELS.update({field.path: field.label for field in (*dataset_form.fields, *render_form.fields)})

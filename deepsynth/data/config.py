@@ -70,24 +70,24 @@ class DatasetConfig:
     """Rendering processes; 0: one per CPU core available to this process; 1: render in-process."""
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     """Refuse local input files larger than this many bytes."""
-    task: str = "summarize"
+    task: str = setting("summarize", choices=TASKS, group="Task", order=1)
     """What the model is asked: summarize, transcribe, qa, extract, translate or custom; sets the
     default prompt and, through deepsynth_dataset.json, the metric training and evaluation use."""
-    prompt: str = ""
+    prompt: str = setting("", label="Default prompt", group="Task", order=2)
     """Prompt for examples whose row has none, given to the model as text (never rendered); empty:
     the task's default (summarize: the model's default instruction)."""
-    prompt_column: str = ""
+    prompt_column: str = setting("", group="Task", order=3)
     """Column holding a per-example prompt or question; empty: a `prompt` column if present."""
-    manifest: str = ""
+    manifest: str = setting("", group="Page files (PDFs, images, manifests)", advanced=True)
     """Manifest of a page-file folder (.csv/.jsonl: file, target, id, pages, prompt); empty:
     manifest.csv or manifest.jsonl inside the --source folder."""
-    dpi: int = DEFAULT_DPI
+    dpi: int = setting(DEFAULT_DPI, minimum=36, maximum=1200, label="DPI (PDF pages)", group="Page files (PDFs, images, manifests)", advanced=True)
     """PDF rasterizing resolution (144: 11-pt text at the renderer's 22-px font size)."""
-    max_document_pages: int = 16
+    max_document_pages: int = setting(16, minimum=1, maximum=10_000, group="Page files (PDFs, images, manifests)", advanced=True)
     """Page cap of one example from page files (a PDF or a manifest row); more is an error naming it."""
-    max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS
+    max_page_pixels: int = setting(DEFAULT_MAX_PAGE_PIXELS, minimum=1, group="Page files (PDFs, images, manifests)", advanced=True)
     """Refuse page images (and PDF pages at --dpi) with more pixels than this (decompression bombs)."""
-    page_color: bool = False
+    page_color: bool = setting(False, group="Page files (PDFs, images, manifests)", advanced=True)
     """Keep PDF and image pages in colour (RGB); off: greyscale, like rendered pages (a third of the
     pixels, PNG encoding ~3x faster)."""
 
