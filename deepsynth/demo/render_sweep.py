@@ -71,6 +71,7 @@ def run_render_sweep(args: argparse.Namespace) -> int:
     from deepsynth.sweeps.compression import format_table, render_sweep_table
     from deepsynth.sweeps.grid import label
     from deepsynth.sweeps.record import load_record, point_statuses, progress_counts
+    from deepsynth.settings.sources import allow_typed_tracking_uri
     from deepsynth.tracking.store import resolve_tracking_uri
 
     from deepsynth.results_file import start_measuring
@@ -95,6 +96,7 @@ def run_render_sweep(args: argparse.Namespace) -> int:
         if done == total:
             say(f"rendered {total} documents into {folder}")
 
+    allow_typed_tracking_uri(args.tracking_uri or "")  # the user's own --tracking-uri: queued points may use it
     record = start_sweep(plan, tracking_uri=resolve_tracking_uri(args.tracking_uri or None), build_progress=built)
     say(f"sweep {record.sweep_id}: {plan.count} job(s) queued (two at a time on a CPU: the queue's auto limit); "
         f"parent MLflow run {record.parent_run_id}")

@@ -46,6 +46,17 @@ def allowed_tracking_uris(extra: Iterable[str] = ()) -> set[str]:
                                     *listed.split(","), *extra] if uri and uri.strip()}
 
 
+def allow_typed_tracking_uri(uri: str) -> None:
+    """The store the person running this command typed as a flag (`--tracking-uri`) is theirs to
+    use: allow it for the queue entries this process writes and the runner it starts (which
+    inherits this environment), as an allowed store would be."""
+    if not uri or not uri.strip():
+        return
+    listed = [entry for entry in os.environ.get(ALLOWED_TRACKING_URIS_ENV, "").split(",") if entry.strip()]
+    if uri.strip() not in listed:
+        os.environ[ALLOWED_TRACKING_URIS_ENV] = ",".join([*listed, uri.strip()])
+
+
 def _inside_workspace(path: str) -> bool:
     from deepsynth import paths
 
