@@ -23,32 +23,6 @@ SIGN_IN = "This dashboard is shared: sign in to use it."
 
 
 @pytest.fixture
-def running_job(tmp_path, monkeypatch):
-    """A job whose process is a harmless sleeper, in the workspace the server will use."""
-    from deepsynth import jobs
-    from deepsynth.training.cli import parse_train_args
-
-    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "deepsynth_dataset.json").write_text("{}")  # enough for a job that never trains
-    processes = []
-
-    def sleeper(argv, **kwargs):
-        processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], **kwargs))
-        return processes[-1]
-
-    job = jobs.start_job(*parse_train_args(["--dataset", str(tmp_path / "data"), "--preset", "minimal"]),
-                         spawn=sleeper)
-    (job.job_dir / "report.json").write_text(json.dumps({"pid": job.pid, "state": "RUNNING", "step": 3,
-                                                         "total_steps": 90}))
-    yield job
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@pytest.fixture
 def users_file(tmp_path):
     path = tmp_path / "config" / "dashboard-users.json"
     users.add_user(path, "alice", PASSWORD)
