@@ -294,7 +294,8 @@ def build_model(spec: dict, device: str, workdir: str):
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant, bnb_4bit_use_double_quant=True,
                                           bnb_4bit_compute_dtype=dtype)
     model = AutoModelForCausalLM.from_pretrained(workdir, quantization_config=quantization, dtype=dtype,
-                                                 device_map=device, attn_implementation=spec["attention"])
+                                                 device_map=device, attn_implementation=spec["attention"],
+                                                 trust_remote_code=False)
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec["gc"],
                                            gradient_checkpointing_kwargs={"use_reentrant": False})
 
@@ -413,7 +414,8 @@ def measure_vlm(spec: dict, device: str, threads: int) -> dict:
         processor.image_seq_length = spec["processor"]["image_seq_length"]
     torch.manual_seed(0)
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(spec["folder"]), dtype=dtype).to(device)
+    config = AutoConfig.from_pretrained(spec["folder"], trust_remote_code=False)
+    model = AutoModelForImageTextToText.from_config(config, dtype=dtype).to(device)
     root = LANGUAGE_ROOTS[family]
     # DeepSynth's default: the text family's q_proj and v_proj, by path inside the language model
     targets = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)

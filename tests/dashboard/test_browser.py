@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from headless_chromium import browser  # noqa: F401  (a fixture)
 from render_sweep_runs import render_sweep_store  # noqa: F401  (a fixture)
 from waiting import wait_for
 
@@ -24,8 +25,6 @@ from deepsynth import jobs
 from deepsynth.training.cli import parse_train_args
 from deepsynth.dashboard_host.launcher import dashboard_command
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # page url -> texts that prove it rendered its content (not just the shell)
 EXPECTED = {
     "estimate": ["Presets & estimate", "This machine:", "Memory per term", "activations"],
@@ -108,20 +107,6 @@ def screenshot(page, folder: Path, name: str) -> Path:
         extra.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, extra / path.name)
     return path
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.mark.browser

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from headless_chromium import browser  # noqa: F401  (a fixture)
 from dashboard_wire import CHECKOUT, Client, click, free_port, serving
 
 from deepsynth.cli import build_parser
@@ -35,8 +35,6 @@ BOB = {"sub": "bob", "email": "bob@team.example", "email_verified": True}
 MALLORY = {"sub": "mallory", "email": "mallory@elsewhere.example", "email_verified": True}
 EVE = {"sub": "eve", "email": "eve@team.example", "email_verified": False}  # claims a team address, unverified
 SIGN_IN = "This dashboard is shared: sign in to use it."
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 # -- the allow-list, the verified e-mail, the roles rule --------------------------------------------
@@ -233,20 +231,6 @@ def job_alive(job) -> bool:
     from deepsynth import jobs
 
     return jobs.get_job(job.job_id).alive
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def wait_text(page, text: str, timeout_ms: int = 60_000) -> None:
