@@ -192,7 +192,9 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
 
     if config.text_encoder != "none":
         raise DeepSynthError("a vision-language model reads the instruction itself: set text_encoder=none")
-    path = Path(config.name).expanduser().resolve()
+    from deepsynth.hub_models import commit_of, model_files
+
+    path = model_files(config.name)  # a local folder, or a hub id's snapshot in the HF cache
     model, processor = load_vlm(path, lora, device)
     lm_path = language_model_path(model)
     targets = lora_targets(model, lora, lm_path)
@@ -225,5 +227,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
+    if commit_of(path):
+        identity["revision"] = commit_of(path)
     document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel
     return document_model(config, peft_model, processor, reader, identity, tower)

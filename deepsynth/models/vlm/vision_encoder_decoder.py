@@ -131,7 +131,9 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     if config.vision_interface != "features" or config.text_encoder != "none":
         raise DeepSynthError("a VisionEncoderDecoder model reads pages with its own encoder: set "
                              "vision_interface=features and text_encoder=none")
-    path = Path(config.name).expanduser().resolve()
+    from deepsynth.hub_models import model_files
+
+    path = model_files(config.name)  # a local folder, or a hub id's snapshot in the HF cache
     try:
         model = VisionEncoderDecoderModel.from_pretrained(str(path), trust_remote_code=False).to(device)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
