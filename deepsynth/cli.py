@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "register": "deepsynth.tracking.cli",
     "alias": "deepsynth.tracking.cli",
     "models": "deepsynth.tracking.cli",
+    "delete": "deepsynth.tracking.cli",
     "infer": "deepsynth.inference.cli",
     "server": "deepsynth.tracking.cli",
     "dashboard": "deepsynth.dashboard_host.launcher",

@@ -204,7 +204,8 @@ def export_package(source: str | Path, out_zip: str | Path, merge: bool = False,
             requirements, assets = requirements_files(model_json)
             generated = {"requirements.txt": requirements, "requirements-assets.txt": assets,
                          "inference.py": inference_script()}
-        generated["README.md"] = model_card(model_json, adapter_config, record, merge_report, sorted(files))
+        generated["README.md"] = model_card(model_json, adapter_config, record, merge_report, sorted(files),
+                                         vlm=vlm)
         for name, text in generated.items():
             (work / name).write_text(text, encoding="utf-8")
             files[name] = work / name
