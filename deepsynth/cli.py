@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "deepsynth.sweeps.cli",
     "export": "deepsynth.export.cli",
     "import": "deepsynth.export.cli",
+    "merge": "deepsynth.export.cli",
     "register": "deepsynth.tracking.cli",
     "alias": "deepsynth.tracking.cli",
     "models": "deepsynth.tracking.cli",

@@ -100,6 +100,7 @@ def run_alias(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from deepsynth.tracking.alias_guard import scored
     from deepsynth.tracking.registry import list_adapters
 
     adapters = [a for a in list_adapters(uri=args.tracking_uri) if args.name in (None, a.name)]
@@ -110,8 +111,9 @@ def run_models(args: argparse.Namespace) -> int:
         aliases = ", ".join(f"{alias}->v{version}" for alias, version in sorted(adapter.aliases.items()))
         print(f"{adapter.name}  ({len(adapter.versions)} version(s){'; ' + aliases if aliases else ''})")
         for version in adapter.versions:
-            metrics = " ".join(f"{k}={v}" for k, v in sorted(version.tags.items()) if "/" in k)
-            print(f"  v{version.version}  run {version.run_id}  {metrics}".rstrip())
+            metrics = " ".join(f"{k}={v}" for k, v in sorted(version.tags.items())
+                               if "/" in k and not k.endswith(("_lo", "_hi")))
+            print(f"  v{version.version}  run {version.run_id}  {scored(version.tags).full()}  {metrics}".rstrip())
     return 0
 
 
