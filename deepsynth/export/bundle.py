@@ -22,6 +22,15 @@ BUNDLE_MANIFEST = "bundle.json"
 BUNDLE_FORMAT = 1
 
 
+def default_bundle_path(run_ids: Sequence[str], folder: Path | None = None) -> Path:
+    """`<exports>/adapters-<n>-<first 8 of the first run id>.zip`: where a bundle goes unless the
+    user types another path."""
+    from deepsynth import paths
+
+    first = run_ids[0][:8] if run_ids else "none"
+    return (folder or paths.exports_dir()) / f"adapters-{len(run_ids)}-{first}.zip"
+
+
 def export_bundle(run_ids: Sequence[str], out_zip: str | Path, uri: str | None = None,
                   progress: Callable[[str], None] | None = None) -> Path:
     """Package each run's adapter and store the packages in one archive `out_zip`."""
