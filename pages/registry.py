@@ -239,13 +239,13 @@ for a in adapters:
         rows.append({"name": a.name, "version": int(v.version),
                      "aliases": ", ".join(sorted(alias for alias, number in a.aliases.items() if number == v.version)),
                      "metric": f"{score.label} ({score.direction} is better)", "score": score.mean,
-                     "95% interval": score.interval or "—", "documents": score.documents,
+                     "95% interval": score.interval or "—",
+                     "documents": "—" if score.documents is None else str(score.documents),
                      "run name": v.tags.get("deepsynth.run_name", ""), "run_id": v.run_id,
                      "reference": registry.version_uri(a.name, v.version)})
 if rows:
     st.dataframe(rows, hide_index=True, key="registry.table", width="stretch",
-                 column_config={"score": st.column_config.NumberColumn("score", format="%.1f"),
-                                "documents": st.column_config.NumberColumn("documents", format="%d")})
+                 column_config={"score": st.column_config.NumberColumn("score", format="%.1f")})
     st.caption("Each version is scored by its task's metric (ROUGE-L for summaries, higher is better; CER "
                "for transcriptions, lower is better ...) on the documents counted beside it, with its 95% "
                "bootstrap interval.")

@@ -48,7 +48,9 @@ class Deletion:
     """When (UTC, ISO 8601)."""
 
     def describe(self) -> str:
-        return f"deleted {self.what} (by {self.by}, {self.at})"
+        """`deleted models:/wiki/2 (by ana, 2026-12-06 09:53 UTC)`."""
+        when = self.at[:16].replace("T", " ") + (" UTC" if self.at.endswith("+00:00") else "")
+        return f"deleted {self.what} (by {self.by}, {when})"
 
 
 def local_user() -> str:
