@@ -127,9 +127,16 @@ def default_destination(package: str) -> Path:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from deepsynth.export.bundle import import_bundle, is_bundle
     from deepsynth.export.safe_import import import_package
 
     dest = args.dest or default_destination(args.package)
+    if is_bundle(args.package):  # several packages in one archive (export --run A --run B)
+        imported = import_bundle(args.package, dest, allowed_locations=args.allow_location)
+        print(f"imported {len(imported)} packages into {dest}")
+        for package in imported:
+            print(f"  {package.path}  (deepsynth infer --adapter {package.path} --text-file FILE)")
+        return 0
     imported = import_package(args.package, dest, allowed_locations=args.allow_location)
     print(f"imported {len(imported.files)} files into {imported.path}")
     print(f"use it with: deepsynth infer --adapter {imported.path} --text-file FILE")

@@ -80,3 +80,33 @@ def test_the_default_merged_folder_is_named_like_the_package(monkeypatch, tmp_pa
 
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
     assert default_merged_path("wiki rank/8", "a" * 32) == tmp_path / "workspace" / "merged" / "wiki-rank-8-aaaaaaaa"
+
+
+def test_a_bundle_imports_every_package_and_a_tampered_one_leaves_nothing(adapter_run, second_run, mlflow_tracking_uri,
+                                                                           tmp_path, capsys):
+    from deepsynth.errors import PackageRefused
+    from deepsynth.export.bundle import export_bundle, import_bundle
+
+    bundle = export_bundle([adapter_run, second_run], tmp_path / "two.zip", uri=mlflow_tracking_uri)
+    assert main(["import", str(bundle), "--dest", str(tmp_path / "team")]) == 0
+    assert "imported 2 packages into" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "team").iterdir()) == sorted(
+        [f"tiny-export-{adapter_run[:8]}", f"tiny-second-{second_run[:8]}"])
+    assert all((p / "adapter_model.safetensors").is_file() for p in (tmp_path / "team").iterdir())
+
+    tampered = tmp_path / "tampered.zip"  # the second package swapped for the first: its hash no longer matches
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(tampered, "w") as sink:
+        names = sorted(n for n in source.namelist() if n.endswith(".zip"))
+        sink.writestr("bundle.json", source.read("bundle.json"))
+        sink.writestr(names[0], source.read(names[0]))
+        sink.writestr(names[1], source.read(names[0]))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(PackageRefused, match=r"sha256 does not match bundle\.json"):
+        import_bundle(tampered, tmp_path / "imports" / "team")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging, no imports/ folder
+    odd = tmp_path / "odd.zip"
+    with zipfile.ZipFile(odd, "w") as sink:
+        sink.writestr("bundle.json", '{"packages": {}}')
+        sink.writestr("run.sh", "rm -rf ~")
+    with pytest.raises(PackageRefused, match=r"entry 'run.sh': a bundle holds only bundle.json and .zip packages"):
+        import_bundle(odd, tmp_path / "imports" / "odd")
