@@ -6,7 +6,8 @@ Nothing here can be undone, so every rule errs on the side of refusing:
 - A version an alias points at is refused until the alias moves (or is deleted): `champion` must
   never point at nothing.
 - A run's adapter is refused while a registered version's files are that adapter (a registered
-  version is the run's `adapter/` folder, not a copy): delete the versions first.
+  version is the run's `adapter/` folder, not a copy): delete the versions first; and while the
+  run is still running (its job may write the adapter yet).
 - Each deletion is recorded with who and when: on the run (`ADAPTER_DELETED_TAG`, by and at) or
   on the registered model (`deleted_version_tag(version)`: by, at, the run it came from).
 Who may delete is the caller's rule (the dashboard asks `deepsynth.dashboard_host.roles`); the
@@ -125,6 +126,8 @@ def delete_run_adapter(reference: str, by: str | None = None, uri: str | None = 
     label = f"run {run.run_name or run.run_id} ({run.run_id})"
     if adapter_deleted(run.tags):
         raise InputError(f"{label}: its adapter was already deleted")
+    if run.status in ("RUNNING", "SCHEDULED"):
+        raise InputError(f"{label} is {run.status.lower()}: its job may still write the adapter; cancel it first")
     present = {item.path for item in with_retry(client.list_artifacts, run.run_id)}
     if ADAPTER_ARTIFACT not in present:
         raise InputError(f"{label} has no {ADAPTER_ARTIFACT}/ artifact to delete")

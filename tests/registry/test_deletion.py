@@ -74,6 +74,17 @@ def test_deleting_a_runs_adapter_keeps_the_run_and_records_who_and_when(adapter_
         deletion.delete_run_adapter(run_id, by="ana", uri=mlflow_tracking_uri)
 
 
+def test_a_running_runs_adapter_is_not_deleted(mlflow_tracking_uri, tmp_path):
+    logger = RunLogger.start("deletion-tests", run_name="still-training", uri=mlflow_tracking_uri)
+    logger.log_artifacts(fake_adapter(tmp_path / "adapter"), "adapter")
+    try:
+        with pytest.raises(InputError, match="is running: its job may still write the adapter; cancel it first"):
+            deletion.delete_run_adapter(logger.run_id, by="ana", uri=mlflow_tracking_uri)
+        assert "adapter" in artifacts(logger.run_id, mlflow_tracking_uri)
+    finally:
+        logger.finish()
+
+
 def test_a_version_an_alias_points_at_is_kept_until_the_alias_moves(adapter_run, mlflow_tracking_uri):
     model = f"del-model-{uuid.uuid4().hex[:8]}"
     first, second = adapter_run("v1-run"), adapter_run("v2-run")
