@@ -34,8 +34,19 @@ KEY_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", 
                # the other tasks' metrics (deepsynth.evaluation.metrics): the alias guard ranks by them
                "eval/cer", "eval/wer", "eval/anls", "eval/exact_match", "eval/json_valid", "eval/field_f1",
                "eval/chrf", "eval/bleu")
-COPIED_TAGS = ("deepsynth.task", "deepsynth.primary_metric")
-"""Run tags copied onto a version: which metric ranks it (absent: a summarize run, ROUGE-L)."""
+DOCUMENT_KEYS = ("eval/docs",)
+"""Copied too: on how many documents the scores were computed (the Registry page and the alias
+warning say it), beside each tuned score's 95% interval bounds (`eval/<metric>_lo`, `_hi`)."""
+COPIED_TAGS = ("deepsynth.task", "deepsynth.primary_metric", "deepsynth.eval_split", "deepsynth.eval_documents")
+"""Run tags copied onto a version: which metric ranks it (absent: a summarize run, ROUGE-L), and
+which documents it was scored on."""
+
+
+def version_metric_keys(metrics: dict[str, float]) -> list[str]:
+    """The keys of a run's metrics copied onto a version registered from it: the key metrics, the
+    document count, and the interval bounds of each tuned score among them."""
+    bounds = [f"{key}_{bound}" for key in KEY_METRICS for bound in ("lo", "hi")]
+    return [key for key in (*KEY_METRICS, *DOCUMENT_KEYS, *bounds) if key in metrics]
 REGISTRY_SCHEME = "models:/"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[^/@]+))$")
 
@@ -134,7 +145,7 @@ def register_adapter(run_id: str, name: str, alias: str | None = None, uri: str 
         except MlflowException as create_error:  # another process created it meanwhile
             if getattr(create_error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                 raise
-    tags = {key: f"{run.data.metrics[key]:.6g}" for key in KEY_METRICS if key in run.data.metrics}
+    tags = {key: f"{run.data.metrics[key]:.6g}" for key in version_metric_keys(run.data.metrics)}
     tags.update({key: run.data.tags[key] for key in COPIED_TAGS if run.data.tags.get(key)})
     tags["deepsynth.run_name"] = run.info.run_name or ""
     created = with_retry(client.create_model_version, name,
