@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from deepsynth import paths
 from deepsynth.errors import InputError
+from deepsynth.hub_models import PINNED_PARAM
 from deepsynth.names import check_alias, check_model_name, check_run_id, check_version
 from deepsynth.tracking.store import client_for, resolve_tracking_uri, with_retry
 
@@ -47,6 +48,8 @@ def version_metric_keys(metrics: dict[str, float]) -> list[str]:
     document count, and the interval bounds of each tuned score among them."""
     bounds = [f"{key}_{bound}" for key in KEY_METRICS for bound in ("lo", "hi")]
     return [key for key in (*KEY_METRICS, *DOCUMENT_KEYS, *bounds) if key in metrics]
+BASE_MODEL_TAG = "deepsynth.base_model"
+"""A version's base model: the run's model name, a hub id pinned to its commit (`ORG/NAME@COMMIT`)."""
 REGISTRY_SCHEME = "models:/"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[^/@]+))$")
 
@@ -148,6 +151,9 @@ def register_adapter(run_id: str, name: str, alias: str | None = None, uri: str 
     tags = {key: f"{run.data.metrics[key]:.6g}" for key in version_metric_keys(run.data.metrics)}
     tags.update({key: run.data.tags[key] for key in COPIED_TAGS if run.data.tags.get(key)})
     tags["deepsynth.run_name"] = run.info.run_name or ""
+    base = run.data.params.get(PINNED_PARAM) or run.data.params.get("model.name")
+    if base:
+        tags[BASE_MODEL_TAG] = base  # a hub id with the commit it was trained on (`hub_models.pin`)
     created = with_retry(client.create_model_version, name,
                          source=f"{run.info.artifact_uri}/{ADAPTER_ARTIFACT}", run_id=run_id, tags=tags)
     if alias is not None:

@@ -97,6 +97,11 @@ def test_train_export_import_and_infer_by_hub_id(offline_cache, tiny_dataset, ml
     assert run.info.status == "FINISHED"
     pinned = f"{HUB_NAME}@{COMMIT}"
     assert run.data.params["model.name"] == HUB_NAME and run.data.params[PINNED_PARAM] == pinned
+    from deepsynth.tracking import registry
+
+    version = registry.register_adapter(run_id, "hub-reader", uri=mlflow_tracking_uri)
+    tags = store.client_for(mlflow_tracking_uri).get_model_version("hub-reader", version.version).tags
+    assert tags[registry.BASE_MODEL_TAG] == pinned  # the registry version names the commit too
     adapter = Path(urlparse(run.info.artifact_uri).path) / "adapter"
     card = json.loads((adapter / "deepsynth_model.json").read_text())
     assert card["model_config"]["name"] == pinned and card["base_model"]["revision"] == COMMIT
