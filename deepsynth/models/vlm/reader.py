@@ -9,8 +9,9 @@ opening with every page's image tokens expanded by the processor, the processor'
   precomputed features (`mm_encoder_outputs`) and the projector is frozen; or
 - the processor's pixel tensors (`pixels`), from which the tower runs at every step (a projector
   that trains, or a family whose forward only takes pixels).
-A reading is a pure function of the pixels and `identity()` (model files, processor settings,
-chat template, dtype).
+A reading is a pure function of the pixels and `identity()` (the content of every file in the model
+folder, `models.folder_digest`: weights in any format, configs, processor, tokenizer, chat template;
+processor settings, dtype).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from typing import Any, Sequence
 import torch
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.models.folder_digest import folder_digest
 from deepsynth.models.vlm.prompt import RESOLUTION_RULE, VlmPrompt, prepare_pages, processor_settings
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1
+READER_VERSION = 2
 _TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
 
 
@@ -67,18 +69,6 @@ class VlmReading:
                    extras={k[7:]: v for k, v in tensors.items() if k.startswith("extras.")})
 
 
-def _files_stamp(folder: Path) -> str:
-    """Identity of a model folder's weights and config without reading gigabytes: names, sizes,
-    modification times, plus the config's bytes."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    digest.update((folder / "config.json").read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def accepts_precomputed(model: Any) -> bool:
     """Whether the family's inner model takes precomputed image features, so cached features can
     stand in for the tower: transformers' `mm_encoder_outputs`, or, for an encoder-decoder VLM
@@ -103,7 +93,7 @@ class VlmPageReader:
         image_processor = getattr(processor, "image_processor", None)
         self._identity = {
             "reader": "vlm-processor", "model_type": model.config.model_type, "path": str(path),
-            "weights": _files_stamp(path), "resolution_rule": RESOLUTION_RULE,
+            "files": folder_digest(path), "resolution_rule": RESOLUTION_RULE,
             "image_processor": hashlib.sha256(image_processor.to_json_string().encode()).hexdigest()[:16]
             if image_processor is not None else None,
             "processor": type(processor).__name__,
