@@ -79,6 +79,11 @@ def accepts_precomputed(model: Any) -> bool:
     return "mm_encoder_outputs" in accepted or (model.config.is_encoder_decoder and "inputs_embeds" in accepted)
 
 
+def _arranged(layout: str, pages: list[Any]) -> list[Any]:
+    """A document's pages as the processor's `images` argument for one prompt (`page_layout`)."""
+    return pages if layout == "flat" else [pages]
+
+
 class VlmPageReader:
     """Pages -> `VlmReading`s through the model's processor (and tower, when features are cached)."""
 
@@ -89,6 +94,9 @@ class VlmPageReader:
         self.cache_features = cache_features
         self.image_token_id = int(model.config.image_token_id)
         self.characters = ""
+        self._page_layout: str | None = None
+        self.pages_cut = 0
+        """Pages left unread so far because a document had more than `max_pages`."""
         tokenizer = processor.tokenizer
         image_processor = getattr(processor, "image_processor", None)
         self._identity = {
@@ -127,20 +135,53 @@ class VlmPageReader:
     def read_pages(self, pages: Sequence[Any]) -> VlmReading:
         return self.read_documents([pages])[0]
 
+    @property
+    def page_layout(self) -> str:
+        """How the processor takes a document's pages, found by asking it once with two blank pages:
+        `nested` (one list of images per prompt), `flat` (the prompt's images in one list), or
+        `single` (one image per prompt: the family reads the first page of each example)."""
+        if self._page_layout is None:
+            from PIL import Image
+
+            blanks = [Image.new("RGB", (64, 64), (255, 255, 255))] * 2
+            before, _ = self.prompt.split(2)
+            self._page_layout = "single"
+            for layout in ("nested", "flat"):
+                try:
+                    self.processor(text=[before], images=_arranged(layout, blanks), return_tensors="pt",
+                                   **processor_settings(self.processor, blanks))
+                except (ValueError, TypeError, IndexError, KeyError):
+                    continue
+                self._page_layout = layout
+                break
+        return self._page_layout
+
+    @property
+    def max_pages(self) -> int | None:
+        """Pages one example can hold (None: as many as it has; 1 for a one-image-per-prompt family)."""
+        return 1 if self.page_layout == "single" else None
+
     def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
-        return [self._read(list(pages)) for pages in documents]
+        """One reading per document, every page through the processor as the family takes them;
+        pages past the family's page cap (`max_pages`) are cut, and the cut is logged with its cap."""
+        cap = self.max_pages
+        cut = [len(pages) - cap for pages in documents if cap is not None and len(pages) > cap]
+        if cut:
+            self.pages_cut += sum(cut)
+            log.warning("%s takes one image per prompt (a page cap of %d per example for %s): %d document(s) "
+                        "of more pages cut to their first page, %d page(s) not read", type(self.processor).__name__,
+                        cap, self.model.config.model_type, len(cut), sum(cut))
+        return [self._read(list(pages)[:cap] if cap is not None else list(pages)) for pages in documents]
 
     def processor_inputs(self, pages: Sequence[Any]) -> Any:
         """The processor's output for the prompt opening of a document of these pages."""
         before, _ = self.prompt.split(len(pages))
         try:
-            return self.processor(text=[before], images=[prepare_pages(pages)], return_tensors="pt",
-                                  **processor_settings(self.processor, pages))
+            return self.processor(text=[before], images=_arranged(self.page_layout, prepare_pages(pages)),
+                                  return_tensors="pt", **processor_settings(self.processor, pages))
         except (ValueError, TypeError) as error:
-            hint = (" (it places one image per prompt itself: render documents on one page, render.max_pages=1)"
-                    if self.prompt.places_images and len(pages) > 1 else "")
             raise DeepSynthError(f"the {type(self.processor).__name__} refused a document of {len(pages)} "
-                                 f"page(s){hint}: {error}") from error
+                                 f"page(s): {error}") from error
 
     def _read(self, pages: list[Any]) -> VlmReading:
         if not pages:
