@@ -116,3 +116,21 @@ def test_resolution_rules_without_a_model():
     found, resolved = modules("fc1", "tower.blocks.0.mlp.fc1", "nothing_here")
     assert found == {"lm.layers.0.mlp.fc1", "tower.blocks.0.mlp.fc1"}
     assert resolved.unmatched == ("nothing_here",) and resolved.outside_language_model == ("tower.blocks.0.mlp.fc1",)
+
+
+def test_the_demos_train_a_vlm_on_its_kinds_defaults_and_the_embedded_model_on_q_and_v(vlm_folder, tiny_dataset):
+    """`deepsynth demo --model FOLDER` and `demo --render-sweep --model FOLDER` (demo/setup.py)."""
+    import argparse
+
+    from deepsynth.demo.setup import add_arguments, demo_train_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    folder = vlm_folder("smolvlm")
+    config = demo_train_config(parser.parse_args(["--model", str(folder)]), tiny_dataset)
+    assert config.lora.target_modules == ()
+    model = build(folder, config.lora.target_modules)
+    assert all(name.startswith(family_facts("smolvlm").language_model + ".") for name in lora_modules(model.decoder))
+    assert model.caches_features
+    embedded = demo_train_config(parser.parse_args([]), tiny_dataset)
+    assert embedded.lora.target_modules == ("q_proj", "v_proj")
