@@ -134,3 +134,20 @@ def test_the_demos_train_a_vlm_on_its_kinds_defaults_and_the_embedded_model_on_q
     assert model.caches_features
     embedded = demo_train_config(parser.parse_args([]), tiny_dataset)
     assert embedded.lora.target_modules == ("q_proj", "v_proj")
+
+
+@pytest.mark.parametrize("tower", [False, True])
+@pytest.mark.parametrize("family", ("deepseek_ocr2", "idefics3", "smolvlm"))
+def test_the_estimator_reads_typed_targets_as_the_model_does(family, tower, vlm_folder):
+    """The estimator (config.json alone, no weights) adapts exactly the modules the built model does,
+    on the families whose towers hold q_proj too."""
+    from deepsynth.estimate.builtin import architecture_from_config
+    from deepsynth.estimate.params import count_parameters
+    from deepsynth.lora import LoraSettings
+
+    folder = vlm_folder(family)
+    targets = ("q_proj", f"{family_facts(family).tower}.q_proj" if tower else "v_proj")
+    counted = count_parameters(architecture_from_config(folder), LoraSettings(rank=4, alpha=8, target_modules=targets))
+    built = build(folder, targets)
+    assert {module.name for module in counted.match.adapted} == lora_modules(built.decoder)
+    assert counted.adapter == sum(p.numel() for n, p in built.named_parameters() if ".lora_" in n)
