@@ -69,6 +69,11 @@ def demo_targets(model: str) -> tuple[str, ...]:
     return ("q_proj", "v_proj") if model in BUILT_IN_MODELS else ()
 
 
+def demo_targets_label(model: str) -> str:
+    """The demos' targets in words, for their progress lines."""
+    return ",".join(demo_targets(model)) or "the model's default targets"
+
+
 def demo_train_config(args: argparse.Namespace, dataset: str, **overrides: Any):
     from deepsynth.lora import preset
     from deepsynth.models.config import ModelConfig
