@@ -141,10 +141,10 @@ def available_memory_bytes() -> int | None:
 
 
 def plan_side_by_side(sources: Sequence[str], uri: str | None = None,
-                      available_bytes: int | None | Callable[[], int | None] = available_memory_bytes,
-                      labels: Sequence[str] | None = None) -> SideBySide:
+                      available_bytes: int | None = None, labels: Sequence[str] | None = None) -> SideBySide:
     """Group `sources` (folders, run ids, models:/ references) by the base each needs; decide
-    whether the bases load together. Cards are read and checked; no model loads."""
+    whether the bases load together (`available_bytes`: memory available, default this
+    machine's). Cards are read and checked; no model loads."""
     from deepsynth.adapter_format.files import read_model_card
     from deepsynth.export.card_check import check_loaded_card
     from deepsynth.inference.summarizer import resolve_adapter
@@ -169,7 +169,7 @@ def plan_side_by_side(sources: Sequence[str], uri: str | None = None,
                  for group in ordered[1:]]
         bases = (f"{len(ordered)} bases, one per distinct setting (compared with {first.label}'s: "
                  + "; ".join(parts) + ")")
-    available = available_bytes() if callable(available_bytes) else available_bytes
+    available = available_memory_bytes() if available_bytes is None else available_bytes
     one_at_a_time, note = False, ""
     if len(ordered) > 1:
         sizes = [group.memory_bytes for group in ordered]
