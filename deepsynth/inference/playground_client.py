@@ -1,10 +1,11 @@
-"""Summaries from several adapters (and the base) without loading a model in this process.
+"""Outputs from several adapters (and the base) without loading a model in this process.
 
 The playground must not import torch (the dashboard's import path stays light), so inference runs
-as `deepsynth infer ... --json` in a child process (deepsynth.verb_runner): the base loads once
-there, every adapter is applied to the same page, and the summaries come back as JSON.
-`summarize_each` reads `deepsynth infer --stream` instead: a line per model as it is ready, with
-its time, so the caller can show progress per model.
+as `deepsynth infer ... --json` in a child process (deepsynth.verb_runner): a base loads once per
+distinct setting there (`side_by_side`), every adapter answers on the same input (a text, a page
+file, a page image) and prompt, and the outputs come back as JSON. `summarize_each` reads
+`deepsynth infer --stream` instead: the plan before anything loads, then a line per model as it
+is ready, with its time, so the caller can show progress per model.
 """
 
 from __future__ import annotations
