@@ -181,7 +181,8 @@ def run_models(slots: dict, above: Any) -> tuple[dict, float | None]:
                 except DeepSynthError as error:  # name the upload, not the temporary copy
                     raise DeepSynthError(str(error).replace(str(path), upload.name)) from None
     except DeepSynthError as error:
-        status.update(label=f"Stopped: {error}", state="error")  # the spinner ends with the message
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        status.update(label=f"Stopped: {first[:200]}", state="error")  # the spinner ends with the message
         draw(slots, results, None, running=False, failed=True)
         raise
     status.update(label=f"Done: {len(results)} model(s) in {time.perf_counter() - started:.1f} s", state="complete")
