@@ -21,7 +21,7 @@ from deepsynth.render import RenderConfig, encode_png
 from deepsynth.sweeps.parent_run import trained_runs
 from ui import cached, datasets, settings
 from ui.form_memory import FormMemory
-from ui.playground_adapters import adapter_choices, reference_score
+from ui.playground_adapters import adapter_choices, in_short_names, reference_score
 from ui.widgets import default_adapter, show_error
 
 SAMPLE = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
@@ -155,9 +155,9 @@ def run_models(slots: dict, above: Any) -> tuple[dict, float | None]:
         if event.event == "plan":
             for said in (event.note, event.pages):  # before anything loads
                 if said:
-                    above.info(said, icon=":material/info:")
+                    above.info(in_short_names(said, choices), icon=":material/info:")
             if event.bases:
-                above.caption(event.bases[0].upper() + event.bases[1:] + ".")
+                above.caption(in_short_names(event.bases[0].upper() + event.bases[1:] + ".", choices))
             status.update(label=f"Loading the base model(s) and {len(picked)} adapter(s)…")
             return
         if event.event == "loaded":

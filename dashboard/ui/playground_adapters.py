@@ -17,6 +17,8 @@ class AdapterChoice:
 
     label: str
     """What the picker shows: name, version or run, and its score in its task's metric."""
+    short: str
+    """A short name for sentences: `name@alias`, `name version 3`, `run-name (1a2b3c4d)`."""
     task: str
     """Its run's task (summarize when the run predates tasks)."""
     metric: str
@@ -25,7 +27,8 @@ class AdapterChoice:
     """Its score oriented so that higher is better (the default choice is the best)."""
 
 
-def _choice(prefix: str, values: Mapping[str, Any] | None, tags: Mapping[str, Any] | None) -> AdapterChoice:
+def _choice(prefix: str, values: Mapping[str, Any] | None, tags: Mapping[str, Any] | None,
+            short: str) -> AdapterChoice:
     tags = tags or {}
     primary = tags.get(PRIMARY_METRIC_TAG) or None
     metric = main_metric(values, primary)
@@ -33,7 +36,7 @@ def _choice(prefix: str, values: Mapping[str, Any] | None, tags: Mapping[str, An
     shown = f"{prefix} · {score_text(score_of(values, primary), metric)}"
     if task != "summarize":
         shown += f" · {task}"
-    return AdapterChoice(shown, task, metric, ranking_score(values, primary))
+    return AdapterChoice(shown, short, task, metric, ranking_score(values, primary))
 
 
 def adapter_choices(adapters: list[Any], runs: list[Any]) -> dict[str, AdapterChoice]:
@@ -46,14 +49,25 @@ def adapter_choices(adapters: list[Any], runs: list[Any]) -> dict[str, AdapterCh
         tags = {v.version: v.tags for v in adapter.versions}
         for alias, version in sorted(adapter.aliases.items()):
             choices[alias_uri(adapter.name, alias)] = _choice(
-                f"{adapter.name}@{alias} (version {version})", tags.get(version), tags.get(version))
+                f"{adapter.name}@{alias} (version {version})", tags.get(version), tags.get(version),
+                f"{adapter.name}@{alias}")
         for version in adapter.versions:
             choices[version_uri(adapter.name, version.version)] = _choice(
-                f"{adapter.name} version {version.version}", version.tags, version.tags)
+                f"{adapter.name} version {version.version}", version.tags, version.tags,
+                f"{adapter.name} version {version.version}")
     for run in runs:
         name = run.run_name or "(unnamed)"
-        choices[run.run_id] = _choice(f"run {name} · {run.run_id[:8]}", run.metrics, run.tags)
+        choices[run.run_id] = _choice(f"run {name} · {run.run_id[:8]}", run.metrics, run.tags,
+                                      f"{name} ({run.run_id[:8]})")
     return choices
+
+
+def in_short_names(sentence: str, choices: Mapping[str, AdapterChoice]) -> str:
+    """A library sentence naming adapters as `deepsynth infer` was given them (run ids, models:/
+    references), with each adapter's short name instead."""
+    for choice in sorted(choices, key=len, reverse=True):
+        sentence = sentence.replace(choice, choices[choice].short)
+    return sentence
 
 
 def reference_score(metric: str, output: str, reference: str) -> str:

@@ -165,10 +165,11 @@ def plan_side_by_side(sources: Sequence[str], uri: str | None = None,
     bases = ""
     if len(ordered) > 1:
         first = ordered[0].adapters[0]
-        parts = [f"{group.adapters[0].label} needs " + "; ".join(differences(first.card, group.adapters[0].card))
+        parts = [f"{group.adapters[0].label} needs " + ", ".join(
+                     f"{name} {theirs} ({first.label}: {ours})"
+                     for name, ours, theirs in setting_differences(first.card, group.adapters[0].card))
                  for group in ordered[1:]]
-        bases = (f"{len(ordered)} bases, one per distinct setting (compared with {first.label}'s: "
-                 + "; ".join(parts) + ")")
+        bases = f"{len(ordered)} bases, one per distinct setting: " + "; ".join(parts)
     available = available_memory_bytes() if available_bytes is None else available_bytes
     one_at_a_time, note = False, ""
     if len(ordered) > 1:

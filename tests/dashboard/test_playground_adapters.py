@@ -27,6 +27,8 @@ def test_each_choice_is_worded_by_its_task_metric():
     assert choices["a" * 32].label == f"run summaries · {'a' * 8} · ROUGE-L 21.0"
     assert choices["b" * 32].label == f"run scans-r8 · {'b' * 8} · CER 12.5 · transcribe"
     assert choices["c" * 32].metric == "anls" and "ANLS 61.0" in choices["c" * 32].label
+    assert playground_adapters.in_short_names(f"{'b' * 32} needs max source tokens 99", choices) == (
+        "scans-r8 (bbbbbbbb) needs max source tokens 99")
     assert choices["b" * 32].ranking == -12.5 and choices["a" * 32].ranking == 21.0  # higher is better for both
 
 

@@ -48,3 +48,68 @@ def test_a_pdf_upload_runs_and_its_failure_ends_the_spinner_in_chromium(served, 
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_role("textbox", name="Prompt (optional)").input_value() == "Which river rose?"
     screenshot(page, tmp_path, "playground-page-file-failure")
+
+
+@pytest.fixture
+def real_adapters_store(tmp_path, monkeypatch):
+    """A store of its own holding two runs with real tiny adapters that need different bases (the
+    second was trained, as its card says, with another max_source_tokens)."""
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    from tiny_adapters import build_tiny_adapter
+
+    from deepsynth.tracking.store import RunLogger, client_for
+
+    uri = f"sqlite:///{tmp_path / 'own-store' / 'mlflow.db'}"
+    (tmp_path / "own-store").mkdir()
+    client_for(uri).search_experiments()
+    one = build_tiny_adapter(tmp_path / "one", seed=31)
+    two = tmp_path / "two"
+    shutil.copytree(build_tiny_adapter(tmp_path / "two-src", seed=32), two)
+    card = json.loads((two / "deepsynth_model.json").read_text())
+    card["model_config"]["max_source_tokens"], card["reader"]["max_feature_tokens"] = 99, 99
+    (two / "deepsynth_model.json").write_text(json.dumps(card))
+    runs = []
+    for name, folder, score in (("river-a", one, 20.0), ("river-b", two, 22.0)):
+        logger = RunLogger.start("playground-browser", run_name=name, uri=uri)
+        logger.log_metrics({"eval/rougeL": score}, step=1, flush=True)
+        logger.log_artifacts(folder, "adapter")
+        logger.finish()
+        runs.append(logger.run_id)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return SimpleNamespace(uri=uri, runs=runs)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_adapters_on_two_bases_answer_a_pdf_side_by_side_in_chromium(real_adapters_store, workspace, browser,
+                                                                     tmp_path):
+    from test_browser import serving
+
+    pdf = tmp_path / "river.pdf"
+    pdf.write_bytes(pdf_bytes())
+    with serving(workspace, real_adapters_store, tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(f"{url}/playground")
+        page.get_by_text("Adapters to compare").first.wait_for(state="attached", timeout=60_000)
+        settled(page)
+        picker = page.get_by_role("combobox").first
+        picker.click()
+        page.get_by_role("option", name="river-a").first.click()  # the best (river-b) is preselected
+        page.keyboard.press("Escape")
+        settled(page)
+        page.get_by_text("Page file (PDF or image)").first.click()
+        settled(page)
+        page.locator('input[type="file"]').set_input_files(str(pdf))
+        page.get_by_text("river.pdf: page 1 of 2").first.wait_for(state="attached", timeout=60_000)
+        settled(page)
+        page.get_by_role("button", name="Summarize").click()
+        page.get_by_text("Done:").first.wait_for(state="attached", timeout=400_000)
+        settled(page)
+        body = page.inner_text("body")
+        assert "waiting…" not in body and "Stopped:" not in body and "Traceback" not in body
+        assert "2 bases, one per distinct setting: river-a (" in body and "needs max source tokens 192 (river-b (" in body
+        assert body.count("(includes reading the page)") == 1 and "Models loaded in" in body
+        screenshot(page, tmp_path, "playground-two-bases-pdf")

@@ -38,7 +38,8 @@ def test_the_plan_groups_by_base_and_names_the_differences_in_words(two_adapters
     assert [[a.label for a in group.adapters] for group in plan.groups] == [[one, str(two_adapters[1])],
                                                                             [str(other_base)]]
     assert not plan.one_at_a_time and plan.note == ""
-    assert "max source tokens 192 vs 99" in plan.bases and "{" not in plan.bases
+    assert plan.bases == (f"2 bases, one per distinct setting: {other_base} needs max source tokens 99 ({one}: 192), "
+                          f"page reader max feature tokens 99 ({one}: 192)")
     assert differences(plan.groups[0].adapters[0].card, plan.groups[1].adapters[0].card) == [
         "max source tokens 192 vs 99", "page reader max feature tokens 192 vs 99"]
     single = plan_side_by_side([one], available_bytes=1)  # one base: nothing to choose, nothing said
