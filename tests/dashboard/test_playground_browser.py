@@ -107,6 +107,7 @@ def test_adapters_on_two_bases_answer_a_pdf_side_by_side_in_chromium(real_adapte
         settled(page)
         page.get_by_role("button", name="Summarize").click()
         page.get_by_text("Done:").first.wait_for(state="attached", timeout=400_000)
+        page.get_by_text("Models loaded in").first.wait_for(state="attached", timeout=60_000)
         settled(page)
         body = page.inner_text("body")
         assert "waiting…" not in body and "Stopped:" not in body and "Traceback" not in body
