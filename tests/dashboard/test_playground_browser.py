@@ -23,7 +23,13 @@ def pdf_bytes() -> bytes:
 
 
 @pytest.mark.browser
-def test_a_pdf_upload_runs_and_its_failure_ends_the_spinner_in_chromium(served, browser, tmp_path):
+def test_a_pdf_upload_runs_and_its_failure_ends_the_spinner_in_chromium(served, browser, tmp_path, workspace):
+    import json
+
+    forms = workspace / "workspace" / "dashboard-forms"  # the Playground's remembered choice (FormMemory):
+    forms.mkdir(parents=True, exist_ok=True)             # the stand-in adapter, whatever else the store holds
+    (forms / "local.json").write_text(json.dumps({"playground": {"playground.adapters": [
+        "models:/browser-smoke@champion"]}}))
     pdf = tmp_path / "river scan.pdf"
     pdf.write_bytes(pdf_bytes())
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
@@ -44,7 +50,7 @@ def test_a_pdf_upload_runs_and_its_failure_ends_the_spinner_in_chromium(served, 
     settled(page)
     body = page.inner_text("body")
     assert "waiting…" not in body and "not run: see the error above" in body
-    assert "deepsynth_model.json" in body and "Traceback" not in body
+    assert "deepsynth_model.json" in body and "browser-smoke@champion" in body and "Traceback" not in body
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_role("textbox", name="Prompt (optional)").input_value() == "Which river rose?"
     screenshot(page, tmp_path, "playground-page-file-failure")
