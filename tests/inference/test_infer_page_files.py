@@ -147,3 +147,14 @@ def test_bad_page_files_exit_2_naming_the_file(two_adapters, tmp_path, capsys, n
     assert main(["infer", "--adapter", str(two_adapters[0]), "--file", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and str(tmp_path) in err and "Traceback" not in err, err
+
+
+def test_a_card_whose_dataset_entry_is_not_an_object_is_refused(two_adapters, tmp_path):
+    from deepsynth.errors import InputError
+
+    adapter = with_dataset(two_adapters[0], tmp_path, "odd", task="qa")
+    card = json.loads((adapter / "deepsynth_model.json").read_text())
+    card[CARD_KEY] = "qa at 9000 dpi"
+    (adapter / "deepsynth_model.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match=r"dataset: not an object"):
+        Summarizer.for_adapter(adapter)
