@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 
 from deepsynth.data.config import DatasetConfig
 from deepsynth.data.tasks import DEFAULT_PROMPTS, TASKS
-from deepsynth.errors import InputError
 
 CARD_KEY = "dataset"
 """The adapter card's entry holding its dataset's task and page-file settings."""
