@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-
 FLOAT32_BYTES = 4
 """Inference here keeps the base in float32 (CPU) -- the estimate's bytes per parameter."""
 TINY_BASE_PARAMETERS = 123_648
