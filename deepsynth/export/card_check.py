@@ -42,6 +42,7 @@ CARD_FIELDS = frozenset({
     "model_config", "base_model", "reader", "adapter_name", "target_modules", "projection_tensors",
     # extras the training worker adds (deepsynth.training.worker: save_adapter(extra=...))
     "render", "run_id", "preset",
+    "dataset",  # the dataset's task, default prompt and page settings (deepsynth.inference.page_input)
 })
 """Top-level keys DeepSynth writes into an adapter's card (models.adapters.save_adapter + extras)."""
 ALLOW_FLAG = "--allow-location"
@@ -121,6 +122,8 @@ def card_problems(card: Any, allowed_locations: Collection[str] = (), loading: b
                 from_dict(ModelConfig, {**model, "trust_remote_code": False})
             except (ConfigError, TypeError) as error:
                 problems.append(f"model_config: {error}")
+    if card.get("dataset") is not None and not isinstance(card.get("dataset"), Mapping):
+        problems.append("dataset: not an object")  # its known keys are read with their types checked
     render = card.get("render")
     if render is not None and not isinstance(render, Mapping):
         problems.append("render: not an object")

@@ -1,10 +1,11 @@
-"""Summaries from several adapters (and the base) without loading a model in this process.
+"""Outputs from several adapters (and the base) without loading a model in this process.
 
 The playground must not import torch (the dashboard's import path stays light), so inference runs
-as `deepsynth infer ... --json` in a child process (deepsynth.verb_runner): the base loads once
-there, every adapter is applied to the same page, and the summaries come back as JSON.
-`summarize_each` reads `deepsynth infer --stream` instead: a line per model as it is ready, with
-its time, so the caller can show progress per model.
+as `deepsynth infer ... --json` in a child process (deepsynth.verb_runner): a base loads once per
+distinct setting there (`side_by_side`), every adapter answers on the same input (a text, a page
+file, a page image) and prompt, and the outputs come back as JSON. `summarize_each` reads
+`deepsynth infer --stream` instead: the plan before anything loads, then a line per model as it
+is ready, with its time, so the caller can show progress per model.
 """
 
 from __future__ import annotations
@@ -23,19 +24,24 @@ from deepsynth.verb_runner import Run, check_exit, run_verb, verb_argv
 
 
 def infer_args(adapters: Sequence[str], text_file: str | None = None, image: str | None = None,
-               include_base: bool = True, instruction: str = "", max_new_tokens: int | None = None,
-               uri: str | None = None) -> list[str]:
+               include_base: bool = True, prompt: str = "", max_new_tokens: int | None = None,
+               uri: str | None = None, file: str | None = None) -> list[str]:
     """The `deepsynth infer` arguments for one comparison."""
     if not adapters:
         raise InputError("choose at least one adapter (a run, a registered version, or a folder)")
-    if (text_file is None) == (image is None):
-        raise InputError("give a text or a page image, not both")
+    if sum(given is not None for given in (text_file, image, file)) != 1:
+        raise InputError("give one input: a text, a page file or a page image")
     args = [item for adapter in adapters for item in ("--adapter", str(adapter))]
-    args += ["--text-file", text_file] if text_file is not None else ["--image", image]
+    if text_file is not None:
+        args += ["--text-file", text_file]
+    elif file is not None:
+        args += ["--file", file]
+    else:
+        args += ["--image", image]
     if include_base:
         args.append("--base")
-    if instruction:
-        args += ["--instruction", instruction]
+    if prompt:
+        args += ["--prompt", prompt]
     if max_new_tokens:
         args += ["--max-new-tokens", str(int(max_new_tokens))]
     if uri:
@@ -58,21 +64,23 @@ def parse_summaries(stdout: str) -> dict[str, str]:
 
 
 def summarize(adapters: Sequence[str], text: str | None = None, image: str | Path | None = None,
-              include_base: bool = True, instruction: str = "", max_new_tokens: int | None = None,
-              uri: str | None = None, timeout_s: float = 900.0, run: Run = subprocess.run) -> dict[str, str]:
-    """Summaries of one text (rendered with each adapter's settings) or page image, by each adapter
-    and, with `include_base`, the base model (label "base"), computed in a child process."""
+              include_base: bool = True, prompt: str = "", max_new_tokens: int | None = None,
+              uri: str | None = None, timeout_s: float = 900.0, run: Run = subprocess.run,
+              file: str | Path | None = None) -> dict[str, str]:
+    """Outputs on one text (rendered with each adapter's settings), page file (PDF or image, read
+    with each adapter's page settings) or page image, by each adapter and, with `include_base`,
+    the base model (label "base"), computed in a child process."""
     if text is not None and not text.strip():
         raise InputError("the text to summarize is empty")
     if text is None:
-        return parse_summaries(run_verb("infer", infer_args(adapters, image=str(image), include_base=include_base,
-                                                            instruction=instruction, max_new_tokens=max_new_tokens,
-                                                            uri=uri), timeout_s, run).stdout)
+        return parse_summaries(run_verb("infer", infer_args(
+            adapters, image=None if image is None else str(image), file=None if file is None else str(file),
+            include_base=include_base, prompt=prompt, max_new_tokens=max_new_tokens, uri=uri), timeout_s, run).stdout)
     handle, path = tempfile.mkstemp(prefix="deepsynth-playground-", suffix=".txt")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-        args = infer_args(adapters, text_file=path, include_base=include_base, instruction=instruction,
+        args = infer_args(adapters, text_file=path, include_base=include_base, prompt=prompt,
                           max_new_tokens=max_new_tokens, uri=uri)
         return parse_summaries(run_verb("infer", args, timeout_s, run).stdout)
     finally:
@@ -82,16 +90,23 @@ def summarize(adapters: Sequence[str], text: str | None = None, image: str | Pat
 # -- one model at a time: progress and timing per model ----------------------------------------------
 @dataclass(frozen=True)
 class StreamEvent:
-    """What the child reported: the models are `loaded`, or one model's `summary` is ready."""
+    """What the child reported: its `plan` (before anything loads), the models `loaded`, or one
+    model's `summary` is ready."""
 
     event: str
-    """`loaded` or `summary`."""
+    """`plan`, `loaded` or `summary`."""
     seconds: float
-    """Seconds this step took (loading the base and adapters; one model's summary)."""
+    """Seconds this step took (loading a base and its adapters; one model's output)."""
     label: str = ""
     """The adapter (as given) or "base", for a summary."""
     summary: str = ""
-    """The summary text."""
+    """The output text."""
+    note: str = ""
+    """`plan`: one sentence when the bases load one at a time (they do not fit in memory together)."""
+    bases: str = ""
+    """`plan`: what differs between the bases, when the adapters need several."""
+    pages: str = ""
+    """`plan`: one sentence when the page file has more pages than an adapter reads."""
 
 
 def parse_event(line: str) -> StreamEvent | None:
@@ -100,19 +115,21 @@ def parse_event(line: str) -> StreamEvent | None:
         data = json.loads(line)
     except json.JSONDecodeError:
         return None
-    if not isinstance(data, dict) or data.get("event") not in ("loaded", "summary"):
+    if not isinstance(data, dict) or data.get("event") not in ("plan", "loaded", "summary"):
         return None
     return StreamEvent(str(data["event"]), float(data.get("seconds") or 0.0), str(data.get("label", "")),
-                       str(data.get("summary", "")))
+                       str(data.get("summary", "")), str(data.get("note") or ""), str(data.get("bases") or ""),
+                       str(data.get("pages") or ""))
 
 
 def summarize_each(adapters: Sequence[str], on_event: Callable[[StreamEvent], None], text: str | None = None,
-                   image: str | Path | None = None, include_base: bool = True, instruction: str = "",
+                   image: str | Path | None = None, include_base: bool = True, prompt: str = "",
                    max_new_tokens: int | None = None, uri: str | None = None, timeout_s: float = 900.0,
-                   popen: Callable[..., Any] = subprocess.Popen) -> dict[str, StreamEvent]:
-    """`summarize`, reporting each step as it happens (`on_event`): the base and adapters loaded,
-    then each model's summary with its time. Returns {label: its summary event}. The child is
-    killed (by its pid) if it runs past `timeout_s`."""
+                   popen: Callable[..., Any] = subprocess.Popen,
+                   file: str | Path | None = None) -> dict[str, StreamEvent]:
+    """`summarize`, reporting each step as it happens (`on_event`): the plan (before anything
+    loads), the bases and adapters loaded, then each model's output with its time. Returns
+    {label: its summary event}. The child is killed (by its pid) if it runs past `timeout_s`."""
     if text is not None and not text.strip():
         raise InputError("the text to summarize is empty")
     path = None
@@ -120,8 +137,9 @@ def summarize_each(adapters: Sequence[str], on_event: Callable[[StreamEvent], No
         handle, path = tempfile.mkstemp(prefix="deepsynth-playground-", suffix=".txt")
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-    args = infer_args(adapters, text_file=path, image=None if image is None else str(image), include_base=include_base,
-                      instruction=instruction, max_new_tokens=max_new_tokens, uri=uri)
+    args = infer_args(adapters, text_file=path, image=None if image is None else str(image),
+                      file=None if file is None else str(file), include_base=include_base, prompt=prompt,
+                      max_new_tokens=max_new_tokens, uri=uri)
     args = args[:-1] + ["--stream"]  # one line per event instead of one JSON object at the end
     results: dict[str, StreamEvent] = {}
     try:

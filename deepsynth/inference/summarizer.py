@@ -88,17 +88,18 @@ def resolve_adapter(source: str | Path, uri: str | None = None) -> Path:
 
 def _same_base(card: Mapping[str, Any], model_config: Mapping[str, Any], base: Mapping[str, Any],
                reader: Mapping[str, Any], where: str) -> None:
-    """An adapter only fits the base (and reader) it was trained on: refuse any other."""
-    problems = []
-    if _without_trust(card.get("model_config", {})) != _without_trust(model_config):
-        problems.append(f"model config {card.get('model_config')} differs from this base's {dict(model_config)}")
-    if dict(card.get("base_model", {})) != dict(base):
-        problems.append(f"base model {card.get('base_model')} differs from {dict(base)}")
-    if card.get("reader") is not None and dict(card["reader"]) != dict(reader):
-        problems.append(f"page reader {card.get('reader')} differs from {dict(reader)}")
+    """An adapter only fits the base (and reader) it was trained on: refuse any other, naming the
+    settings that differ in words (`side_by_side` loads a base per distinct setting)."""
+    from deepsynth.inference.side_by_side import setting_differences
+
+    loaded = {"model_config": dict(model_config), "base_model": dict(base), "reader": dict(reader)}
+    wanted = {"model_config": card.get("model_config", {}), "base_model": card.get("base_model", {}),
+              "reader": card.get("reader") if card.get("reader") is not None else dict(reader)}
+    problems = [f"{name} {needed} (the loaded base has {has})"
+                for name, needed, has in setting_differences(wanted, loaded)]
     if problems:
-        raise InputError(f"{where}: adapter does not fit the loaded base: " + "; ".join(problems)
-                         + " (load it in a Summarizer of its own)")
+        raise InputError(f"{where}: the adapter needs a base of its own: " + "; ".join(problems)
+                         + " (deepsynth infer and the Playground load one per distinct setting)")
 
 
 def _without_trust(model_config: Any) -> dict[str, Any]:
@@ -191,11 +192,27 @@ class Summarizer:
         return from_dict(RenderConfig, dict(stored)) if isinstance(stored, Mapping) else self.render_config
 
     # -- summarizing ------------------------------------------------------------------------------
-    def pages_for(self, text: str | None = None, image: Any = None, adapter: str = BASE) -> list[Any]:
-        """The page images a summary reads: `text` rendered with the adapter's settings, or `image`
-        (a path or PIL image; converted to 8-bit gray like rendered pages)."""
-        if (text is None) == (image is None):
-            raise InputError("give exactly one of text or image")
+    def task_for(self, adapter: str) -> Any:
+        """What `adapter` was trained to do (`page_input.AdapterTask`); the base answers as the first
+        adapter loaded would be asked."""
+        from deepsynth.inference.page_input import AdapterTask, adapter_task
+
+        loaded = self.adapters.get(adapter)
+        if loaded is None and self.adapters:
+            loaded = next(iter(self.adapters.values()))
+        return adapter_task(loaded.card) if loaded is not None else AdapterTask()
+
+    def pages_for(self, text: str | None = None, image: Any = None, adapter: str = BASE,
+                  file: Any = None) -> list[Any]:
+        """The page images a summary reads: `text` rendered with the adapter's settings, `file` (a
+        PDF or image path, read with the page settings of the adapter's dataset: DPI, page cap,
+        colour) or `image` (a path or PIL image; converted to 8-bit gray like rendered pages)."""
+        if sum(given is not None for given in (text, image, file)) != 1:
+            raise InputError("give exactly one of text, a page file or image")
+        if file is not None:
+            from deepsynth.inference.page_input import read_page_file
+
+            return list(read_page_file(file, self.task_for(adapter).pages).images)
         if text is not None:
             from deepsynth.render import render_document
 
@@ -215,23 +232,24 @@ class Summarizer:
         return [image.convert("L")]
 
     def summarize(self, text: str | None = None, image: Any = None, adapter: str | None = None,
-                  instruction: str = "", max_new_tokens: int | None = None) -> str:
-        """The summary of one document (text or page image) by `adapter` (a label given to
-        `add_adapter`; None = the only one loaded; `BASE` = the base model without adapters)."""
+                  instruction: str = "", max_new_tokens: int | None = None, file: Any = None) -> str:
+        """The output on one document (text, page file or page image) of `adapter` (a label given
+        to `add_adapter`; None = the only one loaded; `BASE` = the base model without adapters).
+        `instruction` is the prompt given as text; empty: the adapter's task default."""
         name = self._choose(adapter)
-        reading = self.model.read_pages(self.pages_for(text, image, name))
-        return self._generate(reading, name, instruction, max_new_tokens)
+        reading = self.model.read_pages(self.pages_for(text, image, name, file))
+        return self._generate(reading, name, self.task_for(name).prompt_for(instruction), max_new_tokens)
 
     def compare(self, text: str | None = None, image: Any = None, adapters: list[str] | None = None,
                 include_base: bool = True, instruction: str = "",
-                max_new_tokens: int | None = None) -> dict[str, str]:
-        """Summaries of the same input by several adapters (and the base), side by side. Pages are
-        read once per distinct render setting (an image is read once)."""
-        return dict(self.compare_each(text, image, adapters, include_base, instruction, max_new_tokens))
+                max_new_tokens: int | None = None, file: Any = None) -> dict[str, str]:
+        """Outputs on the same input by several adapters (and the base), side by side. Pages are
+        read once per distinct render or page-file setting (an image is read once)."""
+        return dict(self.compare_each(text, image, adapters, include_base, instruction, max_new_tokens, file))
 
     def compare_each(self, text: str | None = None, image: Any = None, adapters: list[str] | None = None,
                      include_base: bool = True, instruction: str = "",
-                     max_new_tokens: int | None = None) -> Iterator[tuple[str, str]]:
+                     max_new_tokens: int | None = None, file: Any = None) -> Iterator[tuple[str, str]]:
         """`compare`, one (label, summary) at a time as each is ready (for progress per model)."""
         names = list(adapters) if adapters is not None else list(self.adapters)
         if include_base and BASE not in names:
@@ -239,10 +257,14 @@ class Summarizer:
         readings: dict[str, Any] = {}
         for name in names:
             name = self._choose(name)
-            key = repr(self.render_config_for(name)) if text is not None else "image"
+            if text is not None:
+                key = repr(self.render_config_for(name))
+            else:
+                key = repr(self.task_for(name).pages) if file is not None else "image"
             if key not in readings:
-                readings[key] = self.model.read_pages(self.pages_for(text, image, name))
-            yield name, self._generate(readings[key], name, instruction, max_new_tokens)
+                readings[key] = self.model.read_pages(self.pages_for(text, image, name, file))
+            yield name, self._generate(readings[key], name, self.task_for(name).prompt_for(instruction),
+                                       max_new_tokens)
 
     def _choose(self, adapter: str | None) -> str:
         if adapter is None:

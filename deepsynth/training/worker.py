@@ -265,8 +265,11 @@ class _Session:
             return  # rank 0 saves the adapter and evaluates
 
         adapter_dir = self.run_dir / "adapter"
+        from deepsynth.inference.page_input import CARD_KEY, card_entry  # the dataset's task and page settings
+
         model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
-                                               "preset": config.preset})
+                                               "preset": config.preset,
+                                               CARD_KEY: card_entry(loaded.config)})
         self.record.artifacts(adapter_dir, "adapter")
         if config.eval_docs:
             from deepsynth.training.evaluate import evaluate_run

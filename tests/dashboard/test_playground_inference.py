@@ -3,6 +3,7 @@ tiny adapter (built here from a config, no download). Slow: the child imports to
 
 import pytest
 
+from deepsynth.errors import DeepSynthError
 from deepsynth.inference import BASE, playground_client
 
 
@@ -37,6 +38,28 @@ def test_each_model_streams_back_with_its_time(tiny_adapter):
     seen = []
     results = playground_client.summarize_each([str(tiny_adapter)], seen.append, text="The river flooded. " * 4,
                                                include_base=True, max_new_tokens=8)
-    assert [(e.event, e.label) for e in seen] == [("loaded", ""), ("summary", BASE), ("summary", str(tiny_adapter))]
-    assert all(e.seconds > 0 for e in seen)
+    assert [(e.event, e.label) for e in seen] == [("plan", ""), ("loaded", ""), ("summary", BASE),
+                                                  ("summary", str(tiny_adapter))]
+    assert seen[0].note == "" and seen[0].bases == ""  # one base: nothing to explain
+    assert all(e.seconds > 0 for e in seen[1:])
     assert set(results) == {BASE, str(tiny_adapter)} and results[BASE].summary != results[str(tiny_adapter)].summary
+
+
+@pytest.mark.slow
+def test_a_pdf_page_file_is_answered_in_the_child(tiny_adapter, tmp_path):
+    from PIL import Image, ImageDraw
+
+    pages = []
+    for number in range(2):
+        page = Image.new("L", (400, 300), 255)
+        ImageDraw.Draw(page).text((20, 20), f"Page {number + 1}: the river rose.", fill=0)
+        pages.append(page)
+    pdf = tmp_path / "two pages.pdf"
+    pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    answers = playground_client.summarize([str(tiny_adapter)], file=pdf, prompt="Which river?",
+                                          include_base=True, max_new_tokens=8)
+    assert set(answers) == {BASE, str(tiny_adapter)} and answers[BASE] != answers[str(tiny_adapter)]
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 junk\n%%EOF\n")
+    with pytest.raises(DeepSynthError, match=r"broken.pdf: not a readable PDF \(corrupt\)"):
+        playground_client.summarize([str(tiny_adapter)], file=broken, max_new_tokens=8)

@@ -87,7 +87,7 @@ def test_adapters_that_do_not_fit_are_refused(both, two_adapters, tmp_path, page
     card = json.loads((other / "deepsynth_model.json").read_text())
     card["model_config"]["max_source_tokens"] = 99
     (other / "deepsynth_model.json").write_text(json.dumps(card))
-    with pytest.raises(InputError, match=r"adapter does not fit the loaded base: model config"):
+    with pytest.raises(InputError, match=r"the adapter needs a base of its own: max source tokens 99 \(the loaded base has 192\)"):
         both.add_adapter(other, label="other")
     shaped = tmp_path / "shaped"
     shutil.copytree(two_adapters[0], shaped)
@@ -105,7 +105,7 @@ def test_adapters_that_do_not_fit_are_refused(both, two_adapters, tmp_path, page
         both.summarize(image=page, adapter="three")
     with pytest.raises(InputError, match=r"name the adapter to use"):
         both.summarize(image=page)
-    with pytest.raises(InputError, match=r"give exactly one of text or image"):
+    with pytest.raises(InputError, match=r"give exactly one of text, a page file or image"):
         both.summarize(adapter="one")
     not_png = tmp_path / "page.png"
     not_png.write_bytes(b"\x89PNG broken")
