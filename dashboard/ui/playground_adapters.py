@@ -42,6 +42,7 @@ def _choice(prefix: str, values: Mapping[str, Any] | None, tags: Mapping[str, An
 def adapter_choices(adapters: list[Any], runs: list[Any]) -> dict[str, AdapterChoice]:
     """Registered aliases and versions (their tags carry the run's scores and task), then finished
     runs with an adapter: {what `deepsynth infer --adapter` takes: its choice}."""
+    from deepsynth.tracking.deletion import adapter_deleted
     from deepsynth.tracking.registry import alias_uri, version_uri
 
     choices: dict[str, AdapterChoice] = {}
@@ -56,6 +57,8 @@ def adapter_choices(adapters: list[Any], runs: list[Any]) -> dict[str, AdapterCh
                 f"{adapter.name} version {version.version}", version.tags, version.tags,
                 f"{adapter.name} version {version.version}")
     for run in runs:
+        if adapter_deleted(run.tags):  # its adapter files are gone (deepsynth delete / the Registry page)
+            continue
         name = run.run_name or "(unnamed)"
         choices[run.run_id] = _choice(f"run {name} · {run.run_id[:8]}", run.metrics, run.tags,
                                       f"{name} ({run.run_id[:8]})")

@@ -37,3 +37,11 @@ def test_the_reference_score_uses_the_metric_and_its_direction():
     said = reference_score("rougeL", "a tower in paris", "a tower in paris")
     assert said == "ROUGE-L 100.0 vs your reference (higher is better)"
     assert reference_score("field_f1", '{"a": 1}', "not json").startswith("field F1")
+
+
+def test_runs_whose_adapter_was_deleted_are_not_offered():
+    from deepsynth.tracking.deletion import ADAPTER_DELETED_TAG
+
+    runs = [run("a" * 32, "kept", {"eval/rougeL": 21.0}),
+            run("d" * 32, "gone", {"eval/rougeL": 25.0}, {ADAPTER_DELETED_TAG: '{"by": "ana", "at": "2026-12-06"}'})]
+    assert list(adapter_choices([], runs)) == ["a" * 32]
