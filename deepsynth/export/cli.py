@@ -14,7 +14,8 @@ HELP = {"export": "Package a run's adapter (or an adapter folder) as a ZIP with 
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", metavar="RUN_ID", help="MLflow run whose adapter/ artifact to export")
+    source.add_argument("--run", metavar="RUN",
+                        help="MLflow run whose adapter/ artifact to export: its id, a unique id prefix or its run name")
     source.add_argument("--adapter-dir", metavar="DIR", help="an adapter folder written by DeepSynth")
     parser.add_argument("--out", required=True, metavar="FILE.zip", help="package file to write")
     parser.add_argument("--merge", action="store_true",
@@ -33,7 +34,7 @@ def _checked_source(args: argparse.Namespace):
 
     from deepsynth.configuration import ConfigError
     from deepsynth.errors import InputError
-    from deepsynth.names import check_run_id
+    from deepsynth.tracking.run_lookup import resolve_run_id
 
     problems = []
     if not str(args.out).lower().endswith(".zip"):
@@ -41,7 +42,7 @@ def _checked_source(args: argparse.Namespace):
     source = None
     if args.run is not None:
         try:
-            source = check_run_id(args.run)
+            source = resolve_run_id(args.run, args.tracking_uri)  # an id, a unique prefix or a run name
         except InputError as error:
             problems.append(("--run", str(error)))
     else:

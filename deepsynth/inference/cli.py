@@ -1,4 +1,4 @@
-"""`deepsynth infer --adapter RUN_ID|models:/NAME@ALIAS|DIR (--text-file F | --image PNG)`."""
+"""`deepsynth infer --adapter RUN|models:/NAME@ALIAS|DIR (--text-file F | --image PNG)`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ HELP = "Summarize a text file or a page image with one or more adapters (and the
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", action="append", required=True, metavar="RUN_ID|models:/NAME@ALIAS|DIR",
-                        help="adapter to use; repeat to compare several on the same input")
+    parser.add_argument("--adapter", action="append", required=True, metavar="RUN|models:/NAME@ALIAS|DIR",
+                        help="adapter to use (a run: its id, a unique id prefix or its run name); repeat to compare "
+                             "several on the same input")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text-file", metavar="F", help="UTF-8 text file (rendered with the adapter's settings)")
     source.add_argument("--image", metavar="PNG", help="page image")

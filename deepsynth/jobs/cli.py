@@ -74,9 +74,39 @@ def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:
                      help="leave after the queue has been empty this long (default 30)")
 
 
-def _line(job) -> str:
+def _line(job, names: dict[str, str]) -> str:
     step = "-" if job.step is None else str(job.step)
-    return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {job.run_id or '-'}"
+    name = names.get(job.run_id or "") or _typed_run_name(job.train_args) or "-"
+    return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {name:<28} {job.run_id or '-'}"
+
+
+def _typed_run_name(train_args) -> str:
+    """The `--run-name` a job was started with ("" if none): its name before the run exists."""
+    args = list(train_args)
+    for index, arg in enumerate(args):
+        if arg == "--run-name" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--run-name="):
+            return arg.split("=", 1)[1]
+    return ""
+
+
+def run_names(jobs_listed) -> dict[str, str]:
+    """run id -> run name of the jobs' runs, one query per tracking store; a store that cannot be
+    read now leaves its runs unnamed (listing jobs must still work)."""
+    from deepsynth.tracking.run_lookup import run_names as names_in
+
+    by_store: dict[str, list[str]] = {}
+    for job in jobs_listed:
+        if job.run_id:
+            by_store.setdefault(job.tracking_uri or "", []).append(job.run_id)
+    names: dict[str, str] = {}
+    for uri, run_ids in by_store.items():
+        try:
+            names.update(names_in(run_ids, uri or None))
+        except Exception as error:  # an unreachable server: the ids are still shown
+            print(f"(run names of {uri or 'the default store'} not read: {error})")
+    return names
 
 
 def _queued_line(job) -> str:
@@ -152,11 +182,13 @@ def run(args: argparse.Namespace) -> int:
         from deepsynth.jobs import queue
 
         state = queue.snapshot()
-        print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  RUN")
+        listed = jobs.list_jobs()
+        names = run_names(listed)
+        print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  {'RUN NAME':<28} RUN ID")
         for job in queue.list_queued():
             print(_queued_line(job))
-        for job in jobs.list_jobs():
-            print(_line(job))
+        for job in listed:
+            print(_line(job, names))
         for record in reversed(state.failed[-10:]):
             print(_failed_line(record))
         return 0

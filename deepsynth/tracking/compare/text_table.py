@@ -15,19 +15,19 @@ def load_runs(run_ids: list[str], uri: str | None) -> tuple[list[Any], dict[str,
     from deepsynth.errors import InputError
     from deepsynth.evaluation.keys import PREDICTIONS_FILE
     from deepsynth.tracking import queries
+    from deepsynth.tracking.run_lookup import resolve_run
 
     runs, predictions = [], {}
-    for run_id in dict.fromkeys(run_ids):
-        try:
-            run = queries.get_run(run_id, uri)
-        except Exception as error:  # mlflow raises its own not-found type per store
-            raise InputError(f"run {run_id!r} not found in the tracking store {uri or ''} ({error})") from None
+    for ref in dict.fromkeys(run_ids):  # an id, a unique id prefix or a run name
+        run = resolve_run(ref, uri)
+        if run.run_id in predictions:
+            continue  # the same run given twice (by id and by name)
         found = queries.run_predictions(run, uri)
         if found is None:
-            raise InputError(f"run {run_id} has no {PREDICTIONS_FILE}: it was not evaluated "
+            raise InputError(f"run {ref!r} ({run.run_id}) has no {PREDICTIONS_FILE}: it was not evaluated "
                              f"(status {run.status}; eval_docs 0, or it stopped before evaluating)")
         runs.append(run)
-        predictions[run_id] = found
+        predictions[run.run_id] = found
     return runs, predictions
 
 
