@@ -114,13 +114,25 @@ def _interval(low: Any, high: Any, signed: bool = False) -> str:
     return f"[{low:+.1f}, {high:+.1f}]" if signed else f"[{low:.1f}, {high:.1f}]"
 
 
+def notes(comparison: Any) -> None:
+    """Everything that limits the comparison in ONE message: a headline, then a line per kind of
+    problem (the library groups runs; never a banner per run)."""
+    if not comparison.notes:
+        return
+    count = len(comparison.notes)
+    headline = ("Read the scores below with this in mind:" if count == 1
+                else f"{count} things limit this comparison:")
+    st.warning(headline + "\n" + "\n".join(f"- {note}" for note in comparison.notes), icon=":material/warning:")
+
+
 def scores(comparison: Any, links: str | None) -> None:
-    """The answer first: notes that limit the comparison, the score chart, the paired differences."""
+    """The answer first: what limits the comparison, the score chart, the paired differences."""
     from deepsynth.tracking.compare.charts import delta_chart
 
-    st.subheader("Which run scores higher, and is the difference real?")
-    for note in comparison.notes:
-        st.warning(note, icon=":material/warning:")
+    metric = comparison.metric_label
+    better = "lower" if comparison.direction == "lower" else "higher"
+    st.subheader(f"Which run has the {'lower' if better == 'lower' else 'higher'} {metric}, and is the difference real?")
+    notes(comparison)
     left, right = st.columns(2)
     left.plotly_chart(comparison.score_figure(), key="compare.score_chart")
     paired = comparison.paired
@@ -129,7 +141,7 @@ def scores(comparison: Any, links: str | None) -> None:
     elif comparison.predictions.get(comparison.reference.run_id) is None:
         right.info(f"{run_label_of(comparison.reference)} logged no per-document predictions "
                    "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
-    elif paired["delta ROUGE-L"].notna().any():
+    elif paired[run_tables.DELTA].notna().any():
         right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference),
                                        comparison.metric_label, comparison.direction),
                            key="compare.delta_chart")
@@ -137,16 +149,23 @@ def scores(comparison: Any, links: str | None) -> None:
         right.info("No run can be compared document by document with the reference run: "
                    + "; ".join(v for v in paired["verdict"] if v))
     table = comparison.scores
+    first_baseline, last_baseline = list(table.columns).index("high") + 1, list(table.columns).index("best baseline")
+    baselines = list(table.columns[first_baseline:last_baseline])
+    siblings = list(table.columns[list(table.columns).index("vs best high") + 1:list(table.columns).index("note")])
     shown = table.assign(**{"95% CI": [_interval(lo, hi) for lo, hi in zip(table["low"], table["high"])],
                             "best baseline CI": [_interval(lo, hi, True) for lo, hi
                                                  in zip(table["vs best low"], table["vs best high"])]})
-    columns = ["run", "split", "docs", "ROUGE-L", "95% CI", "base", "first-clause", "lead-k", "constant",
-               "best baseline", "vs best baseline", "best baseline CI", "ROUGE-1", "ROUGE-2", "note"]
-    config = {c: st.column_config.NumberColumn(c, format="%.1f") for c in
-              ("ROUGE-L", "base", "first-clause", "lead-k", "constant", "ROUGE-1", "ROUGE-2")}
-    config["vs best baseline"] = st.column_config.NumberColumn("tuned − best baseline", format="%+.1f",
-                                                               help="paired over the run's documents")
+    shown = shown.rename(columns={run_tables.SCORE: metric})
+    columns = ["run", "split", "docs", metric, "95% CI", *baselines, "best baseline", "vs best baseline",
+               "best baseline CI", *siblings, "note"]
+    always = ("run", "split", "docs", metric, "95% CI")  # blank here says something (not recorded)
+    columns = [c for c in columns if c in always or _has_values(shown[c])]  # no column of blanks
+    config = {c: st.column_config.NumberColumn(c, format="%.1f") for c in (metric, *baselines, *siblings)}
+    config["vs best baseline"] = st.column_config.NumberColumn(
+        "tuned − best baseline", format="%+.1f",
+        help="paired over the run's documents" + ("; below 0 is better (an error rate)" if better == "lower" else ""))
     config["docs"] = st.column_config.NumberColumn("docs", format="%d", help="documents behind every score in the row")
+    config["note"] = st.column_config.TextColumn("note", width="large")
     if links:
         shown["MLflow"] = [f"{links}/#/experiments/{r.experiment_id}/runs/{r.run_id}" for r in comparison.runs]
         columns.append("MLflow")
@@ -155,15 +174,23 @@ def scores(comparison: Any, links: str | None) -> None:
     if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
         st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} "
                     "(paired over the same documents)")
+        delta = f"Δ {metric}"
         paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
-        st.dataframe(paired_shown[["run", "docs", "delta ROUGE-L", "CI", "wins", "losses", "ties", "verdict"]],
+        paired_shown = paired_shown.rename(columns={run_tables.DELTA: delta})
+        # the verdict right after the run: it is the answer, and a long one must not be cut off at the edge
+        st.dataframe(paired_shown[["run", "verdict", delta, "CI", "docs", "wins", "losses", "ties"]],
                      hide_index=True, key="compare.paired", column_config={
-                         "delta ROUGE-L": st.column_config.NumberColumn("Δ ROUGE-L", format="%+.1f"),
+                         delta: st.column_config.NumberColumn(delta, format="%+.1f"),
                          "CI": st.column_config.TextColumn("95% CI"),
+                         **{c: st.column_config.NumberColumn(c, format="%d") for c in ("docs", "wins", "losses", "ties")},
                          "verdict": st.column_config.TextColumn("verdict", width="large")})
     if not links:
         st.caption("Links to the MLflow UI appear when the tracking URI is an http(s) server, or when the "
                    "sidebar's MLflow UI address answers (`deepsynth server`).")
+
+
+def _has_values(column: Any) -> bool:
+    return bool(column.map(lambda v: v is not None and v == v and v != "").any())
 
 
 def run_label_of(run: Any) -> str:
@@ -175,31 +202,33 @@ def curves_and_params(uri: str, comparison: Any) -> None:
     from deepsynth.tracking.compare.charts import curve_chart
 
     st.subheader("How they trained, and what differs")
-    left, right = st.columns([3, 2])
     step_keys = [k for k in metric_keys(comparison.runs) if k.startswith("train/")]
-    with left:
-        default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
-        metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
-        if not metric:
-            st.caption("None of these runs logged training curves (train/...).")
+    default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
+    metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
+    if not metric:
+        st.caption("None of these runs logged training curves (train/...).")
+    else:
+        history = cached.histories(uri, tuple(r.run_id for r in comparison.runs), (metric,))
+        if history.empty:
+            st.caption(f"No run logged {metric}.")
         else:
-            history = cached.histories(uri, tuple(r.run_id for r in comparison.runs), (metric,))
-            if history.empty:
-                st.caption(f"No run logged {metric}.")
-            else:
-                st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
-    with right:
-        st.markdown("**Params that differ**")
-        differing = run_tables.differing_params(comparison.runs)
-        if len(comparison.runs) < 2:
-            st.caption("Choose two runs or more to see what differs.")
-        elif differing.empty:
-            st.caption("The chosen runs have identical params.")
-        else:
-            st.dataframe(differing, key="compare.params")
-    for run in comparison.runs:
-        if run.error:
-            st.error(f"{run_tables.run_label(run)} failed: {run.error}")
+            st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
+    st.markdown("**Params that differ**")
+    differing = run_tables.differing_params(comparison.runs)
+    if len(comparison.runs) < 2:
+        st.caption("Choose two runs or more to see what differs.")
+    elif differing.empty:
+        st.caption("The chosen runs have identical params.")
+    else:
+        # one row per run, one column per param: every run is visible at once (runs as columns
+        # showed one or two runs and hid the rest off the table's right edge)
+        by_run = differing.T.rename_axis("run").reset_index()
+        st.dataframe(by_run, hide_index=True, key="compare.params",
+                     column_config={"run": st.column_config.TextColumn("run", pinned=True)})
+    failed = [run for run in comparison.runs if run.error]
+    if failed:
+        st.error(f"{len(failed)} of the chosen runs failed:\n"
+                 + "\n".join(f"- {run_tables.run_label(run)}: {run.error}" for run in failed))
 
 
 def memory(chosen: list[Any]) -> None:
@@ -218,8 +247,7 @@ def export(comparison: Any, documents: Any) -> None:
     """The comparison's tables as CSV (one ZIP) and a self-contained HTML report, built on click."""
     from deepsynth.tracking.compare.report import html_report, tables_zip
 
-    tables = {"scores": comparison.scores, "paired": comparison.paired,
-              "params": run_tables.differing_params(comparison.runs).reset_index()}
+    tables = comparison.tables()
     if documents is not None:
         tables["documents"] = documents.table
 
@@ -227,7 +255,7 @@ def export(comparison: Any, documents: Any) -> None:
         from deepsynth.tracking.compare.charts import delta_chart
 
         figures = [("Scores", comparison.score_figure())]
-        if comparison.paired["delta ROUGE-L"].notna().any():
+        if comparison.paired[run_tables.DELTA].notna().any():
             figures.append(("Against the reference run", delta_chart(comparison.paired, comparison.colors,
                                                                      run_label_of(comparison.reference),
                                                                      comparison.metric_label, comparison.direction)))

@@ -121,7 +121,8 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from deepsynth.errors import InputError
     from deepsynth.tracking.compare.runs import compare_runs
-    from deepsynth.tracking.compare.text_table import check_same_documents, load_runs, rows, text_table
+    from deepsynth.tracking.compare.text_table import (check_same_documents, check_same_metric, load_runs, rows,
+                                                      text_table)
     from deepsynth.tracking.store import resolve_tracking_uri
 
     if len(dict.fromkeys(args.runs)) < 2:
@@ -130,10 +131,12 @@ def run_compare(args: argparse.Namespace) -> int:
     runs, predictions = load_runs(list(args.runs), uri)
     if len(runs) < 2:
         raise InputError(f"{' and '.join(args.runs)} name the same run: give two different runs or more")
+    check_same_metric(runs)
     check_same_documents(runs, predictions)
     comparison = compare_runs(runs, runs[0].run_id, predictions)
     if args.json:
-        print(json.dumps({"reference": runs[0].run_id, "runs": rows(comparison),
+        print(json.dumps({"reference": runs[0].run_id, "metric": comparison.metric, "direction": comparison.direction,
+                          "runs": rows(comparison),
                           "reference_lines": comparison.reference_lines(), "notes": list(comparison.notes)}))
     elif args.csv:
         import csv

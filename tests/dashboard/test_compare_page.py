@@ -41,11 +41,12 @@ def test_curves_params_and_memory_of_runs_without_evaluation(open_page, store):
     scores = _by_columns(app, "95% CI", "docs").set_index("run")
     assert sorted(scores["ROUGE-L"]) == [20.0, 21.0, 22.0]
     assert scores["docs"].isna().all() and (scores["95% CI"] == "").all()  # logged before either was recorded
-    assert "no document count recorded" in texts(app)
+    assert "No document count recorded for" in texts(app)
 
-    differing = _by_columns(app, *[f"rank{r} ({rid[:8]})" for r, rid in zip((8, 16, 32), store.finished)])
-    assert list(differing.index) == ["lora.rank"]
-    assert sorted(differing.loc["lora.rank"]) == ["16", "32", "8"]
+    differing = _by_columns(app, "run", "lora.rank")  # one row per run: every run visible at once
+    assert list(differing.columns) == ["run", "lora.rank"]
+    assert dict(zip(differing["run"], differing["lora.rank"])) == {
+        f"rank{r} ({rid[:8]})": str(r) for r, rid in zip((8, 16, 32), store.finished)}
 
     memory = _by_columns(app, "error_percent").set_index("run")
     errors = sorted(memory["error_percent"].round(3))
@@ -96,20 +97,37 @@ def test_scores_show_intervals_document_counts_baselines_and_paired_differences(
     assert "asked for 10 validation documents, the validation split holds 2" in scores.loc[label["c"], "note"]
     shown = texts(app)
     assert "Scored on different documents: " in shown and "2 validation documents" in shown
-    assert "Few documents:" in shown
+    # the interval's width as measured (a's [16.7, 83.3] on 6 documents), not a fixed rule on counts
+    assert "Wide intervals: " in shown and f"{label['a']} ±33.3 on 6 documents" in shown
+    assert "too wide to tell runs apart" not in shown
+    assert f"Scored on very few documents: {label['c']} (2)" in shown  # its [100, 100] understates it
+    assert len(app.warning) == 1  # one message for everything that limits the comparison
 
     chart = _charts(app)["ROUGE-L per run, 95% interval"]
-    assert chart["layout"]["legend"]["title"]["text"] == "reference run's base & baselines (6 test docs):"
-    assert sorted(t["y"][0] for t in chart["data"]) == sorted(
+    runs_drawn = [t for t in chart["data"] if not t["showlegend"]]
+    assert sorted(t["y"][0] for t in runs_drawn) == sorted(
         [f"{label['a']} · n=6", f"{label['b']} · n=6", f"{label['c']} · n=2"])
-    assert len({t["marker"]["color"] for t in chart["data"]}) == 3  # a colour of its own per run
+    assert len({t["marker"]["color"] for t in runs_drawn}) == 3  # a colour of its own per run
+    # c was scored on 2 other documents: no line from a's 6 documents drawn across its row; each
+    # run's baselines sit on its own row instead (c logged none)
+    assert not chart["layout"].get("shapes")
+    assert chart["layout"]["legend"]["title"]["text"] == "base & baselines, each on its run's documents:"
+    marks = {t["name"]: dict(zip(t["y"], _values(t["x"]))) for t in chart["data"] if t["showlegend"]}
+    assert set(marks) == {"base (untouched)", "first-clause", "lead-k", "constant"}
+    assert marks["first-clause"] == {f"{label[k]} · n=6": scores.loc[label[k], "first-clause"] for k in "ab"}
+    assert chart["layout"]["legend"]["yref"] == "container"  # under the axis title, not over it
+
+    app.multiselect(key="compare.runs").set_value([eval_store["a"], eval_store["b"]]).run()  # same documents
+    chart = _charts(app)["ROUGE-L per run, 95% interval"]
+    assert chart["layout"]["legend"]["title"]["text"] == "reference run's base & baselines (6 test docs):"
     lines = {shape["name"].rsplit(" ", 1)[0]: shape["x0"] for shape in chart["layout"]["shapes"]}
     assert set(lines) == {"base (untouched)", "first-clause", "lead-k", "constant"}
     assert lines["first-clause"] == scores.loc[label["a"], "first-clause"]
+    app.multiselect(key="compare.runs").set_value([eval_store[k] for k in "abc"]).run()
 
-    paired = _by_columns(app, "delta ROUGE-L", "verdict").set_index("run")
+    paired = _by_columns(app, "Δ ROUGE-L", "verdict").set_index("run")
     # per document a = [100, 100, 100, 0, 0, 0], b = [100, 0, 100, 0, 100, 100]
-    assert paired.loc[label["b"], "delta ROUGE-L"] == 100 * (4 - 3) / 6
+    assert paired.loc[label["b"], "Δ ROUGE-L"] == 100 * (4 - 3) / 6
     assert tuple(paired.loc[label["b"], ["wins", "losses", "ties"]]) == (2, 1, 3)
     assert paired.loc[label["b"], "verdict"] == "no clear difference"  # 6 documents cannot tell
     assert paired.loc[label["c"], "verdict"] == "not comparable: other documents (2 validation vs 6 test, 0 shared)"
@@ -178,9 +196,8 @@ def test_export_builds_csv_tables_and_a_self_contained_html_report(open_page, ev
 
     runs = [queries.get_run(eval_store[k], store.uri) for k in "abc"]
     comparison = compare_runs(runs, runs[0].run_id, {r.run_id: queries.run_predictions(r, store.uri) for r in runs})
-    archive = zipfile.ZipFile(io.BytesIO(tables_zip({"scores": comparison.scores,
-                                                     "documents": comparison.documents().table})))
-    assert sorted(archive.namelist()) == ["documents.csv", "scores.csv"]
+    archive = zipfile.ZipFile(io.BytesIO(tables_zip({**comparison.tables(), "documents": comparison.documents().table})))
+    assert sorted(archive.namelist()) == ["documents.csv", "paired.csv", "params.csv", "scores.csv"]
     header = archive.read("scores.csv").decode().splitlines()[0]
     assert header.startswith("run,run_id,status,split,docs,ROUGE-L,low,high")
     page = html_report("comparison", comparison.notes, [("Scores", comparison.score_figure())],

@@ -21,7 +21,7 @@ def test_a_long_name_keeps_its_start_and_its_run_id_within_the_width():
 
 
 def test_the_score_chart_has_one_distinct_row_per_run_of_a_sweep():
-    scores = pd.DataFrame({"run": SWEEP_RUNS, "run_id": [n[-9:-1] for n in SWEEP_RUNS], "ROUGE-L": [46.6, 32.4, 47.0, 1.2],
+    scores = pd.DataFrame({"run": SWEEP_RUNS, "run_id": [n[-9:-1] for n in SWEEP_RUNS], "score": [46.6, 32.4, 47.0, 1.2],
                            "low": [38.7, 25.8, 38.2, 0.0], "high": [54.7, 39.6, 55.0, 2.7], "docs": [48] * 4})
     figure = score_chart(scores, {}, {"first-clause": 47.0})
     rows = [trace.y[0] for trace in figure.data]
