@@ -212,3 +212,59 @@ def test_mlflow_links_only_where_a_ui_answers():
     assert mlflow_ui_base("http://tracking.example:5000/", "http://127.0.0.1:5000") == "http://tracking.example:5000"
     assert mlflow_ui_base("sqlite:///x.db", "http://127.0.0.1:9") is None  # nothing listens there
     assert mlflow_ui_base("sqlite:///x.db", "") is None
+
+
+TASK_EXPERIMENT = "dashboard-task-tests"
+
+
+def _task_runs(uri):
+    """Two transcription runs (CER) and a QA run (ANLS) on the same 8 page ids."""
+    from evaluated_runs import log_evaluated_run
+
+    ids = [f"page{i}" for i in range(8)]
+    clean = ["the quick brown fox jumps", "over the lazy dog", "pack my box", "with five dozen jugs"] * 2
+    noisy = ["tha quick brown fox jumps", "ovr the lazy dog", "pack my bx", "with five dozen jugs"] * 2
+    answers = ["fox", "dog", "box", "jugs", "quick", "zebras", "quartz", "vow"]
+    log = lambda name, task, refs, outputs: log_evaluated_run(uri, TASK_EXPERIMENT, name, ids, refs, outputs, task=task)
+    return {"worse": log("ocr-worse", "transcribe", clean, {"tuned": noisy, "reader": noisy}),
+            "better": log("ocr-better", "transcribe", clean, {"tuned": clean, "reader": noisy}),
+            "qa": log("qa-run", "qa", answers, {"tuned": answers[:4] + ["no"] * 4})}
+
+
+def test_the_task_metric_drives_the_tables_charts_and_verdicts(open_page, store):
+    runs = _task_runs(store.uri)
+    app = open_page("compare")
+    app.multiselect(key="compare.experiments").set_value([TASK_EXPERIMENT]).run()
+    app.multiselect(key="compare.runs").set_value(list(runs.values())).run()
+    app.selectbox(key="compare.reference").set_value(runs["worse"]).run()
+    assert not app.exception, app.exception
+    label = {k: f"{name} ({runs[k][:8]})" for k, name in (("worse", "ocr-worse"), ("better", "ocr-better"),
+                                                          ("qa", "qa-run"))}
+    scores = _by_columns(app, "95% CI", "docs").set_index("run")
+    assert "CER" in scores.columns and "ROUGE-L" not in scores.columns and "WER" in scores.columns
+    assert scores.loc[label["better"], "CER"] == 0.0 and scores.loc[label["worse"], "CER"] > 0
+    assert "reader alone" in scores.columns and "first-clause" not in scores.columns  # the task's baselines only
+    assert scores.loc[label["better"], "best baseline"] == "reader alone"
+    assert np.isnan(scores.loc[label["qa"], "CER"])  # a QA run gets no CER, and says why
+    assert "a qa run ranked by ANLS: not compared on CER" in scores.loc[label["qa"], "note"]
+    shown = texts(app)
+    assert "Which run has the lower CER" in shown and "Runs of different tasks or metrics" in shown
+
+    paired = _by_columns(app, "Δ CER", "verdict").set_index("run")
+    assert paired.loc[label["better"], "verdict"] == "better" and paired.loc[label["better"], "Δ CER"] < 0
+    assert paired.loc[label["qa"], "verdict"] == "not comparable: a qa run ranked by ANLS, the reference by CER"
+    charts = _charts(app)
+    score_chart = charts["CER per run, 95% interval"]
+    assert score_chart["layout"]["xaxis"]["title"]["text"] == "CER (points, lower is better)"
+    assert {t["y"][0].split(" · ")[0] for t in score_chart["data"] if not t["showlegend"]} == {
+        label["worse"], label["better"]}  # the QA run is not drawn on the CER axis
+    assert "below 0 is better" in charts[f"Δ CER vs {label['worse']} (paired, 95%)"]["layout"]["xaxis"]["title"]["text"]
+
+    documents = _by_columns(app, "spread", "best gain")
+    assert f"{label['better']} · CER" in documents.columns and not any("qa-run" in c for c in documents.columns)
+    assert f"Left out, ranked by another metric than the reference run's CER: {label['qa']}" in shown
+
+    app.selectbox(key="compare.reference").set_value(runs["qa"]).run()  # the QA run's own metric
+    scores = _by_columns(app, "95% CI", "docs").set_index("run")
+    assert "ANLS" in scores.columns and scores.loc[label["qa"], "ANLS"] == 50.0
+    assert np.isnan(scores.loc[label["worse"], "ANLS"])
