@@ -246,6 +246,7 @@ def test_the_task_metric_drives_the_tables_charts_and_verdicts(open_page, store)
     assert "reader alone" in scores.columns and "first-clause" not in scores.columns  # the task's baselines only
     assert scores.loc[label["better"], "best baseline"] == "reader alone"
     assert np.isnan(scores.loc[label["qa"], "CER"])  # a QA run gets no CER, and says why
+    assert not scores.map(lambda value: value is None).any().any()  # blank cells, never the text "None"
     assert "a qa run ranked by ANLS: not compared on CER" in scores.loc[label["qa"], "note"]
     shown = texts(app)
     assert "Which run has the lower CER" in shown and "Runs of different tasks or metrics" in shown
