@@ -27,3 +27,17 @@ def test_the_score_chart_has_one_distinct_row_per_run_of_a_sweep():
     rows = [trace.y[0] for trace in figure.data]
     assert len(set(rows)) == 4 and all(len(row) <= LABEL_WIDTH + len(" · n=48") for row in rows)
     assert [trace.name for trace in figure.data] == SWEEP_RUNS  # the full name stays in the hover/legend
+
+
+def test_the_sweep_view_defaults_to_the_runs_task_metric():
+    import types
+
+    from deepsynth.tracking.compare.run_tables import primary_key
+
+    def run(metric, tags):
+        return types.SimpleNamespace(metrics={f"eval/{metric}": 1.0, "eval/rougeL": 2.0} if metric != "rougeL"
+                                     else {"eval/rougeL": 2.0}, tags=tags)
+
+    cer = {"deepsynth.task": "transcribe", "deepsynth.primary_metric": "cer"}
+    assert primary_key([run("cer", cer), run("cer", cer), run("rougeL", {})]) == "eval/cer"
+    assert primary_key([]) == "eval/rougeL"

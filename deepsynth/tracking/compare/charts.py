@@ -124,6 +124,15 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
     return figure
 
 
+def empty_scores() -> Any:
+    """A score table with no rows (what `score_chart` draws as an empty chart; warms plotly up)."""
+    import pandas as pd
+
+    from deepsynth.tracking.compare.run_tables import SCORE
+
+    return pd.DataFrame(columns=["run", "run_id", "docs", SCORE, "low", "high"])
+
+
 def _height(rows: int) -> int:
     """Tall enough for the axis, the legend under it and one row per run."""
     return max(300, 170 + HEIGHT_PER_RUN * max(1, rows))

@@ -409,6 +409,14 @@ def sweep_frame(runs: Sequence[Any], metric: str, max_params: int = 8) -> Any:
     return frame
 
 
+def primary_key(runs: Sequence[Any]) -> str:
+    """`eval/<metric>` of the primary metric most of `runs` are ranked by (`eval/rougeL` for none)."""
+    from collections import Counter
+
+    counts = Counter(run_metric(run) for run in runs if f"eval/{run_metric(run)}" in run.metrics)
+    return f"eval/{counts.most_common(1)[0][0] if counts else 'rougeL'}"
+
+
 def tag_keys(runs: Sequence[Any]) -> list[str]:
     """Tags worth grouping by (system tags out): the sweep tag, and tags with at least two values
     shared by several runs; the sweep tag first."""
