@@ -160,33 +160,56 @@ def scores(comparison: Any, links: str | None) -> None:
                "best baseline CI", *siblings, "note"]
     always = ("run", "split", "docs", metric, "95% CI")  # blank here says something (not recorded)
     columns = [c for c in columns if c in always or _has_values(shown[c])]  # no column of blanks
-    config = {c: st.column_config.NumberColumn(c, format="%.1f") for c in (metric, *baselines, *siblings)}
+    formats = {**{c: "{:.1f}" for c in (metric, *baselines, *siblings)}, "vs best baseline": "{:+.1f}",
+               "docs": "{:.0f}"}
+    config: dict[str, Any] = {c: st.column_config.NumberColumn(c) for c in (metric, *baselines, *siblings)}
     config["vs best baseline"] = st.column_config.NumberColumn(
-        "tuned − best baseline", format="%+.1f",
+        "tuned − best baseline",
         help="paired over the run's documents" + ("; below 0 is better (an error rate)" if better == "lower" else ""))
-    config["docs"] = st.column_config.NumberColumn("docs", format="%d", help="documents behind every score in the row")
+    config["docs"] = st.column_config.NumberColumn("docs", help="documents behind every score in the row")
     config["note"] = st.column_config.TextColumn("note", width="large")
     if links:
         shown["MLflow"] = [f"{links}/#/experiments/{r.experiment_id}/runs/{r.run_id}" for r in comparison.runs]
         columns.append("MLflow")
         config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
-    st.dataframe(shown[columns], hide_index=True, key="compare.scores", column_config=config)
+    st.dataframe(blank_missing(shown[columns], formats), hide_index=True, key="compare.scores", column_config=config)
     if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
         st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} "
                     "(paired over the same documents)")
         delta = f"Δ {metric}"
-        paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
-        paired_shown = paired_shown.rename(columns={run_tables.DELTA: delta})
-        # the verdict right after the run: it is the answer, and a long one must not be cut off at the edge
-        st.dataframe(paired_shown[["run", "verdict", delta, "CI", "docs", "wins", "losses", "ties"]],
-                     hide_index=True, key="compare.paired", column_config={
-                         delta: st.column_config.NumberColumn(delta, format="%+.1f"),
-                         "CI": st.column_config.TextColumn("95% CI"),
-                         **{c: st.column_config.NumberColumn(c, format="%d") for c in ("docs", "wins", "losses", "ties")},
-                         "verdict": st.column_config.TextColumn("verdict", width="large")})
+        compared = paired[paired[run_tables.DELTA].notna()]
+        # runs that cannot be paired are named under the table, not as rows of blanks with a long verdict
+        apart = paired[paired[run_tables.DELTA].isna()]
+        if len(compared):
+            shown_pairs = compared.assign(
+                CI=[_interval(lo, hi, True) for lo, hi in zip(compared["low"], compared["high"])],
+                **{"won / lost / tied": [f"{w:.0f} / {l:.0f} / {t:.0f}" for w, l, t
+                                         in zip(compared["wins"], compared["losses"], compared["ties"])]})
+            shown_pairs = shown_pairs.rename(columns={run_tables.DELTA: delta})
+            st.dataframe(blank_missing(shown_pairs[["run", "verdict", delta, "CI", "docs", "won / lost / tied"]],
+                                       {delta: "{:+.1f}", "docs": "{:.0f}"}),
+                         hide_index=True, key="compare.paired", column_config={
+                             "run": st.column_config.TextColumn("run", width="medium"),
+                             "verdict": st.column_config.TextColumn("verdict", width="medium"),
+                             delta: st.column_config.NumberColumn(delta),
+                             "CI": st.column_config.TextColumn("95% CI"),
+                             "docs": st.column_config.NumberColumn("docs"),
+                             "won / lost / tied": st.column_config.TextColumn(
+                                 "won / lost / tied", help="documents where the run scored better / worse / the same "
+                                                           f"({'lower' if better == 'lower' else 'higher'} is better)")})
+        if len(apart):
+            st.caption("Not paired with the reference run: "
+                       + "; ".join(f"{run} ({verdict.removeprefix('not comparable: ')})"
+                                   for run, verdict in zip(apart["run"], apart["verdict"])) + ".")
     if not links:
         st.caption("Links to the MLflow UI appear when the tracking URI is an http(s) server, or when the "
                    "sidebar's MLflow UI address answers (`deepsynth server`).")
+
+
+def blank_missing(frame: Any, formats: dict[str, str]) -> Any:
+    """`frame` styled for st.dataframe: missing values as blank cells (st.dataframe writes "None"
+    for NaN otherwise), `formats` ({column: "{:.1f}"}) for the numbers."""
+    return frame.style.format(na_rep="").format(formats, na_rep="")
 
 
 def _has_values(column: Any) -> bool:
