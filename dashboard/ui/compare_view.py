@@ -134,7 +134,8 @@ def scores(comparison: Any, links: str | None) -> None:
     st.subheader(f"Which run has the {'lower' if better == 'lower' else 'higher'} {metric}, and is the difference real?")
     notes(comparison)
     left, right = st.columns(2)
-    left.plotly_chart(comparison.score_figure(), key="compare.score_chart")
+    score_figure = comparison.score_figure()
+    left.plotly_chart(score_figure, key="compare.score_chart")
     paired = comparison.paired
     if len(comparison.runs) < 2:
         right.caption("Choose two runs or more to see differences against the reference run.")
@@ -143,7 +144,8 @@ def scores(comparison: Any, links: str | None) -> None:
                    "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
     elif paired[run_tables.DELTA].notna().any():
         right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference),
-                                       comparison.metric_label, comparison.direction),
+                                       comparison.metric_label, comparison.direction,
+                                       height=score_figure.layout.height),  # side by side: one height
                            key="compare.delta_chart")
     else:
         right.info("No run can be compared document by document with the reference run: "

@@ -76,24 +76,39 @@ def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _line(job, names: dict[str, str]) -> str:
     step = "-" if job.step is None else str(job.step)
-    name = names.get(job.run_id or "") or _typed_run_name(job.train_args) or "-"
+    name = names.get(job.run_id or "") or configured_run_name(job) or "-"
     return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {name:<28} {job.run_id or '-'}"
 
 
-def _typed_run_name(train_args) -> str:
-    """The `--run-name` a job was started with ("" if none): its name before the run exists."""
-    args = list(train_args)
+def configured_run_name(job) -> str:
+    """The run name the job was started with ("" if none: MLflow then names the run): from its
+    `--run-name` flag or its config file."""
+    import json
+
+    from deepsynth.training.config import TRAIN_CONFIG_FILE
+
+    args = list(job.train_args)
     for index, arg in enumerate(args):
         if arg == "--run-name" and index + 1 < len(args):
             return args[index + 1]
         if arg.startswith("--run-name="):
             return arg.split("=", 1)[1]
-    return ""
+    try:
+        return str(json.loads((job.job_dir / TRAIN_CONFIG_FILE).read_text(encoding="utf-8")).get("run_name") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+NAME_LOOKUP_TIMEOUT_S = "5"
+"""An HTTP tracking server gets this long (and no retries) to name the jobs' runs: a server that is
+down must not hold `jobs list` for mlflow's default two minutes of retries."""
 
 
 def run_names(jobs_listed) -> dict[str, str]:
     """run id -> run name of the jobs' runs, one query per tracking store; a store that cannot be
     read now leaves its runs unnamed (listing jobs must still work)."""
+    import os
+
     from deepsynth.tracking.run_lookup import run_names as names_in
 
     by_store: dict[str, list[str]] = {}
@@ -101,11 +116,19 @@ def run_names(jobs_listed) -> dict[str, str]:
         if job.run_id:
             by_store.setdefault(job.tracking_uri or "", []).append(job.run_id)
     names: dict[str, str] = {}
-    for uri, run_ids in by_store.items():
-        try:
-            names.update(names_in(run_ids, uri or None))
-        except Exception as error:  # an unreachable server: the ids are still shown
-            print(f"(run names of {uri or 'the default store'} not read: {error})")
+    quick = {"MLFLOW_HTTP_REQUEST_TIMEOUT": NAME_LOOKUP_TIMEOUT_S, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update({key: value for key, value in quick.items() if saved[key] is None})
+    try:
+        for uri, run_ids in by_store.items():
+            try:
+                names.update(names_in(run_ids, uri or None))
+            except Exception as error:  # an unreachable server: the ids are still shown
+                print(f"(run names from {uri or 'the default store'} not read: {str(error)[:200]})")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
     return names
 
 

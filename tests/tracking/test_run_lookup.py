@@ -84,17 +84,22 @@ def test_compare_takes_id_prefixes(mlflow_tracking_uri, capsys):
     assert "name the same run" in capsys.readouterr().err
 
 
-def test_jobs_list_shows_run_names(named_runs, mlflow_tracking_uri, monkeypatch, capsys):
+def test_jobs_list_shows_run_names(named_runs, mlflow_tracking_uri, monkeypatch, capsys, tmp_path):
+    import json
+    from pathlib import Path
     from types import SimpleNamespace
+
+    config = tmp_path / "train_config.json"  # a job not started yet: its run name is in its config
+    config.write_text(json.dumps({"run_name": "not-yet-a-run"}))
 
     from deepsynth import jobs
     from deepsynth.cli import main
 
     run_id = named_runs["lookup-walk-c-queued"][0]
     listed = [SimpleNamespace(job_id="20991231-000000-aaaaaa", state="RUNNING", pid=123, step=4, run_id=run_id,
-                              tracking_uri=mlflow_tracking_uri, train_args=("--dataset", "x")),
+                              tracking_uri=mlflow_tracking_uri, train_args=("--dataset", "x"), job_dir=Path("/nonexistent")),
               SimpleNamespace(job_id="20991231-000000-bbbbbb", state="RUNNING", pid=124, step=None, run_id=None,
-                              tracking_uri=None, train_args=("--run-name", "not-yet-a-run"))]
+                              tracking_uri=None, train_args=("--config", str(config)), job_dir=config.parent)]
     monkeypatch.setattr(jobs, "list_jobs", lambda: listed)
     assert main(["jobs", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -196,7 +196,7 @@ def group_chart(frame: Any, group: str, metric: str) -> Any:
 
 
 def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str, metric_label: str = "ROUGE-L",
-                direction: str = "higher") -> Any:
+                direction: str = "higher", height: int | None = None) -> Any:
     """Each run minus the reference run (paired over the same documents): a dot with its 95%
     interval, a line at 0, and the documents won / lost in the label (won: better in the metric's
     direction; for an error rate a negative difference is the improvement, and the axis says so)."""
@@ -218,7 +218,8 @@ def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str, me
                            f"{int(row['ties'])} tied<extra></extra>")))
     figure.add_vline(x=0, line_color="#444", line_width=1.5)
     # as tall as the score chart beside it (which also has a row for the reference run)
-    _layout(figure, _height(len(paired) + 1), f"Δ {metric_label} vs {short_label(reference_label, 24)} (paired, 95%)")
+    _layout(figure, height or _height(len(paired) + 1),
+            f"Δ {metric_label} vs {short_label(reference_label, 24)} (paired, 95%)")
     figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
     better = "; below 0 is better" if direction == "lower" else ""
     figure.update_xaxes(title=f"{metric_label} points vs the reference{better}", zeroline=False)
