@@ -157,8 +157,6 @@ def test_compare_page_walk_in_chromium_while_a_job_trains(browser, workspace, st
         page.wait_for_timeout(1000)  # the tables' canvases draw after the charts
         body = page.inner_text("body")
         assert page.locator('[data-testid="stException"]').count() == 0, body[:2000]
-        cells = page.locator('[data-testid="stDataFrame"] table td').all_inner_texts()  # the grid's accessible copy
-        assert cells and "None" not in cells, cells[:40]
         alerts = page.locator('[data-testid="stAlertContentWarning"]')
         assert alerts.count() == 1, [alerts.nth(i).inner_text() for i in range(alerts.count())]
         assert "Fewer documents than asked: 7 runs asked for 100" in alerts.first.inner_text()

@@ -77,6 +77,20 @@ def _by_columns(app, *columns):
     return next(d.value for d in app.dataframe if set(columns) <= set(d.value.columns))
 
 
+def _displayed(app, *columns):
+    """The text st.dataframe shows in each cell of the table with `columns` (its Styler's display
+    values: what a person reads, where the data holds NaN)."""
+    import pyarrow as pa
+
+    element = next(d for d in app.dataframe if set(columns) <= set(d.value.columns))
+    styler = element.proto.arrow_data.styler
+    assert styler.display_values, "the table is not styled: st.dataframe shows NaN as None"
+    shown = pa.ipc.open_stream(styler.display_values).read_pandas()
+    shown.columns = list(element.value.columns)
+    shown["run"] = list(element.value["run"])
+    return shown
+
+
 def _open_eval(open_page, eval_store, reference="a"):
     app = open_page("compare")
     app.multiselect(key="compare.experiments").set_value([EVAL_EXPERIMENT]).run()
@@ -248,7 +262,9 @@ def test_the_task_metric_drives_the_tables_charts_and_verdicts(open_page, store)
     assert "reader alone" in scores.columns and "first-clause" not in scores.columns  # the task's baselines only
     assert scores.loc[label["better"], "best baseline"] == "reader alone"
     assert np.isnan(scores.loc[label["qa"], "CER"])  # a QA run gets no CER, and says why
-    assert not scores.map(lambda value: value is None).any().any()  # blank cells, never the text "None"
+    shown_cells = _displayed(app, "95% CI", "docs")
+    assert shown_cells.loc[shown_cells["run"] == label["qa"], "CER"].item() == ""  # blank, never "None"
+    assert shown_cells.loc[shown_cells["run"] == label["better"], "CER"].item() == "0.0"
     assert "a qa run ranked by ANLS: not compared on CER" in scores.loc[label["qa"], "note"]
     shown = texts(app)
     assert "Which run has the lower CER" in shown and "Runs of different tasks or metrics" in shown
