@@ -164,11 +164,11 @@ def scores(comparison: Any, links: str | None) -> None:
     columns = [c for c in columns if c in always or _has_values(shown[c])]  # no column of blanks
     formats = {**{c: "{:.1f}" for c in (metric, *baselines, *siblings)}, "vs best baseline": "{:+.1f}",
                "docs": "{:.0f}"}
-    config: dict[str, Any] = {c: st.column_config.NumberColumn(c) for c in (metric, *baselines, *siblings)}
-    config["vs best baseline"] = st.column_config.NumberColumn(
+    config: dict[str, Any] = {c: _number_column(c) for c in (metric, *baselines, *siblings)}
+    config["vs best baseline"] = _number_column(
         "tuned − best baseline",
         help="paired over the run's documents" + ("; below 0 is better (an error rate)" if better == "lower" else ""))
-    config["docs"] = st.column_config.NumberColumn("docs", help="documents behind every score in the row")
+    config["docs"] = _number_column("docs", help="documents behind every score in the row")
     config["note"] = st.column_config.TextColumn("note", width="large")
     if links:
         shown["MLflow"] = [f"{links}/#/experiments/{r.experiment_id}/runs/{r.run_id}" for r in comparison.runs]
@@ -193,9 +193,9 @@ def scores(comparison: Any, links: str | None) -> None:
                          hide_index=True, key="compare.paired", column_config={
                              "run": st.column_config.TextColumn("run", width="medium"),
                              "verdict": st.column_config.TextColumn("verdict", width="medium"),
-                             delta: st.column_config.NumberColumn(delta),
+                             delta: _number_column(delta),
                              "CI": st.column_config.TextColumn("95% CI"),
-                             "docs": st.column_config.NumberColumn("docs"),
+                             "docs": _number_column("docs"),
                              "won / lost / tied": st.column_config.TextColumn(
                                  "won / lost / tied", help="documents where the run scored better / worse / the same "
                                                            f"({'lower' if better == 'lower' else 'higher'} is better)")})
@@ -209,9 +209,19 @@ def scores(comparison: Any, links: str | None) -> None:
 
 
 def blank_missing(frame: Any, formats: dict[str, str]) -> Any:
-    """`frame` styled for st.dataframe: missing values as blank cells (st.dataframe writes "None"
-    for NaN otherwise), `formats` ({column: "{:.1f}"}) for the numbers."""
-    return frame.style.format(na_rep="").format(formats, na_rep="")
+    """`frame` for st.dataframe with the `formats` columns ({column: "{:.1f}"}) as text: a missing
+    value is a blank cell. st.dataframe draws a grey "None" in any empty cell of a number column,
+    whatever a Styler or a format says, so these columns go as right-aligned text
+    (`_number_column`); the numbers stay in the export."""
+    shown = frame.copy()
+    for column, pattern in formats.items():
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: "" if v is None or v != v else pattern.format(v))
+    return shown
+
+
+def _number_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.TextColumn(label, help=help, alignment="right")
 
 
 def _has_values(column: Any) -> bool:
@@ -264,8 +274,9 @@ def memory(chosen: list[Any]) -> None:
             return
         shown = table.assign(estimated=table["estimated_bytes"].map(human_bytes),
                              measured=table["measured_bytes"].map(human_bytes))
-        st.dataframe(shown[["run", "estimated", "measured", "error_percent"]], hide_index=True, key="compare.memory",
-                     column_config={"error_percent": st.column_config.NumberColumn("error %", format="%+.1f")})
+        st.dataframe(blank_missing(shown[["run", "estimated", "measured", "error_percent"]], {"error_percent": "{:+.1f}"}),
+                     hide_index=True, key="compare.memory",
+                     column_config={"error_percent": _number_column("error %")})
 
 
 def export(comparison: Any, documents: Any) -> None:
@@ -298,7 +309,9 @@ def export(comparison: Any, documents: Any) -> None:
 def all_final_metrics(chosen: list[Any], links: str | None) -> None:
     with st.expander("Every final metric", expanded=False):
         table = run_tables.final_metrics(chosen)
-        config = {k: st.column_config.NumberColumn(k, format="%.4g") for k in table.columns if "/" in k}
+        numbers = [k for k in table.columns if "/" in k]
+        table = blank_missing(table, {k: "{:.4g}" for k in numbers})
+        config = {k: _number_column(k) for k in numbers}
         if links:
             table["MLflow"] = [run_link(links, run) for run in chosen]
             config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
