@@ -145,7 +145,8 @@ def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, st
     figure = go.Figure()
     for run_id, rows in history.groupby("run_id", sort=False):
         name = labels.get(run_id, run_id)
-        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=short_label(name),
+        mode = "lines" if len(rows) > 2 else "lines+markers"  # a line of one point draws nothing
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode=mode, name=short_label(name),
                                     line=dict(color=colors.get(run_id)),
                                     hovertemplate=f"{name}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
     figure.update_xaxes(title="step")
