@@ -95,6 +95,12 @@ def warm_up(uri: str) -> threading.Thread:
             _queries().list_experiments(uri)
         except Exception:  # an unreachable store: the page that needs it shows the error
             pass
+        try:  # the Compare page's charts and tables (plotly: ~0.3-0.8 s to import and draw a first figure)
+            from deepsynth.tracking.compare import charts, runs  # noqa: F401
+
+            charts.score_chart(charts.empty_scores(), {}, {})
+        except Exception:  # nothing depends on it: the page builds its own
+            pass
 
     thread = threading.Thread(target=run, name="deepsynth-tracking-warm-up", daemon=True)
     thread.start()

@@ -17,6 +17,9 @@ from deepsynth.evaluation.keys import DATASET_TAG, LABELS
 from deepsynth.tracking.compare import run_tables
 
 MAX_PAGES_SHOWN = 4
+REFERENCE_WORDS = {"summarize": "Reference summary", "transcribe": "Reference text", "qa": "Reference answer",
+                   "extract": "Reference fields", "translate": "Reference translation"}
+"""What the reference target is called, by task."""
 ROW_HEIGHT, MAX_TABLE_HEIGHT = 35, 400  # st.dataframe's row height; the table scrolls beyond 10 rows
 
 
@@ -65,9 +68,15 @@ def view(comparison: Any) -> Any:
     missing = [run_tables.run_label(r) for r in comparison.runs if comparison.predictions.get(r.run_id) is None]
     if missing:
         st.caption(f"Without per-document outputs (left out): {', '.join(missing)}.")
-    if joined.left_out:
+    other_metric = {run_tables.run_label(r): r for r in comparison.runs
+                    if comparison.predictions.get(r.run_id) is not None and run_tables.run_metric(r) != comparison.metric}
+    if other_metric:
+        st.caption(f"Left out, ranked by another metric than the reference run's {comparison.metric_label}: "
+                   + ", ".join(f"{label} ({run_tables.metric_words(run)})" for label, run in other_metric.items()) + ".")
+    other_documents = {label: n for label, n in joined.left_out.items() if label not in other_metric}
+    if other_documents:
         st.caption(f"Left out, scored on other documents than the reference run's {len(joined.table)}: "
-                   + ", ".join(f"{label} ({n} documents)" for label, n in joined.left_out.items()) + ".")
+                   + ", ".join(f"{label} ({n} documents)" for label, n in other_documents.items()) + ".")
     table = joined.table.reset_index(drop=True)
     score_label = joined.score_label  # the task's primary metric (ROUGE-L, CER, ANLS...)
     score_columns = [c for c in table.columns if c.endswith(f"· {score_label}")]
@@ -109,7 +118,8 @@ def detail(comparison: Any, joined: Any, row: Any) -> None:
             st.image(shown, width="stretch", output_format="PNG",
                      caption=[f"{document['id']} · page {i + 1} of {count}" for i in range(len(shown))])
     with right:
-        st.markdown(f"**Reference summary**: {html.escape(row['reference'])}")
+        what = REFERENCE_WORDS.get(run_tables.run_task(comparison.reference), "Reference")
+        st.markdown(f"**{what}**: {html.escape(row['reference'])}")
         colors = {run_tables.run_label(r): comparison.colors[r.run_id] for r in comparison.runs}
         lines = []
         for label in joined.labels:

@@ -24,7 +24,8 @@ def view(runs: list[Any]) -> None:
     if not keys:
         st.caption("None of these runs logged an eval/ or train/ metric.")
         return
-    default = "eval/rougeL" if "eval/rougeL" in keys else keys[0]
+    default = run_tables.primary_key(runs)  # the runs' task metric (eval/rougeL, eval/cer...)
+    default = default if default in keys else keys[0]
     left, right = st.columns(2)
     metric = left.selectbox("Metric", keys, index=keys.index(default), key="compare.sweep_metric")
     tags = run_tables.tag_keys(runs)

@@ -114,56 +114,118 @@ def _interval(low: Any, high: Any, signed: bool = False) -> str:
     return f"[{low:+.1f}, {high:+.1f}]" if signed else f"[{low:.1f}, {high:.1f}]"
 
 
+def notes(comparison: Any) -> None:
+    """Everything that limits the comparison in ONE message: a headline, then a line per kind of
+    problem (the library groups runs; never a banner per run)."""
+    if not comparison.notes:
+        return
+    count = len(comparison.notes)
+    headline = ("Read the scores below with this in mind:" if count == 1
+                else f"{count} things limit this comparison:")
+    st.warning(headline + "\n" + "\n".join(f"- {note}" for note in comparison.notes), icon=":material/warning:")
+
+
 def scores(comparison: Any, links: str | None) -> None:
-    """The answer first: notes that limit the comparison, the score chart, the paired differences."""
+    """The answer first: what limits the comparison, the score chart, the paired differences."""
     from deepsynth.tracking.compare.charts import delta_chart
 
-    st.subheader("Which run scores higher, and is the difference real?")
-    for note in comparison.notes:
-        st.warning(note, icon=":material/warning:")
+    metric = comparison.metric_label
+    better = "lower" if comparison.direction == "lower" else "higher"
+    st.subheader(f"Which run has the {'lower' if better == 'lower' else 'higher'} {metric}, and is the difference real?")
+    notes(comparison)
     left, right = st.columns(2)
-    left.plotly_chart(comparison.score_figure(), key="compare.score_chart")
+    score_figure = comparison.score_figure()
+    left.plotly_chart(score_figure, key="compare.score_chart")
     paired = comparison.paired
     if len(comparison.runs) < 2:
         right.caption("Choose two runs or more to see differences against the reference run.")
     elif comparison.predictions.get(comparison.reference.run_id) is None:
         right.info(f"{run_label_of(comparison.reference)} logged no per-document predictions "
                    "(eval/predictions.csv): choose an evaluated run as the reference to see paired differences.")
-    elif paired["delta ROUGE-L"].notna().any():
+    elif paired[run_tables.DELTA].notna().any():
         right.plotly_chart(delta_chart(paired, comparison.colors, run_label_of(comparison.reference),
-                                       comparison.metric_label, comparison.direction),
+                                       comparison.metric_label, comparison.direction,
+                                       height=score_figure.layout.height),  # side by side: one height
                            key="compare.delta_chart")
     else:
         right.info("No run can be compared document by document with the reference run: "
                    + "; ".join(v for v in paired["verdict"] if v))
     table = comparison.scores
+    first_baseline, last_baseline = list(table.columns).index("high") + 1, list(table.columns).index("best baseline")
+    baselines = list(table.columns[first_baseline:last_baseline])
+    siblings = list(table.columns[list(table.columns).index("vs best high") + 1:list(table.columns).index("note")])
     shown = table.assign(**{"95% CI": [_interval(lo, hi) for lo, hi in zip(table["low"], table["high"])],
                             "best baseline CI": [_interval(lo, hi, True) for lo, hi
                                                  in zip(table["vs best low"], table["vs best high"])]})
-    columns = ["run", "split", "docs", "ROUGE-L", "95% CI", "base", "first-clause", "lead-k", "constant",
-               "best baseline", "vs best baseline", "best baseline CI", "ROUGE-1", "ROUGE-2", "note"]
-    config = {c: st.column_config.NumberColumn(c, format="%.1f") for c in
-              ("ROUGE-L", "base", "first-clause", "lead-k", "constant", "ROUGE-1", "ROUGE-2")}
-    config["vs best baseline"] = st.column_config.NumberColumn("tuned − best baseline", format="%+.1f",
-                                                               help="paired over the run's documents")
-    config["docs"] = st.column_config.NumberColumn("docs", format="%d", help="documents behind every score in the row")
+    shown = shown.rename(columns={run_tables.SCORE: metric})
+    columns = ["run", "split", "docs", metric, "95% CI", *baselines, "best baseline", "vs best baseline",
+               "best baseline CI", *siblings, "note"]
+    always = ("run", "split", "docs", metric, "95% CI")  # blank here says something (not recorded)
+    columns = [c for c in columns if c in always or _has_values(shown[c])]  # no column of blanks
+    formats = {**{c: "{:.1f}" for c in (metric, *baselines, *siblings)}, "vs best baseline": "{:+.1f}",
+               "docs": "{:.0f}"}
+    config: dict[str, Any] = {c: _number_column(c) for c in (metric, *baselines, *siblings)}
+    config["vs best baseline"] = _number_column(
+        "tuned − best baseline",
+        help="paired over the run's documents" + ("; below 0 is better (an error rate)" if better == "lower" else ""))
+    config["docs"] = _number_column("docs", help="documents behind every score in the row")
+    config["note"] = st.column_config.TextColumn("note", width="large")
     if links:
         shown["MLflow"] = [f"{links}/#/experiments/{r.experiment_id}/runs/{r.run_id}" for r in comparison.runs]
         columns.append("MLflow")
         config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")
-    st.dataframe(shown[columns], hide_index=True, key="compare.scores", column_config=config)
+    st.dataframe(blank_missing(shown[columns], formats), hide_index=True, key="compare.scores", column_config=config)
     if len(comparison.runs) >= 2 and comparison.predictions.get(comparison.reference.run_id) is not None:
         st.markdown(f"**Against the reference run** {run_label_of(comparison.reference)} "
                     "(paired over the same documents)")
-        paired_shown = paired.assign(CI=[_interval(lo, hi, True) for lo, hi in zip(paired["low"], paired["high"])])
-        st.dataframe(paired_shown[["run", "docs", "delta ROUGE-L", "CI", "wins", "losses", "ties", "verdict"]],
-                     hide_index=True, key="compare.paired", column_config={
-                         "delta ROUGE-L": st.column_config.NumberColumn("Δ ROUGE-L", format="%+.1f"),
-                         "CI": st.column_config.TextColumn("95% CI"),
-                         "verdict": st.column_config.TextColumn("verdict", width="large")})
+        delta = f"Δ {metric}"
+        compared = paired[paired[run_tables.DELTA].notna()]
+        # runs that cannot be paired are named under the table, not as rows of blanks with a long verdict
+        apart = paired[paired[run_tables.DELTA].isna()]
+        if len(compared):
+            shown_pairs = compared.assign(
+                CI=[_interval(lo, hi, True) for lo, hi in zip(compared["low"], compared["high"])],
+                **{"won / lost / tied": [f"{w:.0f} / {l:.0f} / {t:.0f}" for w, l, t
+                                         in zip(compared["wins"], compared["losses"], compared["ties"])]})
+            shown_pairs = shown_pairs.rename(columns={run_tables.DELTA: delta})
+            st.dataframe(blank_missing(shown_pairs[["run", "verdict", delta, "CI", "docs", "won / lost / tied"]],
+                                       {delta: "{:+.1f}", "docs": "{:.0f}"}),
+                         hide_index=True, key="compare.paired", column_config={
+                             "run": st.column_config.TextColumn("run", width="medium"),
+                             "verdict": st.column_config.TextColumn("verdict", width="medium"),
+                             delta: _number_column(delta),
+                             "CI": st.column_config.TextColumn("95% CI"),
+                             "docs": _number_column("docs"),
+                             "won / lost / tied": st.column_config.TextColumn(
+                                 "won / lost / tied", help="documents where the run scored better / worse / the same "
+                                                           f"({'lower' if better == 'lower' else 'higher'} is better)")})
+        if len(apart):
+            st.caption("Not paired with the reference run: "
+                       + "; ".join(f"{run} ({verdict.removeprefix('not comparable: ')})"
+                                   for run, verdict in zip(apart["run"], apart["verdict"])) + ".")
     if not links:
         st.caption("Links to the MLflow UI appear when the tracking URI is an http(s) server, or when the "
                    "sidebar's MLflow UI address answers (`deepsynth server`).")
+
+
+def blank_missing(frame: Any, formats: dict[str, str]) -> Any:
+    """`frame` for st.dataframe with the `formats` columns ({column: "{:.1f}"}) as text: a missing
+    value is a blank cell. st.dataframe draws a grey "None" in any empty cell of a number column,
+    whatever a Styler or a format says, so these columns go as right-aligned text
+    (`_number_column`); the numbers stay in the export."""
+    shown = frame.copy()
+    for column, pattern in formats.items():
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: "" if v is None or v != v else pattern.format(v))
+    return shown
+
+
+def _number_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.TextColumn(label, help=help, alignment="right")
+
+
+def _has_values(column: Any) -> bool:
+    return bool(column.map(lambda v: v is not None and v == v and v != "").any())
 
 
 def run_label_of(run: Any) -> str:
@@ -175,31 +237,33 @@ def curves_and_params(uri: str, comparison: Any) -> None:
     from deepsynth.tracking.compare.charts import curve_chart
 
     st.subheader("How they trained, and what differs")
-    left, right = st.columns([3, 2])
     step_keys = [k for k in metric_keys(comparison.runs) if k.startswith("train/")]
-    with left:
-        default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
-        metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
-        if not metric:
-            st.caption("None of these runs logged training curves (train/...).")
+    default = step_keys.index("train/loss") if "train/loss" in step_keys else 0
+    metric = st.selectbox("Curve", step_keys, key="compare.metric", index=default) if step_keys else None
+    if not metric:
+        st.caption("None of these runs logged training curves (train/...).")
+    else:
+        history = cached.histories(uri, tuple(r.run_id for r in comparison.runs), (metric,))
+        if history.empty:
+            st.caption(f"No run logged {metric}.")
         else:
-            history = cached.histories(uri, tuple(r.run_id for r in comparison.runs), (metric,))
-            if history.empty:
-                st.caption(f"No run logged {metric}.")
-            else:
-                st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
-    with right:
-        st.markdown("**Params that differ**")
-        differing = run_tables.differing_params(comparison.runs)
-        if len(comparison.runs) < 2:
-            st.caption("Choose two runs or more to see what differs.")
-        elif differing.empty:
-            st.caption("The chosen runs have identical params.")
-        else:
-            st.dataframe(differing, key="compare.params")
-    for run in comparison.runs:
-        if run.error:
-            st.error(f"{run_tables.run_label(run)} failed: {run.error}")
+            st.plotly_chart(curve_chart(history, comparison.labels, comparison.colors, metric), key="compare.curve")
+    st.markdown("**Params that differ**")
+    differing = run_tables.differing_params(comparison.runs)
+    if len(comparison.runs) < 2:
+        st.caption("Choose two runs or more to see what differs.")
+    elif differing.empty:
+        st.caption("The chosen runs have identical params.")
+    else:
+        # one row per run, one column per param: every run is visible at once (runs as columns
+        # showed one or two runs and hid the rest off the table's right edge)
+        by_run = differing.T.rename_axis("run").reset_index()
+        st.dataframe(by_run, hide_index=True, key="compare.params",
+                     column_config={"run": st.column_config.TextColumn("run", pinned=True)})
+    failed = [run for run in comparison.runs if run.error]
+    if failed:
+        st.error(f"{len(failed)} of the chosen runs failed:\n"
+                 + "\n".join(f"- {run_tables.run_label(run)}: {run.error}" for run in failed))
 
 
 def memory(chosen: list[Any]) -> None:
@@ -210,16 +274,16 @@ def memory(chosen: list[Any]) -> None:
             return
         shown = table.assign(estimated=table["estimated_bytes"].map(human_bytes),
                              measured=table["measured_bytes"].map(human_bytes))
-        st.dataframe(shown[["run", "estimated", "measured", "error_percent"]], hide_index=True, key="compare.memory",
-                     column_config={"error_percent": st.column_config.NumberColumn("error %", format="%+.1f")})
+        st.dataframe(blank_missing(shown[["run", "estimated", "measured", "error_percent"]], {"error_percent": "{:+.1f}"}),
+                     hide_index=True, key="compare.memory",
+                     column_config={"error_percent": _number_column("error %")})
 
 
 def export(comparison: Any, documents: Any) -> None:
     """The comparison's tables as CSV (one ZIP) and a self-contained HTML report, built on click."""
     from deepsynth.tracking.compare.report import html_report, tables_zip
 
-    tables = {"scores": comparison.scores, "paired": comparison.paired,
-              "params": run_tables.differing_params(comparison.runs).reset_index()}
+    tables = comparison.tables()
     if documents is not None:
         tables["documents"] = documents.table
 
@@ -227,7 +291,7 @@ def export(comparison: Any, documents: Any) -> None:
         from deepsynth.tracking.compare.charts import delta_chart
 
         figures = [("Scores", comparison.score_figure())]
-        if comparison.paired["delta ROUGE-L"].notna().any():
+        if comparison.paired[run_tables.DELTA].notna().any():
             figures.append(("Against the reference run", delta_chart(comparison.paired, comparison.colors,
                                                                      run_label_of(comparison.reference),
                                                                      comparison.metric_label, comparison.direction)))
@@ -245,7 +309,9 @@ def export(comparison: Any, documents: Any) -> None:
 def all_final_metrics(chosen: list[Any], links: str | None) -> None:
     with st.expander("Every final metric", expanded=False):
         table = run_tables.final_metrics(chosen)
-        config = {k: st.column_config.NumberColumn(k, format="%.4g") for k in table.columns if "/" in k}
+        numbers = [k for k in table.columns if "/" in k]
+        table = blank_missing(table, {k: "{:.4g}" for k in numbers})
+        config = {k: _number_column(k) for k in numbers}
         if links:
             table["MLflow"] = [run_link(links, run) for run in chosen]
             config["MLflow"] = st.column_config.LinkColumn("MLflow", display_text="open ↗")

@@ -15,9 +15,10 @@ HELP = {"export": "Package a run's adapter (or an adapter folder) as a ZIP with 
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", metavar="RUN_ID", action="append",
-                        help="MLflow run whose adapter/ artifact to export; repeat it to put several adapters "
-                             "in one archive (one package each, listed in bundle.json)")
+    source.add_argument("--run", metavar="RUN", action="append",
+                        help="MLflow run whose adapter/ artifact to export (its id, a unique id prefix or its run "
+                             "name); repeat it to put several adapters in one archive (one package each, listed in "
+                             "bundle.json)")
     source.add_argument("--adapter-dir", metavar="DIR", help="an adapter folder written by DeepSynth")
     parser.add_argument("--out", required=True, metavar="FILE.zip", help="package file to write")
     parser.add_argument("--merge", action="store_true",
@@ -36,7 +37,7 @@ def _checked_source(args: argparse.Namespace):
 
     from deepsynth.configuration import ConfigError
     from deepsynth.errors import InputError
-    from deepsynth.names import check_run_id
+    from deepsynth.tracking.run_lookup import resolve_run_id
 
     problems = []
     if not str(args.out).lower().endswith(".zip"):
@@ -46,7 +47,7 @@ def _checked_source(args: argparse.Namespace):
         checked = []
         for run in args.run:
             try:
-                checked.append(check_run_id(run))
+                checked.append(resolve_run_id(run, args.tracking_uri))  # an id, a unique prefix or a run name
             except InputError as error:
                 problems.append(("--run", str(error)))
         source = checked[0] if len(checked) == 1 else checked
@@ -144,7 +145,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _merge_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="MLflow run whose adapter/ to merge")
+    parser.add_argument("--run", required=True, metavar="RUN", help="MLflow run whose adapter/ to merge: its id, a unique id prefix or its run name")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="new folder for the merged model (default: workspace/merged/<run name>-<run id[:8]>)")
     parser.add_argument("--merge-dtype", default="float16", choices=("float16", "bfloat16", "float32"),
@@ -159,13 +160,13 @@ def run_merge(args: argparse.Namespace) -> int:
     from deepsynth.configuration import ConfigError
     from deepsynth.errors import InputError
     from deepsynth.export.merge_run import merge_run
-    from deepsynth.names import check_run_id
+    from deepsynth.tracking.run_lookup import resolve_run_id
 
     try:
-        check_run_id(args.run)
+        run_id = resolve_run_id(args.run, args.tracking_uri)  # an id, a unique prefix or a run name
     except InputError as error:
         raise ConfigError([("--run", str(error))], "merge options") from None
-    out, report = merge_run(args.run, args.out, uri=args.tracking_uri, dtype=args.merge_dtype,
+    out, report = merge_run(run_id, args.out, uri=args.tracking_uri, dtype=args.merge_dtype,
                             trust_remote_code=args.trust_remote_code, progress=lambda m: print(m, flush=True))
     print(f"merged into {out} ({report['dtype']}; max logit gap to the unmerged model {report['merged_gap']:.3g}, "
           f"tolerance {report['tolerance']:.3g})")

@@ -1,4 +1,4 @@
-"""`deepsynth infer --adapter RUN_ID|models:/NAME@ALIAS|DIR (--file PAGE | --text-file F | --image PNG)`."""
+"""`deepsynth infer --adapter RUN|models:/NAME@ALIAS|DIR (--file PAGE | --text-file F | --image PNG)`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ HELP = "Answer on a page file (PDF, PNG, JPEG, TIFF, WebP), a text file or a pag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", action="append", required=True, metavar="RUN_ID|models:/NAME@ALIAS|DIR",
-                        help="adapter to use; repeat to compare several on the same input (adapters that need "
-                             "different bases each get theirs)")
+    parser.add_argument("--adapter", action="append", required=True, metavar="RUN|models:/NAME@ALIAS|DIR",
+                        help="adapter to use (a run: its id, a unique id prefix or its run name); repeat to compare "
+                             "several on the same input (adapters that need different bases each get theirs)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", metavar="PAGE", help="a PDF (rasterized at the DPI of the adapter's dataset, up to "
                                                       "its page cap) or a page image: PNG, JPEG, TIFF, WebP")

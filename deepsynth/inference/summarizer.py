@@ -83,7 +83,9 @@ def resolve_adapter(source: str | Path, uri: str | None = None) -> Path:
         raise InputError(f"{path}: an adapter is a folder (adapter_model.safetensors, adapter_config.json, ...)")
     if "/" in text or "\\" in text or text.startswith("."):
         raise InputError(f"{text}: no such adapter folder")
-    return _run_adapter_folder(text, uri)
+    from deepsynth.tracking.run_lookup import resolve_run_id
+
+    return _run_adapter_folder(resolve_run_id(text, uri), uri)  # a run id, a unique id prefix or a run name
 
 
 def _same_base(card: Mapping[str, Any], model_config: Mapping[str, Any], base: Mapping[str, Any],

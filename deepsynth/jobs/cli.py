@@ -74,9 +74,62 @@ def _add_queue_arguments(parser: argparse.ArgumentParser) -> None:
                      help="leave after the queue has been empty this long (default 30)")
 
 
-def _line(job) -> str:
+def _line(job, names: dict[str, str]) -> str:
     step = "-" if job.step is None else str(job.step)
-    return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {job.run_id or '-'}"
+    name = names.get(job.run_id or "") or configured_run_name(job) or "-"
+    return f"{job.job_id:<24} {job.state:<10} {job.pid:>7} {step:>6}  {name:<28} {job.run_id or '-'}"
+
+
+def configured_run_name(job) -> str:
+    """The run name the job was started with ("" if none: MLflow then names the run): from its
+    `--run-name` flag or its config file."""
+    import json
+
+    from deepsynth.training.config import TRAIN_CONFIG_FILE
+
+    args = list(job.train_args)
+    for index, arg in enumerate(args):
+        if arg == "--run-name" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--run-name="):
+            return arg.split("=", 1)[1]
+    try:
+        return str(json.loads((job.job_dir / TRAIN_CONFIG_FILE).read_text(encoding="utf-8")).get("run_name") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+NAME_LOOKUP_TIMEOUT_S = "5"
+"""An HTTP tracking server gets this long (and no retries) to name the jobs' runs: a server that is
+down must not hold `jobs list` for mlflow's default two minutes of retries."""
+
+
+def run_names(jobs_listed) -> dict[str, str]:
+    """run id -> run name of the jobs' runs, one query per tracking store; a store that cannot be
+    read now leaves its runs unnamed (listing jobs must still work)."""
+    import os
+
+    from deepsynth.tracking.run_lookup import run_names as names_in
+
+    by_store: dict[str, list[str]] = {}
+    for job in jobs_listed:
+        if job.run_id:
+            by_store.setdefault(job.tracking_uri or "", []).append(job.run_id)
+    names: dict[str, str] = {}
+    quick = {"MLFLOW_HTTP_REQUEST_TIMEOUT": NAME_LOOKUP_TIMEOUT_S, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update({key: value for key, value in quick.items() if saved[key] is None})
+    try:
+        for uri, run_ids in by_store.items():
+            try:
+                names.update(names_in(run_ids, uri or None))
+            except Exception as error:  # an unreachable server: the ids are still shown
+                print(f"(run names from {uri or 'the default store'} not read: {str(error)[:200]})")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+    return names
 
 
 def _queued_line(job) -> str:
@@ -152,11 +205,13 @@ def run(args: argparse.Namespace) -> int:
         from deepsynth.jobs import queue
 
         state = queue.snapshot()
-        print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  RUN")
+        listed = jobs.list_jobs()
+        names = run_names(listed)
+        print(f"{'JOB':<24} {'STATE':<10} {'PID':>7} {'STEP':>6}  {'RUN NAME':<28} RUN ID")
         for job in queue.list_queued():
             print(_queued_line(job))
-        for job in jobs.list_jobs():
-            print(_line(job))
+        for job in listed:
+            print(_line(job, names))
         for record in reversed(state.failed[-10:]):
             print(_failed_line(record))
         return 0

@@ -18,7 +18,7 @@ HELP = {
     "models": "List registered adapters, their versions and aliases",
     "delete": "Delete a run's adapter (RUN: full id or exact name) or a registered version (models:/NAME/VERSION), "
               "after a confirmation",
-    "compare": "Compare evaluated runs on the same documents: ROUGE-L with intervals, paired differences, wins.",
+    "compare": "Compare evaluated runs on the same documents: the task's metric with intervals, paired differences, wins.",
     "server": "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for a team).",
 }
 
@@ -47,7 +47,8 @@ def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
         parser.set_defaults(handler=run_server)
         return
     if verb == "register":
-        parser.add_argument("--run", required=True, metavar="RUN_ID", help="run whose adapter/ to register")
+        parser.add_argument("--run", required=True, metavar="RUN",
+                            help="run whose adapter/ to register: its id, a unique id prefix or its run name")
         parser.add_argument("--name", required=True, help="registered model name (letters, digits, . _ -)")
         parser.add_argument("--alias", default=None, help="alias to point at the new version, e.g. champion")
         parser.set_defaults(handler=run_register)
@@ -74,8 +75,9 @@ def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
 
 def run_register(args: argparse.Namespace) -> int:
     from deepsynth.tracking.registry import register_adapter
+    from deepsynth.tracking.run_lookup import resolve_run_id
 
-    version = register_adapter(args.run, args.name, alias=args.alias, uri=args.tracking_uri)
+    version = register_adapter(resolve_run_id(args.run, args.tracking_uri), args.name, alias=args.alias, uri=args.tracking_uri)
     aliases = f" (alias: {', '.join(version.aliases)})" if version.aliases else ""
     print(f"registered {version.name} version {version.version}{aliases} from run {version.run_id}")
     print(f"load it with: deepsynth infer --adapter models:/{version.name}/{version.version}")
@@ -159,7 +161,8 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="MLflow run ids; the first is the reference")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="runs: an id, a unique id prefix or a run name each; the first is the reference")
     parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
                                                            "or the workspace's mlflow.db)")
     output = parser.add_mutually_exclusive_group()
@@ -170,17 +173,22 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from deepsynth.errors import InputError
     from deepsynth.tracking.compare.runs import compare_runs
-    from deepsynth.tracking.compare.text_table import check_same_documents, load_runs, rows, text_table
+    from deepsynth.tracking.compare.text_table import (check_same_documents, check_same_metric, load_runs, rows,
+                                                      text_table)
     from deepsynth.tracking.store import resolve_tracking_uri
 
     if len(dict.fromkeys(args.runs)) < 2:
         raise InputError("give two different runs or more: deepsynth compare RUN_A RUN_B [RUN...]")
     uri = resolve_tracking_uri(args.tracking_uri or None)
     runs, predictions = load_runs(list(args.runs), uri)
+    if len(runs) < 2:
+        raise InputError(f"{' and '.join(args.runs)} name the same run: give two different runs or more")
+    check_same_metric(runs)
     check_same_documents(runs, predictions)
     comparison = compare_runs(runs, runs[0].run_id, predictions)
     if args.json:
-        print(json.dumps({"reference": runs[0].run_id, "runs": rows(comparison),
+        print(json.dumps({"reference": runs[0].run_id, "metric": comparison.metric, "direction": comparison.direction,
+                          "runs": rows(comparison),
                           "reference_lines": comparison.reference_lines(), "notes": list(comparison.notes)}))
     elif args.csv:
         import csv

@@ -55,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--print-config", action="store_true",
                         help="print the merged TrainConfig as JSON (a valid --config file) and exit")
-    parser.add_argument("--resume", metavar="RUN_ID",
-                        help="continue this MLflow run from its last complete checkpoint (its saved settings)")
+    parser.add_argument("--resume", metavar="RUN",
+                        help="continue this MLflow run from its last complete checkpoint (its saved settings): "
+                             "its id, a unique id prefix or its run name")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -114,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
     nproc = checked_nproc(args.nproc)
     if args.resume:
         _check_resume_flags(args)
+        from deepsynth.errors import InputError
+        from deepsynth.tracking.run_lookup import resolve_run_id
+
+        try:  # a unique id prefix or a run name: the full id
+            args.resume = resolve_run_id(args.resume, _given_tracking_uri(args))
+        except InputError as error:
+            raise InputError(f"cannot resume run {args.resume!r}: {error}") from None
         trust = bool(train_flags().typed(args).get(TRUST_REMOTE_CODE))  # the resuming user's own flag
         if nproc > 1 and not place.enabled:  # the launcher: the same run in N processes
             return _launch_workers(nproc, resume=args.resume, uri=_given_tracking_uri(args), trust_remote_code=trust)

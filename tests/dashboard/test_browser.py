@@ -274,7 +274,7 @@ def test_compare_page_answers_which_run_is_better_in_chromium(browser, served, e
     tags = page.get_by_placeholder("deepsynth.sweep=lr-sweep-1")
     tags.fill(f"deepsynth.dataset={eval_store['dataset']}")
     tags.press("Enter")
-    for text in ("Left out, scored on other documents", "Which run scores higher", "Against the reference run",
+    for text in ("Left out, scored on other documents", "Which run has the higher ROUGE-L", "Against the reference run",
                  "Document by document", "Reference summary", "test split", "Export"):
         page.get_by_text(text).first.wait_for(state="attached", timeout=60_000)
     settled(page)

@@ -39,17 +39,18 @@ def test_curves_params_and_memory_of_runs_without_evaluation(open_page, store):
     assert len(set(colors)) == 3  # one distinct colour per run
 
     scores = _by_columns(app, "95% CI", "docs").set_index("run")
-    assert sorted(scores["ROUGE-L"]) == [20.0, 21.0, 22.0]
-    assert scores["docs"].isna().all() and (scores["95% CI"] == "").all()  # logged before either was recorded
-    assert "no document count recorded" in texts(app)
+    assert sorted(scores["ROUGE-L"].map(_number)) == [20.0, 21.0, 22.0]
+    assert (scores["docs"] == "").all() and (scores["95% CI"] == "").all()  # blank cells, never "None"  # logged before either was recorded
+    assert "No document count recorded for" in texts(app)
 
-    differing = _by_columns(app, *[f"rank{r} ({rid[:8]})" for r, rid in zip((8, 16, 32), store.finished)])
-    assert list(differing.index) == ["lora.rank"]
-    assert sorted(differing.loc["lora.rank"]) == ["16", "32", "8"]
+    differing = _by_columns(app, "run", "lora.rank")  # one row per run: every run visible at once
+    assert list(differing.columns) == ["run", "lora.rank"]
+    assert dict(zip(differing["run"], differing["lora.rank"])) == {
+        f"rank{r} ({rid[:8]})": str(r) for r, rid in zip((8, 16, 32), store.finished)}
 
     memory = _by_columns(app, "error_percent").set_index("run")
-    errors = sorted(memory["error_percent"].round(3))
-    assert errors == [round(-100 * x / (1 + x), 3) for x in (0.2, 0.1, 0.0)]
+    errors = sorted(memory["error_percent"].map(_number))
+    assert errors == [round(-100 * x / (1 + x), 1) for x in (0.2, 0.1, 0.0)]
     # no MLflow UI answers for this sqlite store: no links that lead nowhere, and a word on how to get them
     assert "MLflow" not in scores.columns
     assert "Links to the MLflow UI appear when" in texts(app)
@@ -76,6 +77,11 @@ def _by_columns(app, *columns):
     return next(d.value for d in app.dataframe if set(columns) <= set(d.value.columns))
 
 
+def _number(text):
+    """A number as the page shows it ("+66.7", "3", "" for none) -> float (NaN for a blank cell)."""
+    return float(text) if text != "" else float("nan")
+
+
 def _open_eval(open_page, eval_store, reference="a"):
     app = open_page("compare")
     app.multiselect(key="compare.experiments").set_value([EVAL_EXPERIMENT]).run()
@@ -90,29 +96,49 @@ def test_scores_show_intervals_document_counts_baselines_and_paired_differences(
     label = {k: f"eval-{k} ({eval_store[k][:8]})" for k in "abc"}
 
     scores = _by_columns(app, "95% CI", "docs").set_index("run")
-    assert scores.loc[label["a"], "docs"] == 6 and scores.loc[label["c"], "docs"] == 2
-    assert scores.loc[label["a"], "ROUGE-L"] == 50.0 and scores.loc[label["a"], "95% CI"] == "[16.7, 83.3]"
+    assert scores.loc[label["a"], "docs"] == "6" and scores.loc[label["c"], "docs"] == "2"
+    assert scores.loc[label["a"], "ROUGE-L"] == "50.0" and scores.loc[label["a"], "95% CI"] == "[16.7, 83.3]"
     assert scores.loc[label["a"], "best baseline"] == "first-clause" and scores.loc[label["a"], "split"] == "test"
     assert "asked for 10 validation documents, the validation split holds 2" in scores.loc[label["c"], "note"]
     shown = texts(app)
     assert "Scored on different documents: " in shown and "2 validation documents" in shown
-    assert "Few documents:" in shown
+    # the interval's width as measured (a's [16.7, 83.3] on 6 documents), not a fixed rule on counts
+    assert "Wide intervals: " in shown and f"{label['a']} ±33.3 on 6 documents" in shown
+    assert "too wide to tell runs apart" not in shown
+    assert f"Scored on very few documents: {label['c']} (2)" in shown  # its [100, 100] understates it
+    assert len(app.warning) == 1  # one message for everything that limits the comparison
 
     chart = _charts(app)["ROUGE-L per run, 95% interval"]
-    assert chart["layout"]["legend"]["title"]["text"] == "reference run's base & baselines (6 test docs):"
-    assert sorted(t["y"][0] for t in chart["data"]) == sorted(
+    runs_drawn = [t for t in chart["data"] if not t["showlegend"]]
+    assert sorted(t["y"][0] for t in runs_drawn) == sorted(
         [f"{label['a']} · n=6", f"{label['b']} · n=6", f"{label['c']} · n=2"])
-    assert len({t["marker"]["color"] for t in chart["data"]}) == 3  # a colour of its own per run
+    assert len({t["marker"]["color"] for t in runs_drawn}) == 3  # a colour of its own per run
+    # c was scored on 2 other documents: no line from a's 6 documents drawn across its row; each
+    # run's baselines sit on its own row instead (c logged none)
+    assert not chart["layout"].get("shapes")
+    assert chart["layout"]["legend"]["title"]["text"] == "base & baselines, each on its run's documents:"
+    marks = {t["name"]: dict(zip(t["y"], _values(t["x"]))) for t in chart["data"] if t["showlegend"]}
+    assert set(marks) == {"base (untouched)", "first-clause", "lead-k", "constant"}
+    assert {y: round(x, 1) for y, x in marks["first-clause"].items()} == {
+        f"{label[k]} · n=6": _number(scores.loc[label[k], "first-clause"]) for k in "ab"}
+    assert chart["layout"]["legend"]["yref"] == "container"  # under the axis title, not over it
+
+    app.multiselect(key="compare.runs").set_value([eval_store["a"], eval_store["b"]]).run()  # same documents
+    chart = _charts(app)["ROUGE-L per run, 95% interval"]
+    assert chart["layout"]["legend"]["title"]["text"] == "reference run's base & baselines (6 test docs):"
     lines = {shape["name"].rsplit(" ", 1)[0]: shape["x0"] for shape in chart["layout"]["shapes"]}
     assert set(lines) == {"base (untouched)", "first-clause", "lead-k", "constant"}
-    assert lines["first-clause"] == scores.loc[label["a"], "first-clause"]
+    assert round(lines["first-clause"], 1) == _number(scores.loc[label["a"], "first-clause"])
+    app.multiselect(key="compare.runs").set_value([eval_store[k] for k in "abc"]).run()
 
-    paired = _by_columns(app, "delta ROUGE-L", "verdict").set_index("run")
+    paired = _by_columns(app, "Δ ROUGE-L", "verdict").set_index("run")
     # per document a = [100, 100, 100, 0, 0, 0], b = [100, 0, 100, 0, 100, 100]
-    assert paired.loc[label["b"], "delta ROUGE-L"] == 100 * (4 - 3) / 6
-    assert tuple(paired.loc[label["b"], ["wins", "losses", "ties"]]) == (2, 1, 3)
+    assert paired.loc[label["b"], "Δ ROUGE-L"] == f"{100 * (4 - 3) / 6:+.1f}"
+    assert paired.loc[label["b"], "won / lost / tied"] == "2 / 1 / 3"
     assert paired.loc[label["b"], "verdict"] == "no clear difference"  # 6 documents cannot tell
-    assert paired.loc[label["c"], "verdict"] == "not comparable: other documents (2 validation vs 6 test, 0 shared)"
+    assert label["c"] not in paired.index  # no row of blanks: named under the table instead
+    assert (f"Not paired with the reference run: {label['c']} (other documents (2 validation vs 6 test, 0 shared))"
+            in texts(app))
     delta = _charts(app)[f"Δ ROUGE-L vs {label['a']} (paired, 95%)"]
     assert [t["y"][0] for t in delta["data"]] == [f"{label['b']} · 2 won / 1 lost"]
 
@@ -178,9 +204,8 @@ def test_export_builds_csv_tables_and_a_self_contained_html_report(open_page, ev
 
     runs = [queries.get_run(eval_store[k], store.uri) for k in "abc"]
     comparison = compare_runs(runs, runs[0].run_id, {r.run_id: queries.run_predictions(r, store.uri) for r in runs})
-    archive = zipfile.ZipFile(io.BytesIO(tables_zip({"scores": comparison.scores,
-                                                     "documents": comparison.documents().table})))
-    assert sorted(archive.namelist()) == ["documents.csv", "scores.csv"]
+    archive = zipfile.ZipFile(io.BytesIO(tables_zip({**comparison.tables(), "documents": comparison.documents().table})))
+    assert sorted(archive.namelist()) == ["documents.csv", "paired.csv", "params.csv", "scores.csv"]
     header = archive.read("scores.csv").decode().splitlines()[0]
     assert header.startswith("run,run_id,status,split,docs,ROUGE-L,low,high")
     page = html_report("comparison", comparison.notes, [("Scores", comparison.score_figure())],
@@ -195,3 +220,59 @@ def test_mlflow_links_only_where_a_ui_answers():
     assert mlflow_ui_base("http://tracking.example:5000/", "http://127.0.0.1:5000") == "http://tracking.example:5000"
     assert mlflow_ui_base("sqlite:///x.db", "http://127.0.0.1:9") is None  # nothing listens there
     assert mlflow_ui_base("sqlite:///x.db", "") is None
+
+
+TASK_EXPERIMENT = "dashboard-task-tests"
+
+
+def _task_runs(uri):
+    """Two transcription runs (CER) and a QA run (ANLS) on the same 8 page ids."""
+    from evaluated_runs import log_evaluated_run
+
+    ids = [f"page{i}" for i in range(8)]
+    clean = ["the quick brown fox jumps", "over the lazy dog", "pack my box", "with five dozen jugs"] * 2
+    noisy = ["tha quick brown fox jumps", "ovr the lazy dog", "pack my bx", "with five dozen jugs"] * 2
+    answers = ["fox", "dog", "box", "jugs", "quick", "zebras", "quartz", "vow"]
+    log = lambda name, task, refs, outputs: log_evaluated_run(uri, TASK_EXPERIMENT, name, ids, refs, outputs, task=task)
+    return {"worse": log("ocr-worse", "transcribe", clean, {"tuned": noisy, "reader": noisy}),
+            "better": log("ocr-better", "transcribe", clean, {"tuned": clean, "reader": noisy}),
+            "qa": log("qa-run", "qa", answers, {"tuned": answers[:4] + ["no"] * 4})}
+
+
+def test_the_task_metric_drives_the_tables_charts_and_verdicts(open_page, store):
+    runs = _task_runs(store.uri)
+    app = open_page("compare")
+    app.multiselect(key="compare.experiments").set_value([TASK_EXPERIMENT]).run()
+    app.multiselect(key="compare.runs").set_value(list(runs.values())).run()
+    app.selectbox(key="compare.reference").set_value(runs["worse"]).run()
+    assert not app.exception, app.exception
+    label = {k: f"{name} ({runs[k][:8]})" for k, name in (("worse", "ocr-worse"), ("better", "ocr-better"),
+                                                          ("qa", "qa-run"))}
+    scores = _by_columns(app, "95% CI", "docs").set_index("run")
+    assert "CER" in scores.columns and "ROUGE-L" not in scores.columns and "WER" in scores.columns
+    assert scores.loc[label["better"], "CER"] == "0.0" and _number(scores.loc[label["worse"], "CER"]) > 0
+    assert "reader alone" in scores.columns and "first-clause" not in scores.columns  # the task's baselines only
+    assert scores.loc[label["better"], "best baseline"] == "reader alone"
+    assert scores.loc[label["qa"], "CER"] == ""  # a QA run gets no CER (a blank cell, never "None"), and says why
+    assert "a qa run ranked by ANLS: not compared on CER" in scores.loc[label["qa"], "note"]
+    shown = texts(app)
+    assert "Which run has the lower CER" in shown and "Runs of different tasks or metrics" in shown
+
+    paired = _by_columns(app, "Δ CER", "verdict").set_index("run")
+    assert paired.loc[label["better"], "verdict"] == "better" and _number(paired.loc[label["better"], "Δ CER"]) < 0
+    assert f"Not paired with the reference run: {label['qa']} (a qa run ranked by ANLS, the reference by CER)" in shown
+    charts = _charts(app)
+    score_chart = charts["CER per run, 95% interval"]
+    assert score_chart["layout"]["xaxis"]["title"]["text"] == "CER (points, lower is better)"
+    assert {t["y"][0].split(" · ")[0] for t in score_chart["data"] if not t["showlegend"]} == {
+        label["worse"], label["better"]}  # the QA run is not drawn on the CER axis
+    assert "below 0 is better" in charts[f"Δ CER vs {label['worse']} (paired, 95%)"]["layout"]["xaxis"]["title"]["text"]
+
+    documents = _by_columns(app, "spread", "best gain")
+    assert f"{label['better']} · CER" in documents.columns and not any("qa-run" in c for c in documents.columns)
+    assert f"Left out, ranked by another metric than the reference run's CER: {label['qa']}" in shown
+
+    app.selectbox(key="compare.reference").set_value(runs["qa"]).run()  # the QA run's own metric
+    scores = _by_columns(app, "95% CI", "docs").set_index("run")
+    assert "ANLS" in scores.columns and scores.loc[label["qa"], "ANLS"] == "50.0"
+    assert scores.loc[label["worse"], "ANLS"] == ""

@@ -33,11 +33,11 @@ def test_a_run_with_lower_cer_is_better_and_wins_its_documents():
                    "bbbbbbbb2": _predictions([10, 12, 9, 14, 8, 11, 9, 7], [30] * 8)}
     table = compare.paired_table(reference, [reference, lower], predictions).set_index("run_id")
     row = table.loc["bbbbbbbb2"]
-    assert row["verdict"] == "better" and row["delta ROUGE-L"] < 0 and row["wins"] == 8 and row["losses"] == 0
+    assert row["verdict"] == "better" and row["delta"] < 0 and row["wins"] == 8 and row["losses"] == 0
     backwards = compare.paired_table(lower, [lower, reference], predictions).set_index("run_id")
     assert backwards.loc["aaaaaaaa1", "verdict"] == "worse"
     scores = compare.score_table([reference, lower], predictions).set_index("run_id")
-    assert scores.loc["bbbbbbbb2", "ROUGE-L"] == 10.0 and scores.loc["bbbbbbbb2", "metric"] == "cer"
+    assert scores.loc["bbbbbbbb2", "score"] == 10.0 and scores.loc["bbbbbbbb2", "metric"] == "cer"
     assert scores.loc["bbbbbbbb2", "best baseline"] == "reader alone"
     assert scores.loc["bbbbbbbb2", "vs best baseline"] < 0 and scores.loc["bbbbbbbb2", "vs best high"] < 0
 
@@ -48,8 +48,8 @@ def test_runs_ranked_by_other_metrics_are_not_compared():
     predictions = {"aaaaaaaa1": _predictions([20] * 8, [30] * 8),
                    "cccccccc3": RunPredictions(tuple(IDS), ("ref",) * 8, {"tuned": ("x",) * 8}, {"tuned": (40.0,) * 8})}
     row = compare.paired_table(cer_run, [cer_run, rouge_run], predictions).iloc[0]
-    assert row["verdict"] == "not comparable: scored by rougeL, the reference by cer"
-    assert any("Ranked by different metrics" in note for note in compare.comparability_notes([cer_run, rouge_run]))
+    assert row["verdict"] == "not comparable: a summarize run ranked by ROUGE-L, the reference by CER"
+    assert any("Runs of different tasks or metrics" in note for note in compare.comparability_notes([cer_run, rouge_run]))
 
 
 def test_the_best_baseline_has_the_lowest_error_rate():
@@ -151,8 +151,8 @@ def test_recorded_transcription_runs_compare_through_their_predictions_file():
         predictions[run_id] = read_predictions_csv(recorded.files["eval/predictions.csv"])
     assert predictions["bbbbbbbb2"].metric == "cer"
     row = compare.paired_table(runs[0], runs, predictions).iloc[0]
-    assert row["verdict"] == "better" and row["wins"] == 8 and row["delta ROUGE-L"] < 0
-    assert compare.score_table(runs, predictions).set_index("run_id").loc["bbbbbbbb2", "ROUGE-L"] == \
+    assert row["verdict"] == "better" and row["wins"] == 8 and row["delta"] < 0
+    assert compare.score_table(runs, predictions).set_index("run_id").loc["bbbbbbbb2", "score"] == \
         pytest.approx(runs[1].metrics["eval/cer"])
 
 

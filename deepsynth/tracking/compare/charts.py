@@ -18,11 +18,11 @@ HEIGHT_PER_RUN = 34
 
 def run_colors(run_ids: Sequence[str]) -> dict[str, str]:
     """run id -> colour, distinct for up to 36 runs (then the palette repeats)."""
-    import plotly.express as px
-
     palette = list(TABLEAU_10)
     if len(run_ids) > len(palette):
-        palette += list(px.colors.qualitative.Alphabet)
+        from plotly.colors import qualitative  # not plotly.express: importing it took 0.5-1.2 s
+
+        palette += list(qualitative.Alphabet)
     return {run_id: palette[index % len(palette)] for index, run_id in enumerate(run_ids)}
 
 
@@ -43,31 +43,54 @@ def _missing(value: Any) -> bool:
     return value is None or value != value  # None or NaN
 
 
+GRID = "#E5ECF6"
+PLAIN_LAYOUT = dict(plot_bgcolor="white", paper_bgcolor="white", font=dict(color="#2a3f5f"),
+                    xaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID, automargin=True),
+                    yaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID, automargin=True))
+"""plotly_white's look set directly: assigning the `plotly_white` template deep-copies and validates
+the whole template per figure (0.1-0.2 s each, 0.8 s the first time in a process), which made
+the Compare page's first render slow; the dashboard re-themes charts anyway."""
+
+
 def _layout(figure: Any, height: int, title: str) -> Any:
     figure.update_layout(height=height, title=title, margin=dict(l=10, r=10, t=50, b=10), legend_title_text="",
-                         template="plotly_white")
+                         template=None, **PLAIN_LAYOUT)
     return figure
 
 
+BASELINE_SYMBOL = {"base (untouched)": "circle-open", "first-clause": "diamond-open", "lead-k": "square-open",
+                   "constant": "x-thin-open"}
+"""Mark of each reference model when it is drawn on a run's own row (runs on other documents)."""
+LEGEND_ROW_PX = 22
+AXIS_TITLE_PX = 44
+
+
 def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping[str, float],
-                reference_note: str = "", metric_label: str = "ROUGE-L", direction: str = "higher") -> Any:
-    """The primary score of each run (`ROUGE-L` column: ROUGE-L, or the metric named by
-    `metric_label`), a dot with its 95% interval as a bar, the document count in its label, and the
-    base model and baselines as vertical reference lines (named in the legend; `reference_note`
-    says which documents they were scored on); the axis says which way is better."""
+                reference_note: str = "", metric_label: str = "ROUGE-L", direction: str = "higher",
+                run_baselines: Mapping[str, Mapping[str, float]] | None = None) -> Any:
+    """The score of each run (`score` column: the metric named by `metric_label`), a dot with its
+    95% interval as a bar and the document count in its label. The base model and baselines are
+    vertical lines (`reference_lines`, scored on the documents every run shares; `reference_note`
+    says which) or, given `run_baselines` (run id -> label -> score) for runs scored on different
+    documents, grey marks on each run's own row: a baseline is only ever drawn beside runs scored
+    on its documents. The axis says which way is better; the legend sits below the axis title."""
     import plotly.graph_objects as go
 
+    from deepsynth.tracking.compare.run_tables import SCORE
+
     figure = go.Figure()
-    shown = scores.dropna(subset=["ROUGE-L"])
+    shown = scores.dropna(subset=[SCORE])
+    labels = {}
     for row in shown.to_dict("records"):
         docs = "?" if _missing(row["docs"]) else int(row["docs"])
         label = f"{short_label(row['run'])} · n={docs}"
+        labels[row["run_id"]] = label
         has_ci = not _missing(row["low"]) and not _missing(row["high"])
         figure.add_trace(go.Scatter(
-            x=[row["ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            x=[row[SCORE]], y=[label], mode="markers", name=row["run"], showlegend=False,
             marker=dict(size=12, color=colors.get(row["run_id"], "#333")),
-            error_x=dict(type="data", symmetric=False, array=[(row["high"] - row["ROUGE-L"]) if has_ci else 0],
-                         arrayminus=[(row["ROUGE-L"] - row["low"]) if has_ci else 0], thickness=2, width=6),
+            error_x=dict(type="data", symmetric=False, array=[(row["high"] - row[SCORE]) if has_ci else 0],
+                         arrayminus=[(row[SCORE] - row["low"]) if has_ci else 0], thickness=2, width=6),
             hovertemplate=(f"{row['run']}<br>{metric_label} %{{x:.1f}}"
                            + (f" [{row['low']:.1f}, {row['high']:.1f}]" if has_ci else "")
                            + f"<br>{docs} documents<extra></extra>")))
@@ -75,14 +98,39 @@ def score_chart(scores: Any, colors: Mapping[str, str], reference_lines: Mapping
         figure.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="paper", showlegend=True,
                          name=f"{name} {value:.1f}", line=dict(dash=BASELINE_STYLE.get(name, "dash"), color="#444",
                                                                width=1.5))
-    _layout(figure, _height(len(shown)), f"{metric_label} per run, 95% interval")
-    figure.update_traces(showlegend=False)
-    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0,
-                                     title=dict(text=f"{reference_note}:" if reference_note else "", side="top")),
-                         margin=dict(l=10, r=30, t=50, b=10))
+    legend_entries = len(reference_lines)
+    if run_baselines:
+        names = list(dict.fromkeys(name for run_id in labels for name in run_baselines.get(run_id, {})))
+        for name in names:
+            rows = [(run_baselines[run_id][name], label) for run_id, label in labels.items()
+                    if name in run_baselines.get(run_id, {})]
+            figure.add_trace(go.Scatter(
+                x=[x for x, _ in rows], y=[y for _, y in rows], mode="markers", name=name, showlegend=True,
+                marker=dict(symbol=BASELINE_SYMBOL.get(name, "triangle-up-open"), size=10, color="#555",
+                            line=dict(width=1.5)),
+                hovertemplate=f"{name} %{{x:.1f}} on this run's documents<extra></extra>"))
+        legend_entries += len(names)
+    legend_rows = 1 + (legend_entries > 4) + (legend_entries > 8)
+    bottom = AXIS_TITLE_PX + (LEGEND_ROW_PX * (legend_rows + bool(reference_note)) if legend_entries else 0)
+    _layout(figure, 50 + max(150, HEIGHT_PER_RUN * len(shown) + 40) + bottom, f"{metric_label} per run, 95% interval")
+    # the legend in the figure's bottom margin (container coordinates), under the axis title: a
+    # legend placed in plot-relative coordinates lands on the axis title when the chart is short
+    figure.update_layout(legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0,
+                                     title=dict(text=f"{reference_note}:" if reference_note and legend_entries else "",
+                                                side="top")),
+                         margin=dict(l=10, r=30, t=50, b=bottom))
     figure.update_xaxes(title=f"{metric_label} (points{', lower is better' if direction == 'lower' else ''})")
     figure.update_yaxes(autorange="reversed")
     return figure
+
+
+def empty_scores() -> Any:
+    """A score table with no rows (what `score_chart` draws as an empty chart; warms plotly up)."""
+    import pandas as pd
+
+    from deepsynth.tracking.compare.run_tables import SCORE
+
+    return pd.DataFrame(columns=["run", "run_id", "docs", SCORE, "low", "high"])
 
 
 def _height(rows: int) -> int:
@@ -97,7 +145,8 @@ def curve_chart(history: Any, labels: Mapping[str, str], colors: Mapping[str, st
     figure = go.Figure()
     for run_id, rows in history.groupby("run_id", sort=False):
         name = labels.get(run_id, run_id)
-        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode="lines", name=short_label(name),
+        mode = "lines" if len(rows) > 2 else "lines+markers"  # a line of one point draws nothing
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows["value"], mode=mode, name=short_label(name),
                                     line=dict(color=colors.get(run_id)),
                                     hovertemplate=f"{name}<br>step %{{x}}: %{{y:.4g}}<extra></extra>"))
     figure.update_xaxes(title="step")
@@ -148,27 +197,30 @@ def group_chart(frame: Any, group: str, metric: str) -> Any:
 
 
 def delta_chart(paired: Any, colors: Mapping[str, str], reference_label: str, metric_label: str = "ROUGE-L",
-                direction: str = "higher") -> Any:
+                direction: str = "higher", height: int | None = None) -> Any:
     """Each run minus the reference run (paired over the same documents): a dot with its 95%
     interval, a line at 0, and the documents won / lost in the label (won: better in the metric's
     direction; for an error rate a negative difference is the improvement, and the axis says so)."""
     import plotly.graph_objects as go
 
+    from deepsynth.tracking.compare.run_tables import DELTA
+
     figure = go.Figure()
-    shown = paired.dropna(subset=["delta ROUGE-L"])
+    shown = paired.dropna(subset=[DELTA])
     for row in shown.to_dict("records"):
         label = f"{short_label(row['run'])} · {int(row['wins'])} won / {int(row['losses'])} lost"
         figure.add_trace(go.Scatter(
-            x=[row["delta ROUGE-L"]], y=[label], mode="markers", name=row["run"],
+            x=[row[DELTA]], y=[label], mode="markers", name=row["run"],
             marker=dict(size=12, color=colors.get(row["run_id"], "#333"), symbol="diamond"),
-            error_x=dict(type="data", symmetric=False, array=[row["high"] - row["delta ROUGE-L"]],
-                         arrayminus=[row["delta ROUGE-L"] - row["low"]], thickness=2, width=6),
+            error_x=dict(type="data", symmetric=False, array=[row["high"] - row[DELTA]],
+                         arrayminus=[row[DELTA] - row["low"]], thickness=2, width=6),
             hovertemplate=(f"{row['run']}<br>Δ {metric_label} %{{x:+.1f}} [{row['low']:+.1f}, {row['high']:+.1f}]"
                            f"<br>{int(row['docs'])} documents: {int(row['wins'])} won, {int(row['losses'])} lost, "
                            f"{int(row['ties'])} tied<extra></extra>")))
     figure.add_vline(x=0, line_color="#444", line_width=1.5)
     # as tall as the score chart beside it (which also has a row for the reference run)
-    _layout(figure, _height(len(paired) + 1), f"Δ {metric_label} vs {short_label(reference_label, 24)} (paired, 95%)")
+    _layout(figure, height or _height(len(paired) + 1),
+            f"Δ {metric_label} vs {short_label(reference_label, 24)} (paired, 95%)")
     figure.update_layout(showlegend=False, margin=dict(l=10, r=30, t=50, b=10))
     better = "; below 0 is better" if direction == "lower" else ""
     figure.update_xaxes(title=f"{metric_label} points vs the reference{better}", zeroline=False)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 # Metrics worth a column in the comparison, in this order (docs/ARCHITECTURE.md, "Adapter on disk").
-FINAL_METRICS = ("eval/rougeL", "eval/docs", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", "train/loss",
-                 "train/samples_per_s", "train/tokens_per_s")
+FINAL_METRICS = ("eval/rougeL", "eval/docs", "eval/rouge1", "eval/rouge2", "eval/base_rougeL",
+                 *[f"eval/{name}" for name in ("cer", "wer", "anls", "exact_match", "field_f1", "json_valid", "chrf",
+                                               "bleu")],
+                 "train/loss", "train/samples_per_s", "train/tokens_per_s")
 ESTIMATED, MEASURED = "memory/estimated_bytes", "memory/measured_peak_bytes"
 MISSING = ""
 
@@ -98,11 +100,23 @@ def parse_tag_filter(text: str) -> dict[str, str]:
 
 # -- scores with their uncertainty ----------------------------------------------------------------
 # A run's score is its primary metric (`keys.primary_metric`: ROUGE-L unless its task says CER,
-# ANLS...); "better", "best" and wins read that metric's direction (a lower CER is better).
-def _score(run: Any, model: str, bound: str = "") -> float | None:
-    from deepsynth.evaluation.keys import metric_key, primary_metric
+# ANLS...); "better", "best" and wins read that metric's direction (a lower CER is better). A
+# comparison is in ONE metric, the reference run's: runs ranked by another (another task) get no
+# score, no baseline and no verdict in it, and a note that says so.
+SCORE, DELTA = "score", "delta"
+"""Columns holding the compared metric and the paired difference (shown under the metric's label:
+`ROUGE-L`, `CER`, `Δ CER`)."""
+WIDE_INTERVAL_POINTS = 5.0
+"""A score interval whose half-width exceeds this (in the metric's points) is named as wide."""
+MIN_BOOTSTRAP_DOCS = 10
+"""Below this many documents a bootstrap interval understates the uncertainty (resampling 3
+documents can only reproduce those 3): such runs are named."""
 
-    return run.metrics.get(metric_key(model, primary_metric(run.tags), bound))
+
+def _score(run: Any, model: str, bound: str = "", metric: str | None = None) -> float | None:
+    from deepsynth.evaluation.keys import metric_key
+
+    return run.metrics.get(metric_key(model, metric or run_metric(run), bound))
 
 
 def run_metric(run: Any) -> str:
@@ -110,6 +124,32 @@ def run_metric(run: Any) -> str:
     from deepsynth.evaluation.keys import primary_metric
 
     return primary_metric(run.tags)
+
+
+def run_task(run: Any) -> str:
+    """The run's task (`summarize` for a run that names none: every run before tasks existed)."""
+    from deepsynth.evaluation.keys import TASK_TAG
+    from deepsynth.evaluation.tasks import DEFAULT_TASK
+
+    return run.tags.get(TASK_TAG) or DEFAULT_TASK
+
+
+def metric_words(run: Any) -> str:
+    """`a qa run ranked by ANLS`: what a run is scored by, in words."""
+    from deepsynth.evaluation.metrics import label
+
+    return f"a {run_task(run)} run ranked by {label(run_metric(run))}"
+
+
+def secondary_metrics(metric: str) -> tuple[str, ...]:
+    """The metrics logged beside `metric` by its family (rougeL: rouge1, rouge2; cer: wer; anls:
+    exact_match...), shown as extra columns."""
+    from deepsynth.evaluation.metrics import METRICS
+
+    primary = METRICS.get(metric)
+    if primary is None:
+        return ()
+    return tuple(m.name for m in METRICS.values() if m.family is primary.family and m.name != metric)
 
 
 def _docs(run: Any) -> int | None:
@@ -133,59 +173,96 @@ def best_baseline(run: Any) -> tuple[str, float] | None:
     return best, scored[best]
 
 
-def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = None) -> Any:
-    """One row per run: the split and document count next to ROUGE-L and its 95% interval, the
-    base model, every baseline, the best baseline and the tuned model's margin over it (with a
-    paired interval when the run's per-document predictions are given: run_id -> RunPredictions).
-    Blank where a run did not log it (runs evaluated before intervals were recorded)."""
+def baseline_columns(runs: Sequence[Any], metric: str) -> list[str]:
+    """Labels of the base model and the baselines that at least one run logged in `metric`."""
+    from deepsynth.evaluation.keys import ALL_BASELINES, BASE, LABELS
+
+    return [LABELS[name] for name in (BASE, *ALL_BASELINES)
+            if any(run_metric(r) == metric and _score(r, name, metric=metric) is not None for r in runs)]
+
+
+def score_table(runs: Sequence[Any], predictions: Mapping[str, Any] | None = None, metric: str | None = None) -> Any:
+    """One row per run: the split and document count next to the score (`SCORE`: `metric`, by
+    default the first run's primary metric) and its 95% interval, the base model and each baseline
+    someone logged, the best baseline and the tuned model's margin over it (with a paired interval
+    when the run's per-document predictions are given: run_id -> RunPredictions), then the
+    metric's siblings (ROUGE-1/2, WER...). A run ranked by another metric keeps its row with blank
+    scores and a note. Blank (NaN) where a run did not log a value."""
     import pandas as pd
 
-    from deepsynth.evaluation.baselines import BASELINE_NAMES
-    from deepsynth.evaluation.keys import BASE, LABELS, SHORTFALL_TAG, SPLIT_TAG, TUNED
-    from deepsynth.evaluation.metrics import direction
+    from deepsynth.evaluation.keys import ALL_BASELINES, BASE, LABELS, SHORTFALL_TAG, SPLIT_TAG, TUNED
+    from deepsynth.evaluation.metrics import direction, label
     from deepsynth.evaluation.paired import paired_comparison
-    from deepsynth.evaluation.task_baselines import TASK_BASELINE_NAMES
 
-    shown = [*BASELINE_NAMES, *[n for n in TASK_BASELINE_NAMES if any(_score(r, n) is not None for r in runs)]]
+    metric = metric or (run_metric(runs[0]) if runs else "rougeL")
+    shown = baseline_columns(runs, metric)
+    siblings = [name for name in secondary_metrics(metric) if any(f"eval/{name}" in r.metrics for r in runs)]
     rows = []
     for run in runs:
-        best = best_baseline(run)
+        same = run_metric(run) == metric
+        best = best_baseline(run) if same else None
+        notes = [run.tags.get(SHORTFALL_TAG, ""), run.error or ""]
+        if not same:
+            notes.insert(0, f"{metric_words(run)}: not compared on {label(metric)}")
         row: dict[str, Any] = {
             "run": run_label(run), "run_id": run.run_id, "status": run.status,
             "split": run.tags.get(SPLIT_TAG, ""), "docs": _docs(run),
-            "ROUGE-L": _score(run, TUNED), "low": _score(run, TUNED, "lo"), "high": _score(run, TUNED, "hi"),
-            "base": _score(run, BASE),
-            **{LABELS[name]: _score(run, name) for name in shown},
+            SCORE: _score(run, TUNED, metric=metric) if same else None,
+            "low": _score(run, TUNED, "lo", metric) if same else None,
+            "high": _score(run, TUNED, "hi", metric) if same else None,
+            **{LABELS[name]: (_score(run, name, metric=metric) if same else None) for name in (BASE, *ALL_BASELINES)
+               if LABELS[name] in shown},
             "best baseline": LABELS[best[0]] if best else "",
             "vs best baseline": None, "vs best low": None, "vs best high": None,
-            "ROUGE-1": run.metrics.get("eval/rouge1"), "ROUGE-2": run.metrics.get("eval/rouge2"),
-            "note": run.tags.get(SHORTFALL_TAG, "") or (run.error or ""), "metric": run_metric(run),
+            **{label(name): (run.metrics.get(f"eval/{name}") if same else None) for name in siblings},
+            "note": "; ".join(n for n in notes if n), "metric": run_metric(run), "task": run_task(run),
         }
-        if best and row["ROUGE-L"] is not None:
-            row["vs best baseline"] = row["ROUGE-L"] - best[1]
+        if best and row[SCORE] is not None:
+            row["vs best baseline"] = row[SCORE] - best[1]
             found = (predictions or {}).get(run.run_id)
             if found is not None and best[0] in found.primary_scores and TUNED in found.primary_scores:
-                paired = paired_comparison(found.scores(best[0]), found.scores(TUNED),
-                                           direction=direction(run_metric(run)))
+                paired = paired_comparison(found.scores(best[0]), found.scores(TUNED), direction=direction(metric))
                 row.update({"vs best baseline": paired.delta, "vs best low": paired.low, "vs best high": paired.high})
         rows.append(row)
-    columns = ["run", "run_id", "status", "split", "docs", "ROUGE-L", "low", "high", "base",
-               *[LABELS[n] for n in shown], "best baseline", "vs best baseline", "vs best low",
-               "vs best high", "ROUGE-1", "ROUGE-2", "note", "metric"]
-    return pd.DataFrame(rows, columns=columns)
+    numbers = [SCORE, "low", "high", *shown, "vs best baseline", "vs best low", "vs best high",
+               *[label(n) for n in siblings]]
+    columns = ["run", "run_id", "status", "split", "docs", SCORE, "low", "high", *shown, "best baseline",
+               "vs best baseline", "vs best low", "vs best high", *[label(n) for n in siblings], "note", "metric",
+               "task"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame[["docs", *numbers]] = frame[["docs", *numbers]].astype(float)  # None -> NaN: a blank cell, not "None"
+    return frame
 
 
-def comparability_notes(runs: Sequence[Any]) -> list[str]:
-    """What a reader must know before comparing these runs' scores: different splits or documents,
-    too few documents, a shortfall, no document count recorded."""
+def _half_width(run: Any, metric: str) -> float | None:
+    low, high = _score(run, "tuned", "lo", metric), _score(run, "tuned", "hi", metric)
+    return None if low is None or high is None else (high - low) / 2
+
+
+def comparability_notes(runs: Sequence[Any], metric: str | None = None) -> list[str]:
+    """What a reader must know before comparing these runs' scores, one line per kind of problem
+    (never one per run): other tasks or metrics, different documents, wide intervals (from the
+    intervals measured), runs that got fewer documents than asked, no document count recorded."""
     from deepsynth.evaluation.keys import DOCUMENTS_TAG, SHORTFALL_TAG, SPLIT_TAG
+    from deepsynth.evaluation.metrics import label
 
-    scored = [run for run in runs if _score(run, "tuned") is not None]
+    metric = metric or (run_metric(runs[0]) if runs else "rougeL")
     notes = []
+    by_metric: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        if _score(run, "tuned") is not None:
+            by_metric.setdefault((run_task(run), run_metric(run)), []).append(run_label(run))
+    if len(by_metric) > 1:
+        groups = "; ".join(f"{task} runs ranked by {label(name)} ({', '.join(labels)})"
+                           for (task, name), labels in by_metric.items())
+        notes.append(f"Runs of different tasks or metrics: {groups}. Each is scored by its own metric, so they are "
+                     f"not compared on one: the tables and charts compare the runs ranked by {label(metric)} (the "
+                     "reference run's); choose a reference run of another task to compare those.")
+    scored = [run for run in runs if run_metric(run) == metric and _score(run, "tuned") is not None]
     unknown = [run_label(r) for r in scored if _docs(r) is None]
     if unknown:
-        notes.append(f"{', '.join(unknown)}: no document count recorded (evaluated before DeepSynth logged "
-                     "it): the score cannot be weighed.")
+        notes.append(f"No document count recorded for {', '.join(unknown)} (evaluated before DeepSynth logged it): "
+                     "those scores cannot be weighed.")
     by_docs: dict[str, list[str]] = {}
     for run in scored:
         if _docs(run) is None:
@@ -193,23 +270,37 @@ def comparability_notes(runs: Sequence[Any]) -> list[str]:
         key = run.tags.get(DOCUMENTS_TAG) or f"{run.tags.get(SPLIT_TAG, '?')}:{_docs(run)}:?"
         by_docs.setdefault(key, []).append(run_label(run))
     if len(by_docs) > 1:
-        groups = "; ".join(f"{len(labels)} on {key.split(':')[1]} {key.split(':')[0]} documents ({', '.join(labels)})"
+        groups = "; ".join(f"{len(labels)} on {key.split(':')[1]} {key.split(':')[0]} documents ({_names(labels)})"
                            for key, labels in by_docs.items())
-        notes.append(f"Scored on different documents: {groups}. Their scores are not comparable; "
-                     "paired differences are shown only for runs on the reference run's documents.")
-    few = [f"{run_label(r)} ({_docs(r)})" for r in scored if _docs(r) is not None and _docs(r) < SMALL_EVALUATION]
-    if few:
-        notes.append(f"Few documents: {', '.join(few)}. With under {SMALL_EVALUATION} documents an interval "
-                     "is too wide to tell runs apart.")
-    notes.extend(f"{run_label(r)}: {r.tags[SHORTFALL_TAG]}." for r in runs if r.tags.get(SHORTFALL_TAG))
-    by_metric: dict[str, list[str]] = {}
-    for run in scored:
-        by_metric.setdefault(run_metric(run), []).append(run_label(run))
-    if len(by_metric) > 1:
-        notes.append("Ranked by different metrics: " + "; ".join(f"{metric} ({', '.join(labels)})"
-                                                            for metric, labels in by_metric.items())
-                     + ". Their scores are not comparable.")
+        notes.append(f"Scored on different documents: {groups}. Scores on other documents are not comparable; "
+                     "paired differences and baselines are shown only beside runs scored on the same documents.")
+    wide = [(run, _half_width(run, metric)) for run in scored]
+    wide = [(run, width) for run, width in wide if width is not None and width > WIDE_INTERVAL_POINTS]
+    if wide:
+        parts = [f"{run_label(run)} ±{width:.1f} on {_docs(run) if _docs(run) is not None else '?'} documents"
+                 for run, width in sorted(wide, key=lambda item: -item[1])]
+        notes.append(f"Wide intervals: {_names(parts)}. Two runs' separate scores closer than about that cannot be "
+                     f"told apart; the paired differences (same documents) are narrower, and their verdict says "
+                     "whether theirs excludes 0.")
+    very_few = [f"{run_label(r)} ({_docs(r)})" for r in scored if _docs(r) is not None and _docs(r) < MIN_BOOTSTRAP_DOCS]
+    if very_few:
+        notes.append(f"Scored on very few documents: {_names(very_few)}. A bootstrap interval from under "
+                     f"{MIN_BOOTSTRAP_DOCS} documents understates the uncertainty (it can only resample those few).")
+    shortfalls: dict[str, list[str]] = {}
+    for run in runs:
+        if run.tags.get(SHORTFALL_TAG):
+            shortfalls.setdefault(run.tags[SHORTFALL_TAG], []).append(run_label(run))
+    for text, labels in shortfalls.items():
+        who = f"{len(labels)} runs" if len(labels) > 1 else labels[0]
+        notes.append(f"Fewer documents than asked: {who} {text.rstrip('.')}" + (f" ({_names(labels)})" if len(labels) > 1
+                                                                            else "") + ".")
     return notes
+
+
+def _names(labels: Sequence[str], limit: int = 4) -> str:
+    """`a, b, c, d and 4 more`: a list that stays one line."""
+    shown = list(labels[:limit])
+    return ", ".join(shown) + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
 def default_reference(runs: Sequence[Any]) -> Any:
@@ -224,18 +315,25 @@ def default_reference(runs: Sequence[Any]) -> Any:
     return max(runs, key=lambda run: counts.get(run.tags.get(DOCUMENTS_TAG), 0))
 
 
-SMALL_EVALUATION = 30
-"""Below this many documents the Compare page warns that the scores are too noisy to compare."""
+def same_documents(run: Any, reference: Any) -> bool:
+    """Both runs were scored on the same documents (equal digests; without digests: the same split
+    and count)."""
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG, SPLIT_TAG
+
+    mine, theirs = run.tags.get(DOCUMENTS_TAG), reference.tags.get(DOCUMENTS_TAG)
+    if mine and theirs:
+        return mine == theirs
+    return (run.tags.get(SPLIT_TAG), _docs(run)) == (reference.tags.get(SPLIT_TAG), _docs(reference))
 
 
 def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, Any]) -> Any:
-    """Each run against `reference` on the same documents: ROUGE-L difference with its paired 95%
-    interval, wins / losses / ties, and a verdict; a run scored on other documents (or without
-    predictions) gets a note instead of numbers."""
+    """Each run against `reference` on the same documents: the difference in the reference run's
+    metric (`DELTA`) with its paired 95% interval, wins / losses / ties, and a verdict; a run
+    scored on other documents, by another metric or without predictions gets a note instead."""
     import pandas as pd
 
     from deepsynth.evaluation.keys import SPLIT_TAG, TUNED
-    from deepsynth.evaluation.metrics import direction
+    from deepsynth.evaluation.metrics import direction, label
     from deepsynth.evaluation.paired import DocumentMismatch, paired_comparison
 
     rows = []
@@ -244,14 +342,14 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
     for run in runs:
         if run.run_id == reference.run_id:
             continue
-        row: dict[str, Any] = {"run": run_label(run), "run_id": run.run_id, "docs": None, "delta ROUGE-L": None,
+        row: dict[str, Any] = {"run": run_label(run), "run_id": run.run_id, "docs": None, DELTA: None,
                                "low": None, "high": None, "wins": None, "losses": None, "ties": None, "verdict": ""}
         found = predictions.get(run.run_id)
-        if base is None or found is None or TUNED not in found.primary_scores or TUNED not in base.primary_scores:
+        if run_metric(run) != metric:
+            row["verdict"] = f"not comparable: {metric_words(run)}, the reference by {label(metric)}"
+        elif base is None or found is None or TUNED not in found.primary_scores or TUNED not in base.primary_scores:
             missing = run_label(reference) if base is None else run_label(run)
             row["verdict"] = f"no per-document predictions for {missing}"
-        elif run_metric(run) != metric:
-            row["verdict"] = f"not comparable: scored by {run_metric(run)}, the reference by {metric}"
         else:
             try:
                 paired = paired_comparison(base.scores(TUNED), found.scores(TUNED),
@@ -263,12 +361,15 @@ def paired_table(reference: Any, runs: Sequence[Any], predictions: Mapping[str, 
                                   f"vs {len(base.ids)} {reference.tags.get(SPLIT_TAG, '')}, {common} shared)"
                                   ).replace("  ", " ")
             else:
-                row.update({"docs": paired.documents, "delta ROUGE-L": paired.delta, "low": paired.low,
+                row.update({"docs": paired.documents, DELTA: paired.delta, "low": paired.low,
                             "high": paired.high, "wins": paired.wins, "losses": paired.losses, "ties": paired.ties,
                             "verdict": paired.verdict})
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run", "run_id", "docs", "delta ROUGE-L", "low", "high", "wins", "losses",
-                                       "ties", "verdict"])
+    frame = pd.DataFrame(rows, columns=["run", "run_id", "docs", DELTA, "low", "high", "wins", "losses", "ties",
+                                        "verdict"])
+    numbers = ["docs", DELTA, "low", "high", "wins", "losses", "ties"]
+    frame[numbers] = frame[numbers].astype(float)  # None -> NaN: a blank cell, never the text "None"
+    return frame
 
 
 # -- many runs: sweeps ------------------------------------------------------------------------------
@@ -306,6 +407,14 @@ def sweep_frame(runs: Sequence[Any], metric: str, max_params: int = 8) -> Any:
                           **{p: columns[p] for p in sorted(kept)}})
     frame[metric] = [run.metrics[metric] for run in scored]
     return frame
+
+
+def primary_key(runs: Sequence[Any]) -> str:
+    """`eval/<metric>` of the primary metric most of `runs` are ranked by (`eval/rougeL` for none)."""
+    from collections import Counter
+
+    counts = Counter(run_metric(run) for run in runs if f"eval/{run_metric(run)}" in run.metrics)
+    return f"eval/{counts.most_common(1)[0][0] if counts else 'rougeL'}"
 
 
 def tag_keys(runs: Sequence[Any]) -> list[str]:

@@ -57,12 +57,7 @@ class RunComparison:
 
     def reference_lines(self) -> dict[str, float]:
         """The reference run's base model and baselines (label -> primary metric), scored on its documents."""
-        lines = {}
-        for model in (BASE, *ALL_BASELINES):
-            value = self.reference.metrics.get(metric_key(model, self.metric))
-            if value is not None:
-                lines[LABELS[model]] = value
-        return lines
+        return baselines_of(self.reference, self.metric)
 
     def reference_note(self) -> str:
         docs = self.scores.set_index("run_id").loc[self.reference.run_id, "docs"]
@@ -71,9 +66,33 @@ class RunComparison:
             return "reference run's base & baselines (documents not recorded)"
         return f"reference run's base & baselines ({int(docs)} {split} docs)".replace("  ", " ")
 
+    @property
+    def all_on_reference_documents(self) -> bool:
+        """Every run scored in this metric was scored on the reference run's documents."""
+        return all(run_tables.same_documents(run, self.reference) for run in self.runs
+                   if run_tables.run_metric(run) == self.metric)
+
+    def run_baselines(self) -> dict[str, dict[str, float]]:
+        """run id -> its own base & baselines (label -> score), each scored on that run's documents."""
+        return {run.run_id: baselines_of(run, self.metric) for run in self.runs
+                if run_tables.run_metric(run) == self.metric}
+
     def score_figure(self) -> Any:
-        return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note(),
-                           self.metric_label, self.direction)
+        """Scores with intervals; the baselines as lines across the chart when every run was scored
+        on the reference run's documents, else as marks on each run's own row (from its documents)."""
+        if self.all_on_reference_documents:
+            return score_chart(self.scores, self.colors, self.reference_lines(), self.reference_note(),
+                               self.metric_label, self.direction)
+        return score_chart(self.scores, self.colors, {}, "base & baselines, each on its run's documents",
+                           self.metric_label, self.direction, run_baselines=self.run_baselines())
+
+    def tables(self) -> dict[str, Any]:
+        """The tables as exported (CSV, HTML report): score columns under the metric's label
+        (`ROUGE-L`, `CER`, `Δ CER`), the params that differ one row per run."""
+        label = self.metric_label
+        return {"scores": self.scores.rename(columns={run_tables.SCORE: label}),
+                "paired": self.paired.rename(columns={run_tables.DELTA: f"Δ {label}"}),
+                "params": run_tables.differing_params(self.runs).T.rename_axis("run").reset_index()}
 
     def documents(self, order: str = per_document.DISAGREEMENT,
                   extra_models: tuple[str, ...] = ()) -> per_document.DocumentTable | None:
@@ -91,6 +110,16 @@ class RunComparison:
         return dataclasses.replace(joined, table=per_document.sort_documents(joined.table, order), left_out=left_out)
 
 
+def baselines_of(run: Any, metric: str) -> dict[str, float]:
+    """The base model and baselines `run` scored (label -> mean `metric`), on its own documents."""
+    lines = {}
+    for model in (BASE, *ALL_BASELINES):
+        value = run.metrics.get(metric_key(model, metric))
+        if value is not None:
+            lines[LABELS[model]] = value
+    return lines
+
+
 def compare_runs(runs: Sequence[Any], reference_id: str, predictions: Mapping[str, Any]) -> RunComparison:
     """The comparison of `runs` against the run with id `reference_id` (one of them)."""
     by_id = {run.run_id: run for run in runs}
@@ -98,8 +127,9 @@ def compare_runs(runs: Sequence[Any], reference_id: str, predictions: Mapping[st
         raise ValueError(f"reference run {reference_id} is not among the runs compared")
     reference = by_id[reference_id]
     kept = {run.run_id: predictions.get(run.run_id) for run in runs}
-    scores = run_tables.score_table(runs, kept)
+    metric = run_tables.run_metric(reference)
+    scores = run_tables.score_table(runs, kept, metric)
     paired = run_tables.paired_table(reference, runs, kept)
-    notes = run_tables.comparability_notes(runs)
+    notes = run_tables.comparability_notes(runs, metric)
     return RunComparison(tuple(runs), reference, kept, scores, paired, tuple(notes),
                          run_colors([run.run_id for run in runs]))
