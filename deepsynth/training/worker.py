@@ -107,6 +107,9 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
 
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
+    from deepsynth.training.quiet import quiet_libraries
+
+    quiet_libraries()  # before PEFT and transformers load: the log holds what the run says
     from deepsynth.training.step_plan import resolve_automatic
 
     if config is not None:  # `auto` warm-up and checkpoint intervals become this run's numbers
