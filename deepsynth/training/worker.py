@@ -329,6 +329,9 @@ class _Session:
         bar = Progress(total, loop.step, self.progress)
         self.record.plan(loop.step, total)
         started = time.monotonic()
+        from deepsynth.training.step_plan import BudgetPlan
+
+        self._budget = BudgetPlan(config.time_budget_s, total, started)  # where the LR schedule decays to 0
         # Profile the second step of this process on CPU (the optimizer state exists by then).
         measure_at = loop.step + 1 if config.measure_memory and device == "cpu" else -1
         if device == "cuda":
@@ -386,7 +389,9 @@ class _Session:
             metrics["train/tokens_per_s"] = result.tokens / result.seconds
         self.record.metrics(metrics, result.step)
         bar.update(result.step, result.loss, result.lr)
-        out_of_time = bool(config.time_budget_s) and time.monotonic() - started >= config.time_budget_s
+        now = time.monotonic()
+        self._plan_schedule(loop, self._budget.step_done(result.step, now, sample=result.step - 1 != measure_at))
+        out_of_time = bool(config.time_budget_s) and now - started >= config.time_budget_s
         stopping = self.cancel.requested
         if self.distributed.enabled:  # every process stops at the same step, once all agreed
             out_of_time = self.distributed.any(out_of_time)
@@ -404,6 +409,22 @@ class _Session:
             self.record.report(stopped_early=f"its {config.time_budget_s:g} s time budget ran out")
             print(f"time budget reached at step {result.step}", flush=True)
         return out_of_time
+
+    def _plan_schedule(self, loop: Any, horizon: int) -> None:
+        """Decay the learning rate over `horizon` steps (the budget's end when it comes before the
+        step cap, `step_plan.BudgetPlan`); every data-parallel process takes the same horizon."""
+        if not self.config.time_budget_s:
+            return
+        if self.distributed.enabled:
+            horizon = int(self.distributed.sum([float(horizon)])[0]) // self.distributed.world_size
+        first = loop.schedule.horizon == loop.total_steps and horizon < loop.total_steps
+        loop.plan_horizon(horizon)
+        if first:
+            print(f"time budget: the learning rate now decays over {loop.schedule.horizon} of "
+                  f"{loop.total_steps} steps (re-planned as the pace is measured)", flush=True)
+        if loop.schedule.horizon != getattr(self, "_reported_horizon", loop.total_steps):
+            self._reported_horizon = loop.schedule.horizon
+            self.record.report(lr_horizon=loop.schedule.horizon)
 
     def _log_memory(self, measured: int, model: Any, batch: dict[str, Any]) -> None:
         from deepsynth.training.memory import estimated_bytes
