@@ -234,6 +234,7 @@ class _Session:
             self._gpu_claim = self._queue_for_gpu()
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
         model = build_document_model(config.model, config.lora, device)
+        self._check_prompts(model, loaded)  # before any page is read or step taken
         render = loaded.config.render
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
@@ -272,6 +273,21 @@ class _Session:
             from deepsynth.training.evaluate import evaluate_run
 
             evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+
+    def _check_prompts(self, model: Any, loaded: Any) -> None:
+        """Every prompt of the train split and of the documents evaluation will score fits the
+        model's context (`data.check_prompt_lengths`), else the run fails now, naming the rows."""
+        from deepsynth.training.config import resolve_eval_split
+        from deepsynth.training.data import check_prompt_lengths
+
+        config = self.config
+        check_prompt_lengths(model, loaded.dataset["train"], "train", config.dataset)
+        if config.eval_docs:
+            name = resolve_eval_split(config.eval_split, {k: len(v) for k, v in loaded.dataset.items()})
+            if name in loaded.dataset and name != "train":
+                split = loaded.dataset[name]
+                check_prompt_lengths(model, split.select(range(min(config.eval_docs, len(split)))), name,
+                                     config.dataset)
 
     def _queue_for_gpu(self) -> Any:
         """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);
