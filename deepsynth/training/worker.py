@@ -28,6 +28,7 @@ from deepsynth.training.config import (
     SWEEP_TAG, TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config)
 from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed
+from deepsynth.training.phase_memory import PhaseMemory
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
 from deepsynth.training.recorder import Recorder
 from deepsynth.training.report import FAILED, KILLED, concurrent_jobs_hint, job_dir_from_env, user_tags
@@ -222,6 +223,8 @@ class _Session:
             torch.set_flush_denormal(True)  # denormals after softmax cost 1.6x per step on CPU
         if config.system_metrics:
             self.record.system_metrics(self.resumed)
+        self.phases = PhaseMemory(self._phase_memory, cuda=device == "cuda")
+        self.phases.begin("load")
         removed = checkpoint.clean_temporary(self.run_dir) if self.distributed.is_main else []
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
@@ -235,7 +238,12 @@ class _Session:
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
         model = build_document_model(config.model, config.lora, device)
         self._check_prompts(model, loaded)  # before any page is read or step taken
+        from deepsynth.training.activations import enable_activation_checkpointing
+
+        if enable_activation_checkpointing(model, device):  # same losses, a fraction of the step's memory
+            self.record.tags({"deepsynth.activation_checkpointing": "on"})
         render = loaded.config.render
+        self.phases.begin("read")
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
         train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
@@ -261,10 +269,11 @@ class _Session:
                             bf16_autocast=device == "cuda", distributed=self.distributed)
         self._restore(model, loop)
         model.train()
+        self.phases.begin("train")
         self._fit(model, loop, order, train_data, total, device)
         if not self.distributed.is_main:
             return  # rank 0 saves the adapter and evaluates
-
+        self.phases.begin("evaluate")  # the adapter saved, then the held-out documents scored
         adapter_dir = self.run_dir / "adapter"
         model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
                                                "preset": config.preset})
@@ -273,6 +282,14 @@ class _Session:
             from deepsynth.training.evaluate import evaluate_run
 
             evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+        self.phases.end()
+
+    def _phase_memory(self, phase: str, details: dict[str, Any]) -> None:
+        """A phase's peak memory into the job report (`memory_peaks`) and MLflow (step 0)."""
+        self.record.report(memory_peaks=self.phases.summary())
+        self.record.metrics({f"memory/peak_rss_{phase}_bytes": float(details["peak_rss_bytes"]),
+                             **({f"memory/peak_cuda_{phase}_bytes": float(details["peak_cuda_bytes"])}
+                                if "peak_cuda_bytes" in details else {})}, 0)
 
     def _check_prompts(self, model: Any, loaded: Any) -> None:
         """Every prompt of the train split and of the documents evaluation will score fits the
