@@ -206,6 +206,7 @@ class _Session:
         self._gpu_claim: Any = None
         self._first_batch: dict[str, Any] | None = None
         self._last_report = time.monotonic()
+        self._reported_horizon: int | None = None  # the LR schedule's horizon as the job report has it
 
     def run(self) -> None:
         import torch
@@ -423,12 +424,13 @@ class _Session:
         self.record.metrics(metrics, result.step)
         bar.update(result.step, result.loss, result.lr)
         now = time.monotonic()
-        self._plan_schedule(loop, self._budget.step_done(result.step, now, sample=result.step - 1 != measure_at))
+        horizon = self._budget.step_done(result.step, now, sample=result.step - 1 != measure_at)
         out_of_time = bool(config.time_budget_s) and now - started >= config.time_budget_s
         stopping = self.cancel.requested
         if self.distributed.enabled:  # every process stops at the same step, once all agreed
             out_of_time = self.distributed.any(out_of_time)
             stopping = self._cancel_agreed = self.distributed.any(stopping is not None)
+        self._plan_schedule(loop, result.step if out_of_time else horizon)  # a budget stop: the rate's floor
         # No periodic checkpoint right after a skipped (non-finite) step: resume then starts from
         # a state that was still training normally.
         due = result.step % config.checkpoint_every == 0 and result.applied
@@ -455,7 +457,7 @@ class _Session:
         if first:
             print(f"time budget: the learning rate now decays over {loop.schedule.horizon} of "
                   f"{loop.total_steps} steps (re-planned as the pace is measured)", flush=True)
-        if loop.schedule.horizon != getattr(self, "_reported_horizon", loop.total_steps):
+        if loop.schedule.horizon != (self._reported_horizon or loop.total_steps):
             self._reported_horizon = loop.schedule.horizon
             self.record.report(lr_horizon=loop.schedule.horizon)
 
