@@ -140,8 +140,9 @@ def cpu_slots() -> int:
 
 
 def auto_limit_text() -> str:
-    """What `auto` means here, for people: `auto (2 on this CPU, 1 per GPU)`."""
-    return f"auto ({cpu_slots()} on this CPU, 1 per GPU)"
+    """What `auto` means here, for people: `auto (2 on this CPU as memory allows, 1 per GPU)`."""
+    slots = cpu_slots()
+    return f"auto ({slots} on this CPU{' as memory allows' if slots > 1 else ''}, 1 per GPU)"
 
 
 class QueueRunner:
