@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tarfile
@@ -70,6 +71,7 @@ def run_arm(name: str, code: Path, argv: list[str], home: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), DEEPSYNTH_HOME=str(home), DEEPSYNTH_JOB_DIR=str(job_dir),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(home / f"log-{name}.txt", "wb") as log:
         child = subprocess.Popen([sys.executable, "-m", "deepsynth", *argv], env=env, cwd=str(home),
                                  stdout=log, stderr=subprocess.STDOUT)
@@ -82,12 +84,15 @@ def run_arm(name: str, code: Path, argv: list[str], home: Path) -> dict:
             except psutil.Error:
                 pass
             time.sleep(0.05)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child, reaped by poll(), is counted now
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     text = (home / f"log-{name}.txt").read_text(errors="replace")
     if child.returncode != 0:
         raise SystemExit(f"{name}: deepsynth train failed (exit {child.returncode}):\n{text[-3000:]}")
     report = json.loads((job_dir / "report.json").read_text()) if (job_dir / "report.json").is_file() else {}
     phases = {k: v for k, v in (report.get("memory_peaks") or {}).items() if k != "since_start"}
     return {"peak_rss_bytes": peak, "phases": phases, "seconds": round(time.monotonic() - started, 1),
+            "cpu_seconds": round(cpu_s, 1),
             "losses": [float(loss) for _step, loss in STEP_LINE.findall(text)]}
 
 
@@ -120,7 +125,8 @@ def main() -> None:
     def gb(value) -> str:
         return f"{value / GB:.2f}" if value else "—"
 
-    rows = [[name, gb(m["peak_rss_bytes"]), *(gb(m["phases"].get(p)) for p in phases), f"{m['seconds']:.0f}"]
+    rows = [[name, gb(m["peak_rss_bytes"]), *(gb(m["phases"].get(p)) for p in phases), f"{m['cpu_seconds']:.0f}",
+             f"{m['seconds']:.0f}"]
             for name, m in measured.items()]
     for row in rows:
         print("  ".join(f"{cell:>9}" for cell in row))
@@ -130,11 +136,12 @@ def main() -> None:
                  f"32 target tokens, LoRA r=8 on q_proj/v_proj, evaluation batch 16), {args.steps} steps, "
                  f"{args.train_docs} train documents, {args.eval_docs} evaluated, {args.threads} thread(s); "
                  f"'before' is {args.before}. Peak resident set of the process (polled every 50 ms); per phase "
-                 "from the job report.",
+                 "from the job report. CPU s: the child's user + system CPU time (the whole run; on a loaded "
+                 "machine it grows with contention too, so compare runs made in one go).",
                  f"The training losses of the two arms are {'identical' if same else 'DIFFERENT'}: "
                  f"{measured['after']['losses']}."]
         out = write_results(args.results, "train-memory", measuring,
-                            tables={"train memory": Table(["code", "peak GB", *(f"{p} GB" for p in phases), "wall s"],
+                            tables={"train memory": Table(["code", "peak GB", *(f"{p} GB" for p in phases), "CPU s", "wall s"],
                                                           rows)},
                             notes=notes, figures={"arms": measured, "losses_equal": same})
         print(f"wrote {out}")
