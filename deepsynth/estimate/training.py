@@ -53,11 +53,15 @@ def workload_for_batch(config: Any, model: Any, batch: dict[str, Any]) -> Worklo
     padded = bool(mask is not None and int((mask == 0).sum()) > 0)
     cuda = str(model.device).startswith("cuda")
     instruction = int(batch["instruction_ids"].shape[1]) if "instruction_ids" in batch else 32
+    decoder = getattr(model, "decoder", None)
+    base = decoder.get_base_model() if hasattr(decoder, "get_base_model") else decoder
+    checkpointing = bool(getattr(base, "is_activation_checkpointing", False))  # training.activations
     return Workload(batch_size=count, seq_len=max(width - image, targets), image_tokens=image,
                     target_tokens=targets, dtype="bfloat16" if cuda else "float32",
                     device="cuda" if cuda else "cpu", padded=padded,
                     text_encoder=config.model.text_encoder, train_text_encoder=config.model.train_text_encoder,
-                    instruction_tokens=max(instruction, 1), num_documents=max(count, 1))
+                    instruction_tokens=max(instruction, 1), num_documents=max(count, 1),
+                    gradient_checkpointing=checkpointing)
 
 
 def estimate_for_training(config: Any, model: Any, batch: dict[str, Any]) -> dict[str, Any]:

@@ -191,6 +191,10 @@ def _detail(job) -> str:
              f"attempt   {job.attempt}", f"run       {job.run_id or '-'}", f"step      {job.step}",
              f"tracking  {job.tracking_uri or '-'}", f"log       {job.log_path}",
              f"args      {' '.join(job.train_args)}"]
+    if job.memory_peaks:
+        from deepsynth.jobs.progress import memory_text
+
+        lines.append(f"memory    peak {memory_text(job.memory_peaks)}")
     if job.error:
         lines.append(f"error     {job.error}")
     return "\n".join(lines)

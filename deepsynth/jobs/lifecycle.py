@@ -89,6 +89,9 @@ class Job:
     """Who started the job (the dashboard's signed-in user), when known."""
     stopped_early: str | None = None
     """Why a FINISHED job trained fewer steps than planned (the time budget ran out), else None."""
+    memory_peaks: dict[str, int] | None = None
+    """Peak resident bytes of each phase the current attempt has finished (`load`, `read`, `train`,
+    `evaluate`; `training.phase_memory`), None before the first; `progress.memory_text` words it."""
 
     @property
     def log_path(self) -> Path:
@@ -153,7 +156,15 @@ def _load(job_dir: Path) -> Job:
                cancelled_by_user=state == KILLED and bool(attempt.get("cancel_requested_at")),
                past_attempts=tuple(dict(a["ended"]) for a in attempts[:-1] if isinstance(a.get("ended"), dict)),
                user=record.get("user"),
-               stopped_early=(report.get("stopped_early") or None) if current and state == FINISHED else None)
+               stopped_early=(report.get("stopped_early") or None) if current and state == FINISHED else None,
+               memory_peaks=_memory_peaks(report) if current else None)
+
+
+def _memory_peaks(report: dict[str, Any]) -> dict[str, int] | None:
+    peaks = report.get("memory_peaks")
+    if not isinstance(peaks, dict):
+        return None
+    return {str(k): int(v) for k, v in peaks.items() if k != "since_start" and isinstance(v, (int, float))} or None
 
 
 def _close_orphaned_run(job: Job) -> None:

@@ -88,6 +88,18 @@ def history_lines(job: Any) -> list[str]:
     return lines
 
 
+def memory_text(peaks: dict[str, int] | None) -> str:
+    """A job's peak memory per phase: `load 0.81 GB · read 0.80 GB · train 1.62 GB · evaluate 1.75 GB`
+    ("" before the first phase ends)."""
+    from deepsynth.training.phase_memory import PHASES
+
+    if not peaks:
+        return ""
+    order = {phase: index for index, phase in enumerate(PHASES)}
+    ordered = sorted(peaks.items(), key=lambda item: order.get(item[0], len(order)))
+    return " · ".join(f"{phase} {value / 1e9:.2f} GB" for phase, value in ordered)
+
+
 # -- the log, without progress bars and library chatter -----------------------------------------
 _PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+")  # tqdm: "reading train pages:  50%|█████     | 16/32 [..]"
 NOISE = tuple(re.compile(pattern) for pattern in (

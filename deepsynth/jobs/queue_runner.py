@@ -10,7 +10,9 @@ leaves by itself once the queue is empty and the jobs it started have ended; the
 "queue a job" and "the runner leaves" exclusive, so a job is never queued with no runner to come.
 
 Slots: `max_concurrent` from the queue (`--max-concurrent`), else one per GPU on CUDA and, on a
-CPU, two when the process may use two cores or more (`CPU_AUTO_SLOTS`): each worker then takes its
+CPU, two when the process may use two cores or more (`CPU_AUTO_SLOTS`) and the memory allows it
+(`memory_wait`: a second CPU job starts only when the memory available covers the estimator's
+figure for it plus what the running jobs have yet to grow to; the first always starts): each worker then takes its
 share of the cores (`training.hardware`: threads divided among running jobs, never oversubscribed),
 and a job's single-threaded phases (start-up, loading, MLflow, generation) overlap the other's
 training. `bench/sweep.py` measured a 4-point sweep on 2 cores at 0.43-0.73x the wall time and
@@ -138,8 +140,9 @@ def cpu_slots() -> int:
 
 
 def auto_limit_text() -> str:
-    """What `auto` means here, for people: `auto (2 on this CPU, 1 per GPU)`."""
-    return f"auto ({cpu_slots()} on this CPU, 1 per GPU)"
+    """What `auto` means here, for people: `auto (2 on this CPU as memory allows, 1 per GPU)`."""
+    slots = cpu_slots()
+    return f"auto ({slots} on this CPU{' as memory allows' if slots > 1 else ''}, 1 per GPU)"
 
 
 class QueueRunner:
@@ -147,9 +150,14 @@ class QueueRunner:
     parameters so tests need neither real workers nor a GPU."""
 
     def __init__(self, spawn: Spawn = subprocess.Popen, probe: Probe = nvidia_smi_probe,
-                 on_sweep_done: Callable[[str], None] | None = None) -> None:
+                 on_sweep_done: Callable[[str], None] | None = None,
+                 available_memory: Callable[[], int] | None = None,
+                 job_memory: Callable[[Any], tuple[int | None, int]] | None = None) -> None:
         self.spawn = spawn
         self.probe = probe
+        self.available_memory = available_memory or _available_memory
+        self.job_memory = job_memory or _job_memory
+        self._memory_said: str | None = None
         self.on_sweep_done = on_sweep_done or finish_sweep_in_background
         self._gpus: list[int] | None = None
 
@@ -214,6 +222,13 @@ class QueueRunner:
             state.fail(entry, f"its settings are no longer valid: {error}")
             return "failed"
         nproc = int(entry.get("nproc", 1))
+        if alive and not state.max_concurrent and (not self.gpus() or config.device == "cpu"):
+            reason = self.memory_wait(config, nproc, alive)
+            if reason:
+                if reason != self._memory_said:
+                    print(f"queue runner: job {job_id} waits: {reason}", flush=True)
+                    self._memory_said = reason
+                return "wait"
         gpus = None
         if self.gpus() and config.device != "cpu":
             gpus = self._free_gpus(config, nproc, state, alive)
@@ -228,6 +243,36 @@ class QueueRunner:
         print(f"queue runner: started job {job_id}" + (f" on GPU {','.join(map(str, gpus))}" if gpus else ""), flush=True)
         state.started.append({"job_id": job_id, "sweep_id": sweep_id, "gpu": gpus, "started_at": time.time()})
         return "started"
+
+    def memory_wait(self, config: Any, nproc: int, alive: set[str]) -> str | None:
+        """Why a CPU job may not start beside the running ones yet (None: it may): the memory
+        available must cover its estimated peak (`gpu_queue.estimated_need(config, "cpu")`, per
+        process) plus what each running job still lacks of its own estimate (estimate - resident)."""
+        from deepsynth.jobs.lifecycle import get_job
+        from deepsynth.training.gpu_queue import estimated_need
+
+        try:
+            need = estimated_need(config, device="cpu")
+        except Exception:  # an estimate that fails: the slot count alone decides, as before
+            return None
+        if not need:
+            return None
+        need *= max(1, nproc)
+        growing = 0
+        for job_id in alive:
+            try:
+                estimate, resident = self.job_memory(get_job(job_id))
+            except Exception:  # a job folder that cannot be read: count nothing for it
+                continue
+            if estimate:
+                growing += max(0, estimate - resident)
+        available = self.available_memory()
+        if available >= need + growing:
+            self._memory_said = None
+            return None
+        gb = 1e9
+        return (f"it needs about {need / gb:.1f} GB (the estimate) and the running job(s) about "
+                f"{growing / gb:.1f} GB more; {available / gb:.1f} GB is available: it starts when one ends")
 
     def _free_gpus(self, config: Any, nproc: int, state: queue.QueueState, alive: set[str]) -> list[int] | None:
         """`nproc` GPUs that no live queued job holds and that have the memory the run needs."""
@@ -258,6 +303,28 @@ class QueueRunner:
             return self.spawn(argv, **options)
 
         return pinned
+
+
+def _available_memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def _job_memory(job: Any) -> tuple[int | None, int]:
+    """(estimated peak bytes, resident bytes now) of a running job's worker process tree."""
+    import psutil
+
+    from deepsynth.training.config import TRAIN_CONFIG_FILE, load_train_config
+    from deepsynth.training.gpu_queue import estimated_need
+
+    estimate = estimated_need(load_train_config(job.job_dir / TRAIN_CONFIG_FILE), device="cpu")
+    try:
+        process = psutil.Process(job.pid)
+        resident = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    except psutil.Error:
+        resident = 0
+    return estimate, resident
 
 
 def _take_runner_lock(wait_s: float) -> Any | None:

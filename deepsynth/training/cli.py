@@ -103,6 +103,9 @@ def checked_nproc(nproc: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepsynth.training.quiet import quiet_libraries
+
+    quiet_libraries()  # before anything imports PEFT (deepsynth.training.quiet)
     from deepsynth.config_flags import config_json
     from deepsynth.model_folder_check import check_model_folders
     from deepsynth.training.distributed import Distributed

@@ -70,3 +70,63 @@ def dataset_profile(loaded: Any) -> tuple[str, dict[str, Any]]:
     profile = {"render": to_dict(loaded.config.render), "source": loaded.config.source,
                "counts": metadata.get("counts"), "created": metadata.get("created")}
     return digest, profile
+
+
+SHOWN_ROWS = 5
+"""Rows named in a "prompt too long" message (then a count of the others)."""
+
+
+def model_context(model: Any) -> int | None:
+    """Tokens the decoder can attend over (`max_position_embeddings` or its older names), or None
+    when the model does not say."""
+    decoder = getattr(model, "decoder", None)
+    if decoder is None:
+        return None
+    base = decoder.get_base_model() if hasattr(decoder, "get_base_model") else decoder
+    config = getattr(base, "config", None)
+    if config is None:
+        return None
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_prompt_lengths(model: Any, split: Any, split_name: str, dataset: str) -> None:
+    """Refuse, before any page is read, examples whose prompt (the row's question or instruction)
+    cannot fit the model's context beside the page and the target the settings allow: an
+    `InputError` naming the split, each row's id and position, its prompt length and the limit.
+
+    A sequence is the prompt template's fixed text + the prompt + the page (at most
+    `max_source_tokens`) + the target (at most `max_target_tokens`, and the end token): the prompt
+    may use what the context leaves. Models with a separate instruction encoder, or that do not
+    build prompts this way (VLMs through their processor), are not checked here."""
+    from deepsynth.errors import InputError
+
+    prompts_of = getattr(model, "prompts", None)
+    pieces = getattr(prompts_of, "pieces", None)
+    context = model_context(model)
+    if pieces is None or context is None or getattr(model, "instruction_encoder", None) is not None or not len(split):
+        return
+    settings = model.config
+    fixed = len(pieces.head) + len(pieces.middle) + len(pieces.tail)
+    room = context - fixed - settings.max_source_tokens - settings.max_target_tokens - 1
+    limits = (f"the model's context is {context} tokens; with max_source_tokens={settings.max_source_tokens} "
+              f"and max_target_tokens={settings.max_target_tokens}")
+    if room < 1:
+        raise InputError(f"{limits} no room is left for a prompt: lower max_source_tokens or max_target_tokens")
+    too_long = []
+    for row, (example_id, prompt) in enumerate(zip(split["id"], example_prompts(split))):
+        length = len(prompts_of.instruction_ids(prompt))
+        if length > room:
+            too_long.append(f"row {row + 1} (id {example_id!r}): {length} tokens")
+    if too_long:
+        shown = "; ".join(too_long[:SHOWN_ROWS]) + (f"; and {len(too_long) - SHOWN_ROWS} more"
+                                                     if len(too_long) > SHOWN_ROWS else "")
+        raise InputError(
+            f"dataset {dataset}, {split_name} split: {len(too_long)} prompt(s) longer than the model allows "
+            f"({shown}). {limits[0].upper() + limits[1:]}, a prompt may be at most {room} tokens. Shorten those prompts "
+            "(or leave them out of the dataset), or lower max_source_tokens / max_target_tokens.")

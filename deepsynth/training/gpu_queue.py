@@ -149,10 +149,17 @@ def wait_for_gpu(needed_bytes: int | None, probe: Probe = nvidia_smi_probe, inde
 
 
 
-def estimated_need(config: Any) -> int | None:
-    """Peak GPU memory `deepsynth estimate` predicts for a `TrainConfig` (CUDA context included),
-    from the settings alone (the queue decides before the model loads); None where the estimator
-    does not know the model (then `check_gpu` asks for `FALLBACK_FRACTION` of the GPU)."""
+CPU_PROCESS_BYTES = 700_000_000
+"""What a CPU training process holds beside the tensors the estimator counts: Python, torch,
+transformers, PEFT and MLflow, the dataset and the page reader (0.6-0.7 GB measured before the
+decoder loads, `bench/train_memory.py`'s load phase; the estimator says "~0.5-1 GB")."""
+
+
+def estimated_need(config: Any, device: str = "cuda") -> int | None:
+    """Peak memory `deepsynth estimate` predicts for a `TrainConfig`, from the settings alone (the
+    queue decides before the model loads): on `cuda` the GPU's (CUDA context included), on `cpu`
+    the process's (float32 tensors + `CPU_PROCESS_BYTES`). None where the estimator does not know
+    the model (then `check_gpu` asks for `FALLBACK_FRACTION` of the GPU)."""
     from deepsynth.estimate import Workload, estimate, load_architecture
 
     model = config.model
@@ -161,13 +168,18 @@ def estimated_need(config: Any) -> int | None:
     except (DeepSynthError, OSError, ValueError):
         return None
     features = model.vision_interface == "features"
+    from deepsynth.training.activations import checkpoints_activations
+
     workload = Workload(
         batch_size=config.batch_size, image_tokens=model.max_source_tokens if features else 0,
         seq_len=PROMPT_TOKENS + (0 if features else model.max_source_tokens) + model.max_target_tokens,
-        target_tokens=model.max_target_tokens, dtype="bfloat16", device="cuda", padded=config.batch_size > 1,
+        target_tokens=model.max_target_tokens, dtype="bfloat16" if device == "cuda" else "float32", device=device,
+        padded=config.batch_size > 1,
         text_encoder=model.text_encoder if model.text_encoder in ("none", "minilm") else "none",
-        train_text_encoder=model.train_text_encoder and model.text_encoder == "minilm")
-    return int(estimate(architecture, config.lora, workload).memory.total)
+        train_text_encoder=model.train_text_encoder and model.text_encoder == "minilm",
+        gradient_checkpointing=checkpoints_activations(device))
+    total = int(estimate(architecture, config.lora, workload).memory.total)
+    return total if device == "cuda" else total + CPU_PROCESS_BYTES
 
 
 POLL_S = 15.0

@@ -30,22 +30,40 @@ class NonFiniteLossError(DeepSynthError):
             "from the last checkpoint with a smaller learning rate.")
 
 
-def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+class LrSchedule:
     """Multiplier of the peak learning rate at step `step` (0-based): linear warm-up, then
-    constant, linear or cosine decay to 0 at `total_steps` (the cosine of SGDR, Loshchilov &
-    Hutter 2017, without restarts)."""
+    constant, linear or cosine decay to 0 at the schedule's horizon (the cosine of SGDR, Loshchilov
+    & Hutter 2017, without restarts).
 
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if schedule == "constant":
+    The horizon is the step cap `total_steps` unless a time budget will stop the run first: then
+    the worker re-plans it (`TrainingLoop.plan_horizon`) to the step the budget allows at the
+    measured pace (`training.step_plan.BudgetPlan`), and the warm-up shrinks in proportion, so a
+    budget stop lands at the end of the decay instead of at a high rate. At the step cap the
+    numbers are exactly those of the plain schedule (seeded runs that fit their budget do not change).
+    A callable object, not a closure: `LambdaLR.state_dict` saves its attributes in checkpoints."""
+
+    def __init__(self, schedule: str, warmup_steps: int, total_steps: int) -> None:
+        self.schedule, self.warmup_steps, self.total_steps = schedule, warmup_steps, total_steps
+        self.horizon = total_steps
+        """Step at which the decay reaches 0: `total_steps`, or fewer under a time budget."""
+
+    def __call__(self, step: int) -> float:
+        end, warmup = self.total_steps, self.warmup_steps
+        if self.horizon < self.total_steps:
+            end, warmup = self.horizon, warmup * self.horizon // self.total_steps
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if self.schedule == "constant":
             return 1.0
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        if schedule == "linear":
+        progress = min(1.0, (step - warmup) / max(1, end - warmup))
+        if self.schedule == "linear":
             return 1.0 - progress
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    return factor
+
+def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """The schedule over `total_steps` (`LrSchedule` at its step cap)."""
+    return LrSchedule(schedule, warmup_steps, total_steps)
 
 
 class DataOrder:
@@ -112,8 +130,8 @@ class TrainingLoop:
         if not self.parameters:
             raise DeepSynthError("the model has no trainable parameters (LoRA targets matched nothing?)")
         self.optimizer = torch.optim.AdamW(self.parameters, lr=learning_rate, weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_factor(schedule, warmup_steps, total_steps))
+        self.schedule = LrSchedule(schedule, warmup_steps, total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.total_steps = total_steps
         self.max_grad_norm = max_grad_norm
         self.nan_patience = nan_patience
@@ -178,6 +196,24 @@ class TrainingLoop:
             [targets, local * targets if targets else 0.0, samples, tokens])
         weight = targets * self.distributed.world_size / max(total_targets, 1.0)
         return loss * weight, loss_sum / max(total_targets, 1.0), int(samples), int(tokens)
+
+    def plan_horizon(self, horizon: int) -> None:
+        """Decay over `horizon` steps (a time budget's end, `LrSchedule`), clamped to
+        [this step, total_steps]; the next step's rate follows at once."""
+        horizon = max(self.step, min(self.total_steps, int(horizon)))
+        if horizon == self.schedule.horizon:
+            return
+        self.schedule.horizon = horizon
+        step = self.scheduler.last_epoch  # the step the next `train_step` takes (0-based)
+        rates = [base * self.schedule(step) for base in self.scheduler.base_lrs]
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            group["lr"] = rate
+        self.scheduler._last_lr = rates  # what `get_last_lr` reports (torch keeps no public setter)
+
+    @property
+    def lr(self) -> float:
+        """The rate the next step will use."""
+        return self.scheduler.get_last_lr()[0]
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),

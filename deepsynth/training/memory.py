@@ -47,8 +47,16 @@ def profile_step_peak_bytes(run_step: Callable[[], Any]) -> tuple[int, Any]:
     """Run one step under the memory profiler; returns (transient peak bytes, the step's result)."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+    from deepsynth.training.quiet import fd2_silenced
+
+    profiler = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+    with fd2_silenced():  # kineto prints "USDT: ... profiler_start/stop" to fd 2 (training.quiet)
+        profiler.start()
+    try:
         result = run_step()
+    finally:
+        with fd2_silenced():
+            profiler.stop()
     events = [e for e in profiler.profiler.kineto_results.events()
               if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
     events.sort(key=lambda e: e.start_ns())

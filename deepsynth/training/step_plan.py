@@ -20,7 +20,8 @@ from typing import Any
 from deepsynth.settings import AUTO
 from deepsynth.estimate.steps import planned_steps
 
-__all__ = ["planned_steps", "auto_warmup_steps", "auto_checkpoint_every", "resolve_automatic"]
+__all__ = ["planned_steps", "auto_warmup_steps", "auto_checkpoint_every", "resolve_automatic", "budget_horizon",
+           "BudgetPlan"]
 
 WARMUP_FRACTION = 0.1
 """Warm-up over the first 10% of the steps (the usual 3-10%), at most `WARMUP_CAP`."""
@@ -72,3 +73,52 @@ def resolved_plan(config: Any, train_docs: int | None = None) -> dict[str, int]:
     resolved = resolve_automatic(config, docs)
     return {"steps": planned_steps(docs, config.batch_size, config.max_steps, config.epochs),
             "warmup_steps": resolved.warmup_steps, "checkpoint_every": resolved.checkpoint_every}
+
+
+PACE_WINDOW = 10
+"""Iterations the pace is averaged over when planning a time budget's end."""
+
+
+def budget_horizon(step: int, total: int, elapsed_s: float, seconds_per_step: float, budget_s: float) -> int:
+    """The step at which a time budget will stop the run, or `total` when the step cap comes first.
+
+    The worker stops after the first step that ends at or past the budget, so with `remaining`
+    seconds left and each step taking `seconds_per_step`, that is `step + ceil(remaining / pace)`."""
+    if not budget_s or seconds_per_step <= 0:
+        return total
+    remaining = budget_s - elapsed_s
+    if remaining <= 0:
+        return min(total, step)
+    return min(total, step + max(1, math.ceil(remaining / seconds_per_step)))
+
+
+class BudgetPlan:
+    """Where a run's time budget will end it, learned from the pace of its steps, for the learning
+    rate schedule (`training.loop.LrSchedule`): the step cap while the steps fit the budget (then
+    nothing changes), else the step the budget allows at the measured pace, re-planned each step.
+
+    The pace is the mean wall time of the last `PACE_WINDOW` iterations (step, metrics, any
+    checkpoint: what the budget pays for); the first iteration of a process (one-time costs) and
+    a profiled step (`measure_memory`) are not samples. No plan before the first sample."""
+
+    def __init__(self, budget_s: float, total_steps: int, started: float) -> None:
+        self.budget_s, self.total_steps, self.started = budget_s, total_steps, started
+        self._last = started
+        self._iterations = 0
+        self._samples: list[float] = []
+
+    def step_done(self, step: int, now: float, sample: bool = True) -> int:
+        """After step `step` (1-based) ended at `now`: the horizon to decay over."""
+        duration, self._last = now - self._last, now
+        self._iterations += 1
+        if sample and self._iterations > 1:
+            self._samples = (self._samples + [duration])[-PACE_WINDOW:]
+        if not self.budget_s:
+            return self.total_steps
+        elapsed = now - self.started
+        if elapsed >= self.budget_s:
+            return min(self.total_steps, step)  # the run stops here: the rate reaches its floor
+        if not self._samples:
+            return self.total_steps
+        pace = sum(self._samples) / len(self._samples)
+        return budget_horizon(step, self.total_steps, elapsed, pace, self.budget_s)

@@ -29,6 +29,7 @@ from deepsynth.training.config import (
     SWEEP_TAG, TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config)
 from deepsynth.training.data import SplitData, dataset_profile, read_split
 from deepsynth.training.distributed import Distributed
+from deepsynth.training.phase_memory import PhaseMemory
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
 from deepsynth.training.recorder import Recorder
 from deepsynth.training.report import FAILED, KILLED, concurrent_jobs_hint, job_dir_from_env, user_tags
@@ -108,6 +109,9 @@ def train(config: TrainConfig | None = None, resume_run_id: str | None = None,
 
     if (config is None) == (resume_run_id is None):
         raise ValueError("give either a config or resume_run_id")
+    from deepsynth.training.quiet import quiet_libraries
+
+    quiet_libraries()  # before PEFT and transformers load: the log holds what the run says
     from deepsynth.training.step_plan import resolve_automatic
 
     if config is not None:  # `auto` warm-up and checkpoint intervals become this run's numbers
@@ -203,6 +207,7 @@ class _Session:
         self._gpu_claim: Any = None
         self._first_batch: dict[str, Any] | None = None
         self._last_report = time.monotonic()
+        self._reported_horizon: int | None = None  # the LR schedule's horizon as the job report has it
 
     def run(self) -> None:
         import torch
@@ -220,6 +225,8 @@ class _Session:
             torch.set_flush_denormal(True)  # denormals after softmax cost 1.6x per step on CPU
         if config.system_metrics:
             self.record.system_metrics(self.resumed)
+        self.phases = PhaseMemory(self._phase_memory, cuda=device == "cuda")
+        self.phases.begin("load")
         removed = checkpoint.clean_temporary(self.run_dir) if self.distributed.is_main else []
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
@@ -234,7 +241,13 @@ class _Session:
         model = build_document_model(config.model, config.lora, device)
         if model.config.name != config.model.name and not self.resumed:  # a hub id, pinned to its commit
             self.record.params({PINNED_PARAM: model.config.name})
+        self._check_prompts(model, loaded)  # before any page is read or step taken
+        from deepsynth.training.activations import enable_activation_checkpointing
+
+        if enable_activation_checkpointing(model, device):  # same losses, a fraction of the step's memory
+            self.record.tags({"deepsynth.activation_checkpointing": "on"})
         render = loaded.config.render
+        self.phases.begin("read")
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
         train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
@@ -260,10 +273,11 @@ class _Session:
                             bf16_autocast=device == "cuda", distributed=self.distributed)
         self._restore(model, loop)
         model.train()
+        self.phases.begin("train")
         self._fit(model, loop, order, train_data, total, device)
         if not self.distributed.is_main:
             return  # rank 0 saves the adapter and evaluates
-
+        self.phases.begin("evaluate")  # the adapter saved, then the held-out documents scored
         adapter_dir = self.run_dir / "adapter"
         from deepsynth.inference.page_input import CARD_KEY, card_entry  # the dataset's task and page settings
 
@@ -275,6 +289,29 @@ class _Session:
             from deepsynth.training.evaluate import evaluate_run
 
             evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+        self.phases.end()
+
+    def _phase_memory(self, phase: str, details: dict[str, Any]) -> None:
+        """A phase's peak memory into the job report (`memory_peaks`) and MLflow (step 0)."""
+        self.record.report(memory_peaks=self.phases.summary())
+        self.record.metrics({f"memory/peak_rss_{phase}_bytes": float(details["peak_rss_bytes"]),
+                             **({f"memory/peak_cuda_{phase}_bytes": float(details["peak_cuda_bytes"])}
+                                if "peak_cuda_bytes" in details else {})}, 0)
+
+    def _check_prompts(self, model: Any, loaded: Any) -> None:
+        """Every prompt of the train split and of the documents evaluation will score fits the
+        model's context (`data.check_prompt_lengths`), else the run fails now, naming the rows."""
+        from deepsynth.training.config import resolve_eval_split
+        from deepsynth.training.data import check_prompt_lengths
+
+        config = self.config
+        check_prompt_lengths(model, loaded.dataset["train"], "train", config.dataset)
+        if config.eval_docs:
+            name = resolve_eval_split(config.eval_split, {k: len(v) for k, v in loaded.dataset.items()})
+            if name in loaded.dataset and name != "train":
+                split = loaded.dataset[name]
+                check_prompt_lengths(model, split.select(range(min(config.eval_docs, len(split)))), name,
+                                     config.dataset)
 
     def _queue_for_gpu(self) -> Any:
         """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);
@@ -332,6 +369,9 @@ class _Session:
         bar = Progress(total, loop.step, self.progress)
         self.record.plan(loop.step, total)
         started = time.monotonic()
+        from deepsynth.training.step_plan import BudgetPlan
+
+        self._budget = BudgetPlan(config.time_budget_s, total, started)  # where the LR schedule decays to 0
         # Profile the second step of this process on CPU (the optimizer state exists by then).
         measure_at = loop.step + 1 if config.measure_memory and device == "cpu" else -1
         if device == "cuda":
@@ -389,11 +429,14 @@ class _Session:
             metrics["train/tokens_per_s"] = result.tokens / result.seconds
         self.record.metrics(metrics, result.step)
         bar.update(result.step, result.loss, result.lr)
-        out_of_time = bool(config.time_budget_s) and time.monotonic() - started >= config.time_budget_s
+        now = time.monotonic()
+        horizon = self._budget.step_done(result.step, now, sample=result.step - 1 != measure_at)
+        out_of_time = bool(config.time_budget_s) and now - started >= config.time_budget_s
         stopping = self.cancel.requested
         if self.distributed.enabled:  # every process stops at the same step, once all agreed
             out_of_time = self.distributed.any(out_of_time)
             stopping = self._cancel_agreed = self.distributed.any(stopping is not None)
+        self._plan_schedule(loop, result.step if out_of_time else horizon)  # a budget stop: the rate's floor
         # No periodic checkpoint right after a skipped (non-finite) step: resume then starts from
         # a state that was still training normally.
         due = result.step % config.checkpoint_every == 0 and result.applied
@@ -407,6 +450,22 @@ class _Session:
             self.record.report(stopped_early=f"its {config.time_budget_s:g} s time budget ran out")
             print(f"time budget reached at step {result.step}", flush=True)
         return out_of_time
+
+    def _plan_schedule(self, loop: Any, horizon: int) -> None:
+        """Decay the learning rate over `horizon` steps (the budget's end when it comes before the
+        step cap, `step_plan.BudgetPlan`); every data-parallel process takes the same horizon."""
+        if not self.config.time_budget_s:
+            return
+        if self.distributed.enabled:
+            horizon = int(self.distributed.sum([float(horizon)])[0]) // self.distributed.world_size
+        first = loop.schedule.horizon == loop.total_steps and horizon < loop.total_steps
+        loop.plan_horizon(horizon)
+        if first:
+            print(f"time budget: the learning rate now decays over {loop.schedule.horizon} of "
+                  f"{loop.total_steps} steps (re-planned as the pace is measured)", flush=True)
+        if loop.schedule.horizon != (self._reported_horizon or loop.total_steps):
+            self._reported_horizon = loop.schedule.horizon
+            self.record.report(lr_horizon=loop.schedule.horizon)
 
     def _log_memory(self, measured: int, model: Any, batch: dict[str, Any]) -> None:
         from deepsynth.training.memory import estimated_bytes

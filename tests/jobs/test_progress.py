@@ -73,3 +73,16 @@ def test_history_reads_as_information():
     lines = progress.history_lines(job)
     assert lines[0].startswith("Started ") and lines[1] == "Cancelled by you at step 5"
     assert lines[2].startswith("Resumed ") and len(lines) == 3
+
+
+def test_memory_peaks_read_from_the_report_and_worded_per_phase():
+    from deepsynth.jobs.lifecycle import _memory_peaks
+    from deepsynth.jobs.progress import memory_text
+
+    report = {"memory_peaks": {"load": 805_490_688, "read": 796_946_432, "since_start": False,
+                               "train": 1_620_000_000}}  # report.json keeps its keys sorted
+    peaks = _memory_peaks(report)
+    assert peaks == {"load": 805_490_688, "read": 796_946_432, "train": 1_620_000_000}
+    assert memory_text(peaks) == "load 0.81 GB · read 0.80 GB · train 1.62 GB"
+    assert memory_text({"evaluate": 1_750_000_000, "load": 805_490_688}) == "load 0.81 GB · evaluate 1.75 GB"
+    assert _memory_peaks({}) is None and memory_text(None) == ""

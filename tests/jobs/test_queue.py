@@ -31,6 +31,9 @@ def queue_some(workspace, count, **fields):
 
 
 def runner(**options):
+    """A runner with stand-in workers, no GPU, and (unless a test says otherwise) ample memory:
+    slot decisions then do not depend on this machine's free RAM."""
+    options.setdefault("available_memory", lambda: 1 << 50)
     return QueueRunner(spawn=stand_in_spawn, probe=options.pop("probe", no_gpu), **options)
 
 
@@ -85,6 +88,27 @@ def test_auto_runs_two_jobs_on_two_cores_and_tells_each_it_shares_them(queue_wor
     assert env["concurrent"] == "2"
     (job_dir(second).parent / "release-all").write_text("")
     wait_ended(second.job_id), wait_ended(third.job_id)
+
+
+def test_auto_starts_a_second_cpu_job_only_when_memory_covers_the_estimate(queue_workspace, monkeypatch, capsys):
+    """Issue 22 item 14: two slots on two cores, but the second job starts only when the memory
+    available covers its estimated peak plus what the running job has yet to grow to."""
+    from deepsynth.training.gpu_queue import estimated_need
+
+    monkeypatch.setattr("deepsynth.training.hardware.available_cores", lambda: 2)
+    need = estimated_need(a_config(queue_workspace), device="cpu")
+    assert need > 1e9  # the default model's figure, libraries included
+    first, second = queue_some(queue_workspace, 2)
+    free = {"bytes": need + need // 2}
+    resident = {"bytes": 0}
+    serve = runner(available_memory=lambda: free["bytes"], job_memory=lambda job: (need, resident["bytes"]))
+    assert serve.tick() == [first.job_id]  # the first job always starts
+    assert serve.tick() == [] and [j.job_id for j in jobs.list_queued()] == [second.job_id]
+    assert f"job {second.job_id} waits: it needs about {need / 1e9:.1f} GB" in capsys.readouterr().out
+    resident["bytes"] = need  # the first job reached its peak: only the second's need counts now
+    assert serve.tick() == [second.job_id]
+    (job_dir(first).parent / "release-all").write_text("")
+    wait_ended(first.job_id), wait_ended(second.job_id)
 
 
 def test_max_concurrent_slots_count_hand_started_jobs_and_reordering_changes_who_goes_next(queue_workspace):

@@ -80,3 +80,40 @@ def test_shell_metacharacters_in_a_run_name_are_only_text(tiny_dataset, mlflow_t
     listing = subprocess.run([sys.executable, "-m", "deepsynth", "jobs", "status", job.job_id], capture_output=True,
                              text=True, timeout=120, env={**os.environ, "DEEPSYNTH_HOME": str(tmp_path)})
     assert listing.returncode == 0 and not marker.exists()
+
+
+def test_a_prompt_longer_than_the_models_context_names_the_row_and_the_limit(mlflow_tracking_uri, tmp_path,
+                                                                              capsys):
+    """Issue 19's bad input: the tiny model attends over 1024 tokens (its byte tokenizer: one per
+    character); a 3,000-character question in one row stops the run before any page is read or
+    step taken, naming that row, its length and the limit. No traceback, no checkpoint, no adapter."""
+    import csv
+
+    from deepsynth.data import DatasetConfig, build_dataset
+
+    source = tmp_path / "questions.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "target", "prompt"])
+        for row in range(12):
+            question = "Why? " * 600 if row == 7 else f"What is document {row} about?"
+            writer.writerow([f"q{row}", f"Document {row} tells a short story about a river.", "a river", question])
+    dataset = build_dataset(DatasetConfig(source=str(source), prompt_column="prompt", task="qa",
+                                          validation_fraction=0.0, test_fraction=0.0, workers=1),
+                            tmp_path / "qa")
+    runs = tmp_path / "runs"
+    code = main(["train", "--dataset", str(dataset), "--preset", "minimal", "--model", "tiny", "--max-steps", "2",
+                 "--batch-size", "4", "--eval-docs", "0", "--threads", "1", "--no-system-metrics",
+                 "--max-source-tokens", "64", "--max-target-tokens", "16", "--tracking-uri", mlflow_tracking_uri,
+                 "--output-dir", str(runs), "--experiment", "tests-bad-training-inputs"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "train split: 1 prompt(s) longer than the model allows" in err
+    assert "(id 'q7'): 3000 tokens" in err or "(id 'q7'): 2999 tokens" in err
+    assert "the model's context is 1024 tokens" in err.replace("The model's", "the model's")
+    assert "a prompt may be at most" in err
+    [run_dir] = list(runs.iterdir())  # the run is recorded as FAILED with the reason; nothing else is left
+    run = store.client_for(mlflow_tracking_uri).get_run(run_dir.name)
+    assert run.info.status == "FAILED" and "q7" in run.data.tags[store.ERROR_TAG]
+    assert checkpoint.latest(run_dir) is None and not (run_dir / "adapter").exists()
+    assert store.client_for(mlflow_tracking_uri).get_metric_history(run_dir.name, "train/loss") == []
