@@ -30,7 +30,7 @@ from deepsynth.data.config import FIRST_BUILD_LIMIT
 from deepsynth.data.files import MiB
 from deepsynth.data.form_checks import (
     planned_splits, preview_and_count, small_split_warnings, source_columns, with_field_names)
-from deepsynth.data.page_examples import page_source_kind
+from deepsynth.data.page_examples import TargetsMissing, page_source_kind
 from deepsynth.data.uploads import UPLOAD_SUFFIXES, save_uploads, upload_limit_text
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate.model_folders import describe_reading, model_folders
@@ -180,6 +180,11 @@ if pages_flow:
     try:
         shown = page_sources.page_preview(json.dumps({k: v for k, v in vars(dataset_config).items() if k != "render"},
                                                      default=str), stamp)
+    except TargetsMissing as missing:
+        st.error(f"These pages have no targets for the {missing.task} task. Choose **transcribe** in “Task” (each "
+                 "page's text layer is its target), or upload a ZIP holding the files and a manifest "
+                 "(manifest.csv or manifest.jsonl with columns file, target, and optional id, pages, prompt).")
+        st.stop()
     except DeepSynthError as error:
         say(error)
         st.stop()

@@ -64,17 +64,17 @@ def _cut(text: str) -> str:
 def show_example(example: PreviewExample, target_from: str | None) -> None:
     """One example: its page thumbnails (file, page, DPI under each), prompt, target, text layer."""
     box = st.container(border=True)
-    pages, words = box.columns([3, 2])
-    for start in range(0, len(example.pages), THUMBNAILS_PER_ROW):
-        row = example.pages[start:start + THUMBNAILS_PER_ROW]
-        for column, page in zip(pages.columns(THUMBNAILS_PER_ROW), row):
+    pages, words = box.columns([1, 2] if len(example.pages) == 1 else [3, 2])
+    per_row = min(len(example.pages), THUMBNAILS_PER_ROW)
+    for start in range(0, len(example.pages), per_row):
+        for column, page in zip(pages.columns(per_row), example.pages[start:start + per_row]):
             column.image(page.thumbnail, caption=provenance(page), width="stretch")
     words.markdown(f"**{example.id}**")
     words.caption("Prompt (given to the model as text)")
-    words.markdown(example.prompt or "_(none: the model's default instruction)_")
+    words.text(example.prompt or "(none: the model's default instruction)")
     words.caption(f"Target ({target_from})" if target_from else "Target")
-    if example.target:
-        words.info(_cut(example.target))
+    if example.target:  # as written: line breaks kept, nothing read as markdown
+        words.code(_cut(example.target), language=None, wrap_lines=True)
     else:
         words.warning("No target: this example has no text layer to transcribe and is left out of the build.")
     for page in example.pages:

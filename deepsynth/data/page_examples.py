@@ -33,6 +33,18 @@ USER_ROLES = ("human", "user")
 ANSWER_ROLES = ("gpt", "assistant")
 
 
+class TargetsMissing(InputError):
+    """Page files without a manifest under a task other than transcribe: nothing says what each
+    example's answer is (`source`, `task` kept so that each client words the remedy)."""
+
+    def __init__(self, source: Path, task: str) -> None:
+        self.source, self.task = source, task
+        super().__init__(
+            f"{source}: --task {task} needs a target for each example: add a manifest "
+            f"({' or '.join(MANIFEST_NAMES)} with columns file, target and optional id, pages, prompt) "
+            "or pass --manifest FILE; only --task transcribe reads its targets from the PDF's text layer")
+
+
 @dataclass(frozen=True)
 class PageExample:
     """One example: pages of one or more files, a target and a prompt."""
@@ -161,10 +173,7 @@ def _from_files(config: DatasetConfig, kind: str) -> PageSet:
     else:
         paths, keys = [source], [source.name]
     if config.task != "transcribe":
-        raise InputError(
-            f"{source}: --task {config.task} needs a target for each example: add a manifest "
-            f"({' or '.join(MANIFEST_NAMES)} with columns file, target and optional id, pages, prompt) "
-            "or pass --manifest FILE; only --task transcribe reads its targets from the PDF's text layer")
+        raise TargetsMissing(source, config.task)
     opened = _Opened(config)
     examples = []
     stems: dict[str, int] = {}

@@ -50,7 +50,7 @@ def test_a_pdf_with_a_text_layer_needs_no_manifest_under_transcribe(open_page, w
     assert "A build keeps 2 examples from 1 document(s)" in shown
     captions = [image.proto.imgs[0].caption for image in app.image]
     assert captions == ["report.pdf · page 1 · 144 DPI", "report.pdf · page 2 · 144 DPI"]
-    assert [info.value for info in app.info][:2] == ["First page says hello", "Second page says goodbye"]
+    assert [code.value for code in app.code][:2] == ["First page says hello", "Second page says goodbye"]
     assert "3 · Rendering" not in shown  # the pages are the file's own: nothing to render
     app.text_input(key="dataset.name").set_value("report-pages").run()
     app.button(key="dataset.generate").click().run(timeout=120)
@@ -65,8 +65,8 @@ def test_other_tasks_on_a_pdf_ask_for_a_manifest_in_the_pages_words(open_page):
     app.selectbox(key="dataset.task").set_value("qa")
     upload(app, ("report.pdf", text_pdf(["A page"])))
     error = app.error[0].value
-    assert "needs a target for each example" in error and "manifest" in error
-    assert "--task" not in error and "the “Task” field" in error
+    assert error.startswith("These pages have no targets for the qa task. Choose **transcribe** in “Task”")
+    assert "manifest.csv or manifest.jsonl" in error and "--" not in error
     assert "Primary metric: ANLS" in texts(app)
 
 
@@ -96,8 +96,9 @@ def test_a_zip_with_a_manifest_shows_targets_and_prompts_and_builds(open_page, w
     upload(app, ("questions.zip", archive))
     shown = texts(app)
     assert "A build keeps 4 examples from 3 document(s)" in shown
-    assert "Which city?" in shown and "Which year?" in shown
-    assert [info.value for info in app.info][:3] == ["Paris", "1889", "Rome"]
+    prompts = [text.value for text in app.text]
+    assert "Which city?" in prompts and "Which year?" in prompts
+    assert [code.value for code in app.code][:3] == ["Paris", "1889", "Rome"]
     assert "docs/b.pdf · page 2 · 144 DPI" in [image.proto.imgs[0].caption for image in app.image]
     app.text_input(key="dataset.name").set_value("questions").run()
     app.button(key="dataset.generate").click().run(timeout=120)
@@ -128,7 +129,7 @@ def test_a_llava_json_with_its_images_in_a_zip(open_page):
     images = zipped({"images/invoice.png": encoded(page_image("Total: 42 EUR"), "PNG")})
     upload(app, ("train.json", json.dumps(items).encode()), ("images.zip", images))
     shown = texts(app)
-    assert "What is the total?" in shown and "42 EUR" in [info.value for info in app.info]
+    assert "What is the total?" in [text.value for text in app.text] and "42 EUR" in [code.value for code in app.code]
     assert "Targets from assistant turns" in shown
     assert [image.proto.imgs[0].caption for image in app.image] == ["images/invoice.png · page 1 · no DPI stated"]
 
