@@ -57,6 +57,13 @@ def provenance(page: PreviewPage) -> str:
     return f"{page.file} · page {page.page} · {dpi}" + (" · blank" if page.blank else "")
 
 
+def framed(thumbnail: Any) -> Any:
+    """The thumbnail in a thin grey frame: a white page on the page's white background shows its edges."""
+    from PIL import ImageOps
+
+    return ImageOps.expand(thumbnail, border=2, fill=(190,) * len(thumbnail.getbands()))
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + " …"
 
@@ -68,7 +75,7 @@ def show_example(example: PreviewExample, target_from: str | None) -> None:
     per_row = min(len(example.pages), THUMBNAILS_PER_ROW)
     for start in range(0, len(example.pages), per_row):
         for column, page in zip(pages.columns(per_row), example.pages[start:start + per_row]):
-            column.image(page.thumbnail, caption=provenance(page), width="stretch")
+            column.image(framed(page.thumbnail), caption=provenance(page), width="stretch")
     words.markdown(f"**{example.id}**")
     words.caption("Prompt (given to the model as text)")
     words.text(example.prompt or "(none: the model's default instruction)")

@@ -215,7 +215,11 @@ def _from_manifest(config: DatasetConfig) -> PageSet:
     opened = _Opened(config)
     examples: list[PageExample] = []
     first_row_of: dict[str, str] = {}
+    optional = {"target": ("target", "summary"), "prompt": ("prompt",), "id": ("id",), "pages": ("pages",)}
     for number, (where, row) in enumerate(table.rows, start=1):
+        if not table.columns_complete:  # JSON lines: a later row may bring an optional column the first lacked
+            for role, names in optional.items():
+                columns[role] = columns[role] or _first(list(row), names)
         file_value = _cell(row, "file", where)
         if not file_value:
             raise InputError(f"{where}: no `file` (a path relative to {root})")

@@ -103,6 +103,12 @@ def test_a_zip_with_a_manifest_shows_targets_and_prompts_and_builds(open_page, w
     app.text_input(key="dataset.name").set_value("questions").run()
     app.button(key="dataset.generate").click().run(timeout=120)
     assert not app.exception and "4 examples (" in app.success[0].value
+    app.segmented_control(key="dataset.mode").set_value("Browse").run()  # the built pages keep their provenance
+    assert not app.exception, app.exception
+    caption = app.image[0].proto.imgs[0].caption
+    assert caption.split(" · ", 1)[1] in {"docs/a.pdf page 1 · 144 DPI", "docs/b.pdf page 2 · 144 DPI",
+                                          "docs/c.pdf page 1 · 144 DPI"}, caption
+    assert app.info[0].value in {"Paris", "1889", "Rome", "Oslo"}
 
 
 def test_a_zip_reaching_outside_itself_is_refused_and_nothing_is_unpacked(open_page, workspace):
