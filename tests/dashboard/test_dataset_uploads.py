@@ -86,28 +86,28 @@ def test_a_zip_with_a_manifest_shows_targets_and_prompts_and_builds(open_page, w
     app = open_page("dataset")
     app.selectbox(key="dataset.task").set_value("qa")
     manifest = "\n".join(json.dumps(row) for row in [
-        {"file": "docs/a.pdf", "target": "Paris", "prompt": "Which city?", "id": "a-city"},
-        {"file": "docs/a.pdf", "target": "1889", "prompt": "Which year?", "id": "a-year"},
-        {"file": "docs/b.pdf", "target": "Rome", "prompt": "Which city?", "id": "b-city", "pages": "2"},
-        {"file": "docs/c.pdf", "target": "Oslo", "prompt": "Which city?", "id": "c-city"},
+        {"file": "papers/a.pdf", "target": "Paris", "prompt": "Which city?", "id": "a-city"},
+        {"file": "papers/a.pdf", "target": "1889", "prompt": "Which year?", "id": "a-year"},
+        {"file": "papers/b.pdf", "target": "Rome", "prompt": "Which city?", "id": "b-city", "pages": "2"},
+        {"file": "papers/c.pdf", "target": "Oslo", "prompt": "Which city?", "id": "c-city"},
     ])
-    archive = zipped({"manifest.jsonl": manifest.encode(), "docs/a.pdf": text_pdf(["Paris, 1889"]),
-                      "docs/b.pdf": text_pdf(["cover", "Rome"]), "docs/c.pdf": text_pdf(["Oslo"])})
+    archive = zipped({"manifest.jsonl": manifest.encode(), "papers/a.pdf": text_pdf(["Paris, 1889"]),
+                      "papers/b.pdf": text_pdf(["cover", "Rome"]), "papers/c.pdf": text_pdf(["Oslo"])})
     upload(app, ("questions.zip", archive))
     shown = texts(app)
     assert "A build keeps 4 examples from 3 document(s)" in shown
     prompts = [text.value for text in app.text]
     assert "Which city?" in prompts and "Which year?" in prompts
     assert [code.value for code in app.code][:3] == ["Paris", "1889", "Rome"]
-    assert "docs/b.pdf · page 2 · 144 DPI" in [image.proto.imgs[0].caption for image in app.image]
+    assert "papers/b.pdf · page 2 · 144 DPI" in [image.proto.imgs[0].caption for image in app.image]
     app.text_input(key="dataset.name").set_value("questions").run()
     app.button(key="dataset.generate").click().run(timeout=120)
     assert not app.exception and "4 examples (" in app.success[0].value
     app.segmented_control(key="dataset.mode").set_value("Browse").run()  # the built pages keep their provenance
     assert not app.exception, app.exception
     caption = app.image[0].proto.imgs[0].caption
-    assert caption.split(" · ", 1)[1] in {"docs/a.pdf page 1 · 144 DPI", "docs/b.pdf page 2 · 144 DPI",
-                                          "docs/c.pdf page 1 · 144 DPI"}, caption
+    assert caption.split(" · ", 1)[1] in {"papers/a.pdf page 1 · 144 DPI", "papers/b.pdf page 2 · 144 DPI",
+                                          "papers/c.pdf page 1 · 144 DPI"}, caption
     assert app.info[0].value in {"Paris", "1889", "Rome", "Oslo"}
 
 
