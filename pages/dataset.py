@@ -181,9 +181,11 @@ if pages_flow:
         shown = page_sources.page_preview(json.dumps({k: v for k, v in vars(dataset_config).items() if k != "render"},
                                                      default=str), stamp)
     except TargetsMissing as missing:
+        manifest = ("upload a ZIP holding the files and a manifest" if kind == "upload"
+                    else "add a manifest to the folder (or name one in “Manifest”)")
         st.error(f"These pages have no targets for the {missing.task} task. Choose **transcribe** in “Task” (each "
-                 "page's text layer is its target), or upload a ZIP holding the files and a manifest "
-                 "(manifest.csv or manifest.jsonl with columns file, target, and optional id, pages, prompt).")
+                 f"page's text layer is its target), or {manifest} (manifest.csv or manifest.jsonl with columns "
+                 "file, target, and optional id, pages, prompt).")
         st.stop()
     except DeepSynthError as error:
         say(error)
@@ -191,8 +193,8 @@ if pages_flow:
     for warning in shown.warnings:
         st.warning(with_field_names(warning, LABELS))
     sizes = shown.splits
-    st.caption(f"A build keeps {shown.total} examples from {shown.documents} document(s): {sizes['train']} train · "
-               f"{sizes['validation']} validation · {sizes['test']} test (split by document: the examples of "
+    st.caption(f"{shown.total} examples from {shown.documents} document(s); a build splits them {sizes['train']} "
+               f"train · {sizes['validation']} validation · {sizes['test']} test (by document: the examples of "
                "one file stay in one split).")
     for warning in small_split_warnings(sizes):
         st.warning(warning, icon=":material/data_alert:")

@@ -38,7 +38,7 @@ def test_upload_a_pdf_see_its_pages_and_build_it(browser, workspace, store, tmp_
         body = page.inner_text("body")
         assert "quarterly.pdf · page 1 · 144 DPI" in body, body[-3000:]
         assert "Revenue rose by four percent." in body
-        assert "A build keeps 2 examples from 1 document(s)" in body
+        assert "2 examples from 1 document(s); a build splits them 2 train" in body
         assert page.locator('[data-testid="stException"]').count() == 0 and "Traceback" not in body
         thumbnails = page.locator('[data-testid="stImage"] img')
         assert thumbnails.count() == 2

@@ -47,7 +47,7 @@ def test_a_pdf_with_a_text_layer_needs_no_manifest_under_transcribe(open_page, w
     shown = texts(app)
     assert "Upload limit: 200 MB per file" in shown  # Streamlit's server.maxUploadSize as it runs
     assert "Primary metric: CER (lower is better)" in shown or "Primary metric: Character error rate" in shown, shown
-    assert "A build keeps 2 examples from 1 document(s)" in shown
+    assert "2 examples from 1 document(s); a build splits them 2 train" in shown
     captions = [image.proto.imgs[0].caption for image in app.image]
     assert captions == ["report.pdf · page 1 · 144 DPI", "report.pdf · page 2 · 144 DPI"]
     assert [code.value for code in app.code][:2] == ["First page says hello", "Second page says goodbye"]
@@ -95,7 +95,7 @@ def test_a_zip_with_a_manifest_shows_targets_and_prompts_and_builds(open_page, w
                       "papers/b.pdf": text_pdf(["cover", "Rome"]), "papers/c.pdf": text_pdf(["Oslo"])})
     upload(app, ("questions.zip", archive))
     shown = texts(app)
-    assert "A build keeps 4 examples from 3 document(s)" in shown
+    assert "4 examples from 3 document(s); a build splits them" in shown
     prompts = [text.value for text in app.text]
     assert "Which city?" in prompts and "Which year?" in prompts
     assert [code.value for code in app.code][:3] == ["Paris", "1889", "Rome"]
