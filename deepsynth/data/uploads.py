@@ -169,6 +169,9 @@ def _write_folder(folder: Path, files: list[tuple[str, bytes]], archive: tuple[s
                 raise InputError(f"{name}: two uploaded files have the name {target.name!r}")
             target.write_bytes(data)
         (staging / COMPLETE_MARKER).write_text("")
+        if (folder / COMPLETE_MARKER).is_file():  # another session saved the same files meanwhile
+            shutil.rmtree(staging)
+            return
         if folder.exists():  # an earlier save of the same files was cut short
             shutil.rmtree(folder)
         staging.rename(folder)
