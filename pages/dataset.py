@@ -132,7 +132,7 @@ elif kind == "upload":
             memory.save(DEFAULTS)
             st.stop()
         memory.remember("last_upload", str(saved))
-        st.caption(f"Saved as `{saved}`")
+        st.caption(f"Saved in the datasets folder as `{saved.relative_to(config.datasets)}`")
     elif last and Path(last).exists():
         saved = Path(last)
         st.caption(f"Using your last upload `{saved.name}` (upload other files to replace it).")

@@ -176,3 +176,18 @@ def test_a_header_only_csv_says_it_has_no_rows(open_page):
     upload(app, ("empty.csv", b"title,body_text\n"))
     error = app.error[0].value
     assert "the file has no rows" in error and "cannot tell which column" not in error
+
+
+def test_a_local_folder_of_pdfs_takes_the_page_flow_and_is_told_to_add_a_manifest(open_page, tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "memo.pdf").write_bytes(text_pdf(["A memo"]))
+    app = open_page("dataset")
+    app.radio(key="dataset.source_kind").set_value("Local path").run()
+    app.text_input(key="dataset.path").set_value(str(folder)).run()
+    assert not app.exception, app.exception
+    error = app.error[0].value
+    assert "These pages have no targets for the summarize task" in error
+    assert "add a manifest to the folder (or name one in “Manifest”)" in error
+    app.selectbox(key="dataset.task").set_value("transcribe").run()
+    assert [image.proto.imgs[0].caption for image in app.image] == ["memo.pdf · page 1 · 144 DPI"]
