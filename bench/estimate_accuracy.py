@@ -24,13 +24,13 @@ overhead), the original DeepSynth table (16 GB base, x0.25 for 4-bit, x0.5 for 8
 batch item; trainable parameters bucketed 2/4/8/16M by rank) and the "4x weights" rule
 (accelerate `estimate-memory`, training with Adam: 4 x the weights at their load precision).
 
-Native vision-language models (`--set vlm`): a tiny model of each family (Qwen2-VL, Qwen2.5-VL,
-SmolVLM, Idefics3, DeepSeek-OCR-2, Florence-2; a few million parameters, from config.json) in a model
-folder with its preprocessor_config.json; one rendered page (1024 x 1448, blank) per document goes
-through the family's real image processor, the step runs as DeepSynth's VLM model runs it
-(deepsynth/models/vlm/model.py: LoRA on the language model's q/v projections, the tower frozen in eval mode,
-`get_image_features` per document or cached features, `mm_encoder_outputs`, loss on the summary
-positions), measured the same way. Ours reads only the folder's JSON files and the page size.
+Native vision-language models (`--set vlm`): the tiny model of each family that the tests train
+(Qwen2-VL, Qwen2.5-VL, SmolVLM, Idefics3, DeepSeek-OCR-2, Florence-2: `build_tiny_vlm`, config, weights,
+processor and tokenizer) trained by DeepSynth's own code, not a step rewritten here: the model built as
+`deepsynth train` builds it, one blank rendered page (1024 x 1448) per document through its reader, the
+batch from its collate and the step from `TrainingLoop.train_step` (cached tower features, the tower
+live in every step, or the projector trained), measured the same way. Ours reads the folder and the
+page size, and the batch's text and summary token counts.
 
     python bench/estimate_accuracy.py [--set all|text|vlm] [--only NAME ...] [--threads 2] [--validate]
                                       [--device cuda]
@@ -87,91 +87,40 @@ CONFIGS = [
     _config("smollm2 +192 image", SMOLLM2, 2, 96, 48, 16, ["q_proj", "v_proj"], image=192),
 ]
 
-# ---- native vision-language models: tiny configs of each family, real image processors ------------
-# A rendered page (DeepSynth's default 1024 x 1448) goes through the family's own image processor; the
-# language model gets the processor's number of image tokens; LoRA on the language model's Linear
-# layers, the tower frozen (eval mode), loss on the summary tokens at the end of the sequence.
-IMAGE_TOKEN = 4095  # inside the tiny vocabularies, so input_ids can carry it
-VOCAB = {"vocab_size": 4096}
-LM = {**VOCAB, "hidden_size": 192, "intermediate_size": 512, "num_hidden_layers": 3, "num_attention_heads": 6,
-      "num_key_value_heads": 2}
-QWEN_IDS = {"image_token_id": IMAGE_TOKEN, "video_token_id": 4094, "vision_start_token_id": 4093,
-            "vision_end_token_id": 4092}
-QWEN_ROPE = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 1e6}  # sums to head_dim / 2
-QWEN_PROCESSOR = {"image_processor_type": "Qwen2VLImageProcessorPil", "min_pixels": 56 * 56,
-                  "max_pixels": 28 * 28 * 256, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2}
-VLM_MODELS = {
-    "qwen2-vl": ({"model_type": "qwen2_vl", **QWEN_IDS, "text_config": {**LM, "rope_parameters": QWEN_ROPE},
-                  "vision_config": {"depth": 4, "embed_dim": 128, "hidden_size": 192, "num_heads": 4, "mlp_ratio": 4}},
-                 QWEN_PROCESSOR),
-    "qwen2.5-vl": ({"model_type": "qwen2_5_vl", **QWEN_IDS, "text_config": {**LM, "rope_parameters": QWEN_ROPE},
-                    "vision_config": {"depth": 4, "hidden_size": 128, "intermediate_size": 256, "num_heads": 4,
-                                      "out_hidden_size": 192, "window_size": 112, "fullatt_block_indexes": [3]}},
-                   QWEN_PROCESSOR),
-    "smolvlm": ({"model_type": "smolvlm", "image_token_id": IMAGE_TOKEN, "scale_factor": 4,
-                 "text_config": {"model_type": "llama", **LM},
-                 "vision_config": {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
-                                   "num_attention_heads": 4, "image_size": 256, "patch_size": 16}},
-                {"image_processor_type": "SmolVLMImageProcessorPil", "size": {"longest_edge": 512},
-                 "max_image_size": {"longest_edge": 256}}),
-    "idefics3": ({"model_type": "idefics3", "image_token_id": IMAGE_TOKEN, "scale_factor": 2,
-                  "text_config": {"model_type": "llama", **LM},
-                  "vision_config": {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 3,
-                                    "num_attention_heads": 4, "image_size": 224, "patch_size": 16}},
-                 {"image_processor_type": "Idefics3ImageProcessorPil", "size": {"longest_edge": 448},
-                  "max_image_size": {"longest_edge": 224}}),
-    "deepseek-ocr-2": ({"model_type": "deepseek_ocr2", "image_token_id": IMAGE_TOKEN,
-                        "text_config": {**LM, "num_key_value_heads": 6, "n_routed_experts": 4, "num_experts_per_tok": 2,
-                                        "n_shared_experts": 1, "moe_intermediate_size": 128,
-                                        "mlp_layer_types": ["dense", "sparse", "sparse"]},
-                        "vision_config": {
-                            "sam_config": {"hidden_size": 64, "num_hidden_layers": 3, "num_attention_heads": 2,
-                                           "global_attn_indexes": [2], "mlp_dim": 128, "output_channels": 32,
-                                           "downsample_channels": [48, 96]},
-                            "encoder_config": {"hidden_size": 96, "intermediate_size": 192, "num_hidden_layers": 2,
-                                               "num_attention_heads": 4, "num_key_value_heads": 2}}},
-                       {"image_processor_type": "DeepseekOcr2ImageProcessorPil", "max_patches": 2}),
-    "florence-2": ({"model_type": "florence2", "image_token_id": IMAGE_TOKEN,
-                    "text_config": {"model_type": "bart", **VOCAB, "d_model": 192, "encoder_layers": 2,
-                                    "decoder_layers": 2, "encoder_attention_heads": 6, "decoder_attention_heads": 6,
-                                    "encoder_ffn_dim": 512, "decoder_ffn_dim": 512, "max_position_embeddings": 1024},
-                    "vision_config": {"depths": [1, 1, 1, 1], "embed_dim": [32, 64, 96, 128], "num_heads": [1, 2, 3, 4],
-                                      "num_groups": [1, 2, 3, 4], "window_size": 6, "projection_dim": 192,
-                                      "max_position_embeddings": 16}},
-                   {"image_processor_type": "CLIPImageProcessorPil", "size": {"height": 384, "width": 384},
-                    "do_center_crop": False, "image_seq_length": 145}),
-}
-
-
-def _vlm(name, family, batch, text, targets, cached, rank=8, dropout=0.05, train_projector=False):
-    config, processor = VLM_MODELS[family]
-    return {"name": name, "vlm": family, "config": config, "processor": processor, "batch": batch, "text": text,
-            "targets": targets, "rank": rank, "dropout": dropout, "cached": cached,
+# ---- native vision-language models: DeepSynth's own tiny folders and training step ----------------
+# A tiny random model of each family with its own processor and tokenizer (`build_tiny_vlm`, the
+# folders the tests train), trained by DeepSynth's own code: `build_document_model`, the reader on a
+# blank page (DeepSynth's default 1024 x 1448), the model's collate, `TrainingLoop.train_step`.
+# "cached": the worker's default (tower features read once, cached); "live": the tower runs in every
+# step, as when the features cannot be cached; "+projector": the projector trains (live tower).
+def _vlm(name, family, batch, cached, rank=8, dropout=0.05, train_projector=False):
+    return {"name": name, "vlm": family, "batch": batch, "rank": rank, "dropout": dropout, "cached": cached,
             "train_projector": train_projector, "page": [1024, 1448], "quantization": "none"}
 
 
 VLM_CONFIGS = [
-    _vlm("qwen2-vl tower", "qwen2-vl", 2, 96, 32, False),
-    _vlm("qwen2-vl cached", "qwen2-vl", 2, 96, 32, True),
-    _vlm("qwen2-vl merger+tower", "qwen2-vl", 2, 96, 32, False, train_projector=True),
-    _vlm("qwen2.5-vl tower", "qwen2.5-vl", 2, 96, 32, False),
-    _vlm("qwen2.5-vl cached", "qwen2.5-vl", 2, 96, 32, True),
-    _vlm("smolvlm tower", "smolvlm", 2, 96, 32, False),
-    _vlm("smolvlm cached", "smolvlm", 2, 96, 32, True),
-    _vlm("smolvlm connector+tower", "smolvlm", 2, 96, 32, False, train_projector=True),
-    _vlm("idefics3 tower", "idefics3", 2, 96, 32, False),
-    _vlm("idefics3 cached", "idefics3", 2, 96, 32, True),
-    _vlm("deepseek-ocr-2 tower", "deepseek-ocr-2", 1, 96, 32, False),
-    _vlm("deepseek-ocr-2 cached", "deepseek-ocr-2", 1, 96, 32, True),
-    _vlm("florence-2 tower", "florence-2", 2, 96, 32, False),
-    _vlm("florence-2 cached", "florence-2", 2, 96, 32, True),
+    _vlm("qwen2-vl live", "qwen2_vl", 2, False),
+    _vlm("qwen2-vl cached", "qwen2_vl", 2, True),
+    _vlm("qwen2-vl +projector", "qwen2_vl", 2, False, train_projector=True),
+    _vlm("qwen2.5-vl live", "qwen2_5_vl", 2, False),
+    _vlm("qwen2.5-vl cached", "qwen2_5_vl", 2, True),
+    _vlm("smolvlm live", "smolvlm", 2, False),
+    _vlm("smolvlm cached", "smolvlm", 2, True),
+    _vlm("smolvlm +projector", "smolvlm", 2, False, train_projector=True),
+    _vlm("idefics3 live", "idefics3", 2, False),
+    _vlm("idefics3 cached", "idefics3", 2, True),
+    _vlm("deepseek-ocr-2 live", "deepseek_ocr2", 1, False),
+    _vlm("deepseek-ocr-2 cached", "deepseek_ocr2", 1, True),
+    _vlm("florence-2 live", "florence2", 2, False),
+    _vlm("florence-2 cached", "florence2", 2, True),
 ]
-
+SUMMARY = ("The committee approved the budget after a long debate about schools, roads and the new library; "
+           "quarterly revenue rose nine percent while costs fell.")
 
 # ---- the estimate side (no torch) ----------------------------------------------------------------
-def ours(spec: dict, device: str) -> int:
+def ours(spec: dict, device: str, measured: dict) -> int:
     if "vlm" in spec:
-        return ours_vlm(spec, device)
+        return ours_vlm(spec, device, measured)
     sys.path.insert(0, str(ROOT))
     from deepsynth.estimate import Architecture, Projector, Workload, estimate
     from deepsynth.estimate.architecture import shape_from_config
@@ -193,28 +142,29 @@ def ours(spec: dict, device: str) -> int:
     return result.memory.total - result.memory.overhead.bytes, result.params
 
 
-def ours_vlm(spec: dict, device: str):
-    """The estimate from the model folder alone (config.json + preprocessor_config.json) and the page size."""
+def ours_vlm(spec: dict, device: str, measured: dict):
+    """The estimate from the model folder and the page size, for the batch the worker's step ran
+    (its text and summary token counts, which the tokenizer and chat template decide)."""
     sys.path.insert(0, str(ROOT))
     from deepsynth.estimate import Workload, estimate, load_architecture
     from deepsynth.lora import LoraSettings
 
     arch = load_architecture(spec["folder"], train_projector=spec["train_projector"])
     lora = LoraSettings(rank=spec["rank"], alpha=2 * spec["rank"], dropout=spec["dropout"])
-    workload = Workload(batch_size=spec["batch"], seq_len=spec["text"], target_tokens=spec["targets"],
-                        dtype="float32" if device == "cpu" else "bfloat16", device=device,
-                        page_width=spec["page"][0], page_height=spec["page"][1], vision_cached=spec["cached"])
+    workload = Workload(batch_size=spec["batch"], seq_len=measured["text_tokens"],
+                        target_tokens=measured["target_tokens"], dtype="float32" if device == "cpu" else "bfloat16",
+                        device=device, page_width=spec["page"][0], page_height=spec["page"][1],
+                        vision_cached=spec["cached"])
     result = estimate(arch, lora, workload)
     return result.memory.total - result.memory.overhead.bytes, result.params
 
 
 def write_vlm_folder(spec: dict, root: Path) -> str:
-    """A model folder as a user would have one: config.json and preprocessor_config.json."""
-    folder = root / spec["vlm"]
-    folder.mkdir(exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(spec["config"]))
-    (folder / "preprocessor_config.json").write_text(json.dumps(spec["processor"]))
-    return str(folder)
+    """The family's tiny folder as the tests build it: config, weights, processor, tokenizer."""
+    sys.path.insert(0, str(ROOT))
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
+
+    return str(build_tiny_vlm(spec["vlm"], root / spec["vlm"]))
 
 
 def original_table(spec: dict) -> tuple[int, int]:
@@ -363,141 +313,50 @@ def measure(spec: dict, device: str, threads: int) -> dict:
             "cpu_s": time.process_time() - started}
 
 
-LANGUAGE_ROOTS = {"qwen2-vl": "model.language_model", "qwen2.5-vl": "model.language_model",
-                  "smolvlm": "model.text_model", "idefics3": "model.text_model",
-                  "deepseek-ocr-2": "model.language_model", "florence-2": "model.language_model"}
-TOWERS = {"qwen2-vl": "visual", "qwen2.5-vl": "visual", "smolvlm": "vision_model", "idefics3": "vision_model",
-          "deepseek-ocr-2": "vision_tower", "florence-2": "vision_tower"}
-PROJECTORS = {"qwen2-vl": "merger", "qwen2.5-vl": "merger", "smolvlm": "connector", "idefics3": "connector",
-              "deepseek-ocr-2": "multi_modal_projector", "florence-2": "multi_modal_projector"}
-
-
-def page_inputs(spec: dict, processor) -> tuple[dict, int]:
-    """The image processor on one blank page: tensors for the model and the image tokens, counted
-    the way each family's processor expands its image placeholder."""
+def measure_vlm(spec: dict, device: str, threads: int) -> dict:
+    """One training step of DeepSynth's own VLM model, run by DeepSynth's own code: the model built
+    as `deepsynth train` builds it, the pages read by its reader (features cached unless the spec
+    says live or the projector trains), the batch from its collate, the step from `TrainingLoop`."""
+    import torch
     from PIL import Image
 
-    config, family = spec["config"], spec["vlm"]
-    page = Image.new("RGB", tuple(spec["page"]), "white")
-    if family in ("smolvlm", "idefics3"):
-        out = processor([page], return_tensors="pt", return_row_col_info=True)
-        vision = config["vision_config"]
-        per_tile = (vision["image_size"] // vision["patch_size"]) ** 2 // config["scale_factor"] ** 2
-        rows, cols = out.pop("rows")[0][0], out.pop("cols")[0][0]
-        return dict(out), per_tile * (rows * cols + 1 if rows or cols else 1)
-    out = dict(processor([page], return_tensors="pt"))
-    if family.startswith("qwen"):
-        return out, int(out["image_grid_thw"][0].prod()) // processor.merge_size ** 2
-    if family == "deepseek-ocr-2":
-        crops = int(out["num_local_patches"][0])
-        return out, (processor.size["height"] // 64) ** 2 + (processor.tile_size // 64) ** 2 * crops + 1
-    return out, processor.image_seq_length
-
-
-def measure_vlm(spec: dict, device: str, threads: int) -> dict:
-    """One training step of a tiny native VLM under the profiler, the way DeepSynth's VLM model runs
-    it (deepsynth/models/vlm/model.py): tower frozen in eval mode; features from `get_image_features` one
-    document at a time (grad enabled: a trained projector learns) or read from a cache, handed to the
-    model as `mm_encoder_outputs`; the LM head on the summary positions only."""
-    import torch
-    import torch.nn.functional as F
-    import transformers
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForImageTextToText
-    from transformers.modeling_outputs import BaseModelOutputWithPooling
+    sys.path.insert(0, str(ROOT))
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models import ModelConfig, build_document_model
+    from deepsynth.training.loop import TrainingLoop
 
     torch.set_num_threads(threads)
-    family = spec["vlm"]
-    processor_args = {k: v for k, v in spec["processor"].items() if k not in ("image_processor_type", "image_seq_length")}
-    processor = getattr(transformers, spec["processor"]["image_processor_type"])(**processor_args)
-    if "image_seq_length" in spec["processor"]:
-        processor.image_seq_length = spec["processor"]["image_seq_length"]
     torch.manual_seed(0)
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    config = AutoConfig.from_pretrained(spec["folder"], trust_remote_code=False)
-    model = AutoModelForImageTextToText.from_config(config, dtype=dtype).to(device)
-    root = LANGUAGE_ROOTS[family]
-    # DeepSynth's default: the text family's q_proj and v_proj, by path inside the language model
-    targets = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
-               and name.startswith(root + ".") and name.rsplit(".", 1)[-1] in ("q_proj", "v_proj")]
-    projector = [PROJECTORS[family]] if spec["train_projector"] else None
-    model = get_peft_model(model, LoraConfig(r=spec["rank"], lora_alpha=2 * spec["rank"], lora_dropout=spec["dropout"],
-                                             target_modules=targets, modules_to_save=projector))
+    model = build_document_model(
+        ModelConfig(name=spec["folder"], text_encoder="none", train_projector=spec["train_projector"],
+                    max_target_tokens=64),
+        LoraSettings(rank=spec["rank"], alpha=2 * spec["rank"], dropout=spec["dropout"]), device)
+    if not spec["cached"]:
+        model.reader.cache_features = False  # the tower runs in the step (the worker's live path)
     model.train()
-    base = model.get_base_model()
-    getattr(base.model, TOWERS[family]).eval()  # frozen: no dropout / stochastic depth
-    b, text, n_targets = spec["batch"], spec["text"], spec["targets"]
-    documents, image_tokens = [], 0
-    for _ in range(b):  # one page per document
-        pixels, image_tokens = page_inputs(spec, processor)
-        documents.append({k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) if torch.is_tensor(v)
-                          else v for k, v in pixels.items()})
-    del pixels
-    decoder_only = family != "florence-2"
-    prompt = text - (0 if decoder_only else n_targets)
-    seq = prompt + image_tokens
-    generator = torch.Generator().manual_seed(0)
-    vocab = base.config.get_text_config().vocab_size
-    ids = torch.randint(0, IMAGE_TOKEN - 8, (b, seq), generator=generator)
-    ids[:, 4:4 + image_tokens] = IMAGE_TOKEN  # the page after a short prefix, then the prompt and summary
-    ids = ids.to(device)
-    labels = torch.randint(0, vocab, (b * n_targets,), generator=generator).to(device)
-    extra = {}
-    if family.startswith("qwen"):
-        extra = {"image_grid_thw": torch.cat([d["image_grid_thw"] for d in documents]),
-                 "mm_token_type_ids": (ids == IMAGE_TOKEN).int()}
-
-    def image_features(grad: bool) -> torch.Tensor:
-        rows = []
-        with torch.set_grad_enabled(grad):
-            for pixels in documents:
-                pooled = base.model.get_image_features(**pixels).pooler_output
-                if isinstance(pooled, (list, tuple)):
-                    pooled = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
-                rows.append(pooled.reshape(-1, pooled.shape[-1]))
-        return torch.cat(rows)
-
-    cached = None
-    if spec["cached"]:
-        cached = image_features(grad=False).detach()
-        documents = []  # the batch of a cached run carries no pixels
-    selected = torch.zeros(b, seq - 1, dtype=torch.bool, device=device)
-    selected[:, -n_targets:] = True  # hidden state t predicts token t + 1: the summary sits at the end
-    decoder_ids = torch.randint(0, vocab, (b, n_targets), generator=generator).to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4)
-
-    def forward() -> torch.Tensor:
-        features = cached if cached is not None else image_features(grad=True)
-        if not decoder_only:  # Florence-2 takes no precomputed features: scatter them into the embeddings
-            embeds = base.get_input_embeddings()(ids)
-            embeds = embeds.masked_scatter((ids == IMAGE_TOKEN).unsqueeze(-1), features.to(embeds.dtype))
-            states = base.model(inputs_embeds=embeds, decoder_input_ids=decoder_ids, use_cache=False).last_hidden_state
-            logits = base.lm_head(states).reshape(-1, vocab)
-            return F.cross_entropy(logits.float(), labels)
-        outputs = {"image": BaseModelOutputWithPooling(pooler_output=[features])}
-        states = base.model(input_ids=ids, mm_encoder_outputs=outputs, use_cache=False, **extra).last_hidden_state
-        logits = base.lm_head(states[:, :-1][selected])
-        return F.cross_entropy(logits.float(), labels)
-
-    def step() -> None:
-        forward().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step()
+    page = Image.new("RGB", tuple(spec["page"]), "white")
+    readings = [model.reader.read_pages([page]) for _ in range(spec["batch"])]
+    batch = model.collate(readings, [""] * spec["batch"], [SUMMARY] * spec["batch"])
+    del readings
+    image_tokens = int((batch["input_ids"][0] == model.reader.image_token_id).sum())
+    targets = int((batch["labels"][0] != -100).sum())
+    text_tokens = int(batch["input_ids"].shape[1]) - image_tokens
+    if "decoder_input_ids" not in batch and batch["labels"].shape != batch["input_ids"].shape:
+        text_tokens += int(batch["labels"].shape[1])  # encoder-decoder: the summary goes to the decoder
+    loop = TrainingLoop(model, 1e-4, total_steps=10, max_grad_norm=1.0)
+    loop.train_step(batch)  # warm-up: the AdamW state exists from here on, as in every later step
     started = time.process_time()
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        step()
+        loop.train_step(batch)
         torch.cuda.synchronize()
-        return {"measured": torch.cuda.max_memory_allocated(), "image_tokens": image_tokens,
-                "cpu_s": time.process_time() - started}
-    resident = live_tensor_bytes()
-    peak = profiled_peak(step)
-    return {"measured": resident + peak, "resident": resident, "step_peak": peak, "image_tokens": image_tokens,
-            "cpu_s": time.process_time() - started}
+        measured = torch.cuda.max_memory_allocated()
+    else:
+        resident = live_tensor_bytes()
+        measured = resident + profiled_peak(lambda: loop.train_step(batch))
+    return {"measured": measured, "image_tokens": image_tokens, "text_tokens": text_tokens,
+            "target_tokens": targets, "cpu_s": time.process_time() - started}
 
 
 def rss_peak(run) -> int:
@@ -587,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_errors, orig_errors, rule_errors = [], [], []
     for spec in configs:
         measured = run_worker(spec, args.device, args.threads)
-        predicted, params = ours(spec, args.device)
+        predicted, params = ours(spec, args.device, measured) if "error" not in measured else (0, None)
         if "error" in measured:
             print(f"{spec['name']:<24} not measured here: {measured['error'][:150]}")
             notes.append(f"{spec['name']}: not measured here ({measured['error'][:150]}).")

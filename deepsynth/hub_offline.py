@@ -18,8 +18,8 @@ from typing import Any, Iterator, Mapping
 
 from deepsynth.errors import InputError
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-"""`org/name`: what the Hugging Face hub would look up."""
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w.-]+)?$")
+"""`org/name[@revision]`: what the Hugging Face hub would look up (`hub_models` resolves it)."""
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|\\\\)")
 
 
@@ -56,11 +56,12 @@ def hub_offline(active: bool = True) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def cached_hub_model(repo_id: str, revision: str | None = None) -> bool:
-    """Whether the local Hugging Face cache holds `repo_id`'s config.json (nothing is requested)."""
+def cached_hub_model(name: str) -> bool:
+    """Whether the local Hugging Face cache holds `org/name[@revision]`'s config.json (nothing is requested)."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    repo_id, _, revision = name.partition("@")
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision or None)
     return isinstance(found, str)
 
 

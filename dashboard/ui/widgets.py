@@ -50,11 +50,12 @@ class FieldErrors:
 
 
 def run_label(run: Any) -> str:
-    """`rank16 · 1a2b3c4d · FINISHED · ROUGE-L 20.6`: enough to pick the right run."""
-    from deepsynth.tracking.alias_guard import score_of, score_text
+    """`rank16 · 1a2b3c4d · FINISHED · ROUGE-L 20.6` (the score by the run's task metric: `CER 12.5`
+    for a transcription run): enough to pick the right run."""
+    from deepsynth.tracking.alias_guard import scored
 
     name = run.run_name or "(unnamed)"
-    return f"{name} · {run.run_id[:8]} · {run.status} · {score_text(score_of(run.metrics))}"
+    return f"{name} · {run.run_id[:8]} · {run.status} · {scored({**run.tags, **run.metrics}).short()}"
 
 
 def default_adapter(choices: list[str], scores: dict[str, float | None]) -> list[str]:

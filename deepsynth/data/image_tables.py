@@ -1,4 +1,5 @@
-"""Tables whose rows carry their page images: a local `save_to_disk` folder (`hf:PATH`) or Parquet.
+"""Tables whose rows carry their page images: a local `save_to_disk` folder (`hf:PATH`), Parquet, or a
+hub dataset (`hf:ORG/NAME`, its Parquet shards in the HF cache: `data/hub_tables.py`).
 
 An image column is one whose Arrow type is an image cell (`struct<bytes, path>`, as `datasets`
 writes an `Image` feature), a list of them (several pages), or plain `binary`. Rows are read back by
@@ -54,15 +55,37 @@ def image_column(schema: Any) -> str | None:
     return found[0] if found else None
 
 
+def table_shards(config: DatasetConfig) -> list[Path] | None:
+    """The Parquet files of an image-table source: the file itself, or a hub dataset's shards of one
+    split (None for a local `save_to_disk` folder, which `datasets` memory-maps)."""
+    if config.source_kind != "hf":
+        return [Path(config.source).expanduser()]
+    from deepsynth.data.hub_tables import hub_parquet_shards, is_hub_name
+
+    name, hub_config, split = parse_hf_source(config.source)
+    if is_saved_folder(Path(name).expanduser()):
+        return None
+    if not is_hub_name(name):
+        raise InputError(f"{config.source}: {name!r} is neither a save_to_disk folder nor a hub dataset name")
+    shards = hub_parquet_shards(config.source, name, hub_config, split)
+    if not shards:
+        raise InputError(f"{config.source}: the hub dataset holds no Parquet files to read images from")
+    return shards
+
+
+def is_saved_folder(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
 class ImageRows:
     """Row access to an image table: `columns`, `len()`, `row(i)` (images as raw cells)."""
 
     def __init__(self, config: DatasetConfig) -> None:
         self.name = config.source
         self._dataset = None
-        self._parquet = None
         self._group: tuple[int, list[dict[str, Any]]] | None = None
-        if config.source_kind == "hf":
+        shards = table_shards(config)
+        if shards is None:
             import datasets
 
             name, _, split = parse_hf_source(config.source)
@@ -78,14 +101,17 @@ class ImageRows:
         else:
             import pyarrow.parquet as pq
 
-            self._parquet = pq.ParquetFile(Path(config.source).expanduser())
-            self.schema = self._parquet.schema_arrow
-            self.length = self._parquet.metadata.num_rows
-            self._starts = []
+            self._files = [pq.ParquetFile(shard) for shard in shards]
+            self.schema = self._files[0].schema_arrow
+            self._groups: list[tuple[int, int]] = []  # (file, row group), in row order
+            self._starts: list[int] = []
             start = 0
-            for index in range(self._parquet.num_row_groups):
-                self._starts.append(start)
-                start += self._parquet.metadata.row_group(index).num_rows
+            for number, parquet in enumerate(self._files):
+                for index in range(parquet.num_row_groups):
+                    self._groups.append((number, index))
+                    self._starts.append(start)
+                    start += parquet.metadata.row_group(index).num_rows
+            self.length = start
         self.columns = list(self.schema.names)
 
     def __len__(self) -> int:
@@ -98,17 +124,19 @@ class ImageRows:
 
         group = bisect.bisect_right(self._starts, index) - 1
         if self._group is None or self._group[0] != group:
-            self._group = (group, self._parquet.read_row_group(group).to_pylist())
+            number, in_file = self._groups[group]
+            self._group = (group, self._files[number].read_row_group(in_file).to_pylist())
         return self._group[1][index - self._starts[group]]
 
 
 def is_image_table(config: DatasetConfig) -> bool:
-    """A local `save_to_disk` folder or a Parquet file with an image column."""
+    """A local `save_to_disk` folder, a Parquet file or a hub dataset with an image column."""
     try:
         if config.source_kind == "hf":
+            from deepsynth.data.hub_tables import is_hub_name
+
             name, _, _ = parse_hf_source(config.source)
-            local = Path(name).expanduser()
-            if not ((local / "dataset_dict.json").is_file() or (local / "state.json").is_file()):
+            if not (is_saved_folder(Path(name).expanduser()) or is_hub_name(name)):
                 return False
         elif not (config.source_kind == "file" and Path(config.source).suffix.lower() in (".parquet", ".pq")
                   and Path(config.source).expanduser().is_file()):

@@ -209,8 +209,23 @@ def parse_hf_source(source: str) -> tuple[str, str | None, str | None]:
     return name, config or None, split or None
 
 
+def _chain_parquet(source: str, shards: list[Path]) -> RawTable:
+    """One table over a split's Parquet shards, rows named by the source and their row number."""
+    tables = [_read_parquet(shard, shard.stat().st_size) for shard in shards]
+
+    def rows() -> Iterator[tuple[str, Row]]:
+        index = 0
+        for table in tables:
+            for _, row in table.rows:
+                yield f"{source} row {index}", row
+                index += 1
+
+    return RawTable(name=source, columns=tables[0].columns, rows=rows())
+
+
 def read_hf(source: str) -> RawTable:
-    """A Hugging Face dataset: a `save_to_disk` folder, a local data folder, or a hub id (online only)."""
+    """A Hugging Face dataset: a `save_to_disk` folder, a local data folder, or a hub id: its Parquet
+    shards from the user's HF cache (fetched when the hub is reachable), else `datasets.load_dataset`."""
     import datasets
 
     name, config, split = parse_hf_source(source)
@@ -224,6 +239,11 @@ def read_hf(source: str) -> RawTable:
             loaded = loaded[split]
         dataset = loaded
     else:
+        from deepsynth.data.hub_tables import hub_parquet_shards, is_hub_name
+
+        shards = hub_parquet_shards(source, name, config, split) if is_hub_name(name) else None
+        if shards:
+            return _chain_parquet(source, shards)
         try:
             dataset = datasets.load_dataset(name, config, split=split or "train")
         except (ConnectionError, FileNotFoundError, OSError, ValueError,

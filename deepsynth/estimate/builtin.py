@@ -110,9 +110,15 @@ def load_architecture(model: str, vision_interface: str = "ocr_text", train_proj
         return default_model(vision_interface)
     if model == "smollm2-135m":
         return smollm2_135m()
+    from deepsynth.hub_offline import is_hub_id
+
+    if is_hub_id(model):
+        from deepsynth.hub_models import model_files
+
+        return architecture_from_config(str(model_files(model)), train_projector=train_projector)
     if not Path(model).exists():
-        raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}) "
-                         "and no such config file or directory")
+        raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}), "
+                         "no such config file or directory, and not a hub id ORG/NAME[@REVISION]")
     return architecture_from_config(model, train_projector=train_projector)
 
 

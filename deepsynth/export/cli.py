@@ -9,12 +9,15 @@ import re
 from pathlib import Path
 
 HELP = {"export": "Package a run's adapter (or an adapter folder) as a ZIP with model card, requirements and inference.py",
-        "import": "Validate an adapter package (paths, sizes, hashes, file types, tensor shapes) and unpack it"}
+        "import": "Validate an adapter package (paths, sizes, hashes, file types, tensor shapes) and unpack it",
+        "merge": "Merge a run's adapter into its base: a 16-bit model folder that loads with from_pretrained"}
 
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", metavar="RUN_ID", help="MLflow run whose adapter/ artifact to export")
+    source.add_argument("--run", metavar="RUN_ID", action="append",
+                        help="MLflow run whose adapter/ artifact to export; repeat it to put several adapters "
+                             "in one archive (one package each, listed in bundle.json)")
     source.add_argument("--adapter-dir", metavar="DIR", help="an adapter folder written by DeepSynth")
     parser.add_argument("--out", required=True, metavar="FILE.zip", help="package file to write")
     parser.add_argument("--merge", action="store_true",
@@ -40,10 +43,15 @@ def _checked_source(args: argparse.Namespace):
         problems.append(("--out", f"a package is a .zip file, got {args.out!r}"))
     source = None
     if args.run is not None:
-        try:
-            source = check_run_id(args.run)
-        except InputError as error:
-            problems.append(("--run", str(error)))
+        checked = []
+        for run in args.run:
+            try:
+                checked.append(check_run_id(run))
+            except InputError as error:
+                problems.append(("--run", str(error)))
+        source = checked[0] if len(checked) == 1 else checked
+        if len(args.run) > 1 and (args.merge or args.trust_remote_code):
+            problems.append(("--merge", "merges one adapter at a time: export a bundle without --merge"))
     else:
         source = Path(args.adapter_dir)
         if not source.is_dir():
@@ -61,6 +69,8 @@ def run_export(args: argparse.Namespace) -> int:
     from deepsynth.export.package import export_package
 
     source = _checked_source(args)
+    if isinstance(source, list):
+        return _export_bundle(source, args)
     steps = tqdm(total=None, desc="export", unit="step", leave=False)
 
     def progress(message: str) -> None:
@@ -84,6 +94,21 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_bundle(run_ids: list[str], args: argparse.Namespace) -> int:
+    import zipfile
+
+    from deepsynth.export.bundle import BUNDLE_MANIFEST, export_bundle
+
+    out = export_bundle(run_ids, args.out, uri=args.tracking_uri, progress=lambda message: print(message, flush=True))
+    with zipfile.ZipFile(out) as archive:
+        infos = [info for info in archive.infolist() if info.filename != BUNDLE_MANIFEST]
+    print(f"wrote {out} ({out.stat().st_size:,} bytes, {len(infos)} packages; unpack it and "
+          "`deepsynth import` each package)")
+    for info in infos:
+        print(f"  {info.file_size:>12,}  {info.filename}")
+    return 0
+
+
 def _import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("package", metavar="FILE.zip", help="package written by `deepsynth export`")
     parser.add_argument("--dest", default=None, metavar="DIR",
@@ -102,18 +127,59 @@ def default_destination(package: str) -> Path:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from deepsynth.export.bundle import import_bundle, is_bundle
     from deepsynth.export.safe_import import import_package
 
     dest = args.dest or default_destination(args.package)
+    if is_bundle(args.package):  # several packages in one archive (export --run A --run B)
+        imported = import_bundle(args.package, dest, allowed_locations=args.allow_location)
+        print(f"imported {len(imported)} packages into {dest}")
+        for package in imported:
+            print(f"  {package.path}  (deepsynth infer --adapter {package.path} --text-file FILE)")
+        return 0
     imported = import_package(args.package, dest, allowed_locations=args.allow_location)
     print(f"imported {len(imported.files)} files into {imported.path}")
     print(f"use it with: deepsynth infer --adapter {imported.path} --text-file FILE")
     return 0
 
 
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="RUN_ID", help="MLflow run whose adapter/ to merge")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="new folder for the merged model (default: workspace/merged/<run name>-<run id[:8]>)")
+    parser.add_argument("--merge-dtype", default="float16", choices=("float16", "bfloat16", "float32"),
+                        help="dtype of the merged weights (default float16; see deepsynth export --merge-dtype)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the base model's own Python code run (its folder's auto_map); the adapter's "
+                             "card never turns this on")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the workspace's)")
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from deepsynth.configuration import ConfigError
+    from deepsynth.errors import InputError
+    from deepsynth.export.merge_run import merge_run
+    from deepsynth.names import check_run_id
+
+    try:
+        check_run_id(args.run)
+    except InputError as error:
+        raise ConfigError([("--run", str(error))], "merge options") from None
+    out, report = merge_run(args.run, args.out, uri=args.tracking_uri, dtype=args.merge_dtype,
+                            trust_remote_code=args.trust_remote_code, progress=lambda m: print(m, flush=True))
+    print(f"merged into {out} ({report['dtype']}; max logit gap to the unmerged model {report['merged_gap']:.3g}, "
+          f"tolerance {report['tolerance']:.3g})")
+    if report.get("note"):
+        print(f"note: {report['note']}")
+    return 0
+
+
 def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
     parser = subparsers.add_parser(verb, help=HELP[verb], description=HELP[verb])
-    if verb == "export":
+    if verb == "merge":
+        _merge_arguments(parser)
+        parser.set_defaults(handler=run_merge)
+    elif verb == "export":
         _export_arguments(parser)
         parser.set_defaults(handler=run_export)
     elif verb == "import":

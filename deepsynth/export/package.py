@@ -56,8 +56,9 @@ def build_manifest(files: Mapping[str, Path], extra: Mapping[str, Any]) -> dict[
     }
 
 
-def write_zip_atomically(files: Mapping[str, Path], out_zip: Path) -> Path:
-    """Write `files` (package name -> local file) into `out_zip` via a temporary sibling + rename."""
+def write_zip_atomically(files: Mapping[str, Path], out_zip: Path, stored: bool = False) -> Path:
+    """Write `files` (package name -> local file) into `out_zip` via a temporary sibling + rename;
+    `stored`: no entry is deflated (a bundle of packages, which are ZIPs already)."""
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out_zip.name}.", suffix=".partial", dir=out_zip.parent)
     os.close(handle)
@@ -66,7 +67,8 @@ def write_zip_atomically(files: Mapping[str, Path], out_zip: Path) -> Path:
             for name, path in sorted(files.items()):
                 info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
                 info.external_attr = 0o100644 << 16  # a regular file, rw-r--r--
-                info.compress_type = zipfile.ZIP_STORED if name.endswith(".safetensors") else zipfile.ZIP_DEFLATED
+                info.compress_type = (zipfile.ZIP_STORED if stored or name.endswith(".safetensors")
+                                      else zipfile.ZIP_DEFLATED)
                 with path.open("rb") as source, archive.open(info, "w", force_zip64=True) as sink:
                     while chunk := source.read(1024 * 1024):
                         sink.write(chunk)
@@ -204,7 +206,8 @@ def export_package(source: str | Path, out_zip: str | Path, merge: bool = False,
             requirements, assets = requirements_files(model_json)
             generated = {"requirements.txt": requirements, "requirements-assets.txt": assets,
                          "inference.py": inference_script()}
-        generated["README.md"] = model_card(model_json, adapter_config, record, merge_report, sorted(files))
+        generated["README.md"] = model_card(model_json, adapter_config, record, merge_report, sorted(files),
+                                         vlm=vlm)
         for name, text in generated.items():
             (work / name).write_text(text, encoding="utf-8")
             files[name] = work / name

@@ -33,6 +33,8 @@ class RunRecord:
     """The tracking store the run lives in."""
     run_name: str = ""
     """The run's display name."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The run's tags (its task and primary metric, the evaluated split)."""
 
 
 OPTIONAL_ARTIFACTS = {
@@ -78,5 +80,5 @@ def fetch_run(run_id: str, dest: Path, uri: str | None = None) -> tuple[Path, Ru
     record = RunRecord(run_id=run_id, params=dict(run.params), metrics=dict(run.metrics),
                        train_config=found.get("train_config"), estimate=found.get("estimate"),
                        rouge=found.get("rouge"), tracking_uri=resolve_tracking_uri(uri),
-                       run_name=run.run_name)
+                       run_name=run.run_name, tags=dict(run.tags))
     return Path(adapter_dir), record

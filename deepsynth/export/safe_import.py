@@ -12,7 +12,9 @@ checks of the first three points are `deepsynth.archive_checks`, shared with dat
   characters (bidirectional overrides) or look-alikes (fullwidth letters: not in NFKC form);
 - more than `max_entries` entries, more than `max_unpacked_bytes` in all, and entries that inflate
   more than `max_ratio` times (a zip bomb is detected from the directory, before inflating);
-- any file type but safetensors, JSON and text; pickle formats (.bin/.pt/.pkl...) are named;
+- any file type but safetensors, JSON, text and SentencePiece tokenizer models (`.model`: protobuf
+  data a merged decoder's tokenizer may need, checked field by field by `sentencepiece_check`, so a
+  renamed pickle is refused); pickle formats (.bin/.pt/.pkl...) are named;
 - a manifest that does not list exactly the files present with their sha256;
 - safetensors whose header is oversized, inconsistent or truncated, or whose tensors do not have
   the shapes the base model expects (pickles renamed `.safetensors` are recognised by their bytes);
@@ -43,6 +45,7 @@ from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SU
 from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
 from deepsynth.export.card_check import check_card
 from deepsynth.export.package_code import check_package_code
+from deepsynth.export.sentencepiece_check import NotSentencePiece, check_sentencepiece_model
 from deepsynth.hub_offline import base_loading
 
 MANIFEST = "manifest.json"
@@ -50,6 +53,8 @@ TEXT_SUFFIXES = (".json", ".md", ".txt", ".py", ".toml", ".csv", ".jinja")
 """Text files a package may carry: configs, the model card, requirements, the generated script,
 the vendored DeepSynth source, a tokenizer's chat template."""
 WEIGHT_SUFFIXES = (".safetensors",)
+TOKENIZER_MODEL_SUFFIXES = (".model",)
+"""SentencePiece tokenizer models (`tokenizer.model`): protobuf data, checked before import."""
 _CHUNK = 1024 * 1024
 
 ShapeOracle = Callable[[str, SafetensorsHeader, Mapping[str, Any] | None], Mapping[str, tuple[int, ...]]]
@@ -70,6 +75,9 @@ class ImportLimits:
     """Entries smaller than this skip the ratio check: they cannot inflate into much."""
     max_text_bytes: int = 16 * 1024 * 1024
     """Largest JSON/text file (read into memory to be parsed)."""
+    max_tokenizer_model_bytes: int = 64 * 1024 * 1024
+    """Largest SentencePiece `.model` file (read into memory to be checked; Llama's is 0.5 MB,
+    Gemma's 4 MB)."""
     max_depth: int = 6
     """Deepest folder nesting inside the package (the vendored source reaches 5:
     `deepsynth_src/deepsynth/estimate/vlm/__init__.py`)."""
@@ -110,19 +118,25 @@ def _check_suffix(path: PurePosixPath) -> str:
         return "safetensors"
     if suffix in TEXT_SUFFIXES:
         return "text"
+    if suffix in TOKENIZER_MODEL_SUFFIXES:
+        return "tokenizer model"
     raise _refuse(f"{path}: file type {suffix or '(none)'!r} is not allowed; a package holds only "
-                  f"safetensors, JSON and text files")
+                  f"safetensors, JSON, text and SentencePiece tokenizer (.model) files")
 
 
 def _scan_directory(archive: zipfile.ZipFile, limits: ImportLimits) -> dict[str, zipfile.ZipInfo]:
     """Structural checks from the ZIP's central directory alone (nothing inflated yet): the shared
-    archive checks (`deepsynth.archive_checks`), plus a package's own file types and text sizes."""
+    archive checks (`deepsynth.archive_checks`), plus a package's own file types and sizes."""
 
     files = archive_checks.scan_archive(archive, limits, _refuse, check_file=lambda path, info: _check_suffix(path),
                                         container="package")
     for name, info in files.items():
-        if _check_suffix(PurePosixPath(name)) == "text" and info.file_size > limits.max_text_bytes:
+        kind = _check_suffix(PurePosixPath(name))
+        if kind == "text" and info.file_size > limits.max_text_bytes:
             raise _refuse(f"{name}: text file of {info.file_size:,} bytes exceeds {limits.max_text_bytes:,}")
+        if kind == "tokenizer model" and info.file_size > limits.max_tokenizer_model_bytes:
+            raise _refuse(f"{name}: tokenizer model of {info.file_size:,} bytes exceeds "
+                          f"{limits.max_tokenizer_model_bytes:,}")
     if MANIFEST not in files:
         raise _refuse(f"no {MANIFEST} at the package root")
     return files
@@ -211,13 +225,22 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
         headers: dict[str, SafetensorsHeader] = {}
         for name, info in files.items():
             is_weights = name.endswith(".safetensors")
-            keep = 8 + limits.max_header_bytes if is_weights else limits.max_text_bytes
+            is_tokenizer_model = name.lower().endswith(TOKENIZER_MODEL_SUFFIXES)
+            keep = (8 + limits.max_header_bytes if is_weights
+                    else limits.max_tokenizer_model_bytes if is_tokenizer_model else limits.max_text_bytes)
             digest, head, count = _read_entry(archive, info, keep, budget)
             digests[name] = digest
             if is_weights:
                 try:
                     headers[name] = parse_header(head, count, name, limits.max_header_bytes)
                 except InputError as error:
+                    raise _refuse(str(error)) from None
+            elif is_tokenizer_model:
+                if count > len(head):
+                    raise _refuse(f"{name}: tokenizer model inflates past {limits.max_tokenizer_model_bytes:,} bytes")
+                try:
+                    check_sentencepiece_model(head, name)
+                except NotSentencePiece as error:
                     raise _refuse(str(error)) from None
             else:
                 texts[name] = _check_text(name, head)

@@ -37,7 +37,21 @@ def build_document_model(model_config: ModelConfig, lora: LoraSettings, device: 
     """
     from deepsynth.models.kinds import detect_kind
 
+    model_config = pinned_config(model_config)
     return detect_kind(model_config.name, model_config.trust_remote_code).kind.build(model_config, lora, device)
+
+
+def pinned_config(model_config: ModelConfig) -> ModelConfig:
+    """`model_config` with a hub id pinned to the commit its cached files came from
+    (`ORG/NAME@COMMIT`, `hub_models.pin`): the name the model records in its adapter's card."""
+    from dataclasses import replace
+
+    from deepsynth.hub_models import model_files, pin
+    from deepsynth.hub_offline import is_hub_id
+
+    if not is_hub_id(model_config.name):
+        return model_config
+    return replace(model_config, name=pin(model_config.name, model_files(model_config.name)))
 
 
 def build_decoder_model(model_config: ModelConfig, lora: LoraSettings, device: str = "cpu"):

@@ -14,10 +14,11 @@ Rules, in order (`KINDS`; the first kind that detects a source wins):
    `trust_remote_code=True` (DeepSeek-OCR v1: loaded as a causal LM fed the OCR reading; unverified).
 4. `model_type` in transformers' image-text-to-text auto mapping: `ImageTextToTextKind` (its own
    processor and vision tower; needs the processor files beside the weights).
-5. `model_type` in the causal-LM auto mapping, or a hub id (not a local folder; the hub must be
-   reachable): `CausalLmKind` (the english_g2 reader feeds it).
+5. `model_type` in the causal-LM auto mapping: `CausalLmKind` (the english_g2 reader feeds it).
 6. Anything else: an error naming the model_type and these kinds.
-A name that is neither a built-in, a folder nor a hub id (`org/name`) is refused before the rules.
+A hub id (`ORG/NAME[@REVISION]`) is read as its snapshot folder in the HF cache (`hub_models.model_files`:
+fetched when missing and the hub may be contacted), so it takes the rules of a local folder. A name that is
+neither a built-in, a folder nor a hub id is refused before the rules.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.hub_offline import is_hub_id
 from deepsynth.models.config import BUILT_IN_MODELS
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -41,7 +43,7 @@ class ModelSource:
     name: str
     """`ModelConfig.name` as given."""
     folder: Path | None = None
-    """The local folder, or None (a built-in name or a hub id)."""
+    """The local folder (a hub id's snapshot in the HF cache), or None (a built-in name)."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """The folder's config.json ({} without a folder)."""
 
@@ -53,11 +55,13 @@ class ModelSource:
     def read(cls, name: str) -> "ModelSource":
         if name in BUILT_IN_MODELS:
             return cls(name)
+        from deepsynth.hub_models import model_files
+
         folder = Path(name).expanduser()
         if not folder.exists():
-            if "/" not in name or name.startswith((".", "/", "~")):
-                raise DeepSynthError(f"model {name!r}: no such folder (and not a hub id)")
-            return cls(name)
+            if not is_hub_id(name):
+                raise DeepSynthError(f"model {name!r}: no such folder (and not a hub id ORG/NAME[@REVISION])")
+            folder = model_files(name)  # its snapshot in the HF cache (fetched if allowed): read as a folder
         if not folder.is_dir():
             raise DeepSynthError(f"model {name!r}: a model is a folder with config.json, not a file")
         return cls(name, folder, read_config(folder))
@@ -196,7 +200,9 @@ class ImageTextToTextKind(ModelKind):
         from deepsynth.models.vlm.build import load_vlm
         from deepsynth.models.vlm.processor import ProcessorFiles
 
-        folder = Path(config.name).expanduser().resolve()
+        from deepsynth.hub_models import model_files
+
+        folder = model_files(config.name)
         model, processor = load_vlm(folder, lora, device)
         return LoadedBase(model, processor.tokenizer, ProcessorFiles(folder))
 
@@ -213,7 +219,7 @@ class CausalLmKind(ModelKind):
     def detects(self, source: ModelSource, trust_remote_code: bool) -> bool:
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-        return source.folder is None or source.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        return source.folder is not None and source.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 
 BUILTIN, VISION_ENCODER_DECODER, REMOTE_CODE, IMAGE_TEXT_TO_TEXT, CAUSAL_LM = (
@@ -229,7 +235,7 @@ class DetectedModel:
     kind: ModelKind
     """The kind that detected it (ask it what to do)."""
     model_type: str = ""
-    """config.json's model_type ("" for built-ins and hub ids)."""
+    """config.json's model_type ("" for built-ins)."""
     path: Path | None = None
     """The local folder, or None."""
     source: ModelSource | None = None

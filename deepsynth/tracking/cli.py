@@ -16,6 +16,8 @@ HELP = {
     "register": "Register a run's adapter in the MLflow Model Registry (optionally with an alias)",
     "alias": "Point an alias at a registered adapter version: NAME VERSION ALIAS (or NAME --delete ALIAS)",
     "models": "List registered adapters, their versions and aliases",
+    "delete": "Delete a run's adapter (RUN: full id or exact name) or a registered version (models:/NAME/VERSION), "
+              "after a confirmation",
     "compare": "Compare evaluated runs on the same documents: ROUGE-L with intervals, paired differences, wins.",
     "server": "Run a shared MLflow tracking server (127.0.0.1 unless --host; --auth for a team).",
 }
@@ -58,6 +60,13 @@ def add_verb(subparsers: argparse._SubParsersAction, verb: str) -> None:
     elif verb == "models":
         parser.add_argument("name", nargs="?", default=None, help="show only this registered model")
         parser.set_defaults(handler=run_models)
+    elif verb == "delete":
+        parser.add_argument("target", metavar="RUN|models:/NAME/VERSION",
+                            help="a run's full id or exact name (its adapter/ is deleted; never a prefix), or a "
+                                 "registered version (refused while an alias points at it)")
+        parser.add_argument("--yes", action="store_true",
+                            help="do not ask: confirm the deletion here (needed where no terminal can answer)")
+        parser.set_defaults(handler=run_delete)
     else:
         raise ValueError(f"deepsynth.tracking.cli does not serve verb {verb!r}")
     _tracking(parser)
@@ -91,6 +100,7 @@ def run_alias(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from deepsynth.tracking.alias_guard import scored
     from deepsynth.tracking.registry import list_adapters
 
     adapters = [a for a in list_adapters(uri=args.tracking_uri) if args.name in (None, a.name)]
@@ -101,8 +111,50 @@ def run_models(args: argparse.Namespace) -> int:
         aliases = ", ".join(f"{alias}->v{version}" for alias, version in sorted(adapter.aliases.items()))
         print(f"{adapter.name}  ({len(adapter.versions)} version(s){'; ' + aliases if aliases else ''})")
         for version in adapter.versions:
-            metrics = " ".join(f"{k}={v}" for k, v in sorted(version.tags.items()) if "/" in k)
-            print(f"  v{version.version}  run {version.run_id}  {metrics}".rstrip())
+            metrics = " ".join(f"{k}={v}" for k, v in sorted(version.tags.items())
+                               if "/" in k and not k.endswith(("_lo", "_hi")))
+            print(f"  v{version.version}  run {version.run_id}  {scored(version.tags).full()}  {metrics}".rstrip())
+    return 0
+
+
+def _confirmed(question: str, answer: str, yes: bool) -> bool:
+    """Whether the user confirmed: `--yes`, or typing `answer` at the terminal."""
+    from deepsynth.errors import InputError
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InputError(f"{question}: nothing deleted; no terminal to confirm at, add --yes to confirm")
+    typed = input(f"{question}\nType {answer!r} to confirm: ").strip()
+    return typed == answer
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from deepsynth.errors import InputError
+    from deepsynth.tracking import deletion
+    from deepsynth.tracking.registry import get_version, is_registry_reference, parse_model_uri, resolve
+
+    by = f"{deletion.local_user()} (command line)"
+    if is_registry_reference(args.target):
+        name, alias, version = parse_model_uri(args.target)
+        if alias is not None:
+            number = resolve(args.target, args.tracking_uri).version
+            raise InputError(f"{args.target} is an alias (now version {number}): name the version to delete, "
+                             f"models:/{name}/VERSION; a version an alias points at is kept until the alias moves")
+        found = get_version(name, version, args.tracking_uri)
+        question = f"delete {args.target} (the adapter of run {found.run_id})"
+        if not _confirmed(question, f"{name}/{version}", args.yes):
+            print("nothing deleted")
+            return 1
+        record = deletion.delete_version(name, version, by=by, uri=args.tracking_uri)
+    else:
+        run = deletion.run_by_id_or_name(args.target, args.tracking_uri)
+        question = f"delete the adapter of run {run.run_name or '(unnamed)'} ({run.run_id})"
+        if not _confirmed(question, run.run_name or run.run_id, args.yes):
+            print("nothing deleted")
+            return 1
+        record = deletion.delete_run_adapter(run.run_id, by=by, uri=args.tracking_uri)
+    print(record.describe())
     return 0
 
 

@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from deepsynth import paths
 from deepsynth.errors import InputError
+from deepsynth.hub_models import PINNED_PARAM
 from deepsynth.names import check_alias, check_model_name, check_run_id, check_version
 from deepsynth.tracking.store import client_for, resolve_tracking_uri, with_retry
 
@@ -34,8 +35,21 @@ KEY_METRICS = ("eval/rougeL", "eval/rouge1", "eval/rouge2", "eval/base_rougeL", 
                # the other tasks' metrics (deepsynth.evaluation.metrics): the alias guard ranks by them
                "eval/cer", "eval/wer", "eval/anls", "eval/exact_match", "eval/json_valid", "eval/field_f1",
                "eval/chrf", "eval/bleu")
-COPIED_TAGS = ("deepsynth.task", "deepsynth.primary_metric")
-"""Run tags copied onto a version: which metric ranks it (absent: a summarize run, ROUGE-L)."""
+DOCUMENT_KEYS = ("eval/docs",)
+"""Copied too: on how many documents the scores were computed (the Registry page and the alias
+warning say it), beside each tuned score's 95% interval bounds (`eval/<metric>_lo`, `_hi`)."""
+COPIED_TAGS = ("deepsynth.task", "deepsynth.primary_metric", "deepsynth.eval_split", "deepsynth.eval_documents")
+"""Run tags copied onto a version: which metric ranks it (absent: a summarize run, ROUGE-L), and
+which documents it was scored on."""
+
+
+def version_metric_keys(metrics: dict[str, float]) -> list[str]:
+    """The keys of a run's metrics copied onto a version registered from it: the key metrics, the
+    document count, and the interval bounds of each tuned score among them."""
+    bounds = [f"{key}_{bound}" for key in KEY_METRICS for bound in ("lo", "hi")]
+    return [key for key in (*KEY_METRICS, *DOCUMENT_KEYS, *bounds) if key in metrics]
+BASE_MODEL_TAG = "deepsynth.base_model"
+"""A version's base model: the run's model name, a hub id pinned to its commit (`ORG/NAME@COMMIT`)."""
 REGISTRY_SCHEME = "models:/"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[^/@]+))$")
 
@@ -134,9 +148,12 @@ def register_adapter(run_id: str, name: str, alias: str | None = None, uri: str 
         except MlflowException as create_error:  # another process created it meanwhile
             if getattr(create_error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                 raise
-    tags = {key: f"{run.data.metrics[key]:.6g}" for key in KEY_METRICS if key in run.data.metrics}
+    tags = {key: f"{run.data.metrics[key]:.6g}" for key in version_metric_keys(run.data.metrics)}
     tags.update({key: run.data.tags[key] for key in COPIED_TAGS if run.data.tags.get(key)})
     tags["deepsynth.run_name"] = run.info.run_name or ""
+    base = run.data.params.get(PINNED_PARAM) or run.data.params.get("model.name")
+    if base:
+        tags[BASE_MODEL_TAG] = base  # a hub id with the commit it was trained on (`hub_models.pin`)
     created = with_retry(client.create_model_version, name,
                          source=f"{run.info.artifact_uri}/{ADAPTER_ARTIFACT}", run_id=run_id, tags=tags)
     if alias is not None:

@@ -85,6 +85,9 @@ class Recorder:
     def tags(self, tags: dict[str, Any]) -> None:
         self.logger.set_tags(tags)
 
+    def params(self, params: dict[str, Any]) -> None:
+        self.logger.log_params(params)
+
     def compression(self, metrics: dict[str, float], render: dict[str, Any]) -> None:
         """What the decoder reads per page (`deepsynth.training.compression`), at step 0, with the
         render settings that produced the pages as the tag `deepsynth.render` (JSON), so runs of a

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from deepsynth.atomic_files import write_json_atomic
 from deepsynth.configuration import flat_params, to_dict
 from deepsynth.errors import DeepSynthError, InputError
+from deepsynth.hub_models import PINNED_PARAM
 from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
 from deepsynth.training.config import (
@@ -231,6 +232,8 @@ class _Session:
             self._gpu_claim = self._queue_for_gpu()
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
         model = build_document_model(config.model, config.lora, device)
+        if model.config.name != config.model.name and not self.resumed:  # a hub id, pinned to its commit
+            self.record.params({PINNED_PARAM: model.config.name})
         render = loaded.config.render
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache

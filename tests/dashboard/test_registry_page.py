@@ -92,7 +92,8 @@ def test_register_then_move_an_alias_to_a_lower_score_asks_first(open_page, stor
     table = app.dataframe[0].value
     mine = table[table["name"] == name].set_index("version")
     assert mine.loc[1, "aliases"] == "champion" and mine.loc[2, "aliases"] == ""
-    assert mine.loc[1, "rougeL"] == pytest.approx(21.0) and mine.loc[2, "rougeL"] == pytest.approx(8.3)
+    assert mine.loc[1, "score"] == pytest.approx(21.0) and mine.loc[2, "score"] == pytest.approx(8.3)
+    assert mine.loc[1, "metric"] == "ROUGE-L (higher is better)"
     assert mine.loc[2, "reference"] == f"models:/{name}/2"
 
     app.selectbox(key="registry.alias.name").set_value(name).run()

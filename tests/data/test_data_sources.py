@@ -79,7 +79,7 @@ def test_hf_source_from_a_local_data_folder(tmp_path, make_config, hf_cache):
 
 def test_hf_hub_unreachable_is_a_clear_error(make_config, hf_cache, monkeypatch):
     monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", True)
-    with pytest.raises(InputError, match=r"could not load the Hugging Face dataset 'someone/corpus'.*"
+    with pytest.raises(InputError, match=r"'someone/corpus' is not in the local Hugging Face cache.*"
                                          r"HF_HUB_OFFLINE"):
         read_records(make_config("hf:someone/corpus:v2@train"))
 

@@ -89,6 +89,24 @@ def test_deepseek_global_view_and_crops(tmp_path):
         assert sample_tokens(arch.vlm, list(layout.images), views=1) == layout.tokens  # 256 + 144 per crop + 1
 
 
+def test_deepseek_crops_follow_the_processor_call_not_the_saved_image_processor(tmp_path):
+    """The processor's call defaults (2 to 6 crops) win over an image processor saved with max_patches 2."""
+    from transformers import DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor
+
+    tokenizer = word_tokenizer(["<image>", "<|endoftext|>"], pad_token="<|endoftext|>")
+    image_processor = DeepseekOcr2ImageProcessorPil(min_patches=1, max_patches=2)
+    processor = DeepseekOcr2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    processor.save_pretrained(str(tmp_path))
+    config = vlm_config("deepseek_ocr2")
+    config["vision_config"]["sam_config"]["image_size"] = 1024
+    arch = load_architecture(str(write_config(tmp_path, config)))
+    page = _page(1024, 1448)
+    out = processor(text=["<image> read"], images=[page], return_tensors="pt")
+    assert int(out["num_local_patches"][0]) > 2
+    layout = page_layout_for(arch, 1024, 1448)
+    assert layout.tokens == int((out["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).sum())
+
+
 def test_florence_fixed_size(tmp_path):
     from transformers import CLIPImageProcessorPil
 

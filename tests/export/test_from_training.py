@@ -37,7 +37,7 @@ def test_a_trained_run_exports_imports_registers_and_infers_the_same(trained_run
     assert main(["export", "--run", trained_run, "--out", str(package), *uri]) == 0
     with zipfile.ZipFile(package) as archive:
         card = archive.read("README.md").decode()
-    assert f"MLflow run id: `{trained_run}`" in card and "| `eval/rougeL` |" in card and "measured peak:" in card
+    assert f"MLflow run `{trained_run}`" in card and "| tuned | " in card and "measured peak:" in card
     assert main(["import", str(package), "--dest", str(tmp_path / "imported")]) == 0
     assert main(["register", "--run", trained_run, "--name", "e2e-summarizer", "--alias", "champion", *uri]) == 0
     document = tmp_path / "doc.txt"

@@ -38,7 +38,9 @@ def trains_projector(model: Any) -> bool:
 
 
 def vlm_architecture_for_model(name: str, model: Any, config: dict[str, Any]) -> Architecture:
-    folder = Path(name).expanduser()
+    from deepsynth.hub_models import model_files
+
+    folder = model_files(name)  # a local folder, or a hub id's snapshot in the HF cache
     return vlm_architecture(config, folder if folder.is_dir() else None, name, f"{name} (live model config)",
                             train_projector=trains_projector(model))
 

@@ -27,6 +27,11 @@ from deepsynth.estimate.vlm.spec import (
 )
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+SAM_QUERY_CALL_CROPS = (2, 6)
+"""(min, max) crops of the DeepSeek-OCR-2 processor's call: its class defaults (`images_kwargs`:
+crop_to_patches, min_patches 2, max_patches 6 in transformers 5.23) override what the image processor
+saved (a folder whose preprocessor says max_patches 2 still gets up to 6 crops a page; found by
+`bench/estimate_accuracy.py --set vlm` running DeepSynth's own reader)."""
 TILE_PROCESSOR_MAX_IMAGE_SIZE = 4096  # MAX_IMAGE_SIZE of transformers' SmolVLM / Idefics3 image processors: a bound on a side
 
 
@@ -88,8 +93,8 @@ def read_processing(model_type: str, tower: Tower, folder: Path | None) -> Image
     if isinstance(tower, DeepseekOcr2Tower):
         return ImageProcessing(
             kind="deepseek", global_size=_size(image, "size", "height", 1024), tile_size=int(image.get("tile_size", 768)),
-            split=bool(image.get("crop_to_patches", True)), min_crops=int(image.get("min_patches", 2)),
-            max_crops=int(image.get("max_patches", 6)), patch_size=int(processor.get("patch_size", 16)),
+            split=True, min_crops=SAM_QUERY_CALL_CROPS[0], max_crops=SAM_QUERY_CALL_CROPS[1],
+            patch_size=int(processor.get("patch_size", 16)),
             downsample_ratio=int(processor.get("downsample_ratio", 4)), source=source)
     if isinstance(tower, DavitTower):
         height = _size(image, "size", "height", 768)

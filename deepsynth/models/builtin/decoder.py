@@ -185,13 +185,17 @@ def load_default(lora: LoraSettings, device: str = "cpu") -> LoadedDecoder:
 
 def load_local(name: str, lora: LoraSettings, device: str = "cpu",
                trust_remote_code: bool = False) -> LoadedDecoder:
-    path = Path(name).expanduser()
-    if not path.exists() and ("/" not in name or name.startswith((".", "/", "~"))):
-        raise DeepSynthError(f"model {name!r}: no such folder (and not a hub id)")
-    model, tokenizer = load_from_folder(path if path.exists() else name, lora, device,
-                                        trust_remote_code=trust_remote_code)
-    where = str(path.resolve()) if path.exists() else name
-    return LoadedDecoder(model, tokenizer, {"decoder": where}, path=where)
+    from deepsynth.hub_models import commit_of, model_files
+    from deepsynth.hub_offline import is_hub_id
+
+    if not Path(name).expanduser().exists() and not is_hub_id(name):
+        raise DeepSynthError(f"model {name!r}: no such folder (and not a hub id ORG/NAME[@REVISION])")
+    path = model_files(name)  # a local folder, or a hub id's snapshot in the HF cache
+    model, tokenizer = load_from_folder(path, lora, device, trust_remote_code=trust_remote_code)
+    identity = {"decoder": str(path)}
+    if commit_of(path):
+        identity["revision"] = commit_of(path)
+    return LoadedDecoder(model, tokenizer, identity, path=str(path))
 
 
 def load_decoder(name: str, lora: LoraSettings, device: str = "cpu",

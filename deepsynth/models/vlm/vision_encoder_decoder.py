@@ -125,13 +125,16 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
     from deepsynth.models.builtin.decoder import check_lora_fit, default_targets
+    from deepsynth.models.folder_digest import folder_digest
 
     if lora.is_quantized:
         raise DeepSynthError("QLoRA is not supported for VisionEncoderDecoder models; use quantization=none")
     if config.vision_interface != "features" or config.text_encoder != "none":
         raise DeepSynthError("a VisionEncoderDecoder model reads pages with its own encoder: set "
                              "vision_interface=features and text_encoder=none")
-    path = Path(config.name).expanduser().resolve()
+    from deepsynth.hub_models import model_files
+
+    path = model_files(config.name)  # a local folder, or a hub id's snapshot in the HF cache
     try:
         model = VisionEncoderDecoderModel.from_pretrained(str(path), trust_remote_code=False).to(device)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
@@ -147,9 +150,8 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     pattern = r"decoder\..*\.(" + "|".join(re.escape(t) for t in targets) + r")"
     peft_config = LoraConfig(**{**lora.to_peft_kwargs(), "target_modules": pattern})
     peft_model = get_peft_model(model, peft_config)
-    stamp = (path / "model.safetensors").stat().st_mtime_ns if (path / "model.safetensors").exists() else 0
     identity = {"name": config.name, "decoder": str(path), "path": str(path)}
     reader = EncoderPageReader(model.encoder, processor,
-                               {"reader": "vision-encoder-decoder", "path": str(path), "weights": stamp})
+                               {"reader": "vision-encoder-decoder", "path": str(path), "files": folder_digest(path)})
     return VisionEncoderDecoderDocumentModel(config, peft_model, tokenizer, reader,
                                              lambda: torch.nn.ModuleDict(), None, identity, device)

@@ -33,7 +33,10 @@ def test_other_kinds(tmp_path):
         VISION_ENCODER_DECODER
     remote = config_folder(tmp_path, "ocr1", model_type="deepseek_vl_v2", auto_map={"AutoModel": "x.Model"})
     assert detect_kind(str(remote), trust_remote_code=True).kind is REMOTE_CODE
-    assert detect_kind("someone/some-model").kind is CAUSAL_LM  # a hub id
+    # a hub id is read as the kind its cached config.json says (tests/models/test_hub_ids.py), never
+    # assumed a causal LM: offline and not cached it is refused
+    with pytest.raises(DeepSynthError, match="holds no snapshot of 'someone/some-model'"):
+        detect_kind("someone/some-model")
 
 
 def test_errors_name_what_was_found(tmp_path):
