@@ -109,6 +109,11 @@ def check_entry_name(name: str, max_depth: int) -> PurePosixPath:
     return archive_checks.check_entry_name(name, max_depth, _refuse, "package")
 
 
+def _check_entry_kind(info: zipfile.ZipInfo) -> None:
+    """Regular files and folders only, unencrypted, stored or deflated (`export.bundle` uses it too)."""
+    archive_checks.check_entry_kind(info, _refuse)
+
+
 def _check_suffix(path: PurePosixPath) -> str:
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
