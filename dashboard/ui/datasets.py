@@ -70,8 +70,8 @@ def render_key(config: RenderConfig) -> str:
 
 
 def browse(folder: Path) -> None:
-    """Pick a built dataset, see its counts and warnings, and page through its documents: the page
-    image next to its text and reference summary."""
+    """Pick a built dataset, see its counts and warnings, and page through its examples: the page
+    image (with its file, page number and DPI for page files) next to its text, prompt and target."""
     found = list_datasets(str(folder))
     if not found:
         st.info(f"No datasets in {folder} yet: build one in **Build**.")
@@ -93,14 +93,28 @@ def browse(folder: Path) -> None:
     index = st.number_input(f"Document (0–{len(rows) - 1})", 0, len(rows) - 1, 0,
                             key=f"dataset.browse.index.{chosen.name}.{split}")
     row = rows[int(index)]
+    sources = row.get("page_sources") or []  # page files: where each page came from (rendered text: none)
     left, right = st.columns([3, 2])
-    left.container(border=True).image(row["image"], caption=f"{row['id']} · page 1 of {row['num_pages']}"
-                                      + (" · truncated" if row["truncated"] else ""), width="stretch",
-                                      output_format="PNG")
-    right.markdown("**Text**")
-    right.text_area("Text", row["text"], height=300, disabled=True, label_visibility="collapsed",
+    if sources:
+        page_number = 1
+        if len(sources) > 1:
+            page_number = int(left.number_input(f"Page (1–{len(sources)})", 1, len(sources), 1,
+                                                key=f"dataset.browse.page.{chosen.name}.{split}.{index}"))
+        shown = sources[page_number - 1]
+        dpi = f"{shown['dpi']} DPI" if shown.get("dpi") else "no DPI stated"
+        left.container(border=True).image(row["pages"][page_number - 1], width="stretch", output_format="PNG",
+                                          caption=f"{row['id']} · {shown['file']} page {shown['page']} · {dpi}")
+    else:
+        left.container(border=True).image(row["image"], caption=f"{row['id']} · page 1 of {row['num_pages']}"
+                                          + (" · truncated" if row["truncated"] else ""), width="stretch",
+                                          output_format="PNG")
+    if row.get("prompt"):
+        right.markdown("**Prompt**")
+        right.text(row["prompt"])
+    right.markdown("**Text**" if not sources else "**Text layer**")
+    right.text_area("Text", row["text"] or "(no text layer)", height=300, disabled=True, label_visibility="collapsed",
                     key=f"dataset.browse.text.{chosen.name}.{split}.{index}")
-    right.markdown("**Summary**")
+    right.markdown("**Target**")
     right.info(row["summary"])
     if row["instruction"]:
         right.caption(f"Instruction: {row['instruction']}")

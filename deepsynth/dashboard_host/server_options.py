@@ -6,6 +6,7 @@ reads the same values from `dashboard/.streamlit/config.toml` (Streamlit 1.67 re
 winning; `tests/security/test_dashboard_hosts.py` checks that the file says what `FIXED` says).
 
 - Bound to 127.0.0.1 unless `--host` says otherwise (Streamlit binds every interface by default).
+- Uploads up to `deepsynth.data.files.DEFAULT_MAX_UPLOAD_BYTES` per file (`server.maxUploadSize`).
 - No usage statistics sent to Streamlit (`browser.gatherUsageStats`), no browser opened.
 - DNS rebinding: `server.allowedHosts` lists the only Host names accepted on the websocket (every
   click, every page run): the bound address's own names and those the team adds with
@@ -20,12 +21,17 @@ import ipaddress
 import socket
 from typing import Iterable
 
+from deepsynth.data.files import DEFAULT_MAX_UPLOAD_BYTES, MiB
+
 FIXED = {
     "server.headless": "true",
     "browser.gatherUsageStats": "false",
     "server.enableCORS": "true",
     "server.enableXsrfProtection": "true",
     "client.toolbarMode": "minimal",  # no "Deploy" button: this app is not for Streamlit Cloud
+    # the upload limit per file, in Streamlit's megabytes (2**20 bytes); the Dataset page states the
+    # value Streamlit runs with (st.get_option) and checks uploads against it
+    "server.maxUploadSize": str(DEFAULT_MAX_UPLOAD_BYTES // MiB),
 }
 """Options that never change with the command line."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

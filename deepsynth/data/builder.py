@@ -128,6 +128,15 @@ def remove_abandoned_staging(out_dir: Path) -> list[Path]:
     return removed
 
 
+class DestinationTaken(InputError):
+    """The output folder holds files and replacing it was not asked for; `out_dir` says which, so
+    that each client names its own controls (the CLI: --out / --overwrite)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        super().__init__(f"{out_dir}: already exists and is not empty; choose another --out or pass --overwrite")
+
+
 def _check_destination(out_dir: Path, overwrite: bool) -> None:
     if not out_dir.exists():
         return
@@ -136,7 +145,7 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
     if not any(out_dir.iterdir()):
         return
     if not overwrite:
-        raise InputError(f"{out_dir}: already exists and is not empty; choose another --out or pass --overwrite")
+        raise DestinationTaken(out_dir)
     if not (out_dir / METADATA_FILE).is_file():
         raise InputError(f"{out_dir}: not a DeepSynth dataset (no {METADATA_FILE}); refusing to overwrite it")
 

@@ -5,17 +5,18 @@ reworded for a form (field names instead of command-line flags)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Mapping
 
 from deepsynth.data.builder import split_sizes
 from deepsynth.data.config import DatasetConfig
-from deepsynth.data.records import open_source
+from deepsynth.data.records import Collected, collect_records, open_source
 
 MIN_TRAIN_DOCS = 8
 """Fewer training documents than this barely move an adapter (one or two optimizer steps)."""
 MIN_EVAL_DOCS = 10
-"""Fewer held-out documents than this make ROUGE noise: with ~10-word references a 40-document
-mean carries about +-3 points, 100 documents +-2 (deepsynth.evaluation.rouge)."""
+"""Fewer held-out documents than this make any score noise (how wide its interval is depends on
+the task and the data: the bootstrap interval each evaluation logs says it)."""
 
 
 def source_columns(config: DatasetConfig) -> list[str]:
@@ -23,15 +24,27 @@ def source_columns(config: DatasetConfig) -> list[str]:
     return list(open_source(config).columns)
 
 
-def expected_documents(previewed: int, preview_size: int, limit: int) -> tuple[int, bool]:
-    """(documents a build would keep, exact?) from a preview of up to `preview_size` documents
-    (read without the limit): `limit` when the preview already reached it; a shorter preview is
-    the whole source; otherwise at most `limit` (the source may hold fewer) or at least the preview."""
-    if limit and previewed >= limit:
-        return limit, True
-    if previewed < preview_size:
-        return previewed, True
-    return (limit, False) if limit else (previewed, False)
+@dataclass
+class FormPreview:
+    """The first documents of a source and how many a build of it keeps."""
+
+    collected: Collected
+    """The first documents (at most the preview size), with the columns, counts and warnings of
+    reading every document the build would read."""
+    kept: int | None
+    """Documents a build keeps; None when only a build would know (no limit on a hub dataset,
+    which would be read whole)."""
+
+
+def preview_and_count(config: DatasetConfig, preview_size: int) -> FormPreview:
+    """The first `preview_size` documents, and the count a build keeps from the rows actually
+    there: a local file or bundled corpus is read up to `config.limit` (all of it when 0), so a
+    30-row file says 30, not the limit."""
+    countable = bool(config.limit) or config.source_kind != "hf"
+    collected = collect_records(config, limit=config.limit if countable else preview_size)
+    kept = len(collected.records) if countable or len(collected.records) < preview_size else None
+    shown = Collected(collected.records[:preview_size], collected.columns, collected.counts, collected.warnings)
+    return FormPreview(shown, kept)
 
 
 def small_split_warnings(sizes: Mapping[str, int], exact: bool = True) -> list[str]:
@@ -46,8 +59,8 @@ def small_split_warnings(sizes: Mapping[str, int], exact: bool = True) -> list[s
     small = {name: n for name, n in held_out.items() if 0 < n < MIN_EVAL_DOCS}  # 0: a fraction set to 0
     if small:
         listed = " and ".join(f"{n} {name}" for name, n in small.items())
-        warnings.append(f"{about}{listed} document(s): ROUGE on so few is mostly noise (±3 points at 40 documents, "
-                        f"±2 at 100). Use at least {MIN_EVAL_DOCS}, or a larger fraction.")
+        warnings.append(f"{about}{listed} document(s): a score measured on so few is mostly noise (its interval "
+                        f"is wide). Use at least {MIN_EVAL_DOCS}, or a larger fraction.")
     return warnings
 
 

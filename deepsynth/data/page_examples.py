@@ -33,6 +33,18 @@ USER_ROLES = ("human", "user")
 ANSWER_ROLES = ("gpt", "assistant")
 
 
+class TargetsMissing(InputError):
+    """Page files without a manifest under a task other than transcribe: nothing says what each
+    example's answer is (`source`, `task` kept so that each client words the remedy)."""
+
+    def __init__(self, source: Path, task: str) -> None:
+        self.source, self.task = source, task
+        super().__init__(
+            f"{source}: --task {task} needs a target for each example: add a manifest "
+            f"({' or '.join(MANIFEST_NAMES)} with columns file, target and optional id, pages, prompt) "
+            "or pass --manifest FILE; only --task transcribe reads its targets from the PDF's text layer")
+
+
 @dataclass(frozen=True)
 class PageExample:
     """One example: pages of one or more files, a target and a prompt."""
@@ -161,10 +173,7 @@ def _from_files(config: DatasetConfig, kind: str) -> PageSet:
     else:
         paths, keys = [source], [source.name]
     if config.task != "transcribe":
-        raise InputError(
-            f"{source}: --task {config.task} needs a target for each example: add a manifest "
-            f"({' or '.join(MANIFEST_NAMES)} with columns file, target and optional id, pages, prompt) "
-            "or pass --manifest FILE; only --task transcribe reads its targets from the PDF's text layer")
+        raise TargetsMissing(source, config.task)
     opened = _Opened(config)
     examples = []
     stems: dict[str, int] = {}
@@ -206,7 +215,11 @@ def _from_manifest(config: DatasetConfig) -> PageSet:
     opened = _Opened(config)
     examples: list[PageExample] = []
     first_row_of: dict[str, str] = {}
+    optional = {"target": ("target", "summary"), "prompt": ("prompt",), "id": ("id",), "pages": ("pages",)}
     for number, (where, row) in enumerate(table.rows, start=1):
+        if not table.columns_complete:  # JSON lines: a later row may bring an optional column the first lacked
+            for role, names in optional.items():
+                columns[role] = columns[role] or _first(list(row), names)
         file_value = _cell(row, "file", where)
         if not file_value:
             raise InputError(f"{where}: no `file` (a path relative to {root})")

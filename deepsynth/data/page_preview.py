@@ -34,10 +34,30 @@ class PreviewExample:
     pages: tuple[PreviewPage, ...]
 
 
-def preview_page_examples(config: DatasetConfig, n: int = 8) -> list[PreviewExample]:
-    """The first `n` examples of a page source, rasterized at `config.dpi` and shrunk to thumbnails."""
-    from deepsynth.data.page_builder import OpenPageFiles
+@dataclass(frozen=True)
+class PageSourcePreview:
+    """The first examples of a page source, and what a build of it would keep."""
+
+    examples: list[PreviewExample]
+    total: int
+    """Examples a build keeps (before examples with no target and no text layer are dropped)."""
+    documents: int
+    """Source documents: the units split apart (examples sharing a file stay in one split)."""
+    splits: dict[str, int]
+    """Examples per split, as `build_dataset` assigns them."""
+    columns: dict[str, str | None]
+    """Where each field comes from (`target`: a manifest column, `text layer`, `assistant turns`)."""
+    warnings: list[str]
+
+
+def preview_page_source(config: DatasetConfig, n: int = 8) -> PageSourcePreview:
+    """The first `n` examples of a page source, rasterized at `config.dpi` and shrunk to thumbnails,
+    with the example count and the split a build would make."""
+    from collections import Counter
+
+    from deepsynth.data.page_builder import OpenPageFiles, split_by_document
     from deepsynth.data.page_examples import collect_page_examples
+    from deepsynth.data.storage import SPLITS
 
     page_set = collect_page_examples(config)
     files = OpenPageFiles(page_set, config)
@@ -54,4 +74,12 @@ def preview_page_examples(config: DatasetConfig, n: int = 8) -> list[PreviewExam
             previews.append(PreviewExample(example.id, example.prompt, target, tuple(pages)))
     finally:
         files.close()
-    return previews
+    per_split = Counter(split_by_document(page_set, config))
+    return PageSourcePreview(previews, len(page_set.examples), len(set(page_set.groups())),
+                             {split: per_split.get(split, 0) for split in SPLITS}, dict(page_set.columns),
+                             list(page_set.warnings))
+
+
+def preview_page_examples(config: DatasetConfig, n: int = 8) -> list[PreviewExample]:
+    """The first `n` examples of a page source, rasterized at `config.dpi` and shrunk to thumbnails."""
+    return preview_page_source(config, n).examples

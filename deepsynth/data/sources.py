@@ -82,9 +82,11 @@ def _read_csv(text: str, name: str, delimiter: str, max_bytes: int) -> RawTable:
             count += 1
             yield f"{name} line {start}", dict(zip(header, values))
         if count == 0:
-            raise InputError(f"{name}: the header has no data rows below it")
+            raise InputError(f"{name}: the header has no data rows below it (columns {', '.join(header)}): "
+                             "the file has no rows to build from")
 
-    return RawTable(name=name, columns=header, rows=rows())
+    # the first row is read now, so a header-only file says so before any column is looked for
+    return _peek_columns(RawTable(name=name, columns=header, rows=rows()))
 
 
 def _csv_row(reader: Any, name: str, start_line: int) -> list[str] | None:

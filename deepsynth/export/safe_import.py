@@ -3,7 +3,8 @@
 Every check below runs on the ZIP's bytes in memory or streamed (nothing touches the destination)
 before a single file is written; the files are then written into a temporary sibling folder and
 renamed into place, so a refused or interrupted import leaves nothing behind. What is refused and
-why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes):
+why (OWASP "file upload" and zip-slip guidance, CVE-2007-4559 style path escapes; the structural
+checks of the first three points are `deepsynth.archive_checks`, shared with dataset uploads):
 - paths that leave the package: `..`, absolute paths, drive letters, backslashes, control chars;
 - symlinks and other special entries (the Unix mode in the ZIP's external attributes), encryption;
 - duplicate names (also case-insensitively and after Unicode normalization: they collide on
@@ -30,16 +31,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
-import stat
 import tempfile
-import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Collection, Mapping
 
+from deepsynth import archive_checks
+from deepsynth.archive_checks import name_key  # noqa: F401  (part of this module's interface)
 from deepsynth.errors import InputError, PackageRefused
 from deepsynth.adapter_format.files import ADAPTER_CONFIG, MODEL_CARD, PICKLE_SUFFIXES
 from deepsynth.adapter_format.safetensors_check import MAX_HEADER_BYTES, SafetensorsHeader, check_shapes, parse_header
@@ -104,72 +104,14 @@ def _refuse(message: str) -> PackageRefused:
     return PackageRefused(message)
 
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def _unicode_problem(name: str) -> str | None:
-    """Why a name could show as something it is not, else None: control and format characters
-    (bidirectional overrides, zero-width joiners) and characters that normalize to others
-    (fullwidth look-alikes, decomposed accents: NFKC changes the name)."""
-    for char in name:
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp") or (category == "Zs" and char != " "):
-            kind = {"Cc": "control", "Cf": "invisible formatting (e.g. a bidirectional override)"}.get(
-                category, "invisible or unassigned")
-            return f"{kind} character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')}) in its name"
-    normal = unicodedata.normalize("NFKC", name)
-    if normal != name:
-        odd = next((c for c in name if unicodedata.normalize("NFKC", c) != c or unicodedata.combining(c)), name[0])
-        looks = ("combines with the character before it" if unicodedata.combining(odd)
-                 else f"looks like {unicodedata.normalize('NFKC', odd)!r}")
-        return (f"character U+{ord(odd):04X} ({unicodedata.name(odd, 'unnamed')}) in its name {looks} "
-                f"(not in Unicode normal form NFKC: {normal!r})")
-    return None
-
-
-def name_key(name: str) -> str:
-    """What two entry names are compared by: names equal after NFKC normalization and case folding
-    are the same file on macOS and Windows, and the same to a reader."""
-    return unicodedata.normalize("NFKC", name).casefold()
-
-
 def check_entry_name(name: str, max_depth: int) -> PurePosixPath:
     """The package-relative path of one entry, or a refusal naming what is wrong with it."""
-    if not name:
-        raise _refuse("an entry has an empty name")
-    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
-    if bad is not None:
-        raise _refuse(f"entry {name!r}: control character U+{ord(bad):04X} in its name")
-    problem = _unicode_problem(name)
-    if problem is not None:
-        raise _refuse(f"entry {ascii(name)}: {problem}")
-    if "\\" in name:
-        raise _refuse(f"entry {name!r}: backslash in its path (a Windows path separator)")
-    if _DRIVE.match(name):
-        raise _refuse(f"entry {name!r}: drive-letter path points outside the package")
-    if name.startswith("/"):
-        raise _refuse(f"entry {name!r}: absolute path points outside the package")
-    parts = name.rstrip("/").split("/")
-    if ".." in parts:
-        raise _refuse(f"entry {name!r}: '..' in its path points outside the package (zip slip)")
-    if any(part in ("", ".") for part in parts):
-        raise _refuse(f"entry {name!r}: empty or '.' path component")
-    if len(parts) > max_depth:
-        raise _refuse(f"entry {name!r}: nested {len(parts)} levels deep (limit {max_depth})")
-    return PurePosixPath(*parts)
+    return archive_checks.check_entry_name(name, max_depth, _refuse, "package")
 
 
 def _check_entry_kind(info: zipfile.ZipInfo) -> None:
-    mode = info.external_attr >> 16
-    kind = stat.S_IFMT(mode)
-    if kind == stat.S_IFLNK:
-        raise _refuse(f"entry {info.filename!r} is a symbolic link")
-    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise _refuse(f"entry {info.filename!r} is a special file (mode {oct(mode)})")
-    if info.flag_bits & 0x1:
-        raise _refuse(f"entry {info.filename!r} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise _refuse(f"entry {info.filename!r} uses an unsupported compression method ({info.compress_type})")
+    """Regular files and folders only, unencrypted, stored or deflated (`export.bundle` uses it too)."""
+    archive_checks.check_entry_kind(info, _refuse)
 
 
 def _check_suffix(path: PurePosixPath) -> str:
@@ -188,44 +130,18 @@ def _check_suffix(path: PurePosixPath) -> str:
 
 
 def _scan_directory(archive: zipfile.ZipFile, limits: ImportLimits) -> dict[str, zipfile.ZipInfo]:
-    """Structural checks from the ZIP's central directory alone (nothing inflated yet)."""
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
-        raise _refuse(f"too many entries: {len(infos)} (limit {limits.max_entries})")
-    files: dict[str, zipfile.ZipInfo] = {}
-    seen: dict[str, str] = {}
-    total = 0
-    for info in infos:
-        raw = info.orig_filename
-        if raw != info.filename:  # zipfile cut the name at a NUL byte
-            raise _refuse(f"entry {raw!r}: NUL byte in its name")
-        path = check_entry_name(raw, limits.max_depth)
-        _check_entry_kind(info)
-        folded = name_key(str(path))
-        if folded in seen:
-            raise _refuse(f"duplicate entry {raw!r} (also present as {seen[folded]!r})")
-        seen[folded] = raw
-        if info.is_dir():
-            continue
-        kind = _check_suffix(path)
-        total += info.file_size
-        if total > limits.max_unpacked_bytes:
-            raise _refuse(f"unpacked size exceeds {limits.max_unpacked_bytes:,} bytes")
-        if info.file_size >= limits.ratio_floor_bytes:
-            ratio = info.file_size / max(info.compress_size, 1)
-            if ratio > limits.max_ratio:
-                raise _refuse(f"entry {raw!r} inflates {ratio:,.0f}x ({info.compress_size:,} -> "
-                              f"{info.file_size:,} bytes; limit {limits.max_ratio:g}x): a zip bomb?")
+    """Structural checks from the ZIP's central directory alone (nothing inflated yet): the shared
+    archive checks (`deepsynth.archive_checks`), plus a package's own file types and sizes."""
+
+    files = archive_checks.scan_archive(archive, limits, _refuse, check_file=lambda path, info: _check_suffix(path),
+                                        container="package")
+    for name, info in files.items():
+        kind = _check_suffix(PurePosixPath(name))
         if kind == "text" and info.file_size > limits.max_text_bytes:
-            raise _refuse(f"{raw}: text file of {info.file_size:,} bytes exceeds {limits.max_text_bytes:,}")
+            raise _refuse(f"{name}: text file of {info.file_size:,} bytes exceeds {limits.max_text_bytes:,}")
         if kind == "tokenizer model" and info.file_size > limits.max_tokenizer_model_bytes:
-            raise _refuse(f"{raw}: tokenizer model of {info.file_size:,} bytes exceeds "
+            raise _refuse(f"{name}: tokenizer model of {info.file_size:,} bytes exceeds "
                           f"{limits.max_tokenizer_model_bytes:,}")
-        files[str(path)] = info
-    folders = {str(parent) for name in files for parent in PurePosixPath(name).parents}
-    clash = sorted(folders & set(files))
-    if clash:
-        raise _refuse(f"entry {clash[0]!r} is both a file and a folder")
     if MANIFEST not in files:
         raise _refuse(f"no {MANIFEST} at the package root")
     return files
@@ -236,19 +152,13 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: int, budg
     bounded by the remaining unpacked-size budget (the directory's sizes could lie)."""
     digest = hashlib.sha256()
     head = bytearray()
-    count = 0
-    try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(_CHUNK):
-                count += len(chunk)
-                budget[0] -= len(chunk)
-                if budget[0] < 0:
-                    raise _refuse("unpacked size exceeds the limit while inflating (sizes in the ZIP directory are false)")
-                digest.update(chunk)
-                if len(head) < keep:
-                    head += chunk[: keep - len(head)]
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise _refuse(f"entry {info.filename!r} is corrupt: {error}") from None
+
+    def take(chunk: bytes) -> None:
+        digest.update(chunk)
+        if len(head) < keep:
+            head.extend(chunk[: keep - len(head)])
+
+    count = archive_checks.copy_entry(archive, info, None, budget, _refuse, on_chunk=take)
     return digest.hexdigest(), bytes(head), count
 
 

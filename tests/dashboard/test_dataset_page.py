@@ -33,7 +33,7 @@ def test_no_grey_example_looks_like_a_value(open_page):
 
 def test_upload_with_a_nul_byte_is_refused_next_to_the_uploader(open_page, workspace):
     app = open_page("dataset")
-    app.radio(key="dataset.source_kind").set_value("Upload a file").run()
+    app.radio(key="dataset.source_kind").set_value("Upload files").run()
     app.file_uploader(key="dataset.upload").upload("docs.csv", b"text,summary\nab\x00c,d\n", "text/csv")
     app.run()
     error = element_after(app, "dataset.upload")
@@ -43,7 +43,7 @@ def test_upload_with_a_nul_byte_is_refused_next_to_the_uploader(open_page, works
 
 def test_column_fields_offer_the_files_columns_and_errors_name_the_fields(open_page):
     app = open_page("dataset")
-    app.radio(key="dataset.source_kind").set_value("Upload a file").run()
+    app.radio(key="dataset.source_kind").set_value("Upload files").run()
     app.file_uploader(key="dataset.upload").upload("docs.jsonl", rows(30), "application/json").run()
     error = app.error[0].value
     assert "cannot tell which column holds the summary" in error
@@ -61,7 +61,7 @@ def test_switching_the_source_and_reloading_keep_the_other_settings(open_page):
     app.text_area(key="dataset.instruction").set_value("Summarize in one line:")
     app.number_input(key="dataset.limit").set_value(60)
     app.number_input(key="dataset.render.font_size").set_value(18).run()
-    app.radio(key="dataset.source_kind").set_value("Upload a file").run()  # no file yet: the page stops there
+    app.radio(key="dataset.source_kind").set_value("Upload files").run()  # no file yet: the page stops there
     app.radio(key="dataset.source_kind").set_value("Bundled corpus").run()
     assert app.text_area(key="dataset.instruction").value == "Summarize in one line:"
     assert app.number_input(key="dataset.limit").value == 60
@@ -73,7 +73,7 @@ def test_switching_the_source_and_reloading_keep_the_other_settings(open_page):
 
 def test_a_three_row_file_warns_about_its_splits_before_the_build(open_page):
     app = open_page("dataset")
-    app.radio(key="dataset.source_kind").set_value("Upload a file").run()
+    app.radio(key="dataset.source_kind").set_value("Upload files").run()
     app.file_uploader(key="dataset.upload").upload("three.jsonl", rows(3), "application/json").run()
     app.selectbox(key="dataset.text_column").set_value("body")
     app.selectbox(key="dataset.summary_column").set_value("gist").run()
