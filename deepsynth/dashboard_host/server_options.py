@@ -26,6 +26,10 @@ FIXED = {
     "server.enableCORS": "true",
     "server.enableXsrfProtection": "true",
     "client.toolbarMode": "minimal",  # no "Deploy" button: this app is not for Streamlit Cloud
+    # the forms set a widget's value through session state *and* pass it as its default on purpose
+    # (ui.config_form.draw: a browser that mounts the widget late still shows the value); Streamlit
+    # would log that as a warning with a stack trace into the dashboard's terminal
+    "global.disableWidgetStateDuplicationWarning": "true",
 }
 """Options that never change with the command line."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

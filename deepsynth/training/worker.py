@@ -209,8 +209,10 @@ class _Session:
         from deepsynth.data import load_dataset_dir
         from deepsynth.models import build_document_model
         from deepsynth.training.loop import DataOrder, TrainingLoop
+        from deepsynth.training.phase_clock import PhaseClock
 
         config = self.config
+        clock = PhaseClock()  # seconds per phase, for the job panel's estimated vs actual
         device = choose_device(config.device)
         threads = choose_threads(config.threads, concurrent_jobs_hint() * self.distributed.world_size)
         torch.set_num_threads(threads)
@@ -223,6 +225,7 @@ class _Session:
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
 
+        clock.start("load")
         loaded = load_dataset_dir(config.dataset)
         if not self.resumed:
             digest, profile = dataset_profile(loaded)
@@ -232,6 +235,7 @@ class _Session:
         torch.manual_seed(config.seed)  # LoRA/projection initialisation
         model = build_document_model(config.model, config.lora, device)
         render = loaded.config.render
+        clock.start("read")  # the pages once, before training (and the compression measure)
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
         train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
@@ -243,32 +247,39 @@ class _Session:
 
             self.record.compression(measure_compression(model, loaded.dataset["train"], train_data.readings),
                                     to_dict(render))
+        clock.stop()
         self.cancel.check()
         if not config.threads and device == "cpu":  # sample the load again: a moment's load at start
             threads = choose_threads(0, concurrent_jobs_hint() * self.distributed.world_size)
             torch.set_num_threads(threads)  # must not halve the whole run (hardware.choose_threads)
             self.record.tags({"deepsynth.threads": str(threads)})
         print(f"training with {threads} torch thread(s) on {device}", flush=True)
+        self.record.report(threads=threads)
 
         order = DataOrder(len(train_data.readings), config.batch_size, config.seed)
         total = order.total_steps(config.max_steps, config.epochs)
         loop = TrainingLoop(model, config.learning_rate, total, config.warmup_steps, config.schedule,
                             config.weight_decay, config.max_grad_norm, config.nan_patience,
                             bf16_autocast=device == "cuda", distributed=self.distributed)
-        self._restore(model, loop)
-        model.train()
-        self._fit(model, loop, order, train_data, total, device)
+        with clock.phase("train"):
+            self._restore(model, loop)
+            model.train()
+            self._fit(model, loop, order, train_data, total, device)
         if not self.distributed.is_main:
             return  # rank 0 saves the adapter and evaluates
 
         adapter_dir = self.run_dir / "adapter"
-        model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
-                                               "preset": config.preset})
-        self.record.artifacts(adapter_dir, "adapter")
+        with clock.phase("save"):
+            model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
+                                                   "preset": config.preset})
+            self.record.artifacts(adapter_dir, "adapter")
+        clock.publish(self.record)
         if config.eval_docs:
             from deepsynth.training.evaluate import evaluate_run
 
-            evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+            with clock.phase("evaluate"):
+                evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+            clock.publish(self.record)
 
     def _queue_for_gpu(self) -> Any:
         """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);
