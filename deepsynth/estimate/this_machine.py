@@ -131,4 +131,4 @@ def run_here(config: object, split_counts: dict | int, machine: Machine, concurr
     phases = " · ".join(f"{readable_duration(seconds)} {PHASE_LABELS[phase]}"
                         for phase, seconds in plan.seconds.items() if seconds > 0)
     timing = RunTime(plan.steps, plan.step_seconds, plan.seconds["read"], plan.slowdown, threads, config.batch_size)
-    return RunHere(summary, tuple(slow_reasons(config, timing)), plan=plan, phases=phases)
+    return RunHere(summary, tuple(slow_reasons(config, timing, plan.total_seconds)), plan=plan, phases=phases)
