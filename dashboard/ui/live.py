@@ -10,7 +10,6 @@ logged metric) as `step_text` (`7 / 10`), in the header and the Step metric alik
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -167,8 +166,7 @@ def phase_times(job: Any) -> None:
     """A finished (or stopped) job's estimated vs actual seconds per phase: the plan the Train page
     showed (`estimate.job_time.job_plan` for the threads the job used) beside what the worker
     recorded (report.json `phase_seconds`)."""
-    import json
-
+    from deepsynth.data import read_metadata
     from deepsynth.estimate.job_time import PHASE_LABELS, compare_phases, job_plan
     from deepsynth.training.report import read_report
 
@@ -178,7 +176,7 @@ def phase_times(job: Any) -> None:
     if not actual or config is None:
         return
     try:
-        counts = json.loads((Path(config.dataset) / "deepsynth_dataset.json").read_text(encoding="utf-8"))["counts"]
+        counts = read_metadata(config.dataset)["counts"]
         plan = job_plan(config, counts, int(report.get("threads") or 1))
     except (OSError, ValueError, KeyError, DeepSynthError):  # the dataset is gone, a model the estimator cannot read
         return
