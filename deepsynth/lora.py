@@ -97,8 +97,35 @@ def preset_names() -> list[str]:
     return list(_preset_table())
 
 
+PRESET_INFO_KEYS = ("description", "max_documents")
+"""presets.json keys that describe a preset rather than set a LoRA field."""
+
+
+def preset_max_documents(name: str) -> int | None:
+    """The most training documents the preset is meant for (presets.json `max_documents`); None:
+    no upper bound (the largest adapter, or a preset about memory, not capacity)."""
+    value = _preset_table().get(name, {}).get("max_documents")
+    return int(value) if value is not None else None
+
+
+def preset_for_documents(documents: int) -> str:
+    """The smallest capacity preset whose `max_documents` covers `documents` (else the unbounded one)."""
+    bounded = sorted((preset_max_documents(n), n) for n in preset_names() if preset_max_documents(n) is not None)
+    return next((name for bound, name in bounded if documents <= bound), "high_capacity")
+
+
 def preset_description(name: str) -> str:
-    return _preset_table()[name].get("description", "")
+    """The preset's description with its document range, from presets.json (one source for both)."""
+    entry = _preset_table()[name]
+    bound = preset_max_documents(name)
+    if bound is not None:
+        span = f" (up to {bound:,} training documents)"
+    elif "quantization" not in entry:
+        largest = max((preset_max_documents(n) or 0) for n in preset_names())
+        span = f" (more than {largest:,} training documents)"
+    else:
+        span = ""
+    return entry.get("description", "").rstrip(".") + span + "."
 
 
 def preset(name: str, **overrides: Any) -> LoraSettings:
@@ -106,7 +133,7 @@ def preset(name: str, **overrides: Any) -> LoraSettings:
     table = _preset_table()
     if name not in table:
         raise ConfigError([("preset", f"unknown preset {name!r}; choose one of {', '.join(table)}")])
-    values = {k: v for k, v in table[name].items() if k != "description"}
+    values = {k: v for k, v in table[name].items() if k not in PRESET_INFO_KEYS}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "target_modules" in values:
         values["target_modules"] = tuple(values["target_modules"])

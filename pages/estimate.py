@@ -12,12 +12,14 @@ from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate import BUILTIN_MODELS, GPUS, TEXT_ENCODERS, Workload, default_image_tokens, estimate, load_architecture
 from deepsynth.estimate.cpu_time import cpu_throughput
+from deepsynth.estimate.gpus import DEFAULT_PRICES
 from deepsynth.estimate.model_folders import model_folders
+from deepsynth.estimate.trainable import missing_to_train
 from deepsynth.estimate.vlm import model_family, page_layout_for
 from deepsynth.paths import models_dir
 from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.lora import CUSTOM_PRESET, LORA_FIELDS, LoraSettings, preset
-from deepsynth.lora import preset_description, preset_names
+from deepsynth.lora import preset_description, preset_for_documents, preset_max_documents, preset_names
 from deepsynth.units import GIB, readable_duration
 from ui import handoff, machine
 from ui.config_form import ConfigForm
@@ -88,12 +90,22 @@ def device_changed() -> None:
     state["estimate.dtype"] = "bfloat16" if state["estimate.device"] == "cuda" else "float32"
 
 
+def gpu_changed() -> None:
+    state["estimate.price"] = DEFAULT_PRICES.get(state["estimate.gpu"], 0.0)  # the new GPU's default price
+
+
+def cost_words(cost: float, price: float) -> str:
+    if price <= 0:
+        return "no price given"
+    return f"≈ {'under $0.01' if cost < 0.01 else f'${cost:,.2f}'} at ${price:,.2f} per hour"
+
+
 def model_changed() -> None:
     state["estimate.image_tokens"] = default_image_tokens(state["estimate.model"])
 
 
 PAGE_CHOSEN = {"estimate.model": "default", "estimate.vision_interface": "ocr_text", "estimate.text_encoder": "none",
-               "estimate.model_path": "", "estimate.gpu": "A100 80GB", "estimate.render_mode": "none",
+               "estimate.model_path": "", "estimate.gpu": "A100 80GB", "estimate.price": DEFAULT_PRICES["A100 80GB"], "estimate.render_mode": "none",
                "estimate.pages": 1, "estimate.vision_cached": True, "estimate.train_projector": False}
 KEYS = [*PAGE_CHOSEN, *workload_form.keys, *lora_form.keys, "estimate.preset", "estimate.alpha_ratio"]
 STANDARD = preset("standard")
@@ -177,9 +189,12 @@ if not model:
 elif model_problem:
     problems.append(("model", model_problem))
 gpu = state.get("estimate.gpu", "A100 80GB")
+if state.get("estimate.price") is None:
+    state["estimate.price"] = DEFAULT_PRICES.get(gpu, 0.0)
 if not problems:
     try:
-        result = estimate(architecture, lora, workload, gpu=gpu, local_device=here.gpus[0] if here.gpus else None)
+        result = estimate(architecture, lora, workload, gpu=gpu, local_device=here.gpus[0] if here.gpus else None,
+                          price_per_hour=float(state["estimate.price"]))
     except ConfigError as error:  # LoRA settings that do not fit this architecture
         problems += error.problems
     except DeepSynthError as error:
@@ -189,6 +204,10 @@ if problems:
     st.stop()
 
 # -- the estimate -------------------------------------------------------------------------------------
+bound = preset_max_documents(preset_name) if preset_name in preset_names() else None
+if bound is not None and workload.num_documents > bound:  # the preset's own range, from presets.json
+    st.caption(f":material/info: {workload.num_documents:,} training documents: more than **{preset_name}** is meant "
+               f"for (up to {bound:,}); **{preset_for_documents(workload.num_documents)}** covers that many.")
 st.divider()
 memory = result.memory.as_bytes()
 c1, c2, c3, c4 = st.columns(4)
@@ -206,7 +225,7 @@ if workload.device == "cpu":  # time for the machine the user is on, first
                    "(see the Train page's estimate before starting).", icon=":material/speed:")
 elif here.has_gpu and result.throughput is not None:
     c4.metric(f"Time on {result.throughput.gpu}", readable_duration(result.throughput.hours * 3600),
-              f"≈ ${result.throughput.cost:,.2f}", delta_color="off", delta_arrow="off")
+              cost_words(result.throughput.cost, result.throughput.price_per_hour), delta_color="off", delta_arrow="off")
 else:
     c4.metric("Time here", "no GPU", "this machine has none: see “If you had a GPU”", delta_color="off",
               delta_arrow="off")
@@ -224,12 +243,15 @@ st.table(terms[["term", "bytes", "formula"]].set_index("term"))  # a table wraps
 st.subheader("GPU fit" if here.has_gpu else "If you had a GPU")
 if not here.has_gpu:
     st.caption("This machine has no GPU: what the same settings would need and take on one.")
-g1, g2 = st.columns([1, 3])
-g1.selectbox("GPU for time and cost", [g.name for g in GPUS], key="estimate.gpu")
+g1, g2, g3 = st.columns([1, 1, 3])
+g1.selectbox("GPU for time and cost", [g.name for g in GPUS], key="estimate.gpu", on_change=gpu_changed)
+g2.number_input("Price per hour (USD)", min_value=0.0, step=0.05, format="%.2f", key="estimate.price",
+                help="A typical on-demand cloud rate for the chosen GPU; type your own.")
 if result.throughput is not None:
     speed = result.throughput
-    g2.markdown(f"On **{speed.gpu}**: {readable_duration(speed.hours * 3600)} for {speed.steps:,} steps "
-                f"(≈ ${speed.cost:,.2f} at the editable hourly price, {speed.utilization:.0%} of peak assumed).")
+    g3.markdown(f"On **{speed.gpu}**: {readable_duration(speed.hours * 3600)} for {speed.steps:,} steps "
+                f"({cost_words(speed.cost, speed.price_per_hour)}; {speed.utilization:.0%} of its "
+                f"{workload.dtype} peak of {speed.peak_tflops:g} TFLOPS assumed).")
 st.dataframe(pd.DataFrame([{"GPU": name, "memory": human_bytes(next((g.memory_bytes for g in (*GPUS, *here.gpus)
                                                                        if g.name == name), None)),
                             "fits": "yes" if fits else "no"} for name, fits in result.gpu_fit.items()]),
@@ -238,7 +260,12 @@ for note in result.notes:
     st.caption(note)
 
 st.divider()
-if st.button("Use these settings on the Train page", key="estimate.use"):
+cannot_train = missing_to_train(model)  # the estimate still helps plan for another machine
+if cannot_train:
+    st.info(f"Estimate only: `{model}` cannot be trained on this machine: {cannot_train}.",
+            icon=":material/block:")
+if st.button("Use these settings on the Train page", key="estimate.use", disabled=bool(cannot_train),
+             help="Only a model this machine can load is handed to the Train page." if cannot_train else None):
     saved = handoff.save(handoff.TrainingChoice(model, interface, preset_name if preset_name in preset_names()
                                                 else CUSTOM_PRESET, lora, workload.batch_size, float(workload.epochs)))
     st.success(f"Saved: the Train page opens on “{handoff.SOURCE}” with these settings "

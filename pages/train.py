@@ -13,6 +13,7 @@ from deepsynth import jobs
 from deepsynth.config_flags import config_json
 from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
+from deepsynth.estimate.steps import too_short_to_learn
 from deepsynth.jobs.progress import state_text
 from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
 from deepsynth.evaluation.scorecard import shortfall_message
@@ -40,6 +41,7 @@ memory = FormMemory("train")
 FIELDS = config_form.form_fields(TrainConfig, skip=DRAWN_BY_PAGE)
 BY_PATH = {f.path: f for f in FIELDS}
 BASIC = [f.path for f in sorted((f for f in FIELDS if not f.advanced), key=lambda f: f.order)]  # the settings' metadata
+STARTED_KEY = "train.just_started"  # the job the last click started, shown once after the rerun
 FORM_OPEN = "train.form_open"  # the form's expander, open or closed as the user left it
 KEYS = [FORM_OPEN, "train.dataset", "train.settings_source", "train.preset"] + [f"{PREFIX}.{f.path}" for f in FIELDS]
 st.title("Train")
@@ -97,6 +99,9 @@ if choice is not None and choice.saved_at > float(memory.values().get("handoff_a
     memory.remember("handoff_applied", choice.saved_at)
 if choice is None and state.get("train.settings_source") == handoff.SOURCE:
     state["train.settings_source"] = PRESET_SOURCE
+started = state.pop(STARTED_KEY, None)  # a job was just started: its run name is used up
+if started is not None:
+    state[key("run_name")] = ""
 
 
 def grid(fields: list, container, columns: int = 4, plan: int | None = None, formats: dict | None = None) -> None:
@@ -182,11 +187,16 @@ def start_form() -> None:
     else:
         label_slot.markdown(f"LoRA: **{train.preset}** · rank {train.lora.rank} · alpha {train.lora.alpha:g} · "
                             f"{train.lora.quantization if train.lora.is_quantized else 'no quantization'}")
-    here = machine.describe_run(train, train_docs, running=len(jobs.running_jobs()))
+    here = machine.describe_run(train, counts, running=len(jobs.running_jobs()))
     resolved = resolved_plan(train, train_docs)  # `auto` as the run will resolve it
     steps = resolved["steps"]
     st.caption(f"Plan: **{steps} step{'s' if steps != 1 else ''}** · warmup {resolved['warmup_steps']} · "
                f"checkpoint every {resolved['checkpoint_every']} · {here.summary}")
+    if here.phases:
+        st.caption(f"Phases: {here.phases}.")
+    short = too_short_to_learn(steps, train.learning_rate)
+    if short:
+        st.info(short, icon=":material/trending_flat:")
     for warning in here.warnings:
         st.warning(warning, icon=":material/speed:")
     for problem in here.problems:
@@ -205,7 +215,14 @@ def start_form() -> None:
             show_error(error)
             return
         st.session_state["train.job"] = job.job_id
-        st.success(f"Started job {job.job_id} (pid {job.pid}).")
+        # the run name is this run's: empty the field (before its widget is drawn, on a rerun) so the
+        # next start gets a run of its own instead of a second run under the same name
+        state[STARTED_KEY] = {"job": job.job_id, "pid": job.pid, "run_name": train.run_name}
+        st.rerun()
+    if started is not None:
+        named = f" as run “{started['run_name']}”; the run name field is empty again for the next one" \
+            if started.get("run_name") else ""
+        st.success(f"Started job {started['job']} (pid {started['pid']}){named}.")
     sweeps.queue_or_sweep(train)  # queue it instead, or sweep from these settings (dashboard/ui/sweeps.py)
 
 

@@ -9,6 +9,7 @@ logged metric) as `step_text` (`7 / 10`), in the header and the Step metric alik
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import pandas as pd
@@ -33,6 +34,10 @@ JOB_COLUMNS = {"job": 190, "state": 150, "step": 110, "attempts": 80, "started":
 @st.cache_data(ttl=30, show_spinner=False)
 def evaluation(uri: str, run_id: str) -> Any:
     from deepsynth.tracking.run_outputs import read_evaluation
+
+    # MLflow draws a "Downloading artifacts" progress bar on stderr, i.e. into the dashboard's
+    # terminal, for every download; a page reading a run's files shows what it read instead
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
     return read_evaluation(run_id, uri)
 
@@ -128,6 +133,64 @@ def scores(uri: str, run_id: str) -> None:
                                     for key in result.samples[0] if key.endswith("_prediction") or key == "reference"})
 
 
+def resumable_job(job: Any) -> bool:
+    """A stopped job that has something to continue: it trained at least one step, or the user
+    cancelled it (a job that failed before its first step would only fail again the same way)."""
+    if job.state not in (jobs.FAILED, jobs.KILLED) or not job.run_id:
+        return False
+    return bool(job.step) or job.cancelled_by_user
+
+
+def job_config(job: Any) -> Any:
+    """The `TrainConfig` a job was started with (its folder's train_config.json), or None."""
+    from deepsynth.configuration import ConfigError
+    from deepsynth.training.config import TRAIN_CONFIG_FILE, load_train_config
+
+    try:
+        return load_train_config(job.job_dir / TRAIN_CONFIG_FILE)
+    except (OSError, ValueError, ConfigError, DeepSynthError):
+        return None
+
+
+def short_run_hint(job: Any, step: int | None) -> None:
+    """Why a finished run's tuned scores may equal the base's: too few steps at its learning rate."""
+    from deepsynth.estimate.steps import too_short_to_learn
+
+    config = job_config(job)
+    hint = too_short_to_learn(int(step or 0), config.learning_rate) if config is not None else None
+    if hint:
+        st.caption(f":material/trending_flat: {hint}")
+
+
+def phase_times(job: Any) -> None:
+    """A finished (or stopped) job's estimated vs actual seconds per phase: the plan the Train page
+    showed (`estimate.job_time.job_plan` for the threads the job used) beside what the worker
+    recorded (report.json `phase_seconds`)."""
+    from deepsynth.data import read_metadata
+    from deepsynth.estimate.job_time import PHASE_LABELS, compare_phases, job_plan
+    from deepsynth.training.report import read_report
+
+    report = read_report(job.job_dir)
+    actual = report.get("phase_seconds") or {}
+    config = job_config(job)
+    if not actual or config is None:
+        return
+    try:
+        counts = read_metadata(config.dataset)["counts"]
+        plan = job_plan(config, counts, int(report.get("threads") or 1))
+    except (OSError, ValueError, KeyError, DeepSynthError):  # the dataset is gone, a model the estimator cannot read
+        return
+    rows = compare_phases(plan, actual, report.get("phase_cpu_seconds"))
+    st.markdown(f"**Time per phase**: estimated (idle machine, {plan.threads} torch thread"
+                f"{'s' if plan.threads > 1 else ''}) vs actual")
+    st.dataframe(pd.DataFrame([{"phase": PHASE_LABELS.get(row.phase, "whole job"),
+                                "estimated": readable_duration(row.estimated_s),
+                                "actual": "—" if row.actual_s is None else readable_duration(row.actual_s),
+                                "actual / estimated": "—" if row.ratio is None else f"{row.ratio:.2f}",
+                                "CPU s": "—" if row.cpu_s is None else f"{row.cpu_s:.0f}"} for row in rows]),
+                 hide_index=True, key=f"train.live.phases.{job.job_id}")
+
+
 def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
     """Draw the panel for `job_id`; refreshes itself while the job is alive."""
     job = jobs.get_job(job_id)
@@ -155,6 +218,9 @@ def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
             loss_chart(loss, job_id)
         if current.state == jobs.FINISHED and current.run_id:
             scores(store, current.run_id)
+            short_run_hint(current, step)
+        if not current.alive:
+            phase_times(current)
         raw = st.toggle("Whole log lines (progress bars, library messages)", key=f"train.live.raw.{job_id}")
         st.code(log_tail(current.log_path, LOG_LINES, clean=not raw) or "(no output yet)", language=None)
         b1, b2, b3, _ = st.columns([1, 1, 1.4, 2.6])
@@ -162,7 +228,10 @@ def panel(job_id: str, uri: str, spawn: dict[str, Callable]) -> None:
             with st.spinner("Stopping the job (checkpoint, then exit)…"):
                 jobs.cancel(job_id)
             st.rerun()
-        resumable = current.state in (jobs.FAILED, jobs.KILLED) and current.run_id
+        resumable = resumable_job(current)
+        if current.state == jobs.FAILED and not resumable:
+            st.caption(":material/restart_alt: It failed before its first training step: there is nothing to resume. "
+                       "Fix what the message says, then start a new job from the form above.")
         if resumable and b2.button("Resume", key=f"train.resume.{job_id}", type="primary"):
             try:
                 jobs.resume(job_id, **spawn)

@@ -3,6 +3,7 @@ a training configuration will do on it."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import streamlit as st
@@ -22,8 +23,22 @@ def here() -> Any:
     return st.session_state.get(MACHINE_KEY) or _probed()
 
 
-def describe_run(config: Any, train_docs: int, running: int = 0) -> Any:
-    """`RunHere` for a `TrainConfig` started next to `running` other jobs."""
+LOAD_KEY = "deepsynth.load_average"  # tests put a load average here; the app measures the real one
+
+
+def load_average() -> float:
+    """Runnable threads of other work, averaged over the last minute (0 where the OS cannot say)."""
+    if LOAD_KEY in st.session_state:
+        return float(st.session_state[LOAD_KEY])
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def describe_run(config: Any, split_counts: dict, running: int = 0) -> Any:
+    """`RunHere` for a `TrainConfig` on a dataset of `split_counts`, started next to `running`
+    other jobs, at the load measured now."""
     from deepsynth.estimate.this_machine import run_here
 
-    return run_here(config, train_docs, here(), concurrent_jobs=running + 1)
+    return run_here(config, split_counts, here(), concurrent_jobs=running + 1, load_average=load_average())

@@ -46,7 +46,7 @@ def _ensure_runner() -> Callable[[], Any]:
 # -- queue a job, start a sweep ------------------------------------------------------------------
 def queue_or_sweep(train: Any) -> None:
     """Under the start button: queue `train` (a `TrainConfig`), or sweep from it."""
-    if st.button("Queue", key="sweeps.queue_job", help="Start it when a slot is free (one job at a time on CPU, "
+    if st.button("Add to the queue", key="sweeps.queue_job", help="Start it when a slot is free (one job at a time on CPU, "
                                                         "one per GPU on CUDA), with no dashboard needed."):
         try:
             job = queue_runner.queue_job(train, start_runner=False)
@@ -142,7 +142,7 @@ def _queue_panel() -> None:
     runner = queue_runner.runner_info()
     running = runner is not None and runner.alive
     limit = queue.snapshot().max_concurrent
-    st.subheader("Queue")
+    st.subheader("Queue of waiting jobs")
     st.caption(f"Runner: {'pid ' + str(runner.pid) if running else 'not running'} · "
                f"max concurrent: {limit or queue_runner.auto_limit_text()}")
     if not queued:

@@ -32,6 +32,10 @@ FIXED = {
     # the upload limit per file, in Streamlit's megabytes (2**20 bytes); the Dataset page states the
     # value Streamlit runs with (st.get_option) and checks uploads against it
     "server.maxUploadSize": str(DEFAULT_MAX_UPLOAD_BYTES // MiB),
+    # the forms set a widget's value through session state *and* pass it as its default on purpose
+    # (ui.config_form.draw: a browser that mounts the widget late still shows the value); Streamlit
+    # would log that as a warning with a stack trace into the dashboard's terminal
+    "global.disableWidgetStateDuplicationWarning": "true",
 }
 """Options that never change with the command line."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -172,10 +172,12 @@ def render_table(result, lora, workload) -> str:
     lines += [f"  {'yes' if fits else 'no ':<4} {name}" for name, fits in result.gpu_fit.items()]
     speed = result.throughput
     if speed is not None:
-        lines += ["", f"Speed on {speed.gpu} at {speed.utilization:.0%} utilisation (assumed): "
+        lines += ["", f"Speed on {speed.gpu} at {speed.utilization:.0%} utilisation (assumed) of its "
+                      f"{workload.dtype} peak ({speed.peak_tflops:g} TFLOPS): "
                       f"{speed.tokens_per_second:,.0f} tokens/s, {speed.step_seconds:.3f} s/step",
                   f"  {workload.num_documents:,} documents x {workload.epochs} epoch(s) = {speed.steps:,} steps: "
-                  f"{readable_duration(speed.hours * 3600)}, ${speed.cost:.4g} at the editable hourly price"]
+                  f"{readable_duration(speed.hours * 3600)}, ${speed.cost:.4g} at ${speed.price_per_hour:g}/hour "
+                  "(--price-per-hour)"]
     if result.notes:
         lines += ["", "Notes: " + "; ".join(result.notes)]
     return "\n".join(lines)

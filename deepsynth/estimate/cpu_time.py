@@ -148,24 +148,26 @@ def run_time_on_cpu(config: object, train_docs: int, threads: int, has_bf16: boo
     return RunTime(steps, speed.step_seconds, reading, slowdown, max(1, int(threads)), config.batch_size)
 
 
-def slow_reasons(config: object, run_time: RunTime) -> list[str]:
-    """Why this configuration will be slow on this CPU, each with the predicted time (or [])."""
+def slow_reasons(config: object, run_time: RunTime, total_seconds: float | None = None) -> list[str]:
+    """Why this configuration will be slow on this CPU, each with the predicted time (or []);
+    `total_seconds`: the whole job's (`job_time.job_plan`), else training and reading only."""
     from deepsynth.units import readable_duration
 
+    total = run_time.total_seconds if total_seconds is None else total_seconds
     reasons = []
     if config.lora.is_quantized:
         if run_time.slowdown > 1:
             reasons.append(
                 f"{config.lora.quantization} quantization on a CPU without bfloat16 instructions: bitsandbytes "
                 f"dequantizes every matmul, about {run_time.slowdown:.0f}x slower than plain LoRA "
-                f"({run_time.samples_per_second:.2f} samples/s, {readable_duration(run_time.total_seconds)} "
+                f"({run_time.samples_per_second:.2f} samples/s, {readable_duration(total)} "
                 "for this run). Quantization saves GPU memory; on a CPU use a preset without it.")
         else:
             reasons.append(
                 f"{config.lora.quantization} quantization on a CPU saves no time here "
-                f"(~{readable_duration(run_time.total_seconds)}); it is meant to save GPU memory.")
-    if run_time.total_seconds > SLOW_HOURS * 3600:
-        reasons.append(f"about {readable_duration(run_time.total_seconds)} on this CPU "
+                f"(~{readable_duration(total)}); it is meant to save GPU memory.")
+    if total > SLOW_HOURS * 3600:
+        reasons.append(f"about {readable_duration(total)} on this CPU "
                        f"({run_time.steps} steps at {run_time.step_seconds:.1f} s/step on {run_time.threads} "
                        "thread(s)): fewer steps, a smaller batch or a GPU machine would help.")
     return reasons

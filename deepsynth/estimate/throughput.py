@@ -39,6 +39,10 @@ class Throughput:
     hours: float
     cost: float
     """hours x the GPU's price per hour (USD)."""
+    peak_tflops: float = 0.0
+    """The peak the prediction used: the GPU's figure for the workload's precision (`Gpu.peak_for`)."""
+    price_per_hour: float = 0.0
+    """The price per hour the cost used (USD)."""
 
 
 def active_weights_per_token(arch: Architecture, inventory: Inventory) -> float:
@@ -99,10 +103,12 @@ def flops_per_step(arch: Architecture, inventory: Inventory, params: ParameterCo
 
 
 def predict(flops: float, workload: Workload, gpu: Gpu, utilization: float = DEFAULT_UTILIZATION) -> Throughput | None:
-    if gpu.peak_tflops <= 0:
+    peak = gpu.peak_for(workload.dtype)
+    if peak <= 0:
         return None
     tokens = workload.batch_size * workload.decoder_tokens
-    step = flops / (gpu.peak_tflops * 1e12 * utilization)
+    step = flops / (peak * 1e12 * utilization)
     steps = math.ceil(workload.num_documents / workload.batch_size) * workload.epochs
     hours = steps * step / 3600
-    return Throughput(gpu.name, utilization, flops, tokens, step, tokens / step, steps, hours, hours * gpu.price_per_hour)
+    return Throughput(gpu.name, utilization, flops, tokens, step, tokens / step, steps, hours, hours * gpu.price_per_hour,
+                      peak, gpu.price_per_hour)

@@ -215,8 +215,10 @@ class _Session:
         from deepsynth.data import load_dataset_dir
         from deepsynth.models import build_document_model
         from deepsynth.training.loop import DataOrder, TrainingLoop
+        from deepsynth.training.phase_clock import PhaseClock
 
         config = self.config
+        clock = PhaseClock()  # seconds per phase, for the job panel's estimated vs actual
         device = choose_device(config.device)
         threads = choose_threads(config.threads, concurrent_jobs_hint() * self.distributed.world_size)
         torch.set_num_threads(threads)
@@ -231,6 +233,7 @@ class _Session:
         if removed:
             print(f"removed {len(removed)} half-written checkpoint(s) left by an interrupted run", flush=True)
 
+        clock.start("load")
         loaded = load_dataset_dir(config.dataset)
         if not self.resumed:
             digest, profile = dataset_profile(loaded)
@@ -247,7 +250,8 @@ class _Session:
         if enable_activation_checkpointing(model, device):  # same losses, a fraction of the step's memory
             self.record.tags({"deepsynth.activation_checkpointing": "on"})
         render = loaded.config.render
-        self.phases.begin("read")
+        self.phases.begin("read")  # peak memory per phase (training.phase_memory)
+        clock.start("read")  # the pages once, before training (and the compression measure)
         if not self.distributed.is_main:
             self.distributed.barrier()  # rank 0 reads the pages first; the others then hit its cache
         train_data = read_split(model, loaded.dataset["train"], config.blank_pages, render,
@@ -259,36 +263,43 @@ class _Session:
 
             self.record.compression(measure_compression(model, loaded.dataset["train"], train_data.readings),
                                     to_dict(render))
+        clock.stop()
         self.cancel.check()
         if not config.threads and device == "cpu":  # sample the load again: a moment's load at start
             threads = choose_threads(0, concurrent_jobs_hint() * self.distributed.world_size)
             torch.set_num_threads(threads)  # must not halve the whole run (hardware.choose_threads)
             self.record.tags({"deepsynth.threads": str(threads)})
         print(f"training with {threads} torch thread(s) on {device}", flush=True)
+        self.record.report(threads=threads)
 
         order = DataOrder(len(train_data.readings), config.batch_size, config.seed)
         total = order.total_steps(config.max_steps, config.epochs)
         loop = TrainingLoop(model, config.learning_rate, total, config.warmup_steps, config.schedule,
                             config.weight_decay, config.max_grad_norm, config.nan_patience,
                             bf16_autocast=device == "cuda", distributed=self.distributed)
-        self._restore(model, loop)
-        model.train()
         self.phases.begin("train")
-        self._fit(model, loop, order, train_data, total, device)
+        with clock.phase("train"):
+            self._restore(model, loop)
+            model.train()
+            self._fit(model, loop, order, train_data, total, device)
         if not self.distributed.is_main:
             return  # rank 0 saves the adapter and evaluates
         self.phases.begin("evaluate")  # the adapter saved, then the held-out documents scored
         adapter_dir = self.run_dir / "adapter"
         from deepsynth.inference.page_input import CARD_KEY, card_entry  # the dataset's task and page settings
 
-        model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
-                                               "preset": config.preset,
-                                               CARD_KEY: card_entry(loaded.config)})
-        self.record.artifacts(adapter_dir, "adapter")
+        with clock.phase("save"):
+            model.save_adapter(adapter_dir, extra={"render": to_dict(render), "run_id": self.record.run_id,
+                                                   "preset": config.preset,
+                                                   CARD_KEY: card_entry(loaded.config)})
+            self.record.artifacts(adapter_dir, "adapter")
+        clock.publish(self.record)
         if config.eval_docs:
             from deepsynth.training.evaluate import evaluate_run
 
-            evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+            with clock.phase("evaluate"):
+                evaluate_run(model, loaded, config, self.record, self._final_step(), self.progress)
+            clock.publish(self.record)
         self.phases.end()
 
     def _phase_memory(self, phase: str, details: dict[str, Any]) -> None:

@@ -21,8 +21,9 @@ CPU = Machine("cpu", 2)
 FIELD_KEY = "train.cfg.{}"
 
 
-def open_train(open_page, fake_spawn, machine=CPU):
-    return open_page("train", **{"deepsynth.spawn": fake_spawn, "deepsynth.machine": machine})
+def open_train(open_page, fake_spawn, machine=CPU, load_average=0.0):
+    return open_page("train", **{"deepsynth.spawn": fake_spawn, "deepsynth.machine": machine,
+                                 "deepsynth.load_average": load_average})
 
 
 def number(app, path):
@@ -113,7 +114,7 @@ def test_warmup_and_checkpoints_follow_a_short_run(open_page, datasets_setting, 
 def test_qlora_on_this_cpu_warns_with_the_estimated_time(open_page, datasets_setting, fake_spawn):
     app = open_train(open_page, fake_spawn)
     assert not app.warning
-    assert "of training" in texts(app) and "on this CPU (2 threads" in texts(app)  # time for this machine
+    assert "for the whole job on an idle CPU" in texts(app) and "(2 torch threads" in texts(app)  # this machine
     app.selectbox(key="train.preset").set_value("qlora_4bit").run()
     (warning,) = [w.value for w in app.warning]
     assert "nf4 quantization on a CPU" in warning and (" s" in warning or "min" in warning)

@@ -75,11 +75,11 @@ def test_a_train_config_gets_its_time_and_warnings_here(tmp_path):
     (reason, *_) = cpu_time.slow_reasons(config, timing)
     assert "30x slower than plain LoRA" in reason and "for this run" in reason
     here = this_machine.run_here(config, 32, cpu)
-    assert "of training" in here.summary and here.warnings and not here.problems
+    assert "for the whole job" in here.summary and "train" in here.phases and here.warnings and not here.problems
     on_cuda = TrainConfig(dataset=str(tmp_path), device="cuda")
     assert "no GPU" in this_machine.run_here(on_cuda, 32, cpu).problems[0]
     tiny = TrainConfig(dataset=str(tmp_path), model=ModelConfig(name="tiny"), max_steps=5)
-    assert "reading pages" not in this_machine.run_here(tiny, 32, cpu).summary  # its reader is instant
+    assert "read the training pages" not in this_machine.run_here(tiny, 32, cpu).phases  # its reader is instant
     long_run = TrainConfig(dataset=str(tmp_path), max_steps=20000, batch_size=8)
     assert any("on this CPU" in reason for reason in this_machine.run_here(long_run, 32, cpu).warnings)
 
