@@ -53,7 +53,8 @@ def cache_folder() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """Whether the hub may not be contacted now (HF_HUB_OFFLINE, or inside `hub_offline.hub_offline()`)."""
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
@@ -113,7 +114,7 @@ def model_files(name: str, progress: Callable[[int, int], Any] | None = None) ->
     cached = cached_snapshot(name)
     if cached is not None and has_weights(cached):
         return cached
-    if _offline():
+    if offline():
         raise InputError(missing_message(name, partial=cached is not None))
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,

@@ -123,10 +123,12 @@ class RunTime:
 def training_workload(model: object, batch_size: int, train_docs: int, epochs: float) -> Workload:
     """The estimator's workload for a `TrainConfig`'s model and batch: the decoder reads at most
     `max_source_tokens` of page text, the prompt, and `max_target_tokens` of summary."""
+    from deepsynth.estimate.workload import checkpoints_activations
+
     return Workload(batch_size=batch_size, dtype="float32", device="cpu",
                     seq_len=model.max_source_tokens + PROMPT_TOKENS + model.max_target_tokens,
                     target_tokens=model.max_target_tokens, num_documents=max(1, train_docs),
-                    epochs=max(1, math.ceil(epochs)))
+                    epochs=max(1, math.ceil(epochs)), gradient_checkpointing=checkpoints_activations("cpu"))
 
 
 def architecture_for(model_name: str, vision_interface: str) -> Architecture | None:

@@ -55,12 +55,15 @@ def missing_to_train(model: str) -> str | None:
         return f"the default model needs the package(s) {', '.join(absent)}, not installed here" if absent else None
     if model in BUILT_IN_MODELS:
         return None
+    from deepsynth.hub_models import cached_snapshot, missing_message, offline
+    from deepsynth.hub_offline import is_hub_id
+
+    if is_hub_id(model) and cached_snapshot(model) is None:  # nothing is fetched to answer this
+        return missing_message(model) if offline() else None  # else the job downloads it when it starts
     try:
         source = ModelSource.read(model)
     except DeepSynthError as error:
         return str(error)
-    if source.folder is None:  # a hub id: it downloads when the job starts, if the hub is reachable
-        return None
     folder: Path = source.folder
     if not any(any(folder.glob(pattern)) for pattern in WEIGHT_PATTERNS):
         return f"model folder {folder}: no weights (no {', '.join(WEIGHT_PATTERNS)} file beside config.json)"

@@ -98,3 +98,9 @@ class Workload:
     @property
     def decoder_tokens(self) -> int:
         return self.seq_len + self.image_tokens
+
+
+def checkpoints_activations(device: str) -> bool:
+    """Whether a training run on `device` checkpoints the decoder's activations: on CPU
+    (`training.activations` turns it on; the CPU time plan and the queue's memory check count it)."""
+    return device == "cpu"

@@ -16,15 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepsynth.estimate.workload import checkpoints_activations  # the rule, where the estimator reads it too
 
 EVERY_N_LAYERS = 1
 """Checkpoint every decoder layer (2 would keep half the activations for half the recomputation)."""
-
-
-def checkpoints_activations(device: str) -> bool:
-    """Whether a run on `device` trains with the decoder's activations checkpointed: on CPU.
-    The estimator (`training.gpu_queue.estimated_need`, the queue's memory check) asks the same."""
-    return device == "cpu"
 
 
 def enable_activation_checkpointing(model: Any, device: str) -> bool:
