@@ -78,6 +78,14 @@ def cached_snapshot(name: str) -> Path | None:
     return Path(found).parent if isinstance(found, str) else None
 
 
+def download_needed(name: str) -> bool:
+    """A hub id whose files the cache lacks while the hub may be contacted: loading it would download."""
+    if not is_hub_id(name) or offline():
+        return False
+    cached = cached_snapshot(name)
+    return cached is None or not has_weights(cached)
+
+
 def check_free_space(needed: int, where: Path, name: str) -> None:
     """Refuse a download that would not fit on the disk holding `where`."""
     where.mkdir(parents=True, exist_ok=True)

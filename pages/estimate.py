@@ -16,6 +16,7 @@ from deepsynth.estimate.gpus import DEFAULT_PRICES
 from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.trainable import missing_to_train
 from deepsynth.estimate.vlm import model_family, page_layout_for
+from deepsynth.hub_models import download_needed, model_files
 from deepsynth.paths import models_dir
 from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.lora import CUSTOM_PRESET, LORA_FIELDS, LoraSettings, preset
@@ -31,7 +32,7 @@ here = machine.here()
 st.title("Presets & estimate")
 st.caption(f"This machine: {here.describe()}.")
 errors = FieldErrors()
-OTHER_MODEL = "another folder or config.json…"
+OTHER_MODEL = "another folder, config.json or hub id…"
 FOUND = [str(path) for path in model_folders()]  # workspace/models/: one folder (or link) per model
 
 
@@ -125,10 +126,24 @@ if state.get("estimate.model") not in choices:  # a folder that has gone, or one
 model = m1.selectbox("Model", choices, key="estimate.model", on_change=model_changed,
                      format_func=lambda m: f"{m.rsplit('/', 1)[-1]} (workspace/models)" if m in FOUND else m,
                      help=f"Built-in models, the model folders in {models_dir()} (one folder or link per model), "
-                          "or any other folder: a native VLM (DeepSeek-OCR-2, Qwen2-VL/2.5-VL, SmolVLM, Idefics3, "
-                          "Florence-2) or a causal LM.")
+                          "or any other folder or Hugging Face hub id: a native VLM (DeepSeek-OCR-2, Qwen2-VL/2.5-VL, "
+                          "SmolVLM, Idefics3, Florence-2, ...) or a causal LM.")
 if model == OTHER_MODEL:
-    model = m1.text_input("Model folder or config.json", key="estimate.model_path").strip()
+    model = m1.text_input("Model folder, config.json or hub id (ORG/NAME[@REVISION])", key="estimate.model_path",
+                          help="A hub id is read from your Hugging Face cache; when it is not there and the hub can "
+                               "be reached, download it here first (the commit is pinned in the run).").strip()
+    if download_needed(model):
+        if m1.button(f"Download {model}", key="estimate.download"):
+            bar = m1.progress(0.0, text=f"Downloading {model}…")
+            try:
+                model_files(model, progress=lambda done, total: bar.progress(
+                    min(1.0, done / total), text=f"Downloading {model}: {human_bytes(done)} of {human_bytes(total)}"))
+            except DeepSynthError as error:
+                st.error(str(error))
+        if download_needed(model):  # not yet: nothing is read until its files are here
+            st.info(f"{model} is not in your Hugging Face cache yet: download it to see its family, vision tokens "
+                    "per page and the estimate.")
+            model = ""
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
                          disabled=model != "default", help="default model only: OCR text tokens or projected features")
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")

@@ -117,7 +117,7 @@ def test_targets_that_match_nothing_and_a_missing_model_file(open_page, workspac
     error = error_after(app, "estimate.lora.target_modules")
     assert "no_such_proj" in error.value
     app.text_input(key="estimate.lora.target_modules").set_value("")
-    app.selectbox(key="estimate.model").set_value("another folder or config.json…").run()
+    app.selectbox(key="estimate.model").set_value("another folder, config.json or hub id…").run()
     app.text_input(key="estimate.model_path").set_value(str(workspace / "missing.json")).run()
     error = element_after(app, "estimate.text_encoder")
     assert error.type == "error" and "missing.json" in error.value
@@ -178,3 +178,56 @@ def test_a_vlm_folder_in_workspace_models_shows_its_family_and_vision_tokens(ope
     app.selectbox(key="estimate.render_mode").set_value("tiny").run()
     small = vision_tokens_per_page(folder, *RenderConfig(mode="tiny").output_size)
     assert f"{small} vision tokens per 512x512 page" in texts(app)
+
+
+def _hub_cache(tmp_path, monkeypatch, offline):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    return tmp_path / "hub" / "models--acme--tiny-qwen"
+
+
+def _cache_tiny_vlm(repo, commit="c0ffee" * 6 + "c0ff"):
+    from deepsynth.models.vlm.tiny import build_tiny_vlm
+
+    build_tiny_vlm("qwen2_5_vl", repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_a_hub_id_in_the_cache_shows_its_family(open_page, tmp_path, monkeypatch):
+    _cache_tiny_vlm(_hub_cache(tmp_path, monkeypatch, offline=True))
+    app = open_estimate(open_page)
+    app.selectbox(key="estimate.model").set_value("another folder, config.json or hub id…").run()
+    app.text_input(key="estimate.model_path").set_value("acme/tiny-qwen").run()
+    assert not app.exception and "**Qwen2.5-VL**, a native vision-language model" in texts(app)
+    app.text_input(key="estimate.model_path").set_value("acme/absent").run()  # offline, not cached: named
+    error = element_after(app, "estimate.text_encoder")
+    assert error.type == "error" and "holds no snapshot of 'acme/absent'" in error.value
+
+
+def test_a_hub_id_to_download_waits_for_the_button_and_shows_progress(open_page, tmp_path, monkeypatch):
+    import deepsynth.hub_models as hub_models
+
+    repo = _hub_cache(tmp_path, monkeypatch, offline=False)
+    heard = []
+
+    real = hub_models.model_files
+
+    def download(name, progress=None):  # what snapshot_download would leave in the cache
+        if hub_models.cached_snapshot(name) is None:
+            progress(50, 100)
+            progress(100, 100)
+            heard.append(name)
+            _cache_tiny_vlm(repo)
+        return real(name)
+
+    monkeypatch.setattr(hub_models, "model_files", download)
+    app = open_estimate(open_page)
+    app.selectbox(key="estimate.model").set_value("another folder, config.json or hub id…").run()
+    app.text_input(key="estimate.model_path").set_value("acme/tiny-qwen").run()
+    assert "not in your Hugging Face cache yet" in texts(app) and not app.metric  # nothing fetched unasked
+    app.button(key="estimate.download").click().run()
+    assert heard == ["acme/tiny-qwen"] and not app.exception
+    assert "**Qwen2.5-VL**, a native vision-language model" in texts(app) and app.metric
