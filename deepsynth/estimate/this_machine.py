@@ -89,6 +89,9 @@ def run_here(config: object, train_docs: int, machine: Machine, concurrent_jobs:
     except DeepSynthError as error:  # a model folder the estimator cannot read: no time, still trainable
         return RunHere(f"on this CPU ({threads} threads); no time estimate: {error}")
     reading = f" + {readable_duration(timing.reading_seconds)} reading pages" if timing.reading_seconds else ""
+    if timing.detected_pages:
+        reading += (f" ({readable_duration(timing.detection_seconds)} of it finding the text lines of "
+                    f"{timing.detected_pages} page{'s' if timing.detected_pages != 1 else ''} DeepSynth did not render)")
     summary = (f"about **{readable_duration(timing.steps * timing.step_seconds)}** of training{reading} on this CPU "
                f"({threads} thread{'s' if threads > 1 else ''}, ~{timing.samples_per_second:.2f} "
                "samples/s on an idle machine)")
