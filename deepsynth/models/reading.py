@@ -55,6 +55,10 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
         "reader": reader.identity(),
         "cache_version": CACHE_VERSION,
     }
+    from deepsynth.models.builtin.page_reader import MIN_CONFIDENCE
+
+    if getattr(reader, "min_confidence", MIN_CONFIDENCE) != MIN_CONFIDENCE:  # the unreadable-page rule differs
+        description["min_confidence"] = reader.min_confidence
     detector = getattr(reader, "line_detector", None)
     if detector is not None:  # lines of pages DeepSynth did not render: weights, canvas, thresholds
         description["line_detector"] = detector.identity()
