@@ -82,7 +82,7 @@ def _view(args: argparse.Namespace) -> dict[str, Any]:
 
     return {"source": "aclsum", "papers": args.papers, "eval_papers": args.eval_papers,
             "max_abstract_chars": args.max_abstract_chars, "seed": args.seed, "questions": ACLSUM_QUESTIONS,
-            "version": 1}
+            "version": 2}  # 2: pages carry the render mark (read by their layout, not the detector)
 
 
 def papers_config(args: argparse.Namespace):
@@ -179,9 +179,15 @@ def _intervals(run: Any, model: str, names: tuple[str, ...]) -> dict[str, Any]:
                         run.metrics[keys.metric_key(model, n, keys.HIGH)], docs) for n in names}
 
 
-def qa_results(tuned: Any, uri: str | None) -> tuple[str, tuple[str, ...], dict[str, dict[str, Any]], str, Any]:
+QA_METRICS = ("rouge1", "rouge2", "rougeL", "anls", "exact_match")
+"""The metrics a QA table shows beside the primary one, where the run logged them."""
+
+
+def qa_results(tuned: Any, uri: str | None, shown: tuple[str, ...] = QA_METRICS
+               ) -> tuple[str, tuple[str, ...], dict[str, dict[str, Any]], str, Any]:
     """(primary metric, metric names, row label -> metric -> Interval, the best baseline's label,
-    the paired comparison tuned - best baseline on the same questions), read back from the run."""
+    the paired comparison tuned - best baseline on the same documents), read back from the run;
+    `shown`: the other metrics to show where the run logged them."""
     from deepsynth.evaluation import keys
     from deepsynth.evaluation.metric import best_of
     from deepsynth.evaluation.metrics import direction
@@ -190,16 +196,15 @@ def qa_results(tuned: Any, uri: str | None) -> tuple[str, tuple[str, ...], dict[
     from deepsynth.tracking import queries
 
     primary = keys.primary_metric(tuned.tags)
-    names = (primary, *[n for n in ("rouge1", "rouge2", "rougeL", "anls", "exact_match")
-                        if n != primary and keys.metric_key(keys.TUNED, n) in tuned.metrics])
+    names = (primary, *[n for n in shown if n != primary and keys.metric_key(keys.TUNED, n) in tuned.metrics])
     present = [n for n in TASK_BASELINE_NAMES if keys.metric_key(n, primary) in tuned.metrics]
     summary = queries.run_rouge_summary(tuned, uri) or {}
     rows = {keys.LABELS[keys.BASE]: _intervals(tuned, keys.BASE, names),
             "tuned (LoRA)": _intervals(tuned, keys.TUNED, names)}
     for name in present:
         choice = summary.get("baselines", {}).get(name, {}).get("choice", {})
-        shown = ", ".join(f"{k}={v}" for k, v in choice.items())
-        rows[f"baseline: {keys.LABELS[name]}" + (f" ({shown})" if shown else "")] = _intervals(tuned, name, names)
+        made = ", ".join(f"{k}={v}" for k, v in choice.items())
+        rows[f"baseline: {keys.LABELS[name]}" + (f" ({made})" if made else "")] = _intervals(tuned, name, names)
     best = best_of({n: tuned.metrics[keys.metric_key(n, primary)] for n in present}, direction(primary))
     predictions = queries.run_predictions(tuned, uri)
     paired = paired_comparison(predictions.scores(best), predictions.scores(keys.TUNED), direction=direction(primary))
