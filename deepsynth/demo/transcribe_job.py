@@ -14,8 +14,9 @@ fits `TIME_GOAL_S` on 2 quiet cores; the result is reported whichever way it com
 
 Sizing (2 shared cores, one torch thread): detection ~7 CPU s and reading ~1 CPU s a page,
 a training step of 4 pages ~5 CPU s, generating ~100 tokens for 20 pages ~1-2 CPU min per model.
-So 40 train and 20 test pages (20 validation pages are built, read only with `--eval-split
-validation`) and 30 steps. The machine the figures come from is shared by other jobs, so the time
+So 30 train and 15 test pages (15 validation pages are built, read only with `--eval-split
+validation`) and 30 steps (4 passes over the training pages): ~(45 x 8.5 + 30 x 5 + 2 x 90) CPU s,
+~12 CPU min, ~6 min on 2 quiet cores. The machine the figures come from is shared by other jobs, so the time
 goal is checked on CPU seconds / 2 (the wall time 2 quiet cores would need), and both are said.
 """
 
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-TRAIN_PAGES, EVAL_PAGES, MAX_CHARS, STEPS = 40, 20, 400, 30
+TRAIN_PAGES, EVAL_PAGES, MAX_CHARS, STEPS = 30, 15, 400, 30
 """Defaults: training pages, pages in each of validation and test, longest wiki extract kept (it
 fits one page and `TARGET_TOKENS`), training steps (of `--batch-size` pages)."""
 SOURCE_TOKENS, TARGET_TOKENS = 192, 128
