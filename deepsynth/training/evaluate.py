@@ -135,6 +135,8 @@ def evaluate_run(model: Any, loaded: Any, config: Any, recorder: Any, step: int,
         note = f"{unreadable.sentence(split_name)}; scored with the others"
         print(f"evaluation: {note}", flush=True)
         recorder.tags({"deepsynth.eval_unreadable": note[:4000]})
+        if hasattr(recorder, "report"):
+            recorder.report(eval_unreadable_documents=unreadable.documents, eval_unreadable_pages=unreadable.pages)
 
     def scored(label: str) -> rouge.Evaluation:
         def generate(indices: list[int]) -> list[str]:
