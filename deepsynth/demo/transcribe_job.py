@@ -103,6 +103,12 @@ def scans_dataset(args: argparse.Namespace, say: Callable[[str], None]) -> str:
     from deepsynth.data.storage import METADATA_FILE
     from deepsynth.demo.scans import SCAN_DPI
 
+    from deepsynth.errors import InputError
+
+    for flag, value in (("--pages", args.pages), ("--eval-pages", args.eval_pages),
+                        ("--transcribe-steps", args.transcribe_steps), ("--max-page-chars", args.max_page_chars)):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1 (got {value})")
     view = _view(args)
     stem = f"demo-wiki-scans-{args.pages}-{args.eval_pages}x2-{args.max_page_chars}-s{args.seed}"
     folder = paths.datasets_dir() / stem

@@ -70,6 +70,16 @@ def test_the_scans_dataset_holds_three_unmarked_pages_read_through_the_detector(
     assert error_rates([reading.text], [test["summary"]])[0]["cer"] < 10.0
 
 
+@pytest.mark.parametrize("flag", ["--pages", "--eval-pages", "--transcribe-steps"])
+def test_a_size_under_one_names_its_flag(flag, tmp_path, monkeypatch):
+    from deepsynth.errors import InputError
+
+    monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path))
+    with pytest.raises(InputError, match=f"{flag} must be at least 1"):
+        transcribe_job.scans_dataset(_args("--task", "transcribe", flag, "0"), lambda message: None)
+    assert not any(tmp_path.rglob("*.pdf"))  # nothing written
+
+
 @pytest.mark.slow
 def test_the_transcribe_demo_end_to_end_on_three_pages(tmp_path, monkeypatch, capsys, mlflow_tracking_uri):
     monkeypatch.setenv("DEEPSYNTH_HOME", str(tmp_path / "home"))
