@@ -164,3 +164,20 @@ def test_the_metrics_code_picks_rouge_l_for_answers_over_five_words(answers, pri
     aspects = {aspect for trio in aclsum_questions().values() for aspect, _, _ in trio}
     assert len(aclsum_answers) == 3 * 250 and aspects == set(ACLSUM_ASPECTS)
     assert task_metrics("qa", aclsum_answers).primary == "rougeL"
+
+
+def test_each_question_reaches_the_decoder_as_text_beside_the_same_reading():
+    from deepsynth.lora import preset
+    from deepsynth.models import build_document_model
+    from deepsynth.models.builtin.page_reader import PageReading
+    from deepsynth.models.config import ModelConfig
+
+    model = build_document_model(ModelConfig(name="tiny", max_source_tokens=32, max_target_tokens=8),
+                                 preset("minimal"))
+    reading = PageReading(text="We study parsing. We propose a model. It works.")
+    questions = list(ACLSUM_QUESTIONS.values())
+    batch = model.collate([reading] * 3, questions)
+    rows = [model.tokenizer.decode(row[mask.bool()]) for row, mask in zip(batch["input_ids"], batch["attention_mask"])]
+    assert len(set(rows)) == 3  # one reading, three different prompts
+    for row, question in zip(rows, questions):
+        assert question in row and "We study parsing." in row  # the reading, cut at max_source_tokens
