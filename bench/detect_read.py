@@ -11,30 +11,24 @@ upper bound (CER) and to the smallest canvas (time). Then the mean confidence of
 read (the page reader's `MIN_CONFIDENCE` rule) on these pages and on scripts english_g2 does not know.
 
     python bench/detect_read.py --pages 2 --canvases 736,1024,1472 --threads 2
+    python bench/detect_read.py --threads 1 --results docs/results/detect-read.json   # the README's table
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def degrade(page, seed: int):
-    """A scan-like copy: rotated +-2 degrees (alternating), blurred, noisy, saved as JPEG quality 50."""
-    from PIL import Image, ImageFilter
+    """A scan-like copy (`deepsynth.demo.scans.degrade_as_scan`: turned +-2 degrees, alternating,
+    blurred, noisy, JPEG quality 50): the transcribe showcase's degradation, less its PDF."""
+    from deepsynth.demo.scans import degrade_as_scan
 
-    rng = np.random.default_rng(seed)
-    angle = 2.0 if seed % 2 == 0 else -2.0
-    image = page.convert("L").rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=255)
-    image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.7, 1.1))))
-    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, 12.0, size=(image.height, image.width))
-    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=50)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+    return degrade_as_scan(page, seed)
 
 
 class TimedDetector:
@@ -84,7 +78,12 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=100, help="first wiki record used")
     parser.add_argument("--canvases", default="736,1024,1472", help="detector input sizes (longer side)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the figures to this results file (docs/results/detect-read.json: the README)")
     args = parser.parse_args()
+    from deepsynth.results_file import start_measuring
+
+    measuring = start_measuring()
 
     import torch
     from PIL import Image
@@ -134,6 +133,8 @@ def main() -> None:
     bound, cpu, wall, _ = run(layout_reader, pages)
     print(f"{'rendered':<10}{'layout':<15}{bound:>7.2f}{1.0:>8.2f}{layout_lines:>7}{0:>13.2f}"
           f"{cpu / len(pages):>11.2f}{wall / len(pages):>8.2f}{len(pages) / wall:>8.3f}{'':>7}")
+    rows = [{"pages": "rendered", "lines_from": "layout (upper bound)", "cer": bound, "lines": layout_lines,
+             "detect_cpu_s": 0.0, "read_cpu_s": cpu / len(pages), "wall_s": wall / len(pages)}]
     base_cpu: dict[str, float] = {}
     confidences: dict[str, float] = {}
     for canvas in [int(c) for c in args.canvases.split(",")]:
@@ -147,6 +148,9 @@ def main() -> None:
             print(f"{name:<10}{f'CRAFT {canvas}':<15}{cer:>7.2f}{cer / max(bound, 1e-9):>8.2f}{timer.lines:>7}"
                   f"{detect_cpu:>13.2f}{read_cpu:>11.2f}{wall / len(images):>8.2f}{len(images) / wall:>8.3f}"
                   f"{cpu / base_cpu[name]:>6.2f}x")
+            rows.append({"pages": name, "lines_from": f"CRAFT detector, canvas {canvas}", "cer": cer,
+                         "lines": timer.lines, "detect_cpu_s": detect_cpu, "read_cpu_s": read_cpu,
+                         "wall_s": wall / len(images)})
             if canvas == int(args.canvases.split(",")[0]):
                 confidences[f"English {name}, CRAFT {canvas}"] = mean_confidence(reader, images[:1])
     print("\nx bound = CER / the layout reading's CER; cpu s = CPU seconds a page (steadier than wall time "
@@ -160,6 +164,35 @@ def main() -> None:
           f"a page under MIN_CONFIDENCE={MIN_CONFIDENCE} is reported unreadable)")
     for name, value in confidences.items():
         print(f"  {name:<36}{value:6.3f}  {'unreadable' if value < MIN_CONFIDENCE else 'read'}")
+    if args.results:
+        figures = {"pages": args.pages, "page_size": list(pages[0].size), "characters": characters,
+                   "threads": args.threads, "rows": rows, "mean_confidence": confidences,
+                   "min_confidence": MIN_CONFIDENCE}
+        print(f"\nresults file: {write_detect_results(args.results, measuring, figures)}")
+
+
+def write_detect_results(path: str, measuring, figures: dict) -> Path:
+    """The figures as a results file (`deepsynth.results_file`): the README's detect + read table."""
+    from deepsynth.results_file import Table, write_results
+
+    bound = figures["rows"][0]["cer"]
+    rows = []
+    for row in figures["rows"]:
+        cpu = row["detect_cpu_s"] + row["read_cpu_s"]
+        rows.append([row["pages"], row["lines_from"], f"{row['cer']:.2f}", f"{row['cer'] / max(bound, 1e-9):.1f}x",
+                     f"{row['detect_cpu_s']:.1f}", f"{row['read_cpu_s']:.1f}", f"{1 / cpu:.2f}" if cpu else "-"])
+    table = Table(["pages", "lines from", "CER %", "vs upper bound", "detect CPU s/page", "read CPU s/page",
+                   "pages/s (1 core)"], rows)
+    width, height = figures["page_size"]
+    unreadable = [name for name, value in figures["mean_confidence"].items() if value < figures["min_confidence"]]
+    notes = [f"{figures['pages']} bundled wiki pages ({width}x{height}, {figures['characters']} characters), read by the "
+             "embedded english_g2 reader: untouched renders by their own layout (the upper bound), the same pages "
+             "without the render mark and degraded copies (turned ±2°, blurred, noisy, JPEG quality 50) through the "
+             f"CRAFT detector at each input size; {figures['threads']} torch thread(s). CPU seconds a page (what one "
+             "quiet core's wall clock would show); pages/s = 1 / (detect + read CPU s).",
+             f"Pages flagged unreadable (mean character confidence < {figures['min_confidence']}): "
+             + (", ".join(unreadable) or "none") + "."]
+    return write_results(path, Path(path).stem, measuring, tables={"detect_read": table}, notes=notes, figures=figures)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ The PDF is written by tests/data/page_documents.py (`text_pdf`, Helvetica text p
 
     .venv/bin/python bench/pdf_raster.py            # 1,000 pages, ~1-2 min on 2 cores
     .venv/bin/python bench/pdf_raster.py --quick    # 200 pages, to check it runs
+    .venv/bin/python bench/pdf_raster.py --results docs/results/pdf-raster.json   # the README's figures
 """
 
 from __future__ import annotations
@@ -104,7 +105,12 @@ def main() -> None:
     parser.add_argument("--raster-pages", type=int, default=200, help="pages per round of the speed figure")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--results", default="", metavar="FILE.json",
+                        help="also write the figures to this results file (docs/results/pdf-raster.json: the README)")
     args = parser.parse_args()
+    from deepsynth.results_file import start_measuring
+
+    measuring = start_measuring()
     if args.quick:
         args.pages, args.raster_pages, args.rounds = 200, 50, 2
     import pypdfium2
@@ -140,6 +146,37 @@ def main() -> None:
               f"Arrow), {elapsed:.1f} s wall ({args.pages / elapsed:.1f} pages/s)")
         print(f"   RSS after 100 pages: {low / 2**20:.0f} MiB; after {args.pages}: {high / 2**20:.0f} MiB; "
               f"growth {growth * 100:+.1f}% (goal within 20%): {'MET' if abs(growth) <= 0.20 else 'NOT MET'}")
+        if args.results:
+            figures = {"raster_pages": args.raster_pages, "rounds": args.rounds, "dpi": DEFAULT_DPI,
+                       "cpu_seconds": times, "pages_per_s": rates, "overhead": overhead,
+                       "build_pages": args.pages, "build_wall_s": elapsed, "rss_bytes": {str(k): v for k, v in marks.items()},
+                       "rss_growth": growth}
+            print(f"\nresults file: {write_raster_results(args.results, measuring, figures)}")
+
+
+def write_raster_results(path: str, measuring, figures: dict) -> Path:
+    """The figures as a results file (`deepsynth.results_file`): the README's PDF table."""
+    from deepsynth.results_file import Table, write_results
+
+    rates, overhead, growth = figures["pages_per_s"], figures["overhead"], figures["rss_growth"]
+    rss = figures["rss_bytes"]
+    pages = figures["build_pages"]
+    speed = Table(["rasterizing (US Letter text pages, %d DPI, gray + text layer)" % figures["dpi"],
+                   "pages/s (CPU time, 1 core)"],
+                  [["pypdfium2 called directly", f"{rates['direct']:.1f}"],
+                   ["DeepSynth (`PageFile.page`: its checks included)", f"{rates['deepsynth']:.1f}"]])
+    memory = Table(["building a dataset from one %d-page PDF" % pages, "RSS (MiB)"],
+                   [["after 100 pages", f"{rss['100'] / 2**20:.0f}"],
+                    [f"after {pages:,} pages", f"{rss[str(pages)] / 2**20:.0f}"]])
+    notes = [f"DeepSynth's overhead over pypdfium2 called directly: {overhead * 100:+.1f}% (goal <= 10%: "
+             f"{'met' if overhead <= 0.10 else 'not met'}); CPU time, median of {figures['rounds']} rounds of "
+             f"{figures['raster_pages']} pages, the order alternating.",
+             f"Building the {pages:,}-page dataset (rasterize, PNG, Arrow; `--task transcribe`, the text layer as "
+             f"target) took {figures['build_wall_s']:.0f} s of wall clock ({pages / figures['build_wall_s']:.1f} "
+             f"pages/s); RSS grew {growth * 100:+.1f}% from 100 to {pages:,} pages (goal within 20%: "
+             f"{'met' if abs(growth) <= 0.20 else 'not met'}): the build streams."]
+    return write_results(path, Path(path).stem, measuring, tables={"rasterizing": speed, "memory": memory},
+                         notes=notes, figures=figures)
 
 
 if __name__ == "__main__":

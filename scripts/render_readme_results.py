@@ -7,6 +7,10 @@ A block whose file is missing says so instead of showing figures.
 
     python scripts/render_readme_results.py            # rewrite README.md
     python scripts/render_readme_results.py --check    # exit 1 if README.md differs (tests do this)
+    python scripts/render_readme_results.py --missing  # the marker blocks for results files not shown yet
+
+A file may hold several tables (`bench/pdf_raster.py`: rasterizing speed, then memory): they are
+rendered in the file's order, each its own markdown table, then the notes.
 """
 
 from __future__ import annotations
@@ -77,11 +81,29 @@ def block_names(text: str) -> list[str]:
     return [match.group("name") for match in BLOCK.finditer(text)]
 
 
+def unshown_results(text: str, results: Path = RESULTS) -> list[str]:
+    """Names of the results files no block of `text` shows (each needs one: tests check it)."""
+    shown = set(block_names(text))
+    return [path.stem for path in sorted(results.glob("*.json")) if path.stem not in shown]
+
+
+def marker_block(name: str) -> str:
+    """The empty block to paste into the README where `docs/results/<name>.json` belongs."""
+    return f"<!-- results:{name} -->\n<!-- /results:{name} -->\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check: exit 1 when README.md is out of date")
+    parser.add_argument("--missing", action="store_true",
+                        help="print the marker block of every results file the README does not show yet")
     args = parser.parse_args()
     text = README.read_text(encoding="utf-8")
+    if args.missing:
+        names = unshown_results(text)
+        for name in names:
+            print(marker_block(name))
+        return 1 if names else 0
     rendered = render_readme(text)
     if args.check:
         if rendered != text:

@@ -103,13 +103,18 @@ class RunTime:
     step_seconds: float
     """Predicted seconds per step."""
     reading_seconds: float
-    """Reading the pages once before training (the default model's OCR reader)."""
+    """Reading the pages once before training (the default model's OCR reader), line detection
+    included (`detection_seconds`)."""
     slowdown: float
     """Factor from a quantized base on this CPU (1: none)."""
     threads: int
     """CPU threads the run would use."""
     batch_size: int = 1
     """Documents per step."""
+    detected_pages: int = 0
+    """Training pages without the render mark: they go through the line detector first."""
+    detection_seconds: float = 0.0
+    """The detector's share of `reading_seconds` (`detection_cost.detect_seconds_per_page`)."""
 
     @property
     def total_seconds(self) -> float:
@@ -138,16 +143,33 @@ def architecture_for(model_name: str, vision_interface: str) -> Architecture | N
     return load_architecture(model_name, vision_interface)
 
 
-def run_time_on_cpu(config: object, train_docs: int, threads: int, has_bf16: bool | None = None) -> RunTime:
+def run_time_on_cpu(config: object, train_docs: int, threads: int, has_bf16: bool | None = None,
+                    detected_pages: int | None = None) -> RunTime:
     """Predicted time of a `TrainConfig` on `threads` CPU threads with `train_docs` training
-    documents (raises what `load_architecture` raises for a model it cannot read)."""
+    documents (raises what `load_architecture` raises for a model it cannot read).
+    `detected_pages`: training pages the line detector must find lines on (None: from the
+    dataset's metadata, `page_reading.dataset_pages_through_detector`); each costs the detector's
+    measured seconds at its input size (`detection_cost`)."""
     steps = planned_steps(train_docs, config.batch_size, config.max_steps, config.epochs)
     workload = training_workload(config.model, config.batch_size, train_docs, config.epochs)
     arch = architecture_for(config.model.name, config.model.vision_interface)
     speed = cpu_throughput(arch, config.lora, workload, threads, has_bf16)
     slowdown = quantized_slowdown(config.lora, cpu_has_bf16() if has_bf16 is None else has_bf16)
-    reading = train_docs * READ_SECONDS_PER_PAGE if config.model.name != "tiny" else 0.0
-    return RunTime(steps, speed.step_seconds, reading, slowdown, max(1, int(threads)), config.batch_size)
+    reading = detection = 0.0
+    detected = 0
+    if config.model.name != "tiny":
+        from deepsynth.estimate.page_reading import dataset_pages_through_detector
+        from deepsynth.models.builtin.detection_cost import detect_seconds_per_page
+
+        # The tiny reader cuts every page by its layout, a VLM reads pixels: neither detects lines.
+        if getattr(arch, "vlm", None) is None:
+            if detected_pages is None:
+                detected_pages = dataset_pages_through_detector(getattr(config, "dataset", ""), train_docs)
+            detected = max(0, int(detected_pages))
+        detection = detected * detect_seconds_per_page(threads=threads)
+        reading = train_docs * READ_SECONDS_PER_PAGE + detection
+    return RunTime(steps, speed.step_seconds, reading, slowdown, max(1, int(threads)), config.batch_size,
+                   detected, detection)
 
 
 def slow_reasons(config: object, run_time: RunTime, total_seconds: float | None = None) -> list[str]:

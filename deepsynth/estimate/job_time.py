@@ -57,6 +57,10 @@ class JobShape:
     """Optimizer steps planned."""
     model_params: float
     """Parameters of the whole model (for load and generation), 0 when unknown."""
+    detected_pages: int = 0
+    """Training pages the line detector finds lines on first (no render mark: `page_reading`)."""
+    detect_seconds: float = 0.0
+    """The detector's seconds per page at the job's threads (`detection_cost`)."""
 
 
 def load_seconds(config: object, job: JobShape) -> float:
@@ -72,7 +76,10 @@ def read_seconds(config: object, job: JobShape, pages: int | None = None) -> flo
 
     if config.model.name == "tiny" or getattr(config, "blank_pages", False):
         return 0.0
-    return (job.train_docs if pages is None else pages) * READ_SECONDS_PER_PAGE
+    count = job.train_docs if pages is None else pages
+    detected = job.detected_pages if pages is None else (
+        math.ceil(pages * job.detected_pages / job.train_docs) if job.train_docs else 0)  # the same share
+    return count * READ_SECONDS_PER_PAGE + detected * job.detect_seconds
 
 
 def train_seconds(config: object, job: JobShape) -> float:
@@ -131,6 +138,10 @@ class JobPlan:
     """Predicted seconds per step."""
     slowdown: float = 1.0
     """From a quantized base on this CPU (1: none)."""
+    detected_pages: int = 0
+    """Training pages the line detector finds lines on before training."""
+    detection_seconds: float = 0.0
+    """The detector's share of the read phase."""
 
     @property
     def total_seconds(self) -> float:
@@ -160,9 +171,11 @@ def job_plan(config: object, split_counts: dict, threads: int, has_bf16: bool | 
     timing = run_time_on_cpu(config, train_docs, threads, has_bf16)
     arch = architecture_for(config.model.name, config.model.vision_interface)
     params = float(count_parameters(arch, config.lora, architecture_inventory(arch)).total) if arch else 0.0
+    per_page = timing.detection_seconds / timing.detected_pages if timing.detected_pages else 0.0
     shape = JobShape(train_docs, eval_documents(config, split_counts), threads, timing.step_seconds, timing.steps,
-                     params)
-    return JobPlan(phase_seconds(config, shape), threads, timing.steps, timing.step_seconds, timing.slowdown)
+                     params, timing.detected_pages, per_page)
+    return JobPlan(phase_seconds(config, shape), threads, timing.steps, timing.step_seconds, timing.slowdown,
+                   timing.detected_pages, timing.detection_seconds)
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,11 @@ def run_here(config: object, split_counts: dict | int, machine: Machine, concurr
     factor = busy_factor(threads, machine.cpu_threads, load_average)
     busy = (f"; at the load measured now about **{readable_duration(plan.total_seconds * factor)}**"
             if factor >= 1.25 else "")
+    detection = (f"; reading includes {readable_duration(plan.detection_seconds)} finding the text lines of "
+                 f"{plan.detected_pages} page{'s' if plan.detected_pages != 1 else ''} DeepSynth did not render"
+                 if plan.detected_pages else "")
     summary = (f"about **{readable_duration(plan.total_seconds)}** for the whole job on an idle CPU{busy} "
-               f"({threads} torch thread{plural}, {chosen})")
+               f"({threads} torch thread{plural}, {chosen}{detection})")
     phases = " · ".join(f"{readable_duration(seconds)} {PHASE_LABELS[phase]}"
                         for phase, seconds in plan.seconds.items() if seconds > 0)
     timing = RunTime(plan.steps, plan.step_seconds, plan.seconds["read"], plan.slowdown, threads, config.batch_size)

@@ -17,7 +17,8 @@ def build_reader(config: ModelConfig):
                 "feature_pool": config.feature_pool, "max_feature_tokens": config.max_source_tokens,
                 "line_height": config.reader_line_height}
     if config.name == "tiny":  # float32: quantizing would cost more than the tiny reader saves
-        return CrnnPageReader(tiny_crnn(), "tiny-crnn", "seed-0", **settings)
+        # Random weights: its confidences say nothing, so no page of it counts as unreadable.
+        return CrnnPageReader(tiny_crnn(), "tiny-crnn", "seed-0", min_confidence=None, **settings)
     from deepsynth.models.builtin.line_detection import load_line_detector
 
     path = english_g2_weights_path()

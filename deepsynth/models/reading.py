@@ -58,6 +58,10 @@ def dataset_key(dataset_split: Any, reader: Any, settings: Mapping[str, Any] | N
     }
     if settings:  # what drew the pages (render settings): a dataset rebuilt otherwise is read again
         description["page_settings"] = settings
+    from deepsynth.models.builtin.page_reader import MIN_CONFIDENCE
+
+    if getattr(reader, "min_confidence", MIN_CONFIDENCE) != MIN_CONFIDENCE:  # the unreadable-page rule differs
+        description["min_confidence"] = reader.min_confidence
     detector = getattr(reader, "line_detector", None)
     if detector is not None:  # lines of pages DeepSynth did not render: weights, canvas, thresholds
         description["line_detector"] = detector.identity()

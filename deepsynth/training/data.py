@@ -51,6 +51,56 @@ def read_split(model: Any, split: Any, blank_pages: bool, render: Any, descripti
     return SplitData(list(split["id"]), readings, example_prompts(split), list(split["summary"]))
 
 
+UNREADABLE_DOCUMENTS = "{split}/unreadable_documents"
+UNREADABLE_PAGES = "{split}/unreadable_pages"
+"""MLflow metrics (formatted with `train` or `eval`): documents with a page the reader recovered
+almost nothing from (`PageReading.unreadable_pages`), and those pages."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Documents of a split with pages the frozen reader could not read, and those pages."""
+
+    documents: int
+    pages: int
+    of: int
+    """Documents in the split."""
+    ids: tuple[str, ...] = ()
+
+    def metrics(self, split: str) -> dict[str, float]:
+        return {UNREADABLE_DOCUMENTS.format(split=split): float(self.documents),
+                UNREADABLE_PAGES.format(split=split): float(self.pages)}
+
+    def sentence(self, what: str) -> str:
+        shown = ", ".join(self.ids[:5]) + (" ..." if len(self.ids) > 5 else "")
+        return (f"{self.documents} of {self.of} {what} document(s) have {self.pages} page(s) the reader recovered "
+                f"almost nothing from (mean character confidence under the reader's threshold: another script, "
+                f"a page too degraded): {shown}")
+
+
+def unreadable_of(data: SplitData) -> Unreadable:
+    rows = [i for i, reading in enumerate(data.readings) if getattr(reading, "unreadable_pages", 0) > 0]
+    pages = sum(data.readings[i].unreadable_pages for i in rows)
+    return Unreadable(len(rows), pages, len(data.readings), tuple(data.ids[i] for i in rows))
+
+
+def without_unreadable(data: SplitData) -> tuple[SplitData, Unreadable]:
+    """`data` less the documents with unreadable pages (never trained on), and what was left out.
+    Raises `InputError` when nothing readable is left."""
+    from deepsynth.errors import InputError
+
+    found = unreadable_of(data)
+    if not found.documents:
+        return data, found
+    if found.documents == len(data.readings):
+        raise InputError(f"no training document is readable: {found.sentence('training')}; the embedded reader "
+                         "reads English print (choose a VLM model for these pages)")
+    keep = [i for i, reading in enumerate(data.readings) if getattr(reading, "unreadable_pages", 0) == 0]
+    kept = SplitData([data.ids[i] for i in keep], [data.readings[i] for i in keep],
+                     [data.instructions[i] for i in keep], [data.summaries[i] for i in keep])
+    return kept, found
+
+
 def example_prompts(split: Any) -> list[str]:
     """Per row: its `prompt` (a question, a task instruction) when it has one, else the
     `instruction` rendered above its page; datasets without a `prompt` column use the latter."""

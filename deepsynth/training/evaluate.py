@@ -29,7 +29,7 @@ from deepsynth.evaluation.scorecard import Scorecard, build_scorecard, shortfall
 from deepsynth.evaluation.task_baselines import fit_task_baselines
 from deepsynth.evaluation.tasks import DEFAULT_TASK, SUMMARIZE, TaskMetrics, task_metrics
 from deepsynth.training.config import resolve_eval_split
-from deepsynth.training.data import read_split
+from deepsynth.training.data import read_split, unreadable_of
 
 
 TASK_PARAM, PRIMARY_METRIC_PARAM = "eval.task", "eval.primary_metric"
@@ -129,6 +129,14 @@ def evaluate_run(model: Any, loaded: Any, config: Any, recorder: Any, step: int,
     split = split.select(range(min(config.eval_docs, len(split))))
     data = read_split(model, split, config.blank_pages, loaded.config.render,
                       f"reading {split_name} pages", progress)
+    unreadable = unreadable_of(data)
+    recorder.metrics(unreadable.metrics("eval"), step)
+    if unreadable.documents:  # scored like the others (a held-out set keeps its documents), and said
+        note = f"{unreadable.sentence(split_name)}; scored with the others"
+        print(f"evaluation: {note}", flush=True)
+        recorder.tags({"deepsynth.eval_unreadable": note[:4000]})
+        if hasattr(recorder, "report"):
+            recorder.report(eval_unreadable_documents=unreadable.documents, eval_unreadable_pages=unreadable.pages)
 
     def scored(label: str) -> rouge.Evaluation:
         def generate(indices: list[int]) -> list[str]:

@@ -27,7 +27,7 @@ from deepsynth.training import checkpoint
 from deepsynth.training.cancel import CancelSignal, Cancelled
 from deepsynth.training.config import (
     SWEEP_TAG, TRAIN_CONFIG_FILE, TrainConfig, load_train_config, save_train_config)
-from deepsynth.training.data import SplitData, dataset_profile, read_split
+from deepsynth.training.data import SplitData, dataset_profile, read_split, without_unreadable
 from deepsynth.training.distributed import Distributed
 from deepsynth.training.phase_memory import PhaseMemory
 from deepsynth.training.hardware import OOM_ADVICE, choose_device, choose_threads, is_out_of_memory
@@ -263,6 +263,7 @@ class _Session:
 
             self.record.compression(measure_compression(model, loaded.dataset["train"], train_data.readings),
                                     to_dict(render))
+        train_data = self._readable(train_data)
         clock.stop()
         self.cancel.check()
         if not config.threads and device == "cpu":  # sample the load again: a moment's load at start
@@ -323,6 +324,18 @@ class _Session:
                 split = loaded.dataset[name]
                 check_prompt_lengths(model, split.select(range(min(config.eval_docs, len(split)))), name,
                                      config.dataset)
+
+    def _readable(self, data: SplitData) -> SplitData:
+        """The training documents less those with pages the reader could not read: never trained
+        on, counted (printed, MLflow `train/unreadable_*`, the job report)."""
+        kept, unreadable = without_unreadable(data)
+        if self.distributed.is_main:
+            self.record.metrics(unreadable.metrics("train"), 0)
+            if unreadable.documents:
+                print(f"not trained on: {unreadable.sentence('training')}", flush=True)
+                self.record.report(unreadable_documents=unreadable.documents, unreadable_pages=unreadable.pages)
+                self.record.tags({"deepsynth.unreadable_train": unreadable.sentence("training")[:4000]})
+        return kept
 
     def _queue_for_gpu(self) -> Any:
         """Wait for this process's GPU to have the memory the run needs (deepsynth.training.gpu_queue);

@@ -89,8 +89,10 @@ def test_qa_demo_end_to_end_on_four_papers(tmp_path, monkeypatch, capsys, mlflow
         return model
 
     monkeypatch.setattr(models, "build_document_model", counting_model)
+    results_file = tmp_path / "demo-qa.json"
     args = _args("--task", "qa", "--model", "tiny", "--papers", "2", "--eval-papers", "1", "--qa-steps", "2",
-                 "--threads", "1", "--tracking-uri", mlflow_tracking_uri, "--experiment", "tests-demo-qa")
+                 "--threads", "1", "--tracking-uri", mlflow_tracking_uri, "--experiment", "tests-demo-qa",
+                 "--results", str(results_file))
     assert demo_cli.run(args) == 0
     out = capsys.readouterr().out
 
@@ -133,6 +135,24 @@ def test_qa_demo_end_to_end_on_four_papers(tmp_path, monkeypatch, capsys, mlflow
     tuned = summary["scores"]["tuned (LoRA)"]["rougeL"]
     assert tuned[1] <= tuned[0] <= tuned[2]
     assert Path(summary["dataset"]) == folder
+    assert summary["steps"] == summary["planned_steps"] == 2  # no time budget cuts the steps
+    assert "tuned answers identical across a paper's three questions: " in out
+    assert any("quiet cores (CPU s / 2)" in v for v in verdicts)
+    record = json.loads(results_file.read_text())
+    assert record["name"] == "demo-qa" and record["tables"]["scores"]["columns"][:2] == ["model", "ROUGE-L"]
+    assert {row[0] for row in record["tables"]["scores"]["rows"]} >= {"tuned (LoRA)", "base (untouched)"}
+    assert record["figures"]["same_answer_papers"][1] == 1 and record["figures"]["questions"] == 3
+
+
+def test_same_answer_papers_counts_papers_whose_three_answers_are_one():
+    from deepsynth.evaluation.predictions import RunPredictions
+
+    predictions = RunPredictions(ids=("p1#challenge", "p1#approach", "p1#outcome", "p2#challenge", "p2#approach",
+                                      "p2#outcome"), references=("",) * 6,
+                                 outputs={"tuned": ("They propose X.", "They propose X. ", "They propose X.",
+                                                    "A problem.", "They propose Y.", "It works.")})
+    assert qa_job.same_answer_papers(predictions, "tuned") == (1, 2)
+    assert qa_job.quiet_seconds(1000.0) == 500.0
 
 
 @pytest.mark.parametrize("answers, primary", [(["a b c d e f g"] * 3, "rougeL"), (["Paris"] * 3, "anls")])
@@ -144,3 +164,20 @@ def test_the_metrics_code_picks_rouge_l_for_answers_over_five_words(answers, pri
     aspects = {aspect for trio in aclsum_questions().values() for aspect, _, _ in trio}
     assert len(aclsum_answers) == 3 * 250 and aspects == set(ACLSUM_ASPECTS)
     assert task_metrics("qa", aclsum_answers).primary == "rougeL"
+
+
+def test_each_question_reaches_the_decoder_as_text_beside_the_same_reading():
+    from deepsynth.lora import preset
+    from deepsynth.models import build_document_model
+    from deepsynth.models.builtin.page_reader import PageReading
+    from deepsynth.models.config import ModelConfig
+
+    model = build_document_model(ModelConfig(name="tiny", max_source_tokens=32, max_target_tokens=8),
+                                 preset("minimal"))
+    reading = PageReading(text="We study parsing. We propose a model. It works.")
+    questions = list(ACLSUM_QUESTIONS.values())
+    batch = model.collate([reading] * 3, questions)
+    rows = [model.tokenizer.decode(row[mask.bool()]) for row, mask in zip(batch["input_ids"], batch["attention_mask"])]
+    assert len(set(rows)) == 3  # one reading, three different prompts
+    for row, question in zip(rows, questions):
+        assert question in row and "We study parsing." in row  # the reading, cut at max_source_tokens

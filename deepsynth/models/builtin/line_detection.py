@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from deepsynth.models.builtin.detection_cost import DEFAULT_CANVAS
+
 TEXT_THRESHOLD = 0.7
 """A word needs a region score at least this high somewhere (EasyOCR's `text_threshold`)."""
 LINK_THRESHOLD = 0.4
@@ -36,12 +38,6 @@ LOW_TEXT = 0.4
 """Region score above this is part of a character (EasyOCR's `low_text`)."""
 MIN_WORD_PIXELS = 10
 """Components smaller than this on the score map are noise (EasyOCR's `getDetBoxes_core`)."""
-DEFAULT_CANVAS = 1024
-"""The detector's input: the page's longer side, in pixels. bench/detect_read.py on wiki pages
-(1024x1448; CER rendered / degraded, the layout reading 0.56%; detection CPU s a page, one
-thread of a loaded 2-core machine): 736: 1.20% / 6.65% (rotated lines break), 3.7 s; 1024:
-0.72% / 1.44%, 7.3 s; 1472 (the page's own size): 0.64% / 1.20%, 15.5 s. 1024 keeps most of the
-full size's accuracy at half its time."""
 LINE_MARGIN = 0.2
 """Crop margin above and below a detected line, as a share of its height (the height of its
 characters' region scores, close to the ink). On a wiki page at canvas 1024, clean / degraded:

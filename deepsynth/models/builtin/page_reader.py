@@ -72,7 +72,8 @@ class CrnnPageReader:
                  feature_pool: int = 16, max_feature_tokens: int = 192,
                  max_batch_pixels: int = 64 * 2600 * 16, characters: str = ENGLISH_G2_CHARACTERS,
                  line_height: int = LINE_HEIGHT, width_scale: float = 1.0, margin: float = 0.25,
-                 precision: str = "float32", line_detector: Any = None) -> None:
+                 precision: str = "float32", line_detector: Any = None,
+                 min_confidence: float | None = MIN_CONFIDENCE) -> None:
         from deepsynth.models.builtin.reader_int8 import int8_available, quantize_crnn
 
         crnn = crnn.eval().requires_grad_(False)
@@ -94,6 +95,9 @@ class CrnnPageReader:
         self.width_scale = width_scale
         self.margin = margin
         self.line_detector = line_detector
+        self.min_confidence = min_confidence
+        """Pages read with a lower mean character confidence are counted unreadable; None: never
+        (a random test reader's confidences say nothing)."""
         """`LineDetector` for pages DeepSynth did not render untouched; None: layout for all. Its
         identity is part of the readings cache key (`reading.dataset_key`), not of `identity()`:
         adapter cards record that, and adapters trained before the detector must still load."""
@@ -226,7 +230,8 @@ class CrnnPageReader:
                 doc_features = (torch.cat(parts)[: self.max_feature_tokens] if parts
                                 else torch.zeros(0, self.feature_size))
             without_lines, unreadable = _page_counts(page_counts[len(readings)], [lines[i] for i in indices],
-                                                     [texts[i] for i in indices], [confidences[i] for i in indices])
+                                                     [texts[i] for i in indices], [confidences[i] for i in indices],
+                                                     self.min_confidence)
             readings.append(PageReading(text=text, features=doc_features, pages_without_lines=without_lines,
                                         unreadable_pages=unreadable))
         return readings
@@ -242,14 +247,18 @@ def _character_confidences(logits: torch.Tensor, steps: torch.Tensor) -> list[fl
     return (best * emitted).sum(dim=1).tolist()
 
 
-def _page_counts(pages: int, lines: list[_Line], texts: list[str], confidences: list[float]) -> tuple[int, int]:
-    """(pages with no line, pages with lines whose characters' mean confidence < MIN_CONFIDENCE)."""
+def _page_counts(pages: int, lines: list[_Line], texts: list[str], confidences: list[float],
+                 min_confidence: float | None = MIN_CONFIDENCE) -> tuple[int, int]:
+    """(pages with no line, pages with lines whose characters' mean confidence < `min_confidence`;
+    0 when it is None)."""
     characters, probability = [0] * pages, [0.0] * pages
     has_lines = [False] * pages
     for line, text, confidence in zip(lines, texts, confidences):
         has_lines[line.page] = True
         characters[line.page] += len(text)
         probability[line.page] += confidence
+    if min_confidence is None:
+        return pages - sum(has_lines), 0
     unreadable = sum(1 for page in range(pages) if has_lines[page]
-                     and (characters[page] == 0 or probability[page] / characters[page] < MIN_CONFIDENCE))
+                     and (characters[page] == 0 or probability[page] / characters[page] < min_confidence))
     return pages - sum(has_lines), unreadable
