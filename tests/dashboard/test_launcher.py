@@ -23,7 +23,8 @@ def test_default_command_serves_the_app_on_loopback_without_telemetry():
     assert options == {"--server.address": "127.0.0.1", "--server.port": "8501", "--server.headless": "true",
                        "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal",
                        "--server.enableCORS": "true", "--server.enableXsrfProtection": "true",
-                       "--server.allowedHosts": "::1", "--server.maxUploadSize": "200"}
+                       "--server.allowedHosts": "::1", "--server.maxUploadSize": "200",
+                       "--global.disableWidgetStateDuplicationWarning": "true"}
     assert [value for flag, value in pairs if flag == "--server.allowedHosts"] == ["localhost", "127.0.0.1", "::1"]
 
 
