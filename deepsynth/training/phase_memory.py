@@ -35,6 +35,13 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
+def _cuda_available() -> bool:
+    """Whether this torch can count CUDA memory (a run planned for CUDA on a CPU-only build cannot)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def _reset_peak() -> bool:
     try:
         CLEAR_REFS.write_text(RESET_PEAK)
@@ -54,7 +61,7 @@ class PhaseMemory:
     boundaries, rather than wrapping blocks, keeps the worker's code as it reads."""
 
     def __init__(self, report: Callable[[str, dict[str, Any]], None], cuda: bool = False) -> None:
-        self.report, self.cuda = report, cuda
+        self.report, self.cuda = report, cuda and _cuda_available()
         self.peaks: dict[str, int] = {}
         self.since_start = False
         self._current: str | None = None
