@@ -32,7 +32,9 @@ class LoraSettings:
     dropout: float = 0.05
     """Dropout on the LoRA branch input, in [0, 1)."""
     target_modules: tuple[str, ...] = ()
-    """Module names to adapt (e.g. q_proj, v_proj); empty means the family's default targets."""
+    """Module names to adapt (e.g. q_proj, v_proj); empty means the family's default targets. On a
+    vision-language model a plain name adapts the language model only; a module path (e.g.
+    model.vision_tower.q_proj) adapts the vision tower or projector."""
     bias: str = choice("none", BIASES)
     """Which biases train: none, all, or lora_only (PEFT's `bias`)."""
     quantization: str = choice("none", QUANTIZATIONS)

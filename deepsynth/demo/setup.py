@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="documents per step (4)")
     parser.add_argument("--lr", type=float, default=3e-3,
                         help="peak learning rate (3e-3, chosen on validation among 1e-3, 2e-3, 3e-3 and 5e-3)")
-    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (8, on q_proj and v_proj)")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (8, on q_proj and v_proj; another model: its own default targets)")
     parser.add_argument("--experiment", default="deepsynth-demo")
     parser.add_argument("--tracking-uri", default="", help="MLflow tracking URI (default: ./mlflow.db)")
     parser.add_argument("--threads", type=int, default=0,
@@ -60,6 +60,20 @@ def demo_dataset(args: argparse.Namespace, say) -> str:
     return str(folder)
 
 
+def demo_targets(model: str) -> tuple[str, ...]:
+    """LoRA targets of the demos' tuned run: q_proj and v_proj on the embedded model (its seeded
+    figures), the kind's own defaults on any other model (for a VLM, the language model's layers;
+    never the vision tower, whose features the run caches)."""
+    from deepsynth.models.config import BUILT_IN_MODELS
+
+    return ("q_proj", "v_proj") if model in BUILT_IN_MODELS else ()
+
+
+def demo_targets_label(model: str) -> str:
+    """The demos' targets in words, for their progress lines."""
+    return ",".join(demo_targets(model)) or "the model's default targets"
+
+
 def demo_train_config(args: argparse.Namespace, dataset: str, **overrides: Any):
     from deepsynth.lora import preset
     from deepsynth.models.config import ModelConfig
@@ -69,7 +83,7 @@ def demo_train_config(args: argparse.Namespace, dataset: str, **overrides: Any):
         dataset=dataset,
         model=ModelConfig(name=args.model, vision_interface=args.vision_interface, max_source_tokens=128,
                           max_target_tokens=32),
-        lora=preset("minimal", rank=args.rank, alpha=2.0 * args.rank, target_modules=("q_proj", "v_proj")),
+        lora=preset("minimal", rank=args.rank, alpha=2.0 * args.rank, target_modules=demo_targets(args.model)),
         preset="custom", max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.lr,
         warmup_steps=5, schedule="cosine", seed=args.seed, checkpoint_every=30, eval_docs=args.eval_docs,
         eval_max_new_tokens=24, eval_batch_size=16, experiment=args.experiment,

@@ -36,12 +36,29 @@ def default_targets(shape: TransformerShape) -> tuple[str, ...]:
 
 def resolve_targets(arch: Architecture, lora: LoraSettings, inventory: Inventory | None = None) -> tuple[str, ...]:
     """The targets as PEFT gets them: the user's names, else the family's defaults. For a native VLM
-    the default is every Linear layer of the language model, by full module path (never the tower)."""
+    the default is every Linear layer of the language model, by full module path (never the tower),
+    and the user's names are read as DeepSynth's VLM model reads them (`vlm_typed_targets`)."""
+    if lora.target_modules and arch.vlm is not None:
+        return vlm_typed_targets(arch, lora.target_modules, inventory or architecture_inventory(arch))
     if lora.target_modules:
         return tuple(lora.target_modules)
     if arch.vlm is not None:
         return vlm_default_targets(arch, inventory or architecture_inventory(arch))
     return default_targets(arch.decoder)
+
+
+def vlm_typed_targets(arch: Architecture, typed: tuple[str, ...], inventory: Inventory) -> tuple[str, ...]:
+    """A VLM's typed targets as full module names, read as DeepSynth's VLM model reads them
+    (`models/vlm/targets.py`: a plain name reaches the language model only, a module path reaches
+    where it points); a plain name that reaches nothing is returned under the language model's path
+    (`match_targets` reports it unmatched, naming where it was looked for)."""
+    from deepsynth.models.vlm.targets import resolve_targets as resolve_typed
+
+    names = [m.name for m in inventory.modules if m.kind != EXPERTS]
+    linear = [m.name for m in inventory.modules if m.kind == LINEAR]
+    containers = {name.rsplit(".", depth)[0] for name in names for depth in range(1, name.count(".") + 1)}
+    resolved = resolve_typed(typed, linear, sorted(set(names) | containers), arch.vlm.language_root)
+    return resolved.modules + tuple(f"{arch.vlm.language_root}.{name}" for name in resolved.unmatched)
 
 
 def language_linear_modules(inventory: Inventory) -> tuple[str, ...]:

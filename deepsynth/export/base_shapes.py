@@ -62,8 +62,14 @@ def oracle_for_model(model: Any):
 
 def oracle_for_skeleton(base: Any):
     """A shape oracle from a base model built on the meta device (shapes, no weights). Merged
-    weights hold persistent buffers too (save_pretrained writes them)."""
-    merged = {unwrapped_name(name): tuple(tensor.shape) for name, tensor in base.state_dict(keep_vars=True).items()}
+    weights hold persistent buffers too (save_pretrained writes them), under the names and shapes
+    save_pretrained writes: transformers writes a family it renames on load back under its
+    checkpoint names (Qwen2-VL's and DeepSeek-OCR-2's `model.language_model.*` as `model.*`, the
+    latter's fused experts split again); `revert_weight_conversion` is that step, identity elsewhere."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    state = revert_weight_conversion(base, dict(base.state_dict(keep_vars=True)))  # meta: names and shapes
+    merged = {unwrapped_name(name): tuple(tensor.shape) for name, tensor in state.items()}
 
     return _oracle(base, merged, projection={})  # a VLM's projector trains through PEFT: no extra file
 

@@ -1,8 +1,9 @@
 """Read a whole dataset split with the frozen reader once, and cache the readings on disk.
 
 Rows whose pages are identical (a manifest's several questions about one file) are read once.
-The cache key is the dataset's fingerprint (plus its ids), the reader's `identity()` and its line
-detector's (weights, canvas); files are
+The cache key is the dataset's fingerprint (plus its ids), the settings that drew its pages (render
+settings), the reader's `identity()` (a VLM's: the content digest of its model folder,
+`models.folder_digest`) and its line detector's (weights, canvas); files are
 `readings-<key>.json` (texts) and, for vision tokens, `readings-<key>.safetensors`, each written to
 a temporary name and renamed, the JSON last (it marks the cache complete).
 """
@@ -14,7 +15,7 @@ import logging
 from contextlib import contextmanager
 import json
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from deepsynth.atomic_files import replacing, write_bytes_atomic
 from deepsynth.errors import InputError
@@ -45,8 +46,8 @@ def _reader_of(model_or_reader: Any):
     return getattr(model_or_reader, "reader", model_or_reader)
 
 
-def dataset_key(dataset_split: Any, reader: Any) -> str:
-    """A stable key for (these documents, this reader)."""
+def dataset_key(dataset_split: Any, reader: Any, settings: Mapping[str, Any] | None = None) -> str:
+    """A stable key for (these documents, this reader, the settings that made the pages)."""
     ids = dataset_split["id"] if "id" in dataset_split.column_names else []
     description = {
         "fingerprint": getattr(dataset_split, "_fingerprint", None),
@@ -55,10 +56,12 @@ def dataset_key(dataset_split: Any, reader: Any) -> str:
         "reader": reader.identity(),
         "cache_version": CACHE_VERSION,
     }
+    if settings:  # what drew the pages (render settings): a dataset rebuilt otherwise is read again
+        description["page_settings"] = settings
     detector = getattr(reader, "line_detector", None)
     if detector is not None:  # lines of pages DeepSynth did not render: weights, canvas, thresholds
         description["line_detector"] = detector.identity()
-    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 
@@ -162,16 +165,17 @@ def _load(stem: Path) -> list[Any] | None:
 
 def read_dataset(model_or_reader: Any, dataset_split: Any, cache_dir: str | Path | None = None,
                  batch_documents: int = 16, progress: bool = True,
-                 description: str = "reading pages") -> list[Any]:
+                 description: str = "reading pages", settings: Mapping[str, Any] | None = None) -> list[Any]:
     """`PageReading`s of every row of a `datasets.Dataset` split (column `pages`, else `image`),
-    from the cache when this reader already read these documents."""
+    from the cache when this reader already read these documents drawn with these `settings`
+    (the dataset's render settings, part of the key)."""
     from deepsynth.paths import cache_dir as default_cache_dir
 
     reader = _reader_of(model_or_reader)
     column = "pages" if "pages" in dataset_split.column_names else "image"
     if column not in dataset_split.column_names:
         raise InputError(f"dataset has neither a 'pages' nor an 'image' column: {dataset_split.column_names}")
-    key = dataset_key(dataset_split, reader)
+    key = dataset_key(dataset_split, reader, settings)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "readings"
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"readings-{key}"

@@ -46,7 +46,8 @@ def read_split(model: Any, split: Any, blank_pages: bool, render: Any, descripti
                 by_count[count] = model.read_documents([[blank] * max(1, count)])[0]
             readings.append(by_count[count])
     else:
-        readings = read_dataset(model, split, progress=progress, description=description)
+        settings = {"render": to_dict(render)} if render is not None else None
+        readings = read_dataset(model, split, progress=progress, description=description, settings=settings)
     return SplitData(list(split["id"]), readings, example_prompts(split), list(split["summary"]))
 
 

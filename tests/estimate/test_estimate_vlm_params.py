@@ -14,17 +14,17 @@ from deepsynth.lora import LoraSettings
 CASES = [  # family, targets (() = DeepSynth's default), train the projector (modules_to_save), bias
     ("qwen2_vl", (), False, "none"),
     ("qwen2_vl", ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), True, "none"),
-    ("qwen2_vl", ("qkv", "fc1"), False, "none"),  # vision-tower modules, named explicitly
+    ("qwen2_vl", ("model.visual.qkv", "model.visual.fc1"), False, "none"),  # vision-tower modules, by path
     ("qwen2_5_vl", (), True, "none"),
-    ("qwen2_5_vl", ("qkv", "down_proj"), False, "lora_only"),  # down_proj: tower and language model
+    ("qwen2_5_vl", ("model.visual.qkv", "down_proj", "model.visual.down_proj"), False, "lora_only"),
     ("smolvlm", (), False, "none"),
     ("smolvlm", ("q_proj", "out_proj", "embed_tokens", "lm_head"), True, "none"),
     ("idefics3", (), True, "all"),  # tied LM head
-    ("idefics3", ("fc1", "fc2", "patch_embedding"), False, "none"),
+    ("idefics3", ("model.vision_model.fc1", "model.vision_model.fc2", "patch_embedding"), False, "none"),
     ("deepseek_ocr2", (), False, "none"),
-    ("deepseek_ocr2", ("q_proj", "gate_proj", "experts.gate_up_proj", "qkv", "lin1"), True, "none"),
+    ("deepseek_ocr2", ("q_proj", "gate_proj", "experts.gate_up_proj", "model.vision_tower.qkv", "model.vision_tower.lin1"), True, "none"),
     ("florence2", (), True, "none"),
-    ("florence2", ("q_proj", "fc1", "qkv", "image_projection", "shared"), False, "none"),
+    ("florence2", ("q_proj", "fc1", "model.vision_tower.qkv", "image_projection", "shared"), False, "none"),
 ]
 
 

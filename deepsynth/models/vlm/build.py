@@ -9,8 +9,10 @@
 - Frozen: everything but LoRA. LoRA goes on the language model's linear layers, chosen by module
   path (a suffix such as `q_proj` also names attention inside some vision towers): the family's
   default suffixes (`builtin.decoder.default_targets` on the text config), restricted to modules under
-  the language model, as a regex. `lora.target_modules`, when given, is PEFT's `target_modules`
-  exactly (a suffix matches everywhere, the tower included, as in PEFT).
+  the language model, as a regex. `lora.target_modules`, when given, means what the user typed
+  (`vlm.targets`): a plain name reaches the language model only; the tower or the projector get LoRA
+  only where named by module path. Either way PEFT gets (and `adapter_config.json` keeps) one regex
+  that matches exactly the chosen modules.
 - `train_projector`: the projector (multi-modal projector / connector / merger) trains in full,
   through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way). Where the projector
   and the tower sit: the family table (`vlm.families`) for the families it lists, else a search by
@@ -76,25 +78,31 @@ def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
                    if name.startswith(lm_path + ".") and _linear_dims(module) is not None})
 
 
-def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str]:
-    """PEFT `target_modules`: the user's list as given, else a regex over the language model."""
+def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
+    """PEFT `target_modules` as one regex over full module names: the user's targets as they mean
+    them (`vlm.targets`: a plain name reaches the language model only, a module path reaches where
+    it points), else the family's default leaf names under the language model."""
     from deepsynth.configuration import Problems
     from deepsynth.models.builtin.decoder import _linear_dims
+    from deepsynth.models.vlm.targets import default_pattern, resolve_targets
 
     if lora.target_modules:
-        names = [name for name, module in model.named_modules() if _linear_dims(module) is not None]
-        unmatched = [t for t in lora.target_modules if not any(n == t or n.endswith("." + t) for n in names)]
+        modules = list(model.named_modules())
+        linear = [name for name, module in modules if name and _linear_dims(module) is not None]
+        resolved = resolve_targets(lora.target_modules, linear, [name for name, _ in modules if name], lm_path)
         problems = Problems("LoRA settings")
-        if unmatched:
-            problems.add("target_modules", f"no linear layer matches {', '.join(unmatched)}; the language "
-                         f"model's linear layers are {', '.join(lm_linear_leaves(model, lm_path))}")
+        if resolved.unmatched:
+            problems.add("target_modules", f"no linear layer matches {', '.join(resolved.unmatched)}; the language "
+                         f"model's linear layers are {', '.join(lm_linear_leaves(model, lm_path))} (a plain name "
+                         f"reaches the language model ({lm_path}) only; name a module path to reach the vision "
+                         "tower or the projector)")
         problems.raise_if_any()
-        in_tower = sorted({t for t in lora.target_modules for n in names
-                           if (n == t or n.endswith("." + t)) and not n.startswith(lm_path + ".")})
-        if in_tower:
-            log.warning("target_modules %s also match layers outside the language model (vision tower or "
-                        "projector): PEFT adapts those too", ", ".join(in_tower))
-        return list(lora.target_modules)
+        if resolved.outside_language_model:
+            shown = ", ".join(resolved.outside_language_model[:3])
+            log.info("LoRA on %d layer(s) outside the language model, as named: %s%s",
+                     len(resolved.outside_language_model), shown,
+                     " ..." if len(resolved.outside_language_model) > 3 else "")
+        return resolved.pattern
 
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TABLE
 
@@ -111,10 +119,10 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str | list[str
     if not leaves:
         raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
                              f"{', '.join(sorted(available))}")
-    return rf"{re.escape(lm_path)}\..*\.({'|'.join(map(re.escape, leaves))})"
+    return default_pattern(lm_path, leaves)
 
 
-def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
+def _check_rank(model: Any, targets: str, rank: int) -> None:
     from deepsynth.configuration import Problems
     from deepsynth.models.builtin.decoder import _linear_dims
 
@@ -123,9 +131,7 @@ def _check_rank(model: Any, targets: str | list[str], rank: int) -> None:
         size = _linear_dims(module)
         if size is None:
             continue
-        hit = (re.fullmatch(targets, name) is not None if isinstance(targets, str)
-               else any(name == t or name.endswith("." + t) for t in targets))
-        if hit:
+        if re.fullmatch(targets, name) is not None:
             dims.extend(size)
     problems = Problems("LoRA settings")
     if dims and rank > min(dims):

@@ -9,8 +9,9 @@ opening with every page's image tokens expanded by the processor, the processor'
   precomputed features (`mm_encoder_outputs`) and the projector is frozen; or
 - the processor's pixel tensors (`pixels`), from which the tower runs at every step (a projector
   that trains, or a family whose forward only takes pixels).
-A reading is a pure function of the pixels and `identity()` (model files, processor settings,
-chat template, dtype).
+A reading is a pure function of the pixels and `identity()` (the content of every file in the model
+folder, `models.folder_digest`: weights in any format, configs, processor, tokenizer, chat template;
+processor settings, dtype).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from typing import Any, Sequence
 import torch
 
 from deepsynth.errors import DeepSynthError
+from deepsynth.models.folder_digest import folder_digest
 from deepsynth.models.vlm.prompt import RESOLUTION_RULE, VlmPrompt, prepare_pages, processor_settings
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1
+READER_VERSION = 2
 _TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
 
 
@@ -67,18 +69,6 @@ class VlmReading:
                    extras={k[7:]: v for k, v in tensors.items() if k.startswith("extras.")})
 
 
-def _files_stamp(folder: Path) -> str:
-    """Identity of a model folder's weights and config without reading gigabytes: names, sizes,
-    modification times, plus the config's bytes."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    digest.update((folder / "config.json").read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def accepts_precomputed(model: Any) -> bool:
     """Whether the family's inner model takes precomputed image features, so cached features can
     stand in for the tower: transformers' `mm_encoder_outputs`, or, for an encoder-decoder VLM
@@ -87,6 +77,11 @@ def accepts_precomputed(model: Any) -> bool:
     inner = getattr(model, model.base_model_prefix, model)
     accepted = inspect.signature(inner.forward).parameters
     return "mm_encoder_outputs" in accepted or (model.config.is_encoder_decoder and "inputs_embeds" in accepted)
+
+
+def _arranged(layout: str, pages: list[Any]) -> list[Any]:
+    """A document's pages as the processor's `images` argument for one prompt (`page_layout`)."""
+    return pages if layout == "flat" else [pages]
 
 
 class VlmPageReader:
@@ -99,11 +94,14 @@ class VlmPageReader:
         self.cache_features = cache_features
         self.image_token_id = int(model.config.image_token_id)
         self.characters = ""
+        self._page_layout: str | None = None
+        self.pages_cut = 0
+        """Pages left unread so far because a document had more than `max_pages`."""
         tokenizer = processor.tokenizer
         image_processor = getattr(processor, "image_processor", None)
         self._identity = {
             "reader": "vlm-processor", "model_type": model.config.model_type, "path": str(path),
-            "weights": _files_stamp(path), "resolution_rule": RESOLUTION_RULE,
+            "files": folder_digest(path), "resolution_rule": RESOLUTION_RULE,
             "image_processor": hashlib.sha256(image_processor.to_json_string().encode()).hexdigest()[:16]
             if image_processor is not None else None,
             "processor": type(processor).__name__,
@@ -137,20 +135,53 @@ class VlmPageReader:
     def read_pages(self, pages: Sequence[Any]) -> VlmReading:
         return self.read_documents([pages])[0]
 
+    @property
+    def page_layout(self) -> str:
+        """How the processor takes a document's pages, found by asking it once with two blank pages:
+        `nested` (one list of images per prompt), `flat` (the prompt's images in one list), or
+        `single` (one image per prompt: the family reads the first page of each example)."""
+        if self._page_layout is None:
+            from PIL import Image
+
+            blanks = [Image.new("RGB", (64, 64), (255, 255, 255))] * 2
+            before, _ = self.prompt.split(2)
+            self._page_layout = "single"
+            for layout in ("nested", "flat"):
+                try:
+                    self.processor(text=[before], images=_arranged(layout, blanks), return_tensors="pt",
+                                   **processor_settings(self.processor, blanks))
+                except (ValueError, TypeError, IndexError, KeyError):
+                    continue
+                self._page_layout = layout
+                break
+        return self._page_layout
+
+    @property
+    def max_pages(self) -> int | None:
+        """Pages one example can hold (None: as many as it has; 1 for a one-image-per-prompt family)."""
+        return 1 if self.page_layout == "single" else None
+
     def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
-        return [self._read(list(pages)) for pages in documents]
+        """One reading per document, every page through the processor as the family takes them;
+        pages past the family's page cap (`max_pages`) are cut, and the cut is logged with its cap."""
+        cap = self.max_pages
+        cut = [len(pages) - cap for pages in documents if cap is not None and len(pages) > cap]
+        if cut:
+            self.pages_cut += sum(cut)
+            log.warning("%s takes one image per prompt (a page cap of %d per example for %s): %d document(s) "
+                        "of more pages cut to their first page, %d page(s) not read", type(self.processor).__name__,
+                        cap, self.model.config.model_type, len(cut), sum(cut))
+        return [self._read(list(pages)[:cap] if cap is not None else list(pages)) for pages in documents]
 
     def processor_inputs(self, pages: Sequence[Any]) -> Any:
         """The processor's output for the prompt opening of a document of these pages."""
         before, _ = self.prompt.split(len(pages))
         try:
-            return self.processor(text=[before], images=[prepare_pages(pages)], return_tensors="pt",
-                                  **processor_settings(self.processor, pages))
+            return self.processor(text=[before], images=_arranged(self.page_layout, prepare_pages(pages)),
+                                  return_tensors="pt", **processor_settings(self.processor, pages))
         except (ValueError, TypeError) as error:
-            hint = (" (it places one image per prompt itself: render documents on one page, render.max_pages=1)"
-                    if self.prompt.places_images and len(pages) > 1 else "")
             raise DeepSynthError(f"the {type(self.processor).__name__} refused a document of {len(pages)} "
-                                 f"page(s){hint}: {error}") from error
+                                 f"page(s): {error}") from error
 
     def _read(self, pages: list[Any]) -> VlmReading:
         if not pages:

@@ -125,6 +125,7 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
     from deepsynth.models.builtin.decoder import check_lora_fit, default_targets
+    from deepsynth.models.folder_digest import folder_digest
 
     if lora.is_quantized:
         raise DeepSynthError("QLoRA is not supported for VisionEncoderDecoder models; use quantization=none")
@@ -149,9 +150,8 @@ def build_vision_encoder_decoder(config: ModelConfig, lora: LoraSettings,
     pattern = r"decoder\..*\.(" + "|".join(re.escape(t) for t in targets) + r")"
     peft_config = LoraConfig(**{**lora.to_peft_kwargs(), "target_modules": pattern})
     peft_model = get_peft_model(model, peft_config)
-    stamp = (path / "model.safetensors").stat().st_mtime_ns if (path / "model.safetensors").exists() else 0
     identity = {"name": config.name, "decoder": str(path), "path": str(path)}
     reader = EncoderPageReader(model.encoder, processor,
-                               {"reader": "vision-encoder-decoder", "path": str(path), "weights": stamp})
+                               {"reader": "vision-encoder-decoder", "path": str(path), "files": folder_digest(path)})
     return VisionEncoderDecoderDocumentModel(config, peft_model, tokenizer, reader,
                                              lambda: torch.nn.ModuleDict(), None, identity, device)

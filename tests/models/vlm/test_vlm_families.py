@@ -130,7 +130,6 @@ def test_a_missing_image_processor_backend_is_still_an_error(vlm_folder, monkeyp
 
 def test_florence2_reads_the_instruction_as_its_processor_does_and_one_page_per_prompt(vlm_folder, vlm_lora,
                                                                                       make_page):
-    from deepsynth.errors import DeepSynthError
     from deepsynth.models.vlm.prompt import prepare_pages
 
     model = build(vlm_folder("florence2"), vlm_lora)
@@ -140,9 +139,9 @@ def test_florence2_reads_the_instruction_as_its_processor_does_and_one_page_per_
         theirs = model.processor(text=[instruction], images=[prepare_pages([make_page("one")])],
                                  return_tensors="pt")["input_ids"][0]
         assert torch.equal(model.collate([reading], [instruction])["input_ids"][0], theirs)
-    with pytest.raises(DeepSynthError, match=r"refused a document of 2 page\(s\) \(it places one image per prompt "
-                                             r"itself: render documents on one page, render.max_pages=1\)"):
-        model.read_pages([make_page("one"), make_page("two")])
+    assert model.reader.page_layout == "single" and model.reader.max_pages == 1
+    cut = model.read_pages([make_page("one"), make_page("two")])  # the family's page cap: its first page
+    assert cut.pages == 1 and torch.equal(cut.prompt_ids, reading.prompt_ids) and model.reader.pages_cut == 1
 
 
 def test_florence2_lora_reaches_encoder_and_decoder_never_the_tower(vlm_folder, vlm_lora):

@@ -184,9 +184,9 @@ def test_qlora_quantizes_the_language_model_and_keeps_the_tower(family, vlm_fold
 
 
 def test_targets_that_reach_the_tower_switch_the_feature_cache_off(vlm_folder, vlm_documents, vlm_lora):
-    """q_proj also names attention in DeepSeek-OCR-2's vision encoder: PEFT adapts it there too
-    (target_modules is PEFT's), so the tower trains and its output cannot be cached."""
-    model = build(vlm_folder("deepseek_ocr2"), vlm_lora.with_targets(("q_proj",)))
+    """Attention in DeepSeek-OCR-2's vision encoder, named by path: the tower trains and its output
+    cannot be cached (the tower runs at every step)."""
+    model = build(vlm_folder("deepseek_ocr2"), vlm_lora.with_targets(("q_proj", "model.vision_tower.q_proj")))
     tower = model.identity["vision_tower"]
     assert any(f".{tower}." in n for n, p in model.named_parameters() if p.requires_grad)
     assert not model.caches_features
