@@ -316,7 +316,7 @@ def markdown(results: dict[str, dict[str, Any]], commit: str) -> str:
     lines = [
         "# VLM coverage: every image-text-to-text family of transformers 5.23",
         "",
-        f"Made by `bench/vlm_coverage.py` on commit `{commit}` (CPU, tiny random models from "
+        f"Made by `bench/vlm_coverage.py` on commit(s) `{commit}` (each family's in the results JSON; CPU, tiny random models from "
         "`deepsynth/models/vlm/tiny_any.py`; stages are defined in the script's docstring; "
         "\"—\": not run because an earlier stage failed).",
         "",
@@ -339,6 +339,8 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--out", default="", help="write the Markdown table here")
     parser.add_argument("--results", default="", help="write the results JSON here")
+    parser.add_argument("--merge-into", default="",
+                        help="a results JSON of an earlier run: keep its families, replace the ones run now")
     parser.add_argument("--one", default="", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -360,8 +362,17 @@ def main() -> None:
         results[model_type] = run_in_subprocess(model_type, args.timeout, stages)
         print(f"{model_type:<28}" + " ".join(_cell(results[model_type], s)[:3].ljust(4) for s in STAGES)
               + f" {results[model_type]['wall_s']:>6.1f}s  {why_not(results[model_type])[:150]}", flush=True)
-    commit = started.git.get("commit", "") if isinstance(started.git, dict) else ""
-    text = markdown(results, str(commit)[:12])
+    commit = str(started.git.get("commit") or "")[:12]
+    for result in results.values():
+        result["commit"] = commit
+    if args.merge_into:  # an earlier run's families, each with the commit it ran on, then this run's
+        earlier = json.loads(Path(args.merge_into).read_text(encoding="utf-8"))
+        kept = earlier["figures"]["families"]
+        for result in kept.values():
+            result.setdefault("commit", str(earlier["git"].get("commit") or "")[:12])
+        results = {m: results.get(m, kept.get(m)) for m in dict.fromkeys([*kept, *results])}
+    commits = sorted({r["commit"] for r in results.values()})
+    text = markdown(results, ", ".join(commits))
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.results:

@@ -323,6 +323,12 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     config_class = CONFIG_MAPPING[model_type]
     config = config_class(**settings.get("config", {}))
     shrink_config(config, TEXT_WIDTH)
+    for dotted, value in settings.get("after_shrink", {}).items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = getattr(node, part)
+        setattr(node, leaf, value)
     image_processor = _pil_image_processor(model_type, {**_image_size_of(config),
                                                         **settings.get("image_processor", {})})
     base = ["<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
@@ -347,12 +353,6 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
         "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",
         {"user": "user", "assistant": "assistant", "system": "system"}))
     _set_token_ids(config, processor, processor.tokenizer)
-    for dotted, value in settings.get("after_shrink", {}).items():
-        node = config
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = getattr(node, part)
-        setattr(node, leaf, value)
     # through its dict and back, as from_pretrained will: values the config class derives at init
     # (a cross-attention width from the vision config's ...) are derived from the shrunk ones
     config = type(config).from_dict(config.to_dict())
