@@ -189,11 +189,12 @@ def _pil_image_processor(model_type: str, overrides: dict[str, Any]) -> Any:
     return processor
 
 
-def _set_token_ids(config: Any, processor: Any, tokenizer: Any) -> None:
+def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str, str]) -> None:
     """Every `X_token_id` / `X_token_index` of the config (and its text config) := the id of the
     token the processor names `X_token` (or the tokenizer's bos/eos/pad)."""
     ids: dict[str, int] = {}
-    for source in (tokenizer, processor):
+    for source in (processor, tokenizer):  # the tokenizer's named tokens win (Gemma 3's processor
+        # calls its begin-of-image token image_token; the model's image token is the tokenizer's)
         for name in dir(source):
             if not name.endswith("_token") or name.startswith("_"):
                 continue
@@ -205,6 +206,10 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any) -> None:
                 token_id = tokenizer.convert_tokens_to_ids(value)
                 if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
                     ids[name[: -len("_token")]] = token_id
+    for name, value in named.items():  # the tokenizer's named tokens (not all are listed by dir())
+        token_id = tokenizer.convert_tokens_to_ids(value)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids[name[: -len("_token")]] = token_id
     from transformers import PretrainedConfig
 
     def visit(node: Any) -> None:
@@ -333,6 +338,8 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
                                                         **settings.get("image_processor", {})})
     base = ["<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
     named.update(settings.get("named_tokens", {}))
+    for name in settings.get("drop_named_tokens", ()):
+        named.pop(name, None)
     specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", [])))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(specials, vocab_size=max(384, len(specials) + 300)),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
@@ -347,12 +354,14 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     config.save_pretrained(str(folder))  # some processors (a video part) read the model_type from it
     processor = load_processor(str(folder))
     # the chat template's image placeholder: the token the processor expands into image tokens
-    image_part = settings.get("chat_image") or getattr(processor, "image_token", None) or named.get(
+    image_token = getattr(processor, "image_token", None)
+    image_token = getattr(image_token, "content", image_token)  # an AddedToken (BLIP-2's) or a str
+    image_part = settings.get("chat_image") or image_token or named.get(
         "image_token") or next((t for t in literals if "image" in t.lower()), "<image>")
     (folder / "chat_template.jinja").write_text(_chat_template(
         "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",
         {"user": "user", "assistant": "assistant", "system": "system"}))
-    _set_token_ids(config, processor, processor.tokenizer)
+    _set_token_ids(config, processor, processor.tokenizer, named)
     # through its dict and back, as from_pretrained will: values the config class derives at init
     # (a cross-attention width from the vision config's ...) are derived from the shrunk ones
     config = type(config).from_dict(config.to_dict())

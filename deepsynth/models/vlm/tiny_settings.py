@@ -8,6 +8,7 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `processor`: the processor class name, where the mapping names none;
 - `processor_kwargs`: settings written into processor_config.json;
 - `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
+- `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
 - `chat_image`: the image placeholder the tiny chat template writes;
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
 The values come from the family's config, modeling and processing code at our transformers pin and
@@ -30,7 +31,14 @@ _GEMMA3 = {"named_tokens": {"boi_token": "<start_of_image>", "image_token": "<im
 """Gemma 3's processor expands the begin-of-image token the chat template writes; the default tower
 (224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4)."""
 
+_BLIP = {"drop_named_tokens": ["image_token"]}
+"""BLIP-2-style processors add their own "<image>" when the tokenizer names no image_token, as the
+released tokenizers do not; given one, they fail at our pin (`self.image_token.content` on a str)."""
+
 TINY_SETTINGS: dict[str, dict[str, Any]] = {
+    "blip-2": _BLIP,
+    "instructblip": _BLIP,
+    "instructblipvideo": _BLIP,
     "gemma3": _GEMMA3,
     "shieldgemma2": _GEMMA3,
     "t5gemma2": _GEMMA3,
