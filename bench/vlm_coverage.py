@@ -304,6 +304,8 @@ def reason_class(error: str) -> str:
     (DeepSynth's code or the tiny settings of `tiny_settings.py`), shown with the error it gave."""
     if error.startswith(("not a reader", "a composite class")):
         return "not an image-to-text family"
+    if "requires the timm library" in error:
+        return "needs timm, which requires torchvision (not installable here)"
     if "torchvision" in error.lower():
         return "needs torchvision (not installable here)"
     return "DeepSynth gap"
@@ -343,7 +345,8 @@ def markdown(results: dict[str, dict[str, Any]], commit: str) -> str:
         "family\": a protein or robot-action model, or the VisionEncoderDecoder composite (its own kind in "
         "DeepSynth). \"needs torchvision\": the family's only image processor, its processor or its video part "
         "needs torchvision, whose wheel for our torch pin is a CUDA build that fails against the CPU torch. "
-        "\"DeepSynth gap\": everything else, not yet traced to a named error in transformers itself, so counted "
+        "\"needs timm\": the tower is a timm model (`TimmWrapperModel`); timm is in the registry but requires "
+        "torchvision. \"DeepSynth gap\": everything else, not yet traced to a named error in transformers itself, so counted "
         "against DeepSynth: its VLM code (for instance a model without `get_image_features`, a processor output "
         "such as `mm_token_type_ids` the reader does not pass, a model without an image token id) or the tiny "
         "settings (`deepsynth/models/vlm/tiny_settings.py`) this bench builds the family from. \"parameters "

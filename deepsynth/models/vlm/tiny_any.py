@@ -171,6 +171,7 @@ def _pil_image_processor(model_type: str, overrides: dict[str, Any]) -> Any:
     image_class = getattr(transformers, name)
     fitted = overrides.pop("fit_size", None)
     seq_length = overrides.pop("fit_seq_length", None)
+    grid_settings = overrides.pop("fit_grid", None)
     processor = image_class(**overrides)
     size = getattr(processor, "size", None)
     if fitted and "size" not in overrides and size is not None:
@@ -184,6 +185,10 @@ def _pil_image_processor(model_type: str, overrides: dict[str, Any]) -> Any:
             extra["crop_size"] = {"height": side, "width": side}
         if extra:
             processor = image_class(**overrides, **extra)
+    grid = {key: value for key, value in (grid_settings or {}).items()
+            if value is not None and getattr(processor, key, None) not in (None, value)}
+    if grid:  # a patch-grid processor (Qwen2-VL's): its patches are the tower's
+        processor = image_class(**overrides, **grid)
     if seq_length and getattr(processor, "image_seq_length", 0) is None:
         processor.image_seq_length = seq_length
     return processor
@@ -242,15 +247,19 @@ def _config_value(config: Any, name: str) -> Any:
 
 def _image_size_of(config: Any) -> dict[str, Any]:
     """Image processor settings matching the vision config's fixed input side, if it has one."""
+    grid = {"patch_size": _config_value(config, "patch_size"),
+            "merge_size": _config_value(config, "spatial_merge_size"),
+            "temporal_patch_size": _config_value(config, "temporal_patch_size")}
+    grid = {key: value for key, value in grid.items() if isinstance(value, int)}
     side = _config_value(config, "image_size")
     if isinstance(side, (list, tuple)):
         side = side[0]
     if not isinstance(side, int):
-        return {}
+        return {"fit_grid": grid}
     patch = _config_value(config, "patch_size")
     tokens = _config_value(config, "num_image_tokens") or (
         (side // patch) ** 2 if isinstance(patch, int) and patch > 0 else None)
-    return {"fit_size": {"height": side, "width": side}, "fit_seq_length": tokens}
+    return {"fit_size": {"height": side, "width": side}, "fit_seq_length": tokens, "fit_grid": grid}
 
 
 def _processor_settings_from(processor_class: Any, config: Any) -> dict[str, Any]:
@@ -276,14 +285,20 @@ def _fit_mrope(config: Any, model_type: str) -> None:
 
     import transformers
 
-    model_class = getattr(transformers, MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type], None)
-    module = sys.modules.get(getattr(model_class, "__module__", ""), None)
-    if module is None or "mrope_section" not in inspect.getsource(module):
-        return
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    def reads_mrope(class_name: str | None) -> bool:
+        model_class = getattr(transformers, class_name, None) if class_name else None
+        module = sys.modules.get(getattr(model_class, "__module__", ""), None)
+        return module is not None and "mrope_section" in inspect.getsource(module)
+
+    top = reads_mrope(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type])
     for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
         rope = node.__dict__.get("rope_parameters")
-        if isinstance(rope, dict) and "mrope_section" not in rope and "vocab_size" in node.__dict__:
-            rope["mrope_section"] = _scale_list([16, 24, 24], HEAD_DIM // 2)
+        if isinstance(rope, dict) and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
+                top or reads_mrope(MODEL_MAPPING_NAMES.get(getattr(node, "model_type", "")))):
+            rotary = rope.get("partial_rotary_factor") or getattr(node, "partial_rotary_factor", None) or 1.0
+            rope["mrope_section"] = _scale_list([16, 24, 24], int(HEAD_DIM * rotary) // 2)
 
 
 def _set_vocab(config: Any, size: int) -> None:
