@@ -1,7 +1,7 @@
 """Coverage of every image-text-to-text family: what DeepSynth does with a tiny random model of each.
 
     PYTHONPATH=. python bench/vlm_coverage.py [--families a,b] [--timeout 240] \
-        [--out docs/VLM_COVERAGE.md] [--results docs/results/vlm-coverage.json]
+        [--out docs/VLM_COVERAGE.md] [--results docs/VLM_COVERAGE.json] [--merge-into docs/VLM_COVERAGE.json]
 
 For every `model_type` transformers maps to `AutoModelForImageTextToText`
 (`MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES`), in its own subprocess (argv list, a timeout), each
@@ -52,7 +52,9 @@ NOT_A_READER = {
 """model_types among the 97 that are not one image-to-text family (the coverage table's reason)."""
 
 
-RESULTS = ROOT / "docs" / "results" / "vlm-coverage.json"
+RESULTS = ROOT / "docs" / "VLM_COVERAGE.json"
+"""The results file of the table (deepsynth/results_file.py's format; beside the table rather than
+under docs/results/, whose files each need a results block in the README)."""
 SAMPLE_SIZE = 8
 SAMPLE_SEED = "vlm-coverage"
 """The sample's seed where no git commit is at hand (a source tarball)."""

@@ -1,7 +1,7 @@
 """The VLM coverage table stays true: a sample of 8 families (chosen from the commit hash, so the same
 commit always tests the same ones) plus the six supported families run through the coverage bench's
 own stage runner (bench/vlm_coverage.py), and every stage the recorded table
-(docs/results/vlm-coverage.json, rendered as docs/VLM_COVERAGE.md) says passes still passes.
+(docs/VLM_COVERAGE.json, rendered as docs/VLM_COVERAGE.md) says passes still passes.
 The quick part (tiny model, load, three training steps) runs in the suite; the rest is slow."""
 
 from __future__ import annotations
