@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 PROJECTOR_NAMES = ("multi_modal_projector", "connector", "merger", "mm_projector", "aligner", "projector")
 """Module names transformers' VLMs give the map from vision features to the language model."""
+QUERY_VALUE_NAMES = (("q_proj", "v_proj"), ("query", "value"), ("q", "v"))
+"""The attention query and value maps' leaf names, as language models in transformers spell them
+(Llama-style, BERT/Pix2Struct-style, T5-style)."""
 TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder")
 
 
@@ -112,10 +115,12 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
     leaves = tuple(FAMILY_TARGETS.get(text_type) or PEFT_TABLE.get(text_type) or ())
     available = set(lm_linear_leaves(model, lm_path))
     # The family's choice where it has one, else the attention query/value maps (the LoRA paper's
-    # choice, Hu et al. 2021, and the table's for llama/qwen2), else every *_proj layer.
-    leaves = (tuple(leaf for leaf in leaves if leaf in available)
-              or tuple(leaf for leaf in ("q_proj", "v_proj") if leaf in available)
-              or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj")))
+    # choice, Hu et al. 2021, and the table's for llama/qwen2) under the names language models give
+    # them, else every *_proj layer.
+    leaves = tuple(leaf for leaf in leaves if leaf in available)
+    for query, value in QUERY_VALUE_NAMES:
+        leaves = leaves or tuple(leaf for leaf in (query, value) if leaf in available)
+    leaves = leaves or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj"))
     if not leaves:
         raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
                              f"{', '.join(sorted(available))}")

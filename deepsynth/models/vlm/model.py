@@ -33,6 +33,15 @@ def _inner(model: Any) -> Any:
     return getattr(model, model.base_model_prefix, model)
 
 
+class ImageFeatures(list):
+    """The image features handed to the model as `mm_encoder_outputs["image"].pooler_output`: a list
+    of per-image tensors (what most families concatenate) that also acts as their concatenation for
+    families that use it as one tensor (`.to(...)`, `.shape`: PaliGemma, GOT-OCR2 ...)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch.cat(list(self)), name)
+
+
 class VlmDocumentModel(DocumentModelBase):
     """The DocumentModel API over an image-text-to-text model (`self.decoder` is its PeftModel)."""
 
@@ -118,7 +127,8 @@ class VlmDocumentModel(DocumentModelBase):
         for key, value in batch.items():
             if key in accepted and key not in inputs and torch.is_tensor(value) and key != "labels":
                 inputs[key] = value.to(device)
-        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=[self.image_features(batch)])}
+        features = ImageFeatures([self.image_features(batch)])
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=features)}
         return inputs
 
     def image_features(self, batch: dict[str, Any]) -> torch.Tensor:

@@ -1,0 +1,389 @@
+"""A tiny random model folder for any image-text-to-text `model_type` transformers maps to
+`AutoModelForImageTextToText`: config, safetensors weights and processor files, as a user's folder.
+
+The six families of the family table keep their hand-sized recipes (`models/vlm/tiny.py`). Every
+other model_type takes the generic path:
+
+- the config: the family's config class with its defaults (the flagship checkpoint's geometry:
+  image size, patch size, image tokens per image stay as released, so the processor's defaults and
+  the tower agree), every text and vision sub-config shrunk in width, depth, heads and experts
+  (`shrink_config`), then the per-family overrides of `tiny_settings.TINY_SETTINGS`;
+- the tokenizer: `tiny._byte_bpe` with every special token the family's processor code spells
+  (string literals such as "<image>" or "[IMG]", the `*_token` defaults of its constructor) and
+  each `tokenizer.<name>_token` attribute the processor reads, as a named extra special token;
+- the image processor: the family's PIL class (`AutoImageProcessor`'s "pil" backend); a family with
+  only a torchvision one cannot be built here (torchvision has no CPU wheel for our torch pin);
+- the processor: written part by part (tokenizer files, image processor, `processor_config.json`
+  naming the class, chat template), the way `tiny._save_processor_files` does, then loaded with
+  DeepSynth's own `load_processor`; the config's `*_token_id` / `*_token_index` fields take the ids
+  of the tokens the loaded processor names, so the model and the processor agree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from deepsynth.models.vlm.tiny import TINY_VLM_SEED, _byte_bpe, _chat_template
+
+TEXT_WIDTH = 64
+VISION_WIDTH = 32
+HEAD_DIM = 16
+LAYERS = 2
+
+_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim", "width", "d_embed")
+_FFN_KEYS = ("intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
+             "mlp_dim", "intermediate_dim")
+_SMALL_FFN_KEYS = ("moe_intermediate_size", "shared_expert_intermediate_size", "expert_intermediate_size")
+_OUT_KEYS = ("out_hidden_size", "text_hidden_size", "output_hidden_size", "projection_dim", "lm_hidden_size")
+_LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "depth", "encoder_layers",
+               "decoder_layers", "num_decoder_layers", "num_encoder_layers")
+_HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads",
+              "decoder_attention_heads")
+_KV_KEYS = ("num_key_value_heads", "n_kv_heads", "num_kv_heads")
+_EXPERT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts")
+_ROUTED_KEYS = ("num_experts_per_tok", "moe_k", "top_k", "num_experts_per_token")
+_TOKEN_LITERAL = re.compile(r"""["'](<[^"'\s{}%]{1,48}>|\[[A-Z][A-Z_]{1,30}\])["']""")
+_TOKENIZER_ATTRIBUTE = re.compile(r"tokenizer\.(\w+_token)\b")
+
+
+class TinyBuildError(RuntimeError):
+    """A tiny folder of this model_type cannot be built here (the message says why)."""
+
+
+def _is_vision(name: str) -> bool:
+    return any(part in name for part in ("vision", "visual", "image", "vit", "sam", "encoder_config", "perceiver"))
+
+
+def _scale_list(values: list[Any], total: int) -> list[int]:
+    """`values` (e.g. an mrope_section) scaled to sum to `total`, each at least 1."""
+    scaled = [max(1, round(v * total / max(1, sum(values)))) for v in values]
+    scaled[-1] += total - sum(scaled)
+    return scaled
+
+
+def shrink_config(config: Any, width: int, path: str = "") -> None:
+    """Shrink `config` in place (width, depth, heads, experts, layer lists), recursing into every
+    sub-config: vision-like ones (by name) to VISION_WIDTH, the rest to `width`."""
+    from transformers import PretrainedConfig
+
+    values = config.__dict__
+    layers = None
+    for key in _WIDTH_KEYS:
+        if isinstance(values.get(key), int) and values[key] > width:
+            setattr(config, key, width)
+    for key in _FFN_KEYS:
+        if isinstance(values.get(key), int) and values[key] > 2 * width:
+            setattr(config, key, 2 * width)
+    for key in _SMALL_FFN_KEYS:
+        if isinstance(values.get(key), int) and values[key] > width:
+            setattr(config, key, width)
+    old_layers = set()
+    for key in _LAYER_KEYS:
+        if isinstance(values.get(key), int) and values[key] > LAYERS:
+            old_layers.add(values[key])
+            setattr(config, key, LAYERS)
+            layers = LAYERS
+    for key in _OUT_KEYS:  # a vision config's output feeds the language model directly
+        if isinstance(values.get(key), int) and values[key] > TEXT_WIDTH:
+            setattr(config, key, TEXT_WIDTH)
+    heads = max(1, width // HEAD_DIM)
+    for key in _HEAD_KEYS:
+        if isinstance(values.get(key), int) and values[key] > heads:
+            setattr(config, key, heads)
+    for key in _KV_KEYS:
+        if isinstance(values.get(key), int) and values[key] > 1:
+            setattr(config, key, max(1, heads // 2))
+    if isinstance(values.get("head_dim"), int):
+        config.head_dim = HEAD_DIM
+    for key in _EXPERT_KEYS:
+        if isinstance(values.get(key), int) and values[key] > 4:
+            setattr(config, key, 4)
+    for key in _ROUTED_KEYS:
+        if isinstance(values.get(key), int) and values[key] > 2:
+            setattr(config, key, 2)
+    if layers is not None:
+        for key, value in list(values.items()):
+            if isinstance(value, list) and (key.endswith("layer_types") or len(value) in old_layers) \
+                    and len(value) > layers:  # one entry per layer
+                value = value[:layers]
+                if key in _FFN_KEYS and all(isinstance(v, int) for v in value):
+                    value = [min(v, 2 * width) for v in value]
+                setattr(config, key, value)
+            if key in ("mlp_layer_types", "global_attn_indexes", "fullatt_block_indexes") and isinstance(value, list):
+                setattr(config, key, [v for v in value if not isinstance(v, int) or v < layers][:layers] or value[:1])
+        for key in ("first_k_dense_replace", "num_dense_layers"):
+            if isinstance(values.get(key), int) and values[key] > 1:
+                setattr(config, key, 1)
+    rope = values.get("rope_parameters")
+    if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list):
+        rope["mrope_section"] = _scale_list(rope["mrope_section"], HEAD_DIM // 2)
+    for key, value in list(values.items()):
+        if isinstance(value, PretrainedConfig):
+            shrink_config(value, VISION_WIDTH if _is_vision(key) else width, f"{path}{key}.")
+        elif isinstance(value, dict) and key.endswith("_config") and ("hidden_size" in value or "model_type" in value):
+            sub = dict(value)
+            _shrink_dict(sub, VISION_WIDTH if _is_vision(key) else width)
+            setattr(config, key, sub)
+
+
+def _shrink_dict(values: dict[str, Any], width: int) -> None:
+    """`shrink_config` for a sub-config kept as a plain dict."""
+    class _Holder:
+        pass
+
+    holder = _Holder()
+    holder.__dict__.update(values)
+    shrink_config(holder, width)
+    values.update(holder.__dict__)
+
+
+def _processor_tokens(processor_class: Any) -> tuple[list[str], dict[str, str]]:
+    """(plain special tokens, named extra special tokens) the processor code spells or reads."""
+    module = inspect.getmodule(processor_class)
+    source = inspect.getsource(module) if module is not None else ""
+    literals = sorted(set(_TOKEN_LITERAL.findall(source)))
+    named: dict[str, str] = {}
+    for name, parameter in inspect.signature(processor_class.__init__).parameters.items():
+        if name.endswith("_token") and isinstance(parameter.default, str) and parameter.default:
+            named[name] = parameter.default
+    for name in sorted(set(_TOKENIZER_ATTRIBUTE.findall(source))):
+        if name in ("pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"):
+            continue
+        named.setdefault(name, named.get(name) or f"<|{name}|>")
+    return literals, named
+
+
+def _pil_image_processor(model_type: str, overrides: dict[str, Any]) -> Any:
+    import transformers
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    classes = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    name = overrides.pop("class", None) or classes.get("pil")
+    if not name:
+        if classes:
+            raise TinyBuildError(f"needs torchvision: its only image processor ({', '.join(classes.values())}) "
+                                 "is torchvision-backed")
+        raise TinyBuildError("no image processor is mapped for this model_type")
+    image_class = getattr(transformers, name)
+    fitted = overrides.pop("fit_size", None)
+    seq_length = overrides.pop("fit_seq_length", None)
+    grid_settings = overrides.pop("fit_grid", None)
+    processor = image_class(**overrides)
+    size = getattr(processor, "size", None)
+    if fitted and "size" not in overrides and size is not None:
+        side = fitted["height"]
+        extra: dict[str, Any] = {}
+        if getattr(size, "height", None) and getattr(size, "width", None) and (size.height, size.width) != (side, side):
+            extra["size"] = {"height": side, "width": side}
+        elif getattr(size, "shortest_edge", None) and size.shortest_edge != side and not getattr(size, "longest_edge", None):
+            extra["size"] = {"shortest_edge": side}
+        if extra and getattr(processor, "crop_size", None) is not None and "crop_size" not in overrides:
+            extra["crop_size"] = {"height": side, "width": side}
+        if extra:
+            processor = image_class(**overrides, **extra)
+    grid = {key: value for key, value in (grid_settings or {}).items()
+            if value is not None and getattr(processor, key, None) not in (None, value)}
+    if grid:  # a patch-grid processor (Qwen2-VL's): its patches are the tower's
+        processor = image_class(**overrides, **grid)
+    if seq_length and getattr(processor, "image_seq_length", 0) is None:
+        processor.image_seq_length = seq_length
+    return processor
+
+
+def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str, str]) -> None:
+    """Every `X_token_id` / `X_token_index` of the config (and its text config) := the id of the
+    token the processor names `X_token` (or the tokenizer's bos/eos/pad)."""
+    ids: dict[str, int] = {}
+    for source in (processor, tokenizer):  # the tokenizer's named tokens win (Gemma 3's processor
+        # calls its begin-of-image token image_token; the model's image token is the tokenizer's)
+        for name in dir(source):
+            if not name.endswith("_token") or name.startswith("_"):
+                continue
+            try:
+                value = getattr(source, name)
+            except Exception:  # noqa: BLE001 - a property that needs state the tiny processor lacks
+                continue
+            if isinstance(value, str) and value:
+                token_id = tokenizer.convert_tokens_to_ids(value)
+                if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+                    ids[name[: -len("_token")]] = token_id
+    for name, value in named.items():  # the tokenizer's named tokens (not all are listed by dir())
+        token_id = tokenizer.convert_tokens_to_ids(value)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids[name[: -len("_token")]] = token_id
+    from transformers import PretrainedConfig
+
+    def visit(node: Any) -> None:
+        for key, value in list(node.__dict__.items()):
+            if isinstance(value, PretrainedConfig):
+                visit(value)
+                continue
+            match = re.fullmatch(r"(\w+?)_token_(?:id|index)", key)
+            if match and (isinstance(value, int) or value is None) and match.group(1) in ids:
+                setattr(node, key, ids[match.group(1)])
+            elif match and isinstance(value, int) and value >= len(tokenizer):
+                setattr(node, key, tokenizer.pad_token_id)
+
+    visit(config)
+
+
+def _config_value(config: Any, name: str) -> Any:
+    """`name` from the config or the first sub-config that has it (None if none does)."""
+    from transformers import PretrainedConfig
+
+    if name in config.__dict__ and config.__dict__[name] is not None:
+        return config.__dict__[name]
+    for value in config.__dict__.values():
+        if isinstance(value, PretrainedConfig):
+            found = _config_value(value, name)
+            if found is not None:
+                return found
+    return None
+
+
+def _image_size_of(config: Any) -> dict[str, Any]:
+    """Image processor settings matching the vision config's fixed input side, if it has one."""
+    grid = {"patch_size": _config_value(config, "patch_size"),
+            "merge_size": _config_value(config, "spatial_merge_size"),
+            "temporal_patch_size": _config_value(config, "temporal_patch_size")}
+    grid = {key: value for key, value in grid.items() if isinstance(value, int)}
+    side = _config_value(config, "image_size")
+    if isinstance(side, (list, tuple)):
+        side = side[0]
+    if not isinstance(side, int):
+        return {"fit_grid": grid}
+    patch = _config_value(config, "patch_size")
+    tokens = _config_value(config, "num_image_tokens") or (
+        (side // patch) ** 2 if isinstance(patch, int) and patch > 0 else None)
+    return {"fit_size": {"height": side, "width": side}, "fit_seq_length": tokens, "fit_grid": grid}
+
+
+def _processor_settings_from(processor_class: Any, config: Any) -> dict[str, Any]:
+    """The processor's constructor settings left None by default, read from the model's config
+    where it has a field of the same name (patch_size, vision_feature_select_strategy ...)."""
+    found = {}
+    for name, parameter in inspect.signature(processor_class.__init__).parameters.items():
+        if name in ("self", "image_processor", "tokenizer", "video_processor", "chat_template") or parameter.default is not None:
+            continue
+        value = _config_value(config, name)
+        if isinstance(value, (int, float, str)):
+            found[name] = value
+    return found
+
+
+def _fit_mrope(config: Any, model_type: str) -> None:
+    """A language model whose code reads `rope_parameters["mrope_section"]` with a full-size default
+    ([16, 24, 24] for head_dim 128) gets one for the tiny head size (sum HEAD_DIM / 2)."""
+    import sys
+
+    from transformers import PretrainedConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    import transformers
+
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    def reads_mrope(class_name: str | None) -> bool:
+        model_class = getattr(transformers, class_name, None) if class_name else None
+        module = sys.modules.get(getattr(model_class, "__module__", ""), None)
+        return module is not None and "mrope_section" in inspect.getsource(module)
+
+    top = reads_mrope(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type])
+    for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
+        rope = node.__dict__.get("rope_parameters")
+        if isinstance(rope, dict) and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
+                top or reads_mrope(MODEL_MAPPING_NAMES.get(getattr(node, "model_type", "")))):
+            rotary = rope.get("partial_rotary_factor") or getattr(node, "partial_rotary_factor", None) or 1.0
+            rope["mrope_section"] = _scale_list([16, 24, 24], int(HEAD_DIM * rotary) // 2)
+
+
+def _set_vocab(config: Any, size: int) -> None:
+    from transformers import PretrainedConfig
+
+    for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
+        if isinstance(node.__dict__.get("vocab_size"), int) and not _is_vision(type(node).__name__.lower()):
+            node.vocab_size = size
+
+
+def build_tiny_any(model_type: str, folder: str | Path) -> Path:
+    """Write a tiny random model + processor of `model_type` into `folder` (see the module
+    docstring). Raises TinyBuildError where it cannot be built here."""
+    from deepsynth.models.vlm.families import FAMILIES
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if model_type in FAMILIES:
+        from deepsynth.models.vlm.tiny import build_tiny_vlm
+
+        return build_tiny_vlm(model_type, folder)
+    import transformers
+    from transformers import AutoModelForImageTextToText, PreTrainedTokenizerFast
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    from deepsynth.models.builtin.tiny import seeded
+    from deepsynth.models.vlm.processor import load_processor
+    from deepsynth.models.vlm.tiny_settings import TINY_SETTINGS
+
+    settings = TINY_SETTINGS.get(model_type, {})
+    if settings.get("not_buildable"):
+        raise TinyBuildError(settings["not_buildable"])
+    processor_name = settings.get("processor") or PROCESSOR_MAPPING_NAMES.get(model_type)
+    if not processor_name:
+        raise TinyBuildError("no processor class is mapped for this model_type")
+    try:
+        processor_class = getattr(transformers, processor_name)
+        literals, named = _processor_tokens(processor_class)
+    except ImportError as error:
+        raise TinyBuildError(f"needs torchvision: {processor_name}: {str(error).strip().splitlines()[0]}") from None
+    config_class = CONFIG_MAPPING[model_type]
+    config = config_class(**settings.get("config", {}))
+    shrink_config(config, TEXT_WIDTH)
+    for dotted, value in settings.get("after_shrink", {}).items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = getattr(node, part)
+        setattr(node, leaf, value)
+    image_processor = _pil_image_processor(model_type, {**_image_size_of(config),
+                                                        **settings.get("image_processor", {})})
+    base = ["<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    named.update(settings.get("named_tokens", {}))
+    for name in settings.get("drop_named_tokens", ()):
+        named.pop(name, None)
+    specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", [])))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(specials, vocab_size=max(384, len(specials) + 300)),
+                                        bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                        extra_special_tokens=named)
+    tokenizer.save_pretrained(str(folder))
+    image_processor.save_pretrained(str(folder))
+    processor_kwargs = {**_processor_settings_from(processor_class, config), **settings.get("processor_kwargs", {})}
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_name, **processor_kwargs},
+                                                             indent=2))
+    _set_vocab(config, len(tokenizer))
+    _fit_mrope(config, model_type)
+    config.save_pretrained(str(folder))  # some processors (a video part) read the model_type from it
+    processor = load_processor(str(folder))
+    # the chat template's image placeholder: the token the processor expands into image tokens
+    image_token = getattr(processor, "image_token", None)
+    image_token = getattr(image_token, "content", image_token)  # an AddedToken (BLIP-2's) or a str
+    image_part = settings.get("chat_image") or image_token or named.get(
+        "image_token") or next((t for t in literals if "image" in t.lower()), "<image>")
+    (folder / "chat_template.jinja").write_text(_chat_template(
+        "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",
+        {"user": "user", "assistant": "assistant", "system": "system"}))
+    _set_token_ids(config, processor, processor.tokenizer, named)
+    # through its dict and back, as from_pretrained will: values the config class derives at init
+    # (a cross-attention width from the vision config's ...) are derived from the shrunk ones
+    config = type(config).from_dict(config.to_dict())
+    for node in [config, getattr(config, "text_config", None)]:
+        if node is not None and hasattr(node, "initializer_range"):
+            node.initializer_range = 0.2
+    with seeded(TINY_VLM_SEED):
+        model = AutoModelForImageTextToText.from_config(config)
+    model.save_pretrained(str(folder))
+    return folder

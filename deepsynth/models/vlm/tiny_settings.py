@@ -1,0 +1,66 @@
+"""Per-family settings for the tiny random models of `models/vlm/tiny_any.py`, where the generic
+path (the config class's defaults, shrunk) does not give a model and processor that agree.
+
+Plain dicts per model_type, each with the reason it is needed. Keys:
+- `config`: keyword arguments for the config class (before shrinking);
+- `after_shrink`: dotted config attribute -> value, set after shrinking;
+- `image_processor`: keyword arguments for the PIL image processor (`class`: another class name);
+- `processor`: the processor class name, where the mapping names none;
+- `processor_kwargs`: settings written into processor_config.json;
+- `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
+- `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
+- `chat_image`: the image placeholder the tiny chat template writes;
+- `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
+The values come from the family's config, modeling and processing code at our transformers pin and
+from what its released checkpoints ship (processor_config.json); the transformers repository's own
+tests (each family's ModelTester) were not at hand when these were written (the repository snapshot
+exceeded what could be fetched), so no value here is copied from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CLS_TOKEN = {"num_additional_image_tokens": 1}
+"""LLaVA-style processors count one more feature per image for a CLIP tower's class token (what the
+released checkpoints' processor_config.json say; the constructor's default is 0)."""
+
+_GEMMA3 = {"named_tokens": {"boi_token": "<start_of_image>", "image_token": "<image_soft_token>",
+                             "eoi_token": "<end_of_image>"}, "chat_image": "<start_of_image>",
+           "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16}}
+"""Gemma 3's processor expands the begin-of-image token the chat template writes; the default tower
+(224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4)."""
+
+_BLIP = {"drop_named_tokens": ["image_token"]}
+"""BLIP-2-style processors add their own "<image>" when the tokenizer names no image_token, as the
+released tokenizers do not; given one, they fail at our pin (`self.image_token.content` on a str)."""
+
+TINY_SETTINGS: dict[str, dict[str, Any]] = {
+    "blip-2": _BLIP,
+    "instructblip": _BLIP,
+    "instructblipvideo": _BLIP,
+    "gemma3": _GEMMA3,
+    "shieldgemma2": _GEMMA3,
+    "t5gemma2": _GEMMA3,
+    # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
+    # shuffle cannot join; the release uses 364 px (26 patches)
+    # (its processor expands "<image>", as InternVL-style ones do below)
+    "aya_vision": {"after_shrink": {"vision_config.image_size": 364}, "chat_image": "<image>"},
+    "llava": {"processor_kwargs": _CLS_TOKEN},
+    "llava_next": {"processor_kwargs": _CLS_TOKEN},
+    "llava_next_video": {"processor_kwargs": _CLS_TOKEN},
+    "llava_onevision": {"processor_kwargs": _CLS_TOKEN},
+    "vipllava": {"processor_kwargs": _CLS_TOKEN},
+    "video_llava": {"processor_kwargs": _CLS_TOKEN},
+    # the mapping names no processor (or image processor) for these: the released checkpoints' classes
+    "glm_ocr": {"processor": "Glm46VProcessor", "image_processor": {"class": "Glm46VImageProcessorPil"}},
+    "glm4v_moe": {"image_processor": {"class": "Glm4vImageProcessorPil"}},
+    "fast_vlm": {"processor": "LlavaProcessor", "image_processor": {"class": "CLIPImageProcessorPil"},
+                 "processor_kwargs": _CLS_TOKEN},
+    # InternVL-style processors expand "<image>" into <img><IMG_CONTEXT>...</img> (image_token is the inner one)
+    "qianfan_ocr": {"chat_image": "<image>"},
+    "internvl": {"chat_image": "<image>"},
+    "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
+    "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
+}
+"""model_type -> its tiny settings (see the module docstring)."""
