@@ -15,6 +15,7 @@ from deepsynth.estimate.cpu_time import cpu_throughput
 from deepsynth.estimate.gpus import DEFAULT_PRICES
 from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.trainable import missing_to_train
+from deepsynth.estimate.workload import checkpoints_activations
 from deepsynth.estimate.vlm import model_family, page_layout_for
 from deepsynth.hub_models import download_needed, model_files
 from deepsynth.paths import models_dir
@@ -111,7 +112,9 @@ PAGE_CHOSEN = {"estimate.model": "default", "estimate.vision_interface": "ocr_te
 KEYS = [*PAGE_CHOSEN, *workload_form.keys, *lora_form.keys, "estimate.preset", "estimate.alpha_ratio"]
 STANDARD = preset("standard")
 DEFAULTS = {**PAGE_CHOSEN, **workload_form.defaults({"device": here.device,  # this machine's device and precision
-                                                     "dtype": "bfloat16" if here.device == "cuda" else "float32"}),
+                                                     "dtype": "bfloat16" if here.device == "cuda" else "float32",
+                                                     # as training runs here: a CPU run checkpoints activations
+                                                     "gradient_checkpointing": checkpoints_activations(here.device)}),
             "estimate.preset": "standard", "estimate.alpha_ratio": STANDARD.alpha / STANDARD.rank,
             **lora_form.defaults(lora_values(STANDARD))}
 memory = FormMemory("estimate")  # the page as the user left it: a reload or a page switch keeps it

@@ -36,7 +36,9 @@ def open_estimate(open_page, machine=CPU, **state):
 def test_a_cpu_only_machine_sees_cpu_time_first_and_gpu_tables_as_if(open_page):
     app = open_estimate(open_page)
     assert app.selectbox(key="estimate.device").value == "cpu" and app.selectbox(key="estimate.dtype").value == "float32"
-    workload = Workload(dtype="float32", device="cpu")  # the page starts from a training run's defaults
+    # the page starts from a training run's defaults on this machine: a CPU run checkpoints activations
+    workload = Workload(dtype="float32", device="cpu", gradient_checkpointing=True)
+    assert app.checkbox(key="estimate.gradient_checkpointing").value
     expected = estimate(load_architecture("default"), preset("standard"), workload)
     shown = metrics(app)
     assert shown["Parameters"] == f"{expected.total_params / 1e6:,.1f} M"
@@ -66,7 +68,7 @@ def test_a_gpu_machine_defaults_to_cuda_and_lists_its_own_gpu(open_page):
 def test_formulas_are_shown_whole(open_page):
     app = open_estimate(open_page)
     expected = estimate(load_architecture("default"), preset("standard"),
-                        Workload(dtype="float32", device="cpu"))
+                        Workload(dtype="float32", device="cpu", gradient_checkpointing=True))
     table = app.table[0].value
     assert table.loc["activations", "formula"] == expected.memory.activations.formula  # not cut at a width
 
@@ -78,7 +80,7 @@ def test_presets_fill_the_fields_and_edits_read_custom(open_page):
     assert app.selectbox(key="estimate.lora.quantization").value == "nf4"
     assert app.checkbox(key="estimate.lora.double_quantization").value is True
     expected = estimate(load_architecture("default"), preset("qlora_4bit"),
-                        Workload(dtype="float32", device="cpu"))
+                        Workload(dtype="float32", device="cpu", gradient_checkpointing=True))
     assert metrics(app)["Peak memory"] == human(expected.memory.total) != standard
     assert "saves GPU memory, not CPU time" in app.warning[0].value  # qlora on a CPU-only machine
 
