@@ -60,12 +60,15 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def missing_message(name: str, partial: bool = False) -> str:
+OFFLINE_REASON = "the hub may not be contacted (HF_HUB_OFFLINE=1, or an adapter's base that needs --allow-download)"
+
+
+def missing_message(name: str, partial: bool = False, why: str = OFFLINE_REASON) -> str:
+    """One message naming what is missing: the repo, the revision, the cache folder, and how to get it."""
     repo, revision = split_revision(name)
     holds = "only part of a snapshot (no weights)" if partial else "no snapshot"
     return (f"model {name!r}: the Hugging Face cache ({cache_folder()}) holds {holds} of {repo!r} at "
-            f"revision {revision or 'main'!r}, and the hub may not be contacted (HF_HUB_OFFLINE=1, or an adapter's "
-            "base that needs --allow-download); download it where the hub is reachable "
+            f"revision {revision or 'main'!r}, and {why}; download it where the hub is reachable "
             f"(`hf download {repo}{f' --revision {revision}' if revision else ''}`), or name a local folder")
 
 

@@ -112,10 +112,14 @@ def load_architecture(model: str, vision_interface: str = "ocr_text", train_proj
         return smollm2_135m()
     from deepsynth.hub_offline import is_hub_id
 
-    if is_hub_id(model):
-        from deepsynth.hub_models import model_files
+    if is_hub_id(model):  # read from the HF cache only: an estimate never downloads (nor lets a card make it)
+        from deepsynth.hub_models import cached_snapshot, missing_message
 
-        return architecture_from_config(str(model_files(model)), train_projector=train_projector)
+        folder = cached_snapshot(model)
+        if folder is None:
+            raise InputError(missing_message(model, why="an estimate reads the cache only (it never downloads; "
+                                                         "the Estimate page has a Download button)"))
+        return architecture_from_config(str(folder), train_projector=train_projector)
     if not Path(model).exists():
         raise InputError(f"--model {model!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}), "
                          "no such config file or directory, and not a hub id ORG/NAME[@REVISION]")
