@@ -47,11 +47,11 @@ def test_the_registry_page_in_chromium(workspace, store, browser, tmp_path):
 
         page.get_by_role("radio", name="A registered version").check()
         settled(page)
-        page.get_by_role("button", name="Delete this version…").click()  # letters-ocr version 2: no alias
+        page.get_by_role("button", name="Delete this version…").click(timeout=90_000)  # letters-ocr version 2: no alias
         page.get_by_text(f"Delete models:/{name}/2 for good?").first.wait_for(timeout=60_000)
         settled(page)
         screenshot(page, tmp_path, "registry-delete-confirm")
-        page.get_by_role("button", name="Delete this version", exact=True).click()
+        page.get_by_role("button", name="Delete this version", exact=True).click(timeout=90_000)
         page.get_by_text(f"Deleted models:/{name}/2 (by ").first.wait_for(timeout=60_000)
         settled(page)
         assert [v.version for v in registry.list_versions(name, uri=store.uri)] == ["1"]
