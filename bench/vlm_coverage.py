@@ -242,7 +242,7 @@ class StageRunner:
                     parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
         self.model.eval()
         saved = self.model.save_adapter(self.work / "adapter")
-        base = AutoModelForImageTextToText.from_pretrained(str(self.work / "model"))
+        base = AutoModelForImageTextToText.from_pretrained(str(self.work / "model"), trust_remote_code=False)
         vanilla = PeftModel.from_pretrained(base, str(saved)).eval()
         ours = self._plain_logits(self.model.decoder)
         torch.testing.assert_close(self._plain_logits(vanilla), ours)
