@@ -16,8 +16,11 @@ stage recorded yes/no with its error:
 - caches: the tower's features are cached and the cached-feature loss equals the live-tower loss;
 - parameters exact: the estimator's total and trainable counts (`estimate.params.count_parameters`)
   equal PEFT's;
-- exports: the adapter saved by DeepSynth, reloaded in plain PEFT on the folder's model, gives the
-  same logits; merges: `merge_and_unload` gives the same logits.
+- exports: DeepSynth's package of the adapter (`export_package`), imported (`import_package`, shapes
+  checked against the base), infers on a page (`Summarizer`) exactly what the trained model
+  generates; the adapter reloaded in plain PEFT on the folder's model gives the same logits;
+- merges: the merged folder `deepsynth export --merge` writes (`write_merged`, fp32 here) loads in
+  plain `AutoModelForImageTextToText` with its processor and gives base + adapter's logits.
 
 A stage runs only when the ones before it passed (learns, caches and parameters need loads).
 `docs/VLM_COVERAGE.md` and the results JSON say the commit they were made on.
@@ -231,27 +234,53 @@ class StageRunner:
         with torch.no_grad():
             return model(input_ids=ids, **kwargs).logits
 
-    def export(self) -> None:
+    def export(self) -> dict[str, Any]:
+        """DeepSynth's package: `export_package` -> `import_package` (shapes checked against the base)
+        -> `Summarizer` on a page gives the trained model's own greedy output; and plain PEFT on the
+        folder's model loads the adapter to the same logits."""
         import torch
         from peft import PeftModel
         from transformers import AutoModelForImageTextToText
+
+        from deepsynth.export.package import export_package
+        from deepsynth.export.safe_import import import_package
+        from deepsynth.inference import Summarizer
 
         with torch.no_grad():
             for name, parameter in self.model.named_parameters():
                 if "lora_B" in name:
                     parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
         self.model.eval()
-        saved = self.model.save_adapter(self.work / "adapter")
+        self.adapter = self.model.save_adapter(self.work / "adapter")
+        page = documents()[0]
+        expected = self.model.generate(self.model.collate(self.model.read_documents([page]), [""]), max_new_tokens=6)[0]
+        package = export_package(self.adapter, self.work / "adapter.zip")
+        imported = import_package(package, self.work / "imported", allowed_locations=[str(self.work / "model")])
+        image = self.work / "page.png"
+        page[0].save(image)
+        inferred = Summarizer.for_adapter(imported.path, label="adapter").summarize(image=str(image), max_new_tokens=6)
+        if inferred != expected:
+            raise AssertionError(f"imported adapter infers {inferred!r}, the trained model {expected!r}")
         base = AutoModelForImageTextToText.from_pretrained(str(self.work / "model"), trust_remote_code=False)
-        vanilla = PeftModel.from_pretrained(base, str(saved)).eval()
+        vanilla = PeftModel.from_pretrained(base, str(self.adapter)).eval()
         ours = self._plain_logits(self.model.decoder)
         torch.testing.assert_close(self._plain_logits(vanilla), ours)
-        self.vanilla, self.ours = vanilla, ours
+        self.ours = ours
+        return {"inferred": inferred}
 
     def merge(self) -> None:
+        """`write_merged` (what `deepsynth export --merge` / `deepsynth merge` write): a folder plain
+        transformers loads (`AutoModelForImageTextToText`, the processor beside it) whose logits are
+        base + adapter's."""
         import torch
+        from transformers import AutoModelForImageTextToText
 
-        merged = self.vanilla.merge_and_unload().eval()
+        from deepsynth.export.merge import write_merged
+        from deepsynth.models.vlm.processor import load_processor
+
+        write_merged(self.adapter, self.work / "merged", dtype="float32")
+        merged = AutoModelForImageTextToText.from_pretrained(str(self.work / "merged"), trust_remote_code=False).eval()
+        load_processor(str(self.work / "merged"))  # the processor travels with the merged weights
         torch.testing.assert_close(self._plain_logits(merged), self.ours, rtol=1e-4, atol=1e-4)
 
     def run(self, stages: tuple[str, ...] = STAGES) -> dict[str, dict[str, Any]]:
