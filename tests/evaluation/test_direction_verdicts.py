@@ -164,3 +164,19 @@ def test_the_best_run_is_the_lowest_error_rate_and_the_highest_rouge():
     assert ranking_score(low_cer) > ranking_score(high_cer)
     assert ranking_score({"eval/rougeL": 30.0}) > ranking_score({"eval/rougeL": 20.0})
     assert ranking_score({}) is None
+
+
+def test_the_default_reference_is_the_best_run_on_the_most_shared_documents():
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG
+
+    shared = {DOCUMENTS_TAG: "digest-a"}
+    control = _run("control01", {"eval/rougeL": 8.0}, shared, name="demo-control-blank")
+    tuned = _run("tuned0001", {"eval/rougeL": 31.0}, shared, name="demo-tuned")
+    other = _run("other0001", {"eval/rougeL": 60.0}, {DOCUMENTS_TAG: "digest-b"})  # better, but alone
+    unscored = _run("pending01", {}, shared)
+    assert compare.default_reference([control, unscored, other, tuned]).run_id == "tuned0001"
+    cer = {**CER_TAGS, DOCUMENTS_TAG: "digest-c"}
+    worse = _run("worse0001", {"eval/cer": 20.0}, cer)
+    better = _run("better001", {"eval/cer": 9.0}, cer)
+    assert compare.default_reference([worse, better]).run_id == "better001"  # a lower CER is better
+    assert compare.default_reference([unscored]).run_id == "pending01"

@@ -304,15 +304,23 @@ def _names(labels: Sequence[str], limit: int = 4) -> str:
 
 
 def default_reference(runs: Sequence[Any]) -> Any:
-    """The run most of the others can be compared with: among the evaluated runs, one scored on the
-    documents most runs share (by the documents digest tag); the first such in `runs`."""
-    from deepsynth.evaluation.keys import DOCUMENTS_TAG
+    """The run the others are best measured against: among the runs scored on the documents most
+    runs share (by the documents digest tag), the one with the best primary score (a control or
+    an unevaluated run is rarely what a user wants the others measured against); the first such in
+    `runs` on a tie or without scores."""
+    from deepsynth.evaluation.keys import DOCUMENTS_TAG, TUNED
+    from deepsynth.evaluation.metrics import direction
 
     digests = [run.tags.get(DOCUMENTS_TAG) for run in runs]
     counts = {d: digests.count(d) for d in digests if d}
-    if not counts:
-        return runs[0]
-    return max(runs, key=lambda run: counts.get(run.tags.get(DOCUMENTS_TAG), 0))
+    shared = max(counts.values(), default=0)
+    group = [run for run in runs if counts.get(run.tags.get(DOCUMENTS_TAG), 0) == shared] if counts else list(runs)
+    metric = run_metric(group[0])
+    scored = [run for run in group if run_metric(run) == metric and _score(run, TUNED, metric=metric) is not None]
+    if not scored:
+        return group[0]
+    sign = -1.0 if direction(metric) == "lower" else 1.0
+    return max(scored, key=lambda run: sign * _score(run, TUNED, metric=metric))
 
 
 def same_documents(run: Any, reference: Any) -> bool:
