@@ -227,12 +227,24 @@ class StageRunner:
         return {"total": total, "trainable": trainable}
 
     def _plain_logits(self, model: Any) -> Any:
+        """Logits of `model` on a fixed probe: five token ids (and five decoder ids for an
+        encoder-decoder); for a family whose forward needs the page (Pix2Struct's
+        `flattened_patches`), the processor's tensors of a page with them."""
+        import inspect
+
         import torch
 
         ids = torch.tensor([[5, 6, 7, 8, 9]])
-        kwargs = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
+        kwargs: dict[str, Any] = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
         with torch.no_grad():
-            return model(input_ids=ids, **kwargs).logits
+            try:
+                return model(input_ids=ids, **kwargs).logits
+            except ValueError:  # "You have to specify flattened_patches": the encoder reads the page only
+                encoded = self.model.processor(images=documents()[0][0].convert("RGB"), return_tensors="pt")
+                inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+                accepted = inspect.signature(inner.forward).parameters
+                kwargs.update({k: v for k, v in encoded.items() if k in accepted and torch.is_tensor(v)})
+                return model(**kwargs).logits
 
     def export(self) -> dict[str, Any]:
         """DeepSynth's package: `export_package` -> `import_package` (shapes checked against the base)
