@@ -17,13 +17,12 @@ from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.trainable import missing_to_train
 from deepsynth.estimate.workload import checkpoints_activations
 from deepsynth.estimate.vlm import model_family, page_layout_for
-from deepsynth.hub_models import download_needed, model_files
 from deepsynth.paths import models_dir
 from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.lora import CUSTOM_PRESET, LORA_FIELDS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_for_documents, preset_max_documents, preset_names
 from deepsynth.units import GIB, readable_duration
-from ui import handoff, machine
+from ui import handoff, hub_downloads, machine
 from ui.config_form import ConfigForm
 from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, human_bytes
@@ -134,19 +133,11 @@ model = m1.selectbox("Model", choices, key="estimate.model", on_change=model_cha
 if model == OTHER_MODEL:
     model = m1.text_input("Model folder, config.json or hub id (ORG/NAME[@REVISION])", key="estimate.model_path",
                           help="A hub id is read from your Hugging Face cache; when it is not there and the hub can "
-                               "be reached, download it here first (the commit is pinned in the run).").strip()
-    if download_needed(model):
-        if m1.button(f"Download {model}", key="estimate.download"):
-            bar = m1.progress(0.0, text=f"Downloading {model}…")
-            try:
-                model_files(model, progress=lambda done, total: bar.progress(
-                    min(1.0, done / total), text=f"Downloading {model}: {human_bytes(done)} of {human_bytes(total)}"))
-            except DeepSynthError as error:
-                st.error(str(error))
-        if download_needed(model):  # not yet: nothing is read until its files are here
-            st.info(f"{model} is not in your Hugging Face cache yet: download it to see its family, vision tokens "
-                    "per page and the estimate.")
-            model = ""
+                               "be reached, download it here first (when an admin allows model downloads: sidebar → "
+                               "Settings; the commit is pinned in the run).").strip()
+    if not hub_downloads.offer(model, "estimate.download", "to see its family, vision tokens per page and the "
+                                                           "estimate", button_area=m1):
+        model = ""
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
                          disabled=model != "default", help="default model only: OCR text tokens or projected features")
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")
