@@ -199,3 +199,41 @@ def test_the_train_page_refuses_a_hub_id_to_download_while_downloads_are_off(
     assert "**Qwen2.5-VL**, a native vision-language model" in texts(app)
     app.button(key="train.start").click().run()
     assert len(fake_spawn.calls) == 1
+
+
+# -- the Playground on an adapter whose base is a hub id the cache lacks ----------------------------
+@pytest.fixture
+def hub_base_run(store, tmp_path):
+    """A finished run whose adapter's card names a pinned hub id as its base."""
+    from dashboard_testing import write_fake_adapter
+
+    from deepsynth.tracking.store import RunLogger
+
+    adapter = write_fake_adapter(tmp_path / "adapter")
+    (adapter / "deepsynth_model.json").write_text(json.dumps({"model_config": {"name": f"{HUB_ID}@{COMMIT}"}}))
+    logger = RunLogger.start("dashboard-hub-base", run_name="hub-base", uri=store.uri)
+    logger.log_metrics({"eval/rougeL": 10.0}, step=1, flush=True)
+    logger.log_artifacts(adapter, "adapter")
+    logger.finish()
+    return logger.run_id
+
+
+def test_the_playground_fetches_a_cards_hub_base_only_when_downloads_are_allowed(
+        open_page, workspace, hub_base_run, fake_download, monkeypatch):
+    from deepsynth.inference import playground_client
+
+    started = []
+    monkeypatch.setattr(playground_client, "summarize_each",
+                        lambda adapters, on_event, **kwargs: started.append(list(adapters)) or {})
+    app = open_page("playground", **{"playground.adapters": [hub_base_run]})
+    assert app.multiselect(key="playground.adapters").value == [hub_base_run]
+    app.button(key="playground.go").click().run()
+    refusal = [error.value for error in app.error if HUB_ID in error.value]
+    assert len(refusal) == 1 and f"`hf download {HUB_ID} --revision {COMMIT}`" in refusal[0], texts(app)
+    assert "an admin can turn on **Allow model downloads**" in refusal[0]
+    assert started == [] and fake_download == []  # nothing loads, nothing is fetched
+    app.checkbox(key="settings.allow_downloads").check().run()
+    app.button(key="playground.go").click().run()
+    assert not app.exception, app.exception
+    assert fake_download == [f"{HUB_ID}@{COMMIT}"] and started == [[hub_base_run]]
+    assert not [error for error in app.error if HUB_ID in error.value]
