@@ -237,3 +237,16 @@ def test_the_playground_fetches_a_cards_hub_base_only_when_downloads_are_allowed
     assert not app.exception, app.exception
     assert fake_download == [f"{HUB_ID}@{COMMIT}"] and started == [[hub_base_run]]
     assert not [error for error in app.error if HUB_ID in error.value]
+
+
+def test_merging_a_run_on_a_hub_base_the_cache_lacks_is_refused_while_downloads_are_off(
+        open_page, workspace, hub_base_run, fake_download, monkeypatch):
+    from deepsynth import verb_runner
+
+    ran = []
+    monkeypatch.setattr(verb_runner, "run_verb", lambda verb, args, *rest, **kw: ran.append(verb))
+    app = open_page("registry")
+    app.selectbox(key="registry.export.run").set_value(hub_base_run).run()
+    app.button(key="registry.merge.go").click().run()
+    assert not app.exception and ran == [] and fake_download == []
+    assert [error for error in app.error if "an admin can turn on **Allow model downloads**" in error.value]
