@@ -130,6 +130,7 @@ model = m1.selectbox("Model", choices, key="estimate.model", on_change=model_cha
                      help=f"Built-in models, the model folders in {models_dir()} (one folder or link per model), "
                           "or any other folder or Hugging Face hub id: a native VLM (DeepSeek-OCR-2, Qwen2-VL/2.5-VL, "
                           "SmolVLM, Idefics3, Florence-2, ...) or a causal LM.")
+waiting = False
 if model == OTHER_MODEL:
     model = m1.text_input("Model folder, config.json or hub id (ORG/NAME[@REVISION])", key="estimate.model_path",
                           help="A hub id is read from your Hugging Face cache; when it is not there and the hub can "
@@ -137,7 +138,7 @@ if model == OTHER_MODEL:
                                "Settings; the commit is pinned in the run).").strip()
     if not hub_downloads.offer(model, "estimate.download", "to see its family, vision tokens per page and the "
                                                            "estimate", button_area=m1):
-        model = ""
+        model, waiting = "", True  # said above: nothing to estimate until its files are here
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
                          disabled=model != "default", help="default model only: OCR text tokens or projected features")
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")
@@ -193,14 +194,14 @@ try:
                                           "vision_cached": bool(state["estimate.vision_cached"])} if native_vlm else {})})
 except ConfigError as error:
     problems += error.problems
-if not model:
+if not model and not waiting:
     problems.append(("model", "give the path of a config.json or a model folder"))
 elif model_problem:
     problems.append(("model", model_problem))
 gpu = state.get("estimate.gpu", "A100 80GB")
 if state.get("estimate.price") is None:
     state["estimate.price"] = DEFAULT_PRICES.get(gpu, 0.0)
-if not problems:
+if not problems and not waiting:
     try:
         result = estimate(architecture, lora, workload, gpu=gpu, local_device=here.gpus[0] if here.gpus else None,
                           price_per_hour=float(state["estimate.price"]))
@@ -210,6 +211,8 @@ if not problems:
         problems.append(("model", str(error)))
 if problems:
     errors.show(ConfigError(problems, "estimate settings"))
+    st.stop()
+if waiting:
     st.stop()
 
 # -- the estimate -------------------------------------------------------------------------------------

@@ -14,14 +14,15 @@ from deepsynth.errors import DeepSynthError
 from ui import settings
 from ui.widgets import human_bytes
 
-DOWNLOADS_OFF = (f"this dashboard does not download models: an admin can turn on **{settings.DOWNLOADS_LABEL}** "
-                 "(sidebar → Settings)")
-
-
 def refusal(name: str) -> str:
-    """What a page says for a hub id the cache lacks while downloads are off."""
-    cached = hub_models.cached_snapshot(name)
-    return hub_models.missing_message(name, partial=cached is not None, why=DOWNLOADS_OFF)
+    """What a page says for a hub id the cache lacks while downloads are off: what is missing, the
+    admin's switch, and the command that fetches it in a shell."""
+    repo, revision = hub_models.split_revision(name)
+    holds = "only part of a snapshot (no weights)" if hub_models.cached_snapshot(name) is not None else "no snapshot"
+    return (f"**{name}** is not in this machine's Hugging Face cache: `{hub_models.cache_folder()}` holds {holds} "
+            f"of '{repo}' at revision '{revision or 'main'}'. This dashboard downloads models only when an admin "
+            f"turns on **{settings.DOWNLOADS_LABEL}** (sidebar → Settings); or fetch it in a shell with "
+            f"`hf download {repo}{f' --revision {revision}' if revision else ''}`, or name a local folder.")
 
 
 def missing(names: Iterable[str]) -> list[str]:

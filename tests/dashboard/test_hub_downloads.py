@@ -103,8 +103,9 @@ def test_downloads_are_off_until_allowed_and_the_estimate_page_says_what_is_miss
     assert app.checkbox(key="settings.allow_downloads").value is False
     refusal = [error.value for error in app.error if HUB_ID in error.value]
     assert len(refusal) == 1, texts(app)
+    assert refusal[0].startswith(f"**{HUB_ID}** is not in this machine's Hugging Face cache")
     assert "holds no snapshot of 'acme/tiny-qwen' at revision 'main'" in refusal[0]
-    assert "an admin can turn on **Allow model downloads** (sidebar → Settings)" in refusal[0]
+    assert "only when an admin turns on **Allow model downloads** (sidebar → Settings)" in refusal[0]
     assert f"`hf download {HUB_ID}`" in refusal[0]
     assert not [b for b in app.button if b.key == "estimate.download"] and not app.metric
     assert fake_download == []  # nothing fetched
@@ -191,7 +192,7 @@ def test_the_train_page_refuses_a_hub_id_to_download_while_downloads_are_off(
         open_page, datasets_setting, fake_spawn, workspace, fake_download):
     app = open_train(open_page, fake_spawn)
     app.text_input(key="train.cfg.model.name").set_value(HUB_ID).run()
-    assert "an admin can turn on **Allow model downloads**" in texts(app)
+    assert "an admin turns on **Allow model downloads**" in texts(app)
     assert not [b for b in app.button if b.key in ("train.start", "train.download")]
     app.checkbox(key="settings.allow_downloads").check().run()  # the local user is the admin
     app.button(key="train.download").click().run()
@@ -230,7 +231,7 @@ def test_the_playground_fetches_a_cards_hub_base_only_when_downloads_are_allowed
     app.button(key="playground.go").click().run()
     refusal = [error.value for error in app.error if HUB_ID in error.value]
     assert len(refusal) == 1 and f"`hf download {HUB_ID} --revision {COMMIT}`" in refusal[0], texts(app)
-    assert "an admin can turn on **Allow model downloads**" in refusal[0]
+    assert "an admin turns on **Allow model downloads**" in refusal[0]
     assert started == [] and fake_download == []  # nothing loads, nothing is fetched
     app.checkbox(key="settings.allow_downloads").check().run()
     app.button(key="playground.go").click().run()
@@ -249,4 +250,21 @@ def test_merging_a_run_on_a_hub_base_the_cache_lacks_is_refused_while_downloads_
     app.selectbox(key="registry.export.run").set_value(hub_base_run).run()
     app.button(key="registry.merge.go").click().run()
     assert not app.exception and ran == [] and fake_download == []
-    assert [error for error in app.error if "an admin can turn on **Allow model downloads**" in error.value]
+    assert [error for error in app.error if "an admin turns on **Allow model downloads**" in error.value]
+
+
+def test_the_estimate_page_shows_a_cached_hub_ids_family_and_vision_tokens(
+        open_page, workspace, tmp_path, monkeypatch):
+    from deepsynth.estimate import vision_tokens_per_page
+    from deepsynth.render.config import RenderConfig
+
+    folder = _cache_tiny_vlm(_hub_cache(tmp_path, monkeypatch, offline=True))
+    app = hub_id_on_estimate(open_page("estimate", **{"deepsynth.machine": CPU}))
+    width, height = RenderConfig().output_size
+    tokens = vision_tokens_per_page(folder, width, height)
+    assert (f"**Qwen2.5-VL**, a native vision-language model: {tokens} vision tokens per {width}x{height} page"
+            in texts(app)), texts(app)
+    app.text_input(key="estimate.model_path").set_value(f"{HUB_ID}@{COMMIT}").run()  # pinned: the same files
+    assert f"{tokens} vision tokens per {width}x{height} page" in texts(app) and app.metric
+    app.text_input(key="estimate.model_path").set_value(f"{HUB_ID}@0123456").run()  # a revision not cached
+    assert "holds no snapshot of 'acme/tiny-qwen' at revision '0123456'" in texts(app)
