@@ -7,9 +7,9 @@ They live on disk, not in session state, so a browser reload or a dashboard rest
 **Allow model downloads** is the dashboard's `--allow-download`: off (the default), a model named by
 hub id is read from this machine's Hugging Face cache only, and every page that would fetch one
 (the Estimate page's Download, Train, the Playground on an adapter whose base the cache lacks) says
-what is missing instead. Only an admin changes it (`deepsynth.dashboard_host.roles.ALLOW_DOWNLOAD`:
-`deepsynth dashboard --admin NAME`); a dashboard without sign-in (127.0.0.1, the machine's own
-user) has one person, who is its admin.
+what is missing instead. Only an admin changes it (the "allow download" action of
+`deepsynth/dashboard_host/roles.py`: `deepsynth dashboard --admin NAME`); a dashboard without
+sign-in (127.0.0.1, the machine's own user) has one person, who is its admin.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ that leaves the files in the cache, as `snapshot_download` would."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from dashboard_testing import APP, texts
@@ -50,8 +51,9 @@ def fake_download(tmp_path, monkeypatch):
 
     def download(name, progress=None):
         if hub_models.cached_snapshot(name) is None:
-            progress(50, 100)
-            progress(100, 100)
+            reporter = threading.Thread(target=lambda: (progress(50, 100), progress(100, 100)))
+            reporter.start()  # as huggingface_hub does: progress heard on a thread of its own
+            reporter.join()
             heard.append(name)
             _cache_tiny_vlm(repo)
         return real(name)
