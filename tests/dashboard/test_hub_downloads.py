@@ -51,9 +51,20 @@ def fake_download(tmp_path, monkeypatch):
 
     def download(name, progress=None):
         if hub_models.cached_snapshot(name) is None:
-            reporter = threading.Thread(target=lambda: (progress(50, 100), progress(100, 100)))
+            failed = []
+
+            def report():
+                try:
+                    progress(50, 100)
+                    progress(100, 100)
+                except BaseException as error:  # noqa: BLE001 -- e.g. drawing from a thread: NoSessionContext
+                    failed.append(error)
+
+            reporter = threading.Thread(target=report)
             reporter.start()  # as huggingface_hub does: progress heard on a thread of its own
             reporter.join()
+            if failed:
+                raise failed[0]
             heard.append(name)
             _cache_tiny_vlm(repo)
         return real(name)
