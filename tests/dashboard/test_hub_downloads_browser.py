@@ -26,6 +26,26 @@ def cached_tiny_vlm(hub):
     (repo / "refs" / "main").write_text(COMMIT)
 
 
+def choose_another_model(page) -> None:
+    """The Estimate page's model picker on "another folder, config.json or hub id…" (a click that
+    lands while the page reruns opens no list: tried again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.get_by_test_id("stSelectbox").first.click()
+        try:
+            page.get_by_role("option", name="another folder, config.json or hub id…").click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settled(page)
+    page.get_by_role("textbox", name="Model folder, config.json or hub id (ORG/NAME[@REVISION])").wait_for(
+        timeout=60_000)
+    settled(page)
+
+
 def type_model(page, label: str, value: str) -> None:
     field = page.get_by_role("textbox", name=label)
     field.fill(value)
@@ -43,9 +63,7 @@ def test_hub_ids_and_the_download_switch_in_chromium(workspace, store, datasets_
         page.goto(url)
         page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
         settled(page)
-        page.get_by_test_id("stSelectbox").first.click()
-        page.get_by_role("option", name="another folder, config.json or hub id…").click()
-        settled(page)
+        choose_another_model(page)
         type_model(page, "Model folder, config.json or hub id (ORG/NAME[@REVISION])", "acme/absent-model")
         page.get_by_text("an admin turns on", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("Settings", exact=True).first.click()  # the sidebar's settings expander
@@ -73,9 +91,14 @@ def test_hub_ids_and_the_download_switch_in_chromium(workspace, store, datasets_
         page.goto(f"{url}/train")
         page.get_by_text("Start a training job", exact=False).first.wait_for(timeout=60_000)
         settled(page)
-        if page.get_by_role("textbox", name="Model").count() == 0:  # the form's expander closed
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            page.get_by_role("textbox", name="Model").wait_for(timeout=30_000)
+        except PlaywrightTimeout:  # the form's expander closed
             page.get_by_text("Start a training job", exact=False).first.click()
-            settled(page)
+            page.get_by_role("textbox", name="Model").wait_for(timeout=60_000)
+        settled(page)
         type_model(page, "Model", HUB_ID)
         page.get_by_text("a native vision-language model", exact=False).first.wait_for(timeout=60_000)
         settled(page)
@@ -104,9 +127,7 @@ def test_an_allowed_download_shows_its_progress_in_chromium(workspace, store, br
             page.goto(url)
             page.get_by_text("Memory per term").first.wait_for(timeout=60_000)
             settled(page)
-            page.get_by_test_id("stSelectbox").first.click()
-            page.get_by_role("option", name="another folder, config.json or hub id…").click()
-            settled(page)
+            choose_another_model(page)
             type_model(page, "Model folder, config.json or hub id (ORG/NAME[@REVISION])", "acme/slow-qwen")
             page.get_by_role("button", name="Download acme/slow-qwen").click()
             page.get_by_text("Downloading acme/slow-qwen:", exact=False).first.wait_for(timeout=60_000)
