@@ -1,7 +1,7 @@
 """Issue 20, item 3: a base model an adapter's card names by hub id loads from the local Hugging Face
 cache; downloading it needs the user's own `--allow-download`, on every verb that loads a card's
-base: `infer` (tests/security/test_card_everywhere.py), `export --merge`, `merge` and `import`
-(the tensor shapes are checked against the base).
+base: `infer` (tests/security/test_card_everywhere.py), `export --merge`, `merge`, `import` (the
+tensor shapes are checked against the base) and the `inference.py` a package carries.
 
 The machine here is "online" (HF_HUB_OFFLINE off) with an empty cache, and every network
 connection is refused and recorded: without the flag the verb stops with one message before
@@ -91,3 +91,43 @@ def test_import_needs_allow_download_to_fetch_the_base_it_checks_shapes_against(
     said = one_error(capsys, "import")
     assert REFUSAL not in said and "no such model on the Hugging Face hub (a stand-in)" in said
     assert downloads == [HUB_ID] and connections == [] and not (tmp_path / "imported").exists()
+
+
+@pytest.mark.slow
+def test_a_packages_inference_script_needs_allow_download_too(tmp_path, tiny_adapter, capsys):
+    """The `inference.py` a package carries, run where the hub is reachable (a recording stand-in on
+    127.0.0.1): without the flag it asks the hub nothing; with it, the card's base goes to the hub."""
+    import http.server
+    import os
+    import subprocess
+    import sys
+    import threading
+    import zipfile
+
+    from test_card_everywhere import _RecordingHub  # records every request and answers 404
+
+    adapter = tampered_adapter(tiny_adapter, tmp_path / "adapter", name=HUB_ID)
+    package = tmp_path / "package.zip"
+    assert main(["export", "--adapter-dir", str(adapter), "--out", str(package)]) == 0
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(folder)
+    _RecordingHub.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = dict(os.environ, HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}", HF_HUB_OFFLINE="0",
+                   TRANSFORMERS_OFFLINE="0", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
+                   HF_HUB_DISABLE_TELEMETRY="1")
+        env.pop("PYTHONPATH", None)  # the package's own vendored code runs
+        run = [sys.executable, "inference.py", "--text", "The river flooded the valley.", "--threads", "1"]
+        refused = subprocess.run(run, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and REFUSAL in refused.stderr, refused.stderr[-3000:]
+        assert _RecordingHub.requests == []
+        allowed = subprocess.run([*run, "--allow-download"], cwd=folder, env=env, capture_output=True, text=True,
+                                 timeout=300)
+        assert allowed.returncode != 0  # the recording hub has no such model
+        assert any(HUB_ID in request for request in _RecordingHub.requests), allowed.stderr[-3000:]
+    finally:
+        server.shutdown()
+        server.server_close()
