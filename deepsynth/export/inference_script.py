@@ -43,6 +43,9 @@ def main(argv=None):
     parser.add_argument("--max-new-tokens", type=int, default=None, help="summary length cap in tokens")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let a base model named by a Hugging Face hub id download when it is not in "
+                             "your Hugging Face cache (otherwise nothing is requested from the hub)")
     args = parser.parse_args(argv)
     if args.version:
         import deepsynth
@@ -68,7 +71,8 @@ def main(argv=None):
                 raise DeepSynthError(f"{args.text_file}: cannot read as UTF-8 text: {error}") from None
         elif args.text is not None:
             text = args.text
-        summarizer = Summarizer.for_adapter(HERE, device=args.device, label="adapter")
+        summarizer = Summarizer.for_adapter(HERE, device=args.device, label="adapter",
+                                            allow_download=args.allow_download)
         print(summarizer.summarize(text=text, image=args.image, instruction=args.instruction,
                                    adapter=BASE if args.base_only else "adapter",
                                    max_new_tokens=args.max_new_tokens))
