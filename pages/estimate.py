@@ -157,7 +157,7 @@ try:
                                          train_projector=bool(state.get("estimate.train_projector")))
 except DeepSynthError as error:
     model_problem = str(error)
-native_vlm = architecture is not None and architecture.vlm is not None
+native_vlm = architecture is not None and architecture.native_vlm
 if native_vlm:  # the model reads the page with its own vision tower: what one page costs it
     v1, v2, v3, v4 = st.columns(4)
     render_mode = v1.selectbox("Page render mode", list(MODES), key="estimate.render_mode",

@@ -64,7 +64,9 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     """Batch size, text and image tokens, targets, padding, cached features and tower inputs."""
     ids = batch["input_ids"]
     count, width = (int(size) for size in ids.shape)
-    image = round(int((ids == int(base_config["image_token_id"])).sum()) / count)
+    image_id = getattr(getattr(model, "reader", None), "image_token_id", None)  # the reader's (config attribute map)
+    image_id = base_config.get("image_token_id", base_config.get("image_token_index")) if image_id is None else image_id
+    image = round(int((ids == int(image_id)).sum()) / count)
     labels = batch.get("labels")
     targets = 1
     if labels is not None:
