@@ -105,9 +105,8 @@ def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mas
            enable_gqa: bool = False) -> torch.Tensor:
     """`scaled_dot_product_attention` through the fused CPU flash kernel's op (its meta kernel and
     derivative save what CUDA's flash / memory-efficient kernels save: q, k, v, out, log-sum-exp)."""
-    if key.shape[-3] != query.shape[-3]:  # grouped-query attention: the kernel wants as many k/v heads
-        repeat = query.shape[-3] // key.shape[-3]
-        key, value = key.repeat_interleave(repeat, dim=-3), value.repeat_interleave(repeat, dim=-3)
+    if key.shape[-3] != query.shape[-3] and not enable_gqa:  # as SDPA: shared k/v heads only when asked
+        raise RuntimeError("scaled_dot_product_attention: query and key heads differ without enable_gqa")
     if attn_mask is not None and attn_mask.dtype == torch.bool:  # as SDPA does: an additive mask per call
         attn_mask = torch.where(attn_mask, 0.0, float("-inf")).to(query.dtype)
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
