@@ -44,7 +44,7 @@ def processor_vision_tokens(folder: str | Path, page_width: int, page_height: in
     folder = Path(folder)
     if not has_processor_files(folder):
         raise InputError(f"{folder}: no processor files ({', '.join(PROCESSOR_FILES[:2])}, a tokenizer), so the "
-                         "vision tokens per page cannot be counted: give the image tokens per sample (--image-tokens)")
+                         "vision tokens per page cannot be counted: set image_tokens (image tokens per sample)")
     digest = folder_digest(folder)
     store, size = _store(digest), f"{page_width}x{page_height}"
     try:
