@@ -6,7 +6,8 @@ one of the op's inputs: views and in-place ops allocate nothing) is counted at i
 until that storage is freed, which a `weakref.finalize` on the storage reports. So on the meta
 device, where nothing is allocated, the counts are the bytes the same code would allocate on a real
 device, and `peak` is the largest total alive at any moment. A meta tensor has no values: a
-data-dependent check (`.item()`, `bool()`) inside the mode gets `_meta_scalar`'s answer. Storages made before the mode (weights,
+data-dependent check (`.item()`, `bool()`) inside the mode gets `_meta_scalar`'s answer, `nonzero`
+on a meta tensor takes every element as non-zero, and an op mixing meta and CPU tensors runs on meta. Storages made before the mode (weights,
 the batch) are not counted. Parameter gradients can be told apart (`mark_gradients`): the bytes of
 the `.grad` tensors autograd accumulates are kept in `gradient_bytes`.
 
@@ -71,6 +72,11 @@ class LiveBytes(TorchDispatchMode):
         kwargs = kwargs or {}
         if func is torch.ops.aten._local_scalar_dense.default and args[0].device.type == "meta":
             return _meta_scalar(args[0])
+        if func is torch.ops.aten.nonzero.default and args[0].device.type == "meta":
+            return torch.empty(args[0].numel(), args[0].dim(), dtype=torch.long, device="meta")  # all non-zero
+        if func in (torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default):
+            args = (args[0], _every_element_indices(args[1]), *args[2:])
+        args, kwargs = _on_meta_if_mixed(args, kwargs)
         out = func(*args, **kwargs)
         inputs = {key for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)
                   for key in (_storage_key(t),) if key is not None}
@@ -98,6 +104,32 @@ def _meta_scalar(tensor: torch.Tensor) -> Any:
     if tensor.dtype == torch.bool:
         return True
     return 0.0 if tensor.is_floating_point() else 0
+
+
+def _every_element_indices(indices: list) -> list:
+    """Boolean meta masks in an index list as the integer indices of every element (as `nonzero`
+    on meta: a mask selects all)."""
+    out: list = []
+    for index in indices:
+        if isinstance(index, torch.Tensor) and index.dtype == torch.bool and index.device.type == "meta":
+            out += [torch.empty(index.numel(), dtype=torch.long, device="meta")] * index.dim()
+        else:
+            out.append(index)
+    return out
+
+
+def _on_meta_if_mixed(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """An op given meta tensors and CPU tensors (index tensors a model computes from the processor's
+    integer outputs, such as image grids, which stay on the CPU with their values) runs on the meta
+    device: the output's shape depends on the shapes only."""
+    flat, spec = tree_flatten((args, kwargs))
+    devices = {t.device.type for t in flat if isinstance(t, torch.Tensor) and t.dim() > 0}
+    if "meta" not in devices or len(devices) == 1:
+        return args, kwargs
+    moved = [t.to("meta") if isinstance(t, torch.Tensor) and t.device.type != "meta" else t for t in flat]
+    from torch.utils._pytree import tree_unflatten
+
+    return tree_unflatten(moved, spec)
 
 
 def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,

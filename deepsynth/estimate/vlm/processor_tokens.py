@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from deepsynth.errors import DeepSynthError, InputError
 
@@ -64,7 +65,9 @@ def processor_vision_tokens(folder: str | Path, page_width: int, page_height: in
     return count
 
 
-def _count(folder: Path, page_width: int, page_height: int) -> int:
+def _encoded(folder: Path, page_width: int, page_height: int, pages: int = 1) -> tuple[Any, int]:
+    """(the processor's output for a document of `pages` blank pages, the image token id), through
+    DeepSynth's page reader (prompt, page layout, page preparation)."""
     from PIL import Image
 
     from deepsynth.estimate.vlm.structure import _skeleton
@@ -75,8 +78,24 @@ def _count(folder: Path, page_width: int, page_height: int) -> int:
         processor = load_processor(str(folder))
         reader = VlmPageReader(_skeleton(folder), processor, folder, cache_features=False)
         page = Image.new("RGB", (page_width, page_height), (255, 255, 255))
-        encoded = reader.processor_inputs([page])
+        return reader.processor_inputs([page] * pages), reader.image_token_id
     except (DeepSynthError, ImportError, OSError, ValueError, TypeError, AttributeError, KeyError) as error:
         raise InputError(f"{folder}: its processor could not read a {page_width}x{page_height} page "
                          f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
-    return int((encoded["input_ids"][0] == reader.image_token_id).sum())
+
+
+def _count(folder: Path, page_width: int, page_height: int) -> int:
+    encoded, image_token_id = _encoded(folder, page_width, page_height)
+    return int((encoded["input_ids"][0] == image_token_id).sum())
+
+
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+
+
+def tower_inputs(folder: str | Path, page_width: int, page_height: int, pages: int) -> dict[str, Any]:
+    """The tensors the processor gives the tower for one document of `pages` blank pages (pixels and
+    their extras such as image grids), on the CPU."""
+    import torch
+
+    encoded, _ = _encoded(Path(folder), page_width, page_height, max(1, pages))
+    return {key: value for key, value in encoded.items() if key not in TOKEN_KEYS and torch.is_tensor(value)}

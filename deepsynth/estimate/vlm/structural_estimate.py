@@ -126,7 +126,6 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
     sizes = [p.numel() for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." not in n]
     copy_sizes = [p.numel() for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." in n]
     trace = trace_step(structure, lora, workload)
-    cached = workload.vision_cached
     activations = MemoryTerm(trace.activations + trace.batch,
                              f"traced step on the meta device: forward + backward peak {trace.activations:,} B "
                              f"+ {trace.batch:,} B of batch tensors; the whole step's peak {trace.step:,} B "
@@ -138,9 +137,11 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
         text_encoder=MemoryTerm(0, "no text encoder", ""), overhead=overhead_term(workload))
     chosen = with_price(gpu if isinstance(gpu, Gpu) else find_gpu(gpu), price_per_hour)
     notes = list(arch.notes)
-    if not cached and structure.tower:
-        notes.append("tower not cached: its frozen forward runs in every step; its working set is not traced "
-                     "(the language model's step is)")
+    if trace.tower.startswith("not traced"):
+        notes.append(f"tower not cached: it runs in every step, but its forward is {trace.tower} "
+                     "(the language model's step is traced)")
+    elif trace.tower == "traced":
+        notes.append("tower not cached: its forward runs in every step (traced, one document at a time)")
     if workload.device == "cpu":
         notes.append("CPU: the peak counts tensors only (no CUDA context or allocator reserve to add)")
     result = Estimate(arch.name, params, 0, 0, memory, fit_table(memory.total, local_device, GPUS),

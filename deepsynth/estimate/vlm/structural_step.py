@@ -18,14 +18,17 @@ allocates and frees:
 Recorded: the activation peak (forward + backward, parameter gradients left out: the estimate
 counts them as their own term) and the step peak (everything the step allocates, gradients and
 optimizer state included, above the loaded model and the batch). The tower: with cached features
-(the default wherever nothing in the tower trains) it does not run in the step. Without, its frozen
-forward runs first, under no_grad; it is not traced here (its inputs depend on data the meta device
-does not have), which the estimate's notes say.
+(`vision_cached`, what DeepSynth does wherever nothing in the tower trains) it does not run in the
+step. Without, it runs first in the forward, one document at a time (`get_image_features`, as
+`VlmPageReader.image_features`), on what the folder's processor makes of `pages` blank pages of the
+page size: pixels as meta tensors, integer extras (image grids) with their values. A tower whose
+code needs pixel values cannot run on meta tensors: the step is then traced without it, and
+`StepTrace.tower` says why (the estimate's notes show it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deepsynth.lora import LoraSettings
@@ -50,6 +53,9 @@ class StepTrace:
     """Bytes of the batch tensors (token ids, cached features, mask), alive through the step."""
     gradients: int
     """Bytes of the parameter gradients after backward."""
+    tower: str = "cached"
+    """The tower in the step: "cached" (not run), "traced" (its forward traced, per document), or
+    "not traced: REASON" (its inputs could not be run on the meta device)."""
 
 
 def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, max_grad_norm: float = 1.0) -> StepTrace:
@@ -73,7 +79,16 @@ def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, 
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     peft_model.train()
     try:
-        return _trace(structure, base, dtype, workload, max_grad_norm)
+        if workload.vision_cached or not structure.tower or not workload.image_tokens:
+            return _trace(structure, base, dtype, workload, max_grad_norm, None)
+        try:
+            from deepsynth.estimate.vlm.processor_tokens import tower_inputs
+
+            inputs = tower_inputs(structure.folder, workload.page_width, workload.page_height, workload.pages)
+            return _trace(structure, base, dtype, workload, max_grad_norm, inputs)
+        except Exception as error:  # noqa: BLE001 - a tower whose code needs values: the language model's step alone
+            reason = f"not traced: {type(error).__name__}: {' '.join(str(error).split())[:160]}"
+            return replace(_trace(structure, base, dtype, workload, max_grad_norm, None), tower=reason)
     finally:
         if checkpointing:
             base.gradient_checkpointing_disable()
@@ -83,7 +98,22 @@ def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, 
             parameter.data = parameter.data.to(original_dtype)
 
 
-def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, max_grad_norm: float) -> StepTrace:
+def _tower_features(base: Any, inputs: dict[str, Any], dtype: Any) -> Any:
+    """The tower + projector's output for one document, as `VlmPageReader.image_features` gets it."""
+    import inspect
+
+    import torch
+
+    accepted = inspect.signature(base.get_image_features).parameters
+    arguments = {k: v for k, v in inputs.items() if k in accepted}
+    pooled = base.get_image_features(**arguments, return_dict=True).pooler_output
+    if isinstance(pooled, (list, tuple)):
+        pooled = torch.cat([p.reshape(-1, p.shape[-1]) for p in pooled])
+    return pooled.reshape(-1, pooled.shape[-1]).to(dtype)
+
+
+def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, max_grad_norm: float,
+           tower_inputs: dict[str, Any] | None) -> StepTrace:
     import torch
     import torch.nn.functional as F
 
@@ -101,8 +131,13 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     ids = torch.empty(b, s, dtype=torch.long, device=meta)
     mask = torch.empty(b, s, dtype=torch.long, device=meta)
     labels = torch.empty(b, s if not structure.encoder_decoder else targets, dtype=torch.long, device=meta)
-    features = torch.empty(b * image, width, dtype=dtype, device=meta)
-    batch = sum(t.numel() * t.element_size() for t in (ids, mask, labels, features))
+    if tower_inputs is None:
+        features = torch.empty(b * image, width, dtype=dtype, device=meta)
+        pixels: list[Any] = [features]
+    else:  # per document: the pixels on meta (their values are not needed), integer extras as given
+        tower_inputs = {k: v.to(meta, dtype) if v.is_floating_point() else v for k, v in tower_inputs.items()}
+        pixels = list(tower_inputs.values()) * b
+    batch = sum(t.numel() * t.element_size() for t in (ids, mask, labels, *pixels))
     trainable = [p for p in base.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
 
@@ -111,7 +146,11 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
         attention = torch.ones(b, 1, s, s, dtype=torch.bool, device=meta) if workload.padded else None
         x = embed(ids)
         if image:
-            x = x.masked_scatter((ids == 0).unsqueeze(-1), features)
+            if tower_inputs is not None:  # the tower runs now, one document at a time
+                found = torch.cat([_tower_features(base, tower_inputs, x.dtype) for _ in range(b)])
+            else:
+                found = features
+            x = x.masked_scatter((ids == 0).unsqueeze(-1), found)
         if structure.encoder_decoder:
             decoder_ids = torch.empty(b, targets, dtype=torch.long, device=meta)
             hidden = language_model(inputs_embeds=x, attention_mask=attention, decoder_input_ids=decoder_ids,
@@ -144,4 +183,5 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
         optimizer.state.clear()
         for parameter in trainable:
             parameter.grad = None
-    return StepTrace(activations, forward_backward, tracker.peak, batch, gradients)
+    return StepTrace(activations, forward_backward, tracker.peak, batch, gradients,
+                     "cached" if tower_inputs is None else "traced")
