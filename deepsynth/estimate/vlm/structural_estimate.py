@@ -80,13 +80,15 @@ def resolve_structural_workload(arch: Architecture, workload: Workload) -> Workl
 def _weights(peft_model: Any, structure: Any, lora: LoraSettings, workload: Workload):
     from deepsynth.estimate.memory import MemoryTerm, quantized_bytes
 
+    from deepsynth.estimate.vlm.structure import quantizable_weights
+
+    quantized = quantizable_weights(peft_model, structure) if lora.is_quantized else set()
     total = 0
     for name, parameter in peft_model.named_parameters():
         if ".lora_" in name or ".modules_to_save." in name:
             continue  # the adapter term
         numel = parameter.numel()
-        under_lm = f".{structure.language_root}." in f".{name}"
-        if lora.is_quantized and under_lm and name.endswith(".weight") and parameter.dim() == 2 and "embed" not in name:
+        if name in quantized:
             total += quantized_bytes(numel, int(parameter.shape[0]), lora.quantization, lora.double_quantization)
         else:
             total += numel * (FP32 if lora.is_quantized else workload.dtype_bytes)

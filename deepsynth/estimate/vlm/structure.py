@@ -44,6 +44,8 @@ class VlmStructure:
     """The projector trains in full (PEFT modules_to_save)."""
     encoder_decoder: bool = False
     """The language model is an encoder-decoder (the summary is the decoder's input)."""
+    head: str = "lm_head"
+    """Module path of the LM head (`get_output_embeddings()`)."""
 
 
 def model_folder(path: str | Path) -> Path:
@@ -75,22 +77,39 @@ def _skeleton(folder: Path) -> Any:
                          f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
 
 
-def describe(path: str | Path, config: dict[str, Any], train_projector: bool = False) -> VlmStructure:
-    """The structure of the VLM in `path` (a folder or its config.json), from its meta-device build."""
+def config_stamp(folder: Path) -> tuple[int, int, int]:
+    """config.json's size, change and modification times: a cached build is reused only while they hold."""
+    stat = (folder / "config.json").stat()
+    return stat.st_size, stat.st_ctime_ns, stat.st_mtime_ns
+
+
+@lru_cache(maxsize=16)
+def _parts(folder: str, stamp: tuple[int, int, int]) -> tuple[str, str | None, str | None, bool, str, str]:
+    """(language model path, projector, tower, encoder-decoder, class name, LM head path) of the
+    folder's model."""
     from deepsynth.models.vlm.build import language_model_path, projector_and_tower
 
-    folder = model_folder(path)
-    model = _skeleton(folder)
+    model = _skeleton(Path(folder))
     try:
         lm_path = language_model_path(model)
         projector, tower = projector_and_tower(model, lm_path)
     except DeepSynthError as error:
-        raise InputError(f"{folder / 'config.json'}: {error}") from None
+        raise InputError(f"{Path(folder) / 'config.json'}: {error}") from None
+    output = model.get_output_embeddings()
+    head = next((name for name, module in model.named_modules() if module is output), "lm_head")
+    return (lm_path, projector, tower, bool(getattr(model.config, "is_encoder_decoder", False)), type(model).__name__,
+            head)
+
+
+def describe(path: str | Path, config: dict[str, Any], train_projector: bool = False) -> VlmStructure:
+    """The structure of the VLM in `path` (a folder or its config.json), from its meta-device build
+    (kept per folder while its config.json is unchanged)."""
+    folder = model_folder(path)
+    lm_path, projector, tower, encoder_decoder, class_name, head = _parts(str(folder), config_stamp(folder))
     if train_projector and projector is None:
-        raise InputError(f"{folder / 'config.json'}: train_projector: no projector module found in "
-                         f"{type(model).__name__}")
+        raise InputError(f"{folder / 'config.json'}: train_projector: no projector module found in {class_name}")
     return VlmStructure(str(folder), str(config.get("model_type")), display_family(config), lm_path, projector,
-                        tower, train_projector, bool(getattr(model.config, "is_encoder_decoder", False)))
+                        tower, train_projector, encoder_decoder, head)
 
 
 @dataclass
@@ -106,7 +125,8 @@ class MetaLoraModel:
 
 
 @lru_cache(maxsize=4)
-def _cached_meta_lora(folder: str, lora: LoraSettings, train_projector: bool) -> MetaLoraModel:
+def _cached_meta_lora(folder: str, stamp: tuple[int, int, int], lora: LoraSettings,
+                      train_projector: bool) -> MetaLoraModel:
     from dataclasses import replace
 
     # quantization changes how the weights are stored, not the module tree: built unquantized
@@ -116,7 +136,7 @@ def _cached_meta_lora(folder: str, lora: LoraSettings, train_projector: bool) ->
 def meta_lora_model(structure: VlmStructure, lora: LoraSettings) -> MetaLoraModel:
     """The structure's model on the meta device with LoRA placed as `models/vlm/build.build_vlm`
     places it (cached: the counts and the step trace share one build)."""
-    return _cached_meta_lora(structure.folder, lora, structure.train_projector)
+    return _cached_meta_lora(structure.folder, config_stamp(Path(structure.folder)), lora, structure.train_projector)
 
 
 def _meta_lora(folder: str, lora: LoraSettings, train_projector: bool) -> MetaLoraModel:
@@ -149,8 +169,9 @@ def structural_parameters(structure: VlmStructure, lora: LoraSettings):
 
     built = meta_lora_model(structure, lora)
     peft_model = built.peft_model
-    total = trainable = adapter = copy = quantizable = 0
+    total = trainable = adapter = copy = 0
     by_group: dict[str, int] = {}
+    quantizable = sum(peft_model.get_parameter(name).numel() for name in quantizable_weights(peft_model, structure))
     for name, parameter in peft_model.named_parameters():
         numel = parameter.numel()
         total += numel
@@ -163,8 +184,6 @@ def structural_parameters(structure: VlmStructure, lora: LoraSettings):
             continue
         group = _group(name, structure)
         by_group[group] = by_group.get(group, 0) + numel
-        if group == "decoder" and name.endswith(".weight") and ".base_layer." in name:
-            quantizable += numel
     adapted = []
     for name, module in peft_model.named_modules():
         if hasattr(module, "lora_A") and hasattr(module, "base_layer") and "default" in getattr(module, "lora_A", {}):
@@ -178,6 +197,17 @@ def structural_parameters(structure: VlmStructure, lora: LoraSettings):
     return ParameterCount(total, trainable, adapter, built.base_parameters, quantizable, by_group, match, copy)
 
 
+def quantizable_weights(peft_model: Any, structure: VlmStructure) -> set[str]:
+    """Names (in the PeftModel) of the weights bitsandbytes stores quantized under QLoRA: those of
+    the language model's Linear layers (`build.load_vlm` skips the tower, the projector and the LM head)."""
+    import torch
+
+    root = f".{structure.language_root}."
+    return {f"{name}.weight" for name, module in peft_model.named_modules()
+            if isinstance(module, torch.nn.Linear) and root in f".{_inner_name(name)}"
+            and ".lora_" not in name and ".modules_to_save." not in name}
+
+
 def _inner_name(peft_name: str) -> str:
     """A module name inside the PeftModel -> its name in the plain model."""
     for prefix in ("base_model.model.",):
@@ -188,10 +218,8 @@ def _inner_name(peft_name: str) -> str:
 
 def _group(name: str, structure: VlmStructure) -> str:
     inner = _inner_name(name)
-    if inner.startswith(structure.language_root + ".") or inner.startswith("lm_head."):
+    if inner.startswith(structure.language_root + ".") or inner.startswith(structure.head + "."):
         return "decoder"
     if structure.projector and inner.startswith(structure.projector + "."):
         return "projector"
-    if structure.tower and inner.startswith(structure.tower + "."):
-        return "vision"
-    return "decoder" if "embed" in inner or "head" in inner else "vision"
+    return "vision"  # the tower and what else sits outside the language model (image separators, norms)
