@@ -77,7 +77,12 @@ class LiveBytes(TorchDispatchMode):
         if func in (torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default):
             args = (args[0], _every_element_indices(args[1]), *args[2:])
         args, kwargs = _on_meta_if_mixed(args, kwargs)
-        out = func(*args, **kwargs)
+        if func is torch.ops.aten._grouped_mm.default and args[0].device.type == "meta" \
+                and args[0].dtype != torch.bfloat16:  # its meta kernel takes bf16 only; the CPU kernel any float
+            low = [a.to(torch.bfloat16) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+            out = func(*low, **kwargs).to(args[0].dtype)
+        else:
+            out = func(*args, **kwargs)
         inputs = {key for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)
                   for key in (_storage_key(t),) if key is not None}
         for tensor in tree_flatten(out)[0]:
