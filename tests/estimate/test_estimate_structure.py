@@ -132,6 +132,38 @@ def test_traced_step_peak_within_10_percent_of_the_measured_training_step(tiny_f
     assert longer.step_peak > result.step_peak
 
 
+def test_traced_step_with_the_tower_running_in_the_step(tiny_folders):
+    """Features not cached: the tower runs per document in the step, traced on what the processor
+    makes of a blank page of the documents' page size."""
+    from dataclasses import replace
+
+    import torch
+    from PIL import Image
+
+    from deepsynth.estimate.builtin import load_architecture
+    from deepsynth.estimate.estimator import estimate
+    from deepsynth.estimate.vlm.live import vlm_workload
+    from deepsynth.training.loop import TrainingLoop
+    from deepsynth.training.memory import profile_step_peak_bytes
+
+    torch.set_num_threads(1)
+    folder = tiny_folders["gemma3"]
+    model = _model(folder)
+    model.reader.cache_features = False
+    documents = [[Image.new("L", (200, 260), 255)], [Image.new("L", (200, 260), 255)]]
+    batch = model.collate(model.read_documents(documents), ["", ""], ["A cat sat.", "Rivers flow to the sea."])
+    assert "pixel_inputs" in batch and "image_features" not in batch
+    model.train()
+    loop = TrainingLoop(model, learning_rate=1e-3, total_steps=3, schedule="constant")
+    measured, _ = profile_step_peak_bytes(lambda: loop.train_step(batch))
+    arch = load_architecture(str(folder))
+    workload = vlm_workload(arch, model, batch, model.decoder.get_base_model().config.to_dict())
+    result = estimate(arch, LORA, replace(workload, page_width=200, page_height=260))
+    assert not result.workload.vision_cached
+    assert any("traced, one document at a time" in note for note in result.notes)
+    assert abs(result.step_peak / measured - 1) <= 0.10, (result.step_peak, measured)
+
+
 def test_cli_estimates_a_family_without_a_description(tiny_folders, capsys):
     from deepsynth.cli import main
 
