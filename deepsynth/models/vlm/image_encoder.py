@@ -135,6 +135,10 @@ class ImageEncoderReader:
                 encoded = self.processor(images=prepare_pages(list(pages)[:1]), return_tensors="pt")
             except (ValueError, TypeError) as error:
                 raise DeepSynthError(f"the {type(self.processor).__name__} refused a page: {error}") from error
+            except ImportError as error:  # UDOP's image processor runs Tesseract OCR (apply_ocr) on each page
+                first = next((line for line in str(error).splitlines() if line.strip()), "")
+                raise DeepSynthError(f"the {type(self.processor).__name__} of {self.model.config.model_type} cannot "
+                                     f"read a page here: {first.strip()}") from None
             pixels = {k: v for k, v in encoded.items() if torch.is_tensor(v) and not k.startswith("decoder_")}
             empty = torch.zeros(0, dtype=torch.long)
             if not self.cache_features:
