@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from deepsynth.errors import DeepSynthError
 from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
 from deepsynth.models.document_model_base import IGNORE_INDEX
 from deepsynth.models.folder_digest import folder_digest
@@ -46,8 +47,8 @@ def reads_pages_in_encoder(model: Any) -> bool:
     """An encoder-decoder image-text-to-text model with no image token: its encoder takes the image
     (Pix2Struct), rather than image features placed at image tokens of the encoder's text (Florence-2)."""
     config = model.config
-    token = getattr(config, "image_token_id", None) if hasattr(config, "image_token_id") else None
-    return bool(config.is_encoder_decoder) and token is None and hasattr(model, "get_encoder")
+    return bool(config.is_encoder_decoder) and getattr(config, "image_token_id", None) is None \
+        and hasattr(model, "get_encoder")
 
 
 class DecoderPrompt:
@@ -119,8 +120,6 @@ class ImageEncoderReader:
         return self.read_documents([pages])[0]
 
     def read_documents(self, documents: Sequence[Sequence[Any]]) -> list[VlmReading]:
-        from deepsynth.errors import DeepSynthError
-
         cut = [len(pages) - 1 for pages in documents if len(pages) > 1]
         if cut:
             self.pages_cut += sum(cut)

@@ -117,3 +117,17 @@ def test_a_document_of_two_pages_is_read_from_its_first(pix2struct_folder, caplo
     alone, = model.read_documents([[page("First page.")]])
     assert torch.equal(one.features, alone.features)
     assert model.reader.pages_cut == 1 and "cut to their first page" in caplog.text
+
+
+def test_readings_come_back_from_the_reading_cache(pix2struct_folder, tmp_path):
+    from datasets import Dataset
+
+    from deepsynth.models.reading import read_dataset
+
+    model = _build(pix2struct_folder)
+    split = Dataset.from_dict({"image": [d[0] for d in _documents()]})
+    first = read_dataset(model, split, cache_dir=tmp_path, progress=False)
+    calls = []
+    model.reader.image_features = lambda *args, **kwargs: calls.append(args)  # the encoder must not run again
+    again = read_dataset(model, split, cache_dir=tmp_path, progress=False)
+    assert not calls and all(torch.equal(a.features, b.features) for a, b in zip(first, again))
