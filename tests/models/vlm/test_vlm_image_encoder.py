@@ -131,3 +131,28 @@ def test_readings_come_back_from_the_reading_cache(pix2struct_folder, tmp_path):
     model.reader.image_features = lambda *args, **kwargs: calls.append(args)  # the encoder must not run again
     again = read_dataset(model, split, cache_dir=tmp_path, progress=False)
     assert not calls and all(torch.equal(a.features, b.features) for a, b in zip(first, again))
+
+
+def test_the_saved_adapter_reloads_in_plain_peft_with_the_same_logits(pix2struct_folder, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    model = _build(pix2struct_folder)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
+    model.eval()
+    saved = model.save_adapter(tmp_path / "adapter")
+    plain = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(str(pix2struct_folder)),
+                                      str(saved)).eval()
+    encoded = model.processor(images=[page("A cat sat on the mat.").convert("RGB")], return_tensors="pt")
+    ids = torch.tensor([[0, 5, 6, 7]])
+    with torch.no_grad():
+        ours = model.decoder(**encoded, decoder_input_ids=ids).logits
+        theirs = plain(**encoded, decoder_input_ids=ids).logits
+    base = model.decoder.get_base_model()
+    with torch.no_grad(), model.decoder.disable_adapter():
+        untuned = base(**encoded, decoder_input_ids=ids).logits
+    assert not torch.allclose(ours, untuned)  # the adapter changes the logits
+    torch.testing.assert_close(theirs, ours)
