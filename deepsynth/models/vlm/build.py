@@ -235,7 +235,14 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
                   "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = (ImageEncoderReader if encoder_reads_pages else VlmPageReader)(base, processor, path, cache_features)
+    if encoder_reads_pages:
+        from deepsynth.models.vlm.page_words import default_word_reader, runs_own_ocr
+
+        # A processor that would run its own OCR (UDOP's Tesseract) is given DeepSynth's words instead.
+        word_reader = default_word_reader(config) if runs_own_ocr(processor) else None
+        reader = ImageEncoderReader(base, processor, path, cache_features, word_reader)
+    else:
+        reader = VlmPageReader(base, processor, path, cache_features)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,

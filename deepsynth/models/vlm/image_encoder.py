@@ -17,6 +17,7 @@ per prompt: a document is read from its first page (`max_pages` 1, the cut logge
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -32,6 +33,7 @@ from deepsynth.models.builtin.prompt import DEFAULT_INSTRUCTION
 from deepsynth.models.document_model_base import IGNORE_INDEX
 from deepsynth.models.folder_digest import folder_digest
 from deepsynth.models.vlm.model import VlmDocumentModel
+from deepsynth.models.vlm.page_words import OCR_SWITCH, PageWords
 from deepsynth.models.vlm.prompt import RESOLUTION_RULE, prepare_pages
 from deepsynth.models.vlm.reader import VlmReading
 
@@ -59,7 +61,9 @@ class DecoderPrompt:
         self.template = None
 
     def encode(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else ()
+        """Decoder-side text, tokenized as a target (a word-and-box tokenizer such as UDOP's takes a
+        plain string only as `text_target`)."""
+        return tuple(self.tokenizer(text_target=text, add_special_tokens=False)["input_ids"]) if text else ()
 
     def instruction_ids(self, instruction: str) -> tuple[int, ...]:
         return self.encode(instruction.strip() or DEFAULT_INSTRUCTION)
@@ -76,9 +80,15 @@ class ImageEncoderReader:
     """Pages -> `VlmReading`s: the processor's tensors for the first page and, when cached, the
     frozen encoder's states at its real positions (`features`)."""
 
-    def __init__(self, model: Any, processor: Any, path: Path, cache_features: bool) -> None:
+    def __init__(self, model: Any, processor: Any, path: Path, cache_features: bool,
+                 word_reader: Any = None) -> None:
         self.model = model
         self.processor = processor
+        self.word_reader = word_reader
+        """`PageWordReader` for a processor that takes the page's words and boxes (`page_words`);
+        its own OCR is then switched off."""
+        if word_reader is not None:
+            setattr(processor.image_processor, OCR_SWITCH, False)
         self.prompt = DecoderPrompt(processor.tokenizer)
         self.cache_features = cache_features
         self.image_token_id = None
@@ -96,6 +106,8 @@ class ImageEncoderReader:
             "features": cache_features, "dtype": str(self.tower_dtype), "device": self.device.type,
             "version": READER_VERSION,
         }
+        if word_reader is not None:
+            self._identity["page_words"] = word_reader.identity()
 
     @property
     def encoder(self) -> Any:
@@ -130,8 +142,9 @@ class ImageEncoderReader:
         for pages in documents:
             if not pages:
                 raise DeepSynthError("a document without pages cannot be read")
+            images = prepare_pages(list(pages)[:1])
             try:
-                encoded = self.processor(images=prepare_pages(list(pages)[:1]), return_tensors="pt")
+                encoded = self.processor(images=images, return_tensors="pt", **self._words_of(images[0]))
             except (ValueError, TypeError) as error:
                 raise DeepSynthError(f"the {type(self.processor).__name__} refused a page: {error}") from error
             except ImportError as error:  # UDOP's image processor runs Tesseract OCR (apply_ocr) on each page
@@ -147,6 +160,16 @@ class ImageEncoderReader:
             readings.append(VlmReading(empty, 1, features.detach().cpu(), {}, {}))
         return readings
 
+    def _words_of(self, page: Any) -> dict[str, Any]:
+        """The processor's word arguments (one page): DeepSynth's words and boxes, cut to the
+        tokenizer's length; none when the processor reads no words."""
+        if self.word_reader is None:
+            return {}
+        words = self.word_reader.read(page)
+        if not words.words:  # a page with no text line: one empty word over no area
+            words = PageWords(("",), ((0, 0, 0, 0),))
+        return {"text": [list(words.words)], "boxes": [[list(box) for box in words.boxes]], "truncation": True}
+
     def image_features(self, inputs: dict[str, torch.Tensor], grad: bool = False) -> torch.Tensor:
         """(real positions, width): the encoder's last states for one page, padding positions dropped."""
         encoder = self.encoder
@@ -155,11 +178,34 @@ class ImageEncoderReader:
         arguments = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
                      for k, v in inputs.items() if k in accepted}
         with torch.set_grad_enabled(grad):
-            states = encoder(**arguments, return_dict=True).last_hidden_state
-        mask = next((inputs[k] for k in MASK_KEYS if k in inputs), None)
+            output = encoder(**arguments, return_dict=True)
+        states = output.last_hidden_state
+        # An encoder that joins the page's words and patches (UDOP) returns the joined sequence's mask.
+        mask = getattr(output, "attention_mask", None)
+        if mask is None or tuple(mask.shape) != tuple(states.shape[:2]):
+            mask = next((inputs[k] for k in MASK_KEYS if k in inputs), None)
         if mask is None:
             return states.reshape(-1, states.shape[-1])
         return states[mask.to(states.device).bool()]
+
+
+@functools.cache
+def _encoder_output_class() -> type:
+    from dataclasses import dataclass
+
+    from transformers.modeling_outputs import BaseModelOutput
+
+    @dataclass
+    class EncoderStates(BaseModelOutput):
+        attention_mask: torch.Tensor | None = None
+
+    return EncoderStates
+
+
+def encoder_output(states: torch.Tensor, mask: torch.Tensor) -> Any:
+    """The encoder's output as the model's decoder takes it: the states and their mask (UDOP's
+    forward reads the cross-attention mask from the encoder output, not from `attention_mask`)."""
+    return _encoder_output_class()(last_hidden_state=states, attention_mask=mask)
 
 
 class VlmImageEncoderModel(VlmDocumentModel):
@@ -172,10 +218,12 @@ class VlmImageEncoderModel(VlmDocumentModel):
     def _start_token(self) -> int:
         base = self.decoder.get_base_model()
         start = base.generation_config.decoder_start_token_id
-        if start is None:
-            start = base.config.decoder_start_token_id
-        if start is None:
-            start = base.config.get_text_config().decoder_start_token_id
+        for config in (base.config, base.config.get_text_config()):
+            if start is None:
+                start = getattr(config, "decoder_start_token_id", None)
+        if start is None:  # UDOP's config class has no such field: its releases write it in config.json
+            raise DeepSynthError(f"{base.config.model_type}: neither config.json nor generation_config.json sets "
+                                 "decoder_start_token_id, the token its decoder starts from")
         return int(start)
 
     def collate(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None = None,
@@ -223,11 +271,9 @@ class VlmImageEncoderModel(VlmDocumentModel):
         return states, mask
 
     def _logits(self, batch: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        from transformers.modeling_outputs import BaseModelOutput
-
         states, mask = self.encoder_states(batch)
         base = self.decoder.get_base_model()
-        return base(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=mask,
+        return base(encoder_outputs=encoder_output(states, mask), attention_mask=mask,
                     decoder_input_ids=input_ids.to(self.device), decoder_attention_mask=attention_mask.to(self.device),
                     use_cache=False).logits
 
@@ -243,8 +289,6 @@ class VlmImageEncoderModel(VlmDocumentModel):
     @torch.inference_mode()
     def generate(self, batch: dict[str, Any], max_new_tokens: int | None = None) -> list[str]:
         """Greedy decoding after each row's prefix, one row at a time (prefixes differ in length)."""
-        from transformers.modeling_outputs import BaseModelOutput
-
         was_training = self.training
         self.eval()
         texts = []
@@ -253,7 +297,7 @@ class VlmImageEncoderModel(VlmDocumentModel):
             base = self.decoder.get_base_model()
             for row in range(len(batch["input_ids"])):
                 prefix = batch["input_ids"][row][batch["attention_mask"][row].bool()].unsqueeze(0).to(self.device)
-                out = base.generate(encoder_outputs=BaseModelOutput(last_hidden_state=states[row:row + 1]),
+                out = base.generate(encoder_outputs=encoder_output(states[row:row + 1], mask[row:row + 1]),
                                     attention_mask=mask[row:row + 1], decoder_input_ids=prefix,
                                     max_new_tokens=max_new_tokens or self.config.max_target_tokens, do_sample=False,
                                     num_beams=1, use_cache=True, pad_token_id=self.tokenizer.pad_token_id,
