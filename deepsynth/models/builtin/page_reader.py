@@ -56,6 +56,15 @@ class PageReading:
         return self.unreadable_pages > 0
 
 
+@dataclass(frozen=True)
+class ReadLine:
+    """One text line of a page: what the reader read and where (page pixels)."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    """(left, top, right, bottom) of the line's text in page pixels."""
+
+
 @dataclass
 class _Line:
     document: int
@@ -143,6 +152,20 @@ class CrnnPageReader:
         page_counts = [len(pages) for pages in documents]
         return self._assemble(page_counts, lines, texts, features, confidences)
 
+    def read_lines(self, page: Image.Image) -> list[ReadLine]:
+        """One page's text lines in reading order, each with its text and its box, cut as
+        `read_documents` cuts them (layout for an untouched render, else the line detector)."""
+        gray = page.convert("L") if page.mode != "L" else page
+        located = self._located_lines(page, gray)
+        lines = [_Line(0, 0, i, line_tensor(crop, self.line_height, self.width_scale), False)
+                 for i, (_, crop) in enumerate(located)]
+        texts = [""] * len(lines)
+        for batch in self._batches(lines):
+            batch_texts = self._read_batch([lines[i].pixels for i in batch])[0]
+            for slot, index in enumerate(batch):
+                texts[index] = batch_texts[slot]
+        return [ReadLine(text, box) for text, (box, _) in zip(texts, located)]
+
     # -- steps -------------------------------------------------------------------------------
 
     def _cut_lines(self, documents: Sequence[Sequence[Image.Image]]) -> list[_Line]:
@@ -164,6 +187,20 @@ class CrnnPageReader:
             return self.line_detector.line_images(gray)
         boxes = find_lines(np.asarray(gray), margin=self.margin)
         return [gray.crop((box.left, box.top, box.right, box.bottom)) for box in boxes]
+
+    def _located_lines(self, page: Image.Image, gray: Image.Image) -> list[tuple[tuple[float, ...], Image.Image]]:
+        """(box, crop) per text line, as `_line_images` cuts them; the detector's box is its words' bounds."""
+        if self.line_detector is not None and not is_untouched_render(page):
+            from deepsynth.models.builtin.line_detection import crop_line, page_background
+
+            detector = self.line_detector
+            found = detector.detect(gray)
+            background = page_background(gray) if found else 255
+            return [((line.left, line.top, line.right, line.bottom),
+                     crop_line(gray, line, detector.margin, detector.side_margin, background)) for line in found]
+        boxes = find_lines(np.asarray(gray), margin=self.margin)
+        return [((box.left, box.top, box.right, box.bottom), gray.crop((box.left, box.top, box.right, box.bottom)))
+                for box in boxes]
 
     def _batches(self, lines: list[_Line]) -> list[list[int]]:
         """Indices grouped by similar width (sorted), each batch under `max_batch_pixels`."""

@@ -199,6 +199,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     from deepsynth.models.kinds import IMAGE_TEXT_TO_TEXT
     from deepsynth.models.vlm.model import VlmDocumentModel
     from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
+    from deepsynth.models.vlm.image_encoder import ImageEncoderReader, VlmImageEncoderModel, reads_pages_in_encoder
     from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
@@ -224,7 +225,8 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         peft_kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
     peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
     base = peft_model.get_base_model()
-    precomputed = accepts_precomputed(base)
+    encoder_reads_pages = reads_pages_in_encoder(base)  # Pix2Struct: no image tokens, the encoder takes the page
+    precomputed = accepts_precomputed(base) or encoder_reads_pages
     # Cached features are the tower + projector's output: valid only while nothing there trains.
     outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
                       if p.requires_grad and f".{lm_path}." not in name})
@@ -233,12 +235,20 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
                   "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = VlmPageReader(base, processor, path, cache_features)
+    if encoder_reads_pages:
+        from deepsynth.models.vlm.page_words import default_word_reader, runs_own_ocr
+
+        # A processor that would run its own OCR (UDOP's Tesseract) is given DeepSynth's words instead.
+        word_reader = default_word_reader(config) if runs_own_ocr(processor) else None
+        reader = ImageEncoderReader(base, processor, path, cache_features, word_reader)
+    else:
+        reader = VlmPageReader(base, processor, path, cache_features)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     if commit_of(path):
         identity["revision"] = commit_of(path)
-    document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel
+    document_model = (VlmImageEncoderModel if encoder_reads_pages else
+                      VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel)
     return document_model(config, peft_model, processor, reader, identity, tower)
