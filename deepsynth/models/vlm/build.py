@@ -199,6 +199,8 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     from deepsynth.models.kinds import IMAGE_TEXT_TO_TEXT
     from deepsynth.models.vlm.model import VlmDocumentModel
     from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
+    from deepsynth.models.vlm.families import family_facts
+    from deepsynth.models.vlm.own_forward import tower_modules
     from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
@@ -224,21 +226,31 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         peft_kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
     peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
     base = peft_model.get_base_model()
-    precomputed = accepts_precomputed(base)
-    # Cached features are the tower + projector's output: valid only while nothing there trains.
+    # The fast path (cached get_image_features output as mm_encoder_outputs) where the model has it;
+    # else the model's own forward (`vlm.own_forward`), caching the tower modules' outputs.
+    fast = accepts_precomputed(base) and (base.config.is_encoder_decoder or hasattr(base, "get_image_features"))
+    towers = tower_modules(base, lm_path)
+    # Cached features are the tower (+ projector's) output: valid only while nothing there trains.
     outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
                       if p.requires_grad and f".{lm_path}." not in name})
-    cache_features = precomputed and not outside
+    cache_features = not outside and (fast or bool(towers))
     if not cache_features:
         reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
-                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
+                  "train" if outside else f"no vision tower module found in {type(base).__name__}")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = VlmPageReader(base, processor, path, cache_features)
+    reader = VlmPageReader(base, processor, path, cache_features, own_forward=not fast, lm_path=lm_path, towers=towers)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     if commit_of(path):
         identity["revision"] = commit_of(path)
-    document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel
-    return document_model(config, peft_model, processor, reader, identity, tower)
+    if base.config.is_encoder_decoder:
+        return VlmSeq2SeqModel(config, peft_model, processor, reader, identity, tower)
+    document = VlmDocumentModel(config, peft_model, processor, reader, identity, tower)
+    if fast and family_facts(model.config.model_type) is None and not document.fast_path_agrees():
+        # A family outside the table takes the fast path only where it gives the own forward's loss.
+        reader.use_own_forward(not outside and bool(towers))
+        log.info("%s: the fast path does not give the model's own forward's loss: own forward used",
+                 model.config.model_type)
+    return document
