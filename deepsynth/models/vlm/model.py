@@ -292,8 +292,17 @@ class VlmDocumentModel(DocumentModelBase):
         base = self.decoder.get_base_model()
         ids = prompt["input_ids"][row][prompt["attention_mask"][row].bool()]
         document = prompt["documents"][row]
-        with replayed_towers(base, self.reader.towers, document["tower"], self.device):
-            out = base.generate(**self._row_inputs(ids, document), **settings)
+        inputs = self._row_inputs(ids, document)
+        while True:
+            try:
+                with replayed_towers(base, self.reader.towers, document["tower"], self.device):
+                    out = base.generate(**inputs, **settings)
+                break
+            except TypeError as error:  # a family's own generate sets some of these itself (BLIP: pad_token_id)
+                given = [key for key in settings if f"multiple values for keyword argument '{key}'" in str(error)]
+                if not given:
+                    raise
+                settings = {key: value for key, value in settings.items() if key not in given}
         width = prompt["input_ids"].shape[1] + settings["max_new_tokens"]
         new = out[0, len(ids):] if out.shape[1] > len(ids) and torch.equal(out[0, :len(ids)].cpu(), ids.cpu()) else out[0]
         padded = torch.full((1, width), self.tokenizer.pad_token_id, dtype=out.dtype, device=out.device)
