@@ -253,17 +253,21 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     base = peft_model.get_base_model()
     # The fast path (cached get_image_features output as mm_encoder_outputs) where the model has it;
     # else the model's own forward (`vlm.own_forward`), caching the tower modules' outputs.
-    fast = accepts_precomputed(base) and (base.config.is_encoder_decoder or hasattr(base, "get_image_features"))
-    towers = tower_modules(base, lm_path)
+    decoder_only = not base.config.is_encoder_decoder  # encoder-decoder VLMs: `vlm.seq2seq`
+    fast = accepts_precomputed(base) and (not decoder_only or hasattr(base, "get_image_features"))
+    own_forward = decoder_only and not fast
+    towers = tower_modules(base, lm_path) if decoder_only else []
     # Cached features are the tower (+ projector's) output: valid only while nothing there trains.
     outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
                       if p.requires_grad and f".{lm_path}." not in name})
-    cache_features = not outside and (fast or bool(towers))
+    cache_features = not outside and (fast or (own_forward and bool(towers)))
     if not cache_features:
         reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
-                  "train" if outside else f"no vision tower module found in {type(base).__name__}")
+                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image "
+                  "features" if not own_forward else f"no vision tower module found in {type(base).__name__}")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = VlmPageReader(base, processor, path, cache_features, own_forward=not fast, lm_path=lm_path, towers=towers)
+    reader = VlmPageReader(base, processor, path, cache_features, own_forward=own_forward, lm_path=lm_path,
+                           towers=towers)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,

@@ -342,5 +342,12 @@ class VlmDocumentModel(DocumentModelBase):
         return saved
 
     def frozen_modules(self) -> list[nn.Module]:
-        """The vision tower: frozen, no dropout, ever."""
-        return [self.tower] if self.tower is not None else []
+        """The vision tower (and every tower module whose outputs the own-forward path caches):
+        frozen, no dropout, ever."""
+        modules = [self.tower] if self.tower is not None else []
+        base = self.decoder.get_base_model()
+        for path in self.reader.towers:
+            module = base.get_submodule(path)
+            if all(module is not known for known in modules):
+                modules.append(module)
+        return modules
