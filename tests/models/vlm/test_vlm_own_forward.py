@@ -131,6 +131,12 @@ def test_a_family_trains_through_its_own_forward_with_cached_tower_outputs(famil
             hook.remove()
     assert math.isfinite(cached_loss)
     assert math.isclose(cached_loss, live_loss, rel_tol=1e-5, abs_tol=1e-6)
+    # One row: DeepSynth's loss is the model's own loss on the same inputs with the same labels.
+    row = model.collate(model.read_documents(DOCUMENTS[:1]), ["Read."], ["A cat sat on the mat."])
+    inputs = model._row_inputs(row["input_ids"][0], row["documents"][0])
+    with torch.no_grad():
+        own = float(model.decoder.get_base_model()(**inputs, labels=row["labels"]).loss)
+        assert math.isclose(float(model(**row)), own, rel_tol=1e-5)
     model.train()
     loss = model(**cached)
     loss.backward()
