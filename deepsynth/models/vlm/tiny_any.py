@@ -231,6 +231,23 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str,
     visit(config)
 
 
+def _set_named_token_ids(config: Any, tokenizer: Any, token_ids: dict[str, Any]) -> None:
+    """`tiny_settings`' `token_ids`: dotted config attribute -> the token (or list of tokens) whose
+    id(s) it holds, where the processor's own names do not say which token the model looks for."""
+    def token_id(token: str) -> int:
+        found = tokenizer.convert_tokens_to_ids(token)
+        if not isinstance(found, int) or found == tokenizer.unk_token_id:
+            raise TinyBuildError(f"tiny_settings names token {token!r}, which the tiny tokenizer lacks")
+        return found
+
+    for dotted, tokens in token_ids.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = getattr(node, part)
+        setattr(node, leaf, [token_id(t) for t in tokens] if isinstance(tokens, list) else token_id(tokens))
+
+
 def _config_value(config: Any, name: str) -> Any:
     """`name` from the config or the first sub-config that has it (None if none does)."""
     from transformers import PretrainedConfig
@@ -377,6 +394,7 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
         "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",
         {"user": "user", "assistant": "assistant", "system": "system"}))
     _set_token_ids(config, processor, processor.tokenizer, named)
+    _set_named_token_ids(config, processor.tokenizer, settings.get("token_ids", {}))
     # through its dict and back, as from_pretrained will: values the config class derives at init
     # (a cross-attention width from the vision config's ...) are derived from the shrunk ones
     config = type(config).from_dict(config.to_dict())

@@ -9,6 +9,8 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `processor_kwargs`: settings written into processor_config.json;
 - `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
 - `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
+- `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
+  the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes;
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
 The values come from the family's config, modeling and processing code at our transformers pin and
@@ -40,12 +42,36 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "instructblip": _BLIP,
     "instructblipvideo": _BLIP,
     "gemma3": _GEMMA3,
-    "shieldgemma2": _GEMMA3,
     "t5gemma2": _GEMMA3,
     # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
     # shuffle cannot join; the release uses 364 px (26 patches)
     # (its processor expands "<image>", as InternVL-style ones do below)
-    "aya_vision": {"after_shrink": {"vision_config.image_size": 364}, "chat_image": "<image>"},
+    # the model's image token is the processor's img_patch_token ("<image>" is only the placeholder the
+    # processor expands; processor.image_token_id is the patch token's id)
+    # (one 364 px tile per page, not up to 12 and a thumbnail: 169 image tokens, not 2197, on CPU)
+    "aya_vision": {"after_shrink": {"vision_config.image_size": 364}, "chat_image": "<image>",
+                   "token_ids": {"image_token_index": "<|IMG_PATCH|>"}, "image_processor": {"max_patches": 1}},
+    # the processor expands "<image>" into <IMG_START><IMG_ATOM>*256<IMG_GRID>...<IMG_END>; the model's
+    # image token is <IMG_ATOM> and its five visual indicators are the others, in the order the
+    # conversion script (convert_ovis2_weights_to_hf.py) adds them to the released tokenizer
+    "ovis2": {"tokens": ["<IMG_ATOM>", "<IMG_START>", "<IMG_GRID>", "<IMG_COL>", "<IMG_ROW>", "<IMG_END>"],
+              "named_tokens": {"image_token": "<IMG_ATOM>"}, "chat_image": "<image>",
+              "token_ids": {"image_token_id": "<IMG_ATOM>",
+                            "visual_indicator_token_ids": ["<IMG_START>", "<IMG_GRID>", "<IMG_COL>", "<IMG_ROW>",
+                                                           "<IMG_END>"]}},
+    # the processor inserts no image tokens: the released chat template writes them (GOT-OCR 2's
+    # <img><imgpad>*256</img>, one <imgpad> per feature of the 1024 px page)
+    "pp_chart2table": {"tokens": ["<img>", "</img>", "<imgpad>"],
+                       "chat_image": "<img>" + "<imgpad>" * 256 + "</img>",
+                       "token_ids": {"image_token_index": "<imgpad>"}},
+    # the projector pools 1225 patches (490 px) to 128 queries or 4900 (980 px) to 256: the released
+    # tower's patch 14 at 980 px (the config class's default tower is Idefics3's, patch 32; the
+    # processor's own default, 980 px, overrides the image processor's max_image_size)
+    "aria": {"after_shrink": {"vision_config.patch_size": 14, "vision_config.image_size": 980}},
+    # ShieldGemma 2 classifies an image against safety policies: its processor drops the text it is
+    # given and writes one yes/no prompt per image and policy (3 by default), so pages cannot be read
+    "shieldgemma2": {"not_buildable": "not a reader of images into text: an image-safety classifier (its "
+                                      "processor discards the prompt and asks a yes/no question per policy)"},
     "llava": {"processor_kwargs": _CLS_TOKEN},
     "llava_next": {"processor_kwargs": _CLS_TOKEN},
     "llava_next_video": {"processor_kwargs": _CLS_TOKEN},
