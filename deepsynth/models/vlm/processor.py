@@ -68,7 +68,18 @@ def load_processor(folder: str) -> Any:
         raise first_error  # something else failed, or a missing part comes before one that loaded
     # The same class listing only the parts that loaded: transformers' __init__ checks each listed
     # part (positionally, in order), so the missing ones, all last, are passed as None and unchecked.
-    reduced = type(processor_class.__name__, (processor_class,), {
+    # A class whose __init__ hands every part to ProcessorMixin by name (Gemma 4's passes
+    # video_processor=None) reaches this one next in the method order, which drops the left-out ones.
+    from transformers.processing_utils import ProcessorMixin
+
+    class _WithoutLeftOut(ProcessorMixin):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            for attribute, _ in left_out:
+                if kwargs.get(attribute, "kept") is None:
+                    del kwargs[attribute]
+            super().__init__(*args, **kwargs)
+
+    reduced = type(processor_class.__name__, (processor_class, _WithoutLeftOut), {
         "__module__": processor_class.__module__, "get_attributes": classmethod(lambda cls: list(kept))})
     processor = reduced.from_args_and_dict(parts, processor_dict, **init_kwargs)
     for attribute, reason in left_out:

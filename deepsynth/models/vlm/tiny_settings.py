@@ -86,6 +86,19 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # InternVL-style processors expand "<image>" into <img><IMG_CONTEXT>...</img> (image_token is the inner one)
     "qianfan_ocr": {"chat_image": "<image>"},
     "internvl": {"chat_image": "<image>"},
+    # the image-processor mapping has no qwen3_vl_moe entry: it is Qwen3-VL's (the mapping's qwen3_vl)
+    "qwen3_vl_moe": {"image_processor": {"class": "Qwen2VLImageProcessorPil"}},
+    # Fuyu's processor looks its image and row tokens up in the vocabulary by these names
+    "fuyu": {"tokens": ["|SPEAKER|", "|NEWLINE|"]},
+    # Gemma 4's text config derives a per-layer override (head_dim 512 on each full-attention layer)
+    # from its 30 layer types, which no 2-layer cut keeps valid: two layers (sliding, full) from the
+    # start, the full one at twice the tiny head size
+    "gemma4": {"config": {"text_config": {"num_hidden_layers": 2, "global_head_dim": 32, "head_dim": 16,
+                                          "layer_types": ["sliding_attention", "full_attention"]},
+                          "vision_config": {}},  # (the config class's default has no tower at all)
+               # its processor refuses any input when the tokenizer lacks the audio tokens the
+               # released one has (`audio is not None and ... or self.boa_token is None or ...`)
+               "named_tokens": {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
