@@ -99,6 +99,16 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
                # its processor refuses any input when the tokenizer lacks the audio tokens the
                # released one has (`audio is not None and ... or self.boa_token is None or ...`)
                "named_tokens": {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}},
+    # its attention reads config.head_dim, which the text config class leaves None (released: set)
+    # (its processor checks each image token sits between its start and end tokens)
+    "hunyuan_vl": {"after_shrink": {"text_config.head_dim": 16},
+                   "chat_image": "<|image_start_token|><|image_token|><|image_end_token|>"},
+    # the config class leaves the projector's Window Q-Former unset (downsample rate, which tower
+    # layer feeds which language-model layer); values within the tiny depths, the rate of the
+    # config's docstring. Its Q-Former takes vision width // 64 heads: the tower at 64 wide
+    "granite4_vision": {"config": {"downsample_rate": "1/4", "deepstack_layer_map": [[-2, 0]],
+                                   "spatial_target_layers": [0, 0, 1, 1]},
+                        "after_shrink": {"vision_config.hidden_size": 64}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
