@@ -378,6 +378,9 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
                                         extra_special_tokens=named)
     tokenizer.save_pretrained(str(folder))
     image_processor.save_pretrained(str(folder))
+    if settings.get("video_processor"):  # named as the released folders name it (video_preprocessor_config.json)
+        (folder / "video_preprocessor_config.json").write_text(json.dumps(
+            {"video_processor_type": settings["video_processor"]}, indent=2))
     processor_kwargs = {**_processor_settings_from(processor_class, config), **settings.get("processor_kwargs", {})}
     (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_name, **processor_kwargs},
                                                              indent=2))

@@ -7,6 +7,7 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `image_processor`: keyword arguments for the PIL image processor (`class`: another class name);
 - `processor`: the processor class name, where the mapping names none;
 - `processor_kwargs`: settings written into processor_config.json;
+- `video_processor`: the video processor class video_preprocessor_config.json names, as released;
 - `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
 - `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
@@ -40,7 +41,6 @@ released tokenizers do not; given one, they fail at our pin (`self.image_token.c
 TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "blip-2": _BLIP,
     "instructblip": _BLIP,
-    "instructblipvideo": _BLIP,
     "gemma3": _GEMMA3,
     "t5gemma2": _GEMMA3,
     # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
@@ -74,7 +74,12 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
                                       "processor discards the prompt and asks a yes/no question per policy)"},
     "llava": {"processor_kwargs": _CLS_TOKEN},
     "llava_next": {"processor_kwargs": _CLS_TOKEN},
-    "llava_next_video": {"processor_kwargs": _CLS_TOKEN},
+    # without a video_preprocessor_config.json, AutoVideoProcessor infers "LlavaNextVideoProcessor"
+    # from the image processor's name -- the processor class itself, which loads its video part
+    # again, without end (RecursionError); the released folders name the video processor
+    "llava_next_video": {"processor_kwargs": _CLS_TOKEN, "video_processor": "LlavaNextVideoVideoProcessor"},
+    "instructblipvideo": {"not_buildable": "needs torchvision: its processor reads images through its video "
+                                           "processor (InstructBlipVideoVideoProcessor), which is torchvision-backed"},
     "llava_onevision": {"processor_kwargs": _CLS_TOKEN},
     "vipllava": {"processor_kwargs": _CLS_TOKEN},
     "video_llava": {"processor_kwargs": _CLS_TOKEN},
