@@ -378,6 +378,14 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
                                         extra_special_tokens=named)
     tokenizer.save_pretrained(str(folder))
     image_processor.save_pretrained(str(folder))
+    if settings.get("feature_extractor"):  # an audio part: its settings join the image processor's file,
+        # as in the released folders (one preprocessor_config.json, both types named)
+        path = folder / "preprocessor_config.json"
+        merged = json.loads(path.read_text(encoding="utf-8"))
+        extractor = getattr(transformers, settings["feature_extractor"])()
+        for key, value in json.loads(extractor.to_json_string()).items():
+            merged.setdefault(key, value)
+        path.write_text(json.dumps(merged, indent=2), encoding="utf-8")
     if settings.get("video_processor"):  # named as the released folders name it (video_preprocessor_config.json)
         (folder / "video_preprocessor_config.json").write_text(json.dumps(
             {"video_processor_type": settings["video_processor"]}, indent=2))

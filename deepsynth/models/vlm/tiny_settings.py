@@ -7,6 +7,7 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `image_processor`: keyword arguments for the PIL image processor (`class`: another class name);
 - `processor`: the processor class name, where the mapping names none;
 - `processor_kwargs`: settings written into processor_config.json;
+- `feature_extractor`: an audio feature extractor class whose settings join preprocessor_config.json;
 - `video_processor`: the video processor class video_preprocessor_config.json names, as released;
 - `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
 - `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
@@ -33,6 +34,22 @@ _GEMMA3 = {"named_tokens": {"boi_token": "<start_of_image>", "image_token": "<im
            "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16}}
 """Gemma 3's processor expands the begin-of-image token the chat template writes; the default tower
 (224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4)."""
+
+_GEMMA4 = {"config": {"text_config": {"num_hidden_layers": 2, "global_head_dim": 32, "head_dim": 16,
+                                      "layer_types": ["sliding_attention", "full_attention"]},
+                      "vision_config": {}},
+           "named_tokens": {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}}
+"""Gemma 4's text config derives a per-layer override (head_dim 512 on each full-attention layer)
+from its 30 layer types, which no 2-layer cut keeps valid: two layers (sliding, full) from the
+start, the full one at twice the tiny head size; a vision tower (the config class's default has
+none). Its processor refuses any input when the tokenizer lacks the audio tokens the released one
+has (`audio is not None and ... or self.boa_token is None or ...`, processing_gemma4.py)."""
+
+_OMNI_THINKER = {"feature_extractor": "WhisperFeatureExtractor", "image_processor": {"class": "Qwen2VLImageProcessorPil"},
+                 "chat_image": "<|vision_bos_token|><|image_token|><|vision_eos_token|>",
+                 "token_ids": {"vision_start_token_id": "<|vision_bos_token|>"}}
+"""The Qwen omni models' "thinker" (their text-generating part, mapped alone) with the whole model's
+processor, which the mapping does not name for the thinker model_types."""
 
 _BLIP = {"drop_named_tokens": ["image_token"]}
 """BLIP-2-style processors add their own "<image>" when the tokenizer names no image_token, as the
@@ -95,15 +112,7 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "qwen3_vl_moe": {"image_processor": {"class": "Qwen2VLImageProcessorPil"}},
     # Fuyu's processor looks its image and row tokens up in the vocabulary by these names
     "fuyu": {"tokens": ["|SPEAKER|", "|NEWLINE|"]},
-    # Gemma 4's text config derives a per-layer override (head_dim 512 on each full-attention layer)
-    # from its 30 layer types, which no 2-layer cut keeps valid: two layers (sliding, full) from the
-    # start, the full one at twice the tiny head size
-    "gemma4": {"config": {"text_config": {"num_hidden_layers": 2, "global_head_dim": 32, "head_dim": 16,
-                                          "layer_types": ["sliding_attention", "full_attention"]},
-                          "vision_config": {}},  # (the config class's default has no tower at all)
-               # its processor refuses any input when the tokenizer lacks the audio tokens the
-               # released one has (`audio is not None and ... or self.boa_token is None or ...`)
-               "named_tokens": {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}},
+    "gemma4": _GEMMA4,
     # its attention reads config.head_dim, which the text config class leaves None (released: set)
     # (its processor checks each image token sits between its start and end tokens)
     "hunyuan_vl": {"after_shrink": {"text_config.head_dim": 16},
@@ -114,6 +123,26 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "granite4_vision": {"config": {"downsample_rate": "1/4", "deepstack_layer_map": [[-2, 0]],
                                    "spatial_target_layers": [0, 0, 1, 1]},
                         "after_shrink": {"vision_config.hidden_size": 64}},
+    # GLM-GA is Glm46V's model (the mapping's class) with its own image processor; no processor is
+    # mapped: Glm46V's, as for glm_ocr
+    "glmga": {"processor": "Glm46VProcessor", "image_processor": {"class": "GlmgaImageProcessorPil"}},
+    # Cosmos3's Reasoner tower is Qwen3-VL (docs: "a thin subclass of Qwen3VLForConditionalGeneration");
+    # its processor is Qwen3-VL's (no processor is mapped for cosmos3_omni)
+    "cosmos3_omni": {"processor": "Qwen3VLProcessor"},
+    # the omni "thinker" sub-models take their whole model's processor (text, image, video, audio)
+    # (the released preprocessor_config.json also holds the audio part's Whisper settings; the chat
+    # template wraps the image token in the vision begin/end tokens, whose begin token the model's
+    # multimodal RoPE looks for as config.vision_start_token_id -- a field Qwen2.5-Omni's thinker
+    # config class lacks and its released config.json sets)
+    "qwen2_5_omni_thinker": {**_OMNI_THINKER, "processor": "Qwen2_5OmniProcessor",
+                             "config": {"vision_start_token_id": 0}},
+    "qwen3_omni_moe_thinker": {**_OMNI_THINKER, "processor": "Qwen3OmniMoeProcessor"},
+    # Gemma 4's processor (mapped) and image processor (not mapped for diffusion_gemma); its text
+    # config derives Gemma 4's per-layer override (see gemma4)
+    "diffusion_gemma": {**_GEMMA4, "image_processor": {"class": "Gemma4ImageProcessorPil"},
+                        "feature_extractor": "Gemma4AudioFeatureExtractor"},
+    "mistral4": {"not_buildable": "not a reader of images into text: Mistral4ForCausalLM, the class the mapping "
+                                  "names, is a text-only language model (no vision input in its code)"},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
