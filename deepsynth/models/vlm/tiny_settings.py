@@ -139,7 +139,11 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "qwen3_omni_moe_thinker": {**_OMNI_THINKER, "processor": "Qwen3OmniMoeProcessor"},
     # Gemma 4's processor (mapped) and image processor (not mapped for diffusion_gemma); its text
     # config derives Gemma 4's per-layer override (see gemma4)
+    # (every text layer has a mixture of experts, whose sizes the config class leaves None)
     "diffusion_gemma": {**_GEMMA4, "image_processor": {"class": "Gemma4ImageProcessorPil"},
+                        "config": {"text_config": {**_GEMMA4["config"]["text_config"], "num_experts": 4,
+                                                   "top_k_experts": 2, "moe_intermediate_size": 64},
+                                   "vision_config": {}},
                         "feature_extractor": "Gemma4AudioFeatureExtractor"},
     "mistral4": {"not_buildable": "not a reader of images into text: Mistral4ForCausalLM, the class the mapping "
                                   "names, is a text-only language model (no vision input in its code)"},
