@@ -312,18 +312,23 @@ def _fit_mrope(config: Any, model_type: str) -> None:
     top = reads_mrope(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type])
     for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
         rope = node.__dict__.get("rope_parameters")
-        if isinstance(rope, dict) and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
+        per_layer_type = isinstance(rope, dict) and any(isinstance(v, dict) for v in rope.values())
+        if isinstance(rope, dict) and not per_layer_type and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
                 top or reads_mrope(MODEL_MAPPING_NAMES.get(getattr(node, "model_type", "")))):
             rotary = rope.get("partial_rotary_factor") or getattr(node, "partial_rotary_factor", None) or 1.0
             rope["mrope_section"] = _scale_list([16, 24, 24], int(HEAD_DIM * rotary) // 2)
 
 
 def _set_vocab(config: Any, size: int) -> None:
+    """Every text (sub-)config's vocab_size := the tiny tokenizer's, at any depth (T5Gemma 2's sits
+    in encoder.text_config and decoder)."""
     from transformers import PretrainedConfig
 
-    for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
-        if isinstance(node.__dict__.get("vocab_size"), int) and not _is_vision(type(node).__name__.lower()):
-            node.vocab_size = size
+    if isinstance(config.__dict__.get("vocab_size"), int) and not _is_vision(type(config).__name__.lower()):
+        config.vocab_size = size
+    for value in config.__dict__.values():
+        if isinstance(value, PretrainedConfig) and not _is_vision(type(value).__name__.lower()):
+            _set_vocab(value, size)
 
 
 def build_tiny_any(model_type: str, folder: str | Path) -> Path:

@@ -147,6 +147,15 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
                         "feature_extractor": "Gemma4AudioFeatureExtractor"},
     "mistral4": {"not_buildable": "not a reader of images into text: Mistral4ForCausalLM, the class the mapping "
                                   "names, is a text-only language model (no vision input in its code)"},
+    # its rotary embedding reads rope_parameters[layer_type] (with an mrope_section), which the text
+    # config class leaves empty; the tiny head (16) splits 2 + 3 + 3
+    "cohere_compass": {"config": {"text_config": {"rope_parameters": {"full_attention": {
+        "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}}}}},
+    # its validator wants as many key/value heads as query heads
+    "glm5_next": {"after_shrink": {"text_config.num_key_value_heads": 4}},
+    # the tower's adapter feeds the language model (and the audio one too): their widths follow the tiny ones
+    "dots3_note": {"after_shrink": {"vision_config.adapter_in_dim": 32, "vision_config.adapter_out_dim": 64,
+                                    "audio_config.adapter_out_dim": 64}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
