@@ -151,11 +151,24 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # config class leaves empty; the tiny head (16) splits 2 + 3 + 3
     "cohere_compass": {"config": {"text_config": {"rope_parameters": {"full_attention": {
         "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}}}}},
-    # its validator wants as many key/value heads as query heads
-    "glm5_next": {"after_shrink": {"text_config.num_key_value_heads": 4}},
-    # the tower's adapter feeds the language model (and the audio one too): their widths follow the tiny ones
-    "dots3_note": {"after_shrink": {"vision_config.adapter_in_dim": 32, "vision_config.adapter_out_dim": 64,
-                                    "audio_config.adapter_out_dim": 64}},
+    # its validator wants as many key/value heads as query heads; two layers from the start, one of
+    # each attention kind and MLP kind (a cut of the 45 keeps only linear attention, which the cache
+    # cannot measure)
+    "glm5_next": {"config": {"text_config": {"num_hidden_layers": 2,
+                                             "layer_types": ["linear_attention", "indexed_attention"],
+                                             "mlp_layer_types": ["dense", "sparse"]}},
+                  "after_shrink": {"text_config.num_key_value_heads": 4}},
+    # the tower's adapter feeds the language model (and the audio one too): their widths follow the
+    # tiny ones. Two text layers from the start (both indexed attention, as its first two are): a
+    # cut of the 46 keeps a per-layer override for the sliding layers it no longer has
+    # (its tower likewise: a dense layer, then one with 4 experts, as its "pyramid" starts)
+    "dots3_note": {"config": {"text_config": {"num_hidden_layers": 2},
+                              "vision_config": {"num_hidden_layers": 2, "pyramid_num_routed": [-1, 4]}},
+                   "after_shrink": {"text_config.num_key_value_heads": 4,
+                                    "vision_config.adapter_in_dim": 32, "vision_config.adapter_out_dim": 64,
+                                    "audio_config.adapter_input_size": 64, "audio_config.adapter_out_dim": 64},
+                   # its tower embeds one frame per patch (the Qwen2-VL image processor's default is 2)
+                   "image_processor": {"temporal_patch_size": 1}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
