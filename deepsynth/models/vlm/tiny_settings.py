@@ -59,7 +59,8 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "blip-2": _BLIP,
     "instructblip": _BLIP,
     "gemma3": _GEMMA3,
-    "t5gemma2": _GEMMA3,
+    # (T5Gemma 2's encoder is Gemma 3's: its tokens per image live in the encoder config)
+    "t5gemma2": {**_GEMMA3, "after_shrink": {"encoder.mm_tokens_per_image": 16}},
     # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
     # shuffle cannot join; the release uses 364 px (26 patches)
     # (its processor expands "<image>", as InternVL-style ones do below)
