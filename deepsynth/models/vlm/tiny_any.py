@@ -50,6 +50,16 @@ _TOKEN_LITERAL = re.compile(r"""["'](<[^"'\s{}%]{1,48}>|\[[A-Z][A-Z_]{1,30}\])["
 _TOKENIZER_ATTRIBUTE = re.compile(r"tokenizer\.(\w+_token)\b")
 
 
+_CODE_TOKENS = {
+    # Chameleon: "IMGIMG" + the code's decimal digits spelled A-J + "Z" (ChameleonImageVocabularyMapping)
+    "chameleon": lambda code: "IMGIMG" + "".join(chr(ord("A") + int(d)) for d in str(code)) + "Z",
+    # Emu3: "<|visual token 000123|>" (Emu3ImageVocabularyMapping reads the 6 digits)
+    "emu3": lambda code: f"<|visual token {code:06d}|>",
+}
+"""Early-fusion families (a VQ tokenizer turns the page into codes the language model reads as
+tokens): how the vocabulary spells code N, by the family's vocabulary-mapping class."""
+
+
 class TinyBuildError(RuntimeError):
     """A tiny folder of this model_type cannot be built here (the message says why)."""
 
@@ -377,7 +387,9 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     named.update(settings.get("named_tokens", {}))
     for name in settings.get("drop_named_tokens", ()):
         named.pop(name, None)
-    specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", [])))
+    codes = settings.get("code_tokens")  # {"style": a _CODE_TOKENS key, "count": the VQ codebook size}
+    code_tokens = [_CODE_TOKENS[codes["style"]](code) for code in range(codes["count"])] if codes else []
+    specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", []) + code_tokens))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(specials, vocab_size=max(384, len(specials) + 300)),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
                                         extra_special_tokens=named)
@@ -398,6 +410,8 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_name, **processor_kwargs},
                                                              indent=2))
     _set_vocab(config, len(tokenizer))
+    if codes:  # the model maps its codes to token ids (and finds its image token) through the vocabulary
+        config.vocabulary_map = dict(tokenizer.get_vocab())
     _fit_mrope(config, model_type)
     config.save_pretrained(str(folder))  # some processors (a video part) read the model_type from it
     processor = load_processor(str(folder))

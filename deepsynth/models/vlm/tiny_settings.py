@@ -11,6 +11,8 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `video_processor`: the video processor class video_preprocessor_config.json names, as released;
 - `tokens` / `named_tokens`: extra special tokens (plain / as tokenizer attributes);
 - `drop_named_tokens`: tokenizer attributes the released tokenizers do not have;
+- `code_tokens`: {"style", "count"}: an early-fusion family's VQ codes as tokens (tiny_any._CODE_TOKENS),
+  and the config's vocabulary_map the tokenizer's vocabulary;
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
   the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes;
@@ -170,6 +172,24 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
                                     "audio_config.adapter_input_size": 64, "audio_config.adapter_out_dim": 64},
                    # its tower embeds one frame per patch (the Qwen2-VL image processor's default is 2)
                    "image_processor": {"temporal_patch_size": 1}},
+    # early fusion: a VQ-GAN turns the page into codes the language model reads as tokens. A small
+    # VQ-GAN (32 channels: its group norms take 32 groups),
+    # codebook (32 codes, each a token) and a 64 px page: 4 downsamplings -> 4 x 4 = 16 codes
+    "chameleon": {"config": {"vq_config": {"num_embeddings": 32, "embed_dim": 16, "base_channels": 32,
+                                           "latent_channels": 32, "resolution": 64, "num_res_blocks": 1}},
+                  "code_tokens": {"style": "chameleon", "count": 32}, "tokens": ["<racm3:break>", "<eoss>"],
+                  "image_processor": {"size": {"shortest_edge": 64}, "crop_size": {"height": 64, "width": 64}},
+                  "processor_kwargs": {"image_seq_length": 16}},
+    # (Emu3's processor writes "<|image start|>H*W<|image token|>" + "<image>" per code and row end
+    # + "<|extra_201|><|image end|>", downsampling by 8; pages at most 64 x 64 px)
+    "emu3": {"config": {"vq_config": {"codebook_size": 32, "embed_dim": 4, "base_channels": 32,
+                                      "latent_channels": 4, "num_res_blocks": 1}},
+             # (its attention blocks run at the deepest width: 32 channels x 4)
+             "after_shrink": {"vq_config.hidden_size": 128},
+             "code_tokens": {"style": "emu3", "count": 32}, "tokens": ["<|extra_200|>"],
+             "named_tokens": {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+                              "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"},
+             "image_processor": {"max_pixels": 64 * 64, "min_pixels": 16 * 16}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
