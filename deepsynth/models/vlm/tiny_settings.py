@@ -121,11 +121,16 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "hunyuan_vl": {"after_shrink": {"text_config.head_dim": 16},
                    "chat_image": "<|image_start_token|><|image_token|><|image_end_token|>"},
     # the config class leaves the projector's Window Q-Former unset (downsample rate, which tower
-    # layer feeds which language-model layer); values within the tiny depths, the rate of the
-    # config's docstring. Its Q-Former takes vision width // 64 heads: the tower at 64 wide
-    "granite4_vision": {"config": {"downsample_rate": "1/4", "deepstack_layer_map": [[-2, 0]],
+    # layer feeds which language-model layer); values within the tiny depths. The rate halves the
+    # side, as its four spatial-offset projectors do (they take every other patch); its Q-Former
+    # takes vision width // 64 heads: the tower at 64 wide
+    "granite4_vision": {"config": {"downsample_rate": "4/8", "deepstack_layer_map": [[-2, 0]],
                                    "spatial_target_layers": [0, 0, 1, 1]},
-                        "after_shrink": {"vision_config.hidden_size": 64}},
+                        "after_shrink": {"vision_config.hidden_size": 64, "vision_config.image_size": 336,
+                                         "vision_config.patch_size": 14},
+                        # the released tower: 336 px tiles (the grid pinpoints' unit), patch 14 -> 24 a
+                        # side, which the 8-patch windows divide; its class token counted as LLaVA's
+                        "processor_kwargs": _CLS_TOKEN},
     # GLM-GA is Glm46V's model (the mapping's class) with its own image processor; no processor is
     # mapped: Glm46V's, as for glm_ocr
     "glmga": {"processor": "Glm46VProcessor", "image_processor": {"class": "GlmgaImageProcessorPil"}},
