@@ -164,7 +164,12 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # cannot measure)
     "glm5_next": {"config": {"text_config": {"num_hidden_layers": 2,
                                              "layer_types": ["linear_attention", "indexed_attention"],
-                                             "mlp_layer_types": ["dense", "sparse"]}},
+                                             "mlp_layer_types": ["dense", "sparse"],
+                                             # (its attention widths are not the shrinker's keys:
+                                             # low-rank, index and linear-attention heads at tiny sizes)
+                                             "q_lora_rank": 32, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                                             "v_head_dim": 16, "index_head_dim": 16, "index_n_heads": 2,
+                                             "linear_head_dim": 16, "linear_num_heads": 4}},
                   "after_shrink": {"text_config.num_key_value_heads": 4}},
     # the tower's adapter feeds the language model (and the audio one too): their widths follow the
     # tiny ones. Two text layers from the start (both indexed attention, as its first two are): a
