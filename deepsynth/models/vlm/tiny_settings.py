@@ -100,7 +100,9 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "llava_next_video": {"processor_kwargs": _CLS_TOKEN, "video_processor": "LlavaNextVideoVideoProcessor"},
     "instructblipvideo": {"not_buildable": "needs torchvision: its processor reads images through its video "
                                            "processor (InstructBlipVideoVideoProcessor), which is torchvision-backed"},
-    "llava_onevision": {"processor_kwargs": _CLS_TOKEN},
+    # its processor counts features from num_image_tokens (the released processor_config.json: 729,
+    # the SigLIP tower's 384 px / patch 14 = 27 x 27; no class token), which the constructor leaves None
+    "llava_onevision": {"processor_kwargs": {"num_image_tokens": 729}},
     "vipllava": {"processor_kwargs": _CLS_TOKEN},
     "video_llava": {"processor_kwargs": _CLS_TOKEN},
     # the mapping names no processor (or image processor) for these: the released checkpoints' classes
