@@ -103,7 +103,16 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # its processor counts features from num_image_tokens (the released processor_config.json: 729,
     # the SigLIP tower's 384 px / patch 14 = 27 x 27; no class token), which the constructor leaves None
     "llava_onevision": {"processor_kwargs": {"num_image_tokens": 729}},
-    "vipllava": {"processor_kwargs": _CLS_TOKEN},
+    # its projector concatenates five tower layers' outputs (-2, -5, -8, -11, 6 of 24 as released):
+    # five of the tiny tower's three hidden states
+    # (its model always drops the class token: the processor's "default" strategy)
+    "vipllava": {"processor_kwargs": {**_CLS_TOKEN, "vision_feature_select_strategy": "default"}, "after_shrink": {"vision_feature_layers": [-3, -2, -1, 0, 1]}},
+    # the tower's intermediate outputs and its global layers, and the language model's
+    # cross-attention layers, are layer indices of the released depths: within the tiny two
+    "mllama": {"after_shrink": {"vision_config.num_global_layers": 2, "vision_config.intermediate_layers_indices": [0, 1],
+                                "text_config.cross_attention_layers": [1],
+                                # (the projector takes the last and the 2 intermediate outputs, 32 wide each)
+                                "vision_config.vision_output_dim": 96}},
     "video_llava": {"processor_kwargs": _CLS_TOKEN},
     # the mapping names no processor (or image processor) for these: the released checkpoints' classes
     "glm_ocr": {"processor": "Glm46VProcessor", "image_processor": {"class": "Glm46VImageProcessorPil"}},
