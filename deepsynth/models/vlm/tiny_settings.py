@@ -211,6 +211,10 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
              "named_tokens": {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
                               "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"},
              "image_processor": {"max_pixels": 64 * 64, "min_pixels": 16 * 16}},
+    # its rotary embedding interleaves height and width frequencies, so their sections must be equal
+    # (released [22, 22, 20]; the default left for a tiny head, [2, 3, 3], is not)
+    "ernie4_5_vl_moe": {"config": {"text_config": {"rope_parameters": {
+        "rope_type": "default", "rope_theta": 500000.0, "mrope_section": [3, 3, 2]}}}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
 }
