@@ -34,7 +34,8 @@ VISION_WIDTH = 32
 HEAD_DIM = 16
 LAYERS = 2
 
-_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim", "width", "d_embed")
+_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "embed_dim", "dim", "hidden_dim", "width", "d_embed",
+               "word_embed_proj_dim")  # (OPT, the BLIP-2 family's default language model, embeds at this width)
 _FFN_KEYS = ("intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
              "mlp_dim", "intermediate_dim")
 _SMALL_FFN_KEYS = ("moe_intermediate_size", "shared_expert_intermediate_size", "expert_intermediate_size")
@@ -217,6 +218,7 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str,
                 value = getattr(source, name)
             except Exception:  # noqa: BLE001 - a property that needs state the tiny processor lacks
                 continue
+            value = getattr(value, "content", value)  # an AddedToken (BLIP-2's image_token) or a str
             if isinstance(value, str) and value:
                 token_id = tokenizer.convert_tokens_to_ids(value)
                 if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
@@ -418,7 +420,7 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     # the chat template's image placeholder: the token the processor expands into image tokens
     image_token = getattr(processor, "image_token", None)
     image_token = getattr(image_token, "content", image_token)  # an AddedToken (BLIP-2's) or a str
-    image_part = settings.get("chat_image") or image_token or named.get(
+    image_part = settings["chat_image"] if "chat_image" in settings else image_token or named.get(
         "image_token") or next((t for t in literals if "image" in t.lower()), "<image>")
     (folder / "chat_template.jinja").write_text(_chat_template(
         "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",

@@ -15,7 +15,7 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
   and the config's vocabulary_map the tokenizer's vocabulary;
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
   the token the model looks for is not the one the processor calls `image_token`;
-- `chat_image`: the image placeholder the tiny chat template writes;
+- `chat_image`: the image placeholder the tiny chat template writes ("": none);
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
 The values come from the family's config, modeling and processing code at our transformers pin and
 from what its released checkpoints ship (processor_config.json); the transformers repository's own
@@ -53,9 +53,11 @@ _OMNI_THINKER = {"feature_extractor": "WhisperFeatureExtractor", "image_processo
 """The Qwen omni models' "thinker" (their text-generating part, mapped alone) with the whole model's
 processor, which the mapping does not name for the thinker model_types."""
 
-_BLIP = {"drop_named_tokens": ["image_token"]}
+_BLIP = {"drop_named_tokens": ["image_token"], "chat_image": ""}
 """BLIP-2-style processors add their own "<image>" when the tokenizer names no image_token, as the
-released tokenizers do not; given one, they fail at our pin (`self.image_token.content` on a str)."""
+released tokenizers do not; given one, they fail at our pin (`self.image_token.content` on a str).
+They also put the image's query tokens before the text themselves: the chat template writes no
+image placeholder (one more "<image>" would be one token more than the Q-Former's queries)."""
 
 TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "blip-2": _BLIP,
