@@ -35,6 +35,7 @@ def _image_token_id(config):
     "ovis2",  # "<image>" expands into <IMG_ATOM>s between visual indicator tokens
     "chameleon",  # early fusion: VQ codes are tokens of the tiny vocabulary
     "qwen2_5_omni_thinker",  # the omni processor (audio part loaded, video part left out)
+    "blip-2",  # the processor's AddedToken names the image token; OPT's embedding width shrunk
 ])
 def test_the_processor_writes_as_many_image_tokens_as_the_tower_yields_features(model_type, tmp_path):
     """Plain transformers' forward on the processor's output: each family checks that its image
@@ -57,7 +58,8 @@ def test_the_processor_writes_as_many_image_tokens_as_the_tower_yields_features(
 @pytest.mark.parametrize("model_type", [
     "pp_chart2table", "aria", "gemma4", "qwen3_vl_moe", "llava_next_video", "hunyuan_vl", "glmga",
     "cosmos3_omni", "qwen3_omni_moe_thinker", "cohere_compass", "glm5_next", "dots3_note", "emu3",
-    "granite4_vision", "diffusion_gemma",
+    "granite4_vision", "diffusion_gemma", "llava_onevision", "vipllava", "mllama", "ernie4_5_vl_moe",
+    "instructblip",
 ])
 def test_every_fixed_family_builds_and_its_forward_takes_its_processors_page(model_type, tmp_path):
     from transformers import AutoModelForImageTextToText
