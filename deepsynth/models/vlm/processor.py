@@ -76,7 +76,7 @@ def load_processor(folder: str) -> Any:
     every_part = list(processor_class.get_attributes())
 
     class _WithoutLeftOut(ProcessorMixin):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args, **kwargs) -> None:  # (no annotations: its source is copied verbatim)
             kwargs.update(zip(every_part, args))
             for attribute, _ in left_out:
                 if kwargs.get(attribute, "kept") is None:
