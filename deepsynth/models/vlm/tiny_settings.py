@@ -17,10 +17,13 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
   the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes ("": none);
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
-The values come from the family's config, modeling and processing code at our transformers pin and
-from what its released checkpoints ship (processor_config.json); the transformers repository's own
-tests (each family's ModelTester) were not at hand when these were written (the repository snapshot
-exceeded what could be fetched), so no value here is copied from them.
+The values come from the family's config, modeling and processing code at our transformers pin,
+from what its released checkpoints ship (processor_config.json, video_preprocessor_config.json), and
+from the transformers repository's model docs and conversion scripts where the code cannot tell
+(PP-Chart2Table's and Cosmos3's usage, Ovis2's special-token order); each entry says which. No value
+is copied from the repository's ModelTester classes. A family whose every page fails inside
+transformers itself (Fuyu) keeps its settings; tests/models/vlm/test_tiny_transformers_errors.py
+reproduces the error.
 """
 
 from __future__ import annotations
