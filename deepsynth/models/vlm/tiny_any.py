@@ -11,12 +11,17 @@ other model_type takes the generic path:
 - the tokenizer: `tiny._byte_bpe` with every special token the family's processor code spells
   (string literals such as "<image>" or "[IMG]", the `*_token` defaults of its constructor) and
   each `tokenizer.<name>_token` attribute the processor reads, as a named extra special token;
+  for an early-fusion family (Chameleon, Emu3) one token per VQ code, spelled as its vocabulary
+  mapping reads them (`_CODE_TOKENS`), the config's `vocabulary_map` the tokenizer's vocabulary;
 - the image processor: the family's PIL class (`AutoImageProcessor`'s "pil" backend); a family with
   only a torchvision one cannot be built here (torchvision has no CPU wheel for our torch pin);
 - the processor: written part by part (tokenizer files, image processor, `processor_config.json`
-  naming the class, chat template), the way `tiny._save_processor_files` does, then loaded with
-  DeepSynth's own `load_processor`; the config's `*_token_id` / `*_token_index` fields take the ids
-  of the tokens the loaded processor names, so the model and the processor agree.
+  naming the class, chat template, and where the released folders have them an audio feature
+  extractor's settings and `video_preprocessor_config.json`), the way `tiny._save_processor_files`
+  does, then loaded with DeepSynth's own `load_processor`; the config's `*_token_id` /
+  `*_token_index` fields take the ids of the tokens the loaded processor names (or, per
+  `tiny_settings`' `token_ids`, of the token its expansion writes), so the model and the
+  processor agree.
 """
 
 from __future__ import annotations
