@@ -74,11 +74,32 @@ def projector_and_tower(model: Any, lm_path: str) -> tuple[str | None, str | Non
     return facts.projector, facts.tower
 
 
+def towers_inside(model: Any, lm_path: str) -> list[str]:
+    """Vision tower modules under the language model's path (GIT, IDEFICS: `get_decoder()` is the
+    whole model): a plain target name must not reach them (`own_forward.tower_modules`)."""
+    from deepsynth.models.vlm.own_forward import tower_modules
+
+    return [path for path in tower_modules(model, lm_path) if path.startswith(lm_path + ".")]
+
+
 def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
     from deepsynth.models.builtin.decoder import _linear_dims
 
+    inside = towers_inside(model, lm_path)
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if name.startswith(lm_path + ".") and _linear_dims(module) is not None})
+                   if name.startswith(lm_path + ".") and _linear_dims(module) is not None
+                   and not any(name.startswith(tower + ".") for tower in inside)})
+
+
+def _without_towers(model: Any, pattern: str, inside: list[str]) -> str:
+    """`pattern` less the modules under the vision towers `inside` the language model, as one regex
+    of module names."""
+    from deepsynth.models.builtin.decoder import _linear_dims
+
+    kept = [name for name, module in model.named_modules()
+            if _linear_dims(module) is not None and re.fullmatch(pattern, name) is not None
+            and not any(name.startswith(tower + ".") for tower in inside)]
+    return "(" + "|".join(re.escape(name) for name in kept) + ")"
 
 
 def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
@@ -100,6 +121,9 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
                          f"reaches the language model ({lm_path}) only; name a module path to reach the vision "
                          "tower or the projector)")
         problems.raise_if_any()
+        inside = towers_inside(model, lm_path)
+        if inside and not any("." in target for target in lora.target_modules):
+            return _without_towers(model, resolved.pattern, inside)  # plain names: the language model only
         if resolved.outside_language_model:
             shown = ", ".join(resolved.outside_language_model[:3])
             log.info("LoRA on %d layer(s) outside the language model, as named: %s%s",
@@ -124,7 +148,8 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
     if not leaves:
         raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
                              f"{', '.join(sorted(available))}")
-    return default_pattern(lm_path, leaves)
+    inside = towers_inside(model, lm_path)
+    return _without_towers(model, default_pattern(lm_path, leaves), inside) if inside else default_pattern(lm_path, leaves)
 
 
 def _check_rank(model: Any, targets: str, rank: int) -> None:
@@ -199,6 +224,8 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     from deepsynth.models.kinds import IMAGE_TEXT_TO_TEXT
     from deepsynth.models.vlm.model import VlmDocumentModel
     from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
+    from deepsynth.models.vlm.families import family_facts
+    from deepsynth.models.vlm.own_forward import tower_modules
     from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
@@ -224,21 +251,35 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         peft_kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
     peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
     base = peft_model.get_base_model()
-    precomputed = accepts_precomputed(base)
-    # Cached features are the tower + projector's output: valid only while nothing there trains.
+    # The fast path (cached get_image_features output as mm_encoder_outputs) where the model has it;
+    # else the model's own forward (`vlm.own_forward`), caching the tower modules' outputs.
+    decoder_only = not base.config.is_encoder_decoder  # encoder-decoder VLMs: `vlm.seq2seq`
+    fast = accepts_precomputed(base) and (not decoder_only or hasattr(base, "get_image_features"))
+    own_forward = decoder_only and not fast
+    towers = tower_modules(base, lm_path) if decoder_only else []
+    # Cached features are the tower (+ projector's) output: valid only while nothing there trains.
     outside = sorted({name.split(".lora_")[0] for name, p in peft_model.named_parameters()
                       if p.requires_grad and f".{lm_path}." not in name})
-    cache_features = precomputed and not outside
+    cache_features = not outside and (fast or (own_forward and bool(towers)))
     if not cache_features:
         reason = (f"{', '.join(outside[:3])}{' ...' if len(outside) > 3 else ''} outside the language model "
-                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image features")
+                  "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image "
+                  "features" if not own_forward else f"no vision tower module found in {type(base).__name__}")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = VlmPageReader(base, processor, path, cache_features)
+    reader = VlmPageReader(base, processor, path, cache_features, own_forward=own_forward, lm_path=lm_path,
+                           towers=towers)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     if commit_of(path):
         identity["revision"] = commit_of(path)
-    document_model = VlmSeq2SeqModel if base.config.is_encoder_decoder else VlmDocumentModel
-    return document_model(config, peft_model, processor, reader, identity, tower)
+    if base.config.is_encoder_decoder:
+        return VlmSeq2SeqModel(config, peft_model, processor, reader, identity, tower)
+    document = VlmDocumentModel(config, peft_model, processor, reader, identity, tower)
+    if fast and family_facts(model.config.model_type) is None and not document.fast_path_agrees():
+        # A family outside the table takes the fast path only where it gives the own forward's loss.
+        reader.use_own_forward(not outside and bool(towers))
+        log.info("%s: the fast path does not give the model's own forward's loss: own forward used",
+                 model.config.model_type)
+    return document

@@ -57,6 +57,35 @@ class VlmDocumentModel(DocumentModelBase):
     def device(self) -> torch.device:
         return self.reader.device
 
+    def fast_path_agrees(self) -> bool:
+        """Whether the fast path (cached `get_image_features` output as `mm_encoder_outputs`) gives
+        the model's own forward's loss on a blank page (both with the tower live, no dropout); a
+        fast path that raises does not agree."""
+        from PIL import Image
+
+        page = [Image.new("RGB", (96, 96), (255, 255, 255))]
+        was_training, cached, own = self.training, self.reader.cache_features, self.reader.own_forward
+        self.eval()
+        self.reader.cache_features = False
+        losses = []
+        try:
+            for own_forward in (False, True):
+                self.reader.own_forward = own_forward
+                try:
+                    with torch.no_grad():
+                        losses.append(float(self(**self.collate(self.reader.read_documents([page]), [""], ["probe"]))))
+                except Exception as error:  # noqa: BLE001 - a fast path that fails is a fast path not taken
+                    log.info("%s: %s path on a blank page: %s", self.identity.get("model_type"),
+                             "own-forward" if own_forward else "fast", error)
+                    losses.append(None)
+        finally:
+            self.reader.cache_features, self.reader.own_forward = cached, own
+            self.train(was_training)
+        fast, own_loss = losses
+        if fast is None or own_loss is None:
+            return fast is not None
+        return abs(fast - own_loss) <= 1e-4 * max(1.0, abs(own_loss))
+
     @property
     def caches_features(self) -> bool:
         """True when readings carry the tower's features (the tower never runs during training)."""
@@ -88,7 +117,23 @@ class VlmDocumentModel(DocumentModelBase):
         batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
         if summaries is not None:
             batch["labels"] = labels
+        if self.reader.own_forward:
+            prompts = [len(ids) - sum(1 for label in row_labels if label != IGNORE_INDEX) for ids, row_labels in rows]
+            batch["documents"] = [self._document(reading, prompt, len(ids))
+                                  for reading, prompt, (ids, _) in zip(readings, prompts, rows)]
+            return batch
         return self._add_images(batch, readings)
+
+    def _document(self, reading: VlmReading, prompt: int, total: int) -> dict[str, Any]:
+        """One row's inputs for the model's own forward (`vlm.own_forward`): the processor's pixels
+        and extras, its per-token tensors extended over the row's `total` tokens (`prompt` of them
+        the prompt), and the cached tower outputs."""
+        from deepsynth.models.vlm.own_forward import extend_per_token
+
+        values, target = self.reader.appended_values() if reading.tokens else ({}, {})
+        tokens = {key: extend_per_token(value, prompt, total, values.get(key), target.get(key))
+                  for key, value in reading.tokens.items()}
+        return {"inputs": {**reading.pixels, **reading.extras}, "tokens": tokens, "tower": reading.tower}
 
     def prompt_ids(self, reading: VlmReading, instruction: str) -> tuple[int, ...]:
         """The prompt of one row: the reading's opening, the instruction, the template up to the answer."""
@@ -148,6 +193,8 @@ class VlmDocumentModel(DocumentModelBase):
         """Mean cross-entropy over summary tokens; the LM head runs on those positions only."""
         base = self.decoder.get_base_model()
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
+        if "documents" in batch:
+            return self._own_forward_loss(batch, labels)
         if self.precomputed:
             hidden = _inner(base)(**self._model_inputs(batch), use_cache=False).last_hidden_state
         else:
@@ -157,6 +204,42 @@ class VlmDocumentModel(DocumentModelBase):
         selected = targets != IGNORE_INDEX  # hidden state t predicts token t + 1
         logits = base.get_output_embeddings()(hidden[:, :-1][selected])
         return F.cross_entropy(logits.float(), targets[selected])
+
+    def _own_forward_loss(self, batch: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the target tokens of every row, each row through the model's own
+        forward (`vlm.own_forward`): its real tokens only (rows are padded on the right), the cached
+        tower outputs standing in for the tower, the LM head on the last positions (the targets
+        end the row) where the forward takes `logits_to_keep`."""
+        from deepsynth.models.vlm.own_forward import forward_accepts, replayed_towers
+
+        base = self.decoder.get_base_model()
+        keep = forward_accepts(base, "logits_to_keep")
+        predicted, wanted = [], []
+        for row, document in enumerate(batch["documents"]):
+            length = int(batch["attention_mask"][row].sum())
+            row_labels = labels[row, :length]
+            targets = int((row_labels != IGNORE_INDEX).sum())
+            if targets == 0:
+                continue
+            inputs = self._row_inputs(batch["input_ids"][row, :length], document)
+            if keep:
+                inputs["logits_to_keep"] = targets + 1
+            with replayed_towers(base, self.reader.towers, document["tower"], self.device):
+                logits = base(**inputs, use_cache=False).logits
+            predicted.append(logits[0, -(targets + 1):-1])
+            wanted.append(row_labels[-targets:].to(logits.device))
+        if not predicted:
+            raise ValueError("no target tokens in the batch: every summary is empty")
+        return F.cross_entropy(torch.cat(predicted).float(), torch.cat(wanted))
+
+    def _row_inputs(self, ids: torch.Tensor, document: dict[str, Any]) -> dict[str, Any]:
+        """The model's own forward inputs for one row: its ids, a full mask, the processor's tensors
+        (per-token ones cut to the row), floating ones in the tower's dtype."""
+        tokens = {key: value[:, :len(ids)] for key, value in document["tokens"].items()}
+        inputs = self.reader.model_inputs({**document["inputs"], **tokens})
+        inputs["input_ids"] = ids.unsqueeze(0).to(self.device)
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        return inputs
 
     def _hidden_from_pixels(self, batch: dict[str, Any]) -> torch.Tensor:
         """Families whose forward takes only pixels: one document per call (their pixel layouts
@@ -173,6 +256,8 @@ class VlmDocumentModel(DocumentModelBase):
     def vision_tokens_read(self, reading: Any) -> int:
         """Vision tokens the language model attends to for one document (all its pages): the
         image placeholders in its prompt (`deepsynth.training.compression`'s hook)."""
+        if self.reader.image_token_id is None:  # cross-attention or prepended features: none in the prompt
+            return 0
         return int((reading.prompt_ids == self.reader.image_token_id).sum())
 
     @torch.inference_mode()
@@ -186,7 +271,10 @@ class VlmDocumentModel(DocumentModelBase):
             settings = dict(max_new_tokens=max_new_tokens or self.config.max_target_tokens, do_sample=False,
                             num_beams=1, use_cache=True, pad_token_id=self.tokenizer.pad_token_id,
                             eos_token_id=self.tokenizer.eos_token_id)
-            if self.precomputed:
+            if "documents" in prompt:
+                out = torch.cat([self._generate_own(prompt, row, settings)
+                                 for row in range(len(prompt["input_ids"]))])
+            elif self.precomputed:
                 out = base.generate(**self._model_inputs(prompt), **settings)
             else:
                 out = torch.cat([self._generate_one(prompt, row, settings)
@@ -195,6 +283,32 @@ class VlmDocumentModel(DocumentModelBase):
             self.train(was_training)
         new = out[:, prompt["input_ids"].shape[1]:]
         return [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+    def _generate_own(self, prompt: dict[str, Any], row: int, settings: dict[str, Any]) -> torch.Tensor:
+        """One row through the model's own `generate` (`vlm.own_forward`), the cached tower outputs
+        standing in for the tower; the new tokens placed as `generate` pads a batch."""
+        from deepsynth.models.vlm.own_forward import replayed_towers
+
+        base = self.decoder.get_base_model()
+        ids = prompt["input_ids"][row][prompt["attention_mask"][row].bool()]
+        document = prompt["documents"][row]
+        inputs = self._row_inputs(ids, document)
+        while True:
+            try:
+                with replayed_towers(base, self.reader.towers, document["tower"], self.device):
+                    out = base.generate(**inputs, **settings)
+                break
+            except TypeError as error:  # a family's own generate sets some of these itself (BLIP: pad_token_id)
+                given = [key for key in settings if f"multiple values for keyword argument '{key}'" in str(error)]
+                if not given:
+                    raise
+                settings = {key: value for key, value in settings.items() if key not in given}
+        width = prompt["input_ids"].shape[1] + settings["max_new_tokens"]
+        new = out[0, len(ids):] if out.shape[1] > len(ids) and torch.equal(out[0, :len(ids)].cpu(), ids.cpu()) else out[0]
+        padded = torch.full((1, width), self.tokenizer.pad_token_id, dtype=out.dtype, device=out.device)
+        start = prompt["input_ids"].shape[1]
+        padded[0, start:start + min(len(new), settings["max_new_tokens"])] = new[:settings["max_new_tokens"]]
+        return padded
 
     def _generate_one(self, prompt: dict[str, Any], row: int, settings: dict[str, Any]) -> torch.Tensor:
         mask = prompt["attention_mask"][row].bool()
@@ -228,5 +342,12 @@ class VlmDocumentModel(DocumentModelBase):
         return saved
 
     def frozen_modules(self) -> list[nn.Module]:
-        """The vision tower: frozen, no dropout, ever."""
-        return [self.tower] if self.tower is not None else []
+        """The vision tower (and every tower module whose outputs the own-forward path caches):
+        frozen, no dropout, ever."""
+        modules = [self.tower] if self.tower is not None else []
+        base = self.decoder.get_base_model()
+        for path in self.reader.towers:
+            module = base.get_submodule(path)
+            if all(module is not known for known in modules):
+                modules.append(module)
+        return modules

@@ -32,7 +32,7 @@ from deepsynth.models.vlm.prompt import RESOLUTION_RULE, VlmPrompt, prepare_page
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 2
+READER_VERSION = 3
 _TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
 
 
@@ -52,21 +52,30 @@ class VlmReading:
     """The processor's other tensors (image_grid_thw, num_local_patches, ...)."""
     text: str = ""
     """No OCR text: the model reads the pixels (kept for the readers' common shape)."""
+    tokens: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    """The processor's per-token tensors over `prompt_ids` (the model's own forward path,
+    `vlm.own_forward`: mm_token_type_ids, token_type_ids, image_attention_mask ...)."""
+    tower: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    """The vision tower modules' recorded outputs (`own_forward.capture_tower_outputs`), or empty
+    when the tower runs per step (the model's own forward path only)."""
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {"prompt_ids": self.prompt_ids, "pages": torch.tensor([self.pages])}
         if self.features is not None:
             tensors["features"] = self.features
-        tensors.update({f"pixels.{k}": v for k, v in self.pixels.items()})
-        tensors.update({f"extras.{k}": v for k, v in self.extras.items()})
+        for prefix, part in (("pixels", self.pixels), ("extras", self.extras), ("tokens", self.tokens),
+                             ("tower", self.tower)):
+            tensors.update({f"{prefix}.{k}": v for k, v in part.items()})
         return tensors
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "VlmReading":
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
         return cls(prompt_ids=tensors["prompt_ids"], pages=int(tensors["pages"][0]),
-                   features=tensors.get("features"),
-                   pixels={k[7:]: v for k, v in tensors.items() if k.startswith("pixels.")},
-                   extras={k[7:]: v for k, v in tensors.items() if k.startswith("extras.")})
+                   features=tensors.get("features"), pixels=part("pixels"), extras=part("extras"),
+                   tokens=part("tokens"), tower=part("tower"))
 
 
 def accepts_precomputed(model: Any) -> bool:
@@ -79,6 +88,18 @@ def accepts_precomputed(model: Any) -> bool:
     return "mm_encoder_outputs" in accepted or (model.config.is_encoder_decoder and "inputs_embeds" in accepted)
 
 
+def image_token_id(model: Any, processor: Any) -> int | None:
+    """The id of the image placeholder token: the model config's (`image_token_id`, or the older
+    `image_token_index`), else the processor's; None for a family without one (image features by
+    cross-attention or prepended: BLIP, IDEFICS, Kosmos-2 ...)."""
+    for source, name in ((model.config, "image_token_id"), (model.config, "image_token_index"),
+                         (processor, "image_token_id")):
+        value = getattr(source, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
 def _arranged(layout: str, pages: list[Any]) -> list[Any]:
     """A document's pages as the processor's `images` argument for one prompt (`page_layout`)."""
     return pages if layout == "flat" else [pages]
@@ -87,12 +108,20 @@ def _arranged(layout: str, pages: list[Any]) -> list[Any]:
 class VlmPageReader:
     """Pages -> `VlmReading`s through the model's processor (and tower, when features are cached)."""
 
-    def __init__(self, model: Any, processor: Any, path: Path, cache_features: bool) -> None:
+    def __init__(self, model: Any, processor: Any, path: Path, cache_features: bool, own_forward: bool = False,
+                 lm_path: str = "", towers: Sequence[str] = ()) -> None:
         self.model = model  # the ForConditionalGeneration (LoRA layers inside do not touch the tower)
         self.processor = processor
         self.prompt = VlmPrompt(processor)
         self.cache_features = cache_features
-        self.image_token_id = int(model.config.image_token_id)
+        self.own_forward = own_forward
+        """Readings for the model's own forward (`vlm.own_forward`): the processor's full output, the
+        tower modules' outputs when cached; else for the fast path (`get_image_features` output)."""
+        self.lm_path = lm_path
+        self.towers = list(towers)
+        """Paths of the vision tower modules whose outputs the own-forward path caches."""
+        self.image_token_id = image_token_id(model, processor)
+        self._appended_values: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
         self.characters = ""
         self._page_layout: str | None = None
         self.pages_cut = 0
@@ -108,7 +137,7 @@ class VlmPageReader:
             "template": hashlib.sha256(str(self.prompt.template).encode()).hexdigest()[:16],
             "tokenizer": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()[:16],
             "features": cache_features, "dtype": str(self.tower_dtype), "device": self.device.type,
-            "version": READER_VERSION,
+            "version": READER_VERSION, "own_forward": own_forward, "towers": list(towers),
         }
 
     @property
@@ -127,6 +156,12 @@ class VlmPageReader:
     @property
     def feature_size(self) -> int:
         return int(self.model.get_input_embeddings().weight.shape[1])
+
+    def use_own_forward(self, cache_features: bool) -> None:
+        """Read for the model's own forward from now on (`vlm.own_forward`), caching the tower
+        modules' outputs when `cache_features`."""
+        self.own_forward, self.cache_features = True, cache_features
+        self._identity.update(own_forward=True, features=cache_features)
 
     def identity(self) -> dict[str, Any]:
         """Everything a reading depends on besides the pixels (the readings-cache key)."""
@@ -178,7 +213,8 @@ class VlmPageReader:
         before, _ = self.prompt.split(len(pages))
         try:
             return self.processor(text=[before], images=_arranged(self.page_layout, prepare_pages(pages)),
-                                  return_tensors="pt", **processor_settings(self.processor, pages))
+                                  return_tensors="pt", **processor_settings(self.processor, pages),
+                                  **self.output_settings())
         except (ValueError, TypeError) as error:
             raise DeepSynthError(f"the {type(self.processor).__name__} refused a document of {len(pages)} "
                                  f"page(s): {error}") from error
@@ -187,6 +223,8 @@ class VlmPageReader:
         if not pages:
             raise DeepSynthError("a document without pages cannot be read")
         encoded = self.processor_inputs(pages)
+        if self.own_forward:
+            return self._read_for_own_forward(pages, encoded)
         prompt_ids = self.prompt.opening(encoded["input_ids"][0]).clone()
         tensors = {k: v for k, v in encoded.items() if k not in _TOKEN_KEYS and torch.is_tensor(v)}
         pixels = {k: v for k, v in tensors.items() if k.startswith("pixel")}
@@ -202,6 +240,65 @@ class VlmPageReader:
                                  f"image tokens, the vision tower yielded {len(features)} features "
                                  "(processor and model configs disagree)")
         return VlmReading(prompt_ids, len(pages), features.detach().cpu(), {}, extras)
+
+    def _read_for_own_forward(self, pages: list[Any], encoded: Any) -> VlmReading:
+        """The processor's full output for the opening (per-token tensors cut to it), and the tower
+        modules' outputs when features are cached (`vlm.own_forward`)."""
+        from deepsynth.models.vlm.own_forward import OWN_KEYS, capture_tower_outputs, per_token_keys
+
+        prompt_ids = self.prompt.opening(encoded["input_ids"][0]).clone()
+        per_token = per_token_keys(encoded)
+        tokens = {k: encoded[k][:, :len(prompt_ids)].clone() for k in per_token}
+        rest = {k: v for k, v in encoded.items() if k not in OWN_KEYS and k not in per_token and torch.is_tensor(v)}
+        pixels = {k: v for k, v in rest.items() if k.startswith("pixel")}
+        extras = {k: v for k, v in rest.items() if k not in pixels}
+        tower: dict[str, torch.Tensor] = {}
+        if self.cache_features and self.towers:
+            inputs = self.model_inputs({k: v for k, v in encoded.items() if torch.is_tensor(v) and k != "labels"})
+            tower = capture_tower_outputs(self.model, self.lm_path, self.towers, inputs)
+        return VlmReading(prompt_ids, len(pages), None, pixels, extras, tokens=tokens, tower=tower)
+
+    def model_inputs(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Processor tensors on the model's device, floating ones in the tower's dtype."""
+        device, dtype = self.device, self.tower_dtype
+        return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in tensors.items()}
+
+    def output_settings(self) -> dict[str, Any]:
+        """Processor settings for the model's own forward: the multimodal token types
+        (`return_mm_token_type_ids`) when the forward takes them (Cosmos3-Edge's processor leaves
+        them out unless asked)."""
+        if not self.own_forward:
+            return {}
+        from deepsynth.models.vlm.own_forward import forward_accepts
+
+        return {"return_mm_token_type_ids": True} if forward_accepts(self.model, "mm_token_type_ids") else {}
+
+    def appended_values(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(prompt values, target values): per-token key -> the value the processor gives a text
+        token after the prompt opening (the instruction and template tokens DeepSynth appends), and
+        the one it gives the tokens of an answer (`suffix`), for a processor that takes one
+        (PaliGemma's token_type_ids: 1 on the answer, 0 on the prefix), else the prompt value.
+        Found by asking the processor once, on a blank page."""
+        if self._appended_values is None:
+            from PIL import Image
+
+            from deepsynth.models.vlm.own_forward import per_token_keys
+
+            blank = [Image.new("RGB", (64, 64), (255, 255, 255))]
+            before, _ = self.prompt.split(1)
+            settings = dict(images=_arranged(self.page_layout, blank), return_tensors="pt")
+            settings.update(self.output_settings())
+            text = self.processor(text=[before + "text"], **settings)
+            prompt = {key: text[key][0, -1].clone() for key in per_token_keys(text)}
+            target = dict(prompt)
+            try:
+                answered = self.processor(text=[before + "text"], suffix=["answer"], **settings)
+            except (ValueError, TypeError, KeyError):
+                answered = text
+            if answered["input_ids"].shape[1] > text["input_ids"].shape[1]:
+                target.update({key: answered[key][0, -1].clone() for key in per_token_keys(answered) if key in prompt})
+            self._appended_values = (prompt, target)
+        return self._appended_values
 
     def image_features(self, inputs: dict[str, torch.Tensor], grad: bool = False) -> torch.Tensor:
         """(image tokens, width): `get_image_features(...).pooler_output` of one document, in the
