@@ -226,6 +226,7 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     from deepsynth.models.vlm.seq2seq import VlmSeq2SeqModel
     from deepsynth.models.vlm.families import family_facts
     from deepsynth.models.vlm.own_forward import tower_modules
+    from deepsynth.models.vlm.image_encoder import ImageEncoderReader, VlmImageEncoderModel, reads_pages_in_encoder
     from deepsynth.models.vlm.reader import VlmPageReader, accepts_precomputed
 
     if config.text_encoder != "none":
@@ -253,8 +254,10 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
     base = peft_model.get_base_model()
     # The fast path (cached get_image_features output as mm_encoder_outputs) where the model has it;
     # else the model's own forward (`vlm.own_forward`), caching the tower modules' outputs.
-    decoder_only = not base.config.is_encoder_decoder  # encoder-decoder VLMs: `vlm.seq2seq`
-    fast = accepts_precomputed(base) and (not decoder_only or hasattr(base, "get_image_features"))
+    # Encoder-decoder VLMs: `vlm.seq2seq`, or `vlm.image_encoder` when the encoder reads the page (Pix2Struct).
+    encoder_reads_pages = reads_pages_in_encoder(base)
+    decoder_only = not base.config.is_encoder_decoder
+    fast = (accepts_precomputed(base) and (not decoder_only or hasattr(base, "get_image_features"))) or encoder_reads_pages
     own_forward = decoder_only and not fast
     towers = tower_modules(base, lm_path) if decoder_only else []
     # Cached features are the tower (+ projector's) output: valid only while nothing there trains.
@@ -266,14 +269,19 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
                   "train" if outside else f"{type(base).__name__}'s forward does not take precomputed image "
                   "features" if not own_forward else f"no vision tower module found in {type(base).__name__}")
         log.warning("vision features are not cached (%s): the vision tower runs at every step", reason)
-    reader = VlmPageReader(base, processor, path, cache_features, own_forward=own_forward, lm_path=lm_path,
-                           towers=towers)
+    if encoder_reads_pages:
+        reader = ImageEncoderReader(base, processor, path, cache_features)
+    else:
+        reader = VlmPageReader(base, processor, path, cache_features, own_forward=own_forward, lm_path=lm_path,
+                               towers=towers)
     tower = base.get_submodule(tower_path) if tower_path else None
     identity = {"name": config.name, "decoder": str(path), "path": str(path), "kind": IMAGE_TEXT_TO_TEXT.name,
                 "model_type": model.config.model_type, "language_model": lm_path,
                 "projector": projector, "vision_tower": tower_path}
     if commit_of(path):
         identity["revision"] = commit_of(path)
+    if encoder_reads_pages:
+        return VlmImageEncoderModel(config, peft_model, processor, reader, identity, tower)
     if base.config.is_encoder_decoder:
         return VlmSeq2SeqModel(config, peft_model, processor, reader, identity, tower)
     document = VlmDocumentModel(config, peft_model, processor, reader, identity, tower)

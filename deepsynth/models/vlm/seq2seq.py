@@ -63,11 +63,15 @@ class VlmSeq2SeqModel(VlmDocumentModel):
         return embeds.masked_scatter(mask, features)
 
     def decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
-        """Labels shifted right behind the decoder start token (-100 -> pad), as BART/Florence-2 do."""
+        """Labels shifted right behind the decoder start token (-100 -> pad): the family's own
+        `prepare_decoder_input_ids_from_labels` where it has one (T5Gemma 2 starts from bos), else
+        as BART/Florence-2 do."""
         base = self.decoder.get_base_model()
+        if hasattr(base, "prepare_decoder_input_ids_from_labels"):
+            return base.prepare_decoder_input_ids_from_labels(labels)
         start = base.generation_config.decoder_start_token_id
         if start is None:
-            start = base.config.get_text_config().decoder_start_token_id
+            start = getattr(base.config.get_text_config(), "decoder_start_token_id", None)
         shifted = labels.new_full(labels.shape, self.tokenizer.pad_token_id)
         shifted[:, 1:] = labels[:, :-1]
         shifted[:, 0] = start
@@ -83,6 +87,9 @@ class VlmSeq2SeqModel(VlmDocumentModel):
                               decoder_input_ids=self.decoder_inputs(labels), use_cache=False).last_hidden_state
         selected = labels != IGNORE_INDEX  # decoder state t predicts target t
         logits = base.get_output_embeddings()(hidden[selected])
+        cap = getattr(base.config.get_text_config(decoder=True), "final_logit_softcapping", None)
+        if cap:  # T5Gemma 2 caps its logits after the head, as Gemma does
+            logits = torch.tanh(logits / cap) * cap
         return F.cross_entropy(logits.float(), labels[selected])
 
     @torch.inference_mode()
