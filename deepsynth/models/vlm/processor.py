@@ -64,11 +64,26 @@ def load_processor(folder: str) -> Any:
             left_out.append((attribute, str(error).strip().split(". ")[0]))
             parts.append(None)
             processor_dict.pop(attribute, None)
-    if not left_out or len(kept) + len(left_out) != len(parts) or parts[len(kept):] != [None] * len(left_out):
-        raise first_error  # something else failed, or a missing part comes before one that loaded
-    # The same class listing only the parts that loaded: transformers' __init__ checks each listed
-    # part (positionally, in order), so the missing ones, all last, are passed as None and unchecked.
-    reduced = type(processor_class.__name__, (processor_class,), {
+    if not left_out or len(kept) + len(left_out) != len(parts):
+        raise first_error  # something else failed
+    # The same class listing only the parts that loaded. Its own __init__ takes every part (a
+    # missing one as None, in its place); whether it hands them on by position (LLaVA-NeXT-Video's,
+    # whose video part comes first) or by name (Gemma 4's), ProcessorMixin's __init__ is reached
+    # through _WithoutLeftOut (next in the method order), which names each part and drops the
+    # left-out ones before transformers checks them against the listed parts.
+    from transformers.processing_utils import ProcessorMixin
+
+    every_part = list(processor_class.get_attributes())
+
+    class _WithoutLeftOut(ProcessorMixin):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.update(zip(every_part, args))
+            for attribute, _ in left_out:
+                if kwargs.get(attribute, "kept") is None:
+                    del kwargs[attribute]
+            super().__init__(**kwargs)
+
+    reduced = type(processor_class.__name__, (processor_class, _WithoutLeftOut), {
         "__module__": processor_class.__module__, "get_attributes": classmethod(lambda cls: list(kept))})
     processor = reduced.from_args_and_dict(parts, processor_dict, **init_kwargs)
     for attribute, reason in left_out:

@@ -50,6 +50,16 @@ _TOKEN_LITERAL = re.compile(r"""["'](<[^"'\s{}%]{1,48}>|\[[A-Z][A-Z_]{1,30}\])["
 _TOKENIZER_ATTRIBUTE = re.compile(r"tokenizer\.(\w+_token)\b")
 
 
+_CODE_TOKENS = {
+    # Chameleon: "IMGIMG" + the code's decimal digits spelled A-J + "Z" (ChameleonImageVocabularyMapping)
+    "chameleon": lambda code: "IMGIMG" + "".join(chr(ord("A") + int(d)) for d in str(code)) + "Z",
+    # Emu3: "<|visual token 000123|>" (Emu3ImageVocabularyMapping reads the 6 digits)
+    "emu3": lambda code: f"<|visual token {code:06d}|>",
+}
+"""Early-fusion families (a VQ tokenizer turns the page into codes the language model reads as
+tokens): how the vocabulary spells code N, by the family's vocabulary-mapping class."""
+
+
 class TinyBuildError(RuntimeError):
     """A tiny folder of this model_type cannot be built here (the message says why)."""
 
@@ -231,6 +241,23 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str,
     visit(config)
 
 
+def _set_named_token_ids(config: Any, tokenizer: Any, token_ids: dict[str, Any]) -> None:
+    """`tiny_settings`' `token_ids`: dotted config attribute -> the token (or list of tokens) whose
+    id(s) it holds, where the processor's own names do not say which token the model looks for."""
+    def token_id(token: str) -> int:
+        found = tokenizer.convert_tokens_to_ids(token)
+        if not isinstance(found, int) or found == tokenizer.unk_token_id:
+            raise TinyBuildError(f"tiny_settings names token {token!r}, which the tiny tokenizer lacks")
+        return found
+
+    for dotted, tokens in token_ids.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = getattr(node, part)
+        setattr(node, leaf, [token_id(t) for t in tokens] if isinstance(tokens, list) else token_id(tokens))
+
+
 def _config_value(config: Any, name: str) -> Any:
     """`name` from the config or the first sub-config that has it (None if none does)."""
     from transformers import PretrainedConfig
@@ -295,18 +322,23 @@ def _fit_mrope(config: Any, model_type: str) -> None:
     top = reads_mrope(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type])
     for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
         rope = node.__dict__.get("rope_parameters")
-        if isinstance(rope, dict) and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
+        per_layer_type = isinstance(rope, dict) and any(isinstance(v, dict) for v in rope.values())
+        if isinstance(rope, dict) and not per_layer_type and "mrope_section" not in rope and "vocab_size" in node.__dict__ and (
                 top or reads_mrope(MODEL_MAPPING_NAMES.get(getattr(node, "model_type", "")))):
             rotary = rope.get("partial_rotary_factor") or getattr(node, "partial_rotary_factor", None) or 1.0
             rope["mrope_section"] = _scale_list([16, 24, 24], int(HEAD_DIM * rotary) // 2)
 
 
 def _set_vocab(config: Any, size: int) -> None:
+    """Every text (sub-)config's vocab_size := the tiny tokenizer's, at any depth (T5Gemma 2's sits
+    in encoder.text_config and decoder)."""
     from transformers import PretrainedConfig
 
-    for node in [config, *[v for v in config.__dict__.values() if isinstance(v, PretrainedConfig)]]:
-        if isinstance(node.__dict__.get("vocab_size"), int) and not _is_vision(type(node).__name__.lower()):
-            node.vocab_size = size
+    if isinstance(config.__dict__.get("vocab_size"), int) and not _is_vision(type(config).__name__.lower()):
+        config.vocab_size = size
+    for value in config.__dict__.values():
+        if isinstance(value, PretrainedConfig) and not _is_vision(type(value).__name__.lower()):
+            _set_vocab(value, size)
 
 
 def build_tiny_any(model_type: str, folder: str | Path) -> Path:
@@ -355,16 +387,31 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     named.update(settings.get("named_tokens", {}))
     for name in settings.get("drop_named_tokens", ()):
         named.pop(name, None)
-    specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", [])))
+    codes = settings.get("code_tokens")  # {"style": a _CODE_TOKENS key, "count": the VQ codebook size}
+    code_tokens = [_CODE_TOKENS[codes["style"]](code) for code in range(codes["count"])] if codes else []
+    specials = list(dict.fromkeys(base + literals + list(named.values()) + settings.get("tokens", []) + code_tokens))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(specials, vocab_size=max(384, len(specials) + 300)),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
                                         extra_special_tokens=named)
     tokenizer.save_pretrained(str(folder))
     image_processor.save_pretrained(str(folder))
+    if settings.get("feature_extractor"):  # an audio part: its settings join the image processor's file,
+        # as in the released folders (one preprocessor_config.json, both types named)
+        path = folder / "preprocessor_config.json"
+        merged = json.loads(path.read_text(encoding="utf-8"))
+        extractor = getattr(transformers, settings["feature_extractor"])()
+        for key, value in json.loads(extractor.to_json_string()).items():
+            merged.setdefault(key, value)
+        path.write_text(json.dumps(merged, indent=2), encoding="utf-8")
+    if settings.get("video_processor"):  # named as the released folders name it (video_preprocessor_config.json)
+        (folder / "video_preprocessor_config.json").write_text(json.dumps(
+            {"video_processor_type": settings["video_processor"]}, indent=2))
     processor_kwargs = {**_processor_settings_from(processor_class, config), **settings.get("processor_kwargs", {})}
     (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_name, **processor_kwargs},
                                                              indent=2))
     _set_vocab(config, len(tokenizer))
+    if codes:  # the model maps its codes to token ids (and finds its image token) through the vocabulary
+        config.vocabulary_map = dict(tokenizer.get_vocab())
     _fit_mrope(config, model_type)
     config.save_pretrained(str(folder))  # some processors (a video part) read the model_type from it
     processor = load_processor(str(folder))
@@ -377,6 +424,7 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
         "<|im_start|>ROLE\n", "<|im_end|>\n", image_part, "<|im_start|>assistant\n",
         {"user": "user", "assistant": "assistant", "system": "system"}))
     _set_token_ids(config, processor, processor.tokenizer, named)
+    _set_named_token_ids(config, processor.tokenizer, settings.get("token_ids", {}))
     # through its dict and back, as from_pretrained will: values the config class derives at init
     # (a cross-attention width from the vision config's ...) are derived from the shrunk ones
     config = type(config).from_dict(config.to_dict())

@@ -1,0 +1,136 @@
+"""Tiny random folders of families beyond the six (models/vlm/tiny_any.py + tiny_settings.py): the
+processor and the model each builds agree -- the image tokens the processor writes for a page are
+the ones the model fills with its tower's features -- and the helpers the per-family settings use."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.models.vlm.conftest import page
+
+
+def _page_inputs(folder):
+    """The folder's own processor (DeepSynth's loader) on one page under its chat template."""
+    from deepsynth.models.vlm.processor import load_processor
+
+    processor = load_processor(str(folder))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Read."}]}]
+    # (a processor class that takes no chat template, Chameleon's, leaves it to the tokenizer)
+    templated = processor if processor.chat_template else processor.tokenizer
+    text = templated.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return processor(text=[text], images=[page("A cat sat.").convert("RGB")], return_tensors="pt")
+
+
+def _image_token_id(config):
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return getattr(getattr(config, "vocabulary_map", None) or {}, "get", lambda _: None)("<image>")
+
+
+@pytest.mark.parametrize("model_type", [
+    "aya_vision",  # the model's image token is the processor's img_patch_token, not "<image>"
+    "ovis2",  # "<image>" expands into <IMG_ATOM>s between visual indicator tokens
+    "chameleon",  # early fusion: VQ codes are tokens of the tiny vocabulary
+    "qwen2_5_omni_thinker",  # the omni processor (audio part loaded, video part left out)
+])
+def test_the_processor_writes_as_many_image_tokens_as_the_tower_yields_features(model_type, tmp_path):
+    """Plain transformers' forward on the processor's output: each family checks that its image
+    tokens and its tower's features match in number (and raises where they do not)."""
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.models.vlm.tiny_any import build_tiny_any
+
+    folder = build_tiny_any(model_type, tmp_path / model_type)
+    inputs = _page_inputs(folder)
+    model = AutoModelForImageTextToText.from_pretrained(str(folder), trust_remote_code=False).eval()
+    image_tokens = int((inputs["input_ids"] == _image_token_id(model.config)).sum())
+    assert image_tokens > 0
+    with torch.no_grad():
+        loss = model(**inputs, labels=inputs["input_ids"]).loss
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", [
+    "pp_chart2table", "aria", "gemma4", "qwen3_vl_moe", "llava_next_video", "hunyuan_vl", "glmga",
+    "cosmos3_omni", "qwen3_omni_moe_thinker", "cohere_compass", "glm5_next", "dots3_note", "emu3",
+    "granite4_vision", "diffusion_gemma",
+])
+def test_every_fixed_family_builds_and_its_forward_takes_its_processors_page(model_type, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.models.vlm.tiny_any import build_tiny_any
+
+    folder = build_tiny_any(model_type, tmp_path / model_type)
+    inputs = _page_inputs(folder)
+    model = AutoModelForImageTextToText.from_pretrained(str(folder), trust_remote_code=False).eval()
+    assert int((inputs["input_ids"] == _image_token_id(model.config)).sum()) > 0
+    with torch.no_grad():
+        model(**inputs)
+
+
+@pytest.mark.parametrize(("model_type", "reason"), [
+    ("shieldgemma2", "not a reader of images into text"),
+    ("mistral4", "not a reader of images into text"),
+    ("instructblipvideo", "needs torchvision"),
+])
+def test_families_that_cannot_be_built_say_why(model_type, reason, tmp_path):
+    from deepsynth.models.vlm.tiny_any import TinyBuildError, build_tiny_any
+
+    with pytest.raises(TinyBuildError, match=reason):
+        build_tiny_any(model_type, tmp_path / model_type)
+
+
+def test_named_token_ids_set_ids_and_lists_and_refuse_a_token_the_tokenizer_lacks():
+    from types import SimpleNamespace
+
+    from deepsynth.models.vlm.tiny_any import TinyBuildError, _set_named_token_ids
+
+    vocabulary = {"<unk>": 0, "<a>": 5, "<b>": 6, "<c>": 7}
+    tokenizer = SimpleNamespace(unk_token_id=0, convert_tokens_to_ids=lambda t: vocabulary.get(t, 0))
+    config = SimpleNamespace(image_token_id=1, text_config=SimpleNamespace(ids=[]))
+    _set_named_token_ids(config, tokenizer, {"image_token_id": "<a>", "text_config.ids": ["<b>", "<c>"]})
+    assert config.image_token_id == 5 and config.text_config.ids == [6, 7]
+    with pytest.raises(TinyBuildError, match="<missing>"):
+        _set_named_token_ids(config, tokenizer, {"image_token_id": "<missing>"})
+
+
+@pytest.mark.parametrize("style", ["chameleon", "emu3"])
+def test_code_tokens_are_spelled_as_the_familys_vocabulary_mapping_reads_them(style):
+    """Code N's token, read back by transformers' own mapping class, is code N."""
+    from transformers.models.chameleon.modeling_chameleon import ChameleonImageVocabularyMapping
+    from transformers.models.emu3.modeling_emu3 import Emu3ImageVocabularyMapping
+
+    from deepsynth.models.vlm.tiny_any import _CODE_TOKENS
+
+    vocabulary = {"<image>": 1, **{_CODE_TOKENS[style](code): 100 + code for code in range(123)}}
+    mapping = {"chameleon": ChameleonImageVocabularyMapping, "emu3": Emu3ImageVocabularyMapping}[style](vocabulary)
+    assert {token: mapping.bpe2img[token] for token in (100, 107, 210, 222)} == {100: 0, 107: 7, 210: 110, 222: 122}
+
+
+def test_vocab_size_is_set_in_nested_text_configs_but_not_in_towers():
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from deepsynth.models.vlm.tiny_any import _set_vocab
+
+    config = CONFIG_MAPPING["t5gemma2"]()
+    _set_vocab(config, 400)
+    assert config.encoder.text_config.vocab_size == 400 and config.decoder.vocab_size == 400
+
+
+def test_a_processor_whose_missing_video_part_comes_first_loads_without_it(tmp_path):
+    """LLaVA-NeXT-Video lists its video processor (torchvision-backed) before the image processor:
+    DeepSynth's loader leaves it out and the page still gets its image tokens."""
+    from deepsynth.models.vlm.tiny_any import build_tiny_any
+
+    folder = build_tiny_any("llava_next_video", tmp_path / "llava_next_video")
+    from deepsynth.models.vlm.processor import load_processor
+
+    processor = load_processor(str(folder))
+    inputs = _page_inputs(folder)
+    assert not hasattr(processor, "video_processor") and processor.image_processor is not None
+    image_token = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+    assert int((inputs["input_ids"] == image_token).sum()) > 100
