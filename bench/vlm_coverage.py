@@ -14,8 +14,21 @@ stage recorded yes/no with its error:
 - trains: three `TrainingLoop` steps on two one-page documents, finite losses;
 - learns: the same two examples, the loss at least halves within 30 steps (from the first step's);
 - caches: the tower's features are cached and the cached-feature loss equals the live-tower loss;
-- parameters exact: the estimator's total and trainable counts (`estimate.params.count_parameters`)
-  equal PEFT's;
+- parameters exact: the estimator's total and trainable counts (`estimate.params.count_parameters`:
+  a family description, or for every other family the meta-device build with DeepSynth's LoRA,
+  `estimate/vlm/structure.py`) equal PEFT's on the loaded tiny model (rank 4, alpha 8);
+- peak memory within 10% of the estimate: what is measured is the transient peak of ONE call of
+  DeepSynth's `TrainingLoop.train_step` (the first step of a fresh rank-4 model, so AdamW's state is
+  created in it) on the two-document batch DeepSynth collates (cached tower features where the
+  family caches them): the running sum of the CPU allocator's allocation and free events that
+  `torch.profiler(profile_memory=True)` records during the step (`training/memory.
+  profile_step_peak_bytes`), i.e. activations + parameter gradients + optimizer state + temporaries
+  above what existed before the step (weights and the batch excluded, as is the whole process's RSS).
+  The estimate it is held against: `Estimate.step_peak` (the same step traced on the meta device,
+  `estimate/vlm/structural_step.py`, an independent mechanism: a TorchDispatchMode counting storage
+  bytes) for families described from their structure; for the six with a family description, its
+  activations (less the batch's bytes) + gradients + optimizer terms. The workload is read from the
+  batch (`estimate/vlm/live.vlm_workload`). Yes when |estimate - measured| <= 10% of measured;
 - exports: DeepSynth's package of the adapter (`export_package`), imported (`import_package`, shapes
   checked against the base), infers on a page (`Summarizer`) exactly what the trained model
   generates; the adapter reloaded in plain PEFT on the folder's model gives the same logits;
@@ -40,7 +53,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("builds tiny", "loads", "trains", "learns", "caches", "parameters exact", "exports", "merges")
+PEAK_MEMORY = "peak memory within 10% of the estimate"
+STAGES = ("builds tiny", "loads", "trains", "learns", "caches", "parameters exact", PEAK_MEMORY, "exports", "merges")
+PEAK_TOLERANCE = 0.10
 LEARN_STEPS = 30
 LEARN_RATE = 2e-2
 LEARN_RANK = 16
@@ -226,6 +241,42 @@ class StageRunner:
                                  f"PEFT {total:,} and {trainable:,}")
         return {"total": total, "trainable": trainable}
 
+    def peak_memory(self) -> dict[str, Any]:
+        from deepsynth.estimate.builtin import load_architecture
+        from deepsynth.estimate.estimator import estimate
+        from deepsynth.estimate.vlm.live import vlm_workload
+        from deepsynth.lora import LoraSettings
+        from deepsynth.training.loop import TrainingLoop
+        from deepsynth.training.memory import profile_step_peak_bytes, tensor_bytes
+
+        model = self._build(4)  # fresh: its first step creates the optimizer state, as a run's first step
+        trained, self.model = self.model, model
+        try:
+            batch = self._batch()
+        finally:
+            self.model = trained
+        model.train()
+        loop = TrainingLoop(model, learning_rate=1e-3, total_steps=3, schedule="constant")
+        measured, _ = profile_step_peak_bytes(lambda: loop.train_step(batch))
+        arch = load_architecture(str(self.work / "model"))
+        config = model.decoder.get_base_model().config.to_dict()
+        workload = vlm_workload(arch, model, batch, config)
+        result = estimate(arch, LoraSettings(rank=4, alpha=8, dropout=0.0), workload)
+        if result.step_peak is not None:
+            predicted, source = result.step_peak, "traced step (Estimate.step_peak)"
+        else:
+            memory = result.memory
+            predicted = (memory.activations.bytes - tensor_bytes(batch) + memory.gradients.bytes
+                         + memory.optimizer.bytes)
+            source = "activations - batch + gradients + optimizer terms"
+        ratio = predicted / max(measured, 1)
+        figures = {"measured_bytes": measured, "estimated_bytes": predicted, "ratio": round(ratio, 4),
+                   "estimate": source, "features_cached": workload.vision_cached,
+                   "tokens": [workload.batch_size, workload.seq_len, workload.image_tokens, workload.target_tokens]}
+        if abs(ratio - 1) > PEAK_TOLERANCE:
+            raise AssertionError(f"estimated {predicted:,} B, measured {measured:,} B (x{ratio:.3f}; {source})")
+        return figures
+
     def _plain_logits(self, model: Any) -> Any:
         import torch
 
@@ -293,7 +344,7 @@ class StageRunner:
             return self.stages
         if "trains" in stages and self.stage("trains", self.train) and "learns" in stages:
             self.stage("learns", self.learn)
-        for name, body in (("caches", self.cache), ("parameters exact", self.parameters)):
+        for name, body in (("caches", self.cache), ("parameters exact", self.parameters), (PEAK_MEMORY, self.peak_memory)):
             if name in stages:
                 self.stage(name, body)
         if "exports" in stages and self.stage("exports", self.export) and "merges" in stages:

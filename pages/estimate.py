@@ -157,7 +157,7 @@ try:
                                          train_projector=bool(state.get("estimate.train_projector")))
 except DeepSynthError as error:
     model_problem = str(error)
-native_vlm = architecture is not None and architecture.vlm is not None
+native_vlm = architecture is not None and architecture.native_vlm
 if native_vlm:  # the model reads the page with its own vision tower: what one page costs it
     v1, v2, v3, v4 = st.columns(4)
     render_mode = v1.selectbox("Page render mode", list(MODES), key="estimate.render_mode",
@@ -168,10 +168,13 @@ if native_vlm:  # the model reads the page with its own vision tower: what one p
                      "trained projector).")
     v4.checkbox("Train the projector too", key="estimate.train_projector")
     page_width, page_height = RenderConfig(mode=render_mode).output_size
-    vision_tokens = page_layout_for(architecture, page_width, page_height).tokens
-    st.caption(f"**{model_family(architecture)}**, a native vision-language model: {vision_tokens} vision "
-               f"tokens per {page_width}x{page_height} page (from its processor config), "
-               f"{vision_tokens * int(pages)} per document.")
+    try:
+        vision_tokens = page_layout_for(architecture, page_width, page_height).tokens
+        st.caption(f"**{model_family(architecture)}**, a native vision-language model: {vision_tokens} vision "
+                   f"tokens per {page_width}x{page_height} page (from its processor), "
+                   f"{vision_tokens * int(pages)} per document.")
+    except DeepSynthError as error:  # a folder without processor files: no page count to show
+        st.caption(f"**{model_family(architecture)}**, a native vision-language model: {error}")
 errors.slot("model", "text_encoder")
 p1, p2 = st.columns([1, 2])
 preset_name = p1.selectbox("Preset", [*preset_names(), CUSTOM_PRESET], key="estimate.preset", on_change=load_preset,

@@ -22,6 +22,7 @@ from deepsynth.estimate.shapes import FAMILIES, TransformerShape
 
 if TYPE_CHECKING:
     from deepsynth.estimate.vlm.spec import VisionLanguage
+    from deepsynth.estimate.vlm.structure import VlmStructure
 
 @dataclass(frozen=True)
 class VisionTower:
@@ -85,6 +86,15 @@ class Architecture:
     vlm: VisionLanguage | None = None
     """A native vision-language model's tower, projector and image processing (`decoder` is then its
     language model; for Florence-2 the BART decoder, with the whole encoder-decoder in `vlm.bart`)."""
+    structure: VlmStructure | None = None
+    """A vision-language model the estimator describes from its structure (`estimate/vlm/structure.py`:
+    built on the meta device) rather than from a family description; `decoder` is then its language
+    model's shape as far as config.json tells it (used for display and the time prediction only)."""
+
+    @property
+    def native_vlm(self) -> bool:
+        """A vision-language model that reads pages with its own tower (either description)."""
+        return self.vlm is not None or self.structure is not None
 
 
 def _get(config: dict[str, Any], key: str, default: Any) -> Any:

@@ -82,7 +82,7 @@ def build(args: argparse.Namespace):
         width, height = RenderConfig(mode=args.render_mode).output_size
         work_values.setdefault("page_width", width)
         work_values.setdefault("page_height", height)
-    if "image_tokens" not in work_values and arch.vlm is None:  # a VLM's come from its processor (estimate)
+    if "image_tokens" not in work_values and not arch.native_vlm:  # a VLM's come from its processor (estimate)
         work_values["image_tokens"] = workload_image_tokens(arch)
     if "device" not in work_values:
         from deepsynth.estimate.this_machine import this_machine

@@ -51,6 +51,9 @@ class Estimate:
     """Assumptions and caveats to show with the numbers."""
     workload: Workload | None = None
     """The workload as estimated (a native VLM's image tokens filled in from the page size)."""
+    step_peak: int | None = None
+    """A VLM described from its structure: the traced step's peak above the loaded model and the
+    batch (activations, gradients, optimizer state, temporaries); None for the other descriptions."""
 
     @property
     def total_params(self) -> int:
@@ -78,7 +81,8 @@ class Estimate:
             speed = {k: getattr(self.throughput, k) for k in self.throughput.__dataclass_fields__}
         return {**self.to_json(), "architecture": self.architecture, "adapter_params": self.params.adapter,
                 "adapted_modules": len(self.params.match.adapted), "memory_terms": terms,
-                "throughput": speed, "notes": list(self.notes)}
+                "throughput": speed, "notes": list(self.notes),
+                **({"step_peak_bytes": self.step_peak} if self.step_peak is not None else {})}
 
 
 def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu: str | Gpu = "A100 80GB",
@@ -86,6 +90,11 @@ def estimate(arch: Architecture, lora: LoraSettings, workload: Workload, *, gpu:
              price_per_hour: float | None = None) -> Estimate:
     """Estimate one training configuration. Raises ConfigError when the LoRA settings do not fit the
     architecture (unmatched targets, rank above the smallest targeted dimension)."""
+    if arch.structure is not None:  # described from its structure: the meta-device build and traced step
+        from deepsynth.estimate.vlm.structural_estimate import structural_estimate
+
+        return structural_estimate(arch, lora, workload, gpu=gpu, local_device=local_device, utilization=utilization,
+                                   price_per_hour=price_per_hour)
     workload = resolve_workload(arch, workload)
     inventory = architecture_inventory(arch)
     validate_lora_for(arch, lora, inventory)

@@ -3,7 +3,8 @@
 `workspace/models/` (`paths.models_dir()`) holds one folder (or a link to one) per model with its
 `config.json`; the dashboard offers them beside the built-in models. `describe_reading` says in
 one line what a model reads from a rendered page: a native VLM's family and its vision tokens per
-page for a render setting, computed from the folder's processor config (`deepsynth.estimate.vlm`).
+page for a render setting, computed from the folder's processor config (`deepsynth.estimate.vlm`; for a
+family without a description, by running the folder's processor on a blank page).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def describe_reading(model: str, render: object) -> PageReading:
 
     architecture = load_architecture(model)
     width, height = render.output_size
-    if architecture.vlm is None:
+    if not architecture.native_vlm:
         return PageReading(model_family(architecture), False, 0, (width, height))
     try:
         tokens = vision_tokens_per_page(architecture, width, height)

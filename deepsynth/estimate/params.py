@@ -208,6 +208,10 @@ class ParameterCount:
 
 
 def count_parameters(arch: Architecture, lora: LoraSettings, inventory: Inventory | None = None) -> ParameterCount:
+    if arch.structure is not None:  # PEFT's own count on the meta-device build
+        from deepsynth.estimate.vlm.structure import structural_parameters
+
+        return structural_parameters(arch.structure, lora)
     inventory = inventory or architecture_inventory(arch)
     match = match_targets(inventory, resolve_targets(arch, lora, inventory), remap_family(arch))
     adapter = sum(adapter_size(m, lora.rank * match.rank_factor.get(m.name, 1)) for m in match.adapted)

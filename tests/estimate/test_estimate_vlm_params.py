@@ -135,14 +135,18 @@ def test_config_defaults_match_transformers(tmp_path, family):
         assert (shape.num_experts, shape.moe_intermediate_size) == (text.n_routed_experts, text.moe_intermediate_size)
 
 
-def test_unknown_vision_language_family_is_named(tmp_path):
-    write_config(tmp_path, {"model_type": "llava", "vision_config": {"model_type": "clip_vision_model"},
-                            "text_config": {"model_type": "llama"}})
-    with pytest.raises(InputError) as error:
-        load_architecture(str(tmp_path))
+def test_a_family_without_a_description_is_described_from_its_structure(tmp_path):
+    write_config(tmp_path / "llava", {"model_type": "llava", "vision_config": {"model_type": "clip_vision_model"},
+                                      "text_config": {"model_type": "llama"}})
+    arch = load_architecture(str(tmp_path / "llava"))
+    assert arch.vlm is None and arch.structure is not None and arch.native_vlm
+    assert arch.structure.language_root == "model.language_model"
+    assert arch.structure.tower == "model.vision_tower"
+    write_config(tmp_path / "unknown", {"model_type": "no_such_vlm", "vision_config": {}})
+    with pytest.raises(InputError) as error:  # one that transformers cannot build: named, with its file
+        load_architecture(str(tmp_path / "unknown"))
     message = str(error.value)
-    assert "'llava'" in message and "vision-language" in message
-    assert all(family in message for family in VLM_FAMILIES)
+    assert "config.json" in message and "transformers cannot build" in message
 
 
 def test_family_names_for_display(tmp_path):

@@ -33,6 +33,10 @@ def page_layout_for(model: Architecture | str | Path, page_width: int, page_heig
     arch = _architecture(model)
     if arch.vlm is not None:
         return page_layout(arch.vlm.processing, page_width, page_height)
+    if arch.structure is not None:  # counted by the folder's processor (the tower's images are not listed)
+        from deepsynth.estimate.vlm.structural_estimate import vision_tokens
+
+        return PageLayout(vision_tokens(arch, page_width, page_height), ())
     if arch.vision is not None:  # built-in readers with a fixed page budget (DeepSeek-OCR base mode: 256)
         return PageLayout(arch.vision.tokens_per_page, ())
     return PageLayout(0, ())
@@ -50,6 +54,8 @@ def model_family(model: Architecture | str | Path) -> str:
     arch = _architecture(model)
     if arch.vlm is not None:
         return arch.vlm.family
+    if arch.structure is not None:
+        return arch.structure.family
     if arch.vision is not None:
         return arch.name
     return arch.decoder.family

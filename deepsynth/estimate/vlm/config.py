@@ -54,9 +54,10 @@ def vlm_architecture(config: dict[str, Any], folder: Path | None, name: str, whe
     if model_type == "deepseek_vl_v2" and isinstance(config.get("language_config"), dict):
         raise InputError(f"{where}: DeepSeek-OCR's composite config; use `--model deepseek-ocr` (built-in spec)")
     facts = FAMILIES.get(str(model_type))
-    if facts is None:
-        raise InputError(f"{where}: model_type {model_type!r} is a vision-language model the estimator cannot describe; "
-                         f"supported vision-language families: {', '.join(FAMILIES)}")
+    if facts is None:  # no family description: the model's own structure, built on the meta device
+        from deepsynth.estimate.vlm.structural_estimate import structural_architecture
+
+        return structural_architecture(config, folder, name, where, train_projector)
     decoder, tower, bart, design_notes = _READERS[facts.design](config, where, facts)
     text_type = facts.text_model_type or str((config.get("text_config") or {}).get("model_type", "llama"))
     vlm = VisionLanguage(model_type=facts.model_type, tower=tower,

@@ -64,7 +64,9 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     """Batch size, text and image tokens, targets, padding, cached features and tower inputs."""
     ids = batch["input_ids"]
     count, width = (int(size) for size in ids.shape)
-    image = round(int((ids == int(base_config["image_token_id"])).sum()) / count)
+    image_id = getattr(getattr(model, "reader", None), "image_token_id", None)  # the reader's (config attribute map)
+    image_id = base_config.get("image_token_id", base_config.get("image_token_index")) if image_id is None else image_id
+    image = round(int((ids == int(image_id)).sum()) / count)
     labels = batch.get("labels")
     targets = 1
     if labels is not None:
@@ -85,7 +87,10 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     checkpointing = getattr(base, "is_activation_checkpointing", None)
     if checkpointing is None:
         checkpointing = getattr(base, "is_gradient_checkpointing", False)
-    return Workload(batch_size=count, seq_len=max(width - image, targets, 1), image_tokens=image, target_tokens=targets,
+    text = width - image
+    if getattr(base.config, "is_encoder_decoder", False):  # the prompt is the encoder's; seq_len counts the summary too
+        text += targets
+    return Workload(batch_size=count, seq_len=max(text, targets, 1), image_tokens=image, target_tokens=targets,
                     dtype="bfloat16" if cuda else "float32", device="cuda" if cuda else "cpu", padded=padded,
                     gradient_checkpointing=bool(checkpointing), vision_cached=cached, pages=pages,
                     vision_images=images, num_documents=count)
