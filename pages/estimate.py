@@ -17,13 +17,12 @@ from deepsynth.estimate.model_folders import model_folders
 from deepsynth.estimate.trainable import missing_to_train
 from deepsynth.estimate.workload import checkpoints_activations
 from deepsynth.estimate.vlm import model_family, page_layout_for
-from deepsynth.hub_models import download_needed, model_files
 from deepsynth.paths import models_dir
 from deepsynth.render.config import MODES, RenderConfig
 from deepsynth.lora import CUSTOM_PRESET, LORA_FIELDS, LoraSettings, preset
 from deepsynth.lora import preset_description, preset_for_documents, preset_max_documents, preset_names
 from deepsynth.units import GIB, readable_duration
-from ui import handoff, machine
+from ui import handoff, hub_downloads, machine
 from ui.config_form import ConfigForm
 from ui.form_memory import FormMemory
 from ui.widgets import FieldErrors, human_bytes
@@ -131,22 +130,15 @@ model = m1.selectbox("Model", choices, key="estimate.model", on_change=model_cha
                      help=f"Built-in models, the model folders in {models_dir()} (one folder or link per model), "
                           "or any other folder or Hugging Face hub id: a native VLM (DeepSeek-OCR-2, Qwen2-VL/2.5-VL, "
                           "SmolVLM, Idefics3, Florence-2, ...) or a causal LM.")
+waiting = False
 if model == OTHER_MODEL:
     model = m1.text_input("Model folder, config.json or hub id (ORG/NAME[@REVISION])", key="estimate.model_path",
                           help="A hub id is read from your Hugging Face cache; when it is not there and the hub can "
-                               "be reached, download it here first (the commit is pinned in the run).").strip()
-    if download_needed(model):
-        if m1.button(f"Download {model}", key="estimate.download"):
-            bar = m1.progress(0.0, text=f"Downloading {model}…")
-            try:
-                model_files(model, progress=lambda done, total: bar.progress(
-                    min(1.0, done / total), text=f"Downloading {model}: {human_bytes(done)} of {human_bytes(total)}"))
-            except DeepSynthError as error:
-                st.error(str(error))
-        if download_needed(model):  # not yet: nothing is read until its files are here
-            st.info(f"{model} is not in your Hugging Face cache yet: download it to see its family, vision tokens "
-                    "per page and the estimate.")
-            model = ""
+                               "be reached, download it here first (when an admin allows model downloads: sidebar → "
+                               "Settings; the commit is pinned in the run).").strip()
+    if not hub_downloads.offer(model, "estimate.download", "to see its family, vision tokens per page and the "
+                                                           "estimate", button_area=m1):
+        model, waiting = "", True  # said above: nothing to estimate until its files are here
 interface = m2.selectbox("Vision interface", ["ocr_text", "features"], key="estimate.vision_interface",
                          disabled=model != "default", help="default model only: OCR text tokens or projected features")
 text_encoder = m3.selectbox("Text encoder (instruction)", TEXT_ENCODERS, key="estimate.text_encoder")
@@ -205,14 +197,14 @@ try:
                                           "vision_cached": bool(state["estimate.vision_cached"])} if native_vlm else {})})
 except ConfigError as error:
     problems += error.problems
-if not model:
+if not model and not waiting:
     problems.append(("model", "give the path of a config.json or a model folder"))
 elif model_problem:
     problems.append(("model", model_problem))
 gpu = state.get("estimate.gpu", "A100 80GB")
 if state.get("estimate.price") is None:
     state["estimate.price"] = DEFAULT_PRICES.get(gpu, 0.0)
-if not problems:
+if not problems and not waiting:
     try:
         result = estimate(architecture, lora, workload, gpu=gpu, local_device=here.gpus[0] if here.gpus else None,
                           price_per_hour=float(state["estimate.price"]))
@@ -222,6 +214,8 @@ if not problems:
         problems.append(("model", str(error)))
 if problems:
     errors.show(ConfigError(problems, "estimate settings"))
+    st.stop()
+if waiting:
     st.stop()
 
 # -- the estimate -------------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ import streamlit as st
 from deepsynth.data.page_files import PAGE_SUFFIXES
 from deepsynth.errors import DeepSynthError
 from deepsynth.inference import BASE, playground_client
+from deepsynth.inference.side_by_side import hub_bases
 from deepsynth.render import RenderConfig, encode_png
 from deepsynth.sweeps.parent_run import trained_runs
-from ui import cached, datasets, settings
+from ui import cached, datasets, hub_downloads, settings
 from ui.form_memory import FormMemory
 from ui.playground_adapters import adapter_choices, in_short_names, reference_score
 from ui.widgets import default_adapter, show_error
@@ -195,7 +196,7 @@ tasks = {choices[label].task for label in picked}
 clicked = st.button(VERBS.get(tasks.pop(), "Run") if len(tasks) == 1 else "Run", type="primary", key="playground.go")
 progress = st.container()  # the status line sits above the models' columns
 slots = dict(zip(order, (column.empty() for column in st.columns(len(order)))))
-if clicked:
+if clicked and hub_downloads.fetch_all(hub_bases(picked, config.uri), progress):  # bases named by hub id
     try:
         results, loaded_s = run_models(slots, progress)
         st.session_state["playground.results"] = (inputs, results, loaded_s)

@@ -21,13 +21,14 @@ import streamlit as st
 from deepsynth.errors import DeepSynthError
 from deepsynth.export.bundle import default_bundle_path
 from deepsynth.export.workspace_packages import default_package_path, workspace_packages
+from deepsynth.inference.side_by_side import hub_bases
 from deepsynth.names import check_alias, check_model_name
 from deepsynth.sweeps.parent_run import trained_runs
 from deepsynth.tracking import deletion, registry
 from deepsynth.tracking.alias_guard import alias_move_warning, scored
 from deepsynth.verb_runner import run_verb
 from deepsynth.dashboard_host import roles
-from ui import cached, login, settings
+from ui import cached, hub_downloads, login, settings
 from ui.form_memory import keep
 from ui.widgets import run_label, run_picker, show_error
 
@@ -113,7 +114,8 @@ if run is not None:
     merge = c2.checkbox("Include a merged 16-bit decoder", key="registry.export.merge",
                         help="Adds merged/ (the base with the adapter folded in); slower and larger.")
     b1, b2, _ = st.columns([1, 1.6, 3])
-    if b1.button("Export", type="primary", key="registry.export.go"):
+    if b1.button("Export", type="primary", key="registry.export.go") and (
+            not merge or hub_downloads.fetch_all(hub_bases([run.run_id], config.uri))):  # a hub-id base: cached first
         args = ["--run", run.run_id, "--out", target, "--tracking-uri", config.uri] + (["--merge"] if merge else [])
         try:
             with st.spinner("Exporting (in a separate process)…"):
@@ -123,7 +125,8 @@ if run is not None:
             show_error(error)
     if b2.button("Merge into its base", key="registry.merge.go",
                  help="Writes the base model with this adapter folded in (16-bit) as a model folder in the "
-                      "workspace's merged/ folder; it loads with from_pretrained."):
+                      "workspace's merged/ folder; it loads with from_pretrained.") and hub_downloads.fetch_all(
+            hub_bases([run.run_id], config.uri)):  # a base named by hub id: in the cache first (the admin's switch)
         try:
             with st.spinner("Merging the adapter into its base (in a separate process)…"):
                 done = run_verb("merge", ["--run", run.run_id, "--tracking-uri", config.uri])

@@ -7,6 +7,8 @@ is on the page (the advanced ones generated from the dataclass, ui.config_form).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from deepsynth import jobs
@@ -14,12 +16,13 @@ from deepsynth.config_flags import config_json
 from deepsynth.configuration import ConfigError
 from deepsynth.errors import DeepSynthError
 from deepsynth.estimate.steps import too_short_to_learn
+from deepsynth.hub_offline import is_hub_id
 from deepsynth.jobs.progress import state_text
 from deepsynth.lora import LORA_FIELDS, preset, preset_description, preset_names
 from deepsynth.evaluation.scorecard import shortfall_message
 from deepsynth.training.config import EVAL_SPLITS, TRAIN_CONFIG_FILE, TrainConfig, resolve_eval_split
 from deepsynth.training.step_plan import AUTOMATIC, planned_steps, resolved_plan
-from ui import config_form, datasets, handoff, live, machine, settings, sweeps
+from ui import config_form, datasets, handoff, hub_downloads, live, machine, model_summary, settings, sweeps
 from ui.form_memory import FormMemory, keep
 from ui.login import signed_in_user
 from ui.widgets import FieldErrors, show_error
@@ -117,6 +120,23 @@ def grid(fields: list, container, columns: int = 4, plan: int | None = None, for
             cells = container.columns(columns)
 
 
+def model_line(model: str, dataset_metadata: dict) -> bool:
+    """Under the model field: a hub id the cache lacks is offered for download (or refused while
+    downloads are off); a folder or cached hub id shows its family and vision tokens per page.
+    Returns whether training can start on it (its files are here)."""
+    hub = is_hub_id(model)
+    if not model or not (hub or Path(model).expanduser().exists()):
+        return True  # a built-in name, or a path the settings check names
+    if hub and not hub_downloads.offer(model, "train.download", "before training on it"):
+        return False
+    try:
+        st.caption(model_summary.describe(model, *model_summary.page_size(dataset_metadata)))
+    except DeepSynthError as error:
+        show_error(error)
+        return not hub
+    return True
+
+
 def start_form() -> None:
     found = datasets.list_datasets(str(config.datasets))
     if not found:
@@ -145,6 +165,7 @@ def start_form() -> None:
     label_slot = st.empty()
     basic = [BY_PATH[path] for path in BASIC]
     grid(basic[:4], st)
+    model_ready = model_line(str(state.get(key("model.name")) or "").strip(), by_path[dataset].metadata)
     errors.slot("model.name", "model.vision_interface", "batch_size", "learning_rate", "model", "lora", "preset")
     grid(basic[4:8], st)
     errors.slot("max_steps", "epochs", "time_budget_s", "eval_docs")
@@ -201,7 +222,7 @@ def start_form() -> None:
         st.warning(warning, icon=":material/speed:")
     for problem in here.problems:
         st.error(problem)
-    if here.problems:
+    if here.problems or not model_ready:  # a hub id whose files are not here yet: said under the model
         return
     left, right = st.columns([3, 1])
     left.caption(f"Runs as `deepsynth train --config {TRAIN_CONFIG_FILE}` (preset **{train.preset}**); "

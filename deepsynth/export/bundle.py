@@ -110,7 +110,7 @@ def _bundle_entries(archive: zipfile.ZipFile, limits: Any) -> dict[str, zipfile.
 
 
 def import_bundle(zip_path: str | Path, dest: str | Path, limits: Any = None,
-                  allowed_locations: Collection[str] = ()) -> list[Any]:
+                  allowed_locations: Collection[str] = (), allow_download: bool = False) -> list[Any]:
     """Check a bundle, then import each of its packages (`safe_import.import_package`, every check)
     into `dest/<package name>/`; `dest` must not exist, and a refusal leaves nothing behind."""
     from deepsynth.export.safe_import import ImportLimits, import_package
@@ -158,7 +158,8 @@ def import_bundle(zip_path: str | Path, dest: str | Path, limits: Any = None,
                     raise PackageRefused(f"{name}: sha256 does not match {BUNDLE_MANIFEST} (altered or corrupt)")
                 try:
                     imported.append(import_package(local, staging / Path(name).stem, limits=limits,
-                                                   allowed_locations=allowed_locations))
+                                                   allowed_locations=allowed_locations,
+                                                   allow_download=allow_download))
                 except PackageRefused as error:
                     raise PackageRefused(f"{name}: {error}") from None
         staging.rename(dest)

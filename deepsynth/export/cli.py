@@ -28,6 +28,9 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="--merge only: let the base model's own Python code run (its folder's auto_map); "
                              "the adapter's card never turns this on")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="--merge only: let a base model named by a Hugging Face hub id in the adapter's card "
+                             "download when it is not in the local cache (otherwise nothing is requested from the hub)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the workspace's)")
 
 
@@ -81,7 +84,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         out = export_package(source, args.out, merge=args.merge, uri=args.tracking_uri,
                              progress=progress, merge_dtype=args.merge_dtype,
-                             trust_remote_code=args.trust_remote_code)
+                             trust_remote_code=args.trust_remote_code, allow_download=args.allow_download)
     finally:
         steps.close()
     with zipfile.ZipFile(out) as archive:
@@ -118,6 +121,10 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a base model, text encoder or font outside the package that its "
                              "deepsynth_model.json names and that you allow DeepSynth to read (exact value; "
                              "repeat for each; a URL is never allowed)")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let a base model named by a Hugging Face hub id in the package's card (allowed with "
+                             "--allow-location) download when it is not in the local cache, to check the tensor "
+                             "shapes against it (otherwise nothing is requested from the hub)")
 
 
 def default_destination(package: str) -> Path:
@@ -133,12 +140,14 @@ def run_import(args: argparse.Namespace) -> int:
 
     dest = args.dest or default_destination(args.package)
     if is_bundle(args.package):  # several packages in one archive (export --run A --run B)
-        imported = import_bundle(args.package, dest, allowed_locations=args.allow_location)
+        imported = import_bundle(args.package, dest, allowed_locations=args.allow_location,
+                                 allow_download=args.allow_download)
         print(f"imported {len(imported)} packages into {dest}")
         for package in imported:
             print(f"  {package.path}  (deepsynth infer --adapter {package.path} --text-file FILE)")
         return 0
-    imported = import_package(args.package, dest, allowed_locations=args.allow_location)
+    imported = import_package(args.package, dest, allowed_locations=args.allow_location,
+                              allow_download=args.allow_download)
     print(f"imported {len(imported.files)} files into {imported.path}")
     print(f"use it with: deepsynth infer --adapter {imported.path} --text-file FILE")
     return 0
@@ -153,6 +162,9 @@ def _merge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the base model's own Python code run (its folder's auto_map); the adapter's "
                              "card never turns this on")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let a base model named by a Hugging Face hub id in the adapter's card download when "
+                             "it is not in the local cache (otherwise nothing is requested from the hub)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: the workspace's)")
 
 
@@ -167,7 +179,8 @@ def run_merge(args: argparse.Namespace) -> int:
     except InputError as error:
         raise ConfigError([("--run", str(error))], "merge options") from None
     out, report = merge_run(run_id, args.out, uri=args.tracking_uri, dtype=args.merge_dtype,
-                            trust_remote_code=args.trust_remote_code, progress=lambda m: print(m, flush=True))
+                            trust_remote_code=args.trust_remote_code, progress=lambda m: print(m, flush=True),
+                            allow_download=args.allow_download)
     print(f"merged into {out} ({report['dtype']}; max logit gap to the unmerged model {report['merged_gap']:.3g}, "
           f"tolerance {report['tolerance']:.3g})")
     if report.get("note"):

@@ -71,10 +71,12 @@ def _probe_logits(model: Any, tokenizer: Any) -> Any:
 
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",
-                  device: str = "cpu", trust_remote_code: bool = False) -> tuple[Any, Any, MergeReport]:
+                  device: str = "cpu", trust_remote_code: bool = False,
+                  allow_download: bool = False) -> tuple[Any, Any, MergeReport]:
     """(merged model, its tokenizer or processor (saved beside it), report) for `adapter_dir`.
     `trust_remote_code` comes from the local user only (`deepsynth export --trust-remote-code`),
-    never from the adapter's card, which someone else may have written."""
+    never from the adapter's card, which someone else may have written; so does `allow_download`
+    (`--allow-download`: a hub-id base the cache lacks may be fetched)."""
     import torch
     from peft import PeftModel
 
@@ -93,7 +95,7 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     check_loaded_card(card, str(adapter_dir))  # the rules of any adapter loaded where it is
     config = from_dict(ModelConfig, {**card["model_config"], "trust_remote_code": trust_remote_code})
     lora = LoraSettings(quantization=quantization, compute_dtype="float32")
-    with base_loading(config, str(adapter_dir)):  # folders checked; a hub id only from the local cache
+    with base_loading(config, str(adapter_dir), allow_download):  # a hub id from the local cache, unless allowed
         base, tokenizer, saver = _load_base(config, lora, device)
     if quantization != "none":
         base = base.dequantize()  # bnb blocks -> dense weights, exactly what training saw
@@ -133,12 +135,12 @@ def _load_base(config: Any, lora: Any, device: str) -> tuple[Any, Any, Any]:
 
 
 def write_merged(adapter_dir: str | Path, out_dir: str | Path, quantization: str = "none",
-                 dtype: str = "float16", trust_remote_code: bool = False) -> dict[str, Any]:
+                 dtype: str = "float16", trust_remote_code: bool = False, allow_download: bool = False) -> dict[str, Any]:
     """Merge and save the decoder (safetensors + config + tokenizer, or a VLM's processor) into `out_dir` (created);
     returns the report as a dict. Projections/readers are not part of it: the package root keeps
     `projection.safetensors` and `deepsynth_model.json`."""
     merged, tokenizer, report = merge_adapter(adapter_dir, quantization, dtype,
-                                              trust_remote_code=trust_remote_code)
+                                              trust_remote_code=trust_remote_code, allow_download=allow_download)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=False)
     merged.save_pretrained(str(out), safe_serialization=True)

@@ -36,7 +36,8 @@ def default_merged_path(run_name: str | None, run_id: str, folder: Path | None =
 
 
 def merge_run(run_id: str, out_dir: str | Path | None = None, uri: str | None = None, dtype: str = "float16",
-              trust_remote_code: bool = False, progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+              trust_remote_code: bool = False, progress: Callable[[str], None] | None = None,
+              allow_download: bool = False) -> tuple[Path, dict[str, Any]]:
     """(the merged model's folder, the merge report) for run `run_id`'s adapter."""
     from deepsynth.adapter_format.files import MODEL_CARD
     from deepsynth.export.merge import write_merged
@@ -58,7 +59,7 @@ def merge_run(run_id: str, out_dir: str | Path | None = None, uri: str | None = 
         try:
             say("merging the adapter into its base")
             report = write_merged(adapter_dir, staging / "model", quantization=trained_quantization(record),
-                                  dtype=dtype, trust_remote_code=trust_remote_code)
+                                  dtype=dtype, trust_remote_code=trust_remote_code, allow_download=allow_download)
             shutil.copyfile(adapter_dir / MODEL_CARD, staging / "model" / MODEL_CARD)
             (staging / "model" / "merged_from.json").write_text(
                 json.dumps({"run_id": run_id, "run_name": record.run_name}, indent=2), encoding="utf-8")

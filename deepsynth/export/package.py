@@ -167,7 +167,7 @@ def _check_out_path(out_zip: str | Path) -> Path:
 
 def export_package(source: str | Path, out_zip: str | Path, merge: bool = False, uri: str | None = None,
                    progress: Callable[[str], None] | None = None, merge_dtype: str = "float16",
-                   trust_remote_code: bool = False) -> Path:
+                   trust_remote_code: bool = False, allow_download: bool = False) -> Path:
     """Package a run's adapter (`source` a `str`: an MLflow run id) or an adapter folder (`source` a
     `Path`) into `out_zip`. A string is never taken for a folder: `"../../etc"` is a bad run id.
 
@@ -194,7 +194,8 @@ def export_package(source: str | Path, out_zip: str | Path, merge: bool = False,
 
             say("merging the adapter into a 16-bit base")
             merge_report = write_merged(adapter_dir, work / "merged", quantization=trained_quantization(record),
-                                        dtype=merge_dtype, trust_remote_code=trust_remote_code)
+                                        dtype=merge_dtype, trust_remote_code=trust_remote_code,
+                                        allow_download=allow_download)
             files.update({f"merged/{path.name}": path for path in sorted((work / "merged").iterdir())})
         say("writing the model card, requirements and inference script")
         vlm = is_vlm_card(model_json)

@@ -207,7 +207,7 @@ def layer_replication_problem(adapter_config: Any, limit: int) -> str | None:
 def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = None,
                      limits: ImportLimits = ImportLimits(),
                      oracle_from_card: Callable[[Mapping[str, Any]], ShapeOracle] | None = None,
-                     allowed_locations: Collection[str] = (),
+                     allowed_locations: Collection[str] = (), allow_download: bool = False,
                      ) -> tuple[dict[str, Any], dict[str, zipfile.ZipInfo]]:
     """Run every check on the package; return (manifest, files). Writes nothing.
 
@@ -272,7 +272,7 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
         if not isinstance(card, dict):
             raise _refuse(f"no {MODEL_CARD} object at the package root: the base model is unknown")
         try:  # the folders an allowed location names; a hub id read from the local cache only
-            with base_loading({**card["model_config"], "trust_remote_code": False}, MODEL_CARD):
+            with base_loading({**card["model_config"], "trust_remote_code": False}, MODEL_CARD, allow_download):
                 shape_oracle = oracle_from_card(card)
         except InputError as error:  # a folder or hub id refused: the package is
             raise _refuse(str(error)) from None
@@ -288,11 +288,13 @@ def validate_package(zip_path: str | Path, shape_oracle: ShapeOracle | None = No
 
 def import_package(zip_path: str | Path, dest: str | Path, shape_oracle: ShapeOracle | None = None,
                    limits: ImportLimits = ImportLimits(), check_shapes_against_base: bool = True,
-                   allowed_locations: Collection[str] = ()) -> ImportedPackage:
+                   allowed_locations: Collection[str] = (), allow_download: bool = False) -> ImportedPackage:
     """Validate `zip_path` completely, then unpack it into `dest` (which must not exist) atomically.
 
     `allowed_locations`: base model / text encoder / font paths or hub ids the package's card may
     name because the local user said so (`deepsynth import --allow-location`); see `card_check`.
+    `allow_download` (`deepsynth import --allow-download`, the local user's too): a hub-id base the
+    Hugging Face cache lacks may be fetched to check the tensor shapes against it.
 
     `shape_oracle` says which shape each tensor must have; by default it is built, once everything
     else passed, from the base model named in the package's `deepsynth_model.json`
@@ -304,7 +306,8 @@ def import_package(zip_path: str | Path, dest: str | Path, shape_oracle: ShapeOr
     oracle_from_card = None
     if shape_oracle is None and check_shapes_against_base:
         from deepsynth.export.base_shapes import oracle_for_card as oracle_from_card
-    manifest, files = validate_package(zip_path, shape_oracle, limits, oracle_from_card, allowed_locations)
+    manifest, files = validate_package(zip_path, shape_oracle, limits, oracle_from_card, allowed_locations,
+                                       allow_download)
     created = [parent for parent in reversed(dest.parents) if not parent.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.importing-", dir=dest.parent))

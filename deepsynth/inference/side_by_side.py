@@ -230,3 +230,27 @@ def compare_side_by_side(plan: SideBySide, *, text: str | None = None, image: An
         finally:
             del summarizer
             gc.collect()
+
+
+def hub_bases(sources: Sequence[str], uri: str | None = None) -> list[str]:
+    """The hub ids (`ORG/NAME@COMMIT` as the cards pin them) that the adapters `sources` name as
+    their base, in order, each once: what a client checks against the Hugging Face cache before
+    `deepsynth infer` loads them (the playground downloads them first when its admin allows it).
+    Nothing loads and nothing is requested; a source that cannot be read is left to `infer`, which
+    names it."""
+    from deepsynth.adapter_format.files import read_model_card
+    from deepsynth.errors import DeepSynthError
+    from deepsynth.hub_offline import is_hub_id
+    from deepsynth.inference.summarizer import resolve_adapter
+
+    names: list[str] = []
+    for source in sources:
+        try:
+            card = read_model_card(resolve_adapter(source, uri))
+        except (DeepSynthError, OSError, ValueError):
+            continue  # `infer` refuses it in its own words
+        model_config = card.get("model_config") if isinstance(card, Mapping) else None
+        name = str(model_config.get("name") or "") if isinstance(model_config, Mapping) else ""
+        if is_hub_id(name) and name not in names:
+            names.append(name)
+    return names

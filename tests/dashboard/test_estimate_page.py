@@ -227,6 +227,7 @@ def test_a_hub_id_to_download_waits_for_the_button_and_shows_progress(open_page,
 
     monkeypatch.setattr(hub_models, "model_files", download)
     app = open_estimate(open_page)
+    app.checkbox(key="settings.allow_downloads").check().run()  # the admin's switch (tests/dashboard/test_hub_downloads.py)
     app.selectbox(key="estimate.model").set_value("another folder, config.json or hub id…").run()
     app.text_input(key="estimate.model_path").set_value("acme/tiny-qwen").run()
     assert "not in your Hugging Face cache yet" in texts(app) and not app.metric  # nothing fetched unasked
