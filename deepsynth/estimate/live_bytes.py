@@ -14,7 +14,8 @@ the `.grad` tensors autograd accumulates are kept in `gradient_bytes`.
 `device_attention(device)`: on the meta device `scaled_dot_product_attention` falls back to the math
 kernel (it materialises the attention matrix); on CPU and CUDA the flash kernels run. Inside this
 context the fused kernel's op is called directly, so the trace keeps what the real kernel keeps
-(q, k, v, output and the log-sum-exp rows).
+(q, k, v, output and the log-sum-exp rows). The replacement is process-wide while the context is
+open: the estimator opens it around one traced step, never while a real model runs.
 """
 
 from __future__ import annotations

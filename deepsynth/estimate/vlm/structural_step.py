@@ -35,8 +35,6 @@ from deepsynth.lora import LoraSettings
 from deepsynth.estimate.vlm.structure import VlmStructure, meta_lora_model
 from deepsynth.estimate.workload import Workload
 
-_TORCH_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 @dataclass(frozen=True)
 class StepTrace:
@@ -66,7 +64,7 @@ def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, 
     built = meta_lora_model(structure, lora)
     peft_model = built.peft_model
     base = peft_model.get_base_model()
-    dtype = getattr(torch, _TORCH_DTYPES[workload.dtype])
+    dtype = getattr(torch, workload.dtype)  # Workload.dtype is one of float32, bfloat16, float16
     original_dtype = next(base.parameters()).dtype
     frozen = [p for p in base.parameters() if not p.requires_grad]
     for parameter in frozen:  # the base weights in the run's dtype; adapters stay fp32 as PEFT keeps them

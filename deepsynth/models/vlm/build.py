@@ -74,32 +74,14 @@ def projector_and_tower(model: Any, lm_path: str) -> tuple[str | None, str | Non
     return facts.projector, facts.tower
 
 
-def towers_inside(model: Any, lm_path: str) -> list[str]:
-    """Vision tower modules under the language model's path (GIT, IDEFICS: `get_decoder()` is the
-    whole model): a plain target name must not reach them (`own_forward.tower_modules`)."""
-    from deepsynth.models.vlm.own_forward import tower_modules
-
-    return [path for path in tower_modules(model, lm_path) if path.startswith(lm_path + ".")]
-
-
 def lm_linear_leaves(model: Any, lm_path: str) -> list[str]:
     from deepsynth.models.builtin.decoder import _linear_dims
+    from deepsynth.models.vlm.own_forward import towers_inside
 
     inside = towers_inside(model, lm_path)
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
                    if name.startswith(lm_path + ".") and _linear_dims(module) is not None
                    and not any(name.startswith(tower + ".") for tower in inside)})
-
-
-def _without_towers(model: Any, pattern: str, inside: list[str]) -> str:
-    """`pattern` less the modules under the vision towers `inside` the language model, as one regex
-    of module names."""
-    from deepsynth.models.builtin.decoder import _linear_dims
-
-    kept = [name for name, module in model.named_modules()
-            if _linear_dims(module) is not None and re.fullmatch(pattern, name) is not None
-            and not any(name.startswith(tower + ".") for tower in inside)]
-    return "(" + "|".join(re.escape(name) for name in kept) + ")"
 
 
 def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
@@ -121,9 +103,11 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
                          f"reaches the language model ({lm_path}) only; name a module path to reach the vision "
                          "tower or the projector)")
         problems.raise_if_any()
+        from deepsynth.models.vlm.own_forward import towers_inside, without_towers
+
         inside = towers_inside(model, lm_path)
         if inside and not any("." in target for target in lora.target_modules):
-            return _without_towers(model, resolved.pattern, inside)  # plain names: the language model only
+            return without_towers(model, resolved.pattern, inside)  # plain names: the language model only
         if resolved.outside_language_model:
             shown = ", ".join(resolved.outside_language_model[:3])
             log.info("LoRA on %d layer(s) outside the language model, as named: %s%s",
@@ -148,8 +132,10 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
     if not leaves:
         raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
                              f"{', '.join(sorted(available))}")
+    from deepsynth.models.vlm.own_forward import towers_inside, without_towers
+
     inside = towers_inside(model, lm_path)
-    return _without_towers(model, default_pattern(lm_path, leaves), inside) if inside else default_pattern(lm_path, leaves)
+    return without_towers(model, default_pattern(lm_path, leaves), inside) if inside else default_pattern(lm_path, leaves)
 
 
 def _check_rank(model: Any, targets: str, rank: int) -> None:

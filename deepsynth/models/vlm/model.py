@@ -10,6 +10,9 @@ the assistant turn; the target = summary + eos, labels -100 elsewhere. Training 
 on the right (positions need no care), generation batches on the left (as HF `generate` expects).
 Image features reach the model as transformers' `mm_encoder_outputs` (the same path `generate`
 uses for precomputed features); the hidden states at summary positions alone go through the LM head.
+That fast path is taken by the families of `vlm.families` and by others where it gives the model's
+own forward's loss on a blank page (`fast_path_agrees`, checked at build); every other decoder-only
+family trains through its own forward, one row per call (`vlm.own_forward`: batch key `documents`).
 """
 
 from __future__ import annotations

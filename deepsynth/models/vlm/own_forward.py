@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import re
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
@@ -62,6 +63,23 @@ def _holds_everything(model: nn.Module, lm_path: str) -> bool:
     """Whether the language model module holds the vision tower too (GIT, IDEFICS)."""
     lm = model.get_submodule(lm_path)
     return any(name.rsplit(".", 1)[-1].endswith(TOWER_SUFFIXES) for name, _ in lm.named_modules() if name)
+
+
+def towers_inside(model: Any, lm_path: str) -> list[str]:
+    """Vision tower modules under the language model's path (GIT, IDEFICS: `get_decoder()` is the
+    whole model): a plain target name must not reach them (`own_forward.tower_modules`)."""
+    return [path for path in tower_modules(model, lm_path) if path.startswith(lm_path + ".")]
+
+
+def without_towers(model: Any, pattern: str, inside: list[str]) -> str:
+    """`pattern` less the modules under the vision towers `inside` the language model, as one regex
+    of module names."""
+    from deepsynth.models.builtin.decoder import _linear_dims
+
+    kept = [name for name, module in model.named_modules()
+            if _linear_dims(module) is not None and re.fullmatch(pattern, name) is not None
+            and not any(name.startswith(tower + ".") for tower in inside)]
+    return "(" + "|".join(re.escape(name) for name in kept) + ")"
 
 
 def per_token_keys(encoded: dict[str, Any]) -> list[str]:

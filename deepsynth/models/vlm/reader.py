@@ -9,6 +9,9 @@ opening with every page's image tokens expanded by the processor, the processor'
   precomputed features (`mm_encoder_outputs`) and the projector is frozen; or
 - the processor's pixel tensors (`pixels`), from which the tower runs at every step (a projector
   that trains, or a family whose forward only takes pixels).
+For a family trained through its own forward (`vlm.own_forward`) a reading holds the processor's
+full output instead (pixels, extras, per-token tensors over the opening: `tokens`) and, when
+features are cached, the vision tower modules' recorded outputs (`tower`).
 A reading is a pure function of the pixels and `identity()` (the content of every file in the model
 folder, `models.folder_digest`: weights in any format, configs, processor, tokenizer, chat template;
 processor settings, dtype).

@@ -131,6 +131,12 @@ def test_a_family_trains_through_its_own_forward_with_cached_tower_outputs(famil
             hook.remove()
     assert math.isfinite(cached_loss)
     assert math.isclose(cached_loss, live_loss, rel_tol=1e-5, abs_tol=1e-6)
+    # One row: DeepSynth's loss is the model's own loss on the same inputs with the same labels.
+    row = model.collate(model.read_documents(DOCUMENTS[:1]), ["Read."], ["A cat sat on the mat."])
+    inputs = model._row_inputs(row["input_ids"][0], row["documents"][0])
+    with torch.no_grad():
+        own = float(model.decoder.get_base_model()(**inputs, labels=row["labels"]).loss)
+        assert math.isclose(float(model(**row)), own, rel_tol=1e-5)
     model.train()
     loss = model(**cached)
     loss.backward()
@@ -151,3 +157,34 @@ def test_paligemma_marks_the_target_as_the_answer_and_the_instruction_as_prefix(
     assert bool((types[:length][target] == 1).all())  # the processor's answer (suffix) mark
     assert bool((types[:length][~target] == 0).all())  # prefix: image, instruction, template
     assert math.isfinite(float(model(**batch)))
+
+
+class _WholeModelDecoder(nn.Module):
+    """GIT/IDEFICS-shaped: `get_decoder()` is a module that holds the vision tower too."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = nn.ModuleDict({
+            "layers": nn.ModuleDict({"q_proj": nn.Linear(8, 8), "v_proj": nn.Linear(8, 8)}),
+            "vision_model": nn.ModuleDict({"q_proj": nn.Linear(8, 8), "v_proj": nn.Linear(8, 8)})})
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(get_text_config=lambda: SimpleNamespace(model_type="no_such_family"))
+
+    def get_decoder(self):
+        return self.model
+
+
+def test_plain_target_names_skip_a_vision_tower_inside_the_language_models_path():
+    import re
+
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models.vlm.build import language_model_path, lora_targets
+
+    model = _WholeModelDecoder()
+    lm_path = language_model_path(model)
+    for lora in (LoraSettings(rank=2, alpha=4, dropout=0.0),
+                 LoraSettings(rank=2, alpha=4, dropout=0.0, target_modules=("q_proj", "v_proj"))):
+        pattern = lora_targets(model, lora, lm_path)
+        matched = sorted(name for name, _ in model.named_modules() if re.fullmatch(pattern, name))
+        assert matched == ["model.layers.q_proj", "model.layers.v_proj"]
