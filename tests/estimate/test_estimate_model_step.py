@@ -93,3 +93,35 @@ def test_cpu_and_meta_are_one_device_in_the_trace():
         assert tuple(picked.shape) == (2, 4)
         assert weights.to("cpu", torch.float16).dtype == torch.float16
     assert tracker.peak >= 2 * 4 * 4  # the selected rows were counted
+
+
+def test_own_forward_with_the_tower_running_in_the_step(tiny_folders):
+    """Features not cached: the own forward runs the tower in the step (on meta, pixels with
+    their values on the CPU) and the trace says so."""
+    import torch
+
+    from deepsynth.estimate.builtin import load_architecture
+    from deepsynth.estimate.estimator import estimate
+    from deepsynth.estimate.vlm.live import vlm_workload
+    from deepsynth.models import ModelConfig, build_document_model
+    from deepsynth.training.loop import TrainingLoop
+    from deepsynth.training.memory import profile_step_peak_bytes
+
+    torch.set_num_threads(1)
+    folder = tiny_folders["blip"]
+    model = build_document_model(ModelConfig(name=str(folder), max_target_tokens=12), LORA)
+    model.reader.cache_features = False
+    batch = model.collate(model.read_documents(_documents()), ["", "Summarize briefly."],
+                          ["A cat sat.", "Rivers flow to the sea."])
+    assert all(not document["tower"] for document in batch["documents"])
+    model.train()
+    loop = TrainingLoop(model, learning_rate=1e-3, total_steps=3, schedule="constant")
+    measured, _ = profile_step_peak_bytes(lambda: loop.train_step(batch))
+    arch = load_architecture(str(folder))
+    workload = vlm_workload(arch, model, batch, model.decoder.get_base_model().config.to_dict())
+    assert not workload.vision_cached and workload.own_forward
+    result = estimate(arch, LORA, workload)
+    assert any("runs in every step (traced" in note for note in result.notes)
+    assert abs(result.step_peak / measured - 1) <= 0.10, (result.step_peak, measured)
+    cached = estimate(arch, LORA, workload.__class__(**{**workload.__dict__, "vision_cached": True}))
+    assert cached.step_peak < result.step_peak  # the tower's working set is the difference

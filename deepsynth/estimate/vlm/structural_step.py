@@ -24,6 +24,12 @@ step. Without, it runs first in the forward, one document at a time (`get_image_
 page size: pixels as meta tensors, integer extras (image grids) with their values. A tower whose
 code needs pixel values cannot run on meta tensors: the step is then traced without it, and
 `StepTrace.tower` says why (the estimate's notes show it).
+
+That is the fast path. A decoder-only family DeepSynth trains through the model's own forward
+(`model_step.uses_own_forward`: as `build_vlm` decides, or as the live batch says), or whose language
+model this trace cannot call apart (it raises: Gemma 4 computes per-layer inputs from the token ids),
+is traced by running DeepSynth's own `VlmDocumentModel.forward` on the meta model instead
+(`model_step.py`); `StepTrace.path` says which.
 """
 
 from __future__ import annotations
