@@ -76,7 +76,7 @@ class LiveBytes(TorchDispatchMode):
         if func is torch.ops.aten.nonzero.default and args[0].device.type == "meta":
             return torch.empty(args[0].numel(), args[0].dim(), dtype=torch.long, device="meta")  # all non-zero
         if func in (torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default):
-            args = (args[0], _every_element_indices(args[1]), *args[2:])
+            args = (args[0], _every_element_indices(args[1], args[0].device.type == "meta"), *args[2:])
         args, kwargs = _on_meta_if_mixed(args, kwargs)
         if func is torch.ops.aten._grouped_mm.default and args[0].device.type == "meta" \
                 and args[0].dtype != torch.bfloat16:  # its meta kernel takes bf16 only; the CPU kernel any float
@@ -112,13 +112,16 @@ def _meta_scalar(tensor: torch.Tensor) -> Any:
     return 0.0 if tensor.is_floating_point() else 0
 
 
-def _every_element_indices(indices: list) -> list:
+def _every_element_indices(indices: list, into_meta: bool = False) -> list:
     """Boolean meta masks in an index list as the integer indices of every element (as `nonzero`
-    on meta: a mask selects all)."""
+    on meta: a mask selects all); a boolean mask with values (on the CPU) indexing a meta tensor
+    (`into_meta`) as the integer indices of its true elements."""
     out: list = []
     for index in indices:
         if isinstance(index, torch.Tensor) and index.dtype == torch.bool and index.device.type == "meta":
             out += [torch.empty(index.numel(), dtype=torch.long, device="meta")] * index.dim()
+        elif isinstance(index, torch.Tensor) and index.dtype == torch.bool and into_meta:
+            out += [torch.empty(int(index.sum()), dtype=torch.long, device="meta")] * index.dim()
         else:
             out.append(index)
     return out

@@ -67,6 +67,10 @@ class Workload:
     """Native VLMs: (height, width) of every image the tower runs on per sample, when known from a
     batch (tiles, crops, views); empty: derived from the page size and the model's image processor.
     Measured, never typed: no flag, file or form sets it."""
+    own_forward: bool | None = setting(None, sources=())
+    """Native VLMs outside the family table: whether the live run trains through the model's own
+    forward (`models/vlm/own_forward.py`), read from its batch; None: decided from the model's
+    structure (`estimate/vlm/model_step.uses_own_forward`). Measured, never typed."""
 
     def __post_init__(self) -> None:
         problems = Problems("workload")

@@ -66,16 +66,18 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     count, width = (int(size) for size in ids.shape)
     image_id = getattr(getattr(model, "reader", None), "image_token_id", None)  # the reader's (config attribute map)
     image_id = base_config.get("image_token_id", base_config.get("image_token_index")) if image_id is None else image_id
-    image = round(int((ids == int(image_id)).sum()) / count)
+    # no placeholder token (BLIP, GIT, IDEFICS: features prepended or cross-attended): no image tokens in the rows
+    image = round(int((ids == int(image_id)).sum()) / count) if image_id is not None else 0
     labels = batch.get("labels")
     targets = 1
     if labels is not None:
         targets = max(1, round(int((labels[:, 1:] != IGNORE_INDEX).sum()) / count))
     mask = batch.get("attention_mask")
     padded = bool(mask is not None and int((mask == 0).sum()) > 0)
-    cached = "image_features" in batch
+    documents = batch.get("documents") or []  # the own-forward path: cached tower module outputs per row
+    cached = "image_features" in batch or bool(documents and all(document.get("tower") for document in documents))
     images: tuple[tuple[int, int], ...] = ()
-    pages = 1 if image else 0
+    pages = 1 if image or "documents" in batch else 0
     if not cached and batch.get("pixel_inputs"):
         patch = int((base_config.get("vision_config") or {}).get("patch_size", 14) or 14)
         largest = max(batch["pixel_inputs"], key=lambda pixels: len(_document_images(pixels, patch)))
@@ -93,4 +95,5 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     return Workload(batch_size=count, seq_len=max(text, targets, 1), image_tokens=image, target_tokens=targets,
                     dtype="bfloat16" if cuda else "float32", device="cuda" if cuda else "cpu", padded=padded,
                     gradient_checkpointing=bool(checkpointing), vision_cached=cached, pages=pages,
-                    vision_images=images, num_documents=count)
+                    vision_images=images, num_documents=count,
+                    own_forward=("documents" in batch) if not getattr(base.config, "is_encoder_decoder", False) else None)

@@ -86,6 +86,8 @@ def _encoded(folder: Path, page_width: int, page_height: int, pages: int = 1) ->
 
 def _count(folder: Path, page_width: int, page_height: int) -> int:
     encoded, image_token_id = _encoded(folder, page_width, page_height)
+    if image_token_id is None:  # features prepended or cross-attended (BLIP, IDEFICS): no image tokens in the text
+        return 0
     return int((encoded["input_ids"][0] == image_token_id).sum())
 
 

@@ -139,6 +139,10 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
         text_encoder=MemoryTerm(0, "no text encoder", ""), overhead=overhead_term(workload))
     chosen = with_price(gpu if isinstance(gpu, Gpu) else find_gpu(gpu), price_per_hour)
     notes = list(arch.notes)
+    if trace.path != "fast":
+        notes.append(f"step traced through DeepSynth's VlmDocumentModel.forward on the meta-device model ({trace.path}"
+                     + (": the model's own forward, one document per call" if trace.path == "own forward" else "")
+                     + ", estimate/vlm/model_step.py)")
     if trace.tower.startswith("not traced"):
         notes.append(f"tower not cached: it runs in every step, but its forward is {trace.tower} "
                      "(the language model's step is traced)")

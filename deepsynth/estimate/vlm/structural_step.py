@@ -24,6 +24,12 @@ step. Without, it runs first in the forward, one document at a time (`get_image_
 page size: pixels as meta tensors, integer extras (image grids) with their values. A tower whose
 code needs pixel values cannot run on meta tensors: the step is then traced without it, and
 `StepTrace.tower` says why (the estimate's notes show it).
+
+That is the fast path. A decoder-only family DeepSynth trains through the model's own forward
+(`model_step.uses_own_forward`: as `build_vlm` decides, or as the live batch says), or whose language
+model this trace cannot call apart (it raises: Gemma 4 computes per-layer inputs from the token ids),
+is traced by running DeepSynth's own `VlmDocumentModel.forward` on the meta model instead
+(`model_step.py`); `StepTrace.path` says which.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ class StepTrace:
     tower: str = "cached"
     """The tower in the step: "cached" (not run), "traced" (its forward traced, per document), or
     "not traced: REASON" (its inputs could not be run on the meta device)."""
+    path: str = "fast"
+    """The step traced: "fast" (this module's trace of the fast path), "own forward" or "model
+    forward" (DeepSynth's `VlmDocumentModel.forward` run on the meta model, `model_step.py`)."""
 
 
 def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, max_grad_norm: float = 1.0) -> StepTrace:
@@ -71,14 +80,27 @@ def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, 
         parameter.data = parameter.data.to(dtype)
     attention = base.config._attn_implementation
     if workload.attention != attention:
-        base.set_attn_implementation(workload.attention)
+        try:
+            base.set_attn_implementation(workload.attention)
+        except ValueError:  # a model without that kernel (GIT: eager only) runs the one it was built with
+            attention = workload.attention
     checkpointing = workload.gradient_checkpointing
     if checkpointing:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     peft_model.train()
     try:
+        from deepsynth.estimate.vlm.model_step import trace_model_step, uses_own_forward
+
+        if uses_own_forward(base, workload):
+            return trace_model_step(structure, peft_model, workload, max_grad_norm, own_forward=True)
+        try:
+            fast = _trace(structure, base, dtype, workload, max_grad_norm, None)
+        except Exception:  # noqa: BLE001 - a language model not callable apart (Gemma 4): the model's own code
+            if structure.encoder_decoder:
+                raise
+            return trace_model_step(structure, peft_model, workload, max_grad_norm, own_forward=False)
         if workload.vision_cached or not structure.tower or not workload.image_tokens:
-            return _trace(structure, base, dtype, workload, max_grad_norm, None)
+            return fast
         try:
             from deepsynth.estimate.vlm.processor_tokens import tower_inputs
 
@@ -86,7 +108,7 @@ def trace_step(structure: VlmStructure, lora: LoraSettings, workload: Workload, 
             return _trace(structure, base, dtype, workload, max_grad_norm, inputs)
         except Exception as error:  # noqa: BLE001 - a tower whose code needs values: the language model's step alone
             reason = f"not traced: {type(error).__name__}: {' '.join(str(error).split())[:160]}"
-            return replace(_trace(structure, base, dtype, workload, max_grad_norm, None), tower=reason)
+            return replace(fast, tower=reason)
     finally:
         if checkpointing:
             base.gradient_checkpointing_disable()
