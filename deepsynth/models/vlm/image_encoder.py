@@ -1,10 +1,14 @@
 """An encoder-decoder image-text-to-text model whose encoder reads the page itself (Pix2Struct: a
-ViT over the processor's flattened patches, then a text decoder that cross-attends to it) as a
-DocumentModel. No image tokens anywhere: the encoder is the vision tower.
+ViT over the processor's flattened patches, then a text decoder that cross-attends to it; UDOP: a
+T5 encoder over the page's words, their boxes and its patches joined) as a DocumentModel. No image
+tokens anywhere: the encoder is the vision tower.
 
-    reading  = the frozen encoder's states at the page's real positions (the processor's patch mask),
-               (positions, width), cached like any reading; or the processor's tensors, when the
-               encoder runs at every step (the reading cache off, or a projector asked to train)
+    reading  = the frozen encoder's states at the page's real positions (the encoder's own mask
+               where it returns one, as UDOP's over words + patches, else the processor's patch
+               mask), (positions, width), cached like any reading; or the processor's tensors, when
+               the encoder runs at every step (the reading cache off, or a projector asked to train).
+               A processor that would run its own OCR engine (`apply_ocr`: UDOP's Tesseract) is
+               given the page's words and boxes from DeepSynth's reader instead (`page_words`).
     decoder  = start token + instruction + summary + eos; the loss on the summary and eos only.
                The instruction is a decoder prefix, as the family's processor makes a text given
                with the image (`decoder_input_ids`: Pix2Struct's conditional captioning), and
