@@ -214,3 +214,28 @@ def test_udop_readings_come_back_from_the_reading_cache(udop_folder, tmp_path):
     model.reader.image_features = lambda *args, **kwargs: calls.append(args)
     again = read_dataset(model, split, cache_dir=tmp_path, progress=False)
     assert not calls and all(torch.equal(a.features, b.features) for a, b in zip(first, again))
+
+
+def test_the_saved_udop_adapter_reloads_in_plain_peft_with_the_same_logits(udop_folder, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    model = _build(udop_folder)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
+    model.eval()
+    saved = model.save_adapter(tmp_path / "adapter")
+    plain = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(str(udop_folder)),
+                                      str(saved)).eval()
+    model.reader.cache_features = False
+    reading, = model.read_documents([_documents()[0]])  # the processor's tensors, DeepSynth's words in them
+    ids = torch.tensor([[0, 5, 6, 7]])
+    with torch.no_grad():
+        ours = model.decoder(**reading.pixels, decoder_input_ids=ids).logits
+        theirs = plain(**reading.pixels, decoder_input_ids=ids).logits
+        with model.decoder.disable_adapter():
+            untuned = model.decoder.get_base_model()(**reading.pixels, decoder_input_ids=ids).logits
+    assert not torch.allclose(ours, untuned)  # the adapter changes the logits
+    torch.testing.assert_close(theirs, ours)
