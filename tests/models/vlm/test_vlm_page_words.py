@@ -239,3 +239,30 @@ def test_the_saved_udop_adapter_reloads_in_plain_peft_with_the_same_logits(udop_
             untuned = model.decoder.get_base_model()(**reading.pixels, decoder_input_ids=ids).logits
     assert not torch.allclose(ours, untuned)  # the adapter changes the logits
     torch.testing.assert_close(theirs, ours)
+
+
+def test_a_blank_page_is_read_as_no_words_and_still_trains(udop_folder):
+    model = _build(udop_folder)
+    blank = Image.new("L", (200, 200), 255)
+    assert model.reader.word_reader.read(blank.convert("RGB")).words == ()
+    batch = model.collate(model.read_documents([[blank], _documents()[0]]), INSTRUCTIONS, SUMMARIES)
+    assert torch.isfinite(model(**batch))
+
+
+def test_a_tokenizer_that_cannot_box_words_is_named(udop_folder, tmp_path):
+    """A tokenizer of another class than UDOP's cannot give the words boxes: the error names the file to fix."""
+    import shutil
+
+    from deepsynth.errors import DeepSynthError
+    from deepsynth.models.vlm.tiny import _byte_bpe
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path / "model"
+    shutil.copytree(udop_folder, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<pad>", "</s>", "<unk>"], vocab_size=384), pad_token="<pad>",
+                            eos_token="</s>", unk_token="<unk>").save_pretrained(str(folder))
+    model = _build(folder)
+    with pytest.raises(DeepSynthError, match=r"(PreTrainedTokenizerFast|TokenizersBackend).*tokenizer_config.json must name"):
+        model.read_documents([_documents()[0]])
