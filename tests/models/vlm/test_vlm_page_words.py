@@ -132,6 +132,23 @@ def test_deepsynths_reader_reads_a_page_into_lines_with_their_boxes():
     assert "cat" in words.words and all(0 <= v <= 1000 for box in words.boxes for v in box)
 
 
+def test_an_untouched_render_is_read_by_its_own_layout_without_the_detector():
+    import numpy as np
+
+    from deepsynth.models import ModelConfig
+    from deepsynth.models.builtin.lines import find_lines
+    from deepsynth.models.vlm.page_words import default_word_reader
+    from deepsynth.render import RenderConfig, render_document
+
+    sheet = render_document("The cat sat on the mat. " * 12, RenderConfig()).pages[0]
+    reader = default_word_reader(ModelConfig(name="some/folder"))
+    lines = reader.line_reader.read_lines(sheet)
+    boxes = find_lines(np.asarray(sheet.convert("L")), margin=reader.line_reader.margin)
+    assert len(lines) >= 2 and [line.box for line in lines] == [(b.left, b.top, b.right, b.bottom) for b in boxes]
+    assert "cat" in reader.read(sheet.convert("RGB")).words  # as the VLM reader gets it (prepare_pages: RGB)
+    assert not reader.line_reader.line_detector.loaded
+
+
 # -- UDOP through DeepSynth ------------------------------------------------------------------------
 
 def test_udop_reads_deepsynths_words_and_trains_lora_in_its_decoder_only(udop_folder):
