@@ -17,6 +17,9 @@
   through PEFT's `modules_to_save` (saved in the adapter file, the PEFT way). Where the projector
   and the tower sit: the family table (`vlm.families`) for the families it lists, else a search by
   module name (`projector_and_tower`).
+- An encoder that reads the page itself (Pix2Struct, UDOP: `vlm.image_encoder`); a processor that
+  would run its own OCR on the page (`apply_ocr`) gets the words and boxes of DeepSynth's reader
+  (`vlm.page_words`).
 - Gradient checkpointing on CUDA only (it trades ~30% time for memory; CPU memory is ample).
 """
 

@@ -1,10 +1,14 @@
 """An encoder-decoder image-text-to-text model whose encoder reads the page itself (Pix2Struct: a
-ViT over the processor's flattened patches, then a text decoder that cross-attends to it) as a
-DocumentModel. No image tokens anywhere: the encoder is the vision tower.
+ViT over the processor's flattened patches, then a text decoder that cross-attends to it; UDOP: a
+T5 encoder over the page's words, their boxes and its patches joined) as a DocumentModel. No image
+tokens anywhere: the encoder is the vision tower.
 
-    reading  = the frozen encoder's states at the page's real positions (the processor's patch mask),
-               (positions, width), cached like any reading; or the processor's tensors, when the
-               encoder runs at every step (the reading cache off, or a projector asked to train)
+    reading  = the frozen encoder's states at the page's real positions (the encoder's own mask
+               where it returns one, as UDOP's over words + patches, else the processor's patch
+               mask), (positions, width), cached like any reading; or the processor's tensors, when
+               the encoder runs at every step (the reading cache off, or a projector asked to train).
+               A processor that would run its own OCR engine (`apply_ocr`: UDOP's Tesseract) is
+               given the page's words and boxes from DeepSynth's reader instead (`page_words`).
     decoder  = start token + instruction + summary + eos; the loss on the summary and eos only.
                The instruction is a decoder prefix, as the family's processor makes a text given
                with the image (`decoder_input_ids`: Pix2Struct's conditional captioning), and
@@ -40,6 +44,8 @@ from deepsynth.models.vlm.reader import VlmReading
 log = logging.getLogger(__name__)
 
 READER_VERSION = 1
+WORD_BOXES = "bbox"
+"""The name word-and-box tokenizers (LayoutLM's, UDOP's) and their encoders give the per-token boxes."""
 MASK_KEYS = ("attention_mask", "pixel_mask", "patch_mask")
 """Names processors give the mask of an image's real positions (Pix2Struct: `attention_mask` over
 its flattened patches)."""
@@ -146,12 +152,14 @@ class ImageEncoderReader:
             try:
                 encoded = self.processor(images=images, return_tensors="pt", **self._words_of(images[0]))
             except (ValueError, TypeError) as error:
-                raise DeepSynthError(f"the {type(self.processor).__name__} refused a page: {error}") from error
-            except ImportError as error:  # UDOP's image processor runs Tesseract OCR (apply_ocr) on each page
+                raise DeepSynthError(f"the {type(self.processor).__name__} refused a page: {error}"
+                                     f"{self._words_hint()}") from error
+            except ImportError as error:  # a processor's own OCR engine (UDOP's Tesseract) is not installed
                 first = next((line for line in str(error).splitlines() if line.strip()), "")
                 raise DeepSynthError(f"the {type(self.processor).__name__} of {self.model.config.model_type} cannot "
                                      f"read a page here: {first.strip()}") from None
             pixels = {k: v for k, v in encoded.items() if torch.is_tensor(v) and not k.startswith("decoder_")}
+            self._check_word_boxes(pixels)
             empty = torch.zeros(0, dtype=torch.long)
             if not self.cache_features:
                 readings.append(VlmReading(empty, 1, None, pixels, {}))
@@ -169,6 +177,21 @@ class ImageEncoderReader:
         if not words.words:  # a page with no text line: one empty word over no area
             words = PageWords(("",), ((0, 0, 0, 0),))
         return {"text": [list(words.words)], "boxes": [[list(box) for box in words.boxes]], "truncation": True}
+
+    def _words_hint(self) -> str:
+        if self.word_reader is None:
+            return ""
+        return (f" (it was given the page's words and their boxes, which the {type(self.processor.tokenizer).__name__} "
+                "must turn into tokens with boxes: the folder's tokenizer_config.json must name the family's own "
+                "tokenizer class)")
+
+    def _check_word_boxes(self, pixels: dict[str, torch.Tensor]) -> None:
+        """Words were given but the tokenizer returned no per-token boxes the encoder takes (LayoutLM's
+        `bbox`): a tokenizer of another class than the family's (its `tokenizer_config.json`)."""
+        accepted = inspect.signature(self.encoder.forward).parameters
+        if self.word_reader is not None and WORD_BOXES in accepted and WORD_BOXES not in pixels:
+            raise DeepSynthError(f"the {type(self.processor).__name__} returned no word boxes ({WORD_BOXES}), which the "
+                                 f"encoder of {self.model.config.model_type} needs{self._words_hint()}")
 
     def image_features(self, inputs: dict[str, torch.Tensor], grad: bool = False) -> torch.Tensor:
         """(real positions, width): the encoder's last states for one page, padding positions dropped."""

@@ -63,6 +63,7 @@ def test_lora_sits_in_the_text_decoder_and_the_encoder_states_are_cached(pix2str
     assert trainable and all(".lora_" in name and ".decoder." in name for name in trainable)
     assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable} == {"query", "value"}
     assert model.caches_features
+    assert model.reader.word_reader is None  # Pix2Struct's processor runs no OCR of its own: no words given
     readings = model.read_documents(_documents())
     # the page's real patches only (the processor pads every page to max_patches)
     for document, reading in zip(_documents(), readings):

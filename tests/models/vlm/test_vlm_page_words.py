@@ -132,6 +132,23 @@ def test_deepsynths_reader_reads_a_page_into_lines_with_their_boxes():
     assert "cat" in words.words and all(0 <= v <= 1000 for box in words.boxes for v in box)
 
 
+def test_an_untouched_render_is_read_by_its_own_layout_without_the_detector():
+    import numpy as np
+
+    from deepsynth.models import ModelConfig
+    from deepsynth.models.builtin.lines import find_lines
+    from deepsynth.models.vlm.page_words import default_word_reader
+    from deepsynth.render import RenderConfig, render_document
+
+    sheet = render_document("The cat sat on the mat. " * 12, RenderConfig()).pages[0]
+    reader = default_word_reader(ModelConfig(name="some/folder"))
+    lines = reader.line_reader.read_lines(sheet)
+    boxes = find_lines(np.asarray(sheet.convert("L")), margin=reader.line_reader.margin)
+    assert len(lines) >= 2 and [line.box for line in lines] == [(b.left, b.top, b.right, b.bottom) for b in boxes]
+    assert "cat" in reader.read(sheet.convert("RGB")).words  # as the VLM reader gets it (prepare_pages: RGB)
+    assert not reader.line_reader.line_detector.loaded
+
+
 # -- UDOP through DeepSynth ------------------------------------------------------------------------
 
 def test_udop_reads_deepsynths_words_and_trains_lora_in_its_decoder_only(udop_folder):
@@ -214,3 +231,55 @@ def test_udop_readings_come_back_from_the_reading_cache(udop_folder, tmp_path):
     model.reader.image_features = lambda *args, **kwargs: calls.append(args)
     again = read_dataset(model, split, cache_dir=tmp_path, progress=False)
     assert not calls and all(torch.equal(a.features, b.features) for a, b in zip(first, again))
+
+
+def test_the_saved_udop_adapter_reloads_in_plain_peft_with_the_same_logits(udop_folder, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    model = _build(udop_folder)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
+    model.eval()
+    saved = model.save_adapter(tmp_path / "adapter")
+    plain = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(str(udop_folder)),
+                                      str(saved)).eval()
+    model.reader.cache_features = False
+    reading, = model.read_documents([_documents()[0]])  # the processor's tensors, DeepSynth's words in them
+    ids = torch.tensor([[0, 5, 6, 7]])
+    with torch.no_grad():
+        ours = model.decoder(**reading.pixels, decoder_input_ids=ids).logits
+        theirs = plain(**reading.pixels, decoder_input_ids=ids).logits
+        with model.decoder.disable_adapter():
+            untuned = model.decoder.get_base_model()(**reading.pixels, decoder_input_ids=ids).logits
+    assert not torch.allclose(ours, untuned)  # the adapter changes the logits
+    torch.testing.assert_close(theirs, ours)
+
+
+def test_a_blank_page_is_read_as_no_words_and_still_trains(udop_folder):
+    model = _build(udop_folder)
+    blank = Image.new("L", (200, 200), 255)
+    assert model.reader.word_reader.read(blank.convert("RGB")).words == ()
+    batch = model.collate(model.read_documents([[blank], _documents()[0]]), INSTRUCTIONS, SUMMARIES)
+    assert torch.isfinite(model(**batch))
+
+
+def test_a_tokenizer_that_cannot_box_words_is_named(udop_folder, tmp_path):
+    """A tokenizer of another class than UDOP's cannot give the words boxes: the error names the file to fix."""
+    import shutil
+
+    from deepsynth.errors import DeepSynthError
+    from deepsynth.models.vlm.tiny import _byte_bpe
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path / "model"
+    shutil.copytree(udop_folder, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(["<pad>", "</s>", "<unk>"], vocab_size=384), pad_token="<pad>",
+                            eos_token="</s>", unk_token="<unk>").save_pretrained(str(folder))
+    model = _build(folder)
+    with pytest.raises(DeepSynthError, match=r"(PreTrainedTokenizerFast|TokenizersBackend).*tokenizer_config.json must name"):
+        model.read_documents([_documents()[0]])
