@@ -279,20 +279,25 @@ class StageRunner:
 
     def _plain_logits(self, model: Any) -> Any:
         """Logits of `model` on a fixed probe: five token ids (and five decoder ids for an
-        encoder-decoder); for a family whose forward needs the page (Pix2Struct's
-        `flattened_patches`), the processor's tensors of a page with them."""
+        encoder-decoder; a zero box per token where the forward takes `bbox`); for a family whose
+        forward needs the page (Pix2Struct's `flattened_patches`, BLIP's and IDEFICS's pixels), the
+        processor's tensors of a page's prompt opening as DeepSynth reads it."""
         import inspect
 
         import torch
 
         ids = torch.tensor([[5, 6, 7, 8, 9]])
         kwargs: dict[str, Any] = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if "bbox" in inspect.signature(inner.forward).parameters:  # UDOP: a box per token (here all empty)
+            kwargs["bbox"] = torch.zeros((1, ids.shape[1], 4), dtype=torch.long)
         with torch.no_grad():
             try:
                 return model(input_ids=ids, **kwargs).logits
-            except ValueError:  # "You have to specify flattened_patches": the encoder reads the page only
-                encoded = self.model.processor(images=documents()[0][0].convert("RGB"), return_tensors="pt")
-                inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+            except (ValueError, TypeError):  # the forward needs the page (Pix2Struct, BLIP, IDEFICS)
+                page, reader = documents()[0], self.model.reader
+                encoded = (reader.processor_inputs(page) if hasattr(reader, "processor_inputs") else
+                           self.model.processor(images=page[0].convert("RGB"), return_tensors="pt"))
                 accepted = inspect.signature(inner.forward).parameters
                 kwargs.update({k: v for k, v in encoded.items() if k in accepted and torch.is_tensor(v)})
                 return model(**kwargs).logits
@@ -392,25 +397,41 @@ def run_in_subprocess(model_type: str, timeout: float, stages: tuple[str, ...] =
         return {"stages": {}, "timed_out": False, "wall_s": wall, "error": f"child exited {done.returncode}: {tail}"}
 
 
-def reason_class(error: str) -> str:
+TRANSFORMERS_ERRORS = {
+    "fuyu": ("transpose() takes 2 positional arguments",
+             "FuyuProcessor hands FuyuImageProcessorPil.patchify_image a torch tensor, on which it calls numpy's "
+             "transpose(0, 1, 3, 2, 4) (image_processing_pil_fuyu.py:288), so no page reaches the model; Fuyu's "
+             "other image processor needs torchvision (reproduced with plain transformers in "
+             "tests/models/vlm/test_tiny_transformers_errors.py)"),
+}
+"""model_type -> (a fragment of the error, what transformers 5.23 does wrong): failures traced to a
+named error in transformers itself, each reproduced without DeepSynth in
+tests/models/vlm/test_tiny_transformers_errors.py (which fails once transformers no longer raises it)."""
+
+
+def reason_class(error: str, model_type: str = "") -> str:
     """Which of the allowed reasons a failure is: not a reader of images into text, a package the
-    registry lacks (torchvision: its wheel for our torch pin is a CUDA build), else a DeepSynth gap
-    (DeepSynth's code or the tiny settings of `tiny_settings.py`), shown with the error it gave."""
-    if error.startswith(("not a reader", "a composite class")):
+    registry lacks (torchvision: its wheel for our torch pin is a CUDA build), a named error in
+    transformers itself (`TRANSFORMERS_ERRORS`), else a DeepSynth gap (DeepSynth's code or the tiny
+    settings of `tiny_settings.py`), shown with the error it gave."""
+    if error.startswith(("not a reader", "a composite class")) or "not a reader of images into text" in error:
         return "not an image-to-text family"
     if "requires the timm library" in error:
         return "needs timm, which requires torchvision (not installable here)"
     if "torchvision" in error.lower():
         return "needs torchvision (not installable here)"
+    fragment, _ = TRANSFORMERS_ERRORS.get(model_type, (None, ""))
+    if fragment and fragment in error:
+        return f"an error in transformers 5.23 itself: {TRANSFORMERS_ERRORS[model_type][1]}"
     return "DeepSynth gap"
 
 
-def why_not(result: dict[str, Any]) -> str:
+def why_not(result: dict[str, Any], model_type: str = "") -> str:
     """The first failed stage, its reason class and its error (or the timeout)."""
     for name in STAGES:
         stage = result["stages"].get(name)
         if stage is not None and not stage["ok"]:
-            return f"{reason_class(stage['error'])} — {name}: {stage['error']}"
+            return f"{reason_class(stage['error'], model_type)} — {name}: {stage['error']}"
     if result.get("error"):
         return f"DeepSynth gap — {result['error']}"
     return ""
@@ -436,22 +457,22 @@ def markdown(results: dict[str, dict[str, Any]], commit: str) -> str:
         f"Train and learn: **{len(trains_and_learns)}**.",
         "",
         "Why not: the first stage that failed, with its class and the error it raised. \"not an image-to-text "
-        "family\": a protein or robot-action model, or the VisionEncoderDecoder composite (its own kind in "
-        "DeepSynth). \"needs torchvision\": the family's only image processor, its processor or its video part "
-        "needs torchvision, whose wheel for our torch pin is a CUDA build that fails against the CPU torch. "
-        "\"needs timm\": the tower is a timm model (`TimmWrapperModel`); timm is in the registry but requires "
-        "torchvision. \"DeepSynth gap\": everything else, not yet traced to a named error in transformers itself, so counted "
-        "against DeepSynth: its VLM code (for instance a model without `get_image_features`, a processor output "
-        "such as `mm_token_type_ids` the reader does not pass, a model without an image token id) or the tiny "
-        "settings (`deepsynth/models/vlm/tiny_settings.py`) this bench builds the family from. \"parameters "
-        "exact\" fails for every family outside the six because the estimator describes only the families of "
-        "`deepsynth/models/vlm/families.py`.",
+        "family\": a protein, robot-action, image-safety-classifier or text-only model, or the VisionEncoderDecoder "
+        "composite (its own kind in DeepSynth). \"needs torchvision\": the family's only image processor, its "
+        "processor or its video part needs torchvision, whose wheel for our torch pin is a CUDA build that fails "
+        "against the CPU torch. \"needs timm\": the tower is a timm model (`TimmWrapperModel`); timm is in the "
+        "registry but requires torchvision. \"an error in transformers 5.23 itself\": reproduced without DeepSynth "
+        "in `tests/models/vlm/test_tiny_transformers_errors.py`. \"DeepSynth gap\": everything else, counted "
+        "against DeepSynth: its VLM code or the tiny settings (`deepsynth/models/vlm/tiny_settings.py`) this "
+        "bench builds the family from. Families outside the family table (`deepsynth/models/vlm/families.py`) "
+        "are estimated from their structure (`deepsynth/estimate/vlm/structure.py`: a meta-device build with "
+        "DeepSynth's LoRA; the step traced on meta tensors).",
         "",
         "| family | " + " | ".join(STAGES) + " | why not |",
         "|---|" + "---|" * len(STAGES) + "---|",
     ]
     for model_type, result in results.items():
-        reason = why_not(result).replace("|", "\\|")
+        reason = why_not(result, model_type).replace("|", "\\|")
         lines.append(f"| {model_type} | " + " | ".join(_cell(result, s) for s in STAGES) + f" | {reason} |")
     return "\n".join(lines) + "\n"
 
@@ -493,7 +514,7 @@ def main() -> None:
     for model_type in families:
         results[model_type] = run_in_subprocess(model_type, args.timeout, stages)
         print(f"{model_type:<28}" + " ".join(_cell(results[model_type], s)[:3].ljust(4) for s in STAGES)
-              + f" {results[model_type]['wall_s']:>6.1f}s  {why_not(results[model_type])[:150]}", flush=True)
+              + f" {results[model_type]['wall_s']:>6.1f}s  {why_not(results[model_type], model_type)[:150]}", flush=True)
     commit = str(started.git.get("commit") or "")[:12]
     for result in results.values():
         result["commit"] = commit
@@ -508,7 +529,7 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.results:
-        rows = [[m, *[_cell(r, s) for s in STAGES], why_not(r)] for m, r in results.items()]
+        rows = [[m, *[_cell(r, s) for s in STAGES], why_not(r, m)] for m, r in results.items()]
         learned = sum(1 for r in results.values() if all(r["stages"].get(s, {}).get("ok") for s in ("trains", "learns")))
         write_results(args.results, "vlm-coverage", started,
                       tables={"vlm-coverage": Table(["family", *STAGES, "why not"], rows)},
