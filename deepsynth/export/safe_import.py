@@ -65,8 +65,9 @@ ShapeOracle = Callable[[str, SafetensorsHeader, Mapping[str, Any] | None], Mappi
 class ImportLimits:
     """Bounds on what an imported package may contain."""
 
-    max_entries: int = 256
-    """Most ZIP entries accepted (an adapter package has ~8; the vendored source ~60)."""
+    max_entries: int = 1024
+    """Most ZIP entries accepted (an adapter package has ~8 files and the vendored DeepSynth source,
+    the whole library: ~250 at 0.3; four times that leaves room to grow and still bounds the scan)."""
     max_unpacked_bytes: int = 2 * 1024**3
     """Most bytes after unpacking, all files together (a merged 135M model in 16 bits is ~270 MB)."""
     max_ratio: float = 100.0
