@@ -66,8 +66,19 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "blip-2": _BLIP,
     "instructblip": _BLIP,
     "gemma3": _GEMMA3,
-    # (T5Gemma 2's encoder is Gemma 3's: its tokens per image live in the encoder config)
-    "t5gemma2": {**_GEMMA3, "after_shrink": {"encoder.mm_tokens_per_image": 16}},
+    # (T5Gemma 2's encoder is Gemma 3's: its tokens per image live in the encoder config; its
+    # query_pre_attn_scalar follows the tiny head size in shrink_config, as Gemma 3's does)
+    # (the generic builder sets the top-level and decoder vocabularies; its config refuses an
+    # encoder text vocabulary of another size, so the tiny tokenizer's here too; and the sub-models'
+    # initializer range the one the builder gives a top-level text config: T5Gemma 2 has none)
+    "t5gemma2": {**_GEMMA3, "after_shrink": {"encoder.mm_tokens_per_image": 16, "encoder.text_config.vocab_size": 384,
+                                             "decoder.initializer_range": 0.2,
+                                             "encoder.text_config.initializer_range": 0.2}},
+    # its attention is num_heads x d_kv wide but maps back with a hidden -> hidden layer (released:
+    # 12 x 64 = 768; d_kv follows the tiny head size in shrink_config), and its decoder's
+    # cross-attention reads encoder states of the text width (768 both as released): the tower at
+    # the text width, 4 heads of 16
+    "pix2struct": {"after_shrink": {"vision_config.hidden_size": 64, "vision_config.num_attention_heads": 4}},
     # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
     # shuffle cannot join; the release uses 364 px (26 patches)
     # (its processor expands "<image>", as InternVL-style ones do below)
@@ -220,7 +231,21 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # (released [22, 22, 20]; the default left for a tiny head, [2, 3, 3], is not)
     "ernie4_5_vl_moe": {"config": {"text_config": {"rope_parameters": {
         "rope_type": "default", "rope_theta": 500000.0, "mrope_section": [3, 3, 2]}}}},
+    # Granite's muP output multiplier: logits / logits_scaling. The config class's 4.0 is the
+    # released checkpoint's (its 1024 width over muP's base width 256: Granite 3's releases have
+    # 2048 -> 8, 4096 -> 16). The tiny output embeddings are tied, frozen under LoRA, 0.2 x sqrt(64)
+    # = 1.6 long, after a unit-RMS norm (length 8): the largest logit any hidden state reaches is
+    # 8 x 1.6 / 4 = 3.2 against 383 others of std 0.4, a loss floor of ~2.9 where halving the first
+    # step's 6.05 needs 3.0 -- no LoRA on the language model can learn two pages (6.05 -> 4.7 in 30
+    # steps). At 1.0 (the Granite config class's default and transformers' own Granite test
+    # config; a 64 width is below muP's base, where the multiplier is 1) the reach is 12.8.
+    # (its attention_multiplier, muP's 1 / head size, follows the tiny head in shrink_config)
+    "granite_docling": {"after_shrink": {"text_config.logits_scaling": 1.0}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
-    "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
+    # its image-to-text resampler's 2048 latent queries (the released count) make every row 2048+
+    # tokens long (one tiny forward ~15 s on CPU): transformers' own KOSMOS-2.5 model test uses 3
+    # (Kosmos2_5ModelTester's latent_query_num); the processor writes as many image tokens
+    "kosmos-2.5": {"processor": "Kosmos2_5Processor", "config": {"latent_query_num": 3},
+                   "processor_kwargs": {"num_image_tokens": 3}},
 }
 """model_type -> its tiny settings (see the module docstring)."""
