@@ -134,8 +134,11 @@ def shrink_config(config: Any, width: int, path: str = "") -> None:
                 if key in _FFN_KEYS and all(isinstance(v, int) for v in value):
                     value = [min(v, 2 * width) for v in value]
                 setattr(config, key, value)
-            if key in ("mlp_layer_types", "global_attn_indexes", "fullatt_block_indexes") and isinstance(value, list):
-                setattr(config, key, [v for v in value if not isinstance(v, int) or v < layers][:layers] or value[:1])
+            if key in ("mlp_layer_types", "global_attn_indexes", "fullatt_block_indexes") and isinstance(value, (list, tuple)):
+                # (a tuple: SAM's config default; none within the tiny depth: the last layer, as
+                # SAM's and Qwen2.5-VL's released lists end at their last layer)
+                kept = [v for v in value if not isinstance(v, int) or v < layers][:layers]
+                setattr(config, key, kept or ([layers - 1] if all(isinstance(v, int) for v in value) else list(value[:1])))
         for key in ("first_k_dense_replace", "num_dense_layers"):
             if isinstance(values.get(key), int) and values[key] > 1:
                 setattr(config, key, 1)

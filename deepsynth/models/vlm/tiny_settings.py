@@ -241,6 +241,14 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # config; a 64 width is below muP's base, where the multiplier is 1) the reach is 12.8.
     # (its attention_multiplier, muP's 1 / head size, follows the tiny head in shrink_config)
     "granite_docling": {"after_shrink": {"text_config.logits_scaling": 1.0}},
+    # its processor writes 576 image tokens (num_image_tokens, the released processor_config.json's),
+    # the released SigLIP tower's 384 px / patch 16 = 24 x 24; the config class's default SigLIP is
+    # 224 px (196 features)
+    "deepseek_vl": {"after_shrink": {"vision_config.image_size": 384}},
+    # the same low-resolution tower and tokens; its high-resolution SAM tower (1024 px as released,
+    # the image processor's high_res_size) keeps its side; its neck resizes SAM's map to the
+    # low-resolution 24 x 24 grid
+    "deepseek_vl_hybrid": {"after_shrink": {"vision_config.image_size": 384}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
     # its image-to-text resampler's 2048 latent queries (the released count) make every row 2048+
     # tokens long (one tiny forward ~15 s on CPU): transformers' own KOSMOS-2.5 model test uses 3
