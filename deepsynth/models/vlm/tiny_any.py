@@ -392,6 +392,25 @@ def _set_vocab(config: Any, size: int) -> None:
             _set_vocab(value, size)
 
 
+RANDOM_WEIGHT_STD = 0.2
+"""The std of `tiny_settings`' `random_weights` (the initializer range the builder gives text configs)."""
+
+
+def _randomize(model: Any, suffixes: Any) -> None:
+    """`tiny_settings`' `random_weights`: parameters transformers initializes to zeros (a trained
+    model's are not) drawn at random, so a tiny model's output depends on what they carry."""
+    import torch
+
+    if not suffixes:
+        return
+    found = [(name, parameter) for name, parameter in model.named_parameters() if name.endswith(tuple(suffixes))]
+    if not found:
+        raise TinyBuildError(f"tiny_settings' random_weights {list(suffixes)} match no parameter of the model")
+    with torch.no_grad():
+        for _, parameter in found:
+            parameter.normal_(0.0, RANDOM_WEIGHT_STD)
+
+
 def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     """Write a tiny random model + processor of `model_type` into `folder` (see the module
     docstring). Raises TinyBuildError where it cannot be built here."""
@@ -489,5 +508,6 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
             node.init_std = 0.2
     with seeded(TINY_VLM_SEED):
         model = AutoModelForImageTextToText.from_config(config)
+        _randomize(model, settings.get("random_weights", ()))
     model.save_pretrained(str(folder))
     return folder

@@ -16,6 +16,8 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
   the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes ("": none);
+- `random_weights`: parameter-name suffixes transformers initializes to zeros, drawn at random
+  (`tiny_any.RANDOM_WEIGHT_STD`) where zeros would cut the page off the language model;
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
 The values come from the family's config, modeling and processing code at our transformers pin,
 from what its released checkpoints ship (processor_config.json, video_preprocessor_config.json), and
@@ -36,9 +38,13 @@ released checkpoints' processor_config.json say; the constructor's default is 0)
 
 _GEMMA3 = {"named_tokens": {"boi_token": "<start_of_image>", "image_token": "<image_soft_token>",
                              "eoi_token": "<end_of_image>"}, "chat_image": "<start_of_image>",
-           "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16}}
+           "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16},
+           "random_weights": ["mm_input_projection_weight"]}
 """Gemma 3's processor expands the begin-of-image token the chat template writes; the default tower
-(224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4)."""
+(224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4).
+Its projector's weight is initialized to zeros (`init.zeros_(module.mm_input_projection_weight)`,
+modeling_gemma3.py; T5Gemma 2's likewise): every image feature would be 0, the page would not reach
+the language model and cached features would trivially equal live ones."""
 
 _GEMMA4 = {"config": {"text_config": {"num_hidden_layers": 2, "global_head_dim": 32, "head_dim": 16,
                                       "layer_types": ["sliding_attention", "full_attention"]},

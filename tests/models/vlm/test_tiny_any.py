@@ -229,3 +229,31 @@ def test_document_families_learn_two_pages(model_type, tmp_path):
 
     losses = _halves_within_30_steps(build_tiny_any(model_type, tmp_path / model_type))
     assert losses[-1] <= losses[0] / 2, losses
+
+
+def test_a_projector_transformers_initializes_to_zeros_lets_the_page_through(tmp_path):
+    """Gemma 3's mm_input_projection_weight starts at zeros in transformers (every image feature 0):
+    the tiny one is random, so two different pages give the language model different losses."""
+    from transformers import AutoModelForImageTextToText
+
+    from deepsynth.models.vlm.processor import load_processor
+    from deepsynth.models.vlm.tiny_any import build_tiny_any
+
+    folder = build_tiny_any("gemma3", tmp_path / "gemma3")
+    processor = load_processor(str(folder))
+    model = AutoModelForImageTextToText.from_pretrained(str(folder), trust_remote_code=False).eval()
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Read."}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    losses = []
+    for words in ("A cat sat.", "Rivers flow to the sea, always."):
+        inputs = processor(text=[text], images=[page(words).convert("RGB")], return_tensors="pt")
+        with torch.no_grad():
+            losses.append(float(model(**inputs, labels=inputs["input_ids"]).loss))
+    assert losses[0] != pytest.approx(losses[1], rel=1e-6, abs=1e-7)
+
+
+def test_random_weights_naming_no_parameter_is_refused():
+    from deepsynth.models.vlm.tiny_any import TinyBuildError, _randomize
+
+    with pytest.raises(TinyBuildError, match="no_such_weight"):
+        _randomize(torch.nn.Linear(2, 2), ["no_such_weight"])
