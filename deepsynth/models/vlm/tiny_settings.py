@@ -22,8 +22,9 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 The values come from the family's config, modeling and processing code at our transformers pin,
 from what its released checkpoints ship (processor_config.json, video_preprocessor_config.json), and
 from the transformers repository's model docs and conversion scripts where the code cannot tell
-(PP-Chart2Table's and Cosmos3's usage, Ovis2's special-token order); each entry says which. No value
-is copied from the repository's ModelTester classes. A family whose every page fails inside
+(PP-Chart2Table's and Cosmos3's usage, Ovis2's special-token order); each entry says which. Where a
+released size only costs time (KOSMOS-2.5's 2048 latent queries), the value of the repository's own
+model test (its ModelTester class) is taken, and named. A family whose every page fails inside
 transformers itself (Fuyu) keeps its settings; tests/models/vlm/test_tiny_transformers_errors.py
 reproduces the error.
 """
@@ -238,18 +239,18 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "ernie4_5_vl_moe": {"config": {"text_config": {"rope_parameters": {
         "rope_type": "default", "rope_theta": 500000.0, "mrope_section": [3, 3, 2]}}}},
     # Granite's muP output multiplier: logits / logits_scaling. The config class's 4.0 is the
-    # released checkpoint's (its 1024 width over muP's base width 256: Granite 3's releases have
-    # 2048 -> 8, 4096 -> 16). The tiny output embeddings are tied, frozen under LoRA, 0.2 x sqrt(64)
-    # = 1.6 long, after a unit-RMS norm (length 8): the largest logit any hidden state reaches is
-    # 8 x 1.6 / 4 = 3.2 against 383 others of std 0.4, a loss floor of ~2.9 where halving the first
-    # step's 6.05 needs 3.0 -- no LoRA on the language model can learn two pages (6.05 -> 4.7 in 30
-    # steps). At 1.0 (the Granite config class's default and transformers' own Granite test
-    # config; a 64 width is below muP's base, where the multiplier is 1) the reach is 12.8.
+    # released checkpoint's, a multiplier that grows with the model's width (muP). The tiny output
+    # embeddings are tied, frozen under LoRA, 0.2 x sqrt(64) = 1.6 long, after a unit-RMS norm
+    # (length 8): the largest logit any hidden state reaches is 8 x 1.6 / 4 = 3.2 against 383
+    # others of std 0.4, a loss floor of ~2.9 where halving the first step's 6.05 needs 3.0 -- no
+    # LoRA on the language model can learn two pages (measured: 6.05 -> 4.7 in 30 steps). 1.0 is
+    # the Granite config class's default (GraniteConfig; transformers' own GraniteModelTester keeps
+    # it): the reach is 12.8 and the loss halves by step ~10.
     # (its attention_multiplier, muP's 1 / head size, follows the tiny head in shrink_config)
     "granite_docling": {"after_shrink": {"text_config.logits_scaling": 1.0}},
-    # its processor writes 576 image tokens (num_image_tokens, the released processor_config.json's),
-    # the released SigLIP tower's 384 px / patch 16 = 24 x 24; the config class's default SigLIP is
-    # 224 px (196 features)
+    # its processor writes 576 image tokens (num_image_tokens' default) for the image processor's
+    # 384 px side (its default): 24 x 24 patches of the config's 16 px; the config class's default
+    # SigLIP tower is 224 px (196 features)
     "deepseek_vl": {"after_shrink": {"vision_config.image_size": 384}},
     # the same low-resolution tower and tokens; its high-resolution SAM tower (1024 px as released,
     # the image processor's high_res_size) keeps its side; its neck resizes SAM's map to the
