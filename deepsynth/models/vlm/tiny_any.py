@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,10 @@ _FFN_KEYS = ("intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim
 _SMALL_FFN_KEYS = ("moe_intermediate_size", "shared_expert_intermediate_size", "expert_intermediate_size")
 _OUT_KEYS = ("out_hidden_size", "text_hidden_size", "output_hidden_size", "projection_dim", "lm_hidden_size")
 _LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "depth", "encoder_layers",
-               "decoder_layers", "num_decoder_layers", "num_encoder_layers")
+               "decoder_layers", "num_decoder_layers", "num_encoder_layers",
+               "layers")  # (KOSMOS-2's text config names its num_hidden_layers so)
 _HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads",
-              "decoder_attention_heads")
+              "decoder_attention_heads", "attention_heads")  # (KOSMOS-2's text config)
 _KV_KEYS = ("num_key_value_heads", "n_kv_heads", "num_kv_heads")
 _EXPERT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts")
 _ROUTED_KEYS = ("num_experts_per_tok", "moe_k", "top_k", "num_experts_per_token")
@@ -88,6 +90,7 @@ def shrink_config(config: Any, width: int, path: str = "") -> None:
 
     values = config.__dict__
     layers = None
+    old_head = _head_size(values)
     for key in _WIDTH_KEYS:
         if isinstance(values.get(key), int) and values[key] > width:
             setattr(config, key, width)
@@ -113,8 +116,10 @@ def shrink_config(config: Any, width: int, path: str = "") -> None:
     for key in _KV_KEYS:
         if isinstance(values.get(key), int) and values[key] > 1:
             setattr(config, key, max(1, heads // 2))
-    if isinstance(values.get("head_dim"), int):
-        config.head_dim = HEAD_DIM
+    for key in ("head_dim", "d_kv"):  # (d_kv: T5-style attention, Pix2Struct's)
+        if isinstance(values.get(key), int):
+            setattr(config, key, HEAD_DIM)
+    _fit_attention_scale(config, old_head, _head_size(values))
     for key in _EXPERT_KEYS:
         if isinstance(values.get(key), int) and values[key] > 4:
             setattr(config, key, 4)
@@ -129,8 +134,11 @@ def shrink_config(config: Any, width: int, path: str = "") -> None:
                 if key in _FFN_KEYS and all(isinstance(v, int) for v in value):
                     value = [min(v, 2 * width) for v in value]
                 setattr(config, key, value)
-            if key in ("mlp_layer_types", "global_attn_indexes", "fullatt_block_indexes") and isinstance(value, list):
-                setattr(config, key, [v for v in value if not isinstance(v, int) or v < layers][:layers] or value[:1])
+            if key in ("mlp_layer_types", "global_attn_indexes", "fullatt_block_indexes") and isinstance(value, (list, tuple)):
+                # (a tuple: SAM's config default; none within the tiny depth: the last layer, as
+                # SAM's and Qwen2.5-VL's released lists end at their last layer)
+                kept = [v for v in value if not isinstance(v, int) or v < layers][:layers]
+                setattr(config, key, kept or ([layers - 1] if all(isinstance(v, int) for v in value) else list(value[:1])))
         for key in ("first_k_dense_replace", "num_dense_layers"):
             if isinstance(values.get(key), int) and values[key] > 1:
                 setattr(config, key, 1)
@@ -144,6 +152,32 @@ def shrink_config(config: Any, width: int, path: str = "") -> None:
             sub = dict(value)
             _shrink_dict(sub, VISION_WIDTH if _is_vision(key) else width)
             setattr(config, key, sub)
+
+
+def _head_size(values: dict[str, Any]) -> int | None:
+    """The attention head size a config's values give (head_dim / d_kv, or width over heads)."""
+    for key in ("head_dim", "d_kv"):
+        if isinstance(values.get(key), int) and values[key] > 0:
+            return values[key]
+    width = next((values[k] for k in _WIDTH_KEYS if isinstance(values.get(k), int)), None)
+    heads = next((values[k] for k in _HEAD_KEYS if isinstance(values.get(k), int) and values[k] > 0), None)
+    return width // heads if width and heads else None
+
+
+def _fit_attention_scale(config: Any, old_head: int | None, new_head: int | None) -> None:
+    """An attention scale the config spells in head sizes follows the head size it was set for:
+    Gemma's query_pre_attn_scalar (scores / sqrt(it); the released configs' 256 is their head_dim)
+    and muP's attention_multiplier (1 / head size: Granite Docling's 0.015625 = 1 / 64, its 1024
+    width over 16 heads). Left at the released value, the tiny 16-wide heads' scores are 4x smaller
+    (the attention flatter) than the model's own rule gives."""
+    if not old_head or not new_head or old_head == new_head:
+        return
+    values = config.__dict__
+    if values.get("query_pre_attn_scalar") == old_head:
+        config.query_pre_attn_scalar = new_head
+    multiplier = values.get("attention_multiplier")
+    if isinstance(multiplier, float) and math.isclose(multiplier, 1 / old_head):
+        config.attention_multiplier = 1 / new_head
 
 
 def _shrink_dict(values: dict[str, Any], width: int) -> None:
@@ -228,6 +262,12 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str,
                 token_id = tokenizer.convert_tokens_to_ids(value)
                 if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
                     ids[name[: -len("_token")]] = token_id
+    for name in ("bos", "eos", "pad", "unk"):  # (special-token properties dir() does not list at
+        # our pin: left out, T5Gemma 2 kept Gemma's 2/1/0, the tiny vocabulary's </s>, <s> and
+        # <|endoftext|>)
+        token_id = getattr(tokenizer, f"{name}_token_id", None)
+        if isinstance(token_id, int):
+            ids[name] = token_id
     for name, value in named.items():  # the tokenizer's named tokens (not all are listed by dir())
         token_id = tokenizer.convert_tokens_to_ids(value)
         if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
@@ -235,6 +275,10 @@ def _set_token_ids(config: Any, processor: Any, tokenizer: Any, named: dict[str,
     from transformers import PretrainedConfig
 
     def visit(node: Any) -> None:
+        # a decoder that starts from the pad token (T5's convention: Pix2Struct, T5Gemma 2) still does
+        if node.__dict__.get("decoder_start_token_id") is not None \
+                and node.__dict__.get("decoder_start_token_id") == node.__dict__.get("pad_token_id") and "pad" in ids:
+            node.decoder_start_token_id = ids["pad"]
         for key, value in list(node.__dict__.items()):
             if isinstance(value, PretrainedConfig):
                 visit(value)
@@ -348,6 +392,25 @@ def _set_vocab(config: Any, size: int) -> None:
             _set_vocab(value, size)
 
 
+RANDOM_WEIGHT_STD = 0.2
+"""The std of `tiny_settings`' `random_weights` (the initializer range the builder gives text configs)."""
+
+
+def _randomize(model: Any, suffixes: Any) -> None:
+    """`tiny_settings`' `random_weights`: parameters transformers initializes to zeros (a trained
+    model's are not) drawn at random, so a tiny model's output depends on what they carry."""
+    import torch
+
+    if not suffixes:
+        return
+    found = [(name, parameter) for name, parameter in model.named_parameters() if name.endswith(tuple(suffixes))]
+    if not found:
+        raise TinyBuildError(f"tiny_settings' random_weights {list(suffixes)} match no parameter of the model")
+    with torch.no_grad():
+        for _, parameter in found:
+            parameter.normal_(0.0, RANDOM_WEIGHT_STD)
+
+
 def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     """Write a tiny random model + processor of `model_type` into `folder` (see the module
     docstring). Raises TinyBuildError where it cannot be built here."""
@@ -438,7 +501,13 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     for node in [config, getattr(config, "text_config", None)]:
         if node is not None and hasattr(node, "initializer_range"):
             node.initializer_range = 0.2
+        if node is not None and isinstance(getattr(node, "init_std", None), float):
+            # (the same std under BART's name: KOSMOS-2's text model initializes from it; at its
+            # 0.02 the tiny tied output embeddings reach no confident logit and two pages are not
+            # learnt: 5.95 -> 5.78 in the coverage bench's 30 steps)
+            node.init_std = 0.2
     with seeded(TINY_VLM_SEED):
         model = AutoModelForImageTextToText.from_config(config)
+        _randomize(model, settings.get("random_weights", ()))
     model.save_pretrained(str(folder))
     return folder

@@ -16,12 +16,15 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
   the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes ("": none);
+- `random_weights`: parameter-name suffixes transformers initializes to zeros, drawn at random
+  (`tiny_any.RANDOM_WEIGHT_STD`) where zeros would cut the page off the language model;
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
 The values come from the family's config, modeling and processing code at our transformers pin,
 from what its released checkpoints ship (processor_config.json, video_preprocessor_config.json), and
 from the transformers repository's model docs and conversion scripts where the code cannot tell
-(PP-Chart2Table's and Cosmos3's usage, Ovis2's special-token order); each entry says which. No value
-is copied from the repository's ModelTester classes. A family whose every page fails inside
+(PP-Chart2Table's and Cosmos3's usage, Ovis2's special-token order); each entry says which. Where a
+released size only costs time (KOSMOS-2.5's 2048 latent queries), the value of the repository's own
+model test (its ModelTester class) is taken, and named. A family whose every page fails inside
 transformers itself (Fuyu) keeps its settings; tests/models/vlm/test_tiny_transformers_errors.py
 reproduces the error.
 """
@@ -36,9 +39,13 @@ released checkpoints' processor_config.json say; the constructor's default is 0)
 
 _GEMMA3 = {"named_tokens": {"boi_token": "<start_of_image>", "image_token": "<image_soft_token>",
                              "eoi_token": "<end_of_image>"}, "chat_image": "<start_of_image>",
-           "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16}}
+           "after_shrink": {"mm_tokens_per_image": 16}, "processor_kwargs": {"image_seq_length": 16},
+           "random_weights": ["mm_input_projection_weight"]}
 """Gemma 3's processor expands the begin-of-image token the chat template writes; the default tower
-(224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4)."""
+(224 px, patch 16: 14 x 14 patches) cannot pool to the released 256 tokens (16 x 16), so 16 (4 x 4).
+Its projector's weight is initialized to zeros (`init.zeros_(module.mm_input_projection_weight)`,
+modeling_gemma3.py; T5Gemma 2's likewise): every image feature would be 0, the page would not reach
+the language model and cached features would trivially equal live ones."""
 
 _GEMMA4 = {"config": {"text_config": {"num_hidden_layers": 2, "global_head_dim": 32, "head_dim": 16,
                                       "layer_types": ["sliding_attention", "full_attention"]},
@@ -66,8 +73,19 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "blip-2": _BLIP,
     "instructblip": _BLIP,
     "gemma3": _GEMMA3,
-    # (T5Gemma 2's encoder is Gemma 3's: its tokens per image live in the encoder config)
-    "t5gemma2": {**_GEMMA3, "after_shrink": {"encoder.mm_tokens_per_image": 16}},
+    # (T5Gemma 2's encoder is Gemma 3's: its tokens per image live in the encoder config; its
+    # query_pre_attn_scalar follows the tiny head size in shrink_config, as Gemma 3's does)
+    # (the generic builder sets the top-level and decoder vocabularies; its config refuses an
+    # encoder text vocabulary of another size, so the tiny tokenizer's here too; and the sub-models'
+    # initializer range the one the builder gives a top-level text config: T5Gemma 2 has none)
+    "t5gemma2": {**_GEMMA3, "after_shrink": {"encoder.mm_tokens_per_image": 16, "encoder.text_config.vocab_size": 384,
+                                             "decoder.initializer_range": 0.2,
+                                             "encoder.text_config.initializer_range": 0.2}},
+    # its attention is num_heads x d_kv wide but maps back with a hidden -> hidden layer (released:
+    # 12 x 64 = 768; d_kv follows the tiny head size in shrink_config), and its decoder's
+    # cross-attention reads encoder states of the text width (768 both as released): the tower at
+    # the text width, 4 heads of 16
+    "pix2struct": {"after_shrink": {"vision_config.hidden_size": 64, "vision_config.num_attention_heads": 4}},
     # the default vision config (384 px, patch 14) leaves 27 patches a side, which the 2 x 2 pixel
     # shuffle cannot join; the release uses 364 px (26 patches)
     # (its processor expands "<image>", as InternVL-style ones do below)
@@ -220,7 +238,29 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # (released [22, 22, 20]; the default left for a tiny head, [2, 3, 3], is not)
     "ernie4_5_vl_moe": {"config": {"text_config": {"rope_parameters": {
         "rope_type": "default", "rope_theta": 500000.0, "mrope_section": [3, 3, 2]}}}},
+    # Granite's muP output multiplier: logits / logits_scaling. The config class's 4.0 is the
+    # released checkpoint's, a multiplier that grows with the model's width (muP). The tiny output
+    # embeddings are tied, frozen under LoRA, 0.2 x sqrt(64) = 1.6 long, after a unit-RMS norm
+    # (length 8): the largest logit any hidden state reaches is 8 x 1.6 / 4 = 3.2 against 383
+    # others of std 0.4, a loss floor of ~2.9 where halving the first step's 6.05 needs 3.0 -- no
+    # LoRA on the language model can learn two pages (measured: 6.05 -> 4.7 in 30 steps). 1.0 is
+    # the Granite config class's default (GraniteConfig; transformers' own GraniteModelTester keeps
+    # it): the reach is 12.8 and the loss halves by step ~10.
+    # (its attention_multiplier, muP's 1 / head size, follows the tiny head in shrink_config)
+    "granite_docling": {"after_shrink": {"text_config.logits_scaling": 1.0}},
+    # its processor writes 576 image tokens (num_image_tokens' default) for the image processor's
+    # 384 px side (its default): 24 x 24 patches of the config's 16 px; the config class's default
+    # SigLIP tower is 224 px (196 features)
+    "deepseek_vl": {"after_shrink": {"vision_config.image_size": 384}},
+    # the same low-resolution tower and tokens; its high-resolution SAM tower (1024 px as released,
+    # the image processor's high_res_size) keeps its side; its neck resizes SAM's map to the
+    # low-resolution 24 x 24 grid
+    "deepseek_vl_hybrid": {"after_shrink": {"vision_config.image_size": 384}},
     "kosmos-2": {"processor": "Kosmos2Processor"},  # (no processor in the mapping)
-    "kosmos-2.5": {"processor": "Kosmos2_5Processor"},
+    # its image-to-text resampler's 2048 latent queries (the released count) make every row 2048+
+    # tokens long (one tiny forward ~15 s on CPU): transformers' own KOSMOS-2.5 model test uses 3
+    # (Kosmos2_5ModelTester's latent_query_num); the processor writes as many image tokens
+    "kosmos-2.5": {"processor": "Kosmos2_5Processor", "config": {"latent_query_num": 3},
+                   "processor_kwargs": {"num_image_tokens": 3}},
 }
 """model_type -> its tiny settings (see the module docstring)."""
