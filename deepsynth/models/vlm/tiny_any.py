@@ -411,6 +411,17 @@ def _randomize(model: Any, suffixes: Any) -> None:
             parameter.normal_(0.0, RANDOM_WEIGHT_STD)
 
 
+def _character_unigram(tokenizer_class: Any) -> Any:
+    """A character-level SentencePiece (Unigram) tokenizer of `tokenizer_class`: pad 0, eos 1, unk 2,
+    the word-start mark, then every printable ASCII character alone and after the mark (192 pieces)."""
+    import string
+
+    characters = string.ascii_letters + string.digits + string.punctuation
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [(c, -3.0) for c in characters] + [("\u2581" + c, -2.5) for c in characters]
+    return tokenizer_class(vocab=pieces)
+
+
 def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     """Write a tiny random model + processor of `model_type` into `folder` (see the module
     docstring). Raises TinyBuildError where it cannot be built here."""
@@ -463,6 +474,8 @@ def build_tiny_any(model_type: str, folder: str | Path) -> Path:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_byte_bpe(specials, vocab_size=max(384, len(specials) + 300)),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
                                         extra_special_tokens=named)
+    if settings.get("character_tokenizer"):
+        tokenizer = _character_unigram(getattr(transformers, settings["character_tokenizer"]))
     tokenizer.save_pretrained(str(folder))
     image_processor.save_pretrained(str(folder))
     if settings.get("feature_extractor"):  # an audio part: its settings join the image processor's file,

@@ -16,6 +16,9 @@ Plain dicts per model_type, each with the reason it is needed. Keys:
 - `token_ids`: dotted config attribute -> the token (or list of tokens) whose id(s) it holds, where
   the token the model looks for is not the one the processor calls `image_token`;
 - `chat_image`: the image placeholder the tiny chat template writes ("": none);
+- `character_tokenizer`: the family's own SentencePiece tokenizer class, built character-level
+  (`tiny_any._character_unigram`), where only that class gives the model what it reads (UDOP's
+  `bbox` per token comes from `UdopTokenizer` alone);
 - `random_weights`: parameter-name suffixes transformers initializes to zeros, drawn at random
   (`tiny_any.RANDOM_WEIGHT_STD`) where zeros would cut the page off the language model;
 - `not_buildable`: why no tiny folder can be built here (a reason the coverage table shows).
@@ -262,5 +265,9 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     # (Kosmos2_5ModelTester's latent_query_num); the processor writes as many image tokens
     "kosmos-2.5": {"processor": "Kosmos2_5Processor", "config": {"latent_query_num": 3},
                    "processor_kwargs": {"num_image_tokens": 3}},
+    # UdopConfig declares no decoder_start_token_id, though its _shift_right (and DeepSynth's
+    # decoder prefix) read it; the released config.json (microsoft/udop-large) sets 0 (pad, as T5).
+    # Only UdopTokenizer turns the page's words and boxes into the `bbox` its encoder reads.
+    "udop": {"config": {"decoder_start_token_id": 0}, "character_tokenizer": "UdopTokenizer"},
 }
 """model_type -> its tiny settings (see the module docstring)."""

@@ -4,7 +4,6 @@ on a tiny model from the generic tiny builder (`models/vlm/tiny_any.py`) with a 
 
 from __future__ import annotations
 
-import string
 import time
 
 import pytest
@@ -29,41 +28,12 @@ def _documents():
     return [[page("A cat sat on the mat.")], [page("Rivers flow to the sea.", 300, 200)]]
 
 
-def udop_tokenizer():
-    """A character-level UdopTokenizer (Unigram over pad, eos, unk, the word-start mark and every
-    printable ASCII character alone and after the mark): the tokenizer the tiny UDOP needs, since
-    only UDOP's own tokenizer class turns words and boxes into `bbox` (proposed tiny setting)."""
-    from transformers import UdopTokenizer
-
-    characters = string.ascii_letters + string.digits + string.punctuation
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    pieces += [(c, -3.0) for c in characters] + [("\u2581" + c, -2.5) for c in characters]
-    return UdopTokenizer(vocab=pieces)
-
-
-UDOP_TINY = {"config": {"decoder_start_token_id": 0}}
-"""UDOP's tiny settings (proposed for `tiny_settings.TINY_SETTINGS`, helper "tiny"'s file): UdopConfig
-declares no decoder_start_token_id though the model's `_shift_right` and DeepSynth's decoder prefix
-read it; the released config.json (microsoft/udop-large) sets 0 (pad, as T5)."""
-
-
 def build_tiny_udop(folder):
-    """The generic tiny UDOP folder with `UDOP_TINY`, its tokenizer replaced by `udop_tokenizer()`
-    (ids 0 pad, 1 eos, 2 unk, as the config's pad/eos/decoder start expect)."""
+    """The tiny UDOP of `tiny_settings` (its character-level UdopTokenizer: only UDOP's own tokenizer
+    class turns words and boxes into `bbox`; decoder start 0 as released)."""
     from deepsynth.models.vlm.tiny_any import build_tiny_any
-    from deepsynth.models.vlm.tiny_settings import TINY_SETTINGS
 
-    saved = TINY_SETTINGS.get("udop")
-    TINY_SETTINGS["udop"] = UDOP_TINY
-    try:
-        folder = build_tiny_any("udop", folder)
-    finally:
-        if saved is None:
-            TINY_SETTINGS.pop("udop")
-        else:
-            TINY_SETTINGS["udop"] = saved
-    udop_tokenizer().save_pretrained(str(folder))
-    return folder
+    return build_tiny_any("udop", folder)
 
 
 @pytest.fixture(scope="module")
