@@ -290,7 +290,7 @@ class StageRunner:
         kwargs: dict[str, Any] = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model
         if "bbox" in inspect.signature(inner.forward).parameters:  # UDOP: a box per token (here all empty)
-            kwargs["bbox"] = torch.zeros((1, ids.shape[1], 4), dtype=torch.long)
+            kwargs["bbox"] = torch.zeros((1, ids.shape[1], 4))
         with torch.no_grad():
             try:
                 return model(input_ids=ids, **kwargs).logits

@@ -60,14 +60,70 @@ class MergeReport:
     """A warning for the model card, e.g. when 16-bit rounding hides most of the adapter's effect."""
 
 
-def _probe_logits(model: Any, tokenizer: Any) -> Any:
+def _probe_logits(model: Any, tokenizer: Any, page: dict[str, Any] | None = None) -> Any:
+    """Logits on the probe text (both sides of an encoder-decoder: LoRA sits in encoder and
+    decoder), or on `page` (`_page_probe`) for a model whose forward needs an image."""
+    import inspect
+
     import torch
 
-    ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64].to(model.device)
-    # An encoder-decoder (Florence-2) reads the probe on both sides: LoRA sits in encoder and decoder.
-    decoder = {"decoder_input_ids": ids} if model.config.is_encoder_decoder else {}
+    if page is not None:
+        inputs = {k: v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device)
+                  for k, v in page.items()}
+    else:
+        inputs = {"input_ids": _probe_ids(tokenizer).to(model.device)}
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if "bbox" in inspect.signature(inner.forward).parameters:  # UDOP: a (here empty) box per token
+            inputs["bbox"] = torch.zeros((*inputs["input_ids"].shape, 4), device=model.device)
+    if model.config.is_encoder_decoder:
+        inputs["decoder_input_ids"] = inputs["input_ids"][:, :64]
     with torch.inference_mode():
-        return model(input_ids=ids, **decoder).logits.float()
+        return model(**inputs).logits.float()
+
+
+def _probe_ids(tokenizer: Any) -> Any:
+    """(1, <= 64) token ids of the probe text (a words-and-boxes tokenizer such as UDOP's refuses
+    plain text: its tokens then)."""
+    import torch
+
+    try:
+        return tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :64]
+    except ValueError:  # "Words must of type list[str]"
+        return torch.tensor([tokenizer.convert_tokens_to_ids(tokenizer.tokenize(PROBE_TEXT))[:64]])
+
+
+def _page_probe(processor: Any) -> dict[str, Any]:
+    """The processor's tensors for one blank page and the probe text, for a VLM whose forward needs
+    the image (BLIP, IDEFICS: their language model cross-attends to it); the page is given as the
+    processor takes it (one list per prompt, a flat list, or a single image)."""
+    import torch
+    from PIL import Image
+
+    from deepsynth.models.vlm.prompt import VlmPrompt, prepare_pages, processor_settings
+
+    pages = prepare_pages([Image.new("RGB", (224, 224), "white")])
+    text = VlmPrompt(processor).render(1, PROBE_TEXT[:200])
+    for images in ([pages], pages, pages[0]):
+        try:
+            encoded = processor(text=[text], images=images, return_tensors="pt", **processor_settings(processor, pages))
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue
+        return {k: v for k, v in encoded.items() if torch.is_tensor(v)}
+    raise DeepSynthError(f"the {type(processor).__name__} refused a blank page for the merge check")
+
+
+def _probe(model: Any, tokenizer: Any, saver: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(reference logits, the page probe or None): the text probe where the forward takes text
+    alone, else, for a VLM (`saver` holds its folder), the page probe (`_page_probe`)."""
+    try:
+        return _probe_logits(model, tokenizer), None
+    except (TypeError, ValueError):  # "missing pixel_values", "Exactly 1 of pixel_values ..."
+        if getattr(saver, "folder", None) is None:
+            raise
+        from deepsynth.models.vlm.processor import load_processor
+
+        page = _page_probe(load_processor(str(saver.folder)))
+        return _probe_logits(model, tokenizer, page), page
 
 
 def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: str = "float16",
@@ -100,13 +156,13 @@ def merge_adapter(adapter_dir: str | Path, quantization: str = "none", dtype: st
     if quantization != "none":
         base = base.dequantize()  # bnb blocks -> dense weights, exactly what training saw
     model = PeftModel.from_pretrained(base.float().eval(), str(adapter_dir), is_trainable=False)
-    reference = _probe_logits(model, tokenizer)
+    reference, page = _probe(model, tokenizer, saver)
     with model.disable_adapter():
-        effect = (_probe_logits(model, tokenizer) - reference).abs().max().item()
+        effect = (_probe_logits(model, tokenizer, page) - reference).abs().max().item()
     model = model.to(getattr(torch, dtype))  # one copy of the weights at a time
-    cast_gap = (_probe_logits(model, tokenizer) - reference).abs().max().item()
+    cast_gap = (_probe_logits(model, tokenizer, page) - reference).abs().max().item()
     merged = model.merge_and_unload()
-    gap = (_probe_logits(merged, tokenizer) - reference).abs().max().item()
+    gap = (_probe_logits(merged, tokenizer, page) - reference).abs().max().item()
     scale = reference.abs().max().item()
     tolerance = NOISE_FACTOR * cast_gap + SCALE_SLACK * max(scale, 1.0)
     note = ""
