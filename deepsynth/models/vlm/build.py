@@ -44,7 +44,7 @@ FUSED_ATTENTION_NAMES = ("query_key_value", "qkv_proj", "qkv", "Wqkv", "W_pack",
 """One linear layer that computes query, key and value together, as language models in transformers
 spell it (Persimmon/Falcon/GPT-NeoX, Phi-3, ViT-style, MPT, Baichuan, GPT-2): the LoRA target where
 a language model has no separate query and value maps."""
-TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder")
+TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder", "vqmodel")
 
 
 def language_model_path(model: Any) -> str:
