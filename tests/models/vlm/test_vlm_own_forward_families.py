@@ -51,3 +51,47 @@ def test_a_block_diffusion_model_is_refused_by_name(tmp_path):
     batch = model.collate(model.read_documents([[page("A cat sat on the mat.")]]), ["Read."], ["a cat"])
     with pytest.raises(DeepSynthError, match="do not follow its input tokens"):
         model(**batch)
+
+
+def test_multi_head_latent_attention_gets_its_query_and_key_value_up_projections(tmp_path):
+    """dots3_note's attention (DeepSeek-V3 style) has no q_proj/v_proj: the defaults are q_b_proj and
+    kv_b_proj, not every *_proj layer (which took its 4-wide gate and failed a rank of 16)."""
+    import re
+
+    from deepsynth.lora import LoraSettings
+    from deepsynth.models.vlm.build import language_model_path, lora_targets, meta_skeleton
+
+    model = meta_skeleton(str(build_tiny_any("dots3_note", tmp_path / "dots3_note")))
+    lm_path = language_model_path(model)
+    pattern = lora_targets(model, LoraSettings(rank=16, alpha=32, dropout=0.0), lm_path)
+    chosen = {name for name, _ in model.named_modules() if re.fullmatch(pattern, name)}
+    assert {name.rsplit(".", 1)[-1] for name in chosen} == {"q_b_proj", "kv_b_proj"}
+    assert all(name.startswith(lm_path + ".") for name in chosen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["chameleon", "emu3", "dots3_note", "qwen3_omni_moe_thinker", "fuyu"])
+def test_the_families_fixed_here_train_with_cached_features_equal_to_live(model_type, tmp_path):
+    """Three steps with finite losses, and the cached-feature loss equal to the live one; Fuyu stops
+    in its processor (the named transformers error of test_tiny_transformers_errors.py: its PIL image
+    processor cannot patchify the tensor its processor hands it), after its LoRA targets are chosen."""
+    from deepsynth.training.loop import TrainingLoop
+
+    model = build(build_tiny_any(model_type, tmp_path / model_type))
+    documents = [[page("A cat sat on the mat.")], [page("Rivers flow to the sea.")]]
+    if model_type == "fuyu":
+        assert any(".query_key_value.lora_A" in name for name, _ in model.named_parameters())
+        with pytest.raises(DeepSynthError, match="FuyuProcessor refused"):
+            model.read_documents(documents)
+        return
+    batch = model.collate(model.read_documents(documents), ["Read.", "Read."], ["a cat", "rivers"])
+    model.train()
+    loop = TrainingLoop(model, learning_rate=1e-3, total_steps=3, schedule="constant")
+    assert all(torch.isfinite(torch.tensor(loop.train_step(batch).loss)) for _ in range(3))
+    assert model.caches_features
+    model.eval()
+    model.reader.cache_features = False
+    live = model.collate(model.read_documents(documents), ["Read.", "Read."], ["a cat", "rivers"])
+    model.reader.cache_features = True
+    with torch.no_grad():
+        assert float(model(**batch)) == pytest.approx(float(model(**live)), rel=1e-4)
