@@ -17,10 +17,14 @@ output the forward must see) is trained here instead, from what the model and th
   cross-entropy over every target token of the batch, the LM head on the last positions only
   (`logits_to_keep`, where the forward takes it: the targets end each row);
 - the tower's features are cached as the output of the vision tower modules themselves
-  (`tower_modules`: the outermost modules outside the language model named like a vision tower),
-  captured while the model reads the document (`capture_tower_outputs`, stopped where the language
-  model starts when the tower is outside it) and substituted for the tower's forward at every
-  step (`replayed_towers`): the tower is frozen, so its output is a function of the pixels alone.
+  (`tower_modules`: the outermost modules outside the language model named like a vision tower or
+  an image tokenizer), captured while the model reads the document (`capture_tower_outputs`,
+  stopped where the language model starts when the tower is outside it) and substituted for the
+  tower's `forward` (or `encode`, an image tokenizer's) at every step (`replayed_towers`): the tower
+  is frozen, so its output is a function of the pixels alone;
+- a forward whose logits do not follow its input tokens (one token fewer must give one logit
+  fewer: a block-diffusion model's are over a canvas of its own) is refused by name on the first
+  row (`VlmDocumentModel._check_logits_follow_tokens`) rather than trained on noise.
 """
 
 from __future__ import annotations
