@@ -38,10 +38,16 @@ log = logging.getLogger(__name__)
 
 PROJECTOR_NAMES = ("multi_modal_projector", "connector", "merger", "mm_projector", "aligner", "projector")
 """Module names transformers' VLMs give the map from vision features to the language model."""
-QUERY_VALUE_NAMES = (("q_proj", "v_proj"), ("query", "value"), ("q", "v"))
+QUERY_VALUE_NAMES = (("q_proj", "v_proj"), ("query", "value"), ("q", "v"), ("q_proj", "kv_b_proj"),
+                     ("q_b_proj", "kv_b_proj"))
 """The attention query and value maps' leaf names, as language models in transformers spell them
-(Llama-style, BERT/Pix2Struct-style, T5-style)."""
-TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder")
+(Llama-style, BERT/Pix2Struct-style, T5-style; multi-head latent attention, DeepSeek-V2/V3 style:
+the query's (up-)projection and the key-value up-projection, DeepSynth's choice for deepseek_v2)."""
+FUSED_ATTENTION_NAMES = ("query_key_value", "qkv_proj", "qkv", "Wqkv", "W_pack", "c_attn")
+"""One linear layer that computes query, key and value together, as language models in transformers
+spell it (Persimmon/Falcon/GPT-NeoX, Phi-3, ViT-style, MPT, Baichuan, GPT-2): the LoRA target where
+a language model has no separate query and value maps."""
+TOWER_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "image_encoder", "vqmodel")
 
 
 def language_model_path(model: Any) -> str:
@@ -127,10 +133,12 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
     available = set(lm_linear_leaves(model, lm_path))
     # The family's choice where it has one, else the attention query/value maps (the LoRA paper's
     # choice, Hu et al. 2021, and the table's for llama/qwen2) under the names language models give
-    # them, else every *_proj layer.
+    # them, else the fused query-key-value map (PEFT's table's choice for GPT-NeoX, Falcon, Persimmon),
+    # else every *_proj layer.
     leaves = tuple(leaf for leaf in leaves if leaf in available)
-    for query, value in QUERY_VALUE_NAMES:
-        leaves = leaves or tuple(leaf for leaf in (query, value) if leaf in available)
+    pairs = [tuple(leaf for leaf in pair if leaf in available) for pair in QUERY_VALUE_NAMES]
+    leaves = leaves or next((pair for pair in pairs if len(pair) == 2), None) or next((p for p in pairs if p), ())
+    leaves = leaves or tuple(leaf for leaf in FUSED_ATTENTION_NAMES if leaf in available)[:1]
     leaves = leaves or tuple(leaf for leaf in sorted(available) if leaf.endswith("proj"))
     if not leaves:
         raise DeepSynthError(f"cannot choose LoRA targets in {lm_path}: set target_modules to some of "
@@ -139,6 +147,23 @@ def lora_targets(model: Any, lora: LoraSettings, lm_path: str) -> str:
 
     inside = towers_inside(model, lm_path)
     return without_towers(model, default_pattern(lm_path, leaves), inside) if inside else default_pattern(lm_path, leaves)
+
+
+def only_these(targets: str) -> str:
+    """PEFT `exclude_modules`: every module name `targets` does not fullmatch. PEFT rewrites a regex
+    `target_modules` of a model whose MoE experts transformers v5 fused (Qwen3-Omni's thinker) into
+    the leaf names it matched, which as suffixes reach the same leaf names in the audio tower too;
+    this keeps LoRA on exactly the modules `targets` names (and is saved with it, for plain PEFT)."""
+    return rf"(?!(?:{targets})\Z).*"
+
+
+def peft_settings(lora: LoraSettings, targets: str, trained_projector: str | None) -> dict[str, Any]:
+    """`LoraConfig` keyword arguments for LoRA on exactly the modules `targets` matches, and the
+    projector at `trained_projector` (when it trains in full) through `modules_to_save`."""
+    settings = {**lora.to_peft_kwargs(), "target_modules": targets, "exclude_modules": only_these(targets)}
+    if trained_projector:
+        settings["modules_to_save"] = [trained_projector.rsplit(".", 1)[-1]]
+    return settings
 
 
 def _check_rank(model: Any, targets: str, rank: int) -> None:
@@ -236,10 +261,8 @@ def build_vlm(config: ModelConfig, lora: LoraSettings, device: str = "cpu"):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cuda)
     elif cuda:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    peft_kwargs = {**lora.to_peft_kwargs(), "target_modules": targets}
-    if config.train_projector:
-        peft_kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
-    peft_model = get_peft_model(model, LoraConfig(**peft_kwargs))
+    trained_projector = projector if config.train_projector else None
+    peft_model = get_peft_model(model, LoraConfig(**peft_settings(lora, targets, trained_projector)))
     base = peft_model.get_base_model()
     # The fast path (cached get_image_features output as mm_encoder_outputs) where the model has it;
     # else the model's own forward (`vlm.own_forward`), caching the tower modules' outputs.

@@ -55,6 +55,8 @@ class VlmDocumentModel(DocumentModelBase):
         self.processor = processor
         self.tower = tower
         self.precomputed = accepts_precomputed(decoder.get_base_model())
+        self._logits_follow_tokens = False
+        """Checked on the first own-forward row (`_check_logits_follow_tokens`)."""
 
     @property
     def device(self) -> torch.device:
@@ -229,11 +231,31 @@ class VlmDocumentModel(DocumentModelBase):
                 inputs["logits_to_keep"] = targets + 1
             with replayed_towers(base, self.reader.towers, document["tower"], self.device):
                 logits = base(**inputs, use_cache=False).logits
+            if not keep and not self._logits_follow_tokens:
+                self._check_logits_follow_tokens(batch["input_ids"][row, :length], document, logits.shape[1])
             predicted.append(logits[0, -(targets + 1):-1])
             wanted.append(row_labels[-targets:].to(logits.device))
         if not predicted:
             raise ValueError("no target tokens in the batch: every summary is empty")
         return F.cross_entropy(torch.cat(predicted).float(), torch.cat(wanted))
+
+    def _check_logits_follow_tokens(self, ids: torch.Tensor, document: dict[str, Any], count: int) -> None:
+        """Once per model, for a forward without `logits_to_keep`: one token fewer must give one
+        logit fewer, else the logits are not the row's next-token predictions (a block-diffusion
+        model's are over a canvas of its own length) and DeepSynth's loss would train on noise."""
+        from deepsynth.errors import DeepSynthError
+        from deepsynth.models.vlm.own_forward import replayed_towers
+
+        base = self.decoder.get_base_model()
+        with torch.no_grad(), replayed_towers(base, self.reader.towers, document["tower"], self.device):
+            shorter = base(**self._row_inputs(ids[:-1], document), use_cache=False).logits.shape[1]
+        if count - shorter != 1:
+            raise DeepSynthError(
+                f"{type(base).__name__}'s logits do not follow its input tokens ({count} logits for {len(ids)} "
+                f"tokens, {shorter} for one token fewer): it does not predict the next token of its input (a "
+                "block-diffusion model writes into a canvas of its own), so DeepSynth's next-token loss cannot "
+                "train it")
+        self._logits_follow_tokens = True
 
     def _row_inputs(self, ids: torch.Tensor, document: dict[str, Any]) -> dict[str, Any]:
         """The model's own forward inputs for one row: its ids, a full mask, the processor's tensors

@@ -17,10 +17,14 @@ output the forward must see) is trained here instead, from what the model and th
   cross-entropy over every target token of the batch, the LM head on the last positions only
   (`logits_to_keep`, where the forward takes it: the targets end each row);
 - the tower's features are cached as the output of the vision tower modules themselves
-  (`tower_modules`: the outermost modules outside the language model named like a vision tower),
-  captured while the model reads the document (`capture_tower_outputs`, stopped where the language
-  model starts when the tower is outside it) and substituted for the tower's forward at every
-  step (`replayed_towers`): the tower is frozen, so its output is a function of the pixels alone.
+  (`tower_modules`: the outermost modules outside the language model named like a vision tower or
+  an image tokenizer), captured while the model reads the document (`capture_tower_outputs`,
+  stopped where the language model starts when the tower is outside it) and substituted for the
+  tower's `forward` (or `encode`, an image tokenizer's) at every step (`replayed_towers`): the tower
+  is frozen, so its output is a function of the pixels alone;
+- a forward whose logits do not follow its input tokens (one token fewer must give one logit
+  fewer: a block-diffusion model's are over a canvas of its own) is refused by name on the first
+  row (`VlmDocumentModel._check_logits_follow_tokens`) rather than trained on noise.
 """
 
 from __future__ import annotations
@@ -37,8 +41,13 @@ from torch import nn
 
 from deepsynth.errors import DeepSynthError
 
-TOWER_SUFFIXES = ("vision_model", "vision_tower", "visual", "vision_encoder", "image_encoder")
-"""How transformers' VLMs name their vision towers (a leaf name ending with one of these)."""
+TOWER_SUFFIXES = ("vision_model", "vision_tower", "visual", "vision_encoder", "image_encoder", "vqmodel")
+"""How transformers' VLMs name their vision towers (a leaf name ending with one of these); an image
+tokenizer (`vqmodel`: Chameleon's and Emu3's VQ-VAE, which turns the page into code tokens) is
+frozen and read like one."""
+ENTRY_METHODS = ("forward", "encode")
+"""The methods through which a model calls its tower: `forward`, or `encode` (an image tokenizer:
+Chameleon's and Emu3's `vqmodel.encode`). Their outermost calls are recorded and replayed."""
 OWN_KEYS = ("input_ids", "attention_mask", "labels")
 """Processor outputs DeepSynth builds itself per row (the ids, mask and labels of the whole row)."""
 
@@ -132,21 +141,51 @@ def _hooked(modules: Sequence[nn.Module], hook: Any, pre: bool = False) -> Itera
             handle.remove()
 
 
+def _entry_methods(module: nn.Module) -> list[str]:
+    return [name for name in ENTRY_METHODS if callable(getattr(type(module), name, None))]
+
+
+@contextlib.contextmanager
+def _wrapped(module: nn.Module, wrap: Any) -> Iterator[None]:
+    """Within the block, each entry method of `module` (`ENTRY_METHODS`) is `wrap(name, original)`
+    (an instance attribute shadowing the class's method)."""
+    names = _entry_methods(module)
+    try:
+        for name in names:
+            setattr(module, name, wrap(name, getattr(module, name)))
+        yield
+    finally:
+        for name in names:
+            module.__dict__.pop(name, None)
+
+
 def capture_tower_outputs(model: nn.Module, lm_path: str, towers: Sequence[str],
                           inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The outputs of every call of the tower modules `towers` while `model` reads `inputs`, flat
-    (`flatten_output`), keyed "tower index.call index.field path"; the forward stops where the
-    language model starts when the towers are outside it."""
+    """The outputs of every outermost call of the tower modules `towers` (through any of their
+    `ENTRY_METHODS`) while `model` reads `inputs`, flat (`flatten_output`), keyed "tower index.call
+    index.field path"; the forward stops where the language model starts when the towers are
+    outside it."""
     flat: dict[str, torch.Tensor] = {}
     counts = [0 for _ in towers]
     modules = [model.get_submodule(path) for path in towers]
 
     def recorder(index: int):
-        def record(_module: nn.Module, _args: Any, output: Any) -> None:
-            # Flattened (copied) now: the model may rewrite the output object's fields afterwards.
-            flatten_output(output, f"{index}.{counts[index]}", flat)
-            counts[index] += 1
-        return record
+        depth = [0]
+
+        def wrap(_name: str, original: Any):
+            def record(*args: Any, **kwargs: Any) -> Any:
+                depth[0] += 1
+                try:
+                    output = original(*args, **kwargs)
+                finally:
+                    depth[0] -= 1
+                if depth[0] == 0:
+                    # Flattened (copied) now: the model may rewrite the output object's fields afterwards.
+                    flatten_output(output, f"{index}.{counts[index]}", flat)
+                    counts[index] += 1
+                return output
+            return record
+        return wrap
 
     lm = model.get_submodule(lm_path)
     outside = not any(path.startswith(lm_path + ".") for path in towers)
@@ -156,7 +195,7 @@ def capture_tower_outputs(model: nn.Module, lm_path: str, towers: Sequence[str],
 
     with contextlib.ExitStack() as stack:
         for index, module in enumerate(modules):
-            stack.enter_context(_hooked([module], recorder(index)))
+            stack.enter_context(_wrapped(module, recorder(index)))
         if outside:
             stack.enter_context(_hooked([lm], stop, pre=True))
         try:
@@ -234,8 +273,9 @@ def recorded_calls(flat: dict[str, torch.Tensor], towers: int, device: torch.dev
 @contextlib.contextmanager
 def replayed_towers(model: nn.Module, towers: Sequence[str], flat: dict[str, torch.Tensor] | None,
                     device: torch.device) -> Iterator[None]:
-    """Within the block, each tower module returns its recorded outputs in call order instead of
-    running (nothing recorded: the towers run as usual). A call past the recorded ones is an error."""
+    """Within the block, each tower module returns its recorded outputs in call order (through
+    whichever entry method the model calls) instead of running (nothing recorded: the towers run as
+    usual). A call past the recorded ones is an error."""
     if not flat:
         yield
         return
@@ -245,19 +285,18 @@ def replayed_towers(model: nn.Module, towers: Sequence[str], flat: dict[str, tor
     def player(path: str, outputs: list[Any]):
         queue = list(outputs)
 
-        def play(*_args: Any, **_kwargs: Any) -> Any:
-            if not queue:
-                raise DeepSynthError(f"{path} ran more often than when its features were cached")
-            return queue.pop(0)
-        return play
+        def wrap(_name: str, _original: Any):
+            def play(*_args: Any, **_kwargs: Any) -> Any:
+                if not queue:
+                    raise DeepSynthError(f"{path} ran more often than when its features were cached")
+                return queue.pop(0)
+            return play
+        return wrap
 
-    try:
+    with contextlib.ExitStack() as stack:
         for path, module, outputs in zip(towers, modules, calls):
-            module.forward = player(path, outputs)
+            stack.enter_context(_wrapped(module, player(path, outputs)))
         yield
-    finally:
-        for module in modules:
-            module.__dict__.pop("forward", None)
 
 
 def forward_accepts(model: nn.Module, key: str) -> bool:

@@ -37,7 +37,10 @@ class _Vlm(nn.Module):
     (("q_proj", "k_proj", "v_proj", "o_proj"), {"q_proj", "v_proj"}),
     (("query", "key", "value", "output"), {"query", "value"}),
     (("q", "k", "v", "o"), {"q", "v"}),
-    (("qkv", "out_proj"), {"out_proj"}),
+    (("qkv", "out_proj"), {"qkv"}),
+    (("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"), {"query_key_value"}),
+    (("q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "g_proj"), {"q_b_proj", "kv_b_proj"}),
+    (("q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"), {"q_proj", "kv_b_proj"}),
 ])
 def test_default_targets_are_the_language_models_query_and_value_maps(names, chosen):
     from deepsynth.lora import LoraSettings
