@@ -309,6 +309,14 @@ DeepSynth's own for the same input and settings. In a DeepSynth workspace: `deep
 """
 
 
+def _targets_text(targets: Any) -> str:
+    """The adapter's LoRA targets for the card: PEFT keeps a list of names or one regex (DeepSynth's
+    VLM adapters: the exact module pattern), which is shown whole, not spelled out letter by letter."""
+    if isinstance(targets, str) and targets:
+        return f"the modules matching `{targets}`"
+    return ", ".join(f"`{m}`" for m in (targets or [])) or "the modules in adapter_config.json"
+
+
 def model_card(model_json: Mapping[str, Any], adapter_config: Mapping[str, Any], record: Any,
                merge_report: Mapping[str, Any] | None, files: list[str], vlm: bool = False) -> str:
     """README.md for the package: a Hugging Face model card (see the module docstring)."""
@@ -345,7 +353,7 @@ A LoRA adapter for **{base}** that {TASK_PURPOSE.get(task, TASK_PURPOSE['custom'
 fine-tuned with DeepSynth; {run}.
 
 - **Base model:** `{base}`, revision `{revision}`{' (converted once from its GGUF for CPU training)' if base == DEFAULT_BASE_ID else ''}
-- **Adapter:** LoRA rank {adapter_config.get('r', '?')}, alpha {adapter_config.get('lora_alpha', '?')}, on {', '.join(f'`{m}`' for m in (adapter_config.get('target_modules') or [])) or 'the modules in adapter_config.json'}
+- **Adapter:** LoRA rank {adapter_config.get('r', '?')}, alpha {adapter_config.get('lora_alpha', '?')}, on {_targets_text(adapter_config.get('target_modules'))}
 - **Input:** page images rendered or read as in the render settings below; **output:** text
 - **Licence:** {metadata['license']} (the base's; the training data's own terms apply too)
 

@@ -113,3 +113,12 @@ def test_a_default_base_names_smollm2_and_its_gguf_digest():
     assert base_reference({"model_config": {"name": "/srv/models/my-base"}}) == ("my-base", "unknown")
     assert public_value({"a": ["sqlite:////tmp/x/mlflow.db", "C:\\Users\\ana\\data", "wiki"]}) == {
         "a": ["mlflow.db", "data", "wiki"]}
+
+
+def test_a_regex_target_pattern_is_shown_whole_on_the_card():
+    from deepsynth.export.model_card import _targets_text
+
+    pattern = r"^model\.language_model\..*\.(q_proj|v_proj)$"
+    assert _targets_text(pattern) == f"the modules matching `{pattern}`"
+    assert _targets_text(["q_proj", "v_proj"]) == "`q_proj`, `v_proj`"
+    assert _targets_text(None) == "the modules in adapter_config.json"
