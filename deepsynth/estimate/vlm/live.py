@@ -90,6 +90,8 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     if checkpointing is None:
         checkpointing = getattr(base, "is_gradient_checkpointing", False)
     text = width - image
+    if "documents" in batch and mask is not None:  # the own forward runs each row on its real tokens only
+        text = round(int(mask.sum()) / count) - image
     if getattr(base.config, "is_encoder_decoder", False):  # the prompt is the encoder's; seq_len counts the summary too
         text += targets
     return Workload(batch_size=count, seq_len=max(text, targets, 1), image_tokens=image, target_tokens=targets,
