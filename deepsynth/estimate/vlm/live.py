@@ -70,7 +70,10 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     image = round(int((ids == int(image_id)).sum()) / count) if image_id is not None else 0
     labels = batch.get("labels")
     targets = 1
-    if labels is not None:
+    encoder_decoder = bool(getattr(model.decoder.get_base_model().config, "is_encoder_decoder", False))
+    if labels is not None and encoder_decoder:  # the decoder runs on every label position (padded on the right)
+        targets = max(1, int(labels.shape[1]))
+    elif labels is not None:
         targets = max(1, round(int((labels[:, 1:] != IGNORE_INDEX).sum()) / count))
     mask = batch.get("attention_mask")
     padded = bool(mask is not None and int((mask == 0).sum()) > 0)
