@@ -151,8 +151,11 @@ def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mas
     if attn_mask is not None and attn_mask.dtype == torch.bool:  # as SDPA does: an additive mask per call
         attn_mask = torch.where(attn_mask, 0.0, float("-inf")).to(query.dtype)
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
+    width = value.shape[-1]
+    if width != query.shape[-1]:  # values narrower than queries and keys (Dots3's MLA): padded, as flash
+        value = torch.nn.functional.pad(value, (0, query.shape[-1] - width))  # kernels need, the output cut back
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, dropout_p, is_causal and attn_mask is None, attn_mask=attn_mask, scale=scale)[0]
+        query, key, value, dropout_p, is_causal and attn_mask is None, attn_mask=attn_mask, scale=scale)[0][..., :width]
 
 
 @contextlib.contextmanager
