@@ -110,11 +110,14 @@ def _page_size(reader: Any, workload: Workload) -> tuple[int, int]:
     pages = max(1, workload.pages)
     cached, reader.cache_features = reader.cache_features, False  # the processor's count alone
     best: tuple[float, int, int] = (float("inf"), width, height)
+
+    def tokens(w: int, h: int) -> int:
+        page = Image.new("RGB", (w, h), (255, 255, 255))
+        return int((reader.read_documents([[page] * pages])[0].prompt_ids == reader.image_token_id).sum())
+
     try:
         for _ in range(4):
-            page = Image.new("RGB", (width, height), (255, 255, 255))
-            reading = reader.read_documents([[page] * pages])[0]
-            count = int((reading.prompt_ids == reader.image_token_id).sum())
+            count = tokens(width, height)
             best = min(best, (abs(count - workload.image_tokens), width, height))
             if count == workload.image_tokens or count == 0:
                 break
@@ -122,6 +125,13 @@ def _page_size(reader: Any, workload: Workload) -> tuple[int, int]:
             if abs(scale - 1) < 1e-3:
                 break
             width, height = max(16, round(width * scale)), max(16, round(height * scale))
+        if best[0]:  # tiling processors (anyres) count tokens unevenly in the size: the page's shape scaled in steps
+            for step in range(-24, 9):
+                scale = 2 ** (step / 4)
+                w, h = max(16, round(workload.page_width * scale)), max(16, round(workload.page_height * scale))
+                best = min(best, (abs(tokens(w, h) - workload.image_tokens), w, h))
+                if not best[0]:
+                    break
     finally:
         reader.cache_features = cached
     return best[1], best[2]
