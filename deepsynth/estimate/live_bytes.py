@@ -159,11 +159,20 @@ def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mas
 
 
 @contextlib.contextmanager
-def device_attention() -> Iterator[None]:
+def device_attention(device: str = "cuda") -> Iterator[None]:
     """Inside: `torch.nn.functional.scaled_dot_product_attention` runs the fused kernel's op on
-    meta tensors (module docstring)."""
+    meta tensors (module docstring). On the CPU, attention with dropout (a model in train mode whose
+    config sets attention dropout: Kosmos-2) runs the math kernel, as PyTorch's CPU dispatch picks
+    it (its flash kernel takes no dropout); CUDA's flash kernels take dropout."""
     original = torch.nn.functional.scaled_dot_product_attention
-    torch.nn.functional.scaled_dot_product_attention = _flash
+
+    def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: Any = None,
+                  dropout_p: float = 0.0, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if device == "cpu" and dropout_p > 0:
+            return original(query, key, value, attn_mask, dropout_p, *args, **kwargs)
+        return _flash(query, key, value, attn_mask, dropout_p, *args, **kwargs)
+
+    torch.nn.functional.scaled_dot_product_attention = attention
     try:
         yield
     finally:

@@ -162,7 +162,7 @@ def trace_model_step(structure: VlmStructure, peft_model: Any, workload: Workloa
                              peft_model, processor, reader, {"model_type": structure.model_type}, None)
     width, height = _page_size(reader, workload)
     page = Image.new("RGB", (width, height), (255, 255, 255))
-    with torch.no_grad(), device_attention(), LiveBytes(), _OneDevice():  # the tower's outputs, read before the step
+    with torch.no_grad(), device_attention(workload.device), LiveBytes(), _OneDevice():  # the tower's outputs, read before the step
         reading = reader.read_documents([[page] * max(1, workload.pages)])[0]
     ids, prompt_length = _rows(model, reading, workload)
     b = workload.batch_size
@@ -188,7 +188,7 @@ def trace_model_step(structure: VlmStructure, peft_model: Any, workload: Workloa
     tracker = LiveBytes()
     hooks = tracker.mark_gradients(trainable)
     try:
-        with device_attention(), tracker, _OneDevice():
+        with device_attention(workload.device), tracker, _OneDevice():
             loss = model(**batch)
             loss.backward()
             del loss

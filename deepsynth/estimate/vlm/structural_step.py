@@ -194,7 +194,7 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     tracker = LiveBytes()
     hooks = tracker.mark_gradients(trainable)
     try:
-        with device_attention(), tracker:
+        with device_attention(workload.device), tracker:
             loss = forward()
             loss.backward()
             del loss
