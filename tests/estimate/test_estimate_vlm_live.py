@@ -39,6 +39,7 @@ def test_own_forward_rows_count_their_real_tokens_only():
     assert fast.seq_len == 92 - 28  # padded rows: the fast path runs the full width
     assert own.seq_len == 70 - 28  # mean real length (92 + 48) / 2
     assert own.own_forward and own.vision_cached and not fast.own_forward
+    assert own.own_rows == ((92, 48), (48, 9)) and fast.own_rows == ()  # each row as the own forward runs it
 
 
 def test_encoder_decoder_targets_are_the_decoders_length():
@@ -48,6 +49,7 @@ def test_encoder_decoder_targets_are_the_decoders_length():
     labels = torch.full((2, 12), IGNORE_INDEX)
     labels[0, :12] = 3
     labels[1, :6] = 3
-    workload = vlm_workload(None, _model(encoder_decoder=True), {**batch, "labels": labels}, {})
+    traced = SimpleNamespace(structure=object())  # described from its structure: the traced step
+    workload = vlm_workload(traced, _model(encoder_decoder=True), {**batch, "labels": labels}, {})
     assert workload.target_tokens == 12
     assert workload.seq_len == 20 - 4 + 12  # the encoder's text + the summary
