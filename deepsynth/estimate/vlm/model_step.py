@@ -125,13 +125,15 @@ def _page_size(reader: Any, workload: Workload) -> tuple[int, int]:
             if abs(scale - 1) < 1e-3:
                 break
             width, height = max(16, round(width * scale)), max(16, round(height * scale))
-        if best[0]:  # tiling processors (anyres) count tokens unevenly in the size: the page's shape scaled in steps
+        # tiling processors (anyres) count tokens unevenly in the size, and processors that round to
+        # patch grids miss some counts in one shape: the page's shape, then a square, scaled in steps
+        for shape in ((workload.page_width, workload.page_height), (workload.page_width, workload.page_width)):
             for step in range(-24, 9):
-                scale = 2 ** (step / 4)
-                w, h = max(16, round(workload.page_width * scale)), max(16, round(workload.page_height * scale))
-                best = min(best, (abs(tokens(w, h) - workload.image_tokens), w, h))
                 if not best[0]:
                     break
+                scale = 2 ** (step / 4)
+                w, h = max(16, round(shape[0] * scale)), max(16, round(shape[1] * scale))
+                best = min(best, (abs(tokens(w, h) - workload.image_tokens), w, h))
     finally:
         reader.cache_features = cached
     return best[1], best[2]
@@ -204,6 +206,9 @@ def _trace_rows(model: Any, peft_model: Any, workload: Workload, max_grad_norm: 
         page = Image.new("RGB", (width, height), (255, 255, 255))
         with torch.no_grad(), device_attention(workload.device), LiveBytes(), _OneDevice():
             reading = reader.read_documents([[page] * max(1, workload.pages)])[0]
+        if reader.image_token_id is not None:  # where no page size gives the row's image tokens exactly, the
+            read = int((reading.prompt_ids == reader.image_token_id).sum())  # row keeps its length in tokens
+            row_workload = dataclasses.replace(row_workload, seq_len=max(1, real - read))
         ids, prompt_length = _rows(model, reading, row_workload)
         rows.append((reading, ids, prompt_length))
     widest = max(len(ids) for _, ids, _ in rows)
