@@ -151,16 +151,28 @@ def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mas
     if attn_mask is not None and attn_mask.dtype == torch.bool:  # as SDPA does: an additive mask per call
         attn_mask = torch.where(attn_mask, 0.0, float("-inf")).to(query.dtype)
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
+    width = value.shape[-1]
+    if width != query.shape[-1]:  # values narrower than queries and keys (Dots3's MLA): padded, as flash
+        value = torch.nn.functional.pad(value, (0, query.shape[-1] - width))  # kernels need, the output cut back
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, dropout_p, is_causal and attn_mask is None, attn_mask=attn_mask, scale=scale)[0]
+        query, key, value, dropout_p, is_causal and attn_mask is None, attn_mask=attn_mask, scale=scale)[0][..., :width]
 
 
 @contextlib.contextmanager
-def device_attention() -> Iterator[None]:
+def device_attention(device: str = "cuda") -> Iterator[None]:
     """Inside: `torch.nn.functional.scaled_dot_product_attention` runs the fused kernel's op on
-    meta tensors (module docstring)."""
+    meta tensors (module docstring). On the CPU, attention with dropout (a model in train mode whose
+    config sets attention dropout: Kosmos-2) runs the math kernel, as PyTorch's CPU dispatch picks
+    it (its flash kernel takes no dropout); CUDA's flash kernels take dropout."""
     original = torch.nn.functional.scaled_dot_product_attention
-    torch.nn.functional.scaled_dot_product_attention = _flash
+
+    def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: Any = None,
+                  dropout_p: float = 0.0, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if device == "cpu" and dropout_p > 0:
+            return original(query, key, value, attn_mask, dropout_p, *args, **kwargs)
+        return _flash(query, key, value, attn_mask, dropout_p, *args, **kwargs)
+
+    torch.nn.functional.scaled_dot_product_attention = attention
     try:
         yield
     finally:

@@ -71,6 +71,10 @@ class Workload:
     """Native VLMs outside the family table: whether the live run trains through the model's own
     forward (`models/vlm/own_forward.py`), read from its batch; None: decided from the model's
     structure (`estimate/vlm/model_step.uses_own_forward`). Measured, never typed."""
+    own_rows: tuple[tuple[int, int], ...] = setting((), sources=())
+    """Native VLMs on the own-forward path: (real tokens, image tokens) of every row of the live batch
+    (the own forward runs each row on its real tokens, one row per call); empty: every row alike
+    (`seq_len` + `image_tokens`). Measured, never typed."""
 
     def __post_init__(self) -> None:
         problems = Problems("workload")

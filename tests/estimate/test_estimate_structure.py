@@ -175,7 +175,9 @@ def test_cli_estimates_a_family_without_a_description(tiny_folders, capsys):
     assert printed["trainable_params"] == sum(p.numel() for p in peft.parameters() if p.requires_grad)
     assert printed["memory_bytes"]["activations"] > 0
     assert main(["estimate", "--model", folder, "--device", "cpu"]) == 0
-    assert "described from its structure" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "described from its structure" in out
+    assert "cannot make it" in out  # the fast path is traced; the note says training may take the own forward
 
 
 QWEN2_VL_2B = {  # Qwen/Qwen2-VL-2B-Instruct config.json (hub values)
@@ -210,3 +212,18 @@ def test_real_size_config_builds_and_traces_in_seconds_and_counts_as_its_descrip
     # bf16 activations of 28 layers x 2 x 1536 tokens x 1536 wide: gigabytes, not bytes or terabytes
     assert 2**30 < traced.activations < 2**40
     assert traced.gradients == counted.trainable * 4
+
+
+@pytest.mark.parametrize("model_type", ("chameleon", "emu3", "udop", "t5gemma2"))
+def test_image_text_to_text_configs_without_a_vision_config_are_vision_language(model_type):
+    """Every model_type transformers maps to AutoModelForImageTextToText goes to the structural path,
+    also those whose image parts sit under keys other than vision_config (they were read as text models
+    and refused: "model_type 'chameleon' is not supported")."""
+    from transformers import AutoConfig
+
+    from deepsynth.estimate.vlm.config import is_vision_language
+
+    config = AutoConfig.for_model(model_type).to_dict()
+    assert not any(key in config for key in ("vision_config", "vision_tower", "mm_vision_tower", "visual"))
+    assert is_vision_language(config)
+    assert not is_vision_language({"model_type": "llama", "hidden_size": 8})

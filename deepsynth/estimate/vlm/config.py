@@ -34,8 +34,15 @@ _VISION_KEYS = ("vision_config", "vision_tower", "mm_vision_tower", "visual")
 
 
 def is_vision_language(config: dict[str, Any]) -> bool:
-    """Whether a config.json describes a vision-language model (a vision sub-config is present)."""
-    return config.get("model_type") in FAMILIES or any(key in config for key in _VISION_KEYS)
+    """Whether a config.json describes a vision-language model: a family of the family table, any
+    `model_type` transformers maps to `AutoModelForImageTextToText` (Chameleon, Emu3, UDOP, T5Gemma 2
+    have no `vision_config`: their image parts sit under other keys), or a vision sub-config."""
+    model_type = config.get("model_type")
+    if model_type in FAMILIES or any(key in config for key in _VISION_KEYS):
+        return True
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return isinstance(model_type, str) and model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 
 def _get(config: dict[str, Any], key: str, default: Any) -> Any:

@@ -70,7 +70,11 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     image = round(int((ids == int(image_id)).sum()) / count) if image_id is not None else 0
     labels = batch.get("labels")
     targets = 1
-    if labels is not None:
+    encoder_decoder = bool(getattr(model.decoder.get_base_model().config, "is_encoder_decoder", False))
+    described = arch is not None and arch.structure is not None  # the traced step (a family description: its formula)
+    if labels is not None and encoder_decoder and described:  # the decoder runs on every label position (padded)
+        targets = max(1, int(labels.shape[1]))
+    elif labels is not None:
         targets = max(1, round(int((labels[:, 1:] != IGNORE_INDEX).sum()) / count))
     mask = batch.get("attention_mask")
     padded = bool(mask is not None and int((mask == 0).sum()) > 0)
@@ -90,10 +94,18 @@ def vlm_workload(arch: Architecture, model: Any, batch: dict[str, Any], base_con
     if checkpointing is None:
         checkpointing = getattr(base, "is_gradient_checkpointing", False)
     text = width - image
+    rows: tuple[tuple[int, int], ...] = ()
+    if "documents" in batch and mask is not None:  # the own forward runs each row on its real tokens only
+        text = round(int(mask.sum()) / count) - image
+        real = [int(length) for length in mask.sum(1).tolist()]
+        row_images = ([int(n) for n in (ids == int(image_id)).sum(1).tolist()] if image_id is not None
+                      else [0] * count)
+        rows = tuple(zip(real, row_images))
     if getattr(base.config, "is_encoder_decoder", False):  # the prompt is the encoder's; seq_len counts the summary too
         text += targets
     return Workload(batch_size=count, seq_len=max(text, targets, 1), image_tokens=image, target_tokens=targets,
                     dtype="bfloat16" if cuda else "float32", device="cuda" if cuda else "cpu", padded=padded,
                     gradient_checkpointing=bool(checkpointing), vision_cached=cached, pages=pages,
                     vision_images=images, num_documents=count,
-                    own_forward=("documents" in batch) if not getattr(base.config, "is_encoder_decoder", False) else None)
+                    own_forward=("documents" in batch) if not getattr(base.config, "is_encoder_decoder", False) else None,
+                    own_rows=rows)

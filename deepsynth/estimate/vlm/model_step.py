@@ -110,11 +110,14 @@ def _page_size(reader: Any, workload: Workload) -> tuple[int, int]:
     pages = max(1, workload.pages)
     cached, reader.cache_features = reader.cache_features, False  # the processor's count alone
     best: tuple[float, int, int] = (float("inf"), width, height)
+
+    def tokens(w: int, h: int) -> int:
+        page = Image.new("RGB", (w, h), (255, 255, 255))
+        return int((reader.read_documents([[page] * pages])[0].prompt_ids == reader.image_token_id).sum())
+
     try:
         for _ in range(4):
-            page = Image.new("RGB", (width, height), (255, 255, 255))
-            reading = reader.read_documents([[page] * pages])[0]
-            count = int((reading.prompt_ids == reader.image_token_id).sum())
+            count = tokens(width, height)
             best = min(best, (abs(count - workload.image_tokens), width, height))
             if count == workload.image_tokens or count == 0:
                 break
@@ -122,6 +125,15 @@ def _page_size(reader: Any, workload: Workload) -> tuple[int, int]:
             if abs(scale - 1) < 1e-3:
                 break
             width, height = max(16, round(width * scale)), max(16, round(height * scale))
+        # tiling processors (anyres) count tokens unevenly in the size, and processors that round to
+        # patch grids miss some counts in one shape: the page's shape, then a square, scaled in steps
+        for shape in ((workload.page_width, workload.page_height), (workload.page_width, workload.page_width)):
+            for step in range(-24, 9):
+                if not best[0]:
+                    break
+                scale = 2 ** (step / 4)
+                w, h = max(16, round(shape[0] * scale)), max(16, round(shape[1] * scale))
+                best = min(best, (abs(tokens(w, h) - workload.image_tokens), w, h))
     finally:
         reader.cache_features = cached
     return best[1], best[2]
@@ -150,12 +162,14 @@ def trace_model_step(structure: VlmStructure, peft_model: Any, workload: Workloa
                              lm_path=structure.language_root, towers=towers)
     model = VlmDocumentModel(ModelConfig(name=str(folder), max_target_tokens=max(1, workload.target_tokens)),
                              peft_model, processor, reader, {"model_type": structure.model_type}, None)
+    b = workload.batch_size
+    if own_forward and len(workload.own_rows) == b:  # a live batch's rows, each its own length (one call each)
+        return _trace_rows(model, peft_model, workload, max_grad_norm, cached)
     width, height = _page_size(reader, workload)
     page = Image.new("RGB", (width, height), (255, 255, 255))
-    with torch.no_grad(), device_attention(), LiveBytes(), _OneDevice():  # the tower's outputs, read before the step
+    with torch.no_grad(), device_attention(workload.device), LiveBytes(), _OneDevice():  # the tower's outputs, read before the step
         reading = reader.read_documents([[page] * max(1, workload.pages)])[0]
     ids, prompt_length = _rows(model, reading, workload)
-    b = workload.batch_size
     input_ids = torch.tensor([ids] * b, dtype=torch.long)
     labels = input_ids.clone()
     labels[:, :prompt_length] = IGNORE_INDEX
@@ -172,13 +186,60 @@ def trace_model_step(structure: VlmStructure, peft_model: Any, workload: Workloa
         batch["documents"] = [model._document(reading, prompt_length, len(ids)) for _ in range(b)]
     else:
         batch = model._add_images(batch, [reading] * b)
+    return _traced(model, peft_model, batch, workload, max_grad_norm, cached, own_forward)
+
+
+def _trace_rows(model: Any, peft_model: Any, workload: Workload, max_grad_norm: float, cached: bool):
+    """The own-forward step on the live batch's rows (`Workload.own_rows`): each row read from a page
+    sized for its image tokens, its real tokens, padded on the right to the widest as `collate` pads."""
+    from PIL import Image
+
+    from deepsynth.estimate.live_bytes import LiveBytes, device_attention
+    from deepsynth.models.document_model_base import IGNORE_INDEX
+
+    reader = model.reader
+    rows = []
+    for real, image in workload.own_rows:
+        row_workload = dataclasses.replace(workload, batch_size=1, seq_len=max(1, real - image), image_tokens=image,
+                                           own_rows=())
+        width, height = _page_size(reader, row_workload)
+        page = Image.new("RGB", (width, height), (255, 255, 255))
+        with torch.no_grad(), device_attention(workload.device), LiveBytes(), _OneDevice():
+            reading = reader.read_documents([[page] * max(1, workload.pages)])[0]
+        if reader.image_token_id is not None:  # where no page size gives the row's image tokens exactly, the
+            read = int((reading.prompt_ids == reader.image_token_id).sum())  # row keeps its length in tokens
+            row_workload = dataclasses.replace(row_workload, seq_len=max(1, real - read))
+        ids, prompt_length = _rows(model, reading, row_workload)
+        rows.append((reading, ids, prompt_length))
+    widest = max(len(ids) for _, ids, _ in rows)
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(rows), widest), pad, dtype=torch.long)
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    mask = torch.zeros_like(input_ids)
+    for row, (_, ids, prompt_length) in enumerate(rows):
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        labels[row, prompt_length:len(ids)] = input_ids[row, prompt_length:len(ids)]
+        mask[row, :len(ids)] = 1
+    batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "labels": labels,
+                             "documents": [model._document(reading, prompt_length, len(ids))
+                                           for reading, ids, prompt_length in rows]}
+    return _traced(model, peft_model, batch, workload, max_grad_norm, cached, True)
+
+
+def _traced(model: Any, peft_model: Any, batch: dict[str, Any], workload: Workload, max_grad_norm: float,
+            cached: bool, own_forward: bool):
+    """`StepTrace` of `VlmDocumentModel.forward` + backward + clipping + AdamW on `batch`."""
+    from deepsynth.estimate.live_bytes import LiveBytes, device_attention
+    from deepsynth.estimate.vlm.structural_step import StepTrace
+
+    base = peft_model.get_base_model()
     held = _tensor_bytes(batch)
     trainable = [p for p in base.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
     tracker = LiveBytes()
     hooks = tracker.mark_gradients(trainable)
     try:
-        with device_attention(), tracker, _OneDevice():
+        with device_attention(workload.device), tracker, _OneDevice():
             loss = model(**batch)
             loss.backward()
             del loss

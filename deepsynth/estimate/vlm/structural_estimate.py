@@ -143,6 +143,11 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
         notes.append(f"step traced through DeepSynth's VlmDocumentModel.forward on the meta-device model ({trace.path}"
                      + (": the model's own forward, one document per call" if trace.path == "own forward" else "")
                      + ", estimate/vlm/model_step.py)")
+    elif workload.own_forward is None and not structure.encoder_decoder:
+        notes.append("fast path traced: when loading, DeepSynth checks on the model's weights that the fast path gives "
+                     "its own forward's loss, and trains through the own forward where it does not (Cosmos3-Edge); "
+                     "that check needs the weights' values, so an estimate without a running model cannot make it "
+                     "(the estimate of a live run reads the path from its batch)")
     if trace.tower.startswith("not traced"):
         notes.append(f"tower not cached: it runs in every step, but its forward is {trace.tower} "
                      "(the language model's step is traced)")

@@ -138,6 +138,7 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     import torch.nn.functional as F
 
     from deepsynth.estimate.live_bytes import LiveBytes, device_attention
+    from deepsynth.models.vlm.model import _inner
 
     meta = torch.device("meta")
     b, image, targets = workload.batch_size, workload.image_tokens, workload.target_tokens
@@ -147,6 +148,7 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     head = base.get_output_embeddings()
     width = embed.weight.shape[1]
     language_model = base.get_submodule(structure.language_root)
+    cap = getattr(base.config.get_text_config(decoder=True), "final_logit_softcapping", None)
     # the batch: token ids, attention mask, labels, cached features (collated before the step)
     ids = torch.empty(b, s, dtype=torch.long, device=meta)
     mask = torch.empty(b, s, dtype=torch.long, device=meta)
@@ -171,12 +173,17 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
             else:
                 found = features
             x = x.masked_scatter((ids == 0).unsqueeze(-1), found)
-        if structure.encoder_decoder:
+        if structure.encoder_decoder:  # as VlmSeq2SeqModel.forward: the inner model's encoder + decoder
             decoder_ids = torch.empty(b, targets, dtype=torch.long, device=meta)
-            hidden = language_model(inputs_embeds=x, attention_mask=attention, decoder_input_ids=decoder_ids,
-                                    use_cache=False)[0]
-            selected = hidden.reshape(-1, hidden.shape[-1])
-            wanted = labels.reshape(-1)
+            hidden = _inner(base)(inputs_embeds=x, attention_mask=mask, decoder_input_ids=decoder_ids,
+                                  use_cache=False)[0]
+            rows = torch.empty(b * targets, dtype=torch.long, device=meta)  # hidden[labels != -100]: a copy
+            selected = hidden.reshape(-1, hidden.shape[-1])[rows]
+            wanted = labels.reshape(-1)[rows]
+            logits = head(selected)
+            if cap:  # T5Gemma 2's final logit softcap, as VlmSeq2SeqModel.forward applies it
+                logits = torch.tanh(logits / cap) * cap
+            return F.cross_entropy(logits.float(), wanted)
         else:
             hidden = language_model(inputs_embeds=x, attention_mask=attention, use_cache=False)[0]
             rows = torch.empty(b * targets, dtype=torch.long, device=meta)  # the target positions
@@ -187,7 +194,7 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     tracker = LiveBytes()
     hooks = tracker.mark_gradients(trainable)
     try:
-        with device_attention(), tracker:
+        with device_attention(workload.device), tracker:
             loss = forward()
             loss.backward()
             del loss
