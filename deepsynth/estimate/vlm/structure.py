@@ -143,7 +143,8 @@ def _meta_lora(folder: str, lora: LoraSettings, train_projector: bool) -> MetaLo
     from peft import LoraConfig, get_peft_model
 
     from deepsynth.configuration import ConfigError
-    from deepsynth.models.vlm.build import _check_rank, language_model_path, lora_targets, projector_and_tower
+    from deepsynth.models.vlm.build import (_check_rank, language_model_path, lora_targets, peft_settings,
+                                            projector_and_tower)
 
     model = _skeleton(Path(folder))
     base = sum(p.numel() for p in model.parameters())
@@ -155,9 +156,9 @@ def _meta_lora(folder: str, lora: LoraSettings, train_projector: bool) -> MetaLo
         raise ConfigError([("target_modules", str(error))], "LoRA settings") from None
     projector, _ = projector_and_tower(model, lm_path)
     model.requires_grad_(False)
-    kwargs = {**lora.to_peft_kwargs(), "target_modules": targets}
-    if train_projector and projector is not None:
-        kwargs["modules_to_save"] = [projector.rsplit(".", 1)[-1]]
+    # the settings training gives PEFT (targets + exclude_modules: PEFT rewrites a regex into leaf
+    # names for MoE models, which would also reach e.g. Qwen3-Omni's audio tower)
+    kwargs = peft_settings(lora, targets, projector if train_projector else None)
     return MetaLoraModel(get_peft_model(model, LoraConfig(**kwargs)), base, targets)
 
 
