@@ -85,7 +85,12 @@ def load_processor(folder: str) -> Any:
 
     reduced = type(processor_class.__name__, (processor_class, _WithoutLeftOut), {
         "__module__": processor_class.__module__, "get_attributes": classmethod(lambda cls: list(kept))})
-    processor = reduced.from_args_and_dict(parts, processor_dict, **init_kwargs)
+    try:
+        processor = reduced.from_args_and_dict(parts, processor_dict, **init_kwargs)
+    except AttributeError as error:  # its own __init__ reads a left-out part (MiniCPM-V 4.6's video part)
+        if not any(attribute in str(error) for attribute, _ in left_out):
+            raise
+        raise first_error from None  # the part it cannot do without: the missing package's own error
     for attribute, reason in left_out:
         logging.getLogger("deepsynth.vlm").warning(
             "%s of %s: %s left out (%s); %s input is unavailable, page images are read as usual",
