@@ -150,8 +150,9 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "internvl": {"chat_image": "<image>"},
     # the image-processor mapping has no qwen3_vl_moe entry: it is Qwen3-VL's (the mapping's qwen3_vl)
     "qwen3_vl_moe": {"image_processor": {"class": "Qwen2VLImageProcessorPil"}},
-    # Fuyu's processor looks its image and row tokens up in the vocabulary by these names
-    "fuyu": {"tokens": ["|SPEAKER|", "|NEWLINE|"]},
+    # Fuyu's processor looks its image and row tokens up in the vocabulary by these names; it puts
+    # the image (|SPEAKER|) before the prompt itself, so the chat template writes no placeholder
+    "fuyu": {"tokens": ["|SPEAKER|", "|NEWLINE|"], "chat_image": ""},
     "gemma4": _GEMMA4,
     # its attention reads config.head_dim, which the text config class leaves None (released: set)
     # (its processor checks each image token sits between its start and end tokens)
