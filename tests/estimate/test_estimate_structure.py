@@ -231,3 +231,19 @@ def test_image_text_to_text_configs_without_a_vision_config_are_vision_language(
     assert not any(key in config for key in ("vision_config", "vision_tower", "mm_vision_tower", "visual"))
     assert is_vision_language(config)
     assert not is_vision_language({"model_type": "llama", "hidden_size": 8})
+
+
+def test_vision_tokens_of_an_encoder_that_reads_the_page(tmp_path):
+    """Pix2Struct: the encoder positions one page fills (its real patches, as DeepSynth reads the
+    page); UDOP: its encoder joins words and patches, which a blank page does not show, so the
+    estimate asks for image_tokens instead of running Tesseract (the processor's own OCR)."""
+    from deepsynth.errors import InputError
+    from deepsynth.estimate.vlm.processor_tokens import processor_vision_tokens
+    from deepsynth.models.vlm.tiny_any import build_tiny_any
+
+    pix2struct = build_tiny_any("pix2struct", tmp_path / "pix2struct")
+    small, large = processor_vision_tokens(pix2struct, 200, 260), processor_vision_tokens(pix2struct, 1024, 1448)
+    assert 0 < small <= large
+    udop = build_tiny_any("udop", tmp_path / "udop")
+    with pytest.raises(InputError, match="words and image patches together.*image_tokens"):
+        processor_vision_tokens(udop, 1024, 1448)

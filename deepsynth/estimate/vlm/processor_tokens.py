@@ -84,7 +84,37 @@ def _encoded(folder: Path, page_width: int, page_height: int, pages: int = 1) ->
                          f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
 
 
+def _encoder_positions(folder: Path, page_width: int, page_height: int) -> int | None:
+    """For an encoder-decoder whose encoder reads the page (Pix2Struct, UDOP): the encoder positions
+    one page fills, read as DeepSynth reads it (`image_encoder.ImageEncoderReader`); else None."""
+    from PIL import Image
+
+    from deepsynth.estimate.vlm.structure import _skeleton
+    from deepsynth.models.vlm.image_encoder import MASK_KEYS, ImageEncoderReader, reads_pages_in_encoder
+    from deepsynth.models.vlm.page_words import runs_own_ocr
+    from deepsynth.models.vlm.processor import load_processor
+
+    skeleton = _skeleton(folder)
+    if not reads_pages_in_encoder(skeleton):
+        return None
+    processor = load_processor(str(folder))
+    if runs_own_ocr(processor):  # UDOP: the encoder joins the page's words and its image patches
+        raise InputError(f"{folder}: its encoder reads the page's words and image patches together, which a "
+                         "blank page does not show: set image_tokens (image tokens per sample)")
+    try:
+        reader = ImageEncoderReader(skeleton, processor, folder, cache_features=False)
+        reading = reader.read_pages([Image.new("RGB", (page_width, page_height), (255, 255, 255))])
+        mask = next((reading.pixels[key] for key in MASK_KEYS if key in reading.pixels), None)
+        return int(mask.sum()) if mask is not None else 0
+    except (DeepSynthError, ImportError, OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+        raise InputError(f"{folder}: its processor could not read a {page_width}x{page_height} page "
+                         f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
+
+
 def _count(folder: Path, page_width: int, page_height: int) -> int:
+    positions = _encoder_positions(folder, page_width, page_height)
+    if positions is not None:
+        return positions
     encoded, image_token_id = _encoded(folder, page_width, page_height)
     if image_token_id is None:  # features prepended or cross-attended (BLIP, IDEFICS): no image tokens in the text
         return 0
