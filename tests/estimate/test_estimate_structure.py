@@ -181,7 +181,7 @@ def test_cli_estimates_a_family_without_a_description(tiny_folders, capsys):
     assert main(["estimate", "--model", folder, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "described from its structure" in out
-    assert "cannot make it" in out  # the fast path is traced; the note says training may take the own forward
+    assert "cannot tell" in out  # the fast path is traced; the note says training may take the own forward
 
 
 QWEN2_VL_2B = {  # Qwen/Qwen2-VL-2B-Instruct config.json (hub values)

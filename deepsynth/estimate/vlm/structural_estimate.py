@@ -144,10 +144,10 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
                      + (": the model's own forward, one document per call" if trace.path == "own forward" else "")
                      + ", estimate/vlm/model_step.py)")
     elif workload.own_forward is None and not structure.encoder_decoder:
-        notes.append("fast path traced: when loading, DeepSynth checks on the model's weights that the fast path gives "
-                     "its own forward's loss, and trains through the own forward where it does not (Cosmos3-Edge); "
-                     "that check needs the weights' values, so an estimate without a running model cannot make it "
-                     "(the estimate of a live run reads the path from its batch)")
+        notes.append("the step is traced through cached image features (the fast path); if, when loading, this "
+                     "model's own forward gives another loss on its weights, training takes the own forward, "
+                     "whose memory can differ: an estimate without the weights cannot tell (a live run's estimate "
+                     "reads the path from its batch)")
     if trace.tower.startswith("not traced"):
         notes.append(f"tower not cached: it runs in every step, but its forward is {trace.tower} "
                      "(the language model's step is traced)")
