@@ -26,10 +26,15 @@ PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "tokeniz
 """Files of which at least one must be in the folder for a processor to load."""
 
 
+COUNT_VERSION = 2
+"""The counting code's version, in the stored counts' key: a count made by older code (before an
+encoder that reads the page was counted by its positions) is never served."""
+
+
 def _store(digest: str) -> Path:
     from deepsynth.paths import cache_dir
 
-    return cache_dir() / "vision-tokens" / f"{digest[:32]}.json"
+    return cache_dir() / "vision-tokens" / f"{digest[:32]}-v{COUNT_VERSION}.json"
 
 
 def has_processor_files(folder: Path) -> bool:

@@ -127,7 +127,13 @@ def structural_estimate(arch: Architecture, lora: LoraSettings, workload: Worklo
                            f"{params.trainable:,} trainable params, one gradient each", "one gradient per trainable parameter")
     sizes = [p.numel() for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." not in n]
     copy_sizes = [p.numel() for n, p in peft_model.named_parameters() if p.requires_grad and ".modules_to_save." in n]
-    trace = trace_step(structure, lora, workload)
+    try:
+        trace = trace_step(structure, lora, workload)
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+        # a forward the meta trace cannot run (UDOP's encoder wants a box per token): named, not a traceback
+        raise InputError(f"{arch.name}: its training step could not be traced on the meta device "
+                             f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); the parameter "
+                             "counts hold, the memory estimate is not available for this family") from None
     activations = MemoryTerm(trace.activations + trace.batch,
                              f"traced step on the meta device: forward + backward peak {trace.activations:,} B "
                              f"+ {trace.batch:,} B of batch tensors; the whole step's peak {trace.step:,} B "

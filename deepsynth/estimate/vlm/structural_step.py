@@ -34,6 +34,8 @@ is traced by running DeepSynth's own `VlmDocumentModel.forward` on the meta mode
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -175,8 +177,11 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
             x = x.masked_scatter((ids == 0).unsqueeze(-1), found)
         if structure.encoder_decoder:  # as VlmSeq2SeqModel.forward: the inner model's encoder + decoder
             decoder_ids = torch.empty(b, targets, dtype=torch.long, device=meta)
+            extra = {}
+            if "bbox" in inspect.signature(_inner(base).forward).parameters:  # UDOP: a box per token
+                extra["bbox"] = torch.zeros(b, s, 4, dtype=x.dtype, device=meta)
             hidden = _inner(base)(inputs_embeds=x, attention_mask=mask, decoder_input_ids=decoder_ids,
-                                  use_cache=False)[0]
+                                  use_cache=False, **extra)[0]
             rows = torch.empty(b * targets, dtype=torch.long, device=meta)  # hidden[labels != -100]: a copy
             selected = hidden.reshape(-1, hidden.shape[-1])[rows]
             wanted = labels.reshape(-1)[rows]
