@@ -229,34 +229,16 @@ def _trace_rows(model: Any, peft_model: Any, workload: Workload, max_grad_norm: 
 def _traced(model: Any, peft_model: Any, batch: dict[str, Any], workload: Workload, max_grad_norm: float,
             cached: bool, own_forward: bool):
     """`StepTrace` of `VlmDocumentModel.forward` + backward + clipping + AdamW on `batch`."""
-    from deepsynth.estimate.live_bytes import LiveBytes, device_attention
-    from deepsynth.estimate.vlm.structural_step import StepTrace
+    from deepsynth.estimate.vlm.structural_step import StepTrace, traced_step
 
     base = peft_model.get_base_model()
     held = _tensor_bytes(batch)
     trainable = [p for p in base.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4)
-    tracker = LiveBytes()
-    hooks = tracker.mark_gradients(trainable)
-    try:
-        with device_attention(workload.device), tracker, _OneDevice():
-            loss = model(**batch)
-            loss.backward()
-            del loss
-            activations, forward_backward, gradients = (tracker.peak_without_gradients, tracker.peak,
-                                                        tracker.gradient_bytes)
-            if max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        optimizer.state.clear()
-        for parameter in trainable:
-            parameter.grad = None
+    activations, forward_backward, gradients, peak = traced_step(lambda: model(**batch), trainable, optimizer,
+                                                                 max_grad_norm, workload.device, _OneDevice())
     tower = "cached" if cached else "traced"
-    return StepTrace(activations, forward_backward, tracker.peak, held, gradients, tower,
+    return StepTrace(activations, forward_backward, peak, held, gradients, tower,
                      "own forward" if own_forward else "model forward")
 
 

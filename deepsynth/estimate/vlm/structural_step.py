@@ -139,7 +139,6 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
     import torch
     import torch.nn.functional as F
 
-    from deepsynth.estimate.live_bytes import LiveBytes, device_attention
     from deepsynth.models.vlm.model import _inner
 
     meta = torch.device("meta")
@@ -196,11 +195,29 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
             wanted = labels[:, 1:].reshape(-1)[rows]
         return F.cross_entropy(head(selected).float(), wanted)
 
+    activations, forward_backward, gradients, peak = traced_step(forward, trainable, optimizer, max_grad_norm,
+                                                                 workload.device)
+    return StepTrace(activations, forward_backward, peak, batch, gradients,
+                     "cached" if tower_inputs is None else "traced")
+
+
+def traced_step(loss_of: Any, trainable: list[Any], optimizer: Any, max_grad_norm: float, device: str,
+                inner: Any = None) -> tuple[int, int, int, int]:
+    """One training step under the live-bytes tracker, as `TrainingLoop.train_step` runs it: the loss
+    (`loss_of()`), backward, gradient clipping, the optimizer's step, zero_grad. Returns (activation
+    peak without gradients, forward + backward peak, gradient bytes, the whole step's peak); leaves
+    no gradient or optimizer state behind. `inner`: a context entered inside the tracker."""
+    import contextlib
+
+    import torch
+
+    from deepsynth.estimate.live_bytes import LiveBytes, device_attention
+
     tracker = LiveBytes()
     hooks = tracker.mark_gradients(trainable)
     try:
-        with device_attention(workload.device), tracker:
-            loss = forward()
+        with device_attention(device), tracker, (inner or contextlib.nullcontext()):
+            loss = loss_of()
             loss.backward()
             del loss
             activations, forward_backward, gradients = (tracker.peak_without_gradients, tracker.peak,
@@ -215,5 +232,4 @@ def _trace(structure: VlmStructure, base: Any, dtype: Any, workload: Workload, m
         optimizer.state.clear()
         for parameter in trainable:
             parameter.grad = None
-    return StepTrace(activations, forward_backward, tracker.peak, batch, gradients,
-                     "cached" if tower_inputs is None else "traced")
+    return activations, forward_backward, gradients, tracker.peak
