@@ -252,25 +252,7 @@ class VlmImageEncoderModel(VlmDocumentModel):
     def collate(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None = None,
                 summaries: Sequence[str] | None = None) -> dict[str, Any]:
         """Decoder rows (prefix [+ target]) padded on the right; labels on the target only."""
-        count = len(readings)
-        instructions = list(instructions) if instructions is not None else [""] * count
-        rows = []
-        for i, reading in enumerate(readings):
-            prefix = self.prompt_ids(reading, instructions[i])
-            target = (self.prompts.target_ids(summaries[i], self.config.max_target_tokens)
-                      if summaries is not None else ())
-            rows.append((list(prefix + target), [IGNORE_INDEX] * len(prefix) + list(target)))
-        width = max(len(ids) for ids, _ in rows)
-        input_ids = torch.full((count, width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((count, width), dtype=torch.long)
-        labels = torch.full((count, width), IGNORE_INDEX, dtype=torch.long)
-        for row, (ids, row_labels) in enumerate(rows):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            attention[row, :len(ids)] = 1
-            labels[row, :len(ids)] = torch.tensor(row_labels)
-        batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
-        if summaries is not None:
-            batch["labels"] = labels
+        batch, _ = self.token_rows(readings, instructions, summaries, left=False)
         if all(r.features is not None for r in readings):
             batch["encoder_states"] = [r.features for r in readings]
         else:

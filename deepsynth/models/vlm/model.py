@@ -98,8 +98,11 @@ class VlmDocumentModel(DocumentModelBase):
 
     # -- batching ---------------------------------------------------------------------------
 
-    def collate(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None = None,
-                summaries: Sequence[str] | None = None) -> dict[str, Any]:
+    def token_rows(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None,
+                   summaries: Sequence[str] | None, left: bool) -> tuple[dict[str, Any], list[tuple[list, list]]]:
+        """({input_ids, attention_mask[, labels]}, each row's (ids, labels)): each row the reading's
+        prompt (`prompt_ids`) [+ the target: summary + eos], labels on the target only, padded on
+        the left (`left`, generation) or the right."""
         count = len(readings)
         instructions = list(instructions) if instructions is not None else [""] * count
         rows = []
@@ -109,11 +112,9 @@ class VlmDocumentModel(DocumentModelBase):
                       if summaries is not None else ())
             rows.append((list(prompt + target), [IGNORE_INDEX] * len(prompt) + list(target)))
         width = max(len(ids) for ids, _ in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((count, width), pad, dtype=torch.long)
+        input_ids = torch.full((count, width), self.tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros((count, width), dtype=torch.long)
         labels = torch.full((count, width), IGNORE_INDEX, dtype=torch.long)
-        left = summaries is None  # generation appends on the right
         for row, (ids, row_labels) in enumerate(rows):
             span = slice(width - len(ids), width) if left else slice(0, len(ids))
             input_ids[row, span] = torch.tensor(ids)
@@ -122,6 +123,11 @@ class VlmDocumentModel(DocumentModelBase):
         batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
         if summaries is not None:
             batch["labels"] = labels
+        return batch, rows
+
+    def collate(self, readings: Sequence[VlmReading], instructions: Sequence[str] | None = None,
+                summaries: Sequence[str] | None = None) -> dict[str, Any]:
+        batch, rows = self.token_rows(readings, instructions, summaries, left=summaries is None)
         if self.reader.own_forward:
             prompts = [len(ids) - sum(1 for label in row_labels if label != IGNORE_INDEX) for ids, row_labels in rows]
             batch["documents"] = [self._document(reading, prompt, len(ids))
